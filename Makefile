@@ -1,0 +1,157 @@
+# pdcrash - one Makefile, every output under build/.
+#
+#   make              build libpdata, simdisk, pdcrash, pdtool and the tests
+#   make check        C unit tests, then the pytest suite (installs missing
+#                     Debian packages first, see tests/deps.sh)
+#   make crashtest    the default scenarios at every cut point
+#   make bench        benchmarks; they print figures, they do not pass or fail
+#   make valgrind     the unit tests under memcheck
+#   make coverage     gcov + gcovr HTML into reports/coverage/
+#   make mutants      build/pdcrash-mutants, with the planted bugs
+#   make SAN=1 check  everything built with ASan + UBSan
+#   make FIU=0        no libfiu fault points compiled in
+#
+# Objects are rebuilt whenever the flags change (build/flags.txt), so
+# `make SAN=1 check` and `make check` can follow each other safely.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	   -Wno-sign-compare -fno-strict-aliasing
+CPPFLAGS += $(CPPFLAGS_EXTRA) -Icore -Isimdisk -Iharness -D_POSIX_C_SOURCE=200809L \
+	    -D_DEFAULT_SOURCE -MMD -MP
+LDFLAGS ?=
+LDLIBS  += -lm
+PYTHON  ?= /usr/bin/python3
+B       := build
+
+FIU ?= 1
+ifeq ($(FIU),1)
+CPPFLAGS += -DFIU_ENABLE=1
+LDLIBS   += -lfiu -ldl
+endif
+
+SAN ?= 0
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+COV ?= 0
+ifeq ($(COV),1)
+CFLAGS  += --coverage -O0
+LDFLAGS += --coverage
+endif
+
+CORE_SRC    := $(wildcard core/*.c)
+SIMDISK_SRC := $(wildcard simdisk/*.c)
+HARNESS_SRC := $(filter-out harness/main_%.c,$(wildcard harness/*.c))
+UNIT_SRC    := $(wildcard tests/unit/*.c)
+BENCH_SRC   := $(wildcard tests/bench/*.c)
+MAIN_SRC    := $(wildcard harness/main_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBPDATA   := $(B)/libpdata.a
+LIBSIMDISK := $(B)/libsimdisk.a
+LIBHARNESS := $(B)/libharness.a
+PROGRAMS   := $(patsubst harness/main_%.c,$(B)/%,$(MAIN_SRC))
+BENCHES    := $(patsubst tests/bench/%.c,$(B)/%,$(BENCH_SRC))
+UNIT       := $(B)/unit_tests
+LIBS       := $(LIBHARNESS) $(LIBSIMDISK) $(LIBPDATA)
+
+.PHONY: all deps check test test-unit test-py crashtest bench valgrind \
+	coverage mutants clean FORCE
+.DEFAULT_GOAL := all
+
+all: deps $(PROGRAMS) $(UNIT) $(BENCHES)
+
+# Installs missing Debian packages (as root) or says what to run and fails.
+deps:
+	@sh tests/deps.sh
+
+# --- flags stamp: any change of flags rebuilds every object --------------
+FLAGS_NOW := $(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(LDLIBS)
+$(B)/flags.txt: FORCE
+	@mkdir -p $(B)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then \
+		echo '$(FLAGS_NOW)' > $@; fi
+
+$(B)/obj/%.o: %.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBPDATA): $(call obj,$(CORE_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIBSIMDISK): $(call obj,$(SIMDISK_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIBHARNESS): $(call obj,$(HARNESS_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/%: $(B)/obj/harness/main_%.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(LDLIBS_$*)
+LDLIBS_pdtool := -lexpat
+
+$(B)/%: $(B)/obj/tests/bench/%.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+# --- C unit tests: every TEST(name) in tests/unit/*.c is registered ------
+$(B)/test_list.h: $(filter-out tests/unit/runner.c,$(UNIT_SRC)) $(B)/flags.txt
+	@mkdir -p $(B)
+	@sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/TEST_ENTRY(\1)/p' \
+		$(filter-out tests/unit/runner.c,$(UNIT_SRC)) > $@.tmp
+	@mv $@.tmp $@
+$(B)/obj/tests/unit/runner.o: CPPFLAGS += -I$(B)
+$(B)/obj/tests/unit/runner.o: $(B)/test_list.h
+$(UNIT): $(call obj,$(UNIT_SRC)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(UNIT_SRC)) $(LIBS) $(LDLIBS) -lexpat
+
+# --- running -------------------------------------------------------------
+check: test
+test: test-unit test-py
+
+test-unit: all
+	$(UNIT)
+
+test-py: all
+	$(PYTHON) -m pytest -q -ra tests
+
+crashtest: all
+	sh tests/crashtest.sh
+
+bench: all
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+valgrind: deps
+	$(MAKE) SAN=0 COV=0 $(UNIT)
+	@mkdir -p reports
+	PD_TEST_TIMEOUT=600 valgrind -q --error-exitcode=1 --leak-check=full \
+		--show-leak-kinds=definite,indirect,possible \
+		--errors-for-leak-kinds=definite,indirect,possible \
+		--log-file=reports/valgrind-%p.log $(UNIT) \
+		&& echo "valgrind: clean" \
+		|| { cat reports/valgrind-*.log; exit 1; }
+
+coverage: deps
+	rm -rf $(B)/obj reports/coverage
+	$(MAKE) COV=1 SAN=0 test
+	@mkdir -p reports/coverage
+	gcovr -r . --object-directory $(B)/obj --html-details \
+		-o reports/coverage/index.html -e tests/ \
+		--print-summary
+	@echo "coverage report: reports/coverage/index.html"
+
+mutants: deps
+	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash
+	cp $(B)/mutants/pdcrash $(B)/pdcrash-mutants
+
+clean:
+	rm -rf $(B)
+
+FORCE:
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

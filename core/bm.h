@@ -1,0 +1,105 @@
+/* core/bm.h - the block manager: a bounded cache of metadata blocks over a
+ * block device, with per-block locks and validators (dm-block-manager and
+ * dm-bufio, in one layer).
+ *
+ * Invariants:
+ *  BM1  a block is in the cache at most once; its data is the newest
+ *       content (cache over device).
+ *  BM2  unlocking a write lock marks the block dirty, modified or not.
+ *  BM3  a dirty block may be written back at any moment once it is unlocked
+ *       and the cache needs room (as dm-bufio does under memory pressure):
+ *       the validator's prepare_for_write() runs just before each write.
+ *  BM4  flush() writes every dirty unlocked block (in block order), then
+ *       issues one device flush; it unlocks nothing and leaves locked
+ *       blocks dirty for later.  It returns the first error it met.
+ *  BM5  the first lock of a block read from the device with a validator runs
+ *       its check(); a block already cached with another validator is
+ *       -EINVAL.  write_lock_zero() reads nothing and checks nothing.
+ *  BM6  in read-only mode every write lock and flush is -EPERM.
+ *  BM7  a block may hold many read locks or one write lock; a conflicting
+ *       lock is -EBUSY (a bug in the caller: there is one thread).
+ *
+ * Errors: -EIO (device), -EILSEQ / -ENOTBLK (check failed, the block is
+ * dropped from the cache), -EINVAL (block past the end, validator clash),
+ * -ENOMEM (every cache slot locked, or allocation), -EPERM, -EBUSY.
+ * After a failed write-back the block stays dirty and cached.
+ *
+ * Ownership: the bm does not own the bdev.  A struct bm_block is valid from
+ * a successful lock until its unlock.  bm_destroy() reports (stderr, and
+ * bm_destroy's return) every block still locked: a bug in the caller.
+ */
+#ifndef PD_BM_H
+#define PD_BM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bdev.h"
+
+#define PD_BLOCK_SIZE 4096u		/* metadata block size, bytes */
+
+struct block_manager;
+struct bm_block;
+
+struct bm_validator {
+	const char *name;
+	/* Set checksum and block number before the block is written. */
+	void (*prepare_for_write)(const struct bm_validator *v,
+				  struct bm_block *b, size_t block_size);
+	/* 0, -EILSEQ (checksum, magic, structure) or -ENOTBLK (location). */
+	int (*check)(const struct bm_validator *v, struct bm_block *b,
+		     size_t block_size);
+};
+
+/* cache_blocks: how many blocks the cache may hold (>= 8). */
+int bm_create(struct bdev *bd, unsigned cache_blocks,
+	      struct block_manager **result);
+/* Drops the cache without writing it; returns the number of blocks still
+ * locked (0 when the caller behaved). */
+unsigned bm_destroy(struct block_manager *bm);
+
+struct bdev *bm_bdev(struct block_manager *bm);
+pd_block_t bm_nr_blocks(struct block_manager *bm);
+uint32_t bm_block_size(struct block_manager *bm);
+
+int bm_read_lock(struct block_manager *bm, pd_block_t b,
+		 const struct bm_validator *v, struct bm_block **result);
+int bm_write_lock(struct block_manager *bm, pd_block_t b,
+		  const struct bm_validator *v, struct bm_block **result);
+int bm_write_lock_zero(struct block_manager *bm, pd_block_t b,
+		       const struct bm_validator *v, struct bm_block **result);
+void bm_unlock(struct bm_block *b);
+
+pd_block_t bm_block_location(const struct bm_block *b);
+void *bm_block_data(struct bm_block *b);
+const void *bm_block_cdata(const struct bm_block *b);
+
+int bm_flush(struct block_manager *bm);
+/* Write every dirty unlocked block, with no device flush (for the tm's
+ * ordering and its planted bugs). */
+int bm_write_dirty(struct block_manager *bm);
+/* Write block b now if it is cached, dirty and unlocked (no flush). */
+int bm_write_block(struct block_manager *bm, pd_block_t b);
+/* Drop block b from the cache unwritten, dirty or not; nothing if it is
+ * absent or locked. */
+void bm_forget(struct block_manager *bm, pd_block_t b);
+/* Forget every cached block, dirty or not (abort); -EBUSY if any is locked. */
+int bm_reset(struct block_manager *bm);
+void bm_set_read_only(struct block_manager *bm, int ro);
+int bm_is_read_only(const struct block_manager *bm);
+/* Number of blocks locked now (debug / leak checks). */
+unsigned bm_nr_locked(const struct block_manager *bm);
+/* Change the cache bound; shrinking writes back / evicts lazily. */
+void bm_set_cache_blocks(struct block_manager *bm, unsigned cache_blocks);
+
+/* Statistics for benchmarks. */
+struct bm_stats {
+	uint64_t reads, writes, flushes, hits, misses, evictions;
+};
+void bm_get_stats(const struct block_manager *bm, struct bm_stats *st);
+
+/* crc32c as dm uses it: ~crc32c_std(data) ^ salt (FORMAT.md 1.1). */
+uint32_t pd_crc32c(uint32_t seed, const void *data, size_t len);
+uint32_t pd_block_csum(const void *data, size_t len, uint32_t salt);
+
+#endif /* PD_BM_H */

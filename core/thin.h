@@ -1,0 +1,182 @@
+/* core/thin.h - dm-thin pool metadata on the persistent-data core
+ * (dm-thin-metadata, in the exact Linux format: FORMAT.md 1.2, 1.4, 1.5,
+ * 2.5, 2.6).
+ *
+ * One struct thin_pool is one open metadata device.  Thin devices are named
+ * by their 24-bit id.  Changes are made in a transaction that thin_commit()
+ * publishes with one superblock write; a crash or thin_abort() goes back to
+ * the last superblock.
+ *
+ * Invariants:
+ *  TH1  commit order (FORMAT.md 2.5): pre-commit callback (the caller
+ *       flushes its data device), write back changed device details,
+ *       commit the data space map, tm_pre_commit (metadata space map commit
+ *       + flush of everything), copy both space-map roots, and only then
+ *       lock, fill and commit the superblock.  A commit with nothing
+ *       changed since the last one writes nothing.
+ *  TH2  details' mapped_blocks equals the number of mappings of the device
+ *       at every commit; the details and mapping trees hold the same ids.
+ *  TH3  a mapping's time is the pool time when it was inserted; a lookup
+ *       reports the block shared iff the device's snapshotted_time is later.
+ *  TH4  after any error in a call that changes metadata (or in commit) the
+ *       pool is failed: every later call except thin_abort() and
+ *       thin_pool_destroy() returns -EIO.  thin_abort() drops everything
+ *       not committed and reopens from the superblock on disk (not from
+ *       in-memory roots); if that fails the pool stays failed.
+ *  TH5  nothing can fail between taking the superblock lock and its commit.
+ *
+ * Errors (0 or -errno): -ENODATA no such device or mapping, -EEXIST the
+ * device exists, -EINVAL bad id/argument or unknown incompat feature flags,
+ * -EILSEQ a bad superblock (checksum, magic, location) or damaged tree,
+ * -ENOSPC no free data (or metadata) block, -EBUSY a metadata snapshot is
+ * already held, -EPERM the pool is read-only, -EIO device error or a failed
+ * pool (TH4), -ENOMEM.
+ * Ownership: the pool does not own the bdev; thin_pool_destroy() frees the
+ * pool without writing anything (a crash, as far as the disk can tell);
+ * thin_pool_close() commits first.
+ */
+#ifndef PD_THIN_H
+#define PD_THIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bdev.h"
+
+#define THIN_SUPERBLOCK_MAGIC	27022010ull
+#define THIN_SUPERBLOCK_CSUM_XOR 160774u
+#define THIN_VERSION		2u
+#define THIN_MAX_DEV_ID		((1ull << 24) - 1)
+#define THIN_MIN_DATA_BLOCK_SIZE 128u		/* sectors, 64 KiB */
+#define THIN_MAX_DATA_BLOCK_SIZE 2097152u	/* sectors, 1 GiB */
+#define THIN_NEEDS_CHECK_FLAG	(1u << 0)
+#define THIN_DEFAULT_CACHE_BLOCKS 4096u
+
+struct thin_pool;
+
+enum thin_open_flags {
+	THIN_OPEN_READ_ONLY = (1 << 0),	/* no write ever reaches the device */
+	THIN_OPEN_FORMAT    = (1 << 1),	/* format if block 0 is all zeroes */
+};
+
+struct thin_pool_params {
+	uint32_t data_block_size;	/* sectors; checked against the disk */
+	pd_block_t nr_data_blocks;	/* for a format */
+	unsigned cache_blocks;		/* block-manager cache; 0 = default */
+	unsigned flags;			/* enum thin_open_flags */
+};
+
+/* Format a new pool on bd (overwriting whatever is there) and commit it. */
+int thin_pool_format(struct bdev *bd, const struct thin_pool_params *p,
+		     struct thin_pool **result);
+/* Open the pool on bd.  p->data_block_size 0 accepts the one on disk.
+ * -ENODATA if block 0 is all zeroes (and THIN_OPEN_FORMAT is not set). */
+int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
+		   struct thin_pool **result);
+int thin_pool_close(struct thin_pool *pool);	/* commit, then destroy */
+void thin_pool_destroy(struct thin_pool *pool);
+
+/* Called first in every commit that writes anything (TH1). */
+void thin_set_pre_commit(struct thin_pool *pool, int (*fn)(void *ctx),
+			 void *ctx);
+
+int thin_commit(struct thin_pool *pool);
+int thin_abort(struct thin_pool *pool);
+int thin_is_failed(const struct thin_pool *pool);
+
+/* Devices. */
+int thin_create_thin(struct thin_pool *pool, uint64_t dev);
+int thin_create_snap(struct thin_pool *pool, uint64_t dev, uint64_t origin);
+int thin_delete(struct thin_pool *pool, uint64_t dev);
+
+struct thin_dev_info {
+	uint64_t dev;
+	uint64_t mapped_blocks;
+	uint64_t transaction_id;	/* pool trans_id at creation */
+	uint32_t creation_time;
+	uint32_t snapshotted_time;
+};
+int thin_dev_info(struct thin_pool *pool, uint64_t dev,
+		  struct thin_dev_info *info);
+/* Set every details field (restore); creates the device if absent. */
+int thin_set_dev_info(struct thin_pool *pool, const struct thin_dev_info *info);
+/* Ids of all devices, ascending; *nr set; -ENOSPC if more than max. */
+int thin_list_devs(struct thin_pool *pool, uint64_t *devs, size_t max,
+		   size_t *nr);
+
+/* Mappings. */
+struct thin_lookup_result {
+	pd_block_t data_block;
+	uint32_t time;			/* 24-bit mapping time */
+	int shared;			/* TH3 */
+};
+int thin_lookup(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
+		struct thin_lookup_result *result);
+/* Allocate a free data block (count 1, not yet mapped). */
+int thin_alloc_data_block(struct thin_pool *pool, pd_block_t *result);
+/* Map vblock to data_block with the current pool time.  The mapping takes
+ * over the reference thin_alloc_data_block() gave, as in the kernel. */
+int thin_insert(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
+		pd_block_t data_block);
+/* Same with an explicit 24-bit time (restore), taking a new reference on
+ * data_block. */
+int thin_insert_raw(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
+		    pd_block_t data_block, uint32_t time);
+int thin_remove(struct thin_pool *pool, uint64_t dev, uint64_t vblock);
+/* Remove [begin, end); *nr_removed (may be NULL) counts them. */
+int thin_remove_range(struct thin_pool *pool, uint64_t dev, uint64_t begin,
+		      uint64_t end, uint64_t *nr_removed);
+/* Visit the mappings of dev in order; a nonzero return stops the walk. */
+typedef int (*thin_mapping_fn)(void *ctx, uint64_t vblock,
+			       pd_block_t data_block, uint32_t time);
+int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
+		       thin_mapping_fn fn, void *ctx);
+
+/* Pool-wide values. */
+int thin_get_transaction_id(struct thin_pool *pool, uint64_t *id);
+/* -EINVAL unless current_id is the current one (as the kernel's message). */
+int thin_set_transaction_id(struct thin_pool *pool, uint64_t current_id,
+			    uint64_t new_id);
+int thin_get_time(struct thin_pool *pool, uint32_t *time);
+int thin_set_time(struct thin_pool *pool, uint32_t time);	/* restore */
+int thin_get_data_block_size(struct thin_pool *pool, uint32_t *sectors);
+int thin_get_nr_data_blocks(struct thin_pool *pool, pd_block_t *nr);
+int thin_get_free_data_blocks(struct thin_pool *pool, pd_block_t *nr);
+int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr);
+int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr);
+/* Data device size in blocks; shrinking is -EINVAL (as the kernel). */
+int thin_resize_data(struct thin_pool *pool, pd_block_t nr_blocks);
+/* Metadata device size in blocks (the bdev must already have them);
+ * shrinking is -EINVAL. */
+int thin_resize_metadata(struct thin_pool *pool, pd_block_t nr_blocks);
+
+/* Metadata snapshot (held root), for userspace reading live metadata.
+ * Reserve commits first (the copy must hold committed roots), then takes a
+ * copy of the superblock and references on its trees; release drops them.
+ * Either change to held_root is published by the next thin_commit(), never
+ * by a stray superblock write.  Reserve with one held: -EBUSY; release
+ * with none: -EINVAL. */
+int thin_reserve_metadata_snap(struct thin_pool *pool);
+int thin_release_metadata_snap(struct thin_pool *pool);
+int thin_get_metadata_snap(struct thin_pool *pool, pd_block_t *block);
+
+/* NEEDS_CHECK in the superblock flags: written at once (block 0 alone, the
+ * last committed superblock plus the flag, then a flush) and kept by later
+ * commits.  -EIO on a failed pool: thin_abort() first. */
+int thin_set_needs_check(struct thin_pool *pool);
+int thin_get_needs_check(struct thin_pool *pool, int *needs_check);
+
+/* The superblock fields, as on disk at the last commit (dump, checks). */
+struct thin_sb_info {
+	uint32_t flags, version, time;
+	uint64_t trans_id, held_root;
+	uint64_t data_mapping_root, device_details_root;
+	uint32_t data_block_size, metadata_block_size;
+	uint64_t metadata_nr_blocks;
+	uint8_t data_sm_root[32], metadata_sm_root[32];
+};
+/* Read and validate block 0 of bd (no pool needed); -EILSEQ / -ENOTBLK if
+ * damaged, -ENODATA if all zeroes. */
+int thin_read_superblock(struct bdev *bd, struct thin_sb_info *info);
+
+#endif /* PD_THIN_H */

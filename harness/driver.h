@@ -1,0 +1,80 @@
+/* harness/driver.h - `pdcrash run`: scenarios x variants x crash states,
+ * over worker processes, with the summary and the reports.
+ *
+ * Every scenario runs in two variants: NAME with its own cache size, and
+ * NAME+small with a cache of SMALL_CACHE_BLOCKS, so dirty blocks are
+ * written back in the middle of transactions.  States are numbered in a
+ * fixed order (cut, then choice); --shard K/N keeps state g iff
+ * g % N == K, and --jobs spreads the kept states over worker processes.
+ * A worker checks states one after another and reports each result; a
+ * worker that crashes or stops answering (a state hung) is replaced and
+ * that state counts as a violation, so one bad state never ends a run.
+ */
+#ifndef PD_DRIVER_H
+#define PD_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "explore.h"
+#include "scenario.h"
+
+#define SMALL_CACHE_BLOCKS 16
+#define STATE_TIMEOUT_SEC 30
+#define PLOT_BINS 100
+
+struct run_opts {
+	struct scenario **scenarios;
+	size_t nr_scenarios;
+	uint64_t seed;
+	int tear;
+	int io_errors;
+	unsigned jobs;
+	unsigned shard_k, shard_n;	/* n == 0: no sharding */
+	const char *report_dir;		/* NULL: no files */
+	int json;
+	int progress;			/* a progress line on stderr */
+	int no_continue;
+	const char *mutant;		/* for the report only */
+};
+
+struct variant_stats {
+	char name[128];
+	uint64_t cut_points, states, log_ops, commits, injected, runs;
+	uint64_t outcomes[OUT_NR];
+	uint64_t plot[PLOT_BINS][OUT_NR];	/* outcomes along the op log */
+};
+
+struct violation {
+	char id[200];
+	char msg[400];
+};
+
+struct run_summary {
+	struct variant_stats *variants;
+	size_t nr_variants;
+	struct violation *violations;
+	size_t nr_violations;
+	uint64_t states, cut_points, injected;
+	uint64_t outcomes[OUT_NR];
+	double seconds;
+	unsigned jobs;
+	int live_failures;		/* a workload disagreed with its model */
+};
+
+/* 0 when it ran (look at the summary for violations), -errno otherwise. */
+int driver_run(const struct run_opts *opts, struct run_summary *sum);
+void run_summary_free(struct run_summary *sum);
+
+int report_write(const struct run_opts *opts, const struct run_summary *sum,
+		 const char *dir);
+void report_print_json(const struct run_opts *opts,
+		       const struct run_summary *sum, FILE *f);
+void report_print_text(const struct run_opts *opts,
+		       const struct run_summary *sum, FILE *f);
+
+/* Merge JSON files written by --json of shards into one summary printed
+ * as JSON on stdout. */
+int driver_merge(char **files, size_t nr);
+
+#endif /* PD_DRIVER_H */

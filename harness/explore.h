@@ -1,0 +1,88 @@
+/* harness/explore.h - crash states at every cut point, and the replay
+ * checker (DESIGN.md section 4).
+ *
+ * A run's log is cut after every write, FUA write and flush (and before
+ * the first op).  At each cut the pending writes P give the persistence
+ * choices, in a fixed order:
+ *   |P| <= 10: every subset, choice i = bit mask i (bit j: pending write j
+ *              landed);
+ *   otherwise: none, all, each one left out, each one alone, then
+ *              NR_RANDOM_CHOICES seeded random subsets;
+ *   with --tear, after those: for each pending write j, the writes before
+ *              it landed whole, j landed in part (a seeded sector mask),
+ *              none after it.
+ * Each (cut, choice) is one crash state, checked by check_state():
+ * structural check, reopen, compare with the committed states the markers
+ * allow, then continue (a new device, mappings, a commit) and check again.
+ *
+ * Outcomes (DESIGN.md 4.6): rollback, rollforward, detected (the open
+ * refused the image with a checksum error where the model allows it: a
+ * torn write), violation.
+ */
+#ifndef PD_EXPLORE_H
+#define PD_EXPLORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "workload.h"
+
+#define NR_RANDOM_CHOICES 16
+#define EXHAUSTIVE_MAX 10
+
+enum outcome {
+	OUT_ROLLBACK,
+	OUT_ROLLFORWARD,
+	OUT_DETECTED,
+	OUT_VIOLATION,
+	OUT_NR
+};
+
+const char *outcome_name(enum outcome o);
+
+/* Everything that names one crash state; printed as a failure id:
+ *   NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT
+ * NAME is the scenario name with its variant (e.g. snapshots+small; a name with a / is a path to a scenario file without its .scn), FAULT
+ * is 0, or rN/RN, wN/WN, fN/FN (read, write, flush op N failed once /
+ * from N on). */
+struct state_id {
+	char name[128];
+	uint64_t seed;
+	uint64_t cut;
+	uint64_t choice, nr_choices;
+	int tear;
+	struct fault_spec fault;
+};
+
+int state_id_format(const struct state_id *id, char *buf, size_t len);
+/* -EINVAL for a malformed id (err says what). */
+int state_id_parse(const char *text, struct state_id *id, char *err,
+		   size_t errlen);
+
+/* Number of persistence choices for npending pending writes. */
+uint64_t nr_choices(size_t npending, int tear);
+/* Fill landed[]/sectors[] for choice idx (0 <= idx < nr_choices). */
+void make_choice(size_t npending, int tear, uint64_t seed, uint64_t cut,
+		 uint64_t idx, uint8_t *landed, uint64_t *sectors);
+
+struct check_out {
+	enum outcome outcome;
+	int64_t state;			/* the committed state found, or -2 */
+	char msg[400];
+};
+
+struct check_opts {
+	int no_continue;		/* skip the continue-and-check step */
+	const char *save_image;		/* write the crash image here */
+	int verbose;			/* print the difference on violation */
+};
+
+/* Check one crash state of a run (the cutter must be at the cut). */
+void check_state(const struct run_result *res, struct sd_cutter *cutter,
+		 const struct state_id *id, const struct check_opts *opts,
+		 struct check_out *out);
+
+/* The cut points of a run: 0 and i+1 for every write/flush entry i. */
+size_t cut_points(const struct run_result *res, uint64_t **cuts);
+
+#endif /* PD_EXPLORE_H */

@@ -1,0 +1,88 @@
+/* harness/oracle.h - the plain in-memory model of a thin pool.
+ *
+ * Every op of a workload is applied to the core and to the oracle; the
+ * oracle predicts each result (0 or the errno the core must return) and
+ * holds the state the metadata must show: devices with their details,
+ * mappings (vblock -> data block, time), pool time, transaction id, data
+ * device size, whether a metadata snapshot is held.
+ *
+ * States are compared by digest: a 128-bit, order-independent hash of the
+ * whole state (sum of per-item hashes, two independent lanes), so a
+ * committed state costs 16 bytes to keep and a recovered pool is compared
+ * by walking it once.  The data blocks come from the core's allocator (the
+ * oracle records what it was given, it does not choose).
+ */
+#ifndef PD_ORACLE_H
+#define PD_ORACLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "thin.h"
+
+struct digest {
+	uint64_t a, b;
+};
+
+static inline int digest_eq(struct digest x, struct digest y)
+{
+	return x.a == y.a && x.b == y.b;
+}
+
+struct oracle;
+
+int oracle_create(uint64_t nr_data_blocks, struct oracle **result);
+void oracle_destroy(struct oracle *o);
+/* A deep copy (committed state kept for abort). */
+int oracle_clone(const struct oracle *o, struct oracle **result);
+/* Replace dst's content with a deep copy of src's. */
+int oracle_assign(struct oracle *dst, const struct oracle *src);
+
+/* Predictions and updates; each returns what the core must return.  They
+ * change the model only when that is 0. */
+int oracle_create_thin(struct oracle *o, uint64_t dev);
+int oracle_create_snap(struct oracle *o, uint64_t dev, uint64_t origin);
+int oracle_delete(struct oracle *o, uint64_t dev);
+/* check before thin_insert: 0 or -ENODATA (no device) */
+int oracle_can_map(const struct oracle *o, uint64_t dev);
+int oracle_insert(struct oracle *o, uint64_t dev, uint64_t vblock,
+		  uint64_t data_block);
+int oracle_remove(struct oracle *o, uint64_t dev, uint64_t vblock);
+int oracle_remove_range(struct oracle *o, uint64_t dev, uint64_t begin,
+			uint64_t end, uint64_t *removed);
+int oracle_set_trans_id(struct oracle *o, uint64_t current_id, uint64_t new_id);
+int oracle_resize_data(struct oracle *o, uint64_t nr_blocks);
+int oracle_meta_snap(struct oracle *o);
+int oracle_meta_snap_release(struct oracle *o);
+
+/* Queries for generators and reports. */
+uint64_t oracle_trans_id(const struct oracle *o);
+uint64_t oracle_nr_data_blocks(const struct oracle *o);
+size_t oracle_nr_devs(const struct oracle *o);
+uint64_t oracle_dev_at(const struct oracle *o, size_t i);	/* any order */
+int oracle_has_dev(const struct oracle *o, uint64_t dev);
+uint64_t oracle_dev_mapped(const struct oracle *o, uint64_t dev);
+/* The k-th mapped vblock of dev in no particular order (k < mapped). */
+uint64_t oracle_dev_vblock_at(const struct oracle *o, uint64_t dev, uint64_t k);
+int oracle_held(const struct oracle *o);
+/* A mapping's (block, time) or -ENODATA. */
+int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
+		  uint64_t *block, uint32_t *time);
+
+struct digest oracle_digest(const struct oracle *o);
+/* The digest of what a pool shows (walks every device).  0 or -errno. */
+int pool_digest(struct thin_pool *pool, struct digest *d);
+
+/* Human-readable difference between the model and a pool, for reports:
+ * at most max_lines lines into buf.  Returns the number of differences. */
+size_t oracle_diff(const struct oracle *o, struct thin_pool *pool, char *buf,
+		   size_t len, size_t max_lines);
+
+
+
+/* Digest pieces, for callers that predict a change to a known digest. */
+void digest_add_dev(struct digest *d, uint64_t id, uint64_t mapped,
+		    uint64_t trans_id, uint32_t ctime, uint32_t stime);
+void digest_add_map(struct digest *d, uint64_t dev, uint64_t vblock,
+		    uint64_t block, uint32_t time);
+#endif /* PD_ORACLE_H */

@@ -1,0 +1,275 @@
+/* harness/pdtool_dump.c - `pdtool dump`: thin_dump-compatible XML.
+ *
+ * The output is byte for byte what Debian's thin_dump 0.9.0 prints:
+ *
+ *   <superblock uuid="" time="T" transaction="X" flags="F" version="V"
+ *               data_block_size="S" nr_data_blocks="N">      (one line)
+ *     <device dev_id="D" mapped_blocks="M" transaction="X"
+ *             creation_time="C" snap_time="S">               (one line)
+ *       <range_mapping origin_begin="O" data_begin="B" length="L" time="T"/>
+ *       <single_mapping origin_block="O" data_block="B" time="T"/>
+ *     </device>
+ *   </superblock>
+ *
+ * Two-space indentation per level.  uuid is always empty (0.9.0 does not
+ * print the on-disk uuid), there is no metadata_snap attribute and no
+ * <def>/<ref> sharing: every device is dumped in full, in id order.
+ * Mappings whose virtual and data blocks both go up by one with an equal
+ * time are one run (across leaf boundaries); a run of one is a
+ * single_mapping.  nr_data_blocks is the data space map's size.
+ *
+ * The metadata is read through core/thin.h opened read-only: nothing is
+ * ever written to IMAGE.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev.h"
+#include "bm.h"
+#include "errors.h"
+#include "thin.h"
+
+int pdtool_dump(int argc, char **argv);
+
+static const char dump_help[] =
+"usage: pdtool dump [-o XML] [--dev-id ID] [--skip-mappings] IMAGE\n"
+"\n"
+"Print the dm-thin metadata in IMAGE as XML, exactly as thin_dump 0.9.0\n"
+"does (devices in id order, consecutive mappings with the same time as\n"
+"range_mapping).  IMAGE is opened read-only.  The held metadata snapshot\n"
+"(thin_dump -m) is not supported.\n"
+"\n"
+"  -o XML           write to XML instead of stdout\n"
+"  --dev-id ID      only device ID (none if it does not exist)\n"
+"  --skip-mappings  devices without their mappings\n"
+"\n"
+"Exit: 0 success; 1 damaged metadata (nothing useful can be read, or a\n"
+"tree is damaged part way: the output is then incomplete); 2 bad usage,\n"
+"IMAGE cannot be opened or XML cannot be written.\n";
+
+struct run {
+	int open;
+	uint64_t vbegin, dbegin, len;
+	uint32_t time;
+};
+
+struct dump_ctx {
+	FILE *out;
+	struct run run;
+	int one_dev;			/* --dev-id given */
+	uint64_t dev;
+	int skip_mappings;
+};
+
+static void flush_run(struct dump_ctx *dc)
+{
+	struct run *r = &dc->run;
+
+	if (!r->open)
+		return;
+	if (r->len == 1)
+		fprintf(dc->out,
+			"    <single_mapping origin_block=\"%" PRIu64 "\" data_block=\"%" PRIu64 "\" time=\"%" PRIu32 "\"/>\n",
+			r->vbegin, r->dbegin, r->time);
+	else
+		fprintf(dc->out,
+			"    <range_mapping origin_begin=\"%" PRIu64 "\" data_begin=\"%" PRIu64 "\" length=\"%" PRIu64 "\" time=\"%" PRIu32 "\"/>\n",
+			r->vbegin, r->dbegin, r->len, r->time);
+	r->open = 0;
+}
+
+static int on_mapping(void *ctx, uint64_t vblock, pd_block_t data_block,
+		      uint32_t time)
+{
+	struct dump_ctx *dc = ctx;
+	struct run *r = &dc->run;
+
+	if (r->open && time == r->time && vblock == r->vbegin + r->len &&
+	    data_block == r->dbegin + r->len) {
+		r->len++;
+		return 0;
+	}
+	flush_run(dc);
+	r->open = 1;
+	r->vbegin = vblock;
+	r->dbegin = data_block;
+	r->len = 1;
+	r->time = time;
+	return 0;
+}
+
+/* All device ids, ascending; *devs is malloc'd. */
+static int list_devs(struct thin_pool *pool, uint64_t **devs, size_t *nr)
+{
+	size_t max = 64;
+
+	for (;;) {
+		uint64_t *d = malloc(max * sizeof(*d));
+		int r;
+
+		if (!d)
+			return -ENOMEM;
+		r = thin_list_devs(pool, d, max, nr);
+		if (!r) {
+			*devs = d;
+			return 0;
+		}
+		free(d);
+		if (r != -ENOSPC || max > (SIZE_MAX / sizeof(*d)) / 2)
+			return r;
+		max *= 2;
+	}
+}
+
+static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
+		     struct dump_ctx *dcp, const char *path)
+{
+	struct dump_ctx dc = *dcp;
+	FILE *out = dc.out;
+	pd_block_t nr_data;
+	uint64_t *devs = NULL;
+	size_t nr = 0;
+	int r;
+
+	r = thin_get_nr_data_blocks(pool, &nr_data);
+	if (r)
+		goto out_fail;
+	r = list_devs(pool, &devs, &nr);
+	if (r)
+		goto out_fail;
+	fprintf(out,
+		"<superblock uuid=\"\" time=\"%" PRIu32 "\" transaction=\"%" PRIu64 "\" flags=\"%" PRIu32 "\" version=\"%" PRIu32 "\" data_block_size=\"%" PRIu32 "\" nr_data_blocks=\"%" PRIu64 "\">\n",
+		sb->time, sb->trans_id, sb->flags, sb->version,
+		sb->data_block_size, (uint64_t)nr_data);
+	for (size_t i = 0; i < nr; i++) {
+		struct thin_dev_info info;
+
+		if (dc.one_dev && devs[i] != dc.dev)
+			continue;
+		r = thin_dev_info(pool, devs[i], &info);
+		if (r)
+			goto out_free;
+		fprintf(out,
+			"  <device dev_id=\"%" PRIu64 "\" mapped_blocks=\"%" PRIu64 "\" transaction=\"%" PRIu64 "\" creation_time=\"%" PRIu32 "\" snap_time=\"%" PRIu32 "\">\n",
+			info.dev, info.mapped_blocks, info.transaction_id,
+			info.creation_time, info.snapshotted_time);
+		dc.run.open = 0;
+		r = dc.skip_mappings ? 0 :
+			thin_walk_mappings(pool, devs[i], on_mapping, &dc);
+		if (r)
+			goto out_free;
+		flush_run(&dc);
+		fputs("  </device>\n", out);
+	}
+	fputs("</superblock>\n", out);
+	free(devs);
+	return 0;
+
+out_free:
+	free(devs);
+out_fail:
+	fprintf(stderr, "pdtool dump: '%s': damaged metadata: %s\n", path,
+		pd_strerror(r));
+	return 1;
+}
+
+int pdtool_dump(int argc, char **argv)
+{
+	struct thin_pool_params p = { .flags = THIN_OPEN_READ_ONLY };
+	struct dump_ctx dc = { 0 };
+	const char *path = NULL, *out_path = NULL;
+	struct thin_sb_info sb;
+	struct thin_pool *pool;
+	struct bdev *bd;
+	FILE *out = stdout;
+	int r, rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(dump_help, stdout);
+			return 0;
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+			if (++i == argc) {
+				fprintf(stderr, "pdtool dump: %s needs a file name\n", a);
+				return 2;
+			}
+			out_path = argv[i];
+		} else if (!strcmp(a, "--dev-id")) {
+			char *end;
+
+			if (++i == argc || !argv[i][0] ||
+			    (dc.dev = strtoull(argv[i], &end, 10), *end) ||
+			    argv[i][0] == '-') {
+				fprintf(stderr, "pdtool dump: --dev-id needs a number\n");
+				return 2;
+			}
+			dc.one_dev = 1;
+		} else if (!strcmp(a, "--skip-mappings")) {
+			dc.skip_mappings = 1;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "pdtool dump: unknown option '%s'\n", a);
+			fputs(dump_help, stderr);
+			return 2;
+		} else if (path) {
+			fprintf(stderr, "pdtool dump: one IMAGE only ('%s' and '%s')\n",
+				path, a);
+			return 2;
+		} else {
+			path = a;
+		}
+	}
+	if (!path) {
+		fputs("pdtool dump: no IMAGE given\n", stderr);
+		fputs(dump_help, stderr);
+		return 2;
+	}
+	r = bdev_file_open(path, PD_BLOCK_SIZE, 0, BDEV_FILE_READONLY, &bd);
+	if (r) {
+		fprintf(stderr, "pdtool dump: cannot open '%s': %s\n", path,
+			strerror(-r));
+		return 2;
+	}
+	r = thin_read_superblock(bd, &sb);
+	if (r) {
+		fprintf(stderr, "pdtool dump: '%s': %s\n", path,
+			r == -ENODATA ? "superblock is all zeroes (not formatted)" :
+			r == -EINVAL ? "too small to hold a superblock" :
+			"bad superblock (checksum, magic or location)");
+		bdev_destroy(bd);
+		return 1;
+	}
+	r = thin_pool_open(bd, &p, &pool);
+	if (r) {
+		fprintf(stderr, "pdtool dump: '%s': cannot open the pool metadata: %s\n",
+			path, pd_strerror(r));
+		bdev_destroy(bd);
+		return 1;
+	}
+	if (out_path) {
+		out = fopen(out_path, "w");
+		if (!out) {
+			fprintf(stderr, "pdtool dump: cannot write '%s': %s\n",
+				out_path, strerror(errno));
+			thin_pool_destroy(pool);
+			bdev_destroy(bd);
+			return 2;
+		}
+	}
+	dc.out = out;
+	rc = dump_pool(pool, &sb, &dc, path);
+	if (fflush(out) || ferror(out)) {
+		fprintf(stderr, "pdtool dump: cannot write '%s': %s\n",
+			out_path ? out_path : "standard output", strerror(errno));
+		rc = 2;
+	}
+	if (out_path)
+		fclose(out);
+	thin_pool_destroy(pool);
+	bdev_destroy(bd);
+	return rc;
+}

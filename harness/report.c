@@ -1,0 +1,309 @@
+/* harness/report.c - the run summary: text, JSON, and the report files
+ * (summary.md, summary.json, index.html with an SVG plot of outcomes along
+ * the op log).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "driver.h"
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_outcomes(FILE *f, const uint64_t *o)
+{
+	fprintf(f, "{");
+	for (int k = 0; k < OUT_NR; k++)
+		fprintf(f, "%s\"%s\": %" PRIu64, k ? ", " : "",
+			outcome_name((enum outcome)k), o[k]);
+	fprintf(f, "}");
+}
+
+void report_print_json(const struct run_opts *o, const struct run_summary *s,
+		       FILE *f)
+{
+	fprintf(f, "{\"scenarios\": %zu, \"variants\": %zu, \"cut_points\": %" PRIu64
+		", \"states\": %" PRIu64 ", \"outcomes\": ",
+		o->nr_scenarios, s->nr_variants, s->cut_points, s->states);
+	json_outcomes(f, s->outcomes);
+	fprintf(f, ", \"seconds\": %.3f, \"states_per_second\": %.1f, \"jobs\": %u"
+		", \"seed\": %" PRIu64 ", \"tear\": %s, \"io_errors\": %s"
+		", \"injected_errors\": %" PRIu64 ", \"shard\": ",
+		s->seconds, s->seconds > 0 ? s->states / s->seconds : 0.0,
+		s->jobs, o->seed, o->tear ? "true" : "false",
+		o->io_errors ? "true" : "false", s->injected);
+	if (o->shard_n)
+		fprintf(f, "\"%u/%u\"", o->shard_k, o->shard_n);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"mutant\": ");
+	if (o->mutant)
+		json_str(f, o->mutant);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"violations\": [");
+	for (size_t i = 0; i < s->nr_violations; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_str(f, s->violations[i].id);
+	}
+	fprintf(f, "], \"violation_messages\": {");
+	for (size_t i = 0; i < s->nr_violations; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_str(f, s->violations[i].id);
+		fprintf(f, ": ");
+		json_str(f, s->violations[i].msg);
+	}
+	fprintf(f, "}, \"per_variant\": [");
+	for (size_t v = 0; v < s->nr_variants; v++) {
+		const struct variant_stats *vs = &s->variants[v];
+
+		fprintf(f, "%s{\"name\": ", v ? ", " : "");
+		json_str(f, vs->name);
+		fprintf(f, ", \"cut_points\": %" PRIu64 ", \"states\": %" PRIu64
+			", \"log_ops\": %" PRIu64 ", \"commits\": %" PRIu64
+			", \"outcomes\": ", vs->cut_points, vs->states,
+			vs->log_ops, vs->commits);
+		json_outcomes(f, vs->outcomes);
+		fprintf(f, "}");
+	}
+	fprintf(f, "]}\n");
+}
+
+void report_print_text(const struct run_opts *o, const struct run_summary *s,
+		       FILE *f)
+{
+	fprintf(f, "%-36s %10s %10s %10s %11s %9s %9s\n", "scenario", "cuts",
+		"states", "rollback", "rollforward", "detected", "violation");
+	for (size_t v = 0; v < s->nr_variants; v++) {
+		const struct variant_stats *vs = &s->variants[v];
+
+		fprintf(f, "%-36s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %11"
+			PRIu64 " %9" PRIu64 " %9" PRIu64 "\n", vs->name,
+			vs->cut_points, vs->states, vs->outcomes[OUT_ROLLBACK],
+			vs->outcomes[OUT_ROLLFORWARD], vs->outcomes[OUT_DETECTED],
+			vs->outcomes[OUT_VIOLATION]);
+	}
+	fprintf(f, "total: %zu scenarios, %" PRIu64 " cut points, %" PRIu64
+		" crash states in %.1f s (%.0f states/s with %u jobs)%s\n",
+		o->nr_scenarios, s->cut_points, s->states, s->seconds,
+		s->seconds > 0 ? s->states / s->seconds : 0.0, s->jobs,
+		o->tear ? ", torn writes on" : "");
+	if (!s->nr_violations) {
+		fprintf(f, "no violation: every crash state rolled back or forward\n");
+		return;
+	}
+	fprintf(f, "%zu violation%s (replay with: pdcrash replay ID):\n",
+		s->nr_violations, s->nr_violations == 1 ? "" : "s");
+	for (size_t i = 0; i < s->nr_violations && i < 20; i++)
+		fprintf(f, "  %s  %s\n", s->violations[i].id, s->violations[i].msg);
+	if (s->nr_violations > 20)
+		fprintf(f, "  ... and %zu more (see the report)\n",
+			s->nr_violations - 20);
+}
+
+static void write_md(const struct run_opts *o, const struct run_summary *s,
+		     FILE *f)
+{
+	fprintf(f, "# pdcrash run\n\n");
+	fprintf(f, "- seed %" PRIu64 ", %u jobs%s%s\n", o->seed, s->jobs,
+		o->tear ? ", torn writes" : "", o->io_errors ? ", IO errors" : "");
+	fprintf(f, "- %zu scenarios, %zu variants, %" PRIu64 " cut points, %"
+		PRIu64 " crash states in %.1f s (%.0f states/s)\n\n",
+		o->nr_scenarios, s->nr_variants, s->cut_points, s->states,
+		s->seconds, s->seconds > 0 ? s->states / s->seconds : 0.0);
+	fprintf(f, "| scenario | log ops | commits | cuts | states | rollback | "
+		"rollforward | detected | violation |\n");
+	fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (size_t v = 0; v < s->nr_variants; v++) {
+		const struct variant_stats *vs = &s->variants[v];
+
+		fprintf(f, "| %s | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %"
+			PRIu64 " | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %"
+			PRIu64 " |\n", vs->name, vs->log_ops, vs->commits,
+			vs->cut_points, vs->states, vs->outcomes[OUT_ROLLBACK],
+			vs->outcomes[OUT_ROLLFORWARD], vs->outcomes[OUT_DETECTED],
+			vs->outcomes[OUT_VIOLATION]);
+	}
+	fprintf(f, "\n## Violations\n\n");
+	if (!s->nr_violations)
+		fprintf(f, "None.\n");
+	for (size_t i = 0; i < s->nr_violations; i++)
+		fprintf(f, "- `%s`: %s\n", s->violations[i].id,
+			s->violations[i].msg);
+}
+
+static void html_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '<')
+			fputs("&lt;", f);
+		else if (*s == '>')
+			fputs("&gt;", f);
+		else if (*s == '&')
+			fputs("&amp;", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/* One stacked bar chart per variant: outcomes along the op log. */
+static void write_svg(FILE *f, const struct variant_stats *vs)
+{
+	static const char *const colour[OUT_NR] = {
+		"#4e79a7", "#59a14f", "#edc948", "#e15759"
+	};
+	const int w = 600, h = 120, bw = w / PLOT_BINS;
+	uint64_t max = 1;
+
+	for (int b = 0; b < PLOT_BINS; b++) {
+		uint64_t t = 0;
+		for (int k = 0; k < OUT_NR; k++)
+			t += vs->plot[b][k];
+		if (t > max)
+			max = t;
+	}
+	fprintf(f, "<svg width=\"%d\" height=\"%d\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+		w, h + 20);
+	for (int b = 0; b < PLOT_BINS; b++) {
+		double y = h;
+
+		for (int k = 0; k < OUT_NR; k++) {
+			double bh = (double)vs->plot[b][k] * h / max;
+
+			if (vs->plot[b][k] == 0)
+				continue;
+			if (bh < 1)
+				bh = 1;
+			y -= bh;
+			fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" "
+				"fill=\"%s\"><title>%s: %" PRIu64 "</title></rect>\n",
+				b * bw, y, bw, bh, colour[k],
+				outcome_name((enum outcome)k), vs->plot[b][k]);
+		}
+	}
+	fprintf(f, "<text x=\"0\" y=\"%d\" font-size=\"11\">start of log</text>"
+		"<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">end "
+		"(%" PRIu64 " ops)</text>\n</svg>\n", h + 15, w, h + 15,
+		vs->log_ops);
+}
+
+static void write_html(const struct run_opts *o, const struct run_summary *s,
+		       FILE *f)
+{
+	fprintf(f, "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+		"<title>pdcrash report</title><style>body{font-family:sans-serif;"
+		"margin:2em}table{border-collapse:collapse}td,th{border:1px solid "
+		"#ccc;padding:2px 8px;text-align:right}td:first-child{text-align:left}"
+		".bad{color:#c00}</style></head><body>\n<h1>pdcrash run</h1>\n");
+	fprintf(f, "<p>seed %" PRIu64 ", %u jobs%s. %" PRIu64 " crash states at %"
+		PRIu64 " cut points in %.1f s (%.0f states/s).</p>\n", o->seed,
+		s->jobs, o->tear ? ", torn writes" : "", s->states, s->cut_points,
+		s->seconds, s->seconds > 0 ? s->states / s->seconds : 0.0);
+	fprintf(f, "<p>Colours: <span style=\"color:#4e79a7\">rollback</span>, "
+		"<span style=\"color:#59a14f\">rollforward</span>, "
+		"<span style=\"color:#edc948\">detected</span>, "
+		"<span style=\"color:#e15759\">violation</span>.</p>\n");
+	fprintf(f, "<table><tr><th>scenario</th><th>cuts</th><th>states</th>"
+		"<th>rollback</th><th>rollforward</th><th>detected</th>"
+		"<th>violation</th></tr>\n");
+	for (size_t v = 0; v < s->nr_variants; v++) {
+		const struct variant_stats *vs = &s->variants[v];
+
+		fprintf(f, "<tr><td>");
+		html_escape(f, vs->name);
+		fprintf(f, "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64
+			"</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td%s>%" PRIu64
+			"</td></tr>\n", vs->cut_points, vs->states,
+			vs->outcomes[OUT_ROLLBACK], vs->outcomes[OUT_ROLLFORWARD],
+			vs->outcomes[OUT_DETECTED],
+			vs->outcomes[OUT_VIOLATION] ? " class=\"bad\"" : "",
+			vs->outcomes[OUT_VIOLATION]);
+	}
+	fprintf(f, "</table>\n");
+	for (size_t v = 0; v < s->nr_variants; v++) {
+		fprintf(f, "<h3>");
+		html_escape(f, s->variants[v].name);
+		fprintf(f, ": outcomes along the op log</h3>\n");
+		write_svg(f, &s->variants[v]);
+	}
+	fprintf(f, "<h2>Violations</h2>\n");
+	if (!s->nr_violations)
+		fprintf(f, "<p>None.</p>\n");
+	else
+		fprintf(f, "<ul>\n");
+	for (size_t i = 0; i < s->nr_violations; i++) {
+		fprintf(f, "<li><code>");
+		html_escape(f, s->violations[i].id);
+		fprintf(f, "</code>: ");
+		html_escape(f, s->violations[i].msg);
+		fprintf(f, "</li>\n");
+	}
+	if (s->nr_violations)
+		fprintf(f, "</ul>\n");
+	fprintf(f, "</body></html>\n");
+}
+
+static int mkdir_p(const char *dir)
+{
+	char path[1024];
+
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0777) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0777) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int report_write(const struct run_opts *o, const struct run_summary *s,
+		 const char *dir)
+{
+	static const char *const names[] = {
+		"summary.md", "summary.json", "index.html"
+	};
+	int r = mkdir_p(dir);
+
+	if (r)
+		return r;
+	for (int i = 0; i < 3; i++) {
+		char path[1100];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		f = fopen(path, "w");
+		if (!f)
+			return -errno;
+		if (i == 0)
+			write_md(o, s, f);
+		else if (i == 1)
+			report_print_json(o, s, f);
+		else
+			write_html(o, s, f);
+		if (fclose(f))
+			return -errno;
+	}
+	return 0;
+}

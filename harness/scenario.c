@@ -1,0 +1,494 @@
+/* harness/scenario.c - the scenario parser (grammar in scenario.h).
+ *
+ * Op fields:
+ *   create/delete      a = dev
+ *   snap               a = dev, b = origin
+ *   map/unmap          a = dev, b = first vblock, c = last vblock (inclusive)
+ *   unmap-range        a = dev, b = begin, c = last (inclusive)
+ *   trans-id           a = new id
+ *   resize-data/-meta  a = blocks
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario.h"
+
+#define MAX_DEV ((1ull << 24) - 1)
+#define MAX_LINE 4096
+
+static const char *const kind_names[OP_NR_KINDS] = {
+	[OP_CREATE] = "create",
+	[OP_SNAP] = "snap",
+	[OP_DELETE] = "delete",
+	[OP_MAP] = "map",
+	[OP_UNMAP] = "unmap",
+	[OP_UNMAP_RANGE] = "unmap-range",
+	[OP_COMMIT] = "commit",
+	[OP_ABORT] = "abort",
+	[OP_TRANS_ID] = "trans-id",
+	[OP_RESIZE_DATA] = "resize-data",
+	[OP_RESIZE_META] = "resize-meta",
+	[OP_META_SNAP] = "meta-snap",
+	[OP_META_SNAP_RELEASE] = "meta-snap-release",
+	[OP_RANDOM] = "random",
+};
+
+const char *op_kind_name(enum op_kind k)
+{
+	return k < OP_NR_KINDS ? kind_names[k] : "?";
+}
+
+struct parser {
+	const char *name;
+	unsigned line;
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int fail(struct parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(ps->err, ps->errlen, "%s:%u: ", ps->name, ps->line);
+	if (n < 0 || (size_t)n >= ps->errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + n, ps->errlen - n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* A whole unsigned number, decimal or 0x hex, nothing else. */
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	return 0;
+}
+
+static int number(struct parser *ps, const char *what, const char *s,
+		  uint64_t max, uint64_t *v)
+{
+	if (parse_u64(s, v))
+		return fail(ps, "%s: '%s' is not a number", what, s);
+	if (*v > max)
+		return fail(ps, "%s %s is out of range (at most %llu)", what, s,
+			    (unsigned long long)max);
+	return 0;
+}
+
+/* V or A..B (inclusive, A <= B). */
+static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
+{
+	const char *dots = strstr(s, "..");
+	char first[64];
+
+	if (!dots)
+		return number(ps, "vblock", s, UINT64_MAX - 1, a) ?: (*b = *a, 0);
+	if ((size_t)(dots - s) >= sizeof(first))
+		return fail(ps, "bad range '%s'", s);
+	memcpy(first, s, dots - s);
+	first[dots - s] = 0;
+	if (parse_u64(first, a) || parse_u64(dots + 2, b))
+		return fail(ps, "bad range '%s' (want A..B)", s);
+	if (*a > *b)
+		return fail(ps, "empty range '%s' (A > B)", s);
+	if (*b - *a >= (1ull << 24))
+		return fail(ps, "range '%s' is too long (at most 2^24 blocks)", s);
+	return 0;
+}
+
+static int want_args(struct parser *ps, const char *cmd, int got, int want)
+{
+	if (got != want)
+		return fail(ps, "'%s' takes %d argument%s, got %d", cmd, want,
+			    want == 1 ? "" : "s", got);
+	return 0;
+}
+
+static int parse_mix(struct parser *ps, char *s, unsigned *mix)
+{
+	memset(mix, 0, sizeof(unsigned) * OP_NR_KINDS);
+	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+		char *colon = strchr(tok, ':');
+		uint64_t w;
+		int k;
+
+		if (!colon)
+			return fail(ps, "mix entry '%s' wants KIND:WEIGHT", tok);
+		*colon = 0;
+		for (k = 0; k < OP_NR_KINDS; k++)
+			if (k != OP_RANDOM && k != OP_RESIZE_META &&
+			    k != OP_META_SNAP_RELEASE && !strcmp(tok, kind_names[k]))
+				break;
+		if (k == OP_NR_KINDS)
+			return fail(ps, "mix: unknown op kind '%s'", tok);
+		if (parse_u64(colon + 1, &w) || w > 1000000)
+			return fail(ps, "mix: bad weight '%s' for %s", colon + 1, tok);
+		mix[k] = (unsigned)w;
+	}
+	unsigned total = 0;
+	for (int k = 0; k < OP_NR_KINDS; k++)
+		total += mix[k];
+	if (!total)
+		return fail(ps, "mix: all weights are zero");
+	return 0;
+}
+
+static void default_mix(unsigned *mix)
+{
+	memset(mix, 0, sizeof(unsigned) * OP_NR_KINDS);
+	mix[OP_MAP] = 60;
+	mix[OP_UNMAP] = 10;
+	mix[OP_UNMAP_RANGE] = 2;
+	mix[OP_SNAP] = 3;
+	mix[OP_CREATE] = 2;
+	mix[OP_DELETE] = 2;
+	mix[OP_COMMIT] = 8;
+	mix[OP_ABORT] = 1;
+	mix[OP_TRANS_ID] = 1;
+	mix[OP_RESIZE_DATA] = 1;
+	mix[OP_META_SNAP] = 1;
+}
+
+static int parse_random(struct parser *ps, char **argv, int argc, struct op *op)
+{
+	int have_ops = 0, r;
+
+	default_mix(op->mix);
+	op->devs = 8;
+	op->span = 4096;
+	for (int i = 1; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (!eq)
+			return fail(ps, "random: '%s' wants KEY=VALUE", argv[i]);
+		*eq = 0;
+		const char *key = argv[i], *val = eq + 1;
+		if (!strcmp(key, "ops")) {
+			r = number(ps, "random ops", val, 10000000, &op->a);
+			have_ops = 1;
+		} else if (!strcmp(key, "seed")) {
+			r = number(ps, "random seed", val, UINT64_MAX, &op->seed);
+			op->has_seed = 1;
+		} else if (!strcmp(key, "devs")) {
+			r = number(ps, "random devs", val, 1000, &op->devs);
+			if (!r && !op->devs)
+				r = fail(ps, "random devs must be at least 1");
+		} else if (!strcmp(key, "span")) {
+			r = number(ps, "random span", val, 1ull << 32, &op->span);
+			if (!r && !op->span)
+				r = fail(ps, "random span must be at least 1");
+		} else if (!strcmp(key, "mix")) {
+			r = parse_mix(ps, eq + 1, op->mix);
+		} else {
+			r = fail(ps, "random: unknown key '%s' (ops seed mix devs span)", key);
+		}
+		if (r)
+			return r;
+	}
+	if (!have_ops)
+		return fail(ps, "random needs ops=N");
+	return 0;
+}
+
+static int parse_pool(struct parser *ps, char **argv, int argc,
+		      struct pool_geometry *g)
+{
+	for (int i = 1; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		uint64_t v;
+		int r;
+
+		if (!eq)
+			return fail(ps, "pool: '%s' wants KEY=VALUE", argv[i]);
+		*eq = 0;
+		if (!strcmp(argv[i], "data")) {
+			r = number(ps, "pool data", eq + 1, 1ull << 40, &g->data_blocks);
+		} else if (!strcmp(argv[i], "meta")) {
+			r = number(ps, "pool meta", eq + 1, 4161600, &g->meta_blocks);
+			if (!r && g->meta_blocks < 64)
+				r = fail(ps, "pool meta must be at least 64 blocks");
+		} else if (!strcmp(argv[i], "cache")) {
+			r = number(ps, "pool cache", eq + 1, 1u << 20, &v);
+			if (!r && v < 12)
+				r = fail(ps, "pool cache must be at least 12 blocks");
+			g->cache_blocks = (unsigned)v;
+		} else if (!strcmp(argv[i], "block-size")) {
+			r = number(ps, "pool block-size", eq + 1, 2097152, &v);
+			if (!r && (v < 128 || v % 128))
+				r = fail(ps, "pool block-size must be a multiple of 128 sectors");
+			g->block_size = (uint32_t)v;
+		} else {
+			r = fail(ps, "pool: unknown key '%s' (data meta cache block-size)",
+				 argv[i]);
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int parse_line(struct parser *ps, char *text, struct scenario *s,
+		      int *pool_seen, struct op *op)
+{
+	char *argv[16];
+	int argc = 0, r;
+	const char *cmd;
+
+	for (char *tok = strtok(text, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
+		if (argc == 16)
+			return fail(ps, "too many words");
+		argv[argc++] = tok;
+	}
+	if (!argc)
+		return 1;		/* blank */
+	cmd = argv[0];
+	memset(op, 0, sizeof(*op));
+	op->line = ps->line;
+	if (!strcmp(cmd, "pool")) {
+		if (*pool_seen || s->nr_ops)
+			return fail(ps, "'pool' must come once, before any op");
+		*pool_seen = 1;
+		r = parse_pool(ps, argv, argc, &s->geo);
+		return r ? r : 1;
+	}
+	if (!strcmp(cmd, "create") || !strcmp(cmd, "delete")) {
+		op->kind = cmd[0] == 'c' ? OP_CREATE : OP_DELETE;
+		return want_args(ps, cmd, argc - 1, 1) ?:
+		       number(ps, "device", argv[1], MAX_DEV, &op->a);
+	}
+	if (!strcmp(cmd, "snap")) {
+		op->kind = OP_SNAP;
+		r = want_args(ps, cmd, argc - 1, 2) ?:
+		    number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
+		    number(ps, "origin", argv[2], MAX_DEV, &op->b);
+		if (!r && op->a == op->b)
+			r = fail(ps, "a device cannot be its own snapshot");
+		return r;
+	}
+	if (!strcmp(cmd, "map") || !strcmp(cmd, "unmap")) {
+		op->kind = cmd[0] == 'm' ? OP_MAP : OP_UNMAP;
+		r = want_args(ps, cmd, argc - 1, 2) ?:
+		    number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
+		    range(ps, argv[2], &op->b, &op->c);
+		if (!r && op->kind == OP_UNMAP && strstr(argv[2], ".."))
+			op->kind = OP_UNMAP_RANGE;
+		return r;
+	}
+	if (!strcmp(cmd, "commit") || !strcmp(cmd, "abort") ||
+	    !strcmp(cmd, "meta-snap") || !strcmp(cmd, "meta-snap-release")) {
+		op->kind = !strcmp(cmd, "commit") ? OP_COMMIT :
+			   !strcmp(cmd, "abort") ? OP_ABORT :
+			   !strcmp(cmd, "meta-snap") ? OP_META_SNAP :
+						       OP_META_SNAP_RELEASE;
+		return want_args(ps, cmd, argc - 1, 0);
+	}
+	if (!strcmp(cmd, "trans-id")) {
+		op->kind = OP_TRANS_ID;
+		return want_args(ps, cmd, argc - 1, 1) ?:
+		       number(ps, "transaction id", argv[1], UINT64_MAX, &op->a);
+	}
+	if (!strcmp(cmd, "resize-data")) {
+		op->kind = OP_RESIZE_DATA;
+		return want_args(ps, cmd, argc - 1, 1) ?:
+		       number(ps, "data blocks", argv[1], 1ull << 40, &op->a);
+	}
+	if (!strcmp(cmd, "resize-meta")) {
+		op->kind = OP_RESIZE_META;
+		return want_args(ps, cmd, argc - 1, 1) ?:
+		       number(ps, "metadata blocks", argv[1], 4161600, &op->a);
+	}
+	if (!strcmp(cmd, "random")) {
+		op->kind = OP_RANDOM;
+		return parse_random(ps, argv, argc, op);
+	}
+	return fail(ps, "unknown op '%s'", cmd);
+}
+
+static char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *b = slash ? slash + 1 : path;
+	size_t n = strlen(b);
+	char *s;
+
+	if (n > 4 && !strcmp(b + n - 4, ".scn"))
+		n -= 4;
+	s = malloc(n + 1);
+	if (s) {
+		memcpy(s, b, n);
+		s[n] = 0;
+	}
+	return s;
+}
+
+int scenario_parse(const char *name, const char *text, struct scenario **result,
+		   char *err, size_t errlen)
+{
+	struct parser ps = { name, 0, err, errlen };
+	struct scenario *s = calloc(1, sizeof(*s));
+	size_t cap = 0;
+	int pool_seen = 0, r = 0;
+	char line[MAX_LINE];
+
+	if (!s)
+		return -ENOMEM;
+	s->geo = (struct pool_geometry) { 100000, 2048, 4096, 128 };
+	s->name = base_name(name);
+	s->path = strdup(name);
+	if (!s->name || !s->path) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	for (const char *p = text; *p; ) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		struct op op;
+
+		ps.line++;
+		if (n >= sizeof(line)) {
+			r = fail(&ps, "line longer than %d bytes", MAX_LINE - 1);
+			goto out_free;
+		}
+		memcpy(line, p, n);
+		line[n] = 0;
+		p += n + (nl ? 1 : 0);
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = 0;
+		r = parse_line(&ps, line, s, &pool_seen, &op);
+		if (r < 0)
+			goto out_free;
+		if (r == 1)
+			continue;
+		if (s->nr_ops == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct op *ops = realloc(s->ops, cap * sizeof(*ops));
+			if (!ops) {
+				r = -ENOMEM;
+				goto out_free;
+			}
+			s->ops = ops;
+		}
+		s->ops[s->nr_ops++] = op;
+	}
+	if (!s->nr_ops) {
+		ps.line = 0;
+		snprintf(err, errlen, "%s: no ops in scenario", name);
+		r = -EINVAL;
+		goto out_free;
+	}
+	*result = s;
+	return 0;
+
+out_free:
+	scenario_free(s);
+	return r;
+}
+
+int scenario_load(const char *path, struct scenario **result, char *err,
+		  size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	if (!f) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return r;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 65536;
+			char *t = realloc(text, cap + 1);
+			if (!t) {
+				free(text);
+				fclose(f);
+				return -ENOMEM;
+			}
+			text = t;
+		}
+		size_t n = fread(text + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		free(text);
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	text[len] = 0;
+	if (strlen(text) != len) {
+		snprintf(err, errlen, "%s: contains a NUL byte (not a text file)", path);
+		free(text);
+		return -EINVAL;
+	}
+	r = scenario_parse(path, text, result, err, errlen);
+	free(text);
+	return r;
+}
+
+void scenario_free(struct scenario *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	free(s->path);
+	free(s->ops);
+	free(s);
+}
+
+void op_format(const struct op *op, char *buf, size_t len)
+{
+	const char *n = op_kind_name(op->kind);
+	unsigned long long a = op->a, b = op->b, c = op->c;
+
+	switch (op->kind) {
+	case OP_CREATE:
+	case OP_DELETE:
+		snprintf(buf, len, "%s %llu", n, a);
+		break;
+	case OP_SNAP:
+		snprintf(buf, len, "%s %llu %llu", n, a, b);
+		break;
+	case OP_MAP:
+	case OP_UNMAP:
+		if (b == c)
+			snprintf(buf, len, "%s %llu %llu", n, a, b);
+		else
+			snprintf(buf, len, "%s %llu %llu..%llu", n, a, b, c);
+		break;
+	case OP_UNMAP_RANGE:
+		snprintf(buf, len, "unmap %llu %llu..%llu", a, b, c);
+		break;
+	case OP_TRANS_ID:
+	case OP_RESIZE_DATA:
+	case OP_RESIZE_META:
+		snprintf(buf, len, "%s %llu", n, a);
+		break;
+	case OP_RANDOM:
+		snprintf(buf, len, "random ops=%llu%s", a, op->has_seed ? " seed=..." : "");
+		break;
+	default:
+		snprintf(buf, len, "%s", n);
+		break;
+	}
+}

@@ -1,0 +1,91 @@
+/* harness/scenario.h - workloads as data (DESIGN.md section 6).
+ *
+ * A scenario file has one op per line; `#` starts a comment.  Grammar:
+ *
+ *   pool [data=N] [meta=N] [cache=N] [block-size=SECTORS]
+ *                        pool geometry; at most once, before any op
+ *   create DEV           new thin device
+ *   snap DEV ORIGIN      snapshot of ORIGIN as DEV
+ *   delete DEV
+ *   map DEV V | A..B     provision vblock V (or each of A..B, inclusive)
+ *   unmap DEV V          remove one mapping
+ *   unmap DEV A..B       remove the range [A, B] (inclusive)
+ *   commit | abort
+ *   trans-id N           set the transaction id (from the current one) to N
+ *   resize-data N        data device to N blocks
+ *   resize-meta N        metadata device to N blocks (grows the disk first)
+ *   meta-snap | meta-snap-release
+ *   random ops=N [seed=S] [mix=KIND:W,...] [devs=N] [span=N]
+ *                        N generated ops; the seed defaults to the run's
+ *                        --seed; KIND is one of map unmap unmap-range snap
+ *                        delete create commit abort trans-id resize-data
+ *                        meta-snap
+ *
+ * DEV is 0..2^24-1; numbers are decimal or 0x hex.  Any bad line is an
+ * error naming the file and line, and nothing runs.
+ */
+#ifndef PD_SCENARIO_H
+#define PD_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum op_kind {
+	OP_CREATE,
+	OP_SNAP,
+	OP_DELETE,
+	OP_MAP,
+	OP_UNMAP,
+	OP_UNMAP_RANGE,
+	OP_COMMIT,
+	OP_ABORT,
+	OP_TRANS_ID,
+	OP_RESIZE_DATA,
+	OP_RESIZE_META,
+	OP_META_SNAP,
+	OP_META_SNAP_RELEASE,
+	OP_RANDOM,
+	OP_NR_KINDS
+};
+
+#define MIX_KINDS 11		/* kinds a random line can generate */
+
+struct op {
+	enum op_kind kind;
+	uint64_t a, b, c;	/* dev/origin/values; see scenario.c */
+	unsigned line;		/* 1-based line in the file, 0 if generated */
+	/* OP_RANDOM only */
+	uint64_t seed;
+	int has_seed;
+	unsigned mix[OP_NR_KINDS];	/* weights */
+	uint64_t devs, span;
+};
+
+struct pool_geometry {
+	uint64_t data_blocks;		/* default 100000 */
+	uint64_t meta_blocks;		/* default 2048 */
+	unsigned cache_blocks;		/* default 4096 */
+	uint32_t block_size;		/* sectors, default 128 */
+};
+
+struct scenario {
+	char *name;			/* file name without directory and .scn */
+	char *path;
+	struct pool_geometry geo;
+	struct op *ops;
+	size_t nr_ops;
+};
+
+/* Parse path.  On a bad line: -EINVAL and a message in err ("FILE:LINE:
+ * what").  -ENOENT / -EIO with a message if unreadable. */
+int scenario_load(const char *path, struct scenario **result, char *err,
+		  size_t errlen);
+/* The same from a string (tests; name is used in messages). */
+int scenario_parse(const char *name, const char *text, struct scenario **result,
+		   char *err, size_t errlen);
+void scenario_free(struct scenario *s);
+const char *op_kind_name(enum op_kind k);
+/* One line of text for an op, as it would appear in a scenario file. */
+void op_format(const struct op *op, char *buf, size_t len);
+
+#endif /* PD_SCENARIO_H */

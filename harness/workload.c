@@ -1,0 +1,548 @@
+/* harness/workload.c - run a scenario on simdisk with the oracle beside it
+ * (see workload.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bm.h"
+#include "errors.h"
+#include "prng.h"
+#include "workload.h"
+
+struct run {
+	const struct run_config *cfg;
+	struct run_result *res;
+	struct bdev *bd;
+	struct thin_pool *pool;
+	struct oracle *model;		/* current transaction */
+	struct oracle *committed;	/* last committed state */
+	size_t cap_ops, cap_states;
+	uint64_t next_dev;		/* for generated creates/snaps */
+	int done;			/* stop: pool dead or live failure */
+};
+
+static void keep_model(struct run *w, uint64_t k);
+
+__attribute__((format(printf, 2, 3)))
+static void live_fail(struct run *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->res->live_failed)
+		return;
+	w->res->live_failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(w->res->live_msg, sizeof(w->res->live_msg), fmt, ap);
+	va_end(ap);
+	w->done = 1;
+}
+
+static int push_state(struct run *w, struct digest d)
+{
+	struct run_result *res = w->res;
+
+	if (res->nr_states == w->cap_states) {
+		size_t cap = w->cap_states ? w->cap_states * 2 : 64;
+		struct digest *n = realloc(res->digests, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		res->digests = n;
+		w->cap_states = cap;
+	}
+	res->digests[res->nr_states++] = d;
+	return 0;
+}
+
+static struct run_op *push_op(struct run *w, const struct op *op)
+{
+	struct run_result *res = w->res;
+
+	if (res->nr_ops == w->cap_ops) {
+		size_t cap = w->cap_ops ? w->cap_ops * 2 : 256;
+		struct run_op *n = realloc(res->ops, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		res->ops = n;
+		w->cap_ops = cap;
+	}
+	struct run_op *ro = &res->ops[res->nr_ops++];
+	memset(ro, 0, sizeof(*ro));
+	ro->op = *op;
+	ro->seq = simdisk_nr_ops(res->sd);
+	simdisk_mark(res->sd, MK_OP, res->nr_ops - 1);
+	return ro;
+}
+
+/* An error the fault plan (or a pool it poisoned) explains. */
+static int injected(struct run *w, int r)
+{
+	if (w->cfg->fault.kind == FAULT_NONE || !r)
+		return 0;
+	return r == -EIO || thin_is_failed(w->pool);
+}
+
+/* After an injected error: abort, and follow the pool to whatever state
+ * it reopened in (k, or k+1 when a commit's final flush failed). */
+static void recover(struct run *w, int in_commit, struct digest candidate)
+{
+	struct run_result *res = w->res;
+	struct digest d;
+	int r;
+
+	w->res->injected++;
+	r = thin_abort(w->pool);
+	if (!r)
+		r = pool_digest(w->pool, &d);
+	if (r) {
+		res->stopped = 1;	/* the pool is dead: nothing more runs */
+		w->done = 1;
+		return;
+	}
+	if (digest_eq(d, res->digests[res->nr_states - 1])) {
+		if (oracle_assign(w->model, w->committed))
+			live_fail(w, "out of memory");
+		return;
+	}
+	if (in_commit && digest_eq(d, candidate)) {
+		uint64_t k = res->nr_states;
+
+		if (push_state(w, d) || oracle_assign(w->committed, w->model)) {
+			live_fail(w, "out of memory");
+			return;
+		}
+		simdisk_mark(res->sd, MK_COMMIT_END, k | MK_UNCERTAIN);
+		keep_model(w, k);
+		return;
+	}
+	live_fail(w, "after abort the pool shows neither committed state %llu "
+		  "nor the one being committed",
+		  (unsigned long long)(res->nr_states - 1));
+}
+
+/* Compare the core's result with the oracle's; on an injected error go
+ * to recovery instead.  Returns 1 if the op took effect in both. */
+static int settle(struct run *w, struct run_op *ro, int core, int expect)
+{
+	ro->result = core;
+	if (injected(w, core)) {
+		struct digest none = { 0, 0 };
+		recover(w, 0, none);
+		return 0;
+	}
+	if (core != expect) {
+		char buf[128];
+
+		op_format(&ro->op, buf, sizeof(buf));
+		live_fail(w, "op %zu '%s': core returned %d (%s), the model %d (%s)",
+			  (size_t)(ro - w->res->ops), buf, core, pd_strerror(core),
+			  expect, pd_strerror(expect));
+		return 0;
+	}
+	return core == 0;
+}
+
+static void do_commit(struct run *w, struct run_op *ro)
+{
+	struct run_result *res = w->res;
+	uint64_t k = res->nr_states;
+	struct digest cand = oracle_digest(w->model);
+	int r;
+
+	simdisk_mark(res->sd, MK_COMMIT_BEGIN, k);
+	r = thin_commit(w->pool);
+	ro->result = r;
+	if (injected(w, r)) {
+		recover(w, 1, cand);
+		return;
+	}
+	if (r) {
+		live_fail(w, "op %zu 'commit': %d (%s)", (size_t)(ro - res->ops),
+			  r, pd_strerror(r));
+		return;
+	}
+	if (push_state(w, cand) || oracle_assign(w->committed, w->model)) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	simdisk_mark(res->sd, MK_COMMIT_END, k);
+	keep_model(w, k);
+}
+
+static void exec_op(struct run *w, const struct op *op);
+
+/* Keep a copy of committed state k if the caller asked for it. */
+static void keep_model(struct run *w, uint64_t k)
+{
+	if (w->cfg->keep_state < 0 || (uint64_t)w->cfg->keep_state != k)
+		return;
+	oracle_destroy(w->res->kept);
+	w->res->kept = NULL;
+	if (oracle_clone(w->committed, &w->res->kept))
+		live_fail(w, "out of memory");
+}
+
+static uint64_t pick_dev(struct run *w, struct prng *p)
+{
+	size_t n = oracle_nr_devs(w->model);
+
+	return n ? oracle_dev_at(w->model, prng_below(p, n)) : 0;
+}
+
+/* One generated op, valid for the current model (mostly: a few unmaps
+ * miss on purpose, to check -ENODATA). */
+static void gen_op(struct run *w, struct prng *p, const struct op *spec,
+		   struct op *out)
+{
+	unsigned total = 0, x;
+	int k;
+
+	for (k = 0; k < OP_NR_KINDS; k++)
+		total += spec->mix[k];
+	x = (unsigned)prng_below(p, total);
+	for (k = 0; k < OP_NR_KINDS; k++) {
+		if (x < spec->mix[k])
+			break;
+		x -= spec->mix[k];
+	}
+	memset(out, 0, sizeof(*out));
+	out->kind = (enum op_kind)k;
+	size_t ndev = oracle_nr_devs(w->model);
+	if (!ndev && k != OP_COMMIT && k != OP_TRANS_ID && k != OP_RESIZE_DATA)
+		out->kind = k = OP_CREATE;
+	switch (k) {
+	case OP_CREATE:
+		if (ndev >= spec->devs) {	/* full: map instead */
+			out->kind = OP_MAP;
+			goto map;
+		}
+		out->a = w->next_dev++;
+		break;
+	case OP_SNAP:
+		if (ndev >= spec->devs) {
+			out->kind = OP_DELETE;
+			out->a = pick_dev(w, p);
+			break;
+		}
+		out->a = w->next_dev++;
+		out->b = pick_dev(w, p);
+		break;
+	case OP_DELETE:
+		if (ndev < 2) {
+			out->kind = OP_MAP;
+			goto map;
+		}
+		out->a = pick_dev(w, p);
+		break;
+	case OP_MAP:
+	map:
+		out->a = pick_dev(w, p);
+		out->b = out->c = prng_below(p, spec->span);
+		break;
+	case OP_UNMAP: {
+		uint64_t dev = pick_dev(w, p), n = oracle_dev_mapped(w->model, dev);
+
+		out->a = dev;
+		if (n && prng_below(p, 8))
+			out->b = oracle_dev_vblock_at(w->model, dev, prng_below(p, n));
+		else
+			out->b = prng_below(p, spec->span);
+		out->c = out->b;
+		break;
+	}
+	case OP_UNMAP_RANGE:
+		out->a = pick_dev(w, p);
+		out->b = prng_below(p, spec->span);
+		out->c = out->b + prng_below(p, 256);
+		break;
+	case OP_TRANS_ID:
+		out->a = oracle_trans_id(w->model) + 1;
+		break;
+	case OP_RESIZE_DATA:
+		out->a = oracle_nr_data_blocks(w->model) + 1 + prng_below(p, 4096);
+		break;
+	case OP_META_SNAP:
+		if (oracle_held(w->model))
+			out->kind = OP_META_SNAP_RELEASE;
+		break;
+	default:
+		break;
+	}
+}
+
+static void exec_random(struct run *w, const struct op *spec)
+{
+	struct prng p;
+	uint64_t seed = spec->has_seed ? spec->seed : w->cfg->seed;
+
+	prng_seed(&p, prng_derive(seed, spec->line));
+	for (uint64_t i = 0; i < spec->a && !w->done; i++) {
+		struct op g;
+
+		gen_op(w, &p, spec, &g);
+		g.line = spec->line;
+		exec_op(w, &g);
+	}
+}
+
+static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
+			 uint64_t v)
+{
+	pd_block_t b;
+	int r, e;
+
+	e = oracle_can_map(w->model, dev);
+	if (e) {
+		settle(w, ro, thin_insert(w->pool, dev, v, 0), e);
+		return;
+	}
+	r = thin_alloc_data_block(w->pool, &b);
+	if (r == -ENOSPC) {		/* the data device is full: allowed */
+		ro->result = r;
+		return;
+	}
+	if (!settle(w, ro, r, 0))
+		return;
+	ro->data_block = b;
+	r = thin_insert(w->pool, dev, v, b);
+	if (settle(w, ro, r, 0) && oracle_insert(w->model, dev, v, b))
+		live_fail(w, "out of memory");
+}
+
+static void exec_op(struct run *w, const struct op *op)
+{
+	struct run_result *res = w->res;
+	struct run_op *ro;
+	uint64_t n, n2;
+	pd_block_t nm;
+	int r, e;
+
+	if (w->done)
+		return;
+	if (op->kind == OP_RANDOM) {
+		exec_random(w, op);
+		return;
+	}
+	if ((op->kind == OP_MAP || op->kind == OP_UNMAP) && op->b != op->c) {
+		for (uint64_t v = op->b; v <= op->c && !w->done; v++) {
+			struct op one = *op;
+
+			one.b = one.c = v;
+			exec_op(w, &one);
+		}
+		return;
+	}
+	if (w->cfg->op_limit && res->nr_ops >= w->cfg->op_limit) {
+		w->done = 1;
+		return;
+	}
+	ro = push_op(w, op);
+	if (!ro) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	if ((op->kind == OP_CREATE || op->kind == OP_SNAP) &&
+	    op->a >= w->next_dev)
+		w->next_dev = op->a + 1;
+
+	switch (op->kind) {
+	case OP_CREATE:
+		r = thin_create_thin(w->pool, op->a);
+		settle(w, ro, r, injected(w, r) ? 0 : oracle_create_thin(w->model, op->a));
+		break;
+	case OP_SNAP:
+		r = thin_create_snap(w->pool, op->a, op->b);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       oracle_create_snap(w->model, op->a, op->b));
+		break;
+	case OP_DELETE:
+		r = thin_delete(w->pool, op->a);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       oracle_delete(w->model, op->a));
+		break;
+	case OP_MAP:
+		exec_map_one(w, ro, op->a, op->b);
+		break;
+	case OP_UNMAP:
+		r = thin_remove(w->pool, op->a, op->b);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       oracle_remove(w->model, op->a, op->b));
+		break;
+	case OP_UNMAP_RANGE:
+		r = thin_remove_range(w->pool, op->a, op->b, op->c + 1, &n);
+		if (injected(w, r)) {
+			settle(w, ro, r, 0);
+			break;
+		}
+		e = oracle_remove_range(w->model, op->a, op->b, op->c + 1, &n2);
+		if (settle(w, ro, r, e) && n != n2)
+			live_fail(w, "op %zu: range remove took %llu mappings, the model %llu",
+				  (size_t)(ro - res->ops), (unsigned long long)n,
+				  (unsigned long long)n2);
+		break;
+	case OP_COMMIT:
+		do_commit(w, ro);
+		break;
+	case OP_ABORT:
+		r = thin_abort(w->pool);
+		if (settle(w, ro, r, 0) && oracle_assign(w->model, w->committed))
+			live_fail(w, "out of memory");
+		break;
+	case OP_TRANS_ID: {
+		uint64_t cur = oracle_trans_id(w->model);
+
+		r = thin_set_transaction_id(w->pool, cur, op->a);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       oracle_set_trans_id(w->model, cur, op->a));
+		break;
+	}
+	case OP_RESIZE_DATA:
+		r = thin_resize_data(w->pool, op->a);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       oracle_resize_data(w->model, op->a));
+		break;
+	case OP_RESIZE_META:
+		r = thin_get_nr_metadata_blocks(w->pool, &nm);
+		if (!r && op->a > bdev_nr_blocks(w->bd))
+			r = bdev_resize(w->bd, op->a);
+		if (!r)
+			r = thin_resize_metadata(w->pool, op->a);
+		settle(w, ro, r, op->a < nm ? -EINVAL : 0);
+		break;
+	case OP_META_SNAP:
+		/* Reserve commits first: do that commit here, with markers. */
+		if (!oracle_held(w->model)) {
+			do_commit(w, ro);
+			if (w->done || ro->result)
+				break;
+		}
+		r = thin_reserve_metadata_snap(w->pool);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       oracle_meta_snap(w->model));
+		break;
+	case OP_META_SNAP_RELEASE:
+		r = thin_release_metadata_snap(w->pool);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       oracle_meta_snap_release(w->model));
+		break;
+	default:
+		live_fail(w, "unknown op kind %d", op->kind);
+		break;
+	}
+}
+
+int workload_run(const struct run_config *cfg, struct run_result *res)
+{
+	const struct scenario *sc = cfg->sc;
+	struct run w = { .cfg = cfg, .res = res };
+	struct thin_pool_params params;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->geo = sc->geo;
+	if (cfg->cache_blocks)
+		res->geo.cache_blocks = cfg->cache_blocks;
+	r = simdisk_create(PD_BLOCK_SIZE, res->geo.meta_blocks, &res->sd);
+	if (r)
+		return r;
+	simdisk_log_reads(res->sd, 0);
+	w.bd = simdisk_bdev(res->sd);
+	r = oracle_create(res->geo.data_blocks, &w.model);
+	if (!r)
+		r = oracle_create(res->geo.data_blocks, &w.committed);
+	if (r)
+		goto out;
+	if (cfg->fault.kind != FAULT_NONE) {
+		static const enum sd_op_kind kinds[] = {
+			[FAULT_READ] = SD_READ,
+			[FAULT_WRITE] = SD_WRITE,
+			[FAULT_FLUSH] = SD_FLUSH,
+		};
+		r = simdisk_fail_nth(res->sd, kinds[cfg->fault.kind],
+				     cfg->fault.nth, cfg->fault.sticky);
+		if (r)
+			goto out;
+	}
+	params = (struct thin_pool_params) {
+		.data_block_size = res->geo.block_size,
+		.nr_data_blocks = res->geo.data_blocks,
+		.cache_blocks = res->geo.cache_blocks,
+	};
+	simdisk_mark(res->sd, MK_COMMIT_BEGIN, 0);
+	r = thin_pool_format(w.bd, &params, &w.pool);
+	if (r) {
+		if (cfg->fault.kind == FAULT_NONE) {
+			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
+		} else {
+			res->injected++;
+			res->stopped = 1;
+		}
+		r = 0;
+		goto out;
+	}
+	r = push_state(&w, oracle_digest(w.model));
+	if (r)
+		goto out;
+	simdisk_mark(res->sd, MK_COMMIT_END, 0);
+	keep_model(&w, 0);
+	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)
+		exec_op(&w, &sc->ops[i]);
+	r = 0;
+out:
+	thin_pool_destroy(w.pool);
+	oracle_destroy(w.model);
+	oracle_destroy(w.committed);
+	if (r)
+		run_result_free(res);
+	return r;
+}
+
+void run_result_free(struct run_result *res)
+{
+	simdisk_destroy(res->sd);
+	free(res->digests);
+	free(res->ops);
+	oracle_destroy(res->kept);
+	memset(res, 0, sizeof(*res));
+}
+
+void workload_expect(const struct run_result *res, uint64_t cut,
+		     struct expect *e)
+{
+	int64_t committed = -1, begun = -1;
+	int uncertain = 0;
+
+	for (uint64_t i = 0; i < cut && i < simdisk_nr_ops(res->sd); i++) {
+		const struct sd_op *op = simdisk_op(res->sd, i);
+
+		if (op->kind != SD_MARKER)
+			continue;
+		if (op->marker == MK_COMMIT_BEGIN) {
+			begun = (int64_t)op->value;
+		} else if (op->marker == MK_COMMIT_END) {
+			committed = (int64_t)(op->value & ~MK_UNCERTAIN);
+			uncertain = !!(op->value & MK_UNCERTAIN);
+			begun = -1;
+		}
+	}
+	e->committed = committed;
+	e->lo = uncertain ? committed - 1 : committed;
+	e->hi = begun > committed ? begun : committed;
+}
+
+size_t workload_op_at(const struct run_result *res, uint64_t seq)
+{
+	size_t lo = 0, hi = res->nr_ops;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (res->ops[mid].seq <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}

@@ -1,0 +1,102 @@
+/* harness/workload.h - run a scenario on simdisk, with the oracle beside.
+ *
+ * The run formats a pool on a fresh simdisk, then applies each op to the
+ * core and to the oracle, checking that every result is the one the
+ * oracle predicts.  It writes markers into the simdisk log:
+ *
+ *   MK_OP i            op i (of the expanded op list) starts here
+ *   MK_COMMIT_BEGIN k  a commit that would create committed state k
+ *   MK_COMMIT_END k    committed state k exists (value | MK_UNCERTAIN
+ *                      when it was adopted after a failed final flush:
+ *                      its superblock may still be lost, so k-1 stays
+ *                      possible until the next good commit)
+ *
+ * State 0 is the freshly formatted pool.  digests[k] is the oracle's digest
+ * of committed state k.  With a fault planned, an op that fails with an
+ * injected error makes the workload abort (thin_abort) and go on from
+ * whatever state the reopened pool shows (k or, after a failed final
+ * flush, k+1); when abort itself fails the workload stops.
+ */
+#ifndef PD_WORKLOAD_H
+#define PD_WORKLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oracle.h"
+#include "scenario.h"
+#include "simdisk.h"
+
+enum marker {
+	MK_OP = 1,
+	MK_COMMIT_BEGIN = 2,
+	MK_COMMIT_END = 3,
+};
+
+#define MK_UNCERTAIN (1ull << 63)
+
+enum fault_kind {
+	FAULT_NONE = 0,
+	FAULT_READ,
+	FAULT_WRITE,
+	FAULT_FLUSH,
+};
+
+struct fault_spec {
+	enum fault_kind kind;
+	uint64_t nth;			/* 1-based, of that kind of IO */
+	int sticky;			/* from nth on */
+};
+
+struct run_config {
+	const struct scenario *sc;
+	uint64_t seed;			/* for random ops and choices */
+	unsigned cache_blocks;		/* 0: the scenario's */
+	struct fault_spec fault;
+	size_t op_limit;		/* run only the first N expanded ops; 0 all */
+	int quiet;			/* no messages on stderr */
+	int64_t keep_state;		/* keep the model of this committed
+					 * state in res->kept (-1: none) */
+};
+
+/* One executed op, after expansion (map A..B becomes B-A+1 maps, random
+ * lines become the ops they generated). */
+struct run_op {
+	struct op op;			/* kind, a, b, c (b == c for one block) */
+	uint64_t seq;			/* simdisk log index where it started */
+	int result;			/* what the core returned */
+	uint64_t data_block;		/* map: the block allocated */
+};
+
+struct run_result {
+	struct simdisk *sd;		/* the log; owned */
+	struct digest *digests;		/* committed states 0..nr_states-1 */
+	uint64_t nr_states;
+	struct run_op *ops;
+	size_t nr_ops;
+	uint64_t injected;		/* IO errors returned to the core */
+	int stopped;			/* the pool died (abort failed) */
+	int live_failed;		/* the core disagreed with the oracle */
+	char live_msg[512];
+	struct pool_geometry geo;	/* as run */
+	struct oracle *kept;		/* see run_config.keep_state */
+};
+
+/* 0, or -errno when the run could not be set up (not a finding). */
+int workload_run(const struct run_config *cfg, struct run_result *res);
+void run_result_free(struct run_result *res);
+
+/* The expected-state window at a cut: states lo..hi are acceptable
+ * (hi = lo + 1 or lo + 2 around uncertain and in-flight commits); lo is
+ * -1 before the format committed (unformatted is acceptable). */
+struct expect {
+	int64_t lo, hi;
+	int64_t committed;		/* the last committed state at the cut */
+};
+void workload_expect(const struct run_result *res, uint64_t cut,
+		     struct expect *e);
+
+/* Index of the op running at log position seq (or the last before it). */
+size_t workload_op_at(const struct run_result *res, uint64_t seq);
+
+#endif /* PD_WORKLOAD_H */

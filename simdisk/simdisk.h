@@ -1,0 +1,160 @@
+/* simdisk/simdisk.h - the simulated disk: a block device with a volatile
+ * write cache, an op log, a deterministic fault plan, libfiu points, and a
+ * builder of crash states.
+ *
+ * Model (DESIGN.md section 3):
+ *  D1  a write returns at once; its data sits in the cache.  A read returns
+ *      the newest data written (landed or not).
+ *  D2  a flush that returns 0 makes every write that returned before it
+ *      durable.  A FUA write is durable when it returns 0, and supersedes
+ *      any earlier pending write of the same block.
+ *  D3  at a power cut, any subset of the pending (not yet durable) writes may
+ *      have reached the media.  When several pending writes of one block
+ *      land, the media holds one of them: a subset chooses which writes
+ *      landed and, of those of one block, the latest in log order is what
+ *      the media holds (every final content is reachable this way).  With
+ *      tearing on, a landed write may land only in part, a whole number of
+ *      512-byte sectors each taken from the write or left as they were.
+ *  D4  an injected error is returned to the caller.  A failed write stores
+ *      nothing (it is logged, not pending).  A failed flush makes nothing
+ *      durable and leaves every write pending at that moment "doubtful": it
+ *      stays in the pending set of every later cut point, even after later
+ *      good flushes, until a later durable write of the same block replaces
+ *      it, because a failed flush may have dropped acknowledged writes for
+ *      good.
+ *
+ * Op log: one entry per read, write, FUA write, flush, marker, with a
+ * sequence number (its index), the block, the data (a reference-counted
+ * copy, shared with crash states, never a copy per state), the flush epoch
+ * (number of good flushes before it), whether it failed, and for markers
+ * (added by the caller, e.g. commit-begin 7) a kind and a value.
+ *
+ * Fault plan (deterministic): fail the Nth op of a kind (1-based count of
+ * reads, writes incl. FUA, or flushes), once or from then on; cut the power
+ * after log entry N (every later op returns -EIO and is not logged).  The
+ * libfiu points simdisk/read, simdisk/write and simdisk/flush (core/fault.h)
+ * fail an op the same way, from the harness or from outside (fiu-run).
+ *
+ * Ownership: a simdisk owns its log and base image.  A crash state keeps a
+ * reference on the simdisk (sd may be destroyed by the caller only after
+ * every state built from it is destroyed).  Errors: 0 or -errno (-EINVAL bad
+ * argument or block past the end, -EIO injected error or power cut,
+ * -ENOMEM).
+ */
+#ifndef PD_SIMDISK_H
+#define PD_SIMDISK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bdev.h"
+
+struct simdisk;
+
+enum sd_op_kind {
+	SD_READ,
+	SD_WRITE,
+	SD_WRITE_FUA,
+	SD_FLUSH,
+	SD_MARKER,
+};
+
+struct sd_op {
+	uint64_t seq;			/* index in the log */
+	enum sd_op_kind kind;
+	pd_block_t block;		/* reads and writes */
+	const uint8_t *data;		/* writes: block_size bytes, shared; else NULL */
+	uint64_t epoch;			/* good flushes before this op */
+	int failed;			/* 1 if an error was returned for it */
+	int marker;			/* SD_MARKER: caller's marker kind */
+	uint64_t value;			/* SD_MARKER: caller's value */
+};
+
+/* Create a zero-filled disk of nr_blocks blocks of block_size bytes. */
+int simdisk_create(uint32_t block_size, pd_block_t nr_blocks,
+		   struct simdisk **result);
+/* Create a disk whose durable content at the start is the file at path
+ * (its size rounded up to whole blocks, at least nr_blocks). */
+int simdisk_create_from_file(const char *path, uint32_t block_size,
+			     pd_block_t nr_blocks, struct simdisk **result);
+void simdisk_destroy(struct simdisk *sd);
+
+/* The disk as a block device.  bdev_destroy() on it destroys the simdisk. */
+struct bdev *simdisk_bdev(struct simdisk *sd);
+struct simdisk *simdisk_from_bdev(struct bdev *bd);	/* NULL if not one */
+
+/* Op log. */
+void simdisk_mark(struct simdisk *sd, int marker, uint64_t value);
+uint64_t simdisk_nr_ops(const struct simdisk *sd);
+const struct sd_op *simdisk_op(const struct simdisk *sd, uint64_t seq);
+/* Stop logging reads (they never change the media); default on. */
+void simdisk_log_reads(struct simdisk *sd, int on);
+const char *sd_op_kind_name(enum sd_op_kind kind);
+
+/* Fault plan. kind is SD_READ, SD_WRITE (counts FUA writes too) or
+ * SD_FLUSH; nth is 1-based; sticky nonzero fails it and every later op of
+ * that kind. */
+int simdisk_fail_nth(struct simdisk *sd, enum sd_op_kind kind, uint64_t nth,
+		     int sticky);
+/* Cut the power once log entry seq has been appended (seq = the number of
+ * ops to allow, minus one).  Later ops return -EIO and are not logged. */
+void simdisk_cut_after(struct simdisk *sd, uint64_t seq);
+int simdisk_power_is_cut(const struct simdisk *sd);
+/* Count of ops of a kind so far (reads, writes incl. FUA, flushes). */
+uint64_t simdisk_count(const struct simdisk *sd, enum sd_op_kind kind);
+void simdisk_clear_faults(struct simdisk *sd);
+
+/* Export the current content as read (newest data, D1) to a file. */
+int simdisk_export(struct simdisk *sd, const char *path);
+
+/*
+ * Crash states.  A cut at position `cut` (0 <= cut <= nr_ops) means the log
+ * entries [0, cut) happened and nothing after.  The pending set at a cut is
+ * the list of writes that may or may not be on the media (D3, D4), in log
+ * order.
+ *
+ * A cutter walks cut points: it keeps the durable content at its current
+ * cut as a map block -> data (shared with the log), updated incrementally
+ * when it seeks forward (seeking back starts again from entry 0).  Images
+ * are copy-on-write overlays over that map and the disk's base; they must
+ * be destroyed before the cutter seeks again or is destroyed.
+ */
+struct sd_pending {
+	uint64_t seq;		/* log index of the write */
+	pd_block_t block;
+};
+
+struct sd_cutter;
+
+int sd_cutter_create(struct simdisk *sd, struct sd_cutter **result);
+void sd_cutter_destroy(struct sd_cutter *c);
+int sd_cutter_seek(struct sd_cutter *c, uint64_t cut);
+uint64_t sd_cutter_cut(const struct sd_cutter *c);
+size_t sd_cutter_nr_pending(const struct sd_cutter *c);
+const struct sd_pending *sd_cutter_pending(const struct sd_cutter *c);
+
+/* Which pending writes landed: landed[i] for pending write i; with tearing,
+ * sectors[i] is a bit mask of the 512-byte sectors of write i that landed
+ * (bit s = sector s; ignored when landed[i] is 0; NULL means whole writes). */
+struct sd_choice {
+	size_t nr;			/* == number of pending writes */
+	const uint8_t *landed;		/* nr entries, 0 or 1 */
+	const uint64_t *sectors;	/* nr entries or NULL */
+};
+
+/*
+ * A crash image at the cutter's cut: the durable content plus the chosen
+ * pending writes.  It is a writable block device (recovery goes on writing
+ * into its own overlay) with atomic, always-durable writes and no faults;
+ * destroy it with bdev_destroy().  Building one costs time and memory in
+ * proportion to the pending writes, never to the disk size.  -EINVAL if
+ * choice->nr is not the number of pending writes.
+ */
+int sd_cutter_image(struct sd_cutter *c, const struct sd_choice *choice,
+		    struct bdev **result);
+
+/* Export any bdev (a crash image, a simdisk, a file) to a file, block by
+ * block; the file is created or truncated. */
+int bdev_export(struct bdev *bd, const char *path);
+
+#endif /* PD_SIMDISK_H */

@@ -1,0 +1,71 @@
+"""pytest fixtures shared by tests/*.py.
+
+The suite runs as `/usr/bin/python3 -m pytest -q tests` (what `make check`
+does after building).  The build is made at most once per session: when a
+program the tests need is missing, `make` runs once in the repository root;
+when everything is there, nothing is rebuilt, so a `make SAN=1 check` or
+`make FIU=0 ...` build is tested as it was built.  PD_PYTEST_MAKE=1 forces
+the one `make`, PD_PYTEST_MAKE=0 forbids it.
+"""
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+
+# Programs some test runs; a missing one triggers the session's `make`.
+NEEDED = ("sdselftest", "pdcrash", "unit_tests")
+
+
+def _missing():
+    return [p for p in NEEDED
+            if not os.access(os.path.join(BUILD, p), os.X_OK)]
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    """The repository root (absolute path)."""
+    return ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def build_dir():
+    """build/, made by one `make` if a needed program is missing."""
+    force = os.environ.get("PD_PYTEST_MAKE", "")
+    if force != "0" and (force == "1" or _missing()):
+        r = subprocess.run(["make", "-C", ROOT], capture_output=True,
+                           text=True, timeout=1800)
+        if r.returncode != 0:
+            pytest.exit("make failed:\n" + r.stdout[-4000:] +
+                        r.stderr[-4000:], returncode=1)
+    return BUILD
+
+
+@pytest.fixture(scope="session")
+def build_flags(build_dir):
+    """The compiler flags the build used (build/flags.txt), or ''."""
+    try:
+        with open(os.path.join(build_dir, "flags.txt")) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="session")
+def fiu_built(build_flags):
+    """True if the build has the libfiu points compiled in (FIU=1)."""
+    return "-DFIU_ENABLE=1" in build_flags
+
+
+@pytest.fixture
+def program(build_dir):
+    """program("sdselftest") -> absolute path of build/sdselftest; skips
+    the test if that program was not built."""
+    def find(name):
+        path = os.path.join(build_dir, name)
+        if not os.access(path, os.X_OK):
+            pytest.skip("build/%s not built" % name)
+        return path
+    return find

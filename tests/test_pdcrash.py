@@ -1,0 +1,218 @@
+"""pdcrash: the command line, scenarios, ids, determinism, jobs, shards,
+replay and planted bugs.  Small scenarios keep this file fast; the full
+suite runs under `make crashtest`."""
+import json
+import re
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PDCRASH = os.path.join(ROOT, "build", "pdcrash")
+MUTANTS = os.path.join(ROOT, "build", "pdcrash-mutants")
+
+SMALL = """pool data=2000 meta=256
+create 0
+map 0 0..40
+commit
+snap 1 0
+map 1 0..5
+unmap 0 3..9
+commit
+"""
+
+
+def run(args, **kw):
+    return subprocess.run([PDCRASH] + args, capture_output=True, text=True,
+                          timeout=kw.pop("timeout", 300), **kw)
+
+
+def scenario(tmp_path, text, name="small"):
+    p = tmp_path / (name + ".scn")
+    p.write_text(text)
+    return str(p)
+
+
+def without_times(j):
+    j = dict(j)
+    for k in ("seconds", "states_per_second", "jobs"):
+        j.pop(k, None)
+    return j
+
+
+def test_help_and_usage():
+    r = run(["--help"])
+    assert r.returncode == 0
+    for word in ("run", "replay", "--seed", "--tear", "--jobs", "--shard",
+                 "--report", "--json"):
+        assert word in r.stdout
+    r = run(["run", "--frobnicate"])
+    assert r.returncode == 2
+    assert "unknown option '--frobnicate'" in r.stderr
+    assert "usage:" in r.stderr
+    r = run(["explode"])
+    assert r.returncode == 2
+    r = run([])
+    assert r.returncode == 2
+
+
+@pytest.mark.parametrize("text,line,what", [
+    ("create 0\nmap 0 x\n", 2, "not a number"),
+    ("create 0\nfrob 1\n", 2, "unknown op 'frob'"),
+    ("# c\ncreate\n", 2, "takes 1 argument"),
+    ("create 0\nmap 0 9..3\n", 2, "empty range"),
+    ("create 0\ncommit\npool data=5\n", 3, "must come once"),
+    ("random ops=10 mix=map:0\n", 1, "all weights are zero"),
+    ("create 16777216\n", 1, "out of range"),
+])
+def test_bad_scenario_names_file_and_line(tmp_path, text, line, what):
+    path = scenario(tmp_path, text, "bad")
+    r = run(["run", path])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "%s:%d:" % (path, line) in r.stderr
+    assert what in r.stderr
+    assert r.stdout == ""            # nothing ran
+
+
+def test_missing_scenario_is_bad_input(tmp_path):
+    r = run(["run", str(tmp_path / "nope.scn")])
+    assert r.returncode == 2
+    assert "nope.scn" in r.stderr
+
+
+@pytest.mark.parametrize("bad", [
+    "x", "a:s1:c2:p3:e0", "a:s1:c2:p3-of-2:e0", "a:sX:c2:p0-of-2:e0",
+    "a:s1:c2:p0-of-2:q0", "a:s1:c2:p0-of-2:z:e0", "a:s1:c2:p0-of-2:ew0",
+])
+def test_malformed_id_is_usage_error(bad):
+    r = run(["replay", bad])
+    assert r.returncode == 2
+    assert "malformed id" in r.stderr
+
+
+def test_small_run_json(tmp_path):
+    path = scenario(tmp_path, SMALL)
+    r = run(["run", path, "--json", "--jobs", "2"])
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    for key in ("scenarios", "cut_points", "states", "outcomes", "seconds",
+                "states_per_second", "violations"):
+        assert key in j
+    assert j["scenarios"] == 1
+    assert j["violations"] == []
+    assert j["outcomes"]["violation"] == 0
+    assert j["states"] == sum(j["outcomes"].values())
+    assert j["outcomes"]["rollforward"] > 0
+    assert j["outcomes"]["rollback"] > 0
+    assert j["cut_points"] > 10
+
+
+def test_same_args_same_json_and_jobs_do_not_matter(tmp_path):
+    path = scenario(tmp_path, SMALL + "random ops=60 devs=3 span=50\ncommit\n")
+    a = json.loads(run(["run", path, "--json", "--jobs", "1", "--seed", "9"]).stdout)
+    b = json.loads(run(["run", path, "--json", "--jobs", "1", "--seed", "9"]).stdout)
+    c = json.loads(run(["run", path, "--json", "--jobs", "2", "--seed", "9"]).stdout)
+    assert without_times(a) == without_times(b)
+    assert without_times(a) == without_times(c)
+    d = json.loads(run(["run", path, "--json", "--seed", "10"]).stdout)
+    assert d["states"] > 0
+
+
+def test_two_shards_add_up_to_the_whole(tmp_path):
+    path = scenario(tmp_path, SMALL)
+    whole = json.loads(run(["run", path, "--json"]).stdout)
+    parts = [json.loads(run(["run", path, "--json", "--shard", "%d/2" % k]).stdout)
+             for k in (0, 1)]
+    assert sum(p["states"] for p in parts) == whole["states"]
+    for o in whole["outcomes"]:
+        assert sum(p["outcomes"][o] for p in parts) == whole["outcomes"][o]
+    r = run(["run", path, "--shard", "2/2"])
+    assert r.returncode == 2
+
+
+def test_report_files(tmp_path):
+    path = scenario(tmp_path, SMALL)
+    rep = tmp_path / "rep"
+    r = run(["run", path, "--report", str(rep)])
+    assert r.returncode == 0, r.stderr
+    j = json.loads((rep / "summary.json").read_text())
+    assert j["states"] > 0
+    assert "| %s |" % path[:-4] in (rep / "summary.md").read_text()
+    html = (rep / "index.html").read_text()
+    assert "<svg" in html and "rollback" in html
+
+
+def test_list_shows_default_suite():
+    r = run(["list"])
+    assert r.returncode == 0
+    for name in ("snapshots", "deep", "random", "resize", "meta-snap"):
+        assert name in r.stdout
+
+
+def mutant_build():
+    if not os.path.exists(MUTANTS):
+        subprocess.run(["make", "-C", ROOT, "mutants"], check=True,
+                       capture_output=True)
+    return MUTANTS
+
+
+@pytest.mark.parametrize("mutant", ["no-flush-before-superblock",
+                                    "superblock-first"])
+def test_planted_bug_is_caught_and_replayed(tmp_path, mutant):
+    exe = mutant_build()
+    path = scenario(tmp_path, SMALL)
+    r = subprocess.run([exe, "run", path, "--mutant", mutant, "--json",
+                        "--no-continue"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 1, r.stderr
+    ids = json.loads(r.stdout)["violations"]
+    assert ids
+    first = ids[0]
+    a = subprocess.run([exe, "replay", first, "--mutant", mutant],
+                       capture_output=True, text=True, timeout=120)
+    b = subprocess.run([exe, "replay", first, "--mutant", mutant],
+                       capture_output=True, text=True, timeout=120)
+    assert a.returncode == 1, a.stdout + a.stderr
+    assert "outcome: violation" in a.stdout
+    assert a.stdout == b.stdout
+
+
+def test_mutant_flag_refused_in_normal_build(tmp_path):
+    path = scenario(tmp_path, SMALL)
+    r = run(["run", path, "--mutant", "superblock-first"])
+    assert r.returncode == 2
+    assert "mutants build" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("thin_check") is None,
+                    reason="thin-provisioning-tools missing")
+def test_saved_images_pass_thin_check(tmp_path):
+    path = scenario(tmp_path, SMALL)
+    j = json.loads(run(["run", path, "--json"]).stdout)
+    assert j["violations"] == []
+    # replay a few states of the first cut points after the first commit
+    checked = 0
+    for cut in range(1, 90, 3):
+        # ask with one choice; the error says how many the cut has
+        r = run(["replay", "%s:s1:c%d:p0-of-1:e0" % (path[:-4], cut)])
+        if r.returncode == 2:
+            m = re.search(r"so (\d+) choices", r.stderr)
+            if not m:
+                break             # past the end of the log
+            n = int(m.group(1))
+        else:
+            n = 1
+        for choice in sorted({0, n - 1, n // 2}):
+            ident = "%s:s1:c%d:p%d-of-%d:e0" % (path[:-4], cut, choice, n)
+            img = tmp_path / ("img%d-%d" % (cut, choice))
+            r = run(["replay", ident, "--save-image", str(img)])
+            assert r.returncode == 0, r.stdout + r.stderr
+            if "unformatted" in r.stdout:
+                continue
+            c = subprocess.run(["thin_check", str(img)], capture_output=True,
+                               text=True)
+            assert c.returncode == 0, c.stdout + c.stderr
+            checked += 1
+    assert checked >= 20

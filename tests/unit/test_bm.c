@@ -1,0 +1,308 @@
+/* tests/unit/test_bm.c - block manager (bm.h BM1-BM7). */
+#include "bm.h"
+#include "simdisk.h"
+#include "test.h"
+#include "util.h"
+
+#define SALT 4242u
+
+static void t_prepare(const struct bm_validator *v, struct bm_block *b,
+		      size_t size)
+{
+	uint8_t *d = bm_block_data(b);
+
+	(void)v;
+	le64_put(d + 8, bm_block_location(b));
+	le32_put(d, pd_block_csum(d + 4, size - 4, SALT));
+}
+
+static int t_check(const struct bm_validator *v, struct bm_block *b,
+		   size_t size)
+{
+	const uint8_t *d = bm_block_cdata(b);
+
+	(void)v;
+	if (le64_get(d + 8) != bm_block_location(b))
+		return -ENOTBLK;
+	if (le32_get(d) != pd_block_csum(d + 4, size - 4, SALT))
+		return -EILSEQ;
+	return 0;
+}
+
+static const struct bm_validator tv = { "test", t_prepare, t_check };
+static const struct bm_validator tv2 = { "other", t_prepare, t_check };
+
+static struct simdisk *new_disk(pd_block_t n)
+{
+	struct simdisk *sd;
+
+	ASSERT_OK(simdisk_create(PD_BLOCK_SIZE, n, &sd));
+	return sd;
+}
+
+static uint64_t count_ops(struct simdisk *sd, enum sd_op_kind kind)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < simdisk_nr_ops(sd); i++)
+		n += simdisk_op(sd, i)->kind == kind && !simdisk_op(sd, i)->failed;
+	return n;
+}
+
+static void write_block(struct block_manager *bm, pd_block_t b, uint8_t fill)
+{
+	struct bm_block *blk;
+
+	ASSERT_OK(bm_write_lock_zero(bm, b, &tv, &blk));
+	memset((uint8_t *)bm_block_data(blk) + 16, fill, PD_BLOCK_SIZE - 16);
+	bm_unlock(blk);
+}
+
+TEST(bm_read_after_write_through_reopen)
+{
+	struct simdisk *sd = new_disk(64);
+	struct block_manager *bm;
+	struct bm_block *blk;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 16, &bm));
+	for (pd_block_t b = 1; b < 40; b++)
+		write_block(bm, b, (uint8_t)b);
+	ASSERT_OK(bm_flush(bm));
+	ASSERT_EQ(bm_destroy(bm), 0);
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 16, &bm));
+	for (pd_block_t b = 1; b < 40; b++) {
+		ASSERT_OK(bm_read_lock(bm, b, &tv, &blk));
+		ASSERT_EQ(((uint8_t *)bm_block_data(blk))[100], (uint8_t)b);
+		ASSERT_UEQ(bm_block_location(blk), b);
+		bm_unlock(blk);
+	}
+	ASSERT_EQ(bm_destroy(bm), 0);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_validator_detects_damage)
+{
+	struct simdisk *sd = new_disk(16);
+	struct bdev *bd = simdisk_bdev(sd);
+	struct block_manager *bm;
+	struct bm_block *blk;
+	uint8_t buf[PD_BLOCK_SIZE];
+
+	ASSERT_OK(bm_create(bd, 8, &bm));
+	write_block(bm, 3, 0xab);
+	ASSERT_OK(bm_flush(bm));
+	bm_destroy(bm);
+
+	/* flipped byte: -EILSEQ */
+	ASSERT_OK(bdev_read(bd, 3, buf));
+	buf[2000] ^= 1;
+	ASSERT_OK(bdev_write(bd, 3, buf, 0));
+	ASSERT_OK(bm_create(bd, 8, &bm));
+	ASSERT_ERR(bm_read_lock(bm, 3, &tv, &blk), -EILSEQ);
+	ASSERT_EQ(bm_nr_locked(bm), 0);
+	bm_destroy(bm);
+
+	/* block written at the wrong place: -ENOTBLK */
+	buf[2000] ^= 1;
+	ASSERT_OK(bdev_write(bd, 3, buf, 0));
+	ASSERT_OK(bdev_write(bd, 5, buf, 0));
+	ASSERT_OK(bm_create(bd, 8, &bm));
+	ASSERT_ERR(bm_read_lock(bm, 5, &tv, &blk), -ENOTBLK);
+	ASSERT_OK(bm_read_lock(bm, 3, &tv, &blk));
+	bm_unlock(blk);
+	/* BM5: same block, another validator */
+	ASSERT_ERR(bm_read_lock(bm, 3, &tv2, &blk), -EINVAL);
+	/* no validator reads raw, even a damaged block */
+	ASSERT_OK(bm_read_lock(bm, 5, NULL, &blk));
+	bm_unlock(blk);
+	ASSERT_EQ(bm_destroy(bm), 0);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_unlock_of_write_lock_dirties)
+{
+	struct simdisk *sd = new_disk(16);
+	struct block_manager *bm;
+	struct bm_block *blk;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 8, &bm));
+	write_block(bm, 2, 1);
+	ASSERT_OK(bm_flush(bm));
+	uint64_t w = count_ops(sd, SD_WRITE);
+	ASSERT_OK(bm_flush(bm));
+	ASSERT_EQ(count_ops(sd, SD_WRITE), w);		/* clean: nothing */
+	ASSERT_OK(bm_write_lock(bm, 2, &tv, &blk));	/* unmodified */
+	bm_unlock(blk);
+	ASSERT_OK(bm_flush(bm));
+	ASSERT_EQ(count_ops(sd, SD_WRITE), w + 1);	/* BM2 */
+	ASSERT_OK(bm_read_lock(bm, 2, &tv, &blk));
+	bm_unlock(blk);
+	ASSERT_OK(bm_flush(bm));
+	ASSERT_EQ(count_ops(sd, SD_WRITE), w + 1);	/* read lock: clean */
+	bm_destroy(bm);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_flush_writes_then_one_flush_and_keeps_locks)
+{
+	struct simdisk *sd = new_disk(32);
+	struct block_manager *bm;
+	struct bm_block *held;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 32, &bm));
+	for (pd_block_t b = 10; b > 1; b--)
+		write_block(bm, b, 7);
+	ASSERT_OK(bm_write_lock_zero(bm, 20, &tv, &held));
+	uint64_t start = simdisk_nr_ops(sd);
+	ASSERT_OK(bm_flush(bm));
+	/* BM4: nine writes in block order, then exactly one flush */
+	uint64_t n = simdisk_nr_ops(sd) - start, writes = 0;
+	pd_block_t last = 0;
+	for (uint64_t i = start; i < simdisk_nr_ops(sd); i++) {
+		const struct sd_op *op = simdisk_op(sd, i);
+
+		if (op->kind == SD_READ || op->kind == SD_MARKER)
+			continue;
+		if (i + 1 < simdisk_nr_ops(sd)) {
+			ASSERT_EQ(op->kind, SD_WRITE);
+			ASSERT_TRUE(op->block > last);
+			ASSERT_TRUE(op->block != 20);
+			last = op->block;
+			writes++;
+		} else {
+			ASSERT_EQ(op->kind, SD_FLUSH);
+		}
+	}
+	ASSERT_EQ(writes, 9);
+	ASSERT_TRUE(n >= 10);
+	ASSERT_EQ(bm_nr_locked(bm), 1);			/* nothing unlocked */
+	bm_unlock(held);
+	ASSERT_OK(bm_flush(bm));
+	bm_destroy(bm);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_eviction_writes_back_dirty_blocks_early)
+{
+	struct simdisk *sd = new_disk(128);
+	struct block_manager *bm;
+	struct bm_block *blk;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 8, &bm));
+	for (pd_block_t b = 1; b <= 50; b++)
+		write_block(bm, b, (uint8_t)(b + 1));
+	/* BM3: with 8 slots most blocks went out before any flush */
+	ASSERT_TRUE(count_ops(sd, SD_WRITE) >= 42);
+	ASSERT_EQ(count_ops(sd, SD_FLUSH), 0);
+	for (pd_block_t b = 1; b <= 50; b++) {
+		ASSERT_OK(bm_read_lock(bm, b, &tv, &blk));
+		ASSERT_EQ(((uint8_t *)bm_block_data(blk))[4000], (uint8_t)(b + 1));
+		bm_unlock(blk);
+	}
+	struct bm_stats st;
+	bm_get_stats(bm, &st);
+	ASSERT_TRUE(st.evictions > 0);
+	bm_destroy(bm);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_cache_full_of_locked_blocks_is_enomem)
+{
+	struct simdisk *sd = new_disk(64);
+	struct block_manager *bm;
+	struct bm_block *blk[9];
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 8, &bm));
+	for (int i = 0; i < 8; i++)
+		ASSERT_OK(bm_write_lock_zero(bm, 1 + i, &tv, &blk[i]));
+	ASSERT_ERR(bm_write_lock_zero(bm, 20, &tv, &blk[8]), -ENOMEM);
+	ASSERT_ERR(bm_read_lock(bm, 21, &tv, &blk[8]), -ENOMEM);
+	bm_unlock(blk[0]);
+	ASSERT_OK(bm_write_lock_zero(bm, 20, &tv, &blk[8]));	/* evicts 1 */
+	ASSERT_EQ(bm_nr_locked(bm), 8);
+	for (int i = 1; i < 9; i++)
+		bm_unlock(blk[i]);
+	ASSERT_EQ(bm_destroy(bm), 0);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_locks_conflict_and_bounds)
+{
+	struct simdisk *sd = new_disk(16);
+	struct block_manager *bm;
+	struct bm_block *a, *b;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 8, &bm));
+	ASSERT_ERR(bm_read_lock(bm, 16, &tv, &a), -EINVAL);
+	ASSERT_ERR(bm_write_lock_zero(bm, 99, &tv, &a), -EINVAL);
+	ASSERT_OK(bm_write_lock_zero(bm, 1, &tv, &a));
+	ASSERT_ERR(bm_read_lock(bm, 1, &tv, &b), -EBUSY);	/* BM7 */
+	ASSERT_ERR(bm_write_lock(bm, 1, &tv, &b), -EBUSY);
+	bm_unlock(a);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &b));		/* many readers */
+	ASSERT_ERR(bm_write_lock(bm, 1, &tv, &b), -EBUSY);
+	bm_unlock(a);
+	bm_unlock(b);
+	/* destroy reports a block still locked */
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	ASSERT_EQ(bm_destroy(bm), 1);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_read_only_refuses_writes)
+{
+	struct simdisk *sd = new_disk(16);
+	struct block_manager *bm;
+	struct bm_block *a;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 8, &bm));
+	write_block(bm, 1, 9);
+	ASSERT_OK(bm_flush(bm));
+	bm_set_read_only(bm, 1);
+	ASSERT_TRUE(bm_is_read_only(bm));
+	ASSERT_ERR(bm_write_lock(bm, 1, &tv, &a), -EPERM);	/* BM6 */
+	ASSERT_ERR(bm_write_lock_zero(bm, 2, &tv, &a), -EPERM);
+	ASSERT_ERR(bm_flush(bm), -EPERM);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	bm_unlock(a);
+	bm_destroy(bm);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_reset_drops_dirty_blocks)
+{
+	struct simdisk *sd = new_disk(16);
+	struct block_manager *bm;
+	struct bm_block *a;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 8, &bm));
+	write_block(bm, 1, 9);
+	ASSERT_OK(bm_flush(bm));
+	write_block(bm, 1, 10);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	ASSERT_ERR(bm_reset(bm), -EBUSY);
+	bm_unlock(a);
+	ASSERT_OK(bm_reset(bm));
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	ASSERT_EQ(((uint8_t *)bm_block_data(a))[100], 9);	/* from disk */
+	bm_unlock(a);
+	bm_destroy(bm);
+	simdisk_destroy(sd);
+}
+
+TEST(bm_write_error_keeps_block_dirty)
+{
+	struct simdisk *sd = new_disk(16);
+	struct block_manager *bm;
+
+	ASSERT_OK(bm_create(simdisk_bdev(sd), 8, &bm));
+	write_block(bm, 1, 9);
+	ASSERT_OK(simdisk_fail_nth(sd, SD_WRITE, 1, 0));
+	ASSERT_ERR(bm_flush(bm), -EIO);
+	ASSERT_OK(bm_flush(bm));				/* retried */
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 1);
+	bm_destroy(bm);
+	simdisk_destroy(sd);
+}

@@ -1,0 +1,470 @@
+/* tests/unit/test_thin.c - dm-thin pool metadata (thin.h TH1-TH5). */
+#include "bm.h"
+#include "prng.h"
+#include "simdisk.h"
+#include "test.h"
+#include "thin.h"
+#include "util.h"
+
+#define META_BLOCKS 4096
+
+struct rig {
+	struct simdisk *sd;
+	struct bdev *bd;
+	struct thin_pool *pool;
+	struct thin_pool_params p;
+};
+
+static void rig_format(struct rig *g, pd_block_t nr_data, unsigned cache)
+{
+	ASSERT_OK(simdisk_create(4096, META_BLOCKS, &g->sd));
+	g->bd = simdisk_bdev(g->sd);
+	g->p = (struct thin_pool_params) {
+		.data_block_size = 128,
+		.nr_data_blocks = nr_data,
+		.cache_blocks = cache,
+	};
+	ASSERT_OK(thin_pool_format(g->bd, &g->p, &g->pool));
+}
+
+static void rig_reopen(struct rig *g)
+{
+	thin_pool_destroy(g->pool);
+	ASSERT_OK(thin_pool_open(g->bd, &g->p, &g->pool));
+}
+
+static void rig_down(struct rig *g)
+{
+	thin_pool_destroy(g->pool);
+	simdisk_destroy(g->sd);
+}
+
+static void map(struct rig *g, uint64_t dev, uint64_t vb)
+{
+	pd_block_t b;
+
+	ASSERT_OK(thin_alloc_data_block(g->pool, &b));
+	ASSERT_OK(thin_insert(g->pool, dev, vb, b));
+}
+
+static uint64_t writes_to(struct simdisk *sd, uint64_t from, pd_block_t blk)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = from; i < simdisk_nr_ops(sd); i++) {
+		const struct sd_op *op = simdisk_op(sd, i);
+
+		n += (op->kind == SD_WRITE || op->kind == SD_WRITE_FUA) &&
+		     !op->failed && op->block == blk;
+	}
+	return n;
+}
+
+TEST(thin_format_open_and_superblock)
+{
+	struct rig g;
+	struct thin_sb_info sb;
+	uint64_t id;
+
+	rig_format(&g, 1000, 0);
+	ASSERT_OK(thin_read_superblock(g.bd, &sb));
+	ASSERT_EQ(sb.version, 2);
+	ASSERT_EQ(sb.data_block_size, 128);
+	ASSERT_EQ(sb.metadata_block_size, 8);
+	ASSERT_EQ(sb.metadata_nr_blocks, META_BLOCKS);
+	ASSERT_EQ(sb.trans_id, 0);
+	ASSERT_EQ(le64_get(sb.data_sm_root), 1000);	/* nr_blocks */
+	ASSERT_EQ(le64_get(sb.metadata_sm_root), META_BLOCKS);
+	rig_reopen(&g);
+	ASSERT_OK(thin_get_transaction_id(g.pool, &id));
+	ASSERT_EQ(id, 0);
+	pd_block_t n;
+	ASSERT_OK(thin_get_nr_data_blocks(g.pool, &n));
+	ASSERT_EQ(n, 1000);
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &n));
+	ASSERT_EQ(n, 1000);
+	/* data block size must match what the caller expects */
+	thin_pool_destroy(g.pool);
+	g.p.data_block_size = 256;
+	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &g.pool), -EINVAL);
+	g.p.data_block_size = 0;
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &g.pool));
+	rig_down(&g);
+}
+
+TEST(thin_open_refuses_bad_superblocks)
+{
+	struct rig g;
+	uint8_t buf[4096];
+	struct thin_pool *pool;
+
+	rig_format(&g, 100, 0);
+	thin_pool_destroy(g.pool);
+	g.pool = NULL;
+	ASSERT_OK(bdev_read(g.bd, 0, buf));
+	uint8_t saved[4096];
+	memcpy(saved, buf, sizeof(buf));
+
+	buf[100] ^= 0x40;				/* checksum */
+	ASSERT_OK(bdev_write(g.bd, 0, buf, 0));
+	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &pool), -EILSEQ);
+
+	memcpy(buf, saved, sizeof(buf));		/* magic */
+	le64_put(buf + 32, 12345);
+	le32_put(buf, pd_block_csum(buf + 4, 4092, THIN_SUPERBLOCK_CSUM_XOR));
+	ASSERT_OK(bdev_write(g.bd, 0, buf, 0));
+	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &pool), -EILSEQ);
+
+	memcpy(buf, saved, sizeof(buf));		/* unknown incompat flag */
+	le32_put(buf + 360, 1u << 7);
+	le32_put(buf, pd_block_csum(buf + 4, 4092, THIN_SUPERBLOCK_CSUM_XOR));
+	ASSERT_OK(bdev_write(g.bd, 0, buf, 0));
+	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &pool), -EINVAL);
+
+	memset(buf, 0, sizeof(buf));			/* unformatted */
+	ASSERT_OK(bdev_write(g.bd, 0, buf, 0));
+	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &pool), -ENODATA);
+	g.p.flags = THIN_OPEN_FORMAT;
+	g.p.nr_data_blocks = 10;
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
+TEST(thin_mappings_survive_commit_and_reopen)
+{
+	struct rig g;
+	struct thin_lookup_result lr;
+	struct thin_dev_info info;
+
+	rig_format(&g, 5000, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	ASSERT_ERR(thin_create_thin(g.pool, 0), -EEXIST);
+	ASSERT_ERR(thin_create_thin(g.pool, THIN_MAX_DEV_ID + 1), -EINVAL);
+	for (uint64_t v = 0; v < 3000; v++)
+		map(&g, 0, v * 3);
+	ASSERT_OK(thin_set_transaction_id(g.pool, 0, 7));
+	ASSERT_ERR(thin_set_transaction_id(g.pool, 0, 8), -EINVAL);
+	ASSERT_OK(thin_commit(g.pool));
+	rig_reopen(&g);
+	ASSERT_OK(thin_dev_info(g.pool, 0, &info));
+	ASSERT_EQ(info.mapped_blocks, 3000);
+	for (uint64_t v = 0; v < 3000; v++) {
+		ASSERT_OK(thin_lookup(g.pool, 0, v * 3, &lr));
+		ASSERT_EQ(lr.data_block, v);
+		ASSERT_EQ(lr.shared, 0);
+		ASSERT_ERR(thin_lookup(g.pool, 0, v * 3 + 1, &lr), -ENODATA);
+	}
+	uint64_t id;
+	ASSERT_OK(thin_get_transaction_id(g.pool, &id));
+	ASSERT_EQ(id, 7);
+	pd_block_t nfree;
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &nfree));
+	ASSERT_EQ(nfree, 2000);
+	rig_down(&g);
+}
+
+TEST(thin_uncommitted_changes_vanish_on_reopen_and_abort)
+{
+	struct rig g;
+	struct thin_lookup_result lr;
+
+	rig_format(&g, 100, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 1));
+	map(&g, 1, 10);
+	ASSERT_OK(thin_commit(g.pool));
+	map(&g, 1, 11);
+	ASSERT_OK(thin_create_thin(g.pool, 2));
+	rig_reopen(&g);					/* a crash */
+	ASSERT_ERR(thin_lookup(g.pool, 1, 11, &lr), -ENODATA);
+	ASSERT_ERR(thin_lookup(g.pool, 2, 0, &lr), -ENODATA);
+	map(&g, 1, 12);
+	ASSERT_OK(thin_abort(g.pool));
+	ASSERT_ERR(thin_lookup(g.pool, 1, 12, &lr), -ENODATA);
+	ASSERT_OK(thin_lookup(g.pool, 1, 10, &lr));
+	rig_down(&g);
+}
+
+TEST(thin_snapshot_shares_and_breaks_sharing)
+{
+	struct rig g;
+	struct thin_lookup_result lr;
+	struct thin_dev_info a, b;
+	uint32_t t;
+
+	rig_format(&g, 1000, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (uint64_t v = 0; v < 600; v++)
+		map(&g, 0, v);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_create_snap(g.pool, 1, 0));
+	ASSERT_ERR(thin_create_snap(g.pool, 2, 99), -ENODATA);
+	ASSERT_OK(thin_get_time(g.pool, &t));
+	ASSERT_EQ(t, 1);
+	ASSERT_OK(thin_dev_info(g.pool, 0, &a));
+	ASSERT_OK(thin_dev_info(g.pool, 1, &b));
+	ASSERT_EQ(a.snapshotted_time, 1);
+	ASSERT_EQ(b.snapshotted_time, 1);
+	ASSERT_EQ(b.creation_time, 1);
+	ASSERT_EQ(b.mapped_blocks, 600);
+	/* TH3: both see the blocks as shared */
+	ASSERT_OK(thin_lookup(g.pool, 0, 5, &lr));
+	ASSERT_TRUE(lr.shared);
+	ASSERT_OK(thin_lookup(g.pool, 1, 5, &lr));
+	ASSERT_TRUE(lr.shared);
+	/* a write to the origin breaks sharing for that block only */
+	map(&g, 0, 5);
+	ASSERT_OK(thin_lookup(g.pool, 0, 5, &lr));
+	ASSERT_EQ(lr.shared, 0);
+	ASSERT_EQ(lr.data_block, 600);
+	ASSERT_OK(thin_lookup(g.pool, 1, 5, &lr));
+	ASSERT_EQ(lr.data_block, 5);
+	ASSERT_OK(thin_commit(g.pool));
+	rig_reopen(&g);
+	ASSERT_OK(thin_lookup(g.pool, 1, 5, &lr));
+	ASSERT_EQ(lr.data_block, 5);
+	ASSERT_OK(thin_lookup(g.pool, 0, 5, &lr));
+	ASSERT_EQ(lr.data_block, 600);
+	/* deleting the origin keeps the snapshot's blocks */
+	ASSERT_OK(thin_delete(g.pool, 0));
+	ASSERT_ERR(thin_delete(g.pool, 0), -ENODATA);
+	ASSERT_OK(thin_commit(g.pool));
+	rig_reopen(&g);
+	for (uint64_t v = 0; v < 600; v++) {
+		ASSERT_OK(thin_lookup(g.pool, 1, v, &lr));
+		ASSERT_EQ(lr.data_block, v);
+	}
+	pd_block_t nfree;
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &nfree));
+	ASSERT_EQ(nfree, 1000 - 600);		/* block 600 went with dev 0 */
+	ASSERT_OK(thin_delete(g.pool, 1));
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &nfree));
+	ASSERT_EQ(nfree, 1000);
+	rig_down(&g);
+}
+
+TEST(thin_remove_and_remove_range)
+{
+	struct rig g;
+	struct thin_lookup_result lr;
+	struct thin_dev_info info;
+	uint64_t n;
+
+	rig_format(&g, 3000, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 3));
+	for (uint64_t v = 0; v < 2000; v++)
+		map(&g, 3, v);
+	ASSERT_OK(thin_remove(g.pool, 3, 7));
+	ASSERT_ERR(thin_remove(g.pool, 3, 7), -ENODATA);
+	ASSERT_OK(thin_remove_range(g.pool, 3, 100, 1900, &n));
+	ASSERT_EQ(n, 1800);
+	ASSERT_OK(thin_dev_info(g.pool, 3, &info));
+	ASSERT_EQ(info.mapped_blocks, 2000 - 1 - 1800);
+	ASSERT_OK(thin_commit(g.pool));
+	rig_reopen(&g);
+	ASSERT_ERR(thin_lookup(g.pool, 3, 1000, &lr), -ENODATA);
+	ASSERT_OK(thin_lookup(g.pool, 3, 1900, &lr));
+	ASSERT_OK(thin_lookup(g.pool, 3, 99, &lr));
+	rig_down(&g);
+}
+
+TEST(thin_empty_commit_writes_nothing)
+{
+	struct rig g;
+
+	rig_format(&g, 100, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 1));
+	ASSERT_OK(thin_commit(g.pool));
+	uint64_t n = simdisk_nr_ops(g.sd);
+	ASSERT_OK(thin_commit(g.pool));				/* TH1 */
+	ASSERT_EQ(simdisk_nr_ops(g.sd), n);
+	rig_down(&g);
+}
+
+TEST(thin_commit_order_superblock_last)
+{
+	struct rig g;
+
+	rig_format(&g, 1000, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 1));
+	for (uint64_t v = 0; v < 500; v++)
+		map(&g, 1, v);
+	uint64_t start = simdisk_nr_ops(g.sd);
+	ASSERT_OK(thin_commit(g.pool));
+	/* TH1: ... writes, flush, superblock write, flush, and no write of
+	 * block 0 before the first flush */
+	uint64_t last = simdisk_nr_ops(g.sd), first_flush = 0;
+	for (uint64_t i = start; i < last; i++)
+		if (simdisk_op(g.sd, i)->kind == SD_FLUSH) {
+			first_flush = i;
+			break;
+		}
+	ASSERT_TRUE(first_flush > start);
+	ASSERT_EQ(writes_to(g.sd, start, 0), 1);
+	for (uint64_t i = start; i < first_flush; i++)
+		ASSERT_TRUE(simdisk_op(g.sd, i)->block != 0 ||
+			    simdisk_op(g.sd, i)->kind != SD_WRITE);
+	ASSERT_EQ(simdisk_op(g.sd, last - 1)->kind, SD_FLUSH);
+	ASSERT_EQ(simdisk_op(g.sd, last - 2)->block, 0);
+	rig_down(&g);
+}
+
+TEST(thin_failed_flush_poisons_until_abort)
+{
+	struct rig g;
+	struct thin_lookup_result lr;
+
+	rig_format(&g, 100, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 1));
+	map(&g, 1, 1);
+	ASSERT_OK(thin_commit(g.pool));
+	map(&g, 1, 2);
+	uint64_t start = simdisk_nr_ops(g.sd);
+	ASSERT_OK(simdisk_fail_nth(g.sd, SD_FLUSH,
+				   simdisk_count(g.sd, SD_FLUSH) + 1, 0));
+	ASSERT_ERR(thin_commit(g.pool), -EIO);
+	ASSERT_TRUE(thin_is_failed(g.pool));
+	/* TH4 */
+	ASSERT_ERR(thin_create_thin(g.pool, 2), -EIO);
+	ASSERT_ERR(thin_lookup(g.pool, 1, 1, &lr), -EIO);
+	ASSERT_ERR(thin_commit(g.pool), -EIO);
+	ASSERT_EQ(writes_to(g.sd, start, 0), 0);	/* no superblock */
+	ASSERT_OK(thin_abort(g.pool));
+	ASSERT_EQ(thin_is_failed(g.pool), 0);
+	ASSERT_OK(thin_lookup(g.pool, 1, 1, &lr));
+	ASSERT_ERR(thin_lookup(g.pool, 1, 2, &lr), -ENODATA);
+	ASSERT_OK(thin_set_needs_check(g.pool));
+	int nc;
+	ASSERT_OK(thin_get_needs_check(g.pool, &nc));
+	ASSERT_TRUE(nc);
+	rig_reopen(&g);
+	ASSERT_OK(thin_get_needs_check(g.pool, &nc));
+	ASSERT_TRUE(nc);
+	ASSERT_OK(thin_lookup(g.pool, 1, 1, &lr));
+	rig_down(&g);
+}
+
+TEST(thin_metadata_snapshot_reserve_release)
+{
+	struct rig g;
+	pd_block_t held, free0, free1;
+
+	rig_format(&g, 1000, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 1));
+	for (uint64_t v = 0; v < 300; v++)
+		map(&g, 1, v);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_get_free_metadata_blocks(g.pool, &free0));
+	ASSERT_OK(thin_reserve_metadata_snap(g.pool));
+	ASSERT_ERR(thin_reserve_metadata_snap(g.pool), -EBUSY);
+	ASSERT_OK(thin_get_metadata_snap(g.pool, &held));
+	ASSERT_TRUE(held != 0);
+	ASSERT_OK(thin_commit(g.pool));
+	for (uint64_t v = 0; v < 300; v++)
+		map(&g, 1, v);				/* overwrite all */
+	ASSERT_OK(thin_commit(g.pool));
+	rig_reopen(&g);
+	struct thin_sb_info sb;
+	ASSERT_OK(thin_read_superblock(g.bd, &sb));
+	ASSERT_EQ(sb.held_root, held);
+	ASSERT_OK(thin_release_metadata_snap(g.pool));
+	ASSERT_ERR(thin_release_metadata_snap(g.pool), -EINVAL);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_get_free_metadata_blocks(g.pool, &free1));
+	ASSERT_OK(thin_read_superblock(g.bd, &sb));
+	ASSERT_EQ(sb.held_root, 0);
+	pd_block_t dfree;
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &dfree));
+	ASSERT_EQ(dfree, 1000 - 300);		/* old blocks released */
+	(void)free0;
+	(void)free1;
+	rig_down(&g);
+}
+
+TEST(thin_resize_data_and_metadata)
+{
+	struct rig g;
+	pd_block_t n;
+
+	rig_format(&g, 10, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 1));
+	for (uint64_t v = 0; v < 10; v++)
+		map(&g, 1, v);
+	pd_block_t b;
+	ASSERT_ERR(thin_alloc_data_block(g.pool, &b), -ENOSPC);
+	ASSERT_EQ(thin_is_failed(g.pool), 0);
+	ASSERT_OK(thin_resize_data(g.pool, 20000));
+	ASSERT_ERR(thin_resize_data(g.pool, 100), -EINVAL);
+	map(&g, 1, 11);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(bdev_resize(g.bd, 20000));
+	ASSERT_OK(thin_resize_metadata(g.pool, 20000));	/* over a bitmap boundary */
+	ASSERT_OK(thin_commit(g.pool));
+	rig_reopen(&g);
+	ASSERT_OK(thin_get_nr_data_blocks(g.pool, &n));
+	ASSERT_EQ(n, 20000);
+	ASSERT_OK(thin_get_nr_metadata_blocks(g.pool, &n));
+	ASSERT_EQ(n, 20000);
+	struct thin_lookup_result lr;
+	ASSERT_OK(thin_lookup(g.pool, 1, 11, &lr));
+	ASSERT_EQ(lr.data_block, 10);
+	rig_down(&g);
+}
+
+TEST(thin_small_cache_random_workload_matches_model)
+{
+	enum { NDEV = 4, NV = 400 };
+	static int64_t model[NDEV][NV];		/* data block, -1 unmapped */
+	static int64_t committed[NDEV][NV];
+	struct rig g;
+	struct prng p;
+
+	prng_seed(&p, test_seed(5));
+	rig_format(&g, 20000, 16);		/* evictions mid-transaction */
+	for (int d = 0; d < NDEV; d++) {
+		ASSERT_OK(thin_create_thin(g.pool, d));
+		for (int v = 0; v < NV; v++)
+			model[d][v] = -1;
+	}
+	ASSERT_OK(thin_commit(g.pool));
+	memcpy(committed, model, sizeof(model));
+	for (int round = 0; round < 30; round++) {
+		for (int k = 0; k < 200; k++) {
+			int d = (int)prng_below(&p, NDEV), v = (int)prng_below(&p, NV);
+			pd_block_t b;
+
+			if (prng_below(&p, 4) == 0) {
+				int r = thin_remove(g.pool, d, v);
+				ASSERT_EQ(r, model[d][v] < 0 ? -ENODATA : 0);
+				model[d][v] = -1;
+			} else {
+				ASSERT_OK(thin_alloc_data_block(g.pool, &b));
+				ASSERT_OK(thin_insert(g.pool, d, v, b));
+				model[d][v] = (int64_t)b;
+			}
+		}
+		if (prng_below(&p, 3) == 0) {
+			rig_reopen(&g);			/* crash: roll back */
+			memcpy(model, committed, sizeof(model));
+		} else {
+			ASSERT_OK(thin_commit(g.pool));
+			memcpy(committed, model, sizeof(model));
+		}
+		for (int d = 0; d < NDEV; d++)
+			for (int v = 0; v < NV; v++) {
+				struct thin_lookup_result lr;
+				int r = thin_lookup(g.pool, d, v, &lr);
+
+				if (model[d][v] < 0) {
+					ASSERT_ERR(r, -ENODATA);
+				} else {
+					ASSERT_OK(r);
+					ASSERT_EQ(lr.data_block, model[d][v]);
+				}
+			}
+	}
+	rig_down(&g);
+}
