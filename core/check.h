@@ -47,6 +47,10 @@
  * If the trees are damaged (errors before CK7), the space maps are not
  * compared: the expected counts would be wrong everywhere.
  *
+ * Metadata written by core/ (like the kernel's) satisfies CK3 and CK8
+ * exactly, so checks of our own images should pass CHECK_STRICT; images
+ * from thin_restore need the default (thin_check's tolerance).
+ *
  * Robustness: damaged metadata never makes it crash, loop or recurse
  * without bound: depth is bounded, every node is walked at most once (a
  * per-block record), every index is range-checked before use.

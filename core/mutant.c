@@ -11,6 +11,9 @@ const struct pd_mutant_info pd_mutant_names[] = {
 	{ "superblock-first",
 	  "commit writes the superblock before the other dirty metadata "
 	  "blocks, with one flush after all of them" },
+	{ "superblock-despite-flush-error",
+	  "commit locks and fills the superblock before the metadata flush, "
+	  "and after that flush fails the dirty superblock is still written" },
 	{ NULL, NULL },
 };
 

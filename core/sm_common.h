@@ -97,14 +97,16 @@ struct disk_bitmap_header {
 _Static_assert(sizeof(struct disk_bitmap_header) == SM_BITMAP_HEADER_SIZE,
 	       "bitmap header is 16 bytes");
 
-#define SM_ROOT_OFF_NR_BLOCKS	   0
-#define SM_ROOT_OFF_NR_ALLOCATED   8
-#define SM_ROOT_OFF_BITMAP_ROOT	   16
-#define SM_ROOT_OFF_REF_COUNT_ROOT 24
-#define SM_INDEX_OFF_ENTRIES	   16
-#define SM_IE_OFF_BLOCKNR	   0
-#define SM_IE_OFF_NR_FREE	   8
-#define SM_IE_OFF_NONE_FREE_BEFORE 12
+/* Byte offsets for le32_get/le64_get on raw blocks and roots. */
+#define SM_ROOT_OFF_NR_BLOCKS	   offsetof(struct disk_sm_root, nr_blocks_le)
+#define SM_ROOT_OFF_NR_ALLOCATED   offsetof(struct disk_sm_root, nr_allocated_le)
+#define SM_ROOT_OFF_BITMAP_ROOT	   offsetof(struct disk_sm_root, bitmap_root_le)
+#define SM_ROOT_OFF_REF_COUNT_ROOT offsetof(struct disk_sm_root, ref_count_root_le)
+#define SM_INDEX_OFF_ENTRIES	   offsetof(struct disk_metadata_index, index)
+#define SM_IE_OFF_BLOCKNR	   offsetof(struct disk_index_entry, blocknr_le)
+#define SM_IE_OFF_NR_FREE	   offsetof(struct disk_index_entry, nr_free_le)
+#define SM_IE_OFF_NONE_FREE_BEFORE \
+	offsetof(struct disk_index_entry, none_free_before_le)
 
 extern const struct bm_validator sm_bitmap_validator;
 extern const struct bm_validator sm_index_validator;
@@ -203,7 +205,8 @@ int sm_ll_load_ie(struct ll_disk *ll, pd_block_t index,
 /* Number of bitmaps for nr_blocks. */
 static inline pd_block_t sm_nr_bitmaps(pd_block_t nr_blocks)
 {
-	return (nr_blocks + SM_ENTRIES_PER_BLOCK - 1) / SM_ENTRIES_PER_BLOCK;
+	return nr_blocks / SM_ENTRIES_PER_BLOCK +
+	       (nr_blocks % SM_ENTRIES_PER_BLOCK != 0);	/* no overflow */
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "bm.h"
 #include "bt.h"
 #include "errors.h"
+#include "mutant.h"
 #include "sm.h"
 #include "thin.h"
 #include "tm.h"
@@ -1201,6 +1202,35 @@ static int write_changed_details(struct thin_pool *pool)
 	return 0;
 }
 
+/*
+ * Planted bug (mutant superblock-despite-flush-error), the one the Linux fix
+ * "dm transaction manager: fix corruption due to non-atomic transaction
+ * commit" repaired: the superblock is locked and filled before the metadata
+ * flush, and when that flush fails its dirty buffer still goes out with
+ * the next write-back, after the failed flush.
+ */
+static int commit_superblock_early(struct thin_pool *pool)
+{
+	uint8_t data_root[SM_ROOT_SIZE], meta_root[SM_ROOT_SIZE];
+	struct bm_block *sblock;
+	int r;
+
+	r = bm_write_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
+	if (r)
+		return r;
+	r = tm_pre_commit(pool->tm);
+	if (!r)
+		r = save_sm_roots(pool, data_root, meta_root);
+	else if (save_sm_roots(pool, data_root, meta_root))
+		memset(meta_root, 0, sizeof(meta_root));
+	fill_superblock(pool, bm_block_data(sblock), data_root, meta_root);
+	if (!r)
+		return tm_commit(pool->tm, sblock);
+	bm_unlock(sblock);
+	bm_flush(pool->bm);	/* the write-back that should never happen */
+	return r;
+}
+
 /* TH1: the kernel's order, step by step. */
 static int commit_transaction(struct thin_pool *pool)
 {
@@ -1219,6 +1249,8 @@ static int commit_transaction(struct thin_pool *pool)
 	r = sm_commit(pool->data_sm);
 	if (r)
 		return r;
+	if (PD_MUTANT("superblock-despite-flush-error"))
+		return commit_superblock_early(pool);	/* planted */
 	r = tm_pre_commit(pool->tm);
 	if (r)
 		return r;
@@ -1247,6 +1279,30 @@ int thin_commit(struct thin_pool *pool)
 	return 0;
 }
 
+/*
+ * After a failed commit the superblock just read back may exist only in the
+ * device's cache: a failed flush can lose acknowledged writes (bdev.h B4),
+ * and a later good flush does not make them durable.  The blocks it frees
+ * would then be reused in the next transaction while the older superblock
+ * that still uses them may be what survives a crash.  Writing the
+ * superblock back and flushing it makes the state abort reopened in the
+ * durable one before anything else is written.
+ */
+static int rewrite_superblock(struct thin_pool *pool)
+{
+	struct bm_block *sblock;
+	int r;
+
+	r = bm_write_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
+	if (r)
+		return r;
+	bm_unlock(sblock);
+	r = bm_write_block(pool->bm, SUPERBLOCK_LOCATION);
+	if (r)
+		return r;
+	return bdev_flush(pool->bd);
+}
+
 int thin_abort(struct thin_pool *pool)
 {
 	int r;
@@ -1261,6 +1317,9 @@ int thin_abort(struct thin_pool *pool)
 	if (r)
 		return r;
 	r = open_objects(pool, pool->data_block_size);
+	if (r)
+		return r;
+	r = rewrite_superblock(pool);
 	if (r)
 		return r;
 	pool->failed = 0;

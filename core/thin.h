@@ -22,7 +22,10 @@
  *       pool is failed: every later call except thin_abort() and
  *       thin_pool_destroy() returns -EIO.  thin_abort() drops everything
  *       not committed and reopens from the superblock on disk (not from
- *       in-memory roots); if that fails the pool stays failed.
+ *       in-memory roots), then writes that superblock back and flushes it,
+ *       so the state it reopened in is durable before anything is reused
+ *       (after a failed final flush it may have been only in the device's
+ *       cache); if any of that fails the pool stays failed.
  *  TH5  nothing can fail between taking the superblock lock and its commit.
  *
  * Errors (0 or -errno): -ENODATA no such device or mapping, -EEXIST the

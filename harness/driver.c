@@ -109,7 +109,10 @@ static void fill_id(const struct job *jb, const struct run_opts *o, uint64_t cut
 static void worker_main(const struct job *jb, const struct run_opts *o,
 			unsigned slot, uint64_t start_rank, int fd)
 {
-	struct check_opts copts = { .no_continue = o->no_continue };
+	struct check_opts copts = {
+		.no_continue = o->no_continue,
+		.recovery_fault = o->io_errors,
+	};
 	struct sd_cutter *cutter;
 	struct record rec;
 	int r;
@@ -351,14 +354,27 @@ out:
 	return r;
 }
 
+/* The cut points to explore: all of them, or in a fault run those from the
+ * op that met the first injected error on. */
 static int prepare_job(struct job *jb)
 {
 	struct sd_cutter *c;
+	size_t keep_from = 0;
 	int r;
 
 	jb->nr_cuts = cut_points(&jb->res, &jb->cuts);
 	if (!jb->nr_cuts)
 		return -ENOMEM;
+	if (jb->cfg.fault.kind != FAULT_NONE) {
+		while (keep_from < jb->nr_cuts &&
+		       jb->cuts[keep_from] < jb->res.first_error_seq)
+			keep_from++;
+		memmove(jb->cuts, jb->cuts + keep_from,
+			(jb->nr_cuts - keep_from) * sizeof(*jb->cuts));
+		jb->nr_cuts -= keep_from;
+		if (!jb->res.injected)
+			jb->nr_cuts = 0;	/* the fault never fired */
+	}
 	jb->first = malloc(jb->nr_cuts * sizeof(*jb->first));
 	jb->nch = malloc(jb->nr_cuts * sizeof(*jb->nch));
 	if (!jb->first || !jb->nch)
@@ -390,7 +406,7 @@ static void free_job(struct job *jb)
 static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		       const char *variant, unsigned cache,
 		       struct fault_spec fault, struct run_summary *sum,
-		       struct variant_stats *vs)
+		       struct variant_stats *vs, uint64_t counts[3])
 {
 	struct job jb;
 	int r;
@@ -403,6 +419,7 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	jb.cfg.cache_blocks = cache;
 	jb.cfg.fault = fault;
 	jb.cfg.keep_state = -1;
+	jb.cfg.stop_after_recovery = fault.kind != FAULT_NONE;
 	jb.cfg_tear = o->tear;
 	r = workload_run(&jb.cfg, &jb.res);
 	if (r)
@@ -420,8 +437,13 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		sum->live_failures++;
 		vs->outcomes[OUT_VIOLATION]++;
 	}
+	if (o->io_errors && fault.kind == FAULT_NONE) {
+		counts[0] = simdisk_count(jb.res.sd, SD_READ);
+		counts[1] = simdisk_count(jb.res.sd, SD_WRITE);
+		counts[2] = simdisk_count(jb.res.sd, SD_FLUSH);
+	}
 	r = prepare_job(&jb);
-	if (!r) {
+	if (!r && jb.nr_cuts) {
 		vs->cut_points += jb.nr_cuts;
 		vs->log_ops += simdisk_nr_ops(jb.res.sd);
 		vs->commits += jb.res.nr_states;
@@ -459,8 +481,26 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 
 			snprintf(vs->name, sizeof(vs->name), "%s%s",
 				 o->scenarios[i]->name, variants[v].suffix);
+			uint64_t counts[3] = { 0, 0, 0 };
+
 			r = run_variant(o, o->scenarios[i], variants[v].suffix,
-					variants[v].cache, none, sum, vs);
+					variants[v].cache, none, sum, vs, counts);
+			/* --io-errors: every IO op of the run, failed once and
+			 * from then on, each a run of its own. */
+			for (int k = 0; k < 3 && o->io_errors && !r; k++) {
+				for (uint64_t n = 1; n <= counts[k] && !r; n++) {
+					for (int sticky = 0; sticky < 2 && !r; sticky++) {
+						struct fault_spec f = {
+							(enum fault_kind)(FAULT_READ + k),
+							n, sticky
+						};
+						r = run_variant(o, o->scenarios[i],
+								variants[v].suffix,
+								variants[v].cache, f,
+								sum, vs, counts);
+					}
+				}
+			}
 		}
 	}
 	for (size_t v = 0; v < sum->nr_variants; v++) {

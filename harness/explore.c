@@ -12,6 +12,7 @@
 #include "check.h"
 #include "errors.h"
 #include "explore.h"
+#include "faultbdev.h"
 #include "prng.h"
 #include "thin.h"
 
@@ -384,6 +385,32 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 				opts->save_image, pd_strerror(r));
 	}
 	workload_expect(res, id->cut, &e);
+
+	if (opts && opts->recovery_fault) {
+		struct prng p;
+		struct bdev *fb;
+
+		prng_seed(&p, prng_derive(id->seed, id->cut * 7919 + id->choice));
+		r = fault_bdev_wrap(image, FB_READ, 1 + prng_below(&p, 6),
+				    (int)prng_below(&p, 2), &fb);
+		if (r) {
+			set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
+			goto out;
+		}
+		r = thin_pool_open(fb, &params, &pool);
+		if (!r && fault_bdev_failed(fb)) {
+			set_out(out, OUT_VIOLATION, "open succeeded although a "
+				"read failed (read %" PRIu64 ")",
+				fault_bdev_count(fb, FB_READ));
+			thin_pool_destroy(pool);
+			bdev_destroy(fb);
+			pool = NULL;
+			goto out;
+		}
+		thin_pool_destroy(pool);
+		pool = NULL;
+		bdev_destroy(fb);
+	}
 
 	r = thin_pool_open(image, &params, &pool);
 	if (r == -ENODATA && e.lo < 0) {

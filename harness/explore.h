@@ -42,7 +42,8 @@ const char *outcome_name(enum outcome o);
 
 /* Everything that names one crash state; printed as a failure id:
  *   NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT
- * NAME is the scenario name with its variant (e.g. snapshots+small; a name with a / is a path to a scenario file without its .scn), FAULT
+ * NAME is the scenario name with its variant (e.g. snapshots+small; a
+ * name with a / is a path to a scenario file without its .scn), FAULT
  * is 0, or rN/RN, wN/WN, fN/FN (read, write, flush op N failed once /
  * from N on). */
 struct state_id {
@@ -75,6 +76,9 @@ struct check_opts {
 	int no_continue;		/* skip the continue-and-check step */
 	const char *save_image;		/* write the crash image here */
 	int verbose;			/* print the difference on violation */
+	int recovery_fault;		/* first reopen with a read error: it
+					 * must fail cleanly, and the next
+					 * reopen must still recover */
 };
 
 /* Check one crash state of a run (the cutter must be at the cut). */

@@ -15,7 +15,7 @@
 #define MAX_SCENARIOS 256
 
 static const char usage_text[] =
-"usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--jobs N]\n"
+"usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors] [--jobs N]\n"
 "                   [--shard K/N] [--report DIR] [--json] [--no-continue]\n"
 "       pdcrash replay ID [--trace] [--save-image FILE]\n"
 "       pdcrash list\n"
@@ -37,6 +37,12 @@ static const char help_text[] =
 "  --seed N        seed for random workloads and random persistence choices\n"
 "                  (default 1); the same seed gives the same result anywhere\n"
 "  --tear          also torn writes (a write lands in part, 512-byte sectors)\n"
+"  --io-errors     also, for every read, write and flush N of each run, a run\n"
+"                  where op N fails once and one where it fails from N on; the\n"
+"                  workload aborts and goes on as a caller would, and the\n"
+"                  states from that op to the next good commit are checked,\n"
+"                  each first reopened with a read error (that open must fail\n"
+"                  cleanly) and then without\n"
 "  --jobs N        worker processes (default: the number of CPUs); results\n"
 "                  do not depend on N\n"
 "  --shard K/N     check only states g with g %% N == K (0 <= K < N), to split\n"
@@ -231,7 +237,7 @@ static int cmd_run(int argc, char **argv)
 		} else if (!strcmp(a, "--tear")) {
 			o.tear = 1;
 		} else if (!strcmp(a, "--io-errors")) {
-			return usage_error("%s is not implemented yet", a);
+			o.io_errors = 1;
 		} else if (!strcmp(a, "--jobs")) {
 			if (i + 1 >= argc)
 				return usage_error("%s needs a value", a);

@@ -18,7 +18,7 @@ int pdtool_restore(int argc, char **argv);
 int pdtool_check(int argc, char **argv);
 
 static const char usage_text[] =
-"usage: pdtool dump [-o XML] IMAGE\n"
+"usage: pdtool dump [-o XML] [--dev-id ID] [--skip-mappings] [-m[BLOCK]] IMAGE\n"
 "       pdtool restore -i XML -o IMAGE\n"
 "       pdtool check [-q] [--strict] [--all] IMAGE\n"
 "       pdtool --help | pdtool COMMAND --help\n";
@@ -26,8 +26,8 @@ static const char usage_text[] =
 static const char help_text[] =
 "pdtool - dump, restore and check dm-thin pool metadata images\n"
 "\n"
-"dump      Print the metadata of IMAGE as thin_dump XML (byte for byte what\n"
-"          thin_dump 0.9.0 prints).\n"
+"dump      Print the metadata of IMAGE (or its held metadata snapshot) as\n"
+"          thin_dump XML, byte for byte what thin_dump 0.9.0 prints.\n"
 "restore   Build metadata in IMAGE from thin_dump XML, like thin_restore.\n"
 "check     Check the structure of IMAGE, like thin_check: checksums, btrees,\n"
 "          devices against mappings, and every reference count in both\n"

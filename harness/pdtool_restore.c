@@ -576,9 +576,11 @@ int pdtool_restore(int argc, char **argv)
 			rc = 1;
 		}
 	}
-	if (p.pool) {
-		r = rc ? (thin_pool_destroy(p.pool), 0) : thin_pool_close(p.pool);
-		if (r && !rc) {
+	if (p.pool && rc) {
+		thin_pool_destroy(p.pool);	/* nothing more is written */
+	} else if (p.pool) {
+		r = thin_pool_close(p.pool);
+		if (r) {
 			fprintf(stderr, "pdtool restore: '%s': close failed: %s\n",
 				out, pd_strerror(r));
 			rc = 1;

@@ -85,41 +85,47 @@ static int injected(struct run *w, int r)
 }
 
 /* After an injected error: abort, and follow the pool to whatever state
- * it reopened in (k, or k+1 when a commit's final flush failed). */
-static void recover(struct run *w, int in_commit, struct digest candidate)
+ * it reopened in.  cand is the index of the state a failed commit was
+ * making (its digest already pushed), or -1 outside a commit. */
+static void recover(struct run *w, int64_t cand)
 {
 	struct run_result *res = w->res;
+	uint64_t last = cand >= 0 ? (uint64_t)cand - 1 : res->nr_states - 1;
 	struct digest d;
 	int r;
 
-	w->res->injected++;
+	if (!w->res->injected++)
+		res->first_error_seq = res->nr_ops ? res->ops[res->nr_ops - 1].seq : 1;
 	r = thin_abort(w->pool);
 	if (!r)
 		r = pool_digest(w->pool, &d);
 	if (r) {
-		res->stopped = 1;	/* the pool is dead: nothing more runs */
+		/* The pool is dead: nothing more runs.  A commit's candidate
+		 * stays, its superblock may have landed. */
+		res->stopped = 1;
 		w->done = 1;
 		return;
 	}
-	if (digest_eq(d, res->digests[res->nr_states - 1])) {
+	if (digest_eq(d, res->digests[last])) {
+		if (cand >= 0)
+			res->nr_states--;	/* it did not happen */
 		if (oracle_assign(w->model, w->committed))
 			live_fail(w, "out of memory");
 		return;
 	}
-	if (in_commit && digest_eq(d, candidate)) {
-		uint64_t k = res->nr_states;
-
-		if (push_state(w, d) || oracle_assign(w->committed, w->model)) {
+	if (cand >= 0 && digest_eq(d, res->digests[cand])) {
+		if (oracle_assign(w->committed, w->model)) {
 			live_fail(w, "out of memory");
 			return;
 		}
-		simdisk_mark(res->sd, MK_COMMIT_END, k | MK_UNCERTAIN);
-		keep_model(w, k);
+		/* thin_abort() wrote the superblock it reopened from back and
+		 * flushed it (TH4): state cand is durable from here on. */
+		simdisk_mark(res->sd, MK_COMMIT_END, (uint64_t)cand);
+		keep_model(w, (uint64_t)cand);
 		return;
 	}
 	live_fail(w, "after abort the pool shows neither committed state %llu "
-		  "nor the one being committed",
-		  (unsigned long long)(res->nr_states - 1));
+		  "nor the one being committed", (unsigned long long)last);
 }
 
 /* Compare the core's result with the oracle's; on an injected error go
@@ -128,8 +134,7 @@ static int settle(struct run *w, struct run_op *ro, int core, int expect)
 {
 	ro->result = core;
 	if (injected(w, core)) {
-		struct digest none = { 0, 0 };
-		recover(w, 0, none);
+		recover(w, -1);
 		return 0;
 	}
 	if (core != expect) {
@@ -148,14 +153,19 @@ static void do_commit(struct run *w, struct run_op *ro)
 {
 	struct run_result *res = w->res;
 	uint64_t k = res->nr_states;
-	struct digest cand = oracle_digest(w->model);
 	int r;
 
+	/* The candidate is pushed first: from the superblock write on, a
+	 * crash may show it. */
+	if (push_state(w, oracle_digest(w->model))) {
+		live_fail(w, "out of memory");
+		return;
+	}
 	simdisk_mark(res->sd, MK_COMMIT_BEGIN, k);
 	r = thin_commit(w->pool);
 	ro->result = r;
 	if (injected(w, r)) {
-		recover(w, 1, cand);
+		recover(w, (int64_t)k);
 		return;
 	}
 	if (r) {
@@ -163,12 +173,14 @@ static void do_commit(struct run *w, struct run_op *ro)
 			  r, pd_strerror(r));
 		return;
 	}
-	if (push_state(w, cand) || oracle_assign(w->committed, w->model)) {
+	if (oracle_assign(w->committed, w->model)) {
 		live_fail(w, "out of memory");
 		return;
 	}
 	simdisk_mark(res->sd, MK_COMMIT_END, k);
 	keep_model(w, k);
+	if (w->cfg->stop_after_recovery && res->injected)
+		w->done = 1;
 }
 
 static void exec_op(struct run *w, const struct op *op);
@@ -470,6 +482,11 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		.nr_data_blocks = res->geo.data_blocks,
 		.cache_blocks = res->geo.cache_blocks,
 	};
+	/* State 0, the empty pool, is known before the format runs: a
+	 * format whose last flush failed may still have published it. */
+	r = push_state(&w, oracle_digest(w.model));
+	if (r)
+		goto out;
 	simdisk_mark(res->sd, MK_COMMIT_BEGIN, 0);
 	r = thin_pool_format(w.bd, &params, &w.pool);
 	if (r) {
@@ -477,14 +494,12 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
 		} else {
 			res->injected++;
+			res->first_error_seq = 1;
 			res->stopped = 1;
 		}
 		r = 0;
 		goto out;
 	}
-	r = push_state(&w, oracle_digest(w.model));
-	if (r)
-		goto out;
 	simdisk_mark(res->sd, MK_COMMIT_END, 0);
 	keep_model(&w, 0);
 	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)

@@ -6,10 +6,13 @@
  *
  *   MK_OP i            op i (of the expanded op list) starts here
  *   MK_COMMIT_BEGIN k  a commit that would create committed state k
- *   MK_COMMIT_END k    committed state k exists (value | MK_UNCERTAIN
- *                      when it was adopted after a failed final flush:
- *                      its superblock may still be lost, so k-1 stays
- *                      possible until the next good commit)
+ *   MK_COMMIT_END k    committed state k is durable (after a commit, or
+ *                      after an abort that reopened in state k when the
+ *                      final flush of commit k failed: thin_abort()
+ *                      rewrites and flushes the superblock it reopened
+ *                      from).  MK_UNCERTAIN in the value marks a state
+ *                      whose superblock may still be lost (k-1 stays
+ *                      possible until the next commit-end).
  *
  * State 0 is the freshly formatted pool.  digests[k] is the oracle's digest
  * of committed state k.  With a fault planned, an op that fails with an
@@ -57,6 +60,8 @@ struct run_config {
 	int quiet;			/* no messages on stderr */
 	int64_t keep_state;		/* keep the model of this committed
 					 * state in res->kept (-1: none) */
+	int stop_after_recovery;	/* stop once a commit succeeded after
+					 * the first injected error */
 };
 
 /* One executed op, after expansion (map A..B becomes B-A+1 maps, random
@@ -75,6 +80,8 @@ struct run_result {
 	struct run_op *ops;
 	size_t nr_ops;
 	uint64_t injected;		/* IO errors returned to the core */
+	uint64_t first_error_seq;	/* log index where the op that met the
+					 * first injected error began; 0 none */
 	int stopped;			/* the pool died (abort failed) */
 	int live_failed;		/* the core disagreed with the oracle */
 	char live_msg[512];

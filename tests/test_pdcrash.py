@@ -216,3 +216,41 @@ def test_saved_images_pass_thin_check(tmp_path):
             assert c.returncode == 0, c.stdout + c.stderr
             checked += 1
     assert checked >= 20
+
+
+def test_io_errors_survived(tmp_path):
+    path = scenario(tmp_path, SMALL)
+    r = run(["run", path, "--io-errors", "--json"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    j = json.loads(r.stdout)
+    assert j["io_errors"] is True
+    assert j["violations"] == []
+    assert j["injected_errors"] > 50
+    plain = json.loads(run(["run", path, "--json"]).stdout)
+    assert j["states"] > plain["states"]
+
+
+def test_superblock_despite_flush_error_is_caught(tmp_path):
+    exe = mutant_build()
+    path = scenario(tmp_path, SMALL)
+    mutant = "superblock-despite-flush-error"
+    # without IO errors the planted bug does not show
+    r = subprocess.run([exe, "run", path, "--mutant", mutant, "--json",
+                        "--no-continue"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:]
+    r = subprocess.run([exe, "run", path, "--io-errors", "--mutant", mutant,
+                        "--json", "--no-continue"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 1, r.stderr
+    ids = [i for i in json.loads(r.stdout)["violations"]
+           if re.search(r":ef\d+$", i)]
+    assert ids
+    a = subprocess.run([exe, "replay", ids[0], "--mutant", mutant],
+                       capture_output=True, text=True, timeout=120)
+    assert a.returncode == 1
+    lines = a.stdout.splitlines()
+    failed = [i for i, l in enumerate(lines) if l.endswith("flush  FAILED")]
+    assert failed, a.stdout
+    after = lines[failed[0] + 1:]
+    assert any(l.strip().endswith("write block 0") for l in after), a.stdout

@@ -337,7 +337,7 @@ TEST(check_core_image_passes_thin_check_and_dumps_agree)
 	struct thin_pool_params p = {
 		.data_block_size = 256, .nr_data_blocks = 100000,
 	};
-	char img[512], cmd[2300];
+	char img[512], cmd[4096];
 	uint8_t buf[BS];
 	struct simdisk *sd;
 	struct thin_pool *pool;
@@ -387,8 +387,102 @@ TEST(check_core_image_passes_thin_check_and_dumps_agree)
 	snprintf(cmd, sizeof(cmd), "cmp -s '%s/thin.xml' '%s/pd.xml'",
 		 test_tmpdir(), test_tmpdir());
 	ASSERT_EQ(system(cmd), 0);
+	/* the held metadata snapshot, both ways of naming it */
+	snprintf(cmd, sizeof(cmd),
+		 "thin_dump -m '%s' > '%s/thin.xml' && build/pdtool dump -m '%s' > '%s/pd.xml' && "
+		 "cmp -s '%s/thin.xml' '%s/pd.xml' && grep -q '<device' '%s/pd.xml'",
+		 img, test_tmpdir(), img, test_tmpdir(), test_tmpdir(),
+		 test_tmpdir(), test_tmpdir());
+	ASSERT_EQ(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "build/pdtool check -q --strict '%s'", img);
 	ASSERT_EQ(system(cmd), 0);
+}
+
+/* Random workloads through thin.h, checked (strict) after every commit:
+ * the checker must see no damage in what the core writes, with snapshots,
+ * deletes, range removes and held metadata snapshots in the mix. */
+TEST(check_random_core_workloads_are_clean)
+{
+	uint64_t seed = test_seed(77);
+	struct thin_pool_params p = {
+		.data_block_size = 128, .nr_data_blocks = 60000,
+	};
+	struct prng rng;
+	struct simdisk *sd;
+	struct thin_pool *pool;
+	struct check_result res;
+	struct msgs m;
+	uint64_t devs[32];
+	unsigned nr_devs = 0, commits = 0;
+
+	prng_seed(&rng, seed);
+	ASSERT_OK(simdisk_create(BS, 8192, &sd));
+	ASSERT_OK(thin_pool_format(simdisk_bdev(sd), &p, &pool));
+	for (unsigned op = 0; op < 4000; op++) {
+		unsigned what = (unsigned)prng_below(&rng, 100);
+		uint64_t dev = nr_devs ? devs[prng_below(&rng, nr_devs)] : 0;
+		pd_block_t b;
+		int r;
+
+		if (nr_devs == 0 || (what < 3 && nr_devs < 32)) {
+			uint64_t id = prng_below(&rng, 1000);
+
+			r = thin_create_thin(pool, id);
+			if (r == -EEXIST)
+				continue;
+			ASSERT_OK(r);
+			devs[nr_devs++] = id;
+		} else if (what < 6 && nr_devs < 32) {
+			uint64_t id = prng_below(&rng, 1000);
+
+			r = thin_create_snap(pool, id, dev);
+			if (r == -EEXIST)
+				continue;
+			ASSERT_OK(r);
+			devs[nr_devs++] = id;
+		} else if (what < 7 && nr_devs > 1) {
+			unsigned i = (unsigned)prng_below(&rng, nr_devs);
+
+			ASSERT_OK(thin_delete(pool, devs[i]));
+			devs[i] = devs[--nr_devs];
+		} else if (what < 70) {
+			ASSERT_OK(thin_alloc_data_block(pool, &b));
+			ASSERT_OK(thin_insert(pool, dev, prng_below(&rng, 3000), b));
+		} else if (what < 85) {
+			r = thin_remove(pool, dev, prng_below(&rng, 3000));
+			if (r != -ENODATA)
+				ASSERT_OK(r);
+		} else if (what < 87) {
+			uint64_t lo = prng_below(&rng, 3000);
+
+			ASSERT_OK(thin_remove_range(pool, dev, lo,
+						    lo + prng_below(&rng, 400),
+						    NULL));
+		} else if (what < 89) {
+			r = thin_reserve_metadata_snap(pool);
+			if (r != -EBUSY)
+				ASSERT_OK(r);
+		} else if (what < 91) {
+			r = thin_release_metadata_snap(pool);
+			if (r != -EINVAL)
+				ASSERT_OK(r);
+		} else if (what < 96) {
+			ASSERT_OK(thin_commit(pool));
+			commits++;
+			memset(&m, 0, sizeof(m));
+			ASSERT_OK(check_thin_metadata(simdisk_bdev(sd),
+						      CHECK_STRICT, collect, &m,
+						      &res));
+			if (res.errors || res.leaks || res.warnings)
+				test_fail(__FILE__, __LINE__,
+					  "op %u, commit %u: not clean:\n%s",
+					  op, commits, m.text);
+			ASSERT_EQ(res.nr_devices, nr_devs);
+		}
+	}
+	ASSERT_TRUE(commits > 50);
+	thin_pool_destroy(pool);
+	simdisk_destroy(sd);
 }
 
 /* --- tests: damage, one kind at a time ----------------------------------- */

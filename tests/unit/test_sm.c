@@ -39,6 +39,7 @@ struct rig {
 	struct space_map *msm;		/* the metadata space map */
 	struct space_map *sm;		/* the map under test */
 	pd_block_t nr_blocks;		/* of the map under test, at up() */
+	unsigned cache;			/* bm cache for reopen, 0: default */
 };
 
 struct sm_impl {
@@ -143,7 +144,8 @@ static void disk_reopen(struct rig *g)
 	const uint8_t *d;
 
 	objects_down(g);
-	ASSERT_OK(bm_create(simdisk_bdev(g->sd), CACHE_BLOCKS, &g->bm));
+	ASSERT_OK(bm_create(simdisk_bdev(g->sd),
+			    g->cache ? g->cache : CACHE_BLOCKS, &g->bm));
 	ASSERT_OK(bm_read_lock(g->bm, 0, &sb_validator, &sb));
 	d = bm_block_cdata(sb);
 	ASSERT_OK(tm_open_with_sm(g->bm, 0, d + SB_OFF_META_ROOT, SM_ROOT_SIZE,
@@ -274,6 +276,8 @@ static pd_block_t free_run(struct rig *g, pd_block_t from, pd_block_t len)
 	test_fail(__FILE__, __LINE__, "no free run of %llu blocks",
 		  (unsigned long long)len);
 }
+
+static void check_accounting(struct rig *g, const uint32_t *user);
 
 static void reopen_or_commit(const struct sm_impl *im, struct rig *g)
 {
@@ -929,9 +933,71 @@ TEST(sm_metadata_queue_accounting)
 	for (int i = 0; i < 1024; i++)
 		ASSERT_EQ(count_of(&g, f[i]), 1);
 	ASSERT_EQ(count_of(&g, f[1024]), 0);
+
+	/* queued incs that take a count to 3 and more: applying them grows
+	 * the ref-count tree, whose own allocations queue behind them */
+	sm_metadata_enter(g.sm);
+	for (int i = 0; i < 5; i++)
+		ASSERT_OK(sm_inc_block(g.sm, held));
+	ASSERT_OK(sm_get_count(g.sm, held, &c));
+	ASSERT_EQ(c, 6);
+	ASSERT_OK(sm_metadata_leave(g.sm));
+	ASSERT_EQ(count_of(&g, held), 6);
+	ASSERT_EQ(sm_metadata_queue_len(g.sm), 0);
 	disk_commit(&g);
 	disk_reopen(&g);
 	ASSERT_EQ(count_of(&g, f[1023]), 1);
+	ASSERT_EQ(count_of(&g, held), 6);
+	disk_down(&g);
+}
+
+/* MS2: while recursing, blocks handed out are not counted yet; when the
+ * cursor wraps, they must not be handed out a second time. */
+TEST(sm_metadata_no_double_allocation_when_cursor_wraps_in_recursion)
+{
+	static uint8_t seen[200];
+	struct rig g;
+	pd_block_t b, n = 0, free0;
+	int r;
+
+	memset(seen, 0, sizeof(seen));
+	meta_up(&g, 200);
+	alloc(&g);				/* shadows the bitmap */
+	free0 = nr_free(&g);
+	sm_metadata_enter(g.sm);
+	while ((r = sm_new_block(g.sm, &b)) == 0) {
+		ASSERT_TRUE(b < 200);
+		ASSERT_EQ(seen[b], 0);
+		seen[b] = 1;
+		ASSERT_TRUE(++n <= 200);
+	}
+	ASSERT_ERR(r, -ENOSPC);
+	ASSERT_EQ(n, free0);
+	ASSERT_EQ(nr_free(&g), 0);
+	ASSERT_OK(sm_metadata_leave(g.sm));
+	for (pd_block_t x = 0; x < 200; x++)
+		if (seen[x])
+			ASSERT_EQ(count_of(&g, x), 1);
+	disk_down(&g);
+}
+
+/* The metadata device is clamped at 255 bitmaps (FORMAT.md 1.10) and the
+ * map will not grow past them. */
+TEST(sm_metadata_clamped_to_255_bitmaps)
+{
+	struct rig g;
+
+	meta_up(&g, SM_METADATA_MAX_BLOCKS + 5000);
+	ASSERT_EQ(nr_blocks(&g), SM_METADATA_MAX_BLOCKS);
+	ASSERT_EQ(count_of(&g, 3 + 254), 1);		/* last bitmap */
+	ASSERT_EQ(count_of(&g, 3 + 255), 0);
+	ASSERT_ERR(sm_extend(g.sm, 1), -EINVAL);
+	ASSERT_OK(sm_inc_block(g.sm, SM_METADATA_MAX_BLOCKS - 1));
+	disk_commit(&g);
+	disk_reopen(&g);
+	ASSERT_EQ(nr_blocks(&g), SM_METADATA_MAX_BLOCKS);
+	ASSERT_EQ(count_of(&g, SM_METADATA_MAX_BLOCKS - 1), 1);
+	ASSERT_EQ(nr_free(&g), SM_METADATA_MAX_BLOCKS - 259);
 	disk_down(&g);
 }
 
@@ -1099,7 +1165,7 @@ static void check_accounting(struct rig *g, const uint32_t *user)
  * empty between calls (MS1), and every block is accounted for. */
 TEST(sm_metadata_recursion_and_every_block_accounted)
 {
-	enum { N = 40000, PER_ROUND = 3000 };
+	enum { N = 40000, PER_ROUND = 5000 };
 	static uint32_t user[N];
 	static pd_block_t held[4 * PER_ROUND];
 	struct rig g;
@@ -1275,4 +1341,82 @@ static void case_bytes(const struct sm_impl *im)
 TEST(sm_on_disk_bytes_match_the_format)
 {
 	run_all(case_bytes);
+}
+
+/*
+ * A read error at every point of a transaction's work: the call returns
+ * -EIO (never a crash), leaves no block locked, and reopening rolls back to
+ * the last commit with every metadata block accounted for.
+ */
+static void case_read_errors(const struct sm_impl *im)
+{
+	enum { N = 40000, HELD = 50 };
+	static uint32_t user[N];
+	pd_block_t held[HELD];
+	int done = 0;
+
+	if (!im->reopen)
+		return;
+	for (uint64_t nth = 1; !done; nth++) {
+		struct rig g;
+		int r = 0;
+
+		ASSERT_TRUE(nth < 2000);
+		memset(user, 0, sizeof(user));
+		im->up(&g, N);
+		for (int i = 0; i < HELD; i++) {
+			held[i] = alloc(&g);
+			if (g.kind == IMPL_META)
+				user[held[i]] = 1;
+		}
+		im->commit(&g);
+		g.cache = 8;	/* empty and small: many reads, write-backs */
+		im->reopen(&g);
+		ASSERT_OK(simdisk_fail_nth(g.sd, SD_READ,
+					   simdisk_count(g.sd, SD_READ) + nth,
+					   1));
+		const char *what = "";
+		int at = 0;
+		for (int i = 0; i < 300 && !r; i++) {
+			pd_block_t b;
+
+			at = i;
+			what = "new_block";
+			r = sm_new_block(g.sm, &b);
+			/* counts 1..3 all over the device: every bitmap, and
+			 * a ref-count tree of several leaves */
+			what = "inc";
+			b = 1000 + (pd_block_t)i * 7919 % (N - 1002);
+			for (int j = 0; j < 1 + i % 3 && !r; j++)
+				r = sm_inc_blocks(g.sm, b, b + 2);
+			what = "dec";
+			if (!r && i % 10 == 0)
+				r = sm_dec_block(g.sm, held[i / 10]);
+		}
+		if (!r) {
+			/* the fault was never reached: the last round */
+			printf("# %s: %llu reads failed in turn\n", im->name,
+			       (unsigned long long)nth - 1);
+			done = 1;
+			simdisk_clear_faults(g.sd);
+			im->down(&g);
+			continue;
+		}
+		if (r != -EIO)
+			test_fail(__FILE__, __LINE__,
+				  "read %llu failing: %s at step %d returned %d",
+				  (unsigned long long)nth, what, at, r);
+		simdisk_clear_faults(g.sd);
+		im->reopen(&g);			/* asserts nothing stays locked */
+		for (int i = 0; i < HELD; i++)
+			ASSERT_EQ(count_of(&g, held[i]), 1);
+		check_accounting(&g, g.kind == IMPL_META ? user : NULL);
+		alloc(&g);
+		im->down(&g);
+	}
+}
+
+TEST(sm_read_errors_return_eio_and_roll_back)
+{
+	run_all(case_read_errors);
 }

@@ -1,0 +1,95 @@
+/* harness/faultbdev.c - see faultbdev.h. */
+#include <stdlib.h>
+
+#include "faultbdev.h"
+#include "util.h"
+
+struct fault_bdev {
+	struct bdev bd;
+	struct bdev *inner;
+	enum fb_kind kind;
+	uint64_t nth;			/* 1-based */
+	int sticky;
+	uint64_t count[3];
+	uint64_t failed;
+};
+
+static struct fault_bdev *to_fb(struct bdev *bd)
+{
+	return pd_container_of(bd, struct fault_bdev, bd);
+}
+
+/* Count a call of kind k; nonzero if it must fail. */
+static int fires(struct fault_bdev *fb, enum fb_kind k)
+{
+	uint64_t n = ++fb->count[k];
+
+	if (k != fb->kind || n < fb->nth || (n > fb->nth && !fb->sticky))
+		return 0;
+	fb->failed++;
+	return 1;
+}
+
+static int fb_read(struct bdev *bd, pd_block_t b, void *buf)
+{
+	struct fault_bdev *fb = to_fb(bd);
+
+	return fires(fb, FB_READ) ? -EIO : bdev_read(fb->inner, b, buf);
+}
+
+static int fb_write(struct bdev *bd, pd_block_t b, const void *buf,
+		    unsigned flags)
+{
+	struct fault_bdev *fb = to_fb(bd);
+
+	return fires(fb, FB_WRITE) ? -EIO : bdev_write(fb->inner, b, buf, flags);
+}
+
+static int fb_flush(struct bdev *bd)
+{
+	struct fault_bdev *fb = to_fb(bd);
+
+	return fires(fb, FB_FLUSH) ? -EIO : bdev_flush(fb->inner);
+}
+
+static void fb_destroy(struct bdev *bd)
+{
+	free(to_fb(bd));
+}
+
+static const struct bdev_ops fault_ops = {
+	.read = fb_read,
+	.write = fb_write,
+	.flush = fb_flush,
+	.resize = NULL,
+	.destroy = fb_destroy,
+};
+
+int fault_bdev_wrap(struct bdev *inner, enum fb_kind kind, uint64_t nth,
+		    int sticky, struct bdev **result)
+{
+	struct fault_bdev *fb = calloc(1, sizeof(*fb));
+
+	if (!fb)
+		return -ENOMEM;
+	fb->bd.ops = &fault_ops;
+	fb->bd.block_size = inner->block_size;
+	fb->bd.nr_blocks = inner->nr_blocks;
+	fb->bd.caps = inner->caps;
+	fb->inner = inner;
+	fb->kind = kind;
+	fb->nth = nth;
+	fb->sticky = sticky;
+	*result = &fb->bd;
+	return 0;
+}
+
+uint64_t fault_bdev_count(struct bdev *bd, enum fb_kind kind)
+{
+	return to_fb(bd)->count[kind];
+}
+
+uint64_t fault_bdev_failed(struct bdev *bd)
+{
+	return to_fb(bd)->failed;
+}
