@@ -118,13 +118,15 @@ test-unit: all
 	$(UNIT)
 
 test-py: all
-	$(PYTHON) -m pytest -q -ra tests
+	PD_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -ra tests
 
 crashtest: all
-	sh tests/crashtest.sh
+	PD_BUILD=$(abspath $(B)) sh tests/crashtest.sh
 
 bench: all
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@echo "== tests/bench_pdtool.py (pdtool against thin-provisioning-tools)"
+	PD_BUILD=$(abspath $(B)) $(PYTHON) tests/bench_pdtool.py
 
 valgrind: deps
 	$(MAKE) SAN=0 COV=0 $(UNIT)

@@ -16,15 +16,15 @@
  * nr_blocks is taken as given: blocks past the end of a shorter file read as
  * -EIO (short read) until written.  resize() is ftruncate().
  *
- * Errors: -EINVAL bad arguments, -EPERM a write or resize on a
- * BDEV_FILE_READONLY device (its flush is a no-op that succeeds), -EIO any failed or short transfer or
- * sync, -ENOMEM; bdev_file_open() passes open()'s own -errno through
- * (-ENOENT, -EACCES, ...) so callers can say what was wrong with the path.
+ * Errors: -EINVAL bad arguments; -EPERM a write or resize on a
+ * BDEV_FILE_READONLY device (its flush is a no-op that succeeds); -EIO any
+ * failed or short transfer, sync or truncate; -ENOMEM.  bdev_file_open()
+ * passes open()'s own -errno through (-ENOENT, -EACCES, ...) so callers can
+ * say what was wrong with the path.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 

@@ -12,7 +12,10 @@
  *       transaction, even if its count is now 0: a block freed in this
  *       transaction is not reused before the next commit (rollback needs it
  *       intact).  A block is handed out only if free now and at the commit.
- *  SM2  get_nr_free() counts only blocks new_block() could return now.
+ *  SM2  get_nr_free() = committed nr_blocks - committed nr_allocated - net
+ *       allocations this transaction (FORMAT.md 2.3): with no frees or
+ *       extends in the transaction it is exactly what new_block() can
+ *       return.  get_nr_blocks() is the current size (extends included).
  *  SM3  after commit() returns 0, copy_root() describes the committed state
  *       and a space map opened from that root has the same counts.
  *  SM4  dec of a count that is 0 is -EINVAL and changes nothing.

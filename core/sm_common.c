@@ -489,7 +489,8 @@ int sm_ll_find_free_block(struct ll_disk *ll, pd_block_t begin,
 		bit_end = i == index_end - 1 ? last_end : epb;
 		start = bit_begin > ie.none_free_before ? bit_begin :
 							  ie.none_free_before;
-		r = bitmap_find_free(bitmap_cpayload(blk), start, bit_end, &pos);
+		r = bitmap_find_free(bitmap_cpayload(blk), start, bit_end,
+				     &pos);
 		tm_unlock(ll->tm, blk);
 		if (r == -ENOSPC)
 			continue;	/* we may have started part way in */
@@ -666,7 +667,7 @@ static int dec_in_bitmap(struct ll_disk *ll, struct bitmap_ctx *bc,
 			return r;
 		switch (sm_bitmap_get(bitmap_payload(bc->blk), bit)) {
 		case 0:
-			return -EINVAL;		/* SM4, caught by the pre-check */
+			return -EINVAL;	/* SM4; the pre-check saw to it */
 		case 1:
 			sm_bitmap_set(bitmap_payload(bc->blk), bit, 0);
 			note_free(ll, bc, bit, nr_allocations);

@@ -59,11 +59,12 @@ static int smd_get_nr_blocks(struct space_map *sm, pd_block_t *count)
 static int smd_get_nr_free(struct space_map *sm, pd_block_t *count)
 {
 	struct sm_disk *smd = to_smd(sm);
-	int64_t n = (int64_t)(smd->old_ll.nr_blocks - smd->old_ll.nr_allocated) -
-		    smd->nr_allocated_this_transaction;	/* DS2 */
+	const struct ll_disk *old = &smd->old_ll;
+	int64_t n = (int64_t)(old->nr_blocks - old->nr_allocated) -
+		    smd->nr_allocated_this_transaction;		/* DS2 */
 
-	if (smd->old_ll.nr_allocated > smd->old_ll.nr_blocks || n < 0)
-		n = 0;		/* a damaged root, or more allocated than seen */
+	if (old->nr_allocated > old->nr_blocks || n < 0)
+		n = 0;		/* a damaged root */
 	*count = (pd_block_t)n;
 	return 0;
 }

@@ -188,7 +188,8 @@ static int smm_get_nr_free(struct space_map *sm, pd_block_t *count)
 			  smm->allocated_this_transaction;
 
 	/* FORMAT.md 2.3 (SM2); clamped, as the root may be damaged */
-	*count = used < smm->old_ll.nr_blocks ? smm->old_ll.nr_blocks - used : 0;
+	*count = used < smm->old_ll.nr_blocks ?
+		 smm->old_ll.nr_blocks - used : 0;
 	return 0;
 }
 

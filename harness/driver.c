@@ -113,6 +113,7 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 		.no_continue = o->no_continue,
 		.recovery_fault = o->io_errors,
 	};
+	struct check_memo memo = { 0 };
 	struct sd_cutter *cutter;
 	struct record rec;
 	int r;
@@ -145,7 +146,8 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 			if (write_all(fd, &rec, sizeof(rec)))
 				_exit(3);
 			fill_id(jb, o, jb->cuts[ci], c, jb->nch[ci], &id);
-			check_state(&jb->res, cutter, &id, &copts, &out);
+			check_state(&jb->res, cutter, &id, &copts,
+				    o->no_memo ? NULL : &memo, &out);
 			rec.type = REC_RESULT;
 			rec.outcome = out.outcome;
 			rec.state = out.state;
@@ -155,6 +157,7 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 		}
 	}
 	sd_cutter_destroy(cutter);
+	check_memo_free(&memo);
 	memset(&rec, 0, sizeof(rec));
 	rec.type = REC_DONE;
 	write_all(fd, &rec, sizeof(rec));
@@ -476,6 +479,8 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 		return -ENOMEM;
 	for (size_t i = 0; i < o->nr_scenarios && !r; i++) {
 		for (size_t v = 0; v < PD_NR_VARIANTS && !r; v++) {
+			if (o->variants_mask && !(o->variants_mask & (1u << v)))
+				continue;
 			struct variant_stats *vs = &sum->variants[sum->nr_variants++];
 			struct fault_spec none = { FAULT_NONE, 0, 0 };
 
@@ -483,6 +488,12 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 				 o->scenarios[i]->name, variants[v].suffix);
 			uint64_t counts[3] = { 0, 0, 0 };
 
+			if (o->fault) {
+				r = run_variant(o, o->scenarios[i], variants[v].suffix,
+						variants[v].cache, *o->fault, sum, vs,
+						counts);
+				continue;
+			}
 			r = run_variant(o, o->scenarios[i], variants[v].suffix,
 					variants[v].cache, none, sum, vs, counts);
 			/* --io-errors: every IO op of the run, failed once and

@@ -35,7 +35,15 @@ struct run_opts {
 	int json;
 	int progress;			/* a progress line on stderr */
 	int no_continue;
+	int no_memo;			/* check every state in full */
 	const char *mutant;		/* for the report only */
+	/* For pdcrash minimize: */
+	unsigned variants_mask;		/* bit v: run variant v (bit 0 NAME,
+					 * bit 1 NAME+small); 0: both */
+	const struct fault_spec *fault;	/* non-NULL: each variant runs once,
+					 * with this fault (may be FAULT_NONE),
+					 * and io_errors only turns on the
+					 * failing first reopen, no sweep */
 };
 
 struct variant_stats {

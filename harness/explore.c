@@ -260,7 +260,7 @@ static int structural(struct bdev *bd, char *msg, size_t len)
 	int r;
 
 	msg[0] = 0;
-	r = check_thin_metadata(bd, 0, collect_msg, &m, &cr);
+	r = check_thin_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
 	if (r)
 		return r;
 	return (cr.errors || cr.leaks) ? 1 : 0;
@@ -339,19 +339,17 @@ static void continue_and_check(struct thin_pool *pool, struct bdev *image,
 			r < 0 ? pd_strerror(r) : msg);
 }
 
-void check_state(const struct run_result *res, struct sd_cutter *cutter,
-		 const struct state_id *id, const struct check_opts *opts,
-		 struct check_out *out)
+/* Everything after the image is built: reopen (first through a failing
+ * read when asked), structural check, compare, continue. */
+static void check_image(const struct run_result *res, struct bdev *image,
+			const struct state_id *id, const struct check_opts *opts,
+			struct check_out *out)
 {
-	size_t n = sd_cutter_nr_pending(cutter);
-	uint8_t *landed = malloc(n + 1);
-	uint64_t *sectors = id->tear ? malloc((n + 1) * sizeof(*sectors)) : NULL;
 	struct thin_pool_params params = {
 		.data_block_size = res->geo.block_size,
 		.cache_blocks = res->geo.cache_blocks,
 	};
 	struct thin_pool *pool = NULL;
-	struct bdev *image = NULL;
 	struct expect e;
 	struct digest d;
 	char msg[300];
@@ -359,43 +357,18 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 
 	out->state = -2;
 	out->msg[0] = 0;
-	if (!landed || (id->tear && !sectors)) {
-		set_out(out, OUT_VIOLATION, "harness: out of memory");
-		goto out;
-	}
-	if (id->nr_choices != nr_choices(n, id->tear) ||
-	    id->choice >= id->nr_choices) {
-		set_out(out, OUT_VIOLATION, "harness: the id says %" PRIu64
-			" choices, the cut has %" PRIu64 " (%zu pending writes)",
-			id->nr_choices, nr_choices(n, id->tear), n);
-		goto out;
-	}
-	make_choice(n, id->tear, id->seed, id->cut, id->choice, landed, sectors);
-	struct sd_choice ch = { n, landed, sectors };
-	r = sd_cutter_image(cutter, &ch, &image);
-	if (r) {
-		set_out(out, OUT_VIOLATION, "harness: cannot build the image: %s",
-			pd_strerror(r));
-		goto out;
-	}
-	if (opts && opts->save_image) {
-		r = bdev_export(image, opts->save_image);
-		if (r)
-			fprintf(stderr, "pdcrash: cannot save %s: %s\n",
-				opts->save_image, pd_strerror(r));
-	}
 	workload_expect(res, id->cut, &e);
-
 	if (opts && opts->recovery_fault) {
 		struct prng p;
 		struct bdev *fb;
 
-		prng_seed(&p, prng_derive(id->seed, id->cut * 7919 + id->choice));
+		/* the same read fails for every choice of a cut (see memo) */
+		prng_seed(&p, prng_derive(id->seed, id->cut * 7919));
 		r = fault_bdev_wrap(image, FB_READ, 1 + prng_below(&p, 6),
 				    (int)prng_below(&p, 2), &fb);
 		if (r) {
 			set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
-			goto out;
+			return;
 		}
 		r = thin_pool_open(fb, &params, &pool);
 		if (!r && fault_bdev_failed(fb)) {
@@ -404,8 +377,7 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 				fault_bdev_count(fb, FB_READ));
 			thin_pool_destroy(pool);
 			bdev_destroy(fb);
-			pool = NULL;
-			goto out;
+			return;
 		}
 		thin_pool_destroy(pool);
 		pool = NULL;
@@ -416,7 +388,7 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 	if (r == -ENODATA && e.lo < 0) {
 		out->state = -1;
 		set_out(out, OUT_ROLLBACK, "unformatted, as before the format committed");
-		goto out;
+		return;
 	}
 	if (r) {
 		if (id->tear && (r == -EILSEQ || r == -ENOTBLK))
@@ -424,7 +396,7 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 				pd_strerror(r));
 		else
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
-		goto out;
+		return;
 	}
 	r = structural(image, msg, sizeof(msg));
 	if (r) {
@@ -458,6 +430,132 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 		continue_and_check(pool, image, d, out);
 out:
 	thin_pool_destroy(pool);
+}
+
+/* Build the image of choice idx at the cutter's cut. */
+static int build_image(struct sd_cutter *cutter, const struct state_id *id,
+		       uint64_t idx, uint8_t *landed, uint64_t *sectors,
+		       struct bdev **image)
+{
+	size_t n = sd_cutter_nr_pending(cutter);
+	struct sd_choice ch = { n, landed, sectors };
+
+	make_choice(n, id->tear, id->seed, id->cut, idx, landed, sectors);
+	return sd_cutter_image(cutter, &ch, image);
+}
+
+/* The base state of a cut (choice 0: nothing pending landed), checked
+ * through a device that records every block recovery read. */
+static int memo_base(const struct run_result *res, struct sd_cutter *cutter,
+		     const struct state_id *id, const struct check_opts *opts,
+		     struct check_memo *m, uint8_t *landed, uint64_t *sectors)
+{
+	struct bdev *image, *rec;
+	uint64_t nbits;
+	int r;
+
+	r = build_image(cutter, id, 0, landed, sectors, &image);
+	if (r)
+		return r;
+	nbits = bdev_nr_blocks(image);
+	if (nbits > m->cap_bits) {
+		uint64_t *b = realloc(m->read_bits, (nbits + 63) / 64 * 8);
+
+		if (!b) {
+			bdev_destroy(image);
+			return -ENOMEM;
+		}
+		m->read_bits = b;
+		m->cap_bits = nbits;
+	}
+	m->nbits = nbits;
+	memset(m->read_bits, 0, (nbits + 63) / 64 * 8);
+	r = fault_bdev_wrap(image, FB_NONE, 0, 0, &rec);
+	if (r) {
+		bdev_destroy(image);
+		return r;
+	}
+	fault_bdev_record_reads(rec, m->read_bits, nbits);
+	struct state_id base = *id;
+	base.choice = 0;
+	check_image(res, rec, &base, opts, &m->base);
+	bdev_destroy(rec);
+	bdev_destroy(image);
+	m->cut = id->cut;
+	m->valid = 1;
+	return 0;
+}
+
+void check_memo_free(struct check_memo *m)
+{
+	free(m->read_bits);
+	memset(m, 0, sizeof(*m));
+}
+
+void check_state(const struct run_result *res, struct sd_cutter *cutter,
+		 const struct state_id *id, const struct check_opts *opts,
+		 struct check_memo *memo, struct check_out *out)
+{
+	size_t n = sd_cutter_nr_pending(cutter);
+	uint8_t *landed = malloc(n + 1);
+	uint64_t *sectors = id->tear ? malloc((n + 1) * sizeof(*sectors)) : NULL;
+	struct bdev *image = NULL;
+	int r;
+
+	out->state = -2;
+	out->msg[0] = 0;
+	if (!landed || (id->tear && !sectors)) {
+		set_out(out, OUT_VIOLATION, "harness: out of memory");
+		goto out;
+	}
+	if (id->nr_choices != nr_choices(n, id->tear) ||
+	    id->choice >= id->nr_choices) {
+		set_out(out, OUT_VIOLATION, "harness: the id says %" PRIu64
+			" choices, the cut has %" PRIu64 " (%zu pending writes)",
+			id->nr_choices, nr_choices(n, id->tear), n);
+		goto out;
+	}
+	if (memo) {
+		if (!memo->valid || memo->cut != id->cut) {
+			r = memo_base(res, cutter, id, opts, memo, landed, sectors);
+			if (r) {
+				set_out(out, OUT_VIOLATION, "harness: %s",
+					pd_strerror(r));
+				goto out;
+			}
+		}
+		/* Recovery is deterministic: if nothing it read differs,
+		 * it does the same and ends the same. */
+		make_choice(n, id->tear, id->seed, id->cut, id->choice, landed,
+			    sectors);
+		const struct sd_pending *p = sd_cutter_pending(cutter);
+		int same = 1;
+		for (size_t j = 0; j < n && same; j++)
+			if (landed[j] && (p[j].block >= memo->nbits ||
+					  (memo->read_bits[p[j].block / 64] >>
+					   (p[j].block % 64)) & 1))
+				same = 0;
+		if (same) {
+			*out = memo->base;
+			memo->hits++;
+			goto out;
+		}
+		memo->misses++;
+	}
+	r = build_image(cutter, id, id->choice, landed, sectors, &image);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "harness: cannot build the image: %s",
+			pd_strerror(r));
+		goto out;
+	}
+	if (opts && opts->save_image) {
+		r = bdev_export(image, opts->save_image);
+		if (r)
+			fprintf(stderr, "pdcrash: cannot save %s: %s\n",
+				opts->save_image, pd_strerror(r));
+	}
+	check_image(res, image, id, opts, out);
+out:
 	bdev_destroy(image);
 	free(landed);
 	free(sectors);

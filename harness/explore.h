@@ -81,10 +81,30 @@ struct check_opts {
 					 * reopen must still recover */
 };
 
-/* Check one crash state of a run (the cutter must be at the cut). */
+/*
+ * Memo of one cut: the base state (choice 0, nothing pending landed) is
+ * checked through a device that records every block recovery reads.
+ * Recovery is deterministic, so another choice of the same cut whose
+ * landed writes all miss those blocks reads exactly the same data, does
+ * exactly the same, and has the same outcome: it takes the base's result
+ * without running.  Any landed write recovery would read means a full
+ * check.
+ */
+struct check_memo {
+	uint64_t cut;
+	int valid;
+	uint64_t *read_bits;		/* blocks the base's recovery read */
+	uint64_t nbits, cap_bits;
+	struct check_out base;
+	uint64_t hits, misses;
+};
+void check_memo_free(struct check_memo *m);
+
+/* Check one crash state of a run (the cutter must be at the cut); memo
+ * may be NULL (every state checked in full). */
 void check_state(const struct run_result *res, struct sd_cutter *cutter,
 		 const struct state_id *id, const struct check_opts *opts,
-		 struct check_out *out);
+		 struct check_memo *memo, struct check_out *out);
 
 /* The cut points of a run: 0 and i+1 for every write/flush entry i. */
 size_t cut_points(const struct run_result *res, uint64_t **cuts);

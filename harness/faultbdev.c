@@ -12,6 +12,8 @@ struct fault_bdev {
 	int sticky;
 	uint64_t count[3];
 	uint64_t failed;
+	uint64_t *read_bits;		/* blocks read, or NULL */
+	uint64_t nbits;
 };
 
 static struct fault_bdev *to_fb(struct bdev *bd)
@@ -24,7 +26,8 @@ static int fires(struct fault_bdev *fb, enum fb_kind k)
 {
 	uint64_t n = ++fb->count[k];
 
-	if (k != fb->kind || n < fb->nth || (n > fb->nth && !fb->sticky))
+	if (k != fb->kind || fb->kind == FB_NONE || n < fb->nth ||
+	    (n > fb->nth && !fb->sticky))
 		return 0;
 	fb->failed++;
 	return 1;
@@ -34,6 +37,8 @@ static int fb_read(struct bdev *bd, pd_block_t b, void *buf)
 {
 	struct fault_bdev *fb = to_fb(bd);
 
+	if (fb->read_bits && b < fb->nbits)
+		fb->read_bits[b / 64] |= 1ull << (b % 64);
 	return fires(fb, FB_READ) ? -EIO : bdev_read(fb->inner, b, buf);
 }
 
@@ -92,4 +97,12 @@ uint64_t fault_bdev_count(struct bdev *bd, enum fb_kind kind)
 uint64_t fault_bdev_failed(struct bdev *bd)
 {
 	return to_fb(bd)->failed;
+}
+
+void fault_bdev_record_reads(struct bdev *bd, uint64_t *bits, uint64_t nbits)
+{
+	struct fault_bdev *fb = to_fb(bd);
+
+	fb->read_bits = bits;
+	fb->nbits = nbits;
 }

@@ -8,19 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "errors.h"
 #include "mutant.h"
 
 #define MAX_SCENARIOS 256
-
-static const char usage_text[] =
-"usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors] [--jobs N]\n"
-"                   [--shard K/N] [--report DIR] [--json] [--no-continue]\n"
-"       pdcrash replay ID [--trace] [--save-image FILE]\n"
-"       pdcrash list\n"
-"       pdcrash mutants\n"
-"       pdcrash --help\n";
 
 static const char help_text[] =
 "pdcrash - crash-consistency harness for dm persistent-data / dm-thin metadata\n"
@@ -50,6 +43,10 @@ static const char help_text[] =
 "  --report DIR    write DIR/summary.md, DIR/summary.json and DIR/index.html\n"
 "  --json          print one JSON object on stdout instead of the table\n"
 "  --no-continue   skip the continue-after-recovery step (faster)\n"
+"  --no-memo       check every state in full; by default a state whose\n"
+"                  landed writes miss every block the recovery of the same\n"
+"                  cut's base state (nothing landed) read takes that state's\n"
+"                  result, since recovery is deterministic\n"
 "replay    Rebuild the crash state ID (printed by run for each violation)\n"
 "          exactly, check it, print the ops around the cut and the expected\n"
 "          state against the found one.\n"
@@ -65,161 +62,10 @@ static const char help_text[] =
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "pdcrash: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", usage_text);
-	return 2;
-}
-
-/* The scenarios directory: $PDCRASH_SCENARIOS, else scenarios/ beside the
- * build directory holding this program, else ./scenarios.  (Names are
- * plain file names there, without .scn.) */
-static void scenario_dir(char *out, size_t len)
-{
-	const char *env = getenv("PDCRASH_SCENARIOS");
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(out, len, "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = 0;
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = 0;
-			slash = strrchr(exe, '/');
-			if (slash) {
-				*slash = 0;
-				int k = snprintf(out, len, "%s/scenarios", exe);
-
-				if (k > 0 && (size_t)k < len && access(out, R_OK) == 0)
-					return;
-			}
-		}
-	}
-	snprintf(out, len, "scenarios");
-}
-
-static int load_named(const char *arg, struct scenario **sc)
-{
-	char path[PATH_MAX + 64], dir[PATH_MAX], err[512];
-	int r;
-
-	if (strchr(arg, '/') || strstr(arg, ".scn")) {
-		snprintf(path, sizeof(path), "%s%s", arg,
-			 strstr(arg, ".scn") ? "" : ".scn");
-	} else {
-		scenario_dir(dir, sizeof(dir));
-		snprintf(path, sizeof(path), "%s/%s.scn", dir, arg);
-	}
-	r = scenario_load(path, sc, err, sizeof(err));
-	if (!r && (strchr(arg, '/') || strstr(arg, ".scn"))) {
-		/* A scenario given by path is named by its path, so that its
-		 * failure ids replay from anywhere the path is valid. */
-		char *name = strdup(path);
-
-		if (!name) {
-			scenario_free(*sc);
-			return 2;
-		}
-		name[strlen(name) - 4] = 0;
-		free((*sc)->name);
-		(*sc)->name = name;
-	}
-	if (r) {
-		if (r == -ENOENT && !strchr(arg, '/'))
-			fprintf(stderr, "pdcrash: no scenario '%s' (%s); "
-				"'pdcrash list' shows them\n", arg, path);
-		else
-			fprintf(stderr, "pdcrash: %s\n", err);
-		return 2;
-	}
-	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every .scn file of the scenarios directory, sorted by name. */
-static int list_scenarios(char ***names, size_t *nr)
-{
-	char dir[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-
-	scenario_dir(dir, sizeof(dir));
-	d = opendir(dir);
-	if (!d) {
-		fprintf(stderr, "pdcrash: cannot read %s: %s\n", dir, strerror(errno));
-		return 2;
-	}
-	*names = NULL;
-	*nr = 0;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-
-		if (n <= 4 || strcmp(de->d_name + n - 4, ".scn"))
-			continue;
-		char **nn = realloc(*names, (*nr + 1) * sizeof(*nn));
-		if (!nn)
-			break;
-		*names = nn;
-		(*names)[*nr] = strndup(de->d_name, n - 4);
-		(*nr)++;
-	}
-	closedir(d);
-	qsort(*names, *nr, sizeof(**names), cmp_str);
-	return 0;
-}
-
-static int parse_u64_arg(const char *flag, const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s)
-		return usage_error("%s needs a value", flag);
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	if (errno || !*s || *end || *s == '-')
-		return usage_error("bad number for %s", flag);
-	return 0;
-}
-
-static int set_mutant(const char *name)
-{
-	int r = pd_mutant_set(name);
-
-	if (r == -EOPNOTSUPP) {
-		fprintf(stderr, "pdcrash: --mutant needs the mutants build "
-			"(make mutants; build/pdcrash-mutants)\n");
-		return 2;
-	}
-	if (r) {
-		fprintf(stderr, "pdcrash: unknown mutant '%s' ('pdcrash mutants' "
-			"lists them)\n", name);
-		return 2;
-	}
-	return 0;
-}
-
-static unsigned default_jobs(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
-}
-
 static int cmd_run(int argc, char **argv)
 {
 	struct scenario *scs[MAX_SCENARIOS];
-	struct run_opts o = { .scenarios = scs, .seed = 1, .jobs = default_jobs() };
+	struct run_opts o = { .scenarios = scs, .seed = 1, .jobs = cli_default_jobs() };
 	struct run_summary sum;
 	char **names = NULL;
 	size_t nr_names = 0;
@@ -231,8 +77,8 @@ static int cmd_run(int argc, char **argv)
 
 		if (!strcmp(a, "--seed")) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a value", a);
-			if ((rc = parse_u64_arg(a, argv[++i], &o.seed)))
+				return cli_usage_error("%s needs a value", a);
+			if ((rc = cli_parse_u64_arg(a, argv[++i], &o.seed)))
 				return rc;
 		} else if (!strcmp(a, "--tear")) {
 			o.tear = 1;
@@ -240,50 +86,52 @@ static int cmd_run(int argc, char **argv)
 			o.io_errors = 1;
 		} else if (!strcmp(a, "--jobs")) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a value", a);
-			if ((rc = parse_u64_arg(a, argv[++i], &v)))
+				return cli_usage_error("%s needs a value", a);
+			if ((rc = cli_parse_u64_arg(a, argv[++i], &v)))
 				return rc;
 			if (v < 1 || v > 64)
-				return usage_error("--jobs must be 1..64, got %s", argv[i]);
+				return cli_usage_error("--jobs must be 1..64, got %s", argv[i]);
 			o.jobs = (unsigned)v;
 		} else if (!strcmp(a, "--shard")) {
 			unsigned k, n;
 			char extra;
 
 			if (i + 1 >= argc)
-				return usage_error("%s needs K/N", a);
+				return cli_usage_error("%s needs K/N", a);
 			if (sscanf(argv[++i], "%u/%u%c", &k, &n, &extra) != 2 ||
 			    !n || k >= n)
-				return usage_error("bad --shard '%s' (want K/N, 0 <= K < N)",
+				return cli_usage_error("bad --shard '%s' (want K/N, 0 <= K < N)",
 						   argv[i]);
 			o.shard_k = k;
 			o.shard_n = n;
 		} else if (!strcmp(a, "--report")) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a directory", a);
+				return cli_usage_error("%s needs a directory", a);
 			o.report_dir = argv[++i];
 		} else if (!strcmp(a, "--json")) {
 			o.json = 1;
 		} else if (!strcmp(a, "--no-continue")) {
 			o.no_continue = 1;
+		} else if (!strcmp(a, "--no-memo")) {
+			o.no_memo = 1;
 		} else if (!strcmp(a, "--mutant")) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a name", a);
+				return cli_usage_error("%s needs a name", a);
 			o.mutant = argv[++i];
-			if ((rc = set_mutant(o.mutant)))
+			if ((rc = cli_set_mutant(o.mutant)))
 				return rc;
 		} else if (a[0] == '-') {
-			return usage_error("unknown option '%s'", a);
+			return cli_usage_error("unknown option '%s'", a);
 		} else {
 			if (o.nr_scenarios == MAX_SCENARIOS)
-				return usage_error("too many scenarios (at most 256)%s", "");
-			if ((rc = load_named(a, &scs[o.nr_scenarios])))
+				return cli_usage_error("too many scenarios (at most 256)%s", "");
+			if ((rc = cli_load_named(a, &scs[o.nr_scenarios])))
 				goto out;
 			o.nr_scenarios++;
 		}
 	}
 	if (!o.nr_scenarios) {
-		if ((rc = list_scenarios(&names, &nr_names)))
+		if ((rc = cli_list_scenarios(&names, &nr_names)))
 			return rc;
 		if (!nr_names) {
 			fprintf(stderr, "pdcrash: no scenarios found\n");
@@ -291,7 +139,7 @@ static int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		for (size_t i = 0; i < nr_names && i < MAX_SCENARIOS; i++) {
-			if ((rc = load_named(names[i], &scs[o.nr_scenarios])))
+			if ((rc = cli_load_named(names[i], &scs[o.nr_scenarios])))
 				goto out;
 			o.nr_scenarios++;
 		}
@@ -339,13 +187,13 @@ static int cmd_list(int argc, char **argv)
 
 	(void)argv;
 	if (argc)
-		return usage_error("list takes no arguments%s", "");
-	if ((rc = list_scenarios(&names, &nr)))
+		return cli_usage_error("list takes no arguments%s", "");
+	if ((rc = cli_list_scenarios(&names, &nr)))
 		return rc;
 	for (size_t i = 0; i < nr; i++) {
 		struct scenario *sc;
 
-		if (load_named(names[i], &sc) == 0) {
+		if (cli_load_named(names[i], &sc) == 0) {
 			printf("%-24s %zu ops, data=%" PRIu64 " meta=%" PRIu64
 			       " cache=%u\n", names[i], sc->nr_ops,
 			       sc->geo.data_blocks, sc->geo.meta_blocks,
@@ -362,65 +210,12 @@ static int cmd_mutants(int argc, char **argv)
 {
 	(void)argv;
 	if (argc)
-		return usage_error("mutants takes no arguments%s", "");
+		return cli_usage_error("mutants takes no arguments%s", "");
 	for (const struct pd_mutant_info *m = pd_mutant_names; m->name; m++)
 		printf("%-28s %s\n", m->name, m->what);
 #ifndef PD_MUTANTS
 	printf("(this build has none compiled in: use build/pdcrash-mutants)\n");
 #endif
-	return 0;
-}
-
-static void print_op_line(const struct run_result *res, uint64_t i)
-{
-	const struct sd_op *op = simdisk_op(res->sd, i);
-
-	switch (op->kind) {
-	case SD_MARKER:
-		if (op->marker == MK_OP) {
-			char buf[128];
-			const struct run_op *ro = &res->ops[op->value];
-
-			op_format(&ro->op, buf, sizeof(buf));
-			printf("  %6" PRIu64 "  -- op %" PRIu64 ": %s", i, op->value, buf);
-			if (ro->op.line)
-				printf("  (line %u)", ro->op.line);
-			printf("\n");
-		} else {
-			uint64_t v = op->value & ~MK_UNCERTAIN;
-
-			printf("  %6" PRIu64 "  -- %s %" PRIu64 "%s\n", i,
-			       op->marker == MK_COMMIT_BEGIN ? "commit-begin" :
-							      "commit-end",
-			       v, op->value & MK_UNCERTAIN ? " (uncertain)" : "");
-		}
-		break;
-	case SD_FLUSH:
-		printf("  %6" PRIu64 "  flush%s\n", i, op->failed ? "  FAILED" : "");
-		break;
-	default:
-		printf("  %6" PRIu64 "  %s block %" PRIu64 "%s\n", i,
-		       sd_op_kind_name(op->kind), op->block,
-		       op->failed ? "  FAILED" : "");
-		break;
-	}
-}
-
-/* Split NAME+VARIANT into the scenario and its cache override. */
-static int split_variant(const char *name, char *base, size_t len,
-			 unsigned *cache)
-{
-	const char *plus = strrchr(name, '+');
-
-	*cache = 0;
-	if (!plus) {
-		snprintf(base, len, "%s", name);
-		return 0;
-	}
-	if (strcmp(plus + 1, "small"))
-		return -EINVAL;
-	snprintf(base, len, "%.*s", (int)(plus - name), name);
-	*cache = SMALL_CACHE_BLOCKS;
 	return 0;
 }
 
@@ -443,28 +238,28 @@ static int cmd_replay(int argc, char **argv)
 			trace = 1;
 		} else if (!strcmp(argv[i], "--save-image")) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a file name", argv[i]);
+				return cli_usage_error("%s needs a file name", argv[i]);
 			save = argv[++i];
 		} else if (!strcmp(argv[i], "--mutant")) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a name", argv[i]);
-			if ((rc = set_mutant(argv[++i])))
+				return cli_usage_error("%s needs a name", argv[i]);
+			if ((rc = cli_set_mutant(argv[++i])))
 				return rc;
 		} else if (argv[i][0] == '-') {
-			return usage_error("unknown option '%s'", argv[i]);
+			return cli_usage_error("unknown option '%s'", argv[i]);
 		} else if (idtext) {
-			return usage_error("replay takes one id, got '%s' too", argv[i]);
+			return cli_usage_error("replay takes one id, got '%s' too", argv[i]);
 		} else {
 			idtext = argv[i];
 		}
 	}
 	if (!idtext)
-		return usage_error("replay needs an id%s", "");
+		return cli_usage_error("replay needs an id%s", "");
 	if (state_id_parse(idtext, &id, err, sizeof(err)))
-		return usage_error("%s", err);
-	if (split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
-		return usage_error("unknown variant in '%s' (only +small)", id.name);
-	if ((rc = load_named(base, &sc)))
+		return cli_usage_error("%s", err);
+	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
+		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
+	if ((rc = cli_load_named(base, &sc)))
 		return rc;
 	cfg.sc = sc;
 	cfg.seed = id.seed;
@@ -526,10 +321,10 @@ static int cmd_replay(int argc, char **argv)
 	printf("log around the cut:\n");
 	uint64_t from = trace || id.cut < 40 ? 0 : id.cut - 40;
 	for (uint64_t i = from; i < id.cut; i++)
-		print_op_line(&res, i);
+		cli_print_op_line(&res, i);
 	printf("  ------  power cut here\n");
 	for (uint64_t i = id.cut; i < simdisk_nr_ops(res.sd) && i < id.cut + 5; i++)
-		print_op_line(&res, i);
+		cli_print_op_line(&res, i);
 	const struct sd_pending *pend = sd_cutter_pending(cutter);
 	{
 		uint8_t *landed = malloc(np + 1);
@@ -551,7 +346,7 @@ static int cmd_replay(int argc, char **argv)
 		free(sectors);
 	}
 	copts.save_image = save;
-	check_state(&res, cutter, &id, &copts, &out);
+	check_state(&res, cutter, &id, &copts, NULL, &out);
 	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
 	if (save)
 		printf("image saved to %s\n", save);
@@ -598,15 +393,15 @@ out:
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("no command%s", "");
+		return cli_usage_error("no command%s", "");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
-		printf("%s\n%s", usage_text, help_text);
+		printf("%s\n%s", cli_usage_text, help_text);
 		return 0;
 	}
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("%s\n%s", usage_text, help_text);
+			printf("%s\n%s", cli_usage_text, help_text);
 			return 0;
 		}
 	}
@@ -618,5 +413,5 @@ int main(int argc, char **argv)
 		return cmd_list(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "mutants"))
 		return cmd_mutants(argc - 2, argv + 2);
-	return usage_error("unknown command '%s'", argv[1]);
+	return cli_usage_error("unknown command '%s'", argv[1]);
 }

@@ -47,6 +47,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
 	    !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		fputc('\n', stdout);
 		fputs(help_text, stdout);
 		return 0;
 	}

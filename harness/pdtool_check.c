@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bdev.h"
 #include "bm.h"
@@ -51,6 +52,7 @@ int pdtool_check(int argc, char **argv)
 	struct check_out out = { 0 };
 	struct check_result res;
 	struct bdev *bd;
+	struct stat st;
 	const char *path = NULL;
 	unsigned flags = 0;
 	int r;
@@ -82,6 +84,11 @@ int pdtool_check(int argc, char **argv)
 	if (!path) {
 		fputs("pdtool check: no IMAGE given\n", stderr);
 		fputs(check_help, stderr);
+		return 2;
+	}
+	if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		fprintf(stderr, "pdtool check: '%s' is not a file or block device\n",
+			path);
 		return 2;
 	}
 	r = bdev_file_open(path, PD_BLOCK_SIZE, 0, BDEV_FILE_READONLY, &bd);

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bdev.h"
 #include "bm.h"
@@ -358,6 +359,7 @@ int pdtool_dump(int argc, char **argv)
 	struct thin_sb_info sb;
 	struct thin_pool *pool;
 	struct bdev *bd;
+	struct stat st;
 	FILE *out = stdout;
 	int r, rc;
 
@@ -416,6 +418,11 @@ int pdtool_dump(int argc, char **argv)
 		fputs(dump_help, stderr);
 		return 2;
 	}
+	if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		fprintf(stderr, "pdtool dump: '%s' is not a file or block device\n",
+			path);
+		return 2;
+	}
 	r = bdev_file_open(path, PD_BLOCK_SIZE, 0, BDEV_FILE_READONLY, &bd);
 	if (r) {
 		fprintf(stderr, "pdtool dump: cannot open '%s': %s\n", path,
@@ -427,6 +434,7 @@ int pdtool_dump(int argc, char **argv)
 		fprintf(stderr, "pdtool dump: '%s': %s\n", path,
 			r == -ENODATA ? "superblock is all zeroes (not formatted)" :
 			r == -EINVAL ? "too small to hold a superblock" :
+			r == -EIO ? "cannot read the superblock (I/O error)" :
 			"bad superblock (checksum, magic or location)");
 		bdev_destroy(bd);
 		return 1;

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PDTOOL = ROOT / 'build' / 'pdtool'
+PDTOOL = Path(os.environ.get('PD_BUILD', ROOT / 'build')) / 'pdtool'
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import xmlgen  # noqa: E402
 

@@ -5,7 +5,8 @@ does after building).  The build is made at most once per session: when a
 program the tests need is missing, `make` runs once in the repository root;
 when everything is there, nothing is rebuilt, so a `make SAN=1 check` or
 `make FIU=0 ...` build is tested as it was built.  PD_PYTEST_MAKE=1 forces
-the one `make`, PD_PYTEST_MAKE=0 forbids it.
+the one `make`, PD_PYTEST_MAKE=0 forbids it.  PD_BUILD_DIR=DIR tests the
+build made by `make B=DIR` instead of build/ (fixtures only).
 """
 import os
 import subprocess
@@ -13,10 +14,10 @@ import subprocess
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.environ.get("PD_BUILD", os.path.join(ROOT, "build"))
 
 # Programs some test runs; a missing one triggers the session's `make`.
-NEEDED = ("sdselftest", "pdcrash", "unit_tests")
+NEEDED = ("sdselftest", "pdcrash", "pdtool", "unit_tests")
 
 
 def _missing():
@@ -35,7 +36,7 @@ def build_dir():
     """build/, made by one `make` if a needed program is missing."""
     force = os.environ.get("PD_PYTEST_MAKE", "")
     if force != "0" and (force == "1" or _missing()):
-        r = subprocess.run(["make", "-C", ROOT], capture_output=True,
+        r = subprocess.run(["make", "-C", ROOT, "B=" + BUILD], capture_output=True,
                            text=True, timeout=1800)
         if r.returncode != 0:
             pytest.exit("make failed:\n" + r.stdout[-4000:] +
@@ -69,3 +70,8 @@ def program(build_dir):
             pytest.skip("build/%s not built" % name)
         return path
     return find
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: long tests, run only with PD_SLOW=1")

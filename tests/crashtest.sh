@@ -6,4 +6,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC2086
-build/pdcrash run --report reports/crashtest ${PDCRASH_ARGS:-}
+"${PD_BUILD:-build}/pdcrash" run --report reports/crashtest ${PDCRASH_ARGS:-}

@@ -10,8 +10,9 @@ import subprocess
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PDCRASH = os.path.join(ROOT, "build", "pdcrash")
-MUTANTS = os.path.join(ROOT, "build", "pdcrash-mutants")
+BUILD = os.environ.get("PD_BUILD", os.path.join(ROOT, "build"))
+PDCRASH = os.path.join(BUILD, "pdcrash")
+MUTANTS = os.path.join(BUILD, "pdcrash-mutants")
 
 SMALL = """pool data=2000 meta=256
 create 0
@@ -153,8 +154,8 @@ def test_list_shows_default_suite():
 
 def mutant_build():
     if not os.path.exists(MUTANTS):
-        subprocess.run(["make", "-C", ROOT, "mutants"], check=True,
-                       capture_output=True)
+        subprocess.run(["make", "-C", ROOT, "B=" + BUILD, "mutants"],
+                       check=True, capture_output=True)
     return MUTANTS
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PDTOOL = ROOT / 'build' / 'pdtool'
+PDTOOL = Path(os.environ.get('PD_PDTOOL', Path(os.environ.get('PD_BUILD', ROOT / 'build')) / 'pdtool'))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import xmlgen  # noqa: E402
 
@@ -451,10 +451,11 @@ def test_help(cmd):
 
 def test_unreadable_files(tmp_path):
     missing = tmp_path / 'nope.img'
-    for args in (['check', missing], ['dump', missing]):
+    for args in (['check', missing], ['dump', missing], ['check', tmp_path],
+                 ['dump', tmp_path]):
         p = pdtool(*args)
         assert p.returncode == 2
-        assert str(missing) in p.stderr
+        assert str(args[1]) in p.stderr
     p = pdtool('restore', '-i', tmp_path / 'nope.xml', '-o', tmp_path / 'o.img')
     assert p.returncode == 2
     assert 'nope.xml' in p.stderr

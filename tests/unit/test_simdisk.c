@@ -534,6 +534,13 @@ TEST(simdisk_markers_and_log)
 	}
 	ASSERT_ERR(sd_cutter_seek(c, 5), -EINVAL);
 	sd_cutter_destroy(c);
+	/* SD4: entries never move, however long the log grows */
+	op = simdisk_op(sd, 1);
+	for (int i = 0; i < 5000; i++)
+		simdisk_mark(sd, 3, (uint64_t)i);
+	ASSERT_TRUE(op == simdisk_op(sd, 1));
+	ASSERT_UEQ(op->block, 4);
+	ASSERT_UEQ(simdisk_op(sd, 4003)->value, 3999);
 	simdisk_destroy(sd);
 }
 
@@ -596,6 +603,7 @@ static void random_workload(struct simdisk *sd, struct prng *p, int nops,
 	}
 }
 
+/* SD2: the state at a cut does not depend on how the cutter got there. */
 TEST(simdisk_cutter_seek_forward_and_back_agree)
 {
 	enum { NOPS = 300, NR = 24, PER = 4 };
@@ -653,6 +661,7 @@ TEST(simdisk_cutter_seek_forward_and_back_agree)
 	simdisk_destroy(sd);
 }
 
+/* SD3: images write only to their own overlay. */
 TEST(simdisk_image_writes_are_private)
 {
 	struct simdisk *sd = mkdisk(8);

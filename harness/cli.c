@@ -1,0 +1,229 @@
+/* harness/cli.c - what the pdcrash commands share: usage errors,
+ * finding and loading scenarios, numbers, mutants, variants, log lines. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "driver.h"
+#include "errors.h"
+#include "mutant.h"
+
+const char cli_usage_text[] =
+"usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors] [--jobs N]\n"
+"                   [--shard K/N] [--report DIR] [--json] [--no-continue]\n"
+"                   [--no-memo]\n"
+"       pdcrash replay ID [--trace] [--save-image FILE]\n"
+"       pdcrash list\n"
+"       pdcrash mutants\n"
+"       pdcrash --help\n";
+
+int cli_usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "pdcrash: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", cli_usage_text);
+	return 2;
+}
+
+/* The scenarios directory: $PDCRASH_SCENARIOS, else scenarios/ beside the
+ * build directory holding this program, else ./scenarios.  (Names are
+ * plain file names there, without .scn.) */
+void cli_scenario_dir(char *out, size_t len)
+{
+	const char *env = getenv("PDCRASH_SCENARIOS");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			slash = strrchr(exe, '/');
+			if (slash) {
+				*slash = 0;
+				int k = snprintf(out, len, "%s/scenarios", exe);
+
+				if (k > 0 && (size_t)k < len && access(out, R_OK) == 0)
+					return;
+			}
+		}
+	}
+	snprintf(out, len, "scenarios");
+}
+
+int cli_load_named(const char *arg, struct scenario **sc)
+{
+	char path[PATH_MAX + 64], dir[PATH_MAX], err[512];
+	int r;
+
+	if (strchr(arg, '/') || strstr(arg, ".scn")) {
+		snprintf(path, sizeof(path), "%s%s", arg,
+			 strstr(arg, ".scn") ? "" : ".scn");
+	} else {
+		cli_scenario_dir(dir, sizeof(dir));
+		snprintf(path, sizeof(path), "%s/%s.scn", dir, arg);
+	}
+	r = scenario_load(path, sc, err, sizeof(err));
+	if (!r && (strchr(arg, '/') || strstr(arg, ".scn"))) {
+		/* A scenario given by path is named by its path, so that its
+		 * failure ids replay from anywhere the path is valid. */
+		char *name = strdup(path);
+
+		if (!name) {
+			scenario_free(*sc);
+			return 2;
+		}
+		name[strlen(name) - 4] = 0;
+		free((*sc)->name);
+		(*sc)->name = name;
+	}
+	if (r) {
+		if (r == -ENOENT && !strchr(arg, '/'))
+			fprintf(stderr, "pdcrash: no scenario '%s' (%s); "
+				"'pdcrash list' shows them\n", arg, path);
+		else
+			fprintf(stderr, "pdcrash: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every .scn file of the scenarios directory, sorted by name. */
+int cli_list_scenarios(char ***names, size_t *nr)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	cli_scenario_dir(dir, sizeof(dir));
+	d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "pdcrash: cannot read %s: %s\n", dir, strerror(errno));
+		return 2;
+	}
+	*names = NULL;
+	*nr = 0;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n <= 4 || strcmp(de->d_name + n - 4, ".scn"))
+			continue;
+		char **nn = realloc(*names, (*nr + 1) * sizeof(*nn));
+		if (!nn)
+			break;
+		*names = nn;
+		(*names)[*nr] = strndup(de->d_name, n - 4);
+		(*nr)++;
+	}
+	closedir(d);
+	qsort(*names, *nr, sizeof(**names), cmp_str);
+	return 0;
+}
+
+int cli_parse_u64_arg(const char *flag, const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!s)
+		return cli_usage_error("%s needs a value", flag);
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	if (errno || !*s || *end || *s == '-')
+		return cli_usage_error("bad number for %s", flag);
+	return 0;
+}
+
+int cli_set_mutant(const char *name)
+{
+	int r = pd_mutant_set(name);
+
+	if (r == -EOPNOTSUPP) {
+		fprintf(stderr, "pdcrash: --mutant needs the mutants build "
+			"(make mutants; build/pdcrash-mutants)\n");
+		return 2;
+	}
+	if (r) {
+		fprintf(stderr, "pdcrash: unknown mutant '%s' ('pdcrash mutants' "
+			"lists them)\n", name);
+		return 2;
+	}
+	return 0;
+}
+
+unsigned cli_default_jobs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
+}
+
+void cli_print_op_line(const struct run_result *res, uint64_t i)
+{
+	const struct sd_op *op = simdisk_op(res->sd, i);
+
+	switch (op->kind) {
+	case SD_MARKER:
+		if (op->marker == MK_OP) {
+			char buf[128];
+			const struct run_op *ro = &res->ops[op->value];
+
+			op_format(&ro->op, buf, sizeof(buf));
+			printf("  %6" PRIu64 "  -- op %" PRIu64 ": %s", i, op->value, buf);
+			if (ro->op.line)
+				printf("  (line %u)", ro->op.line);
+			printf("\n");
+		} else {
+			uint64_t v = op->value & ~MK_UNCERTAIN;
+
+			printf("  %6" PRIu64 "  -- %s %" PRIu64 "%s\n", i,
+			       op->marker == MK_COMMIT_BEGIN ? "commit-begin" :
+							      "commit-end",
+			       v, op->value & MK_UNCERTAIN ? " (uncertain)" : "");
+		}
+		break;
+	case SD_FLUSH:
+		printf("  %6" PRIu64 "  flush%s\n", i, op->failed ? "  FAILED" : "");
+		break;
+	default:
+		printf("  %6" PRIu64 "  %s block %" PRIu64 "%s\n", i,
+		       sd_op_kind_name(op->kind), op->block,
+		       op->failed ? "  FAILED" : "");
+		break;
+	}
+}
+
+/* Split NAME+VARIANT into the scenario and its cache override. */
+int cli_split_variant(const char *name, char *base, size_t len,
+			 unsigned *cache)
+{
+	const char *plus = strrchr(name, '+');
+
+	*cache = 0;
+	if (!plus) {
+		snprintf(base, len, "%s", name);
+		return 0;
+	}
+	if (strcmp(plus + 1, "small"))
+		return -EINVAL;
+	snprintf(base, len, "%.*s", (int)(plus - name), name);
+	*cache = SMALL_CACHE_BLOCKS;
+	return 0;
+}
+
