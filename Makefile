@@ -115,7 +115,7 @@ check: test
 test: test-unit test-py
 
 test-unit: all
-	$(UNIT)
+	PD_BUILD=$(abspath $(B)) $(UNIT)
 
 test-py: all
 	PD_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -ra tests
@@ -129,9 +129,10 @@ bench: all
 	PD_BUILD=$(abspath $(B)) $(PYTHON) tests/bench_pdtool.py
 
 valgrind: deps
-	$(MAKE) SAN=0 COV=0 $(UNIT)
+	$(MAKE) SAN=0 COV=0 all
 	@mkdir -p reports
-	PD_TEST_TIMEOUT=600 valgrind -q --error-exitcode=1 --leak-check=full \
+	@rm -f reports/valgrind-*.log
+	PD_BUILD=$(abspath $(B)) PD_TEST_TIMEOUT=600 valgrind -q --error-exitcode=1 --leak-check=full \
 		--show-leak-kinds=definite,indirect,possible \
 		--errors-for-leak-kinds=definite,indirect,possible \
 		--log-file=reports/valgrind-%p.log $(UNIT) \

@@ -1,4 +1,6 @@
 /* core/errors.c - pd_strerror. */
+#include <string.h>
+
 #include "errors.h"
 
 const char *pd_strerror(int r)
@@ -16,6 +18,6 @@ const char *pd_strerror(int r)
 	case -EEXIST:	return "already exists";
 	case -EBUSY:	return "busy";
 	case -EOPNOTSUPP: return "not supported";
-	default:	return "unknown error";
+	default:	return r < 0 ? strerror(-r) : "unknown error";
 	}
 }

@@ -18,7 +18,9 @@ const char cli_usage_text[] =
 "usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors] [--jobs N]\n"
 "                   [--shard K/N] [--report DIR] [--json] [--no-continue]\n"
 "                   [--no-memo]\n"
-"       pdcrash replay ID [--trace] [--save-image FILE]\n"
+"       pdcrash replay ID [--trace] [--save-image FILE] [--expected-xml FILE]\n"
+"       pdcrash minimize ID [-o FILE]\n"
+"       pdcrash merge FILE...\n"
 "       pdcrash list\n"
 "       pdcrash mutants\n"
 "       pdcrash --help\n";

@@ -30,4 +30,9 @@ int cli_split_variant(const char *name, char *base, size_t len,
 /* One line of the op log, as replay prints it. */
 void cli_print_op_line(const struct run_result *res, uint64_t i);
 
+/* The commands of their own files (harness/minimize.c, harness/merge.c);
+ * they return the exit status. */
+int cmd_minimize(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+
 #endif /* PD_CLI_H */

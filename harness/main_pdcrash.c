@@ -52,11 +52,26 @@ static const char help_text[] =
 "          state against the found one.\n"
 "  --trace         print the whole op log up to the cut\n"
 "  --save-image F  write the crash image to F (for thin_check, thin_dump)\n"
+"  --expected-xml F  write the model of the state the image recovered to\n"
+"                  as thin_dump XML (compare with thin_dump of the image)\n"
+"minimize  Shrink the workload of the failing state ID: the ops the run\n"
+"          executed up to the cut, then ddmin (remove halves, quarters, ...\n"
+"          single ops) while a run of the rest still finds a violation (base\n"
+"          variant, same seed, tear and fault kind); at most 300 runs or\n"
+"          120 s.  Writes the scenario, prints the op counts and the new id.\n"
+"          Exit 1 (it still fails); 2 if ID does not fail in this build.\n"
+"  -o FILE         where to write it (default ./NAME-min.scn; must end in\n"
+"                  .scn: the new id names it by its path)\n"
+"merge     Merge the --json outputs of the shards of one run (--shard K/N)\n"
+"          into the JSON of the whole run on stdout: states and outcomes\n"
+"          summed, violations joined; seconds is the longest shard's (so\n"
+"          states_per_second is the throughput of the shards together),\n"
+"          jobs the sum.  The runs must agree on everything else (exit 2).\n"
 "list      The scenarios in scenarios/.\n"
 "mutants   The planted bugs of the mutants build (make mutants).\n"
 "\n"
-"Every command but list and mutants also takes --mutant NAME in the mutants\n"
-"build (build/pdcrash-mutants) to switch one planted bug on.\n"
+"Every command but list, mutants and merge also takes --mutant NAME in the\n"
+"mutants build (build/pdcrash-mutants) to switch one planted bug on.\n"
 "Failure ids: NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT (scenario and variant, seed,\n"
 "cut point, persistence choice, torn, fault).\n"
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
@@ -221,7 +236,7 @@ static int cmd_mutants(int argc, char **argv)
 
 static int cmd_replay(int argc, char **argv)
 {
-	const char *idtext = NULL, *save = NULL;
+	const char *idtext = NULL, *save = NULL, *xml = NULL;
 	struct check_opts copts = { 0 };
 	struct run_config cfg = { 0 };
 	struct run_result res;
@@ -240,6 +255,10 @@ static int cmd_replay(int argc, char **argv)
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a file name", argv[i]);
 			save = argv[++i];
+		} else if (!strcmp(argv[i], "--expected-xml")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a file name", argv[i]);
+			xml = argv[++i];
 		} else if (!strcmp(argv[i], "--mutant")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a name", argv[i]);
@@ -382,6 +401,35 @@ static int cmd_replay(int argc, char **argv)
 		free(landed);
 		free(sectors);
 	}
+	if (xml && out.state >= 0) {
+		/* The model of the state the image recovered to, as thin_dump
+		 * would print it: run once more keeping that state. */
+		struct run_result res2;
+		FILE *f;
+
+		cfg.keep_state = out.state;
+		r = workload_run(&cfg, &res2);
+		int ran = !r;
+		if (!r && res2.kept && (f = fopen(xml, "w"))) {
+			r = oracle_write_xml(res2.kept, res2.geo.block_size, f);
+			if (fclose(f) && !r)
+				r = -EIO;
+		} else if (!r) {
+			r = res2.kept ? -errno : -ENODATA;
+		}
+		if (r) {
+			fprintf(stderr, "pdcrash: cannot write %s: %s\n", xml,
+				pd_strerror(r));
+			rc = 2;
+		} else {
+			printf("expected state %" PRId64 " written to %s\n",
+			       out.state, xml);
+		}
+		if (ran)
+			run_result_free(&res2);
+		if (rc)
+			goto out;
+	}
 	rc = out.outcome == OUT_VIOLATION ? 1 : 0;
 out:
 	sd_cutter_destroy(cutter);
@@ -413,5 +461,9 @@ int main(int argc, char **argv)
 		return cmd_list(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "mutants"))
 		return cmd_mutants(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "minimize"))
+		return cmd_minimize(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "merge"))
+		return cmd_merge(argc - 2, argv + 2);
 	return cli_usage_error("unknown command '%s'", argv[1]);
 }

@@ -689,7 +689,7 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &rn.opt);
 	if (r)
 		return r == 1 ? 0 : 2;
-	(void)fiu_init(0);	/* lets the harness enable points; fiu-run does too */
+	(void)fiu_init(0);	/* a no-op if fiu-run already did it */
 	printf("%s: seed %" PRIu64 ", %" PRIu64 " writes on %" PRIu64
 	       " blocks of %u bytes, tearing %s, built-in faults %s\n", prog,
 	       rn.opt.seed, rn.opt.writes, rn.opt.blocks, BS,

@@ -737,3 +737,83 @@ void digest_add_map(struct digest *d, uint64_t dev, uint64_t vblock,
 {
 	digest_map(d, dev, vblock, block, time);
 }
+
+static int cmp_mapping(const void *a, const void *b)
+{
+	uint64_t x = ((const struct mapping *)a)->vblock;
+	uint64_t y = ((const struct mapping *)b)->vblock;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_dev_id(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct odev *const *)a)->id;
+	uint64_t y = (*(const struct odev *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static void xml_run(FILE *f, const struct mapping *first, uint64_t len)
+{
+	if (len == 1)
+		fprintf(f, "    <single_mapping origin_block=\"%llu\" "
+			"data_block=\"%llu\" time=\"%u\"/>\n",
+			(unsigned long long)first->vblock,
+			(unsigned long long)first->block, first->time);
+	else
+		fprintf(f, "    <range_mapping origin_begin=\"%llu\" "
+			"data_begin=\"%llu\" length=\"%llu\" time=\"%u\"/>\n",
+			(unsigned long long)first->vblock,
+			(unsigned long long)first->block,
+			(unsigned long long)len, first->time);
+}
+
+int oracle_write_xml(const struct oracle *o, uint32_t data_block_size, FILE *f)
+{
+	const struct odev **devs = malloc((o->nr_devs + 1) * sizeof(*devs));
+
+	if (!devs)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->nr_devs; i++)
+		devs[i] = &o->devs[i];
+	qsort(devs, o->nr_devs, sizeof(*devs), cmp_dev_id);
+	fprintf(f, "<superblock uuid=\"\" time=\"%u\" transaction=\"%llu\" "
+		"flags=\"0\" version=\"2\" data_block_size=\"%u\" "
+		"nr_data_blocks=\"%llu\">\n", o->time,
+		(unsigned long long)o->trans_id, data_block_size,
+		(unsigned long long)o->nr_data_blocks);
+	for (size_t i = 0; i < o->nr_devs; i++) {
+		const struct odev *d = devs[i];
+		struct mapping *m = malloc((d->nr + 1) * sizeof(*m));
+		size_t n = 0;
+
+		if (!m) {
+			free(devs);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; k < d->cap; k++)
+			if (d->slots[k].vblock != EMPTY)
+				m[n++] = d->slots[k];
+		qsort(m, n, sizeof(*m), cmp_mapping);
+		fprintf(f, "  <device dev_id=\"%llu\" mapped_blocks=\"%zu\" "
+			"transaction=\"%llu\" creation_time=\"%u\" "
+			"snap_time=\"%u\">\n", (unsigned long long)d->id, n,
+			(unsigned long long)d->trans_id, d->ctime, d->stime);
+		for (size_t k = 0; k < n; ) {
+			uint64_t len = 1;
+
+			while (k + len < n && m[k + len].time == m[k].time &&
+			       m[k + len].vblock == m[k].vblock + len &&
+			       m[k + len].block == m[k].block + len)
+				len++;
+			xml_run(f, &m[k], len);
+			k += len;
+		}
+		fputs("  </device>\n", f);
+		free(m);
+	}
+	fputs("</superblock>\n", f);
+	free(devs);
+	return ferror(f) ? -EIO : 0;
+}

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "thin.h"
 
@@ -79,6 +80,11 @@ size_t oracle_diff(const struct oracle *o, struct thin_pool *pool, char *buf,
 		   size_t len, size_t max_lines);
 
 
+
+/* The model as thin_dump 0.9.0 prints a pool in that state (devices and
+ * mappings in order, runs coalesced into range_mapping).  0 or -errno. */
+int oracle_write_xml(const struct oracle *o, uint32_t data_block_size,
+		     FILE *f);
 
 /* Digest pieces, for callers that predict a change to a known digest. */
 void digest_add_dev(struct digest *d, uint64_t id, uint64_t mapped,

@@ -27,6 +27,18 @@
  *  SD4  the log is only appended to; entries never move (chunked array), so
  *       pointers from simdisk_op() stay valid for the simdisk's life.
  *
+ * Lifetimes.  The simdisk is freed when its owner has destroyed it and every
+ * cutter is gone; a cutter when its owner has destroyed it and every image
+ * built from it is gone, so either may be destroyed first.  Images read the
+ * cutter's durable map, so sd_cutter_seek() returns -EBUSY while any image
+ * of the cutter is alive.  Seeking backwards replays the log from entry 0.
+ *
+ * Faults.  An op is counted for the plan, then failed if the plan or its
+ * libfiu point (simdisk/read, simdisk/write, simdisk/flush) says so; a failed
+ * op is logged with failed = 1 and returns -EIO.  Ops after a power cut are
+ * neither counted nor logged.  simdisk_clear_faults() clears the plan and
+ * the power cut (scheduled or done); the log simply goes on.
+ *
  * Resize.  A resize of the simdisk is logged as an SD_MARKER entry with
  * marker SD_MARKER_RESIZE (-1) and value the new size in blocks.  It takes
  * effect at once and durably (like growing a logical volume): crash states

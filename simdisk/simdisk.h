@@ -51,6 +51,10 @@
 
 struct simdisk;
 
+/* A resize is logged as an SD_MARKER with this marker and the new size in
+ * blocks as its value; it takes effect at once and durably. */
+#define SD_MARKER_RESIZE (-1)
+
 enum sd_op_kind {
 	SD_READ,
 	SD_WRITE,

@@ -5,7 +5,7 @@ does after building).  The build is made at most once per session: when a
 program the tests need is missing, `make` runs once in the repository root;
 when everything is there, nothing is rebuilt, so a `make SAN=1 check` or
 `make FIU=0 ...` build is tested as it was built.  PD_PYTEST_MAKE=1 forces
-the one `make`, PD_PYTEST_MAKE=0 forbids it.  PD_BUILD_DIR=DIR tests the
+the one `make`, PD_PYTEST_MAKE=0 forbids it.  PD_BUILD=DIR tests the
 build made by `make B=DIR` instead of build/ (fixtures only).
 """
 import os

@@ -81,6 +81,13 @@ const char *test_tmpdir(void)
 	return tmpdir;
 }
 
+const char *test_build_dir(void)
+{
+	const char *b = getenv("PD_BUILD");
+
+	return b && *b ? b : "build";
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw)
 {

@@ -10,6 +10,7 @@
  *   PD_TEST_TIMEOUT  seconds per test (default 60)
  *   PD_TEST_SEED     seed for randomised tests (default: fixed per test)
  *   PD_TEST_NOFORK   run in-process (for gdb; a failure stops the run)
+ *   PD_BUILD         where the programs some tests run are (default build)
  */
 #ifndef PD_TEST_H
 #define PD_TEST_H
@@ -30,6 +31,8 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 uint64_t test_seed(uint64_t dflt);
 /* A scratch directory for this test, removed after it passes. */
 const char *test_tmpdir(void);
+/* The build directory with the programs ($PD_BUILD, default "build"). */
+const char *test_build_dir(void);
 
 #define ASSERT_TRUE(c) do { \
 	if (!(c)) \

@@ -378,23 +378,25 @@ TEST(check_core_image_passes_thin_check_and_dumps_agree)
 
 	snprintf(cmd, sizeof(cmd), "thin_check -q '%s'", img);
 	ASSERT_EQ(system(cmd), 0);
-	/* build/pdtool: the unit tests run from the top of the tree */
-	ASSERT_EQ(system("test -x build/pdtool"), 0);
+	/* pdtool: the unit tests run from the top of the tree */
+	const char *bd = test_build_dir();
+	snprintf(cmd, sizeof(cmd), "test -x '%s/pdtool'", bd);
+	ASSERT_EQ(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd),
-		 "thin_dump '%s' > '%s/thin.xml' && build/pdtool dump '%s' > '%s/pd.xml'",
-		 img, test_tmpdir(), img, test_tmpdir());
+		 "thin_dump '%s' > '%s/thin.xml' && '%s/pdtool' dump '%s' > '%s/pd.xml'",
+		 img, test_tmpdir(), bd, img, test_tmpdir());
 	ASSERT_EQ(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "cmp -s '%s/thin.xml' '%s/pd.xml'",
 		 test_tmpdir(), test_tmpdir());
 	ASSERT_EQ(system(cmd), 0);
 	/* the held metadata snapshot, both ways of naming it */
 	snprintf(cmd, sizeof(cmd),
-		 "thin_dump -m '%s' > '%s/thin.xml' && build/pdtool dump -m '%s' > '%s/pd.xml' && "
+		 "thin_dump -m '%s' > '%s/thin.xml' && '%s/pdtool' dump -m '%s' > '%s/pd.xml' && "
 		 "cmp -s '%s/thin.xml' '%s/pd.xml' && grep -q '<device' '%s/pd.xml'",
-		 img, test_tmpdir(), img, test_tmpdir(), test_tmpdir(),
+		 img, test_tmpdir(), bd, img, test_tmpdir(), test_tmpdir(),
 		 test_tmpdir(), test_tmpdir());
 	ASSERT_EQ(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "build/pdtool check -q --strict '%s'", img);
+	snprintf(cmd, sizeof(cmd), "'%s/pdtool' check -q --strict '%s'", bd, img);
 	ASSERT_EQ(system(cmd), 0);
 }
 

@@ -1,0 +1,653 @@
+/* harness/minimize.c - `pdcrash minimize ID`: shrink a failing workload
+ * (DESIGN.md 4.8).
+ *
+ * Steps:
+ *  1. Rebuild the run of ID (its seed, its variant's cache, its fault) and
+ *     check the state ID names, in a child process (a crash or a hang of
+ *     recovery is a violation, as in `pdcrash run`).  It must be a
+ *     violation: an id that does not fail in this build is bad input
+ *     (exit 2).  The check is made without the failing first reopen of
+ *     --io-errors, and if that passes, with it; the runs below use the
+ *     setting that failed.
+ *  2. The base list: the ops the run executed, expanded (one block per
+ *     map, the ops a random line generated), up to and including the op
+ *     running at the cut.  With the pool line as run (the variant's cache
+ *     written in) it replays the same log up to the cut, so it fails too.
+ *  3. ddmin over that list (remove halves, then quarters, ... down to
+ *     single ops; after a removal go on at one granularity coarser).  A
+ *     candidate "still fails" when `pdcrash run` of it (same seed, tear,
+ *     base variant only, continue step on) finds a crash-state violation;
+ *     live-run disagreements do not count (another kind of finding).
+ *     With a fault: the same kind and stickiness, with the fault number
+ *     searched: the IO at the same place in the op that met the fault
+ *     (writes and flushes; reads are not logged), then the id's own N,
+ *     then their neighbours, at most MIN_FAULT_TRIES numbers within the
+ *     candidate's count of that IO.
+ *  4. Budget: at most MIN_MAX_RUNS driver runs or MIN_MAX_SECONDS seconds,
+ *     then the smallest failing list so far is the result.
+ *  5. Write it (a comment header names the original id), run it from the
+ *     file, and print the op counts and the new failure id: the
+ *     violation with the smallest cut (then choice) in the new run, named
+ *     by the file's path without .scn, so `pdcrash replay NEWID` works
+ *     from the same directory.  Exit 1: it still fails.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "driver.h"
+#include "errors.h"
+
+#define MIN_MAX_RUNS 300
+#define MIN_MAX_SECONDS 120.0
+#define MIN_FAULT_TRIES 4
+#define LIVE_PREFIX "live run: "
+
+struct minimizer {
+	const struct op *base;		/* the base list (run_op copies) */
+	struct pool_geometry geo;	/* as run */
+	uint64_t seed;
+	int tear;
+	int recovery_fault;		/* run with --io-errors' first reopen */
+	struct fault_spec fault;	/* FAULT_NONE, or the id's fault */
+	size_t anchor;			/* base index of the op that met the
+					 * fault; SIZE_MAX: none known */
+	uint64_t anchor_k;		/* that IO is the k-th of its kind in
+					 * the anchor op (1-based) */
+	struct fault_spec cur_fault;	/* the fault of the best list */
+	const char *mutant;
+	unsigned runs;
+	double t0;
+	int over;			/* out of budget */
+	int progress;
+};
+
+static double now_sec(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* op_format(), except that a one-block range unmap keeps its range form
+ * (a plain `unmap D V` is another core call). */
+static void format_op(const struct op *op, char *buf, size_t len)
+{
+	if (op->kind == OP_UNMAP_RANGE && op->b == op->c)
+		snprintf(buf, len, "unmap %llu %llu..%llu", (unsigned long long)op->a,
+			 (unsigned long long)op->b, (unsigned long long)op->c);
+	else
+		op_format(op, buf, len);
+}
+
+/* The scenario text of base[idx[0..n-1]], after an optional header. */
+static char *scenario_text(const struct minimizer *m, const size_t *idx,
+			   size_t n, const char *header)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	if (header)
+		fputs(header, f);
+	fprintf(f, "pool data=%" PRIu64 " meta=%" PRIu64 " cache=%u block-size=%u\n",
+		m->geo.data_blocks, m->geo.meta_blocks, m->geo.cache_blocks,
+		m->geo.block_size);
+	for (size_t i = 0; i < n; i++) {
+		char buf[160];
+
+		format_op(&m->base[idx[i]], buf, sizeof(buf));
+		fprintf(f, "%s\n", buf);
+	}
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static int fault_sd_kind(enum fault_kind k, enum sd_op_kind *a, enum sd_op_kind *b)
+{
+	switch (k) {
+	case FAULT_WRITE:
+		*a = SD_WRITE;
+		*b = SD_WRITE_FUA;
+		return 1;
+	case FAULT_FLUSH:
+		*a = *b = SD_FLUSH;
+		return 1;
+	default:
+		return 0;		/* reads are not in the log */
+	}
+}
+
+/* Log entries of the fault's kind in [from, to). */
+static uint64_t count_kind(const struct run_result *res, enum fault_kind k,
+			   uint64_t from, uint64_t to)
+{
+	enum sd_op_kind a, b;
+	uint64_t n = 0;
+
+	if (!fault_sd_kind(k, &a, &b))
+		return 0;
+	for (uint64_t i = from; i < to && i < simdisk_nr_ops(res->sd); i++) {
+		const struct sd_op *op = simdisk_op(res->sd, i);
+
+		n += op->kind == a || op->kind == b;
+	}
+	return n;
+}
+
+/* Where the fault of the original run fired: the base op and which IO of
+ * its kind in that op. */
+static void find_anchor(struct minimizer *m, const struct run_result *res,
+			size_t nbase)
+{
+	enum sd_op_kind a, b;
+
+	m->anchor = SIZE_MAX;
+	if (!fault_sd_kind(m->fault.kind, &a, &b) || !res->nr_ops)
+		return;
+	for (uint64_t i = 0; i < simdisk_nr_ops(res->sd); i++) {
+		const struct sd_op *op = simdisk_op(res->sd, i);
+
+		if (!op->failed || (op->kind != a && op->kind != b))
+			continue;
+		if (i < res->ops[0].seq)
+			return;		/* in the format: N stays right */
+		size_t f = workload_op_at(res, i);
+		if (f >= nbase)
+			return;
+		m->anchor = f;
+		m->anchor_k = count_kind(res, m->fault.kind, res->ops[f].seq, i + 1);
+		return;
+	}
+}
+
+static void add_try(uint64_t *tries, unsigned *nt, uint64_t v, uint64_t count)
+{
+	if (*nt >= MIN_FAULT_TRIES || v < 1 || v > count)
+		return;
+	for (unsigned i = 0; i < *nt; i++)
+		if (tries[i] == v)
+			return;
+	tries[(*nt)++] = v;
+}
+
+/* Fault numbers to try for a candidate, best guess first; 0 if the
+ * candidate cannot be run. */
+static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
+			    const size_t *idx, size_t n, uint64_t *tries)
+{
+	static const enum sd_op_kind kinds[] = {
+		[FAULT_READ] = SD_READ, [FAULT_WRITE] = SD_WRITE,
+		[FAULT_FLUSH] = SD_FLUSH,
+	};
+	struct run_config cfg = { .sc = sc, .seed = m->seed, .keep_state = -1,
+				  .quiet = 1 };
+	struct run_result res;
+	uint64_t count, guess = 0;
+	unsigned nt = 0;
+
+	if (workload_run(&cfg, &res))
+		return 0;
+	count = simdisk_count(res.sd, kinds[m->fault.kind]);
+	if (m->anchor != SIZE_MAX) {
+		for (size_t i = 0; i < n; i++) {
+			if (idx[i] != m->anchor)
+				continue;
+			if (i < res.nr_ops)
+				guess = count_kind(&res, m->fault.kind, 0,
+						   res.ops[i].seq) + m->anchor_k;
+			break;
+		}
+	}
+	run_result_free(&res);
+	add_try(tries, &nt, guess, count);
+	add_try(tries, &nt, m->fault.nth, count);
+	for (uint64_t d = 1; d <= MIN_FAULT_TRIES && nt < MIN_FAULT_TRIES; d++) {
+		if (guess) {
+			add_try(tries, &nt, guess - d, count);
+			add_try(tries, &nt, guess + d, count);
+		}
+		add_try(tries, &nt, m->fault.nth - d, count);
+		add_try(tries, &nt, m->fault.nth + d, count);
+	}
+	return nt;
+}
+
+/* Order of violation ids by cut, then choice (numbers, not text). */
+static int id_before(const char *a, const char *b)
+{
+	struct state_id x, y;
+	char err[8];
+
+	if (state_id_parse(a, &x, err, sizeof(err)) ||
+	    state_id_parse(b, &y, err, sizeof(err)))
+		return strcmp(a, b) < 0;
+	if (x.cut != y.cut)
+		return x.cut < y.cut;
+	return x.choice < y.choice;
+}
+
+/* One driver run of sc; 1 if a crash-state violation came out (the
+ * first one copied to first), 0 if none, -errno if it could not run. */
+static int run_once(struct minimizer *m, struct scenario *sc,
+		    const struct fault_spec *fault, struct violation *first)
+{
+	struct scenario *scs[1] = { sc };
+	struct run_opts o = {
+		.scenarios = scs,
+		.nr_scenarios = 1,
+		.seed = m->seed,
+		.tear = m->tear,
+		.io_errors = m->recovery_fault,
+		.jobs = cli_default_jobs(),
+		.mutant = m->mutant,
+		.variants_mask = 1,
+		.fault = fault,
+	};
+	struct run_summary sum;
+	int r, found = 0;
+
+	r = driver_run(&o, &sum);
+	if (r) {
+		run_summary_free(&sum);
+		return r;
+	}
+	for (size_t i = 0; i < sum.nr_violations; i++) {
+		const struct violation *v = &sum.violations[i];
+
+		if (!strncmp(v->msg, LIVE_PREFIX, strlen(LIVE_PREFIX)))
+			continue;
+		if (!found || id_before(v->id, first->id))
+			*first = *v;
+		found = 1;
+	}
+	run_summary_free(&sum);
+	return found;
+}
+
+static int over_budget(struct minimizer *m)
+{
+	if (m->runs >= MIN_MAX_RUNS || now_sec() - m->t0 >= MIN_MAX_SECONDS)
+		m->over = 1;
+	return m->over;
+}
+
+/* Does base[idx[0..n-1]] still fail?  1 yes (m->cur_fault updated when
+ * the fault number moved), 0 no or out of budget. */
+static int still_fails(struct minimizer *m, const size_t *idx, size_t n)
+{
+	struct scenario *sc;
+	struct violation v;
+	uint64_t tries[MIN_FAULT_TRIES];
+	unsigned nt = 1;
+	char err[512];
+	int r = 0;
+
+	if (!n)
+		return 0;
+	char *text = scenario_text(m, idx, n, NULL);
+	if (!text)
+		return 0;
+	r = scenario_parse("candidate", text, &sc, err, sizeof(err));
+	free(text);
+	if (r)
+		return 0;
+	if (m->fault.kind != FAULT_NONE)
+		nt = fault_tries(m, sc, idx, n, tries);
+	r = 0;
+	for (unsigned t = 0; t < nt && !r && !over_budget(m); t++) {
+		struct fault_spec f = m->fault;
+
+		if (m->fault.kind != FAULT_NONE)
+			f.nth = tries[t];
+		m->runs++;
+		r = run_once(m, sc, &f, &v) == 1;
+		if (r)
+			m->cur_fault = f;
+	}
+	scenario_free(sc);
+	if (m->progress) {
+		fprintf(stderr, "\rminimize: %zu ops, %u runs, %.0f s   ", n, m->runs,
+			now_sec() - m->t0);
+		fflush(stderr);
+	}
+	return r;
+}
+
+/* ddmin, removing complements only; returns the new length of idx. */
+static size_t ddmin(struct minimizer *m, size_t *idx, size_t n)
+{
+	size_t parts = 2;
+	size_t *cand = malloc(n * sizeof(*cand));
+
+	if (!cand)
+		return n;
+	while (n >= 2 && !m->over) {
+		size_t chunk = (n + parts - 1) / parts;
+		int reduced = 0;
+
+		for (size_t start = 0; start < n && !m->over; start += chunk) {
+			size_t end = start + chunk < n ? start + chunk : n, k = 0;
+
+			for (size_t i = 0; i < n; i++)
+				if (i < start || i >= end)
+					cand[k++] = idx[i];
+			if (still_fails(m, cand, k)) {
+				memcpy(idx, cand, k * sizeof(*idx));
+				n = k;
+				parts = parts > 2 ? parts - 1 : 2;
+				reduced = 1;
+				break;
+			}
+		}
+		if (!reduced) {
+			if (parts >= n)
+				break;
+			parts = parts * 2 < n ? parts * 2 : n;
+		}
+	}
+	free(cand);
+	return n;
+}
+
+/* Check state id of res in a child: 1 violation, 0 not, -errno. */
+static int state_fails(const struct run_result *res, const struct state_id *id,
+		       int recovery_fault, char *msg, size_t msglen)
+{
+	struct check_opts copts = { .recovery_fault = recovery_fault };
+	struct sd_cutter *cutter;
+	int p[2], status;
+	pid_t pid;
+
+	if (pipe(p))
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		struct check_out out;
+
+		close(p[0]);
+		alarm(STATE_TIMEOUT_SEC);
+		if (sd_cutter_create(res->sd, &cutter) ||
+		    sd_cutter_seek(cutter, id->cut))
+			_exit(100);
+		check_state(res, cutter, id, &copts, NULL, &out);
+		ssize_t k = write(p[1], out.msg, strlen(out.msg));
+		(void)k;
+		_exit(out.outcome);
+	}
+	close(p[1]);
+	ssize_t got = read(p[0], msg, msglen - 1);
+	msg[got > 0 ? got : 0] = 0;
+	close(p[0]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (WIFSIGNALED(status)) {
+		snprintf(msg, msglen, "recovery %s (signal %d)",
+			 WTERMSIG(status) == SIGALRM ? "hung" : "crashed",
+			 WTERMSIG(status));
+		return 1;
+	}
+	if (WEXITSTATUS(status) == 100)
+		return -EIO;
+	return WEXITSTATUS(status) == OUT_VIOLATION;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	if (fclose(f))
+		return -errno;
+	return 0;
+}
+
+int cmd_minimize(int argc, char **argv)
+{
+	const char *idtext = NULL, *mutant = NULL, *outpath = NULL;
+	struct run_config cfg = { 0 };
+	struct minimizer m = { 0 };
+	struct run_result res;
+	struct scenario *sc = NULL, *msc = NULL;
+	struct state_id id;
+	struct violation v;
+	char err[512], base[128], msg[512], path[PATH_MAX], defpath[PATH_MAX];
+	size_t *idx = NULL, nbase, n;
+	struct op *ops = NULL;
+	char *text = NULL;
+	int rc = 2, r;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--mutant")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a name", argv[i]);
+			mutant = argv[++i];
+			if ((rc = cli_set_mutant(mutant)))
+				return rc;
+		} else if (!strcmp(argv[i], "-o")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a file name", argv[i]);
+			outpath = argv[++i];
+		} else if (argv[i][0] == '-') {
+			return cli_usage_error("unknown option '%s'", argv[i]);
+		} else if (idtext) {
+			return cli_usage_error("minimize takes one id, got '%s' too",
+					       argv[i]);
+		} else {
+			idtext = argv[i];
+		}
+	}
+	rc = 2;
+	if (!idtext)
+		return cli_usage_error("minimize needs an id%s", "");
+	if (state_id_parse(idtext, &id, err, sizeof(err)))
+		return cli_usage_error("%s", err);
+	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
+		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
+
+	/* Where the result goes: its path names it in the new id, so it must
+	 * end in .scn, hold no ':' or '+', and have a '/' (else replay would
+	 * look in the scenarios directory). */
+	if (!outpath) {
+		const char *slash = strrchr(base, '/');
+
+		snprintf(defpath, sizeof(defpath), "%s-min.scn", slash ? slash + 1 : base);
+		outpath = defpath;
+	}
+	{
+		size_t ol = strlen(outpath);
+
+		if (ol < 5 || strcmp(outpath + ol - 4, ".scn"))
+			return cli_usage_error("-o %s: the file name must end in .scn",
+					       outpath);
+		if (strchr(outpath, ':') || strchr(outpath, '+'))
+			return cli_usage_error("-o %s: no ':' or '+' in the path "
+					       "(it becomes part of a failure id)",
+					       outpath);
+		snprintf(path, sizeof(path), "%s%s", strchr(outpath, '/') ? "" : "./",
+			 outpath);
+	}
+	if ((rc = cli_load_named(base, &sc)))
+		return rc;
+	rc = 2;
+
+	/* 1. The original state must fail. */
+	cfg.sc = sc;
+	cfg.seed = id.seed;
+	cfg.fault = id.fault;
+	cfg.keep_state = -1;
+	cfg.stop_after_recovery = id.fault.kind != FAULT_NONE;
+	r = workload_run(&cfg, &res);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot run %s: %s\n", base, pd_strerror(r));
+		goto out_free_sc;
+	}
+	if (id.cut > simdisk_nr_ops(res.sd)) {
+		fprintf(stderr, "pdcrash: id %s: cut %" PRIu64 " is past the end "
+			"of the log (%" PRIu64 " entries): not an id of this "
+			"scenario and seed\n", idtext, id.cut, simdisk_nr_ops(res.sd));
+		goto out_free_res;
+	}
+	{
+		struct sd_cutter *cutter;
+		size_t np;
+
+		r = sd_cutter_create(res.sd, &cutter);
+		if (!r)
+			r = sd_cutter_seek(cutter, id.cut);
+		if (r) {
+			fprintf(stderr, "pdcrash: cannot cut the log: %s\n",
+				pd_strerror(r));
+			sd_cutter_destroy(cutter);
+			goto out_free_res;
+		}
+		np = sd_cutter_nr_pending(cutter);
+		sd_cutter_destroy(cutter);
+		if (nr_choices(np, id.tear) != id.nr_choices) {
+			fprintf(stderr, "pdcrash: id %s: the cut has %zu pending "
+				"writes, so %" PRIu64 " choices, not %" PRIu64 ": not "
+				"an id of this scenario and seed\n", idtext, np,
+				nr_choices(np, id.tear), id.nr_choices);
+			goto out_free_res;
+		}
+	}
+	r = state_fails(&res, &id, 0, msg, sizeof(msg));
+	if (r == 0) {
+		r = state_fails(&res, &id, 1, msg, sizeof(msg));
+		m.recovery_fault = 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "pdcrash: cannot check %s: %s\n", idtext, pd_strerror(r));
+		goto out_free_res;
+	}
+	if (!r) {
+		fprintf(stderr, "pdcrash: %s does not fail in this build (%s%s); "
+			"nothing to minimise\n", idtext, msg,
+			mutant ? "" : "; a mutant's id needs --mutant NAME");
+		goto out_free_res;
+	}
+	if (!res.nr_ops) {
+		fprintf(stderr, "pdcrash: %s fails before the first op: no op to "
+			"remove\n", idtext);
+		goto out_free_res;
+	}
+
+	/* 2. The base list: executed ops up to the one running at the cut. */
+	nbase = id.cut ? workload_op_at(&res, id.cut - 1) + 1 : 1;
+	idx = malloc(nbase * sizeof(*idx));
+	ops = malloc(nbase * sizeof(*ops));
+	if (!idx || !ops) {
+		fprintf(stderr, "pdcrash: out of memory\n");
+		goto out_free_ops;
+	}
+	for (size_t i = 0; i < nbase; i++) {
+		ops[i] = res.ops[i].op;
+		idx[i] = i;
+	}
+	m.base = ops;
+	m.geo = res.geo;
+	m.seed = id.seed;
+	m.tear = id.tear;
+	m.fault = id.fault;
+	m.cur_fault = id.fault;
+	m.mutant = mutant;
+	m.t0 = now_sec();
+	m.progress = isatty(2);
+	find_anchor(&m, &res, nbase);
+
+	/* 3. The base list must fail as a scenario of its own: if not (a
+	 * difference the prefix argument misses), all executed ops. */
+	if (!still_fails(&m, idx, nbase)) {
+		fprintf(stderr, "pdcrash: the ops up to the cut, run as a scenario, "
+			"do not fail (%zu ops, %u runs)\n", nbase, m.runs);
+		goto out_free_ops;
+	}
+	n = ddmin(&m, idx, nbase);
+	if (m.progress)
+		fprintf(stderr, "\r%*s\r", 60, "");
+
+	/* 4. Write it, run it from the file, print the new id. */
+	{
+		char header[1024];
+
+		snprintf(header, sizeof(header),
+			 "# Minimised by pdcrash minimize from\n#   %s%s%s\n"
+			 "# %zu ops up to the cut -> %zu ops (%u candidate runs%s).\n"
+			 "# The pool line carries the variant's cache; seed %" PRIu64
+			 "%s.\n", idtext, mutant ? " --mutant " : "", mutant ? mutant : "",
+			 nbase, n, m.runs, m.over ? ", budget used up" : "", id.seed,
+			 id.tear ? ", torn writes" : "");
+		text = scenario_text(&m, idx, n, header);
+	}
+	if (!text) {
+		fprintf(stderr, "pdcrash: out of memory\n");
+		goto out_free_ops;
+	}
+	r = write_file(path, text);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot write %s: %s\n", path, strerror(-r));
+		goto out_free_ops;
+	}
+	if ((rc = cli_load_named(path, &msc)))
+		goto out_free_ops;
+	rc = 2;
+	r = run_once(&m, msc, &m.cur_fault, &v);
+	if (r < 0) {
+		fprintf(stderr, "pdcrash: cannot run %s: %s\n", path, pd_strerror(r));
+		goto out_free_ops;
+	}
+	if (!r) {
+		fprintf(stderr, "pdcrash: %s does not fail when run from the file "
+			"(a harness bug)\n", path);
+		goto out_free_ops;
+	}
+	printf("minimised %s\n", idtext);
+	printf("ops: %zu up to the cut -> %zu (%u candidate runs in %.1f s%s)\n",
+	       nbase, n, m.runs, now_sec() - m.t0,
+	       m.over ? "; budget used up, the best so far" : "");
+	printf("wrote %s\n", path);
+	printf("new id: %s\n", v.id);
+	printf("  %s\n", v.msg);
+	printf("replay: %s replay %s%s%s%s\n",
+#ifdef PD_MUTANTS
+	       "pdcrash-mutants",
+#else
+	       "pdcrash",
+#endif
+	       v.id, mutant ? " --mutant " : "", mutant ? mutant : "",
+	       m.recovery_fault ? "  (it failed with --io-errors' failing "
+	       "first reopen, which replay does not do)" : "");
+	rc = 1;
+out_free_ops:
+	scenario_free(msc);
+	free(text);
+	free(ops);
+	free(idx);
+out_free_res:
+	run_result_free(&res);
+out_free_sc:
+	scenario_free(sc);
+	return rc;
+}
