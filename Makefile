@@ -127,6 +127,14 @@ bench: all
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 	@echo "== tests/bench_pdtool.py (pdtool against thin-provisioning-tools)"
 	PD_BUILD=$(abspath $(B)) $(PYTHON) tests/bench_pdtool.py
+	@echo "== pdcrash: crash states per second on one core, default suite"
+	$(B)/pdcrash run --jobs 1 --json | $(PYTHON) -c 'import json,sys; \
+		j=json.load(sys.stdin); print("%d states in %.1f s: %.0f states/s on one core (violations: %d)" % \
+		(j["states"], j["seconds"], j["states_per_second"], len(j["violations"])))'
+	@echo "== pdcrash: the same, every state checked in full (--no-memo)"
+	$(B)/pdcrash run --jobs 1 --json --no-memo provision snapshots unmap | $(PYTHON) -c 'import json,sys; \
+		j=json.load(sys.stdin); print("%d states in %.1f s: %.0f states/s on one core" % \
+		(j["states"], j["seconds"], j["states_per_second"]))'
 
 valgrind: deps
 	$(MAKE) SAN=0 COV=0 all

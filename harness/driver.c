@@ -368,7 +368,7 @@ static int prepare_job(struct job *jb)
 	jb->nr_cuts = cut_points(&jb->res, &jb->cuts);
 	if (!jb->nr_cuts)
 		return -ENOMEM;
-	if (jb->cfg.fault.kind != FAULT_NONE) {
+	if (jb->cfg.fault.kind != FAULT_NONE || jb->cfg.fiu_name) {
 		while (keep_from < jb->nr_cuts &&
 		       jb->cuts[keep_from] < jb->res.first_error_seq)
 			keep_from++;
@@ -422,6 +422,8 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	jb.cfg.cache_blocks = cache;
 	jb.cfg.fault = fault;
 	jb.cfg.keep_state = -1;
+	jb.cfg.fiu_name = o->fiu_name;
+	jb.cfg.fiu_nth = o->fiu_nth;
 	jb.cfg.stop_after_recovery = fault.kind != FAULT_NONE;
 	jb.cfg_tear = o->tear;
 	r = workload_run(&jb.cfg, &jb.res);
@@ -523,8 +525,9 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 		for (int k = 0; k < OUT_NR; k++)
 			sum->outcomes[k] += vs->outcomes[k];
 	}
-	qsort(sum->violations, sum->nr_violations, sizeof(*sum->violations),
-	      cmp_violation);
+	if (sum->nr_violations)
+		qsort(sum->violations, sum->nr_violations,
+		      sizeof(*sum->violations), cmp_violation);
 	sum->seconds = now_sec() - t0;
 	return r;
 }

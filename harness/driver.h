@@ -37,6 +37,8 @@ struct run_opts {
 	int no_continue;
 	int no_memo;			/* check every state in full */
 	const char *mutant;		/* for the report only */
+	const char *fiu_name;		/* --fiu NAME[:N] */
+	uint64_t fiu_nth;
 	/* For pdcrash minimize: */
 	unsigned variants_mask;		/* bit v: run variant v (bit 0 NAME,
 					 * bit 1 NAME+small); 0: both */

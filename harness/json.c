@@ -135,8 +135,10 @@ static int parse_string(struct jparser *p, char **out)
 
 	while (end < p->len && p->s[end] != '"')
 		end += p->s[end] == '\\' ? 2 : 1;
-	if (end >= p->len)
+	if (end >= p->len) {
+		p->pos = start - 1;
 		return jfail(p, "unterminated string");
+	}
 	buf = malloc(end - start + 1);
 	if (!buf)
 		return jnomem(p);

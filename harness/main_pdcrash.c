@@ -43,6 +43,12 @@ static const char help_text[] =
 "  --report DIR    write DIR/summary.md, DIR/summary.json and DIR/index.html\n"
 "  --json          print one JSON object on stdout instead of the table\n"
 "  --no-continue   skip the continue-after-recovery step (faster)\n"
+"  --fiu NAME[:N]   fail the libfiu point NAME (core/fault.h: bdev/read,\n"
+"                  bdev/write, bdev/flush, simdisk/..., core/alloc) at its Nth\n"
+"                  hit (default 1) in every workload run; the workload aborts\n"
+"                  and goes on, and the states from there on are checked.\n"
+"                  The failure ids do not carry it: replay with the same\n"
+"                  --fiu.  From outside, fiu-run and fiu-ctrl work too\n"
 "  --no-memo       check every state in full; by default a state whose\n"
 "                  landed writes miss every block the recovery of the same\n"
 "                  cut's base state (nothing landed) read takes that state's\n"
@@ -77,11 +83,38 @@ static const char help_text[] =
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
+/* NAME[:N]: a fault point of core/fault.h, failed at its Nth hit. */
+static int parse_fiu(char *arg, const char **name, uint64_t *nth)
+{
+	char *colon = strchr(arg, ':');
+	int r;
+
+	*nth = 1;
+	if (colon) {
+		*colon = 0;
+		if (cli_parse_u64_arg("--fiu", colon + 1, nth))
+			return 2;
+		if (!*nth)
+			return cli_usage_error("--fiu %s:0: N counts from 1", arg);
+	}
+	r = workload_fiu_check(arg);
+	if (r == -EOPNOTSUPP)
+		return cli_usage_error("--fiu %s needs a build with libfiu points "
+				       "(FIU=1, the default)", arg);
+	if (r)
+		return cli_usage_error("--fiu: no fault point '%s' (see core/fault.h)",
+				       arg);
+	*name = arg;
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct scenario *scs[MAX_SCENARIOS];
 	struct run_opts o = { .scenarios = scs, .seed = 1, .jobs = cli_default_jobs() };
 	struct run_summary sum;
+	const char *args[MAX_SCENARIOS];
+	size_t nr_args = 0;
 	char **names = NULL;
 	size_t nr_names = 0;
 	int rc = 0, r;
@@ -129,6 +162,11 @@ static int cmd_run(int argc, char **argv)
 			o.no_continue = 1;
 		} else if (!strcmp(a, "--no-memo")) {
 			o.no_memo = 1;
+		} else if (!strcmp(a, "--fiu")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs NAME[:N]", a);
+			if ((rc = parse_fiu(argv[++i], &o.fiu_name, &o.fiu_nth)))
+				return rc;
 		} else if (!strcmp(a, "--mutant")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a name", a);
@@ -138,12 +176,17 @@ static int cmd_run(int argc, char **argv)
 		} else if (a[0] == '-') {
 			return cli_usage_error("unknown option '%s'", a);
 		} else {
-			if (o.nr_scenarios == MAX_SCENARIOS)
+			if (nr_args == MAX_SCENARIOS)
 				return cli_usage_error("too many scenarios (at most 256)%s", "");
-			if ((rc = cli_load_named(a, &scs[o.nr_scenarios])))
-				goto out;
-			o.nr_scenarios++;
+			args[nr_args++] = a;
 		}
+	}
+	/* Options first, then the scenarios: a usage error leaves nothing
+	 * loaded behind. */
+	for (size_t i = 0; i < nr_args; i++) {
+		if ((rc = cli_load_named(args[i], &scs[o.nr_scenarios])))
+			goto out;
+		o.nr_scenarios++;
 	}
 	if (!o.nr_scenarios) {
 		if ((rc = cli_list_scenarios(&names, &nr_names)))
@@ -255,6 +298,11 @@ static int cmd_replay(int argc, char **argv)
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a file name", argv[i]);
 			save = argv[++i];
+		} else if (!strcmp(argv[i], "--fiu")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs NAME[:N]", argv[i]);
+			if ((rc = parse_fiu(argv[++i], &cfg.fiu_name, &cfg.fiu_nth)))
+				return rc;
 		} else if (!strcmp(argv[i], "--expected-xml")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a file name", argv[i]);

@@ -307,6 +307,8 @@ static void dedup_violations(struct run_summary *sum)
 {
 	size_t w = 0;
 
+	if (!sum->nr_violations)
+		return;
 	qsort(sum->violations, sum->nr_violations, sizeof(*sum->violations),
 	      cmp_violation);
 	for (size_t i = 0; i < sum->nr_violations; i++) {

@@ -76,10 +76,70 @@ static struct run_op *push_op(struct run *w, const struct op *op)
 	return ro;
 }
 
-/* An error the fault plan (or a pool it poisoned) explains. */
+#if defined(FIU_ENABLE) && FIU_ENABLE
+#include <fiu-control.h>
+
+static uint64_t fiu_countdown;
+
+static int fiu_nth_hit(const char *name, int *failnum, void **failinfo,
+		       unsigned int *flags)
+{
+	(void)name;
+	(void)failnum;
+	(void)failinfo;
+	(void)flags;
+	return fiu_countdown && --fiu_countdown == 0;
+}
+
+static int fiu_arm(const struct run_config *cfg)
+{
+	if (!cfg->fiu_name)
+		return 0;
+	fiu_init(0);
+	fiu_countdown = cfg->fiu_nth ? cfg->fiu_nth : 1;
+	return fiu_enable_external(cfg->fiu_name, 1, NULL, 0, fiu_nth_hit) ?
+	       -EINVAL : 0;
+}
+
+static void fiu_disarm(const struct run_config *cfg)
+{
+	if (cfg->fiu_name)
+		fiu_disable(cfg->fiu_name);
+	fiu_countdown = 0;
+}
+#else
+static int fiu_arm(const struct run_config *cfg)
+{
+	return cfg->fiu_name ? -EOPNOTSUPP : 0;
+}
+
+static void fiu_disarm(const struct run_config *cfg)
+{
+	(void)cfg;
+}
+#endif
+
+int workload_fiu_check(const char *name)
+{
+	static const char *const points[] = PD_FAULT_POINTS;
+
+	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		if (!strcmp(points[i], name)) {
+#if defined(FIU_ENABLE) && FIU_ENABLE
+			return 0;
+#else
+			return -EOPNOTSUPP;
+#endif
+		}
+	}
+	return -EINVAL;
+}
+
+/* An error the fault plan, the libfiu point, or a pool they poisoned
+ * explains. */
 static int injected(struct run *w, int r)
 {
-	if (w->cfg->fault.kind == FAULT_NONE || !r)
+	if ((w->cfg->fault.kind == FAULT_NONE && !w->cfg->fiu_name) || !r)
 		return 0;
 	return r == -EIO || thin_is_failed(w->pool);
 }
@@ -96,7 +156,11 @@ static void recover(struct run *w, int64_t cand)
 
 	if (!w->res->injected++)
 		res->first_error_seq = res->nr_ops ? res->ops[res->nr_ops - 1].seq : 1;
+	/* As dm-thin does after a failed metadata operation: abort, then
+	 * mark the metadata for checking. */
 	r = thin_abort(w->pool);
+	if (!r)
+		r = thin_set_needs_check(w->pool);
 	if (!r)
 		r = pool_digest(w->pool, &d);
 	if (r) {
@@ -477,6 +541,9 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		if (r)
 			goto out;
 	}
+	r = fiu_arm(cfg);
+	if (r)
+		goto out;
 	params = (struct thin_pool_params) {
 		.data_block_size = res->geo.block_size,
 		.nr_data_blocks = res->geo.data_blocks,
@@ -490,7 +557,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	simdisk_mark(res->sd, MK_COMMIT_BEGIN, 0);
 	r = thin_pool_format(w.bd, &params, &w.pool);
 	if (r) {
-		if (cfg->fault.kind == FAULT_NONE) {
+		if (cfg->fault.kind == FAULT_NONE && !cfg->fiu_name) {
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
 		} else {
 			res->injected++;
@@ -506,6 +573,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		exec_op(&w, &sc->ops[i]);
 	r = 0;
 out:
+	fiu_disarm(cfg);
 	thin_pool_destroy(w.pool);
 	oracle_destroy(w.model);
 	oracle_destroy(w.committed);

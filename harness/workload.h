@@ -62,7 +62,14 @@ struct run_config {
 					 * state in res->kept (-1: none) */
 	int stop_after_recovery;	/* stop once a commit succeeded after
 					 * the first injected error */
+	const char *fiu_name;		/* a libfiu point (core/fault.h) to fail
+					 * at its fiu_nth hit, or NULL */
+	uint64_t fiu_nth;
 };
+
+/* 0 if name is a fault point of core/fault.h and this build has libfiu
+ * points compiled in; -EINVAL unknown name; -EOPNOTSUPP FIU=0 build. */
+int workload_fiu_check(const char *name);
 
 /* One executed op, after expansion (map A..B becomes B-A+1 maps, random
  * lines become the ops they generated). */

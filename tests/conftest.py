@@ -71,7 +71,3 @@ def program(build_dir):
         return path
     return find
 
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "slow: long tests, run only with PD_SLOW=1")
