@@ -106,6 +106,30 @@ static void fill_id(const struct job *jb, const struct run_opts *o, uint64_t cut
 	id->fault = jb->cfg.fault;
 }
 
+/* Results go out in batches of whole records, each batch one write of at
+ * most PIPE_BUF bytes (atomic), so the parent always reads whole records. */
+#define BATCH 8
+
+struct outbuf {
+	int fd;
+	unsigned n;
+	struct record rec[BATCH];
+};
+
+static void out_flush(struct outbuf *b)
+{
+	if (b->n && write_all(b->fd, b->rec, b->n * sizeof(b->rec[0])))
+		_exit(3);
+	b->n = 0;
+}
+
+static void out_add(struct outbuf *b, const struct record *rec)
+{
+	b->rec[b->n++] = *rec;
+	if (b->n == BATCH)
+		out_flush(b);
+}
+
 static void worker_main(const struct job *jb, const struct run_opts *o,
 			unsigned slot, uint64_t start_rank, int fd)
 {
@@ -114,6 +138,7 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 		.recovery_fault = o->io_errors,
 	};
 	struct check_memo memo = { 0 };
+	struct outbuf ob = { .fd = fd };
 	struct sd_cutter *cutter;
 	struct record rec;
 	int r;
@@ -138,29 +163,34 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 				seeked = 1;
 			}
 			memset(&rec, 0, sizeof(rec));
-			rec.type = REC_BEGIN;
 			rec.rank = rank;
 			rec.cut = jb->cuts[ci];
 			rec.choice = c;
 			rec.nr_choices = jb->nch[ci];
-			if (write_all(fd, &rec, sizeof(rec)))
-				_exit(3);
 			fill_id(jb, o, jb->cuts[ci], c, jb->nch[ci], &id);
-			check_state(&jb->res, cutter, &id, &copts,
-				    o->no_memo ? NULL : &memo, &out);
+			if (o->no_memo ||
+			    !check_state_cached(cutter, &id, &memo, &out)) {
+				/* Recovery runs: say which state, in case it
+				 * crashes or hangs. */
+				rec.type = REC_BEGIN;
+				out_add(&ob, &rec);
+				out_flush(&ob);
+				check_state(&jb->res, cutter, &id, &copts,
+					    o->no_memo ? NULL : &memo, &out);
+			}
 			rec.type = REC_RESULT;
 			rec.outcome = out.outcome;
 			rec.state = out.state;
 			snprintf(rec.msg, sizeof(rec.msg), "%s", out.msg);
-			if (write_all(fd, &rec, sizeof(rec)))
-				_exit(3);
+			out_add(&ob, &rec);
 		}
 	}
 	sd_cutter_destroy(cutter);
 	check_memo_free(&memo);
 	memset(&rec, 0, sizeof(rec));
 	rec.type = REC_DONE;
-	write_all(fd, &rec, sizeof(rec));
+	out_add(&ob, &rec);
+	out_flush(&ob);
 	_exit(0);
 }
 
@@ -288,19 +318,25 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 					kill(w->pid, SIGKILL);	/* a hang */
 				continue;
 			}
-			ssize_t got = read(w->fd, &rec, sizeof(rec));
-			if (got == (ssize_t)sizeof(rec)) {
+			struct record recs[BATCH];
+			ssize_t got = read(w->fd, recs, sizeof(recs));
+			if (got > 0 && got % (ssize_t)sizeof(rec) == 0) {
 				w->last_heard = t;
-				if (rec.type == REC_BEGIN) {
-					w->busy = 1;
-					w->inflight = rec;
-				} else if (rec.type == REC_RESULT) {
-					w->busy = 0;
-					w->next_rank = rec.rank + 1;
-					account(jb, o, vs, sum, &rec);
-					done++;
-				} else {
-					w->done = 1;
+				for (ssize_t x = 0; x < got / (ssize_t)sizeof(rec); x++) {
+					rec = recs[x];
+					if (rec.type == REC_BEGIN) {
+						w->busy = 1;
+						w->inflight = rec;
+					} else if (rec.type == REC_RESULT) {
+						w->busy = 0;
+						w->next_rank = rec.rank + 1;
+						account(jb, o, vs, sum, &rec);
+						done++;
+					} else {
+						w->done = 1;
+					}
+				}
+				if (w->done) {
 					close(w->fd);
 					waitpid(w->pid, NULL, 0);
 				}

@@ -83,8 +83,5 @@ void report_print_json(const struct run_opts *opts,
 void report_print_text(const struct run_opts *opts,
 		       const struct run_summary *sum, FILE *f);
 
-/* Merge JSON files written by --json of shards into one summary printed
- * as JSON on stdout. */
-int driver_merge(char **files, size_t nr);
 
 #endif /* PD_DRIVER_H */

@@ -492,6 +492,49 @@ void check_memo_free(struct check_memo *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* 1 if the memo's base state answers for this choice. */
+static int memo_answers(struct sd_cutter *cutter, const struct state_id *id,
+			const struct check_memo *memo, uint8_t *landed,
+			uint64_t *sectors)
+{
+	size_t n = sd_cutter_nr_pending(cutter);
+	const struct sd_pending *p = sd_cutter_pending(cutter);
+
+	/* Recovery is deterministic: if nothing it read differs, it does
+	 * the same and ends the same. */
+	make_choice(n, id->tear, id->seed, id->cut, id->choice, landed, sectors);
+	for (size_t j = 0; j < n; j++)
+		if (landed[j] && (p[j].block >= memo->nbits ||
+				  (memo->read_bits[p[j].block / 64] >>
+				   (p[j].block % 64)) & 1))
+			return 0;
+	return 1;
+}
+
+int check_state_cached(struct sd_cutter *cutter, const struct state_id *id,
+		       struct check_memo *memo, struct check_out *out)
+{
+	size_t n = sd_cutter_nr_pending(cutter);
+	uint8_t *landed;
+	uint64_t *sectors;
+	int hit;
+
+	if (!memo->valid || memo->cut != id->cut ||
+	    id->nr_choices != nr_choices(n, id->tear) ||
+	    id->choice >= id->nr_choices)
+		return 0;
+	landed = malloc(n + 1);
+	sectors = malloc((n + 1) * sizeof(*sectors));
+	hit = landed && sectors && memo_answers(cutter, id, memo, landed, sectors);
+	free(landed);
+	free(sectors);
+	if (hit) {
+		*out = memo->base;
+		memo->hits++;
+	}
+	return hit;
+}
+
 void check_state(const struct run_result *res, struct sd_cutter *cutter,
 		 const struct state_id *id, const struct check_opts *opts,
 		 struct check_memo *memo, struct check_out *out)
@@ -524,18 +567,7 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 				goto out;
 			}
 		}
-		/* Recovery is deterministic: if nothing it read differs,
-		 * it does the same and ends the same. */
-		make_choice(n, id->tear, id->seed, id->cut, id->choice, landed,
-			    sectors);
-		const struct sd_pending *p = sd_cutter_pending(cutter);
-		int same = 1;
-		for (size_t j = 0; j < n && same; j++)
-			if (landed[j] && (p[j].block >= memo->nbits ||
-					  (memo->read_bits[p[j].block / 64] >>
-					   (p[j].block % 64)) & 1))
-				same = 0;
-		if (same) {
+		if (memo_answers(cutter, id, memo, landed, sectors)) {
 			*out = memo->base;
 			memo->hits++;
 			goto out;

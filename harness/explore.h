@@ -100,6 +100,12 @@ struct check_memo {
 };
 void check_memo_free(struct check_memo *m);
 
+/* 1 (and *out filled) if the memo answers for this state without running
+ * recovery: its base is the one of this cut and the state's landed writes
+ * miss every block the base's recovery read; 0 otherwise. */
+int check_state_cached(struct sd_cutter *cutter, const struct state_id *id,
+		       struct check_memo *memo, struct check_out *out);
+
 /* Check one crash state of a run (the cutter must be at the cut); memo
  * may be NULL (every state checked in full). */
 void check_state(const struct run_result *res, struct sd_cutter *cutter,

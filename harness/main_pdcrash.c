@@ -413,6 +413,9 @@ static int cmd_replay(int argc, char **argv)
 		free(sectors);
 	}
 	copts.save_image = save;
+	/* ids with a fault come from --io-errors runs, which reopen each
+	 * state through a failing read first: do the same */
+	copts.recovery_fault = id.fault.kind != FAULT_NONE;
 	check_state(&res, cutter, &id, &copts, NULL, &out);
 	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
 	if (save)

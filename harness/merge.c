@@ -22,6 +22,7 @@
  * whole-run file (shard null) merges into itself.  With all N shards the
  * output equals `pdcrash run --json` of the whole run apart from
  * seconds, states_per_second and jobs.
+ * A key it does not know is refused (exit 2) rather than dropped.
  * Exit: 0 no violation, 1 violations, 2 an unreadable or bad file.
  */
 #include <errno.h>
@@ -180,6 +181,29 @@ static int load(struct shard_file *sf)
 		if (sscanf(shard, "%u/%u%c", &sf->k, &sf->n, &extra) != 2 ||
 		    !sf->n || sf->k >= sf->n)
 			return bad(sf->path, "shard", "is not K/N (0 <= K < N)");
+	}
+	return 0;
+}
+
+/* The keys report_print_json() writes; any other is refused, not dropped:
+ * a key this merge does not know could be one the shards disagree on. */
+static const char *const known_keys[] = {
+	"scenarios", "variants", "cut_points", "states", "outcomes", "seconds",
+	"states_per_second", "jobs", "seed", "tear", "io_errors",
+	"injected_errors", "shard", "mutant", "violations",
+	"violation_messages", "per_variant", NULL
+};
+
+static int unknown_key(const struct shard_file *sf)
+{
+	for (size_t i = 0; i < sf->root->nr; i++) {
+		const char *const *k;
+
+		for (k = known_keys; *k && strcmp(*k, sf->root->keys[i]); k++)
+			;
+		if (!*k)
+			return bad(sf->path, sf->root->keys[i],
+				   "is a key merge does not know");
 	}
 	return 0;
 }
@@ -353,7 +377,7 @@ static int merge(struct shard_file *sfs, size_t nr)
 		const char *mutant;
 		int tear, ioe, r;
 
-		if ((r = load(sf)))
+		if ((r = load(sf)) || (r = unknown_key(sf)))
 			goto out;
 		if ((r = get_u64(sf, sf->root, "scenarios", &sc)) ||
 		    (r = get_u64(sf, sf->root, "variants", &va)) ||

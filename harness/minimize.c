@@ -315,7 +315,15 @@ static int still_fails(struct minimizer *m, const size_t *idx, size_t n)
 		if (m->fault.kind != FAULT_NONE)
 			f.nth = tries[t];
 		m->runs++;
-		r = run_once(m, sc, &f, &v) == 1;
+		r = run_once(m, sc, &f, &v);
+		if (r < 0) {
+			/* Harness trouble (fork, memory): stop with the best
+			 * so far, which the final run checks again. */
+			fprintf(stderr, "pdcrash: a candidate run failed: %s; "
+				"stopping\n", pd_strerror(r));
+			m->over = 1;
+			r = 0;
+		}
 		if (r)
 			m->cur_fault = f;
 	}

@@ -298,10 +298,13 @@ def test_merge_counts_a_live_failure_once(tmp_path, pdcrash):
     (lambda t: "[" * 100000, "nested deeper"),
     (lambda t: t.replace('"seed": 1', '"seed": -1'), "'seed' is not a whole number"),
     (lambda t: t.replace('"tear": false', '"tear": 0'), "'tear'"),
-    (lambda t: t.replace('"per_variant"', '"per_variantx"'), "'per_variant' is missing"),
+    (lambda t: json.dumps({k: v for k, v in json.loads(t).items()
+                           if k != "per_variant"}), "'per_variant' is missing"),
     (lambda t: t.replace('"rollback"', '"rollbackx"'), "'outcomes.rollback' is missing"),
     (lambda t: t.replace('"shard": "1/2"', '"shard": "2/2"'), "'shard' is not K/N"),
     (lambda t: "[1, 2]", "not a JSON object"),
+    (lambda t: t.replace('"seed"', '"fiu": null, "seed"'),
+     "'fiu' is a key merge does not know"),
 ])
 def test_merge_of_a_bad_file_exits_2_naming_it(tmp_path, pdcrash, damage, what):
     scn = write_scenario(tmp_path, SMALL, "small")
