@@ -12,7 +12,6 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("PD_BUILD", os.path.join(ROOT, "build"))
 PDCRASH = os.path.join(BUILD, "pdcrash")
-MUTANTS = os.path.join(BUILD, "pdcrash-mutants")
 
 SMALL = """pool data=2000 meta=256
 create 0
@@ -152,17 +151,10 @@ def test_list_shows_default_suite():
         assert name in r.stdout
 
 
-def mutant_build():
-    if not os.path.exists(MUTANTS):
-        subprocess.run(["make", "-C", ROOT, "B=" + BUILD, "mutants"],
-                       check=True, capture_output=True)
-    return MUTANTS
-
-
 @pytest.mark.parametrize("mutant", ["no-flush-before-superblock",
                                     "superblock-first"])
-def test_planted_bug_is_caught_and_replayed(tmp_path, mutant):
-    exe = mutant_build()
+def test_planted_bug_is_caught_and_replayed(tmp_path, mutant, mutants_exe):
+    exe = mutants_exe
     path = scenario(tmp_path, SMALL)
     r = subprocess.run([exe, "run", path, "--mutant", mutant, "--json",
                         "--no-continue"], capture_output=True, text=True,
@@ -239,8 +231,8 @@ def test_io_errors_survived(tmp_path):
     assert j["states"] > plain["states"]
 
 
-def test_superblock_despite_flush_error_is_caught(tmp_path):
-    exe = mutant_build()
+def test_superblock_despite_flush_error_is_caught(tmp_path, mutants_exe):
+    exe = mutants_exe
     path = scenario(tmp_path, SMALL)
     mutant = "superblock-despite-flush-error"
     # without IO errors the planted bug does not show

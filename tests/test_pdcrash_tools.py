@@ -49,24 +49,6 @@ def pdcrash(build_dir):
     return run
 
 
-@pytest.fixture(scope="module")
-def mutants_exe(build_dir):
-    """build/pdcrash-mutants, built (or rebuilt if it predates minimize)."""
-    build = build_dir
-    exe = os.path.join(build, "pdcrash-mutants")
-
-    def current():
-        if not os.access(exe, os.X_OK):
-            return False
-        r = subprocess.run([exe, "minimize"], capture_output=True, text=True)
-        return "unknown command" not in r.stderr
-    if not current():
-        subprocess.run(["make", "-C", ROOT, "B=" + build, "mutants"],
-                       check=True, capture_output=True, timeout=1800)
-    assert current()
-    return exe
-
-
 def mrun(exe, args, cwd=None, timeout=300):
     return subprocess.run([exe] + args, capture_output=True, text=True,
                           timeout=timeout, cwd=cwd)
