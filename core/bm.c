@@ -202,9 +202,9 @@ int bm_create(struct bdev *bd, unsigned cache_blocks,
 	bm = pd_calloc(1, sizeof(*bm));
 	if (!bm)
 		return -ENOMEM;
+	/* The table grows with the blocks cached (alloc_block), not with the
+	 * bound: a bm over a small image stays cheap to flush and destroy. */
 	bm->hash_size = 64;
-	while (bm->hash_size < cache_blocks && bm->hash_size < (1u << 20))
-		bm->hash_size *= 2;
 	bm->hash = pd_calloc(bm->hash_size, sizeof(*bm->hash));
 	if (!bm->hash) {
 		pd_free(bm);

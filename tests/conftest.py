@@ -62,12 +62,12 @@ def fiu_built(build_flags):
 
 @pytest.fixture
 def program(build_dir):
-    """program("sdselftest") -> absolute path of build/sdselftest; skips
-    the test if that program was not built."""
+    """program("sdselftest") -> absolute path of build/sdselftest; fails
+    the test if that program was not built (never a silent skip)."""
     def find(name):
         path = os.path.join(build_dir, name)
         if not os.access(path, os.X_OK):
-            pytest.skip("build/%s not built" % name)
+            pytest.fail("%s/%s was not built (make failed?)" % (build_dir, name))
         return path
     return find
 
