@@ -106,6 +106,14 @@ static void fill_id(const struct job *jb, const struct run_opts *o, uint64_t cut
 	id->fault = jb->cfg.fault;
 }
 
+/* A number from the environment, or dflt. */
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtoull(v, NULL, 0) : dflt;
+}
+
 /* Results go out in batches of whole records, each batch one write of at
  * most PIPE_BUF bytes (atomic), so the parent always reads whole records. */
 #define BATCH 8
@@ -139,6 +147,8 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 	};
 	struct check_memo memo = { 0 };
 	struct outbuf ob = { .fd = fd };
+	uint64_t crash_rank = env_u64("PDCRASH_SELFTEST_CRASH", UINT64_MAX);
+	uint64_t hang_rank = env_u64("PDCRASH_SELFTEST_HANG", UINT64_MAX);
 	struct sd_cutter *cutter;
 	struct record rec;
 	int r;
@@ -168,6 +178,17 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 			rec.choice = c;
 			rec.nr_choices = jb->nch[ci];
 			fill_id(jb, o, jb->cuts[ci], c, jb->nch[ci], &id);
+			if (rank == crash_rank || rank == hang_rank) {
+				/* self-test hooks: recovery that crashes or
+				 * hangs in this state */
+				rec.type = REC_BEGIN;
+				out_add(&ob, &rec);
+				out_flush(&ob);
+				if (rank == crash_rank)
+					raise(SIGSEGV);
+				for (;;)
+					pause();
+			}
 			if (o->no_memo ||
 			    !check_state_cached(cutter, &id, &memo, &out)) {
 				/* Recovery runs: say which state, in case it
@@ -279,6 +300,7 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 	struct worker *ws = calloc(nw, sizeof(*ws));
 	uint64_t done = 0, kept = 0, rank;
 	double t0 = now_sec(), last = 0;
+	double timeout = (double)env_u64("PDCRASH_STATE_TIMEOUT", STATE_TIMEOUT_SEC);
 	int r = 0;
 
 	if (!ws)
@@ -314,7 +336,7 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 			struct record rec;
 
 			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-				if (w->busy && t - w->last_heard > STATE_TIMEOUT_SEC)
+				if (w->busy && t - w->last_heard > timeout)
 					kill(w->pid, SIGKILL);	/* a hang */
 				continue;
 			}
@@ -364,7 +386,7 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 					 "recovery hung (no answer in %d s)" :
 					 "recovery crashed: signal %d",
 					 WTERMSIG(status) == SIGKILL ?
-					 STATE_TIMEOUT_SEC : WTERMSIG(status));
+					 (int)timeout : WTERMSIG(status));
 			else
 				snprintf(bad.msg, sizeof(bad.msg),
 					 "recovery exited with status %d",

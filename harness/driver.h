@@ -9,6 +9,11 @@
  * A worker checks states one after another and reports each result; a
  * worker that crashes or stops answering (a state hung) is replaced and
  * that state counts as a violation, so one bad state never ends a run.
+ *
+ * Environment: PDCRASH_STATE_TIMEOUT (seconds a state may take, default
+ * STATE_TIMEOUT_SEC); self-test hooks PDCRASH_SELFTEST_CRASH=N and
+ * PDCRASH_SELFTEST_HANG=N make recovery of kept state N crash (SIGSEGV)
+ * or hang, to prove the run survives both.
  */
 #ifndef PD_DRIVER_H
 #define PD_DRIVER_H

@@ -325,3 +325,22 @@ def test_long_random_workload_image_agrees_with_the_tools(tmp_path):
     sb = subprocess.run(["thin_dump", "-m", str(img)], capture_output=True,
                         text=True)
     assert sb.returncode == 0 and "<device" in sb.stdout   # held snapshot
+
+
+def test_a_crash_or_hang_in_recovery_is_a_violation_and_the_run_goes_on(tmp_path):
+    path = scenario(tmp_path, SMALL)
+    whole = json.loads(run(["run", path, "--json"]).stdout)
+    env = dict(os.environ, PDCRASH_SELFTEST_CRASH="5")
+    r = run(["run", path, "--json"], env=env)
+    assert r.returncode == 1
+    j = json.loads(r.stdout)
+    assert j["states"] == whole["states"]          # nothing lost
+    msgs = [j["violation_messages"][v] for v in j["violations"]]
+    assert msgs and all("recovery crashed: signal 11" in m for m in msgs)
+    env = dict(os.environ, PDCRASH_SELFTEST_HANG="7", PDCRASH_STATE_TIMEOUT="1")
+    r = run(["run", path, "--json", "--jobs", "2"], env=env)
+    assert r.returncode == 1
+    j = json.loads(r.stdout)
+    assert j["states"] == whole["states"]
+    msgs = [j["violation_messages"][v] for v in j["violations"]]
+    assert msgs and all("recovery hung" in m for m in msgs)
