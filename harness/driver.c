@@ -415,27 +415,49 @@ out:
 	return r;
 }
 
-/* The cut points to explore: all of them, or in a fault run those from the
- * op that met the first injected error on. */
+/* In a fault run, the cut points that matter: from the op that met the
+ * first injected error to the end of the recovery from it (abort, the
+ * needs_check write), and the next commit (from its commit-begin on; the
+ * workload stops after it).  The ops in between build an ordinary
+ * transaction, whose crash states the run without faults covers. */
+static void fault_window(struct job *jb)
+{
+	const struct run_result *res = &jb->res;
+	uint64_t next_begin = UINT64_MAX, n = simdisk_nr_ops(res->sd);
+	size_t k = 0;
+
+	if (!res->injected) {
+		jb->nr_cuts = 0;		/* the fault never fired */
+		return;
+	}
+	for (uint64_t i = res->recovered_seq; i < n; i++) {
+		const struct sd_op *op = simdisk_op(res->sd, i);
+
+		if (op->kind == SD_MARKER && op->marker == MK_COMMIT_BEGIN) {
+			next_begin = i;
+			break;
+		}
+	}
+	for (size_t i = 0; i < jb->nr_cuts; i++) {
+		uint64_t c = jb->cuts[i];
+
+		if ((c >= res->first_error_seq && c <= res->recovered_seq) ||
+		    c > next_begin)
+			jb->cuts[k++] = c;
+	}
+	jb->nr_cuts = k;
+}
+
 static int prepare_job(struct job *jb)
 {
 	struct sd_cutter *c;
-	size_t keep_from = 0;
 	int r;
 
 	jb->nr_cuts = cut_points(&jb->res, &jb->cuts);
 	if (!jb->nr_cuts)
 		return -ENOMEM;
-	if (jb->cfg.fault.kind != FAULT_NONE || jb->cfg.fiu_name) {
-		while (keep_from < jb->nr_cuts &&
-		       jb->cuts[keep_from] < jb->res.first_error_seq)
-			keep_from++;
-		memmove(jb->cuts, jb->cuts + keep_from,
-			(jb->nr_cuts - keep_from) * sizeof(*jb->cuts));
-		jb->nr_cuts -= keep_from;
-		if (!jb->res.injected)
-			jb->nr_cuts = 0;	/* the fault never fired */
-	}
+	if (jb->cfg.fault.kind != FAULT_NONE || jb->cfg.fiu_name)
+		fault_window(jb);
 	jb->first = malloc(jb->nr_cuts * sizeof(*jb->first));
 	jb->nch = malloc(jb->nr_cuts * sizeof(*jb->nch));
 	if (!jb->first || !jb->nch)

@@ -147,15 +147,13 @@ static int injected(struct run *w, int r)
 /* After an injected error: abort, and follow the pool to whatever state
  * it reopened in.  cand is the index of the state a failed commit was
  * making (its digest already pushed), or -1 outside a commit. */
-static void recover(struct run *w, int64_t cand)
+static void recover_inner(struct run *w, int64_t cand)
 {
 	struct run_result *res = w->res;
 	uint64_t last = cand >= 0 ? (uint64_t)cand - 1 : res->nr_states - 1;
 	struct digest d;
 	int r;
 
-	if (!w->res->injected++)
-		res->first_error_seq = res->nr_ops ? res->ops[res->nr_ops - 1].seq : 1;
 	/* As dm-thin does after a failed metadata operation: abort, then
 	 * mark the metadata for checking. */
 	r = thin_abort(w->pool);
@@ -190,6 +188,18 @@ static void recover(struct run *w, int64_t cand)
 	}
 	live_fail(w, "after abort the pool shows neither committed state %llu "
 		  "nor the one being committed", (unsigned long long)last);
+}
+
+static void recover(struct run *w, int64_t cand)
+{
+	struct run_result *res = w->res;
+	int first = !res->injected++;
+
+	if (first)
+		res->first_error_seq = res->nr_ops ? res->ops[res->nr_ops - 1].seq : 1;
+	recover_inner(w, cand);
+	if (first)
+		res->recovered_seq = simdisk_nr_ops(res->sd);
 }
 
 /* Compare the core's result with the oracle's; on an injected error go

@@ -89,6 +89,8 @@ struct run_result {
 	uint64_t injected;		/* IO errors returned to the core */
 	uint64_t first_error_seq;	/* log index where the op that met the
 					 * first injected error began; 0 none */
+	uint64_t recovered_seq;		/* log length when the recovery from
+					 * it (abort, needs_check) was done */
 	int stopped;			/* the pool died (abort failed) */
 	int live_failed;		/* the core disagreed with the oracle */
 	char live_msg[512];
