@@ -190,7 +190,8 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 					pause();
 			}
 			if (o->no_memo ||
-			    !check_state_cached(cutter, &id, &memo, &out)) {
+			    !check_state_cached(&jb->res, cutter, &id, &memo,
+						&out)) {
 				/* Recovery runs: say which state, in case it
 				 * crashes or hangs. */
 				rec.type = REC_BEGIN;

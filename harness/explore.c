@@ -339,11 +339,35 @@ static void continue_and_check(struct thin_pool *pool, struct bdev *image,
 			r < 0 ? pd_strerror(r) : msg);
 }
 
+/* 1 + the log index of the last op before cut that changed the durable
+ * content (a good flush, a good FUA write, a resize), 0 if none: two cuts
+ * with the same value have the same durable image, so the same base state
+ * (nothing pending landed).  Incremental when cuts come in order. */
+static uint64_t durable_version(const struct run_result *res, uint64_t cut,
+				uint64_t *scan_pos, uint64_t *version)
+{
+	if (cut < *scan_pos) {
+		*scan_pos = 0;
+		*version = 0;
+	}
+	for (uint64_t i = *scan_pos; i < cut && i < simdisk_nr_ops(res->sd); i++) {
+		const struct sd_op *op = simdisk_op(res->sd, i);
+
+		if (((op->kind == SD_FLUSH || op->kind == SD_WRITE_FUA) &&
+		     !op->failed) ||
+		    (op->kind == SD_MARKER && op->marker == SD_MARKER_RESIZE))
+			*version = i + 1;
+	}
+	*scan_pos = cut;
+	return *version;
+}
+
 /* Everything after the image is built: reopen (first through a failing
- * read when asked), structural check, compare, continue. */
+ * read when asked, which read is chosen by fault_key), structural check,
+ * compare, continue. */
 static void check_image(const struct run_result *res, struct bdev *image,
 			const struct state_id *id, const struct check_opts *opts,
-			struct check_out *out)
+			uint64_t fault_key, struct check_out *out)
 {
 	struct thin_pool_params params = {
 		.data_block_size = res->geo.block_size,
@@ -362,8 +386,9 @@ static void check_image(const struct run_result *res, struct bdev *image,
 		struct prng p;
 		struct bdev *fb;
 
-		/* the same read fails for every choice of a cut (see memo) */
-		prng_seed(&p, prng_derive(id->seed, id->cut * 7919));
+		/* the same read fails for every state with the same durable
+		 * image (see the memo) */
+		prng_seed(&p, prng_derive(id->seed, fault_key * 7919));
 		r = fault_bdev_wrap(image, FB_READ, 1 + prng_below(&p, 6),
 				    (int)prng_below(&p, 2), &fb);
 		if (r) {
@@ -448,7 +473,8 @@ static int build_image(struct sd_cutter *cutter, const struct state_id *id,
  * through a device that records every block recovery read. */
 static int memo_base(const struct run_result *res, struct sd_cutter *cutter,
 		     const struct state_id *id, const struct check_opts *opts,
-		     struct check_memo *m, uint8_t *landed, uint64_t *sectors)
+		     struct check_memo *m, const struct memo_key *key,
+		     uint8_t *landed, uint64_t *sectors)
 {
 	struct bdev *image, *rec;
 	uint64_t nbits;
@@ -478,12 +504,32 @@ static int memo_base(const struct run_result *res, struct sd_cutter *cutter,
 	fault_bdev_record_reads(rec, m->read_bits, nbits);
 	struct state_id base = *id;
 	base.choice = 0;
-	check_image(res, rec, &base, opts, &m->base);
+	check_image(res, rec, &base, opts, key->durable, &m->base);
 	bdev_destroy(rec);
 	bdev_destroy(image);
-	m->cut = id->cut;
+	m->key = *key;
 	m->valid = 1;
 	return 0;
+}
+
+/* What the base state of a cut depends on: the durable image and what the
+ * markers allow there. */
+static void memo_key_of(const struct run_result *res, uint64_t cut,
+			struct check_memo *m, struct memo_key *k)
+{
+	struct expect e;
+
+	workload_expect(res, cut, &e);
+	k->durable = durable_version(res, cut, &m->scan_pos, &m->scan_version);
+	k->lo = e.lo;
+	k->hi = e.hi;
+	k->committed = e.committed;
+}
+
+static int memo_key_eq(const struct memo_key *a, const struct memo_key *b)
+{
+	return a->durable == b->durable && a->lo == b->lo && a->hi == b->hi &&
+	       a->committed == b->committed;
 }
 
 void check_memo_free(struct check_memo *m)
@@ -511,17 +557,21 @@ static int memo_answers(struct sd_cutter *cutter, const struct state_id *id,
 	return 1;
 }
 
-int check_state_cached(struct sd_cutter *cutter, const struct state_id *id,
-		       struct check_memo *memo, struct check_out *out)
+int check_state_cached(const struct run_result *res, struct sd_cutter *cutter,
+		       const struct state_id *id, struct check_memo *memo,
+		       struct check_out *out)
 {
 	size_t n = sd_cutter_nr_pending(cutter);
+	struct memo_key key;
 	uint8_t *landed;
 	uint64_t *sectors;
 	int hit;
 
-	if (!memo->valid || memo->cut != id->cut ||
-	    id->nr_choices != nr_choices(n, id->tear) ||
+	if (!memo->valid || id->nr_choices != nr_choices(n, id->tear) ||
 	    id->choice >= id->nr_choices)
+		return 0;
+	memo_key_of(res, id->cut, memo, &key);
+	if (!memo_key_eq(&key, &memo->key))
 		return 0;
 	landed = malloc(n + 1);
 	sectors = malloc((n + 1) * sizeof(*sectors));
@@ -558,9 +608,14 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 			id->nr_choices, nr_choices(n, id->tear), n);
 		goto out;
 	}
+	struct check_memo scratch = { 0 };
+	struct memo_key key;
+
+	memo_key_of(res, id->cut, memo ? memo : &scratch, &key);
 	if (memo) {
-		if (!memo->valid || memo->cut != id->cut) {
-			r = memo_base(res, cutter, id, opts, memo, landed, sectors);
+		if (!memo->valid || !memo_key_eq(&key, &memo->key)) {
+			r = memo_base(res, cutter, id, opts, memo, &key, landed,
+				      sectors);
 			if (r) {
 				set_out(out, OUT_VIOLATION, "harness: %s",
 					pd_strerror(r));
@@ -586,7 +641,7 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 			fprintf(stderr, "pdcrash: cannot save %s: %s\n",
 				opts->save_image, pd_strerror(r));
 	}
-	check_image(res, image, id, opts, out);
+	check_image(res, image, id, opts, key.durable, out);
 out:
 	bdev_destroy(image);
 	free(landed);

@@ -82,17 +82,25 @@ struct check_opts {
 };
 
 /*
- * Memo of one cut: the base state (choice 0, nothing pending landed) is
- * checked through a device that records every block recovery reads.
- * Recovery is deterministic, so another choice of the same cut whose
- * landed writes all miss those blocks reads exactly the same data, does
- * exactly the same, and has the same outcome: it takes the base's result
- * without running.  Any landed write recovery would read means a full
- * check.
+ * Memo of base states: the base state of a cut (choice 0, nothing pending
+ * landed: the durable image alone) is checked through a device that
+ * records every block recovery reads.  Recovery is deterministic, so a
+ * state whose landed writes all miss those blocks reads exactly the same
+ * data, does exactly the same, and has the same outcome: it takes the
+ * base's result without running.  The base itself serves every cut with
+ * the same durable image and the same marker expectations (e.g. all the
+ * cuts inside one burst of writes before a flush).  Any landed write that
+ * recovery would read means a full check.
  */
+struct memo_key {
+	uint64_t durable;		/* the durable image's version */
+	int64_t lo, hi, committed;	/* what the markers allow */
+};
+
 struct check_memo {
-	uint64_t cut;
+	struct memo_key key;		/* of the base checked */
 	int valid;
+	uint64_t scan_pos, scan_version;	/* durable-version scan */
 	uint64_t *read_bits;		/* blocks the base's recovery read */
 	uint64_t nbits, cap_bits;
 	struct check_out base;
@@ -103,8 +111,9 @@ void check_memo_free(struct check_memo *m);
 /* 1 (and *out filled) if the memo answers for this state without running
  * recovery: its base is the one of this cut and the state's landed writes
  * miss every block the base's recovery read; 0 otherwise. */
-int check_state_cached(struct sd_cutter *cutter, const struct state_id *id,
-		       struct check_memo *memo, struct check_out *out);
+int check_state_cached(const struct run_result *res, struct sd_cutter *cutter,
+		       const struct state_id *id, struct check_memo *memo,
+		       struct check_out *out);
 
 /* Check one crash state of a run (the cutter must be at the cut); memo
  * may be NULL (every state checked in full). */

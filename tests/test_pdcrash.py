@@ -344,3 +344,19 @@ def test_a_crash_or_hang_in_recovery_is_a_violation_and_the_run_goes_on(tmp_path
     assert j["states"] == whole["states"]
     msgs = [j["violation_messages"][v] for v in j["violations"]]
     assert msgs and all("recovery hung" in m for m in msgs)
+
+
+def test_memo_is_exact(tmp_path, mutants_exe):
+    """The memo only skips recovery that would read the same data: with a
+    planted bug and IO errors, every outcome and message is the same as
+    when every state is checked in full."""
+    path = scenario(tmp_path, SMALL)
+    for args in (["--mutant", "superblock-first"],
+                 ["--mutant", "superblock-despite-flush-error", "--io-errors"]):
+        a = subprocess.run([mutants_exe, "run", path, "--json"] + args,
+                           capture_output=True, text=True, timeout=600)
+        b = subprocess.run([mutants_exe, "run", path, "--json", "--no-memo"]
+                           + args, capture_output=True, text=True, timeout=600)
+        ja, jb = json.loads(a.stdout), json.loads(b.stdout)
+        assert ja["outcomes"]["violation"] > 0
+        assert without_times(ja) == without_times(jb)
