@@ -35,6 +35,9 @@ struct job {
 	size_t nr_cuts;
 	uint64_t *first;		/* first global state index of each cut */
 	uint64_t *nch;			/* choices at each cut */
+	uint64_t *seg;			/* durable-image segment of each cut:
+					 * a worker takes whole segments, so
+					 * each base state is checked once */
 	uint64_t total;			/* states in all */
 	int cfg_tear;
 	char name[128];
@@ -164,7 +167,7 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 			struct state_id id;
 			struct check_out out;
 
-			if (!keep(o, g, &rank) || rank % o->jobs != slot ||
+			if (!keep(o, g, &rank) || jb->seg[ci] % o->jobs != slot ||
 			    rank < start_rank)
 				continue;
 			if (!seeked) {
@@ -416,11 +419,29 @@ out:
 	return r;
 }
 
-/* In a fault run, the cut points that matter: from the op that met the
- * first injected error to the end of the recovery from it (abort, the
- * needs_check write), and the next commit (from its commit-begin on; the
- * workload stops after it).  The ops in between build an ordinary
- * transaction, whose crash states the run without faults covers. */
+/* In a fault run, the cut points that matter: every cut from the op that
+ * met the first injected error to the end of the recovery from it (abort,
+ * the needs_check write), then the next commit (the workload stops after
+ * it) at its flush boundaries: the cut just before each flush and just
+ * after it.  A cut inside a burst of writes has for states the durable
+ * image plus subsets of the writes so far, which the cut at the end of the
+ * burst also has; and the ops between the recovery and the next commit
+ * build an ordinary transaction, whose crash states the fault-free run
+ * covers. */
+/* Is the next write or flush after log position c a flush? */
+static int next_is_flush(const struct run_result *res, uint64_t c)
+{
+	for (uint64_t i = c; i < simdisk_nr_ops(res->sd); i++) {
+		enum sd_op_kind k = simdisk_op(res->sd, i)->kind;
+
+		if (k == SD_FLUSH)
+			return 1;
+		if (k == SD_WRITE || k == SD_WRITE_FUA)
+			return 0;
+	}
+	return 1;
+}
+
 static void fault_window(struct job *jb)
 {
 	const struct run_result *res = &jb->res;
@@ -441,9 +462,11 @@ static void fault_window(struct job *jb)
 	}
 	for (size_t i = 0; i < jb->nr_cuts; i++) {
 		uint64_t c = jb->cuts[i];
+		int at_flush = c == n || next_is_flush(res, c) ||
+			(c && simdisk_op(res->sd, c - 1)->kind == SD_FLUSH);
 
 		if ((c >= res->first_error_seq && c <= res->recovered_seq) ||
-		    c > next_begin)
+		    (c > next_begin && at_flush))
 			jb->cuts[k++] = c;
 	}
 	jb->nr_cuts = k;
@@ -459,10 +482,25 @@ static int prepare_job(struct job *jb)
 		return -ENOMEM;
 	if (jb->cfg.fault.kind != FAULT_NONE || jb->cfg.fiu_name)
 		fault_window(jb);
-	jb->first = malloc(jb->nr_cuts * sizeof(*jb->first));
-	jb->nch = malloc(jb->nr_cuts * sizeof(*jb->nch));
-	if (!jb->first || !jb->nch)
+	jb->first = malloc((jb->nr_cuts + 1) * sizeof(*jb->first));
+	jb->nch = malloc((jb->nr_cuts + 1) * sizeof(*jb->nch));
+	jb->seg = malloc((jb->nr_cuts + 1) * sizeof(*jb->seg));
+	if (!jb->first || !jb->nch || !jb->seg)
 		return -ENOMEM;
+	/* A new segment starts at every op that changes the durable image
+	 * (good flush, good FUA write, resize) and at every marker. */
+	uint64_t seg = 0, pos = 0;
+	for (size_t i = 0; i < jb->nr_cuts; i++) {
+		for (; pos < jb->cuts[i]; pos++) {
+			const struct sd_op *op = simdisk_op(jb->res.sd, pos);
+
+			if (op->kind == SD_MARKER ||
+			    ((op->kind == SD_FLUSH || op->kind == SD_WRITE_FUA) &&
+			     !op->failed))
+				seg++;
+		}
+		jb->seg[i] = seg;
+	}
 	r = sd_cutter_create(jb->res.sd, &c);
 	if (r)
 		return r;
@@ -485,6 +523,7 @@ static void free_job(struct job *jb)
 	free(jb->cuts);
 	free(jb->first);
 	free(jb->nch);
+	free(jb->seg);
 }
 
 static int run_variant(const struct run_opts *o, const struct scenario *sc,

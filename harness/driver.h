@@ -5,7 +5,8 @@
  * NAME+small with a cache of SMALL_CACHE_BLOCKS, so dirty blocks are
  * written back in the middle of transactions.  States are numbered in a
  * fixed order (cut, then choice); --shard K/N keeps state g iff
- * g % N == K, and --jobs spreads the kept states over worker processes.
+ * g % N == K, and --jobs spreads the kept states over worker processes
+ * by segments of cuts that share a durable image (one base check each).
  * A worker checks states one after another and reports each result; a
  * worker that crashes or stops answering (a state hung) is replaced and
  * that state counts as a violation, so one bad state never ends a run.
