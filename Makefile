@@ -165,4 +165,7 @@ clean:
 
 FORCE:
 
+# Keep the objects of programs (make would delete them as intermediate).
+.SECONDARY:
+
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
