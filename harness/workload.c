@@ -25,6 +25,7 @@ struct run {
 };
 
 static void keep_model(struct run *w, uint64_t k);
+static int index_marks(struct run_result *res);
 
 __attribute__((format(printf, 2, 3)))
 static void live_fail(struct run *w, const char *fmt, ...)
@@ -583,6 +584,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		exec_op(&w, &sc->ops[i]);
 	r = 0;
 out:
+	if (!r)
+		r = index_marks(res);
 	fiu_disarm(cfg);
 	thin_pool_destroy(w.pool);
 	oracle_destroy(w.model);
@@ -597,28 +600,67 @@ void run_result_free(struct run_result *res)
 	simdisk_destroy(res->sd);
 	free(res->digests);
 	free(res->ops);
+	free(res->marks);
 	oracle_destroy(res->kept);
 	memset(res, 0, sizeof(*res));
+}
+
+/* Index the commit markers once, so workload_expect is a binary search
+ * (it runs for every crash state). */
+static int index_marks(struct run_result *res)
+{
+	int64_t committed = -1, begun = -1;
+	int uncertain = 0;
+	size_t n = 0, cap = 0;
+
+	for (uint64_t i = 0; i < simdisk_nr_ops(res->sd); i++) {
+		const struct sd_op *op = simdisk_op(res->sd, i);
+
+		if (op->kind != SD_MARKER || (op->marker != MK_COMMIT_BEGIN &&
+					      op->marker != MK_COMMIT_END))
+			continue;
+		if (op->marker == MK_COMMIT_BEGIN) {
+			begun = (int64_t)op->value;
+		} else {
+			committed = (int64_t)(op->value & ~MK_UNCERTAIN);
+			uncertain = !!(op->value & MK_UNCERTAIN);
+			begun = -1;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct mark_state *m = realloc(res->marks, cap * sizeof(*m));
+			if (!m)
+				return -ENOMEM;
+			res->marks = m;
+		}
+		res->marks[n++] = (struct mark_state) { i, committed, begun,
+							uncertain };
+	}
+	res->nr_marks = n;
+	return 0;
 }
 
 void workload_expect(const struct run_result *res, uint64_t cut,
 		     struct expect *e)
 {
+	size_t lo = 0, hi = res->nr_marks;	/* marks[lo..hi) with seq < cut */
 	int64_t committed = -1, begun = -1;
 	int uncertain = 0;
 
-	for (uint64_t i = 0; i < cut && i < simdisk_nr_ops(res->sd); i++) {
-		const struct sd_op *op = simdisk_op(res->sd, i);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (op->kind != SD_MARKER)
-			continue;
-		if (op->marker == MK_COMMIT_BEGIN) {
-			begun = (int64_t)op->value;
-		} else if (op->marker == MK_COMMIT_END) {
-			committed = (int64_t)(op->value & ~MK_UNCERTAIN);
-			uncertain = !!(op->value & MK_UNCERTAIN);
-			begun = -1;
-		}
+		if (res->marks[mid].seq < cut)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo) {
+		const struct mark_state *m = &res->marks[lo - 1];
+
+		committed = m->committed;
+		begun = m->begun;
+		uncertain = m->uncertain;
 	}
 	e->committed = committed;
 	e->lo = uncertain ? committed - 1 : committed;

@@ -96,6 +96,15 @@ struct run_result {
 	char live_msg[512];
 	struct pool_geometry geo;	/* as run */
 	struct oracle *kept;		/* see run_config.keep_state */
+	struct mark_state *marks;	/* after each commit marker, in order */
+	size_t nr_marks;
+};
+
+/* What the commit markers say after one of them (for workload_expect). */
+struct mark_state {
+	uint64_t seq;			/* log index of the marker */
+	int64_t committed, begun;
+	int uncertain;
 };
 
 /* 0, or -errno when the run could not be set up (not a finding). */
