@@ -57,20 +57,27 @@ static uint64_t mix_b(uint64_t z)
 	return z ^ (z >> 33);
 }
 
-/* Add the hash of a tuple of up to 5 words to d. */
+static uint64_t rotl64(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* Add the hash of a tuple (tag and four words) to d.  The words are first
+ * folded with distinct odd multipliers and rotations (so no two positions
+ * can trade places), then each lane finalises the fold with its own mixer:
+ * two independent 64-bit sums, cheap enough to run over every mapping of
+ * every crash state. */
 static void digest_add(struct digest *d, uint64_t tag, uint64_t w1, uint64_t w2,
 		       uint64_t w3, uint64_t w4)
 {
-	uint64_t a = mix64(tag + 0x9e3779b97f4a7c15ull);
-	uint64_t b = mix_b(tag ^ 0x6a09e667f3bcc909ull);
-	uint64_t w[4] = { w1, w2, w3, w4 };
+	uint64_t h = tag * 0x9e3779b97f4a7c15ull;
 
-	for (int i = 0; i < 4; i++) {
-		a = mix64(a ^ w[i]);
-		b = mix_b(b + w[i] * 0x9e3779b97f4a7c15ull);
-	}
-	d->a += a;
-	d->b += b;
+	h ^= w1 * 0xbf58476d1ce4e5b9ull;
+	h ^= rotl64(w2 * 0x94d049bb133111ebull, 17);
+	h ^= rotl64(w3 * 0xd6e8feb86659fd93ull, 31);
+	h ^= rotl64(w4 * 0xff51afd7ed558ccdull, 47);
+	d->a += mix64(h);
+	d->b += mix_b(h ^ 0x6a09e667f3bcc909ull);
 }
 
 enum { TAG_POOL = 1, TAG_DEV = 2, TAG_MAP = 3 };
