@@ -618,10 +618,21 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 			}
 			r = run_variant(o, o->scenarios[i], variants[v].suffix,
 					variants[v].cache, none, sum, vs, counts);
-			/* --io-errors: every IO op of the run, failed once and
-			 * from then on, each a run of its own. */
+			/* --io-errors: every write and flush of the run, and
+			 * every read up to MAX_READ_FAULTS (beyond that, that
+			 * many spread evenly), failed once and from then on,
+			 * each a run of its own. */
 			for (int k = 0; k < 3 && o->io_errors && !r; k++) {
-				for (uint64_t n = 1; n <= counts[k] && !r; n++) {
+				uint64_t m = counts[k];
+
+				if (k == 0 && m > MAX_READ_FAULTS) {
+					vs->reads_sampled = m;
+					m = MAX_READ_FAULTS;
+				}
+				for (uint64_t x = 1; x <= m && !r; x++) {
+					uint64_t n = m == counts[k] ? x :
+						1 + (x - 1) * counts[k] / m;
+
 					for (int sticky = 0; sticky < 2 && !r; sticky++) {
 						struct fault_spec f = {
 							(enum fault_kind)(FAULT_READ + k),

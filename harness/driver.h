@@ -28,6 +28,7 @@
 #define SMALL_CACHE_BLOCKS 16
 #define STATE_TIMEOUT_SEC 30
 #define PLOT_BINS 100
+#define MAX_READ_FAULTS 1000	/* --io-errors: reads failed per run, at most */
 
 struct run_opts {
 	struct scenario **scenarios;
@@ -57,6 +58,8 @@ struct run_opts {
 struct variant_stats {
 	char name[128];
 	uint64_t cut_points, states, log_ops, commits, injected, runs;
+	uint64_t reads_sampled;		/* reads of the run when more than
+					 * MAX_READ_FAULTS were failed in turn */
 	uint64_t outcomes[OUT_NR];
 	uint64_t plot[PLOT_BINS][OUT_NR];	/* outcomes along the op log */
 };

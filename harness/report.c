@@ -104,6 +104,12 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 		o->nr_scenarios, s->cut_points, s->states, s->seconds,
 		s->seconds > 0 ? s->states / s->seconds : 0.0, s->jobs,
 		o->tear ? ", torn writes on" : "");
+	for (size_t v = 0; v < s->nr_variants; v++)
+		if (s->variants[v].reads_sampled)
+			fprintf(f, "%s: %" PRIu64 " reads; %d of them, spread evenly, "
+				"were failed in turn (every write and flush was)\n",
+				s->variants[v].name, s->variants[v].reads_sampled,
+				MAX_READ_FAULTS);
 	if (!s->nr_violations) {
 		fprintf(f, "no violation: every crash state rolled back or forward\n");
 		return;
@@ -140,6 +146,12 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 			vs->outcomes[OUT_ROLLFORWARD], vs->outcomes[OUT_DETECTED],
 			vs->outcomes[OUT_VIOLATION]);
 	}
+	for (size_t v = 0; v < s->nr_variants; v++)
+		if (s->variants[v].reads_sampled)
+			fprintf(f, "\n%s: %" PRIu64 " reads; %d of them, spread "
+				"evenly, were failed in turn (every write and flush "
+				"was).\n", s->variants[v].name,
+				s->variants[v].reads_sampled, MAX_READ_FAULTS);
 	fprintf(f, "\n## Violations\n\n");
 	if (!s->nr_violations)
 		fprintf(f, "None.\n");
