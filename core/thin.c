@@ -876,6 +876,28 @@ int thin_list_devs(struct thin_pool *pool, uint64_t *devs, size_t max,
 	return 0;
 }
 
+int thin_list_devs_alloc(struct thin_pool *pool, uint64_t **devs, size_t *nr)
+{
+	size_t cap = 64;
+	int r;
+
+	for (;;) {
+		uint64_t *d = pd_malloc(cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		r = thin_list_devs(pool, d, cap, nr);
+		if (!r) {
+			*devs = d;
+			return 0;
+		}
+		pd_free(d);
+		if (r != -ENOSPC)
+			return r;
+		cap = *nr + 16;		/* the walk counted them all */
+	}
+}
+
 /* --- mappings -------------------------------------------------------------- */
 
 int thin_lookup(struct thin_pool *pool, uint64_t dev, uint64_t vblock,

@@ -106,6 +106,8 @@ int thin_set_dev_info(struct thin_pool *pool, const struct thin_dev_info *info);
 /* Ids of all devices, ascending; *nr set; -ENOSPC if more than max. */
 int thin_list_devs(struct thin_pool *pool, uint64_t *devs, size_t max,
 		   size_t *nr);
+/* The same into an array it allocates (*devs; free with pd_free / free). */
+int thin_list_devs_alloc(struct thin_pool *pool, uint64_t **devs, size_t *nr);
 
 /* Mappings. */
 struct thin_lookup_result {

@@ -268,13 +268,14 @@ static int structural(struct bdev *bd, char *msg, size_t len)
 
 static int next_free_dev(struct thin_pool *pool, uint64_t *dev)
 {
-	uint64_t devs[1024];
+	uint64_t *devs;
 	size_t nr;
-	int r = thin_list_devs(pool, devs, 1024, &nr);
+	int r = thin_list_devs_alloc(pool, &devs, &nr);
 
 	if (r)
 		return r;
 	*dev = nr ? devs[nr - 1] + 1 : 0;
+	free(devs);
 	if (*dev > THIN_MAX_DEV_ID)
 		return -ENOSPC;
 	return 0;

@@ -541,28 +541,6 @@ static int digest_one(void *ctx, uint64_t vblock, pd_block_t block,
 	return 0;
 }
 
-static int list_devs(struct thin_pool *pool, uint64_t **devs, size_t *nr)
-{
-	size_t cap = 64;
-	int r;
-
-	for (;;) {
-		*devs = malloc(cap * sizeof(**devs));
-		if (!*devs)
-			return -ENOMEM;
-		r = thin_list_devs(pool, *devs, cap, nr);
-		if (r != -ENOSPC)
-			break;
-		free(*devs);
-		cap = *nr + 16;
-	}
-	if (r) {
-		free(*devs);
-		*devs = NULL;
-	}
-	return r;
-}
-
 int pool_digest(struct thin_pool *pool, struct digest *out)
 {
 	struct digest d = { 0, 0 };
@@ -582,7 +560,7 @@ int pool_digest(struct thin_pool *pool, struct digest *out)
 	if (r)
 		return r;
 	digest_pool(&d, trans_id, time, nr_data, held != 0);
-	r = list_devs(pool, &devs, &nr);
+	r = thin_list_devs_alloc(pool, &devs, &nr);
 	if (r)
 		return r;
 	for (size_t i = 0; i < nr && !r; i++) {
@@ -680,7 +658,7 @@ size_t oracle_diff(const struct oracle *o, struct thin_pool *pool, char *buf,
 	if ((held != 0) != o->held)
 		say(&c, "  metadata snapshot: found %s, expected %s\n",
 		    held ? "held" : "none", o->held ? "held" : "none");
-	r = list_devs(pool, &devs, &nr);
+	r = thin_list_devs_alloc(pool, &devs, &nr);
 	if (r) {
 		say(&c, "  cannot list devices: %s\n", pd_strerror(r));
 		return c.count;

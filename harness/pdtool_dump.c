@@ -113,29 +113,6 @@ static int on_mapping(void *ctx, uint64_t vblock, pd_block_t data_block,
 	return 0;
 }
 
-/* All device ids, ascending; *devs is malloc'd. */
-static int list_devs(struct thin_pool *pool, uint64_t **devs, size_t *nr)
-{
-	size_t max = 64;
-
-	for (;;) {
-		uint64_t *d = malloc(max * sizeof(*d));
-		int r;
-
-		if (!d)
-			return -ENOMEM;
-		r = thin_list_devs(pool, d, max, nr);
-		if (!r) {
-			*devs = d;
-			return 0;
-		}
-		free(d);
-		if (r != -ENOSPC || max > (SIZE_MAX / sizeof(*d)) / 2)
-			return r;
-		max *= 2;
-	}
-}
-
 static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
 		     struct dump_ctx *dcp, const char *path)
 {
@@ -149,7 +126,7 @@ static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
 	r = thin_get_nr_data_blocks(pool, &nr_data);
 	if (r)
 		goto out_fail;
-	r = list_devs(pool, &devs, &nr);
+	r = thin_list_devs_alloc(pool, &devs, &nr);
 	if (r)
 		goto out_fail;
 	fprintf(out,
