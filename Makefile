@@ -18,7 +18,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	   -Wno-sign-compare -fno-strict-aliasing
-CPPFLAGS += $(CPPFLAGS_EXTRA) -Icore -Isimdisk -Iharness -D_POSIX_C_SOURCE=200809L \
+CPPFLAGS += $(CPPFLAGS_EXTRA) -D_POSIX_C_SOURCE=200809L \
 	    -D_DEFAULT_SOURCE -MMD -MP
 LDFLAGS ?=
 LDLIBS  += -lm
@@ -44,25 +44,43 @@ CFLAGS  += --coverage -O0
 LDFLAGS += --coverage
 endif
 
+# --- layering: each folder sees only what it may (DESIGN.md section 1) ---
+#   core/            -Icore and libc
+#   simdisk/         core/bdev.h and its two fault headers, nothing else
+#   harness/engine/  core/, simdisk/ and itself
+#   harness/pdcrash/ the engine and itself
+#   harness/pdtool/  core/ and itself; linked against libpdata and expat only
+# `make layering` (run by `make check`) proves the first two on copies of the
+# folders, so a relative include cannot get round the flags either.
+SIMDISK_CORE_H := core/bdev.h core/fault.h core/fiu-local.h
+INC_core     := -Icore
+INC_simdisk  := -I$(B)/inc/simdisk
+INC_engine   := -Icore -Isimdisk -Iharness/engine
+INC_pdcrash  := $(INC_engine) -Iharness/pdcrash
+INC_pdtool   := -Icore -Iharness/pdtool
+INC_tests    := $(INC_engine) -Itests/unit
+
 CORE_SRC    := $(wildcard core/*.c)
 SIMDISK_SRC := $(wildcard simdisk/*.c)
-HARNESS_SRC := $(filter-out harness/main_%.c,$(wildcard harness/*.c))
+ENGINE_SRC  := $(wildcard harness/engine/*.c)
+PDCRASH_SRC := $(wildcard harness/pdcrash/*.c)
+PDTOOL_SRC  := $(wildcard harness/pdtool/*.c)
+SELFTEST_SRC := $(wildcard tests/simdisk/*.c)
 UNIT_SRC    := $(wildcard tests/unit/*.c)
 BENCH_SRC   := $(wildcard tests/bench/*.c)
-MAIN_SRC    := $(wildcard harness/main_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 LIBPDATA   := $(B)/libpdata.a
 LIBSIMDISK := $(B)/libsimdisk.a
-LIBHARNESS := $(B)/libharness.a
-PROGRAMS   := $(patsubst harness/main_%.c,$(B)/%,$(MAIN_SRC))
+LIBENGINE  := $(B)/libengine.a
+PROGRAMS   := $(B)/pdcrash $(B)/pdtool $(B)/sdselftest
 BENCHES    := $(patsubst tests/bench/%.c,$(B)/%,$(BENCH_SRC))
 UNIT       := $(B)/unit_tests
-LIBS       := $(LIBHARNESS) $(LIBSIMDISK) $(LIBPDATA)
+LIBS       := $(LIBENGINE) $(LIBSIMDISK) $(LIBPDATA)
 
 .PHONY: all deps check test test-unit test-py crashtest bench valgrind \
-	coverage mutants clean FORCE
+	coverage mutants clean layering FORCE
 .DEFAULT_GOAL := all
 
 all: deps $(PROGRAMS) $(UNIT) $(BENCHES)
@@ -78,9 +96,33 @@ $(B)/flags.txt: FORCE
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then \
 		echo '$(FLAGS_NOW)' > $@; fi
 
-$(B)/obj/%.o: %.c $(B)/flags.txt
+# simdisk/ compiles against copies of the three core headers it may use.
+$(B)/inc/simdisk/%.h: core/%.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	cp $< $@
+$(call obj,$(SIMDISK_SRC)): | $(patsubst core/%,$(B)/inc/simdisk/%,$(SIMDISK_CORE_H))
+
+$(B)/obj/core/%.o: core/%.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(B)/obj/simdisk/%.o: simdisk/%.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_simdisk) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(B)/obj/harness/engine/%.o: harness/engine/%.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_engine) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(B)/obj/harness/pdcrash/%.o: harness/pdcrash/%.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_pdcrash) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(B)/obj/harness/pdtool/%.o: harness/pdtool/%.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_pdtool) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(B)/obj/tests/simdisk/%.o: tests/simdisk/%.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) -Icore -Isimdisk $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(B)/obj/tests/%.o: tests/%.c $(B)/flags.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_tests) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIBPDATA): $(call obj,$(CORE_SRC))
 	@rm -f $@
@@ -88,30 +130,48 @@ $(LIBPDATA): $(call obj,$(CORE_SRC))
 $(LIBSIMDISK): $(call obj,$(SIMDISK_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(LIBHARNESS): $(call obj,$(HARNESS_SRC))
+$(LIBENGINE): $(call obj,$(ENGINE_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/%: $(B)/obj/harness/main_%.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(LDLIBS_$*)
-LDLIBS_pdtool := -lexpat
+$(B)/pdcrash: $(call obj,$(PDCRASH_SRC)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDCRASH_SRC)) $(LIBS) $(LDLIBS)
+$(B)/pdtool: $(call obj,$(PDTOOL_SRC)) $(LIBPDATA)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDTOOL_SRC)) $(LIBPDATA) $(LDLIBS) -lexpat
+$(B)/sdselftest: $(call obj,$(SELFTEST_SRC)) $(LIBSIMDISK) $(LIBPDATA)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(SELFTEST_SRC)) $(LIBSIMDISK) $(LIBPDATA) $(LDLIBS)
 
 $(B)/%: $(B)/obj/tests/bench/%.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 # --- C unit tests: every TEST(name) in tests/unit/*.c is registered ------
+# (once: a test may have a second body under #else that only skips)
 $(B)/test_list.h: $(filter-out tests/unit/runner.c,$(UNIT_SRC)) $(B)/flags.txt
 	@mkdir -p $(B)
 	@sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/TEST_ENTRY(\1)/p' \
-		$(filter-out tests/unit/runner.c,$(UNIT_SRC)) > $@.tmp
+		$(filter-out tests/unit/runner.c,$(UNIT_SRC)) | awk '!seen[$$0]++' > $@.tmp
 	@mv $@.tmp $@
 $(B)/obj/tests/unit/runner.o: CPPFLAGS += -I$(B)
 $(B)/obj/tests/unit/runner.o: $(B)/test_list.h
 $(UNIT): $(call obj,$(UNIT_SRC)) $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(UNIT_SRC)) $(LIBS) $(LDLIBS) -lexpat
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(UNIT_SRC)) $(LIBS) $(LDLIBS)
+
+# --- layering proof: core/ alone with -I. only; simdisk/ with its three ---
+# headers only.  Syntax-checked on copies in a scratch folder.
+layering:
+	@rm -rf $(B)/layering && mkdir -p $(B)/layering/core $(B)/layering/simdisk
+	@cp core/*.c core/*.h $(B)/layering/core/
+	@cp simdisk/*.c simdisk/*.h $(SIMDISK_CORE_H) $(B)/layering/simdisk/
+	@for f in $(B)/layering/core/*.c $(B)/layering/simdisk/*.c; do \
+		d=$$(dirname $$f); \
+		$(CC) -std=c11 -fsyntax-only -I$$d -D_POSIX_C_SOURCE=200809L \
+			-D_DEFAULT_SOURCE -DFIU_ENABLE=1 $$f || { \
+			echo "layering: $$f includes something outside its folder"; exit 1; }; \
+	done
+	@echo "layering: core/ compiles with -Icore alone; simdisk/ with bdev.h, fault.h, fiu-local.h alone"
 
 # --- running -------------------------------------------------------------
-check: test
+check: layering test
 test: test-unit test-py
 
 test-unit: all

@@ -459,12 +459,14 @@ int bm_flush(struct block_manager *bm)
 	return r ? r : f;
 }
 
+#ifdef PD_MUTANTS
 int bm_write_dirty(struct block_manager *bm)
 {
 	if (bm->read_only)
 		return -EPERM;
 	return write_dirty(bm);
 }
+#endif
 
 int bm_reset(struct block_manager *bm)
 {

@@ -75,9 +75,12 @@ void *bm_block_data(struct bm_block *b);
 const void *bm_block_cdata(const struct bm_block *b);
 
 int bm_flush(struct block_manager *bm);
-/* Write every dirty unlocked block, with no device flush (for the tm's
- * ordering and its planted bugs). */
+#ifdef PD_MUTANTS
+/* Write every dirty unlocked block, with no device flush: only the planted
+ * bug no-flush-before-superblock needs it, so only the mutants build has
+ * it. */
 int bm_write_dirty(struct block_manager *bm);
+#endif
 /* Write block b now if it is cached, dirty and unlocked (no flush). */
 int bm_write_block(struct block_manager *bm, pd_block_t b);
 /* Drop block b from the cache unwritten, dirty or not; nothing if it is

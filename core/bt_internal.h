@@ -1,5 +1,6 @@
-/* core/bt_internal.h - what bt.c and bt_remove.c share: the node layout,
- * node accessors, the shadow spine and the value type of upper levels.
+/* core/bt_internal.h - what the btree files share (bt_spine.c, bt.c,
+ * bt_walk.c, bt_remove.c): the node layout, node accessors, the shadow
+ * spine and the value type of upper levels.
  *
  * Node layout (FORMAT.md 1.3), all little-endian:
  *
@@ -47,89 +48,89 @@ _Static_assert(sizeof(struct disk_node_header) == BT_NODE_HEADER_SIZE,
 
 /* --- accessors (n is a whole node, PD_BLOCK_SIZE bytes) ----------------- */
 
-static inline uint32_t node_flags(const uint8_t *n)
+static inline uint32_t bt_node_flags(const uint8_t *n)
 {
 	return le32_get(n + NODE_OFF_FLAGS);
 }
 
-static inline int node_is_leaf(const uint8_t *n)
+static inline int bt_node_is_leaf(const uint8_t *n)
 {
-	return node_flags(n) == BT_LEAF_NODE;
+	return bt_node_flags(n) == BT_LEAF_NODE;
 }
 
-static inline uint32_t node_nr(const uint8_t *n)
+static inline uint32_t bt_node_nr(const uint8_t *n)
 {
 	return le32_get(n + NODE_OFF_NR);
 }
 
-static inline void node_set_nr(uint8_t *n, uint32_t nr)
+static inline void bt_node_set_nr(uint8_t *n, uint32_t nr)
 {
 	le32_put(n + NODE_OFF_NR, nr);
 }
 
-static inline uint32_t node_max(const uint8_t *n)
+static inline uint32_t bt_node_max(const uint8_t *n)
 {
 	return le32_get(n + NODE_OFF_MAX);
 }
 
-static inline uint32_t node_vsize(const uint8_t *n)
+static inline uint32_t bt_node_vsize(const uint8_t *n)
 {
 	return le32_get(n + NODE_OFF_VSIZE);
 }
 
-static inline uint64_t node_key(const uint8_t *n, uint32_t i)
+static inline uint64_t bt_node_key(const uint8_t *n, uint32_t i)
 {
 	return le64_get(n + BT_NODE_HEADER_SIZE + 8u * (size_t)i);
 }
 
-static inline void node_set_key(uint8_t *n, uint32_t i, uint64_t k)
+static inline void bt_node_set_key(uint8_t *n, uint32_t i, uint64_t k)
 {
 	le64_put(n + BT_NODE_HEADER_SIZE + 8u * (size_t)i, k);
 }
 
-static inline uint8_t *node_value(uint8_t *n, uint32_t i)
+static inline uint8_t *bt_node_value(uint8_t *n, uint32_t i)
 {
-	return n + BT_NODE_HEADER_SIZE + 8u * (size_t)node_max(n) +
-	       (size_t)i * node_vsize(n);
+	return n + BT_NODE_HEADER_SIZE + 8u * (size_t)bt_node_max(n) +
+	       (size_t)i * bt_node_vsize(n);
 }
 
-static inline const uint8_t *node_cvalue(const uint8_t *n, uint32_t i)
+static inline const uint8_t *bt_node_cvalue(const uint8_t *n, uint32_t i)
 {
-	return n + BT_NODE_HEADER_SIZE + 8u * (size_t)node_max(n) +
-	       (size_t)i * node_vsize(n);
+	return n + BT_NODE_HEADER_SIZE + 8u * (size_t)bt_node_max(n) +
+	       (size_t)i * bt_node_vsize(n);
 }
 
 /* Child block i of an internal node (or __le64 value i of a leaf). */
-static inline uint64_t node_value64(const uint8_t *n, uint32_t i)
+static inline uint64_t bt_node_value64(const uint8_t *n, uint32_t i)
 {
-	return le64_get(node_cvalue(n, i));
+	return le64_get(bt_node_cvalue(n, i));
 }
 
 /* Fill a fresh node's header (csum and blocknr come at write time). */
-void node_init(uint8_t *n, uint32_t flags, uint32_t value_size);
+void bt_node_init(uint8_t *n, uint32_t flags, uint32_t value_size);
 
 /* Index of the largest key <= key, or -1 (keys strictly increasing, BT1). */
-int node_lower_bound(const uint8_t *n, uint64_t key);
+int bt_node_lower_bound(const uint8_t *n, uint64_t key);
 /* Index of the smallest key >= key, or nr_entries. */
-int node_upper_bound(const uint8_t *n, uint64_t key);
+int bt_node_upper_bound(const uint8_t *n, uint64_t key);
 
 /* Insert (key, value) at index i, shifting the rest up; the node must have
  * room (-EILSEQ otherwise: only damaged metadata gets there). */
-int node_insert_at(uint8_t *n, uint32_t i, uint64_t key, const void *value);
+int bt_node_insert_at(uint8_t *n, uint32_t i, uint64_t key, const void *value);
 /* Delete entry i, shifting the rest down. */
-void node_delete_at(uint8_t *n, uint32_t i);
+void bt_node_delete_at(uint8_t *n, uint32_t i);
 
 /*
  * Spread the entries of nodes[0..count-1] (in key order) so that node j
  * holds targets[j] entries, keeping the order.  The nodes must agree on
  * value_size and max_entries and the targets add up to the total.
  */
-void node_redistribute(uint8_t **nodes, unsigned count,
+void bt_node_redistribute(uint8_t **nodes, unsigned count,
 		       const uint32_t *targets);
 
 /* Header checks beyond the validator's for a node met in a tree whose
  * leaves hold leaf_vsize-byte values: -EILSEQ if it does not fit. */
-int node_check_shape(const uint8_t *n, uint32_t leaf_vsize);
+int bt_node_check_shape(const uint8_t *n, uint32_t leaf_vsize);
 
 /* Map errors from locking a block named by a node: a pointer past the end
  * of the device, to a block cached with another validator, or to a block
@@ -155,8 +156,22 @@ static inline uint32_t bt_level_vsize(const struct bt_info *info,
 int bt_inc_children(struct transaction_manager *tm, const uint8_t *n,
 		    const struct bt_value_type *vt);
 
+/* A usable bt_info: a tm, 1..BT_MAX_LEVELS levels, room for 3 values. */
+static inline int bt_info_ok(const struct bt_info *info)
+{
+	return info && info->tm && info->levels >= 1 &&
+	       info->levels <= BT_MAX_LEVELS &&
+	       bt_max_entries(info->value_type.size) >= 3;
+}
+
+/* Is b a block of the metadata device at all? */
+int bt_block_in_range(struct transaction_manager *tm, pd_block_t b);
 int bt_read_node(struct transaction_manager *tm, pd_block_t b,
 		 uint32_t leaf_vsize, struct bm_block **result);
+/* Copy node b into buf (PD_BLOCK_SIZE bytes) and unlock it; b was named by
+ * a node (child: damage is -EILSEQ) or by the caller (root). */
+int bt_read_copy(struct transaction_manager *tm, pd_block_t b,
+		 uint32_t leaf_vsize, int child, uint8_t *buf);
 int bt_new_node(struct transaction_manager *tm, struct bm_block **result);
 
 /* --- the shadow spine --------------------------------------------------- */
@@ -179,21 +194,21 @@ struct shadow_spine {
 	pd_block_t path[BT_SPINE_PATH];	/* every block met on the way */
 };
 
-void spine_init(struct shadow_spine *s, const struct bt_info *info);
-void spine_exit(struct shadow_spine *s);
+void bt_spine_init(struct shadow_spine *s, const struct bt_info *info);
+void bt_spine_exit(struct shadow_spine *s);
 /* Is b on the path already (original or shadow)? */
-int spine_seen(const struct shadow_spine *s, pd_block_t b);
+int bt_spine_seen(const struct shadow_spine *s, pd_block_t b);
 /* Shadow b and make it current (the old parent is unlocked).  vt is the
  * type of the tree's leaves at this level, leaf_vsize its size. */
-int spine_step(struct shadow_spine *s, pd_block_t b,
+int bt_spine_step(struct shadow_spine *s, pd_block_t b,
 	       const struct bt_value_type *vt, uint32_t leaf_vsize);
 
-static inline struct bm_block *spine_current(struct shadow_spine *s)
+static inline struct bm_block *bt_spine_current(struct shadow_spine *s)
 {
 	return s->nodes[s->count - 1];
 }
 
-static inline struct bm_block *spine_parent(struct shadow_spine *s)
+static inline struct bm_block *bt_spine_parent(struct shadow_spine *s)
 {
 	return s->count == 2 ? s->nodes[0] : NULL;
 }

@@ -54,7 +54,7 @@ static int init_children(struct shadow_spine *s, uint8_t *parent,
 	/* siblings of one parent are all leaves or all internal; mixing
 	 * them would mix value sizes */
 	for (unsigned j = 1; j < count; j++)
-		if (node_flags(c[j].n) != node_flags(c[0].n)) {
+		if (bt_node_flags(c[j].n) != bt_node_flags(c[0].n)) {
 			for (j = 0; j < count; j++)
 				tm_unlock(s->tm, c[j].blk);
 			return -EILSEQ;
@@ -74,14 +74,14 @@ static void exit_children(struct shadow_spine *s, struct child *c,
 static int drop_child(struct shadow_spine *s, uint8_t *parent,
 		      const struct child *c)
 {
-	node_delete_at(parent, c->index);
+	bt_node_delete_at(parent, c->index);
 	return tm_dec(s->tm, bm_block_location(c->blk));
 }
 
 static int rebalance2(struct shadow_spine *s, const struct bt_value_type *vt,
 		      uint32_t leaf_vsize, uint32_t left_index)
 {
-	uint8_t *parent = bm_block_data(spine_current(s)), *nodes[2];
+	uint8_t *parent = bm_block_data(bt_spine_current(s)), *nodes[2];
 	struct child c[2];
 	uint32_t total, threshold, t[2];
 	int r;
@@ -91,18 +91,18 @@ static int rebalance2(struct shadow_spine *s, const struct bt_value_type *vt,
 		return r;
 	nodes[0] = c[0].n;
 	nodes[1] = c[1].n;
-	total = node_nr(c[0].n) + node_nr(c[1].n);
-	threshold = 2 * (node_max(c[0].n) / 3 + 1);
+	total = bt_node_nr(c[0].n) + bt_node_nr(c[1].n);
+	threshold = 2 * (bt_node_max(c[0].n) / 3 + 1);
 	if (total < threshold) {
 		t[0] = total;
 		t[1] = 0;
-		node_redistribute(nodes, 2, t);
+		bt_node_redistribute(nodes, 2, t);
 		r = drop_child(s, parent, &c[1]);
 	} else {
 		t[0] = total / 2;
 		t[1] = total - t[0];
-		node_redistribute(nodes, 2, t);
-		node_set_key(parent, c[1].index, node_key(c[1].n, 0));
+		bt_node_redistribute(nodes, 2, t);
+		bt_node_set_key(parent, c[1].index, bt_node_key(c[1].n, 0));
 	}
 	exit_children(s, c, 2);
 	return r;
@@ -111,7 +111,7 @@ static int rebalance2(struct shadow_spine *s, const struct bt_value_type *vt,
 static int rebalance3(struct shadow_spine *s, const struct bt_value_type *vt,
 		      uint32_t leaf_vsize, uint32_t left_index)
 {
-	uint8_t *parent = bm_block_data(spine_current(s)), *nodes[3];
+	uint8_t *parent = bm_block_data(bt_spine_current(s)), *nodes[3];
 	struct child c[3];
 	uint32_t total, max, t[3];
 	int r;
@@ -121,21 +121,21 @@ static int rebalance3(struct shadow_spine *s, const struct bt_value_type *vt,
 		return r;
 	for (int j = 0; j < 3; j++)
 		nodes[j] = c[j].n;
-	total = node_nr(c[0].n) + node_nr(c[1].n) + node_nr(c[2].n);
-	max = node_max(c[0].n);
+	total = bt_node_nr(c[0].n) + bt_node_nr(c[1].n) + bt_node_nr(c[2].n);
+	max = bt_node_max(c[0].n);
 	if (total < (max / 3) * 4 + 1) {
 		/* the centre goes; left and right merge if they fit */
 		if (total < 2 * (max / 3 + 1)) {
 			t[0] = total;
 			t[1] = t[2] = 0;
-			node_redistribute(nodes, 3, t);
+			bt_node_redistribute(nodes, 3, t);
 			r = drop_child(s, parent, &c[2]);
 		} else {
 			t[0] = total / 2;
 			t[1] = 0;
 			t[2] = total - t[0];
-			node_redistribute(nodes, 3, t);
-			node_set_key(parent, c[2].index, node_key(c[2].n, 0));
+			bt_node_redistribute(nodes, 3, t);
+			bt_node_set_key(parent, c[2].index, bt_node_key(c[2].n, 0));
 		}
 		if (!r)
 			r = drop_child(s, parent, &c[1]);
@@ -143,9 +143,9 @@ static int rebalance3(struct shadow_spine *s, const struct bt_value_type *vt,
 		t[2] = total / 3;
 		t[0] = t[2] + (t[2] * 3 != total);
 		t[1] = total - t[0] - t[2];
-		node_redistribute(nodes, 3, t);
-		node_set_key(parent, c[1].index, node_key(c[1].n, 0));
-		node_set_key(parent, c[2].index, node_key(c[2].n, 0));
+		bt_node_redistribute(nodes, 3, t);
+		bt_node_set_key(parent, c[1].index, bt_node_key(c[1].n, 0));
+		bt_node_set_key(parent, c[2].index, bt_node_key(c[2].n, 0));
 	}
 	exit_children(s, c, 3);
 	return r;
@@ -156,13 +156,13 @@ static int rebalance3(struct shadow_spine *s, const struct bt_value_type *vt,
 static int absorb_child(struct shadow_spine *s, const struct bt_value_type *vt,
 			uint32_t leaf_vsize)
 {
-	uint8_t *n = bm_block_data(spine_current(s));
-	pd_block_t b = node_value64(n, 0);
+	uint8_t *n = bm_block_data(bt_spine_current(s));
+	pd_block_t b = bt_node_value64(n, 0);
 	struct bm_block *child;
 	uint32_t count;
 	int r;
 
-	if (b >= bm_nr_blocks(tm_bm(s->tm)) || spine_seen(s, b))
+	if (b >= bm_nr_blocks(tm_bm(s->tm)) || bt_spine_seen(s, b))
 		return -EILSEQ;
 	r = tm_ref(s->tm, b, &count);
 	if (r)
@@ -184,13 +184,13 @@ static int rebalance_children(struct shadow_spine *s,
 			      const struct bt_value_type *vt,
 			      uint32_t leaf_vsize, uint64_t key)
 {
-	const uint8_t *n = bm_block_cdata(spine_current(s));
-	uint32_t nr = node_nr(n);
+	const uint8_t *n = bm_block_cdata(bt_spine_current(s));
+	uint32_t nr = bt_node_nr(n);
 	int i;
 
 	if (nr == 1)
 		return absorb_child(s, vt, leaf_vsize);
-	i = node_lower_bound(n, key);
+	i = bt_node_lower_bound(n, key);
 	if (i < 0)
 		return -ENODATA;
 	if (i == 0)
@@ -202,9 +202,9 @@ static int rebalance_children(struct shadow_spine *s,
 
 static int do_leaf(const uint8_t *n, uint64_t key, int *index)
 {
-	int i = node_lower_bound(n, key);
+	int i = bt_node_lower_bound(n, key);
 
-	if (i < 0 || node_key(n, (uint32_t)i) != key)
+	if (i < 0 || bt_node_key(n, (uint32_t)i) != key)
 		return -ENODATA;
 	*index = i;
 	return 0;
@@ -225,26 +225,26 @@ static int remove_raw(struct shadow_spine *s, const struct bt_value_type *vt,
 	for (unsigned depth = 1; ; depth++) {
 		if (depth > BT_MAX_DEPTH)
 			return -EILSEQ;
-		r = spine_step(s, root, vt, leaf_vsize);
+		r = bt_spine_step(s, root, vt, leaf_vsize);
 		if (r)
 			return r;
-		if (spine_parent(s) && i >= 0)
-			le64_put(node_value(bm_block_data(spine_parent(s)),
+		if (bt_spine_parent(s) && i >= 0)
+			le64_put(bt_node_value(bm_block_data(bt_spine_parent(s)),
 					    (uint32_t)i),
-				 bm_block_location(spine_current(s)));
-		n = bm_block_cdata(spine_current(s));
-		if (node_is_leaf(n))
+				 bm_block_location(bt_spine_current(s)));
+		n = bm_block_cdata(bt_spine_current(s));
+		if (bt_node_is_leaf(n))
 			return do_leaf(n, key, index);
 		r = rebalance_children(s, vt, leaf_vsize, key);
 		if (r)
 			return r;
-		n = bm_block_cdata(spine_current(s));
-		if (node_is_leaf(n))
+		n = bm_block_cdata(bt_spine_current(s));
+		if (bt_node_is_leaf(n))
 			return do_leaf(n, key, index);
-		i = node_lower_bound(n, key);
+		i = bt_node_lower_bound(n, key);
 		if (i < 0)
 			return -ENODATA;
-		root = node_value64(n, (uint32_t)i);
+		root = bt_node_value64(n, (uint32_t)i);
 	}
 }
 
@@ -258,29 +258,29 @@ static int remove_present(const struct bt_info *info, pd_block_t root,
 	int index = -1, r = 0;
 	uint8_t *n;
 
-	spine_init(&s, info);
+	bt_spine_init(&s, info);
 	for (unsigned level = 0; level <= last; level++) {
 		bt_level_type(info, level, &vt);
 		r = remove_raw(&s, &vt, bt_level_vsize(info, level), root,
 			       keys[level], &index);
 		if (r)
 			goto out_exit_spine;
-		n = bm_block_data(spine_current(&s));
+		n = bm_block_data(bt_spine_current(&s));
 		if (level < last) {
-			root = node_value64(n, (uint32_t)index);
+			root = bt_node_value64(n, (uint32_t)index);
 			continue;
 		}
 		if (vt.dec) {
-			r = vt.dec(vt.context, node_cvalue(n, (uint32_t)index),
+			r = vt.dec(vt.context, bt_node_cvalue(n, (uint32_t)index),
 				   1);
 			if (r)
 				goto out_exit_spine;
 		}
-		node_delete_at(n, (uint32_t)index);
+		bt_node_delete_at(n, (uint32_t)index);
 	}
 	*new_root = s.root;
 out_exit_spine:
-	spine_exit(&s);
+	bt_spine_exit(&s);
 	if (r == -ENODATA)
 		r = -EILSEQ;	/* lookup found it, the descent did not */
 	if (r)

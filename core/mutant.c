@@ -5,30 +5,24 @@
 #include "mutant.h"
 
 const struct pd_mutant_info pd_mutant_names[] = {
-	{ "no-flush-before-superblock",
-	  "pre_commit writes the metadata but issues no device flush, so the "
-	  "superblock may land before the blocks it points to" },
-	{ "superblock-first",
-	  "commit writes the superblock before the other dirty metadata "
-	  "blocks, with one flush after all of them" },
-	{ "superblock-despite-flush-error",
-	  "commit locks and fills the superblock before the metadata flush, "
-	  "and after that flush fails the dirty superblock is still written" },
+#define PD_MUTANT_INFO(id, name, what) { name, what },
+	PD_MUTANT_LIST(PD_MUTANT_INFO)
+#undef PD_MUTANT_INFO
 	{ NULL, NULL },
 };
 
-static const char *active;
+static int active = -1;		/* enum pd_mutant_id, or -1 */
 
 int pd_mutant_set(const char *name)
 {
 	if (!name) {
-		active = NULL;
+		active = -1;
 		return 0;
 	}
-	for (const struct pd_mutant_info *m = pd_mutant_names; m->name; m++) {
-		if (!strcmp(m->name, name)) {
+	for (int i = 0; i < PD_MUT_NR; i++) {
+		if (!strcmp(pd_mutant_names[i].name, name)) {
 #ifdef PD_MUTANTS
-			active = m->name;
+			active = i;
 			return 0;
 #else
 			return -EOPNOTSUPP;
@@ -40,12 +34,12 @@ int pd_mutant_set(const char *name)
 
 const char *pd_mutant_get(void)
 {
-	return active;
+	return active < 0 ? NULL : pd_mutant_names[active].name;
 }
 
 #ifdef PD_MUTANTS
-int pd_mutant_active(const char *name)
+int pd_mutant_active(enum pd_mutant_id id)
 {
-	return active && !strcmp(active, name);
+	return active == (int)id;
 }
 #endif

@@ -104,6 +104,9 @@ struct thin_pool {
 	size_t nr_devs, devs_cap;
 
 	int read_only;
+	pd_block_t sb_block;		/* where the superblock read is: 0, or
+					 * the copy of a metadata snapshot view */
+	pd_block_t snap_nr_data_blocks;	/* a view: from the copy's sm root */
 	int failed;			/* TH4 */
 	int changed;			/* anything to commit */
 	unsigned cache_blocks;
@@ -268,7 +271,7 @@ static int begin_transaction(struct thin_pool *pool)
 	const uint8_t *d;
 	int r;
 
-	r = bm_read_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
+	r = bm_read_lock(pool->bm, pool->sb_block, &sb_validator, &sblock);
 	if (r)
 		return r;
 	d = bm_block_cdata(sblock);
@@ -501,6 +504,52 @@ int thin_pool_format(struct bdev *bd, const struct thin_pool_params *p,
 	}
 	*result = pool;
 	return 0;
+}
+
+/* A held metadata snapshot, read-only: its copy names the details and
+ * mapping roots; it has no space-map roots (they are zero in the copy), so
+ * a core space map stands in, and only what the trees hold can be read. */
+int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
+				 const struct thin_pool_params *p,
+				 struct thin_pool **result)
+{
+	struct thin_pool_params ro = *p;
+	struct thin_sb_info sb;
+	struct thin_pool *pool;
+	int r;
+
+	if (!block) {
+		r = thin_read_superblock(bd, &sb);
+		if (r)
+			return r;
+		block = sb.held_root;
+		if (!block)
+			return -ENODATA;
+	}
+	r = thin_read_superblock_at(bd, block, &sb);
+	if (r)
+		return r;
+	ro.flags = THIN_OPEN_READ_ONLY;
+	r = pool_alloc(bd, &ro, &pool);
+	if (r)
+		return r;
+	pool->sb_block = block;
+	pool->snap_nr_data_blocks = le64_get(sb.data_sm_root);
+	r = sm_core_create(bdev_nr_blocks(bd), &pool->metadata_sm);
+	if (!r)
+		r = tm_create(pool->bm, pool->metadata_sm, &pool->tm);
+	if (r)
+		goto out_free;
+	setup_btree_info(pool);
+	r = begin_transaction(pool);
+	if (r)
+		goto out_free;
+	*result = pool;
+	return 0;
+
+out_free:
+	pool_free(pool);
+	return r;
 }
 
 int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
@@ -1137,6 +1186,10 @@ int thin_get_nr_data_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
 	int r = may_read(pool);
 
+	if (!r && !pool->data_sm) {
+		*nr = pool->snap_nr_data_blocks;
+		return 0;
+	}
 	return r ? r : sm_get_nr_blocks(pool->data_sm, nr);
 }
 
@@ -1144,6 +1197,8 @@ int thin_get_free_data_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
 	int r = may_read(pool);
 
+	if (!r && !pool->data_sm)
+		r = -EOPNOTSUPP;	/* a metadata snapshot view */
 	return r ? r : sm_get_nr_free(pool->data_sm, nr);
 }
 
@@ -1271,7 +1326,7 @@ static int commit_transaction(struct thin_pool *pool)
 	r = sm_commit(pool->data_sm);
 	if (r)
 		return r;
-	if (PD_MUTANT("superblock-despite-flush-error"))
+	if (PD_MUTANT(SUPERBLOCK_DESPITE_FLUSH_ERROR))
 		return commit_superblock_early(pool);	/* planted */
 	r = tm_pre_commit(pool->tm);
 	if (r)
@@ -1460,6 +1515,12 @@ int thin_get_needs_check(struct thin_pool *pool, int *needs_check)
 
 int thin_read_superblock(struct bdev *bd, struct thin_sb_info *info)
 {
+	return thin_read_superblock_at(bd, SUPERBLOCK_LOCATION, info);
+}
+
+int thin_read_superblock_at(struct bdev *bd, pd_block_t block,
+			    struct thin_sb_info *info)
+{
 	uint8_t *d;
 	int zero = 1, r;
 
@@ -1468,7 +1529,7 @@ int thin_read_superblock(struct bdev *bd, struct thin_sb_info *info)
 	d = pd_malloc(PD_BLOCK_SIZE);
 	if (!d)
 		return -ENOMEM;
-	r = bdev_read(bd, SUPERBLOCK_LOCATION, d);
+	r = bdev_read(bd, block, d);
 	if (r)
 		goto out;
 	for (unsigned i = 0; i < PD_BLOCK_SIZE && zero; i++)
@@ -1477,7 +1538,7 @@ int thin_read_superblock(struct bdev *bd, struct thin_sb_info *info)
 	if (zero)
 		goto out;
 	r = -ENOTBLK;
-	if (le64_get(d + SB(blocknr)) != SUPERBLOCK_LOCATION)
+	if (le64_get(d + SB(blocknr)) != block)
 		goto out;
 	r = -EILSEQ;
 	if (le64_get(d + SB(magic)) != THIN_SUPERBLOCK_MAGIC ||

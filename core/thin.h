@@ -76,6 +76,16 @@ int thin_pool_format(struct bdev *bd, const struct thin_pool_params *p,
  * -ENODATA if block 0 is all zeroes (and THIN_OPEN_FORMAT is not set). */
 int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
 		   struct thin_pool **result);
+/* Open the held metadata snapshot whose superblock copy is at block (0:
+ * the one the superblock names; -ENODATA if none is held) as a read-only
+ * pool: devices, details and mappings as they were when it was reserved.
+ * The copy has no space-map roots, so thin_get_nr_data_blocks() reports
+ * what its zeroed root says (0, as thin_dump prints) and
+ * thin_get_free_data_blocks() is -EOPNOTSUPP.  -EILSEQ / -ENOTBLK if the
+ * copy is damaged. */
+int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
+				 const struct thin_pool_params *p,
+				 struct thin_pool **result);
 int thin_pool_close(struct thin_pool *pool);	/* commit, then destroy */
 void thin_pool_destroy(struct thin_pool *pool);
 
@@ -183,5 +193,9 @@ struct thin_sb_info {
 /* Read and validate block 0 of bd (no pool needed); -EILSEQ / -ENOTBLK if
  * damaged, -ENODATA if all zeroes. */
 int thin_read_superblock(struct bdev *bd, struct thin_sb_info *info);
+/* The same for a superblock copy at block (a held metadata snapshot): its
+ * own location must be block. */
+int thin_read_superblock_at(struct bdev *bd, pd_block_t block,
+			    struct thin_sb_info *info);
 
 #endif /* PD_THIN_H */

@@ -169,10 +169,12 @@ int tm_pre_commit(struct transaction_manager *tm)
 	r = sm_commit(tm->sm);
 	if (r)
 		return check(tm, r);
-	if (PD_MUTANT("superblock-first"))
+	if (PD_MUTANT(SUPERBLOCK_FIRST))
 		return 0;	/* planted: everything goes out in tm_commit */
-	if (PD_MUTANT("no-flush-before-superblock"))
+#ifdef PD_MUTANTS
+	if (PD_MUTANT(NO_FLUSH_BEFORE_SUPERBLOCK))
 		return check(tm, bm_write_dirty(tm->bm));	/* planted */
+#endif
 	return check(tm, bm_flush(tm->bm));
 }
 
@@ -191,7 +193,7 @@ int tm_commit(struct transaction_manager *tm, struct bm_block *superblock)
 	}
 	shadow_wipe(tm);
 	bm_unlock(superblock);
-	if (PD_MUTANT("superblock-first")) {
+	if (PD_MUTANT(SUPERBLOCK_FIRST)) {
 		/* planted: the superblock is written before the blocks it
 		 * points to, one flush after all of them */
 		r = bm_write_block(bm, sb);

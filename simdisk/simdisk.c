@@ -609,17 +609,20 @@ struct simdisk *simdisk_from_bdev(struct bdev *bd)
 	return sd_container_of(bd, struct simdisk, bd);
 }
 
-void simdisk_mark(struct simdisk *sd, int marker, uint64_t value)
+int simdisk_mark(struct simdisk *sd, int marker, uint64_t value)
 {
 	struct sd_op *op;
+	int r;
 
-	/* After a power cut nothing is logged; without memory the marker is
-	 * lost (the only way it can be). */
-	if (sd->power_cut || log_reserve(sd))
-		return;
+	if (sd->power_cut)
+		return 0;	/* nothing is logged after the cut, by design */
+	r = log_reserve(sd);
+	if (r)
+		return r;
 	op = log_append(sd, SD_MARKER, 0, NULL, 0);
 	op->marker = marker;
 	op->value = value;
+	return 0;
 }
 
 uint64_t simdisk_nr_ops(const struct simdisk *sd)

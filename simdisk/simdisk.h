@@ -88,7 +88,10 @@ struct bdev *simdisk_bdev(struct simdisk *sd);
 struct simdisk *simdisk_from_bdev(struct bdev *bd);	/* NULL if not one */
 
 /* Op log. */
-void simdisk_mark(struct simdisk *sd, int marker, uint64_t value);
+/* Add a marker to the log: 0, or -ENOMEM when the log cannot grow (then
+ * nothing is logged and the caller must not trust its markers).  After a
+ * power cut nothing is logged and 0 is returned. */
+int simdisk_mark(struct simdisk *sd, int marker, uint64_t value);
 uint64_t simdisk_nr_ops(const struct simdisk *sd);
 const struct sd_op *simdisk_op(const struct simdisk *sd, uint64_t seq);
 /* Stop logging reads (they never change the media); default on. */

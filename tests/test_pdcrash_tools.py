@@ -1,7 +1,7 @@
 """pdcrash minimize and pdcrash merge: shrinking a failing workload to a
 scenario whose new id still replays as a violation, and merging the JSON
-of shards into the JSON of the whole run (harness/minimize.c,
-harness/merge.c, harness/json.c)."""
+of shards into the JSON of the whole run (harness/pdcrash/minimize.c,
+harness/pdcrash/merge.c, harness/pdcrash/json.c)."""
 import json
 import os
 import re

@@ -4,9 +4,10 @@
  *   -l           list the test names and exit
  *   SUBSTRING    run only tests whose name contains one of them
  * Each test runs in a forked child with a timeout (PD_TEST_TIMEOUT seconds,
- * default 60); a crash, a signal or a timeout is a failure.  Output is TAP,
- * closed by `N passed, N failed`.  Exit 0 iff nothing failed, 2 on bad usage
- * or when no test matched.
+ * default 60); a crash, a signal or a timeout is a failure.  A test that
+ * calls test_skip() exits TEST_EXIT_SKIP and is reported `ok N - name #
+ * SKIP reason`.  Output is TAP, closed by `N passed, N failed, N skipped`.
+ * Exit 0 iff nothing failed, 2 on bad usage or when no test matched.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +53,35 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 	printf("\n");
 	fflush(stdout);
 	_exit(1);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw);
+
+/* The reason of a skip travels from the child through this file. */
+static char skip_path[256];
+
+void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+	FILE *f;
+
+	fflush(stdout);
+	f = skip_path[0] ? fopen(skip_path, "w") : NULL;
+	va_start(ap, fmt);
+	if (f) {
+		vfprintf(f, fmt, ap);
+		fclose(f);
+	} else {
+		printf("# %s: skip: ", current_test);
+		vprintf(fmt, ap);
+		printf("\n");
+	}
+	va_end(ap);
+	fflush(stdout);
+	if (tmpdir[0])
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	_exit(TEST_EXIT_SKIP);
 }
 
 uint64_t test_seed(uint64_t dflt)
@@ -105,22 +135,27 @@ static int matches(const char *name, int argc, char **argv)
 	return 0;
 }
 
-/* 0 pass, 1 fail; prints the reason of a failure. */
-static int run_one(const struct test_case *t, unsigned timeout)
+enum result { RES_PASS, RES_FAIL, RES_SKIP };
+
+/* Prints the reason of a failure; a skip's reason goes to reason. */
+static enum result run_one(const struct test_case *t, unsigned timeout,
+			   char *reason, size_t len)
 {
 	int status;
 	pid_t pid;
 
 	current_test = t->name;
+	reason[0] = 0;
 	if (getenv("PD_TEST_NOFORK")) {
 		t->fn();
-		return 0;
+		return RES_PASS;
 	}
+	remove(skip_path);
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0) {
 		printf("# %s: fork: %s\n", t->name, strerror(errno));
-		return 1;
+		return RES_FAIL;
 	}
 	if (pid == 0) {
 		alarm(timeout);
@@ -132,20 +167,33 @@ static int run_one(const struct test_case *t, unsigned timeout)
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return 1;
+			return RES_FAIL;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_EXIT_SKIP) {
+		FILE *f = fopen(skip_path, "r");
+
+		if (f) {
+			if (!fgets(reason, (int)len, f))
+				reason[0] = 0;
+			reason[strcspn(reason, "\n")] = 0;
+			fclose(f);
+		}
+		return RES_SKIP;
+	}
 	if (WIFEXITED(status))
-		return WEXITSTATUS(status) != 0;
+		return WEXITSTATUS(status) != 0 ? RES_FAIL : RES_PASS;
 	if (WTERMSIG(status) == SIGALRM)
 		printf("# %s: timed out after %u s\n", t->name, timeout);
 	else
 		printf("# %s: killed by signal %d (%s)\n", t->name,
 		       WTERMSIG(status), strsignal(WTERMSIG(status)));
-	return 1;
+	return RES_FAIL;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned timeout = 60, passed = 0, failed = 0, selected = 0;
+	unsigned timeout = 60, passed = 0, failed = 0, skipped = 0;
+	unsigned selected = 0;
+	char reason[256];
 	const char *env = getenv("PD_TEST_TIMEOUT");
 	size_t n = sizeof(all_tests) / sizeof(all_tests[0]);
 
@@ -166,6 +214,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: no test matches\n", argv[0]);
 		return 2;
 	}
+	snprintf(skip_path, sizeof(skip_path), "%s/pd-unit-skip-%ld",
+		 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		 (long)getpid());
 	printf("1..%u\n", selected);
 	unsigned k = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -175,18 +226,25 @@ int main(int argc, char **argv)
 		if (!matches(t->name, argc - 1, argv + 1))
 			continue;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		int r = run_one(t, timeout);
+		enum result r = run_one(t, timeout, reason, sizeof(reason));
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		double ms = (t1.tv_sec - t0.tv_sec) * 1e3 +
 			    (t1.tv_nsec - t0.tv_nsec) / 1e6;
-		printf("%s %u - %s (%.0f ms)\n", r ? "not ok" : "ok", ++k,
-		       t->name, ms);
+		if (r == RES_SKIP)
+			printf("ok %u - %s # SKIP %s\n", ++k, t->name,
+			       reason[0] ? reason : "(no reason given)");
+		else
+			printf("%s %u - %s (%.0f ms)\n",
+			       r == RES_FAIL ? "not ok" : "ok", ++k, t->name, ms);
 		fflush(stdout);
-		if (r)
+		if (r == RES_FAIL)
 			failed++;
+		else if (r == RES_SKIP)
+			skipped++;
 		else
 			passed++;
 	}
-	printf("%u passed, %u failed\n", passed, failed);
+	remove(skip_path);
+	printf("%u passed, %u failed, %u skipped\n", passed, failed, skipped);
 	return failed ? 1 : 0;
 }

@@ -4,7 +4,10 @@
  * Makefile finds every TEST( line and registers it (build/test_list.h), so
  * adding a test is adding a function.  The runner (runner.c) runs each test
  * in a forked child with a timeout, prints TAP, and ends with the line
- * `N passed, N failed`.  Asserts print both sides and stop the test.
+ * `N passed, N failed, N skipped`.  Asserts print both sides and stop the
+ * test.  A test that cannot run here (a tool or CPU feature missing, a
+ * build without fault points) calls TEST_SKIP(reason): it is counted as
+ * skipped, never as passed.
  *
  * Knobs in the environment:
  *   PD_TEST_TIMEOUT  seconds per test (default 60)
@@ -27,6 +30,12 @@
 
 void test_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 3, 4)));
+/* End the test as skipped, with the reason (TAP `# SKIP reason`). */
+void test_skip(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+#define TEST_SKIP(...) test_skip(__VA_ARGS__)
+/* Exit status of a test process that skipped (as automake's). */
+#define TEST_EXIT_SKIP 77
 /* Seed for a randomised test: PD_TEST_SEED or dflt; printed once. */
 uint64_t test_seed(uint64_t dflt);
 /* A scratch directory for this test, removed after it passes. */

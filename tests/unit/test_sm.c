@@ -1537,4 +1537,10 @@ TEST(sm_alloc_failures_in_create_and_open)
 	}
 	ASSERT_TRUE(fault_target > 4);
 }
+#else
+
+TEST(sm_alloc_failures_in_create_and_open)
+{
+	TEST_SKIP("built with FIU=0: no libfiu fault points");
+}
 #endif

@@ -1,4 +1,4 @@
-/* harness/pdtool_restore.c - `pdtool restore`: thin_dump XML to metadata,
+/* harness/pdtool/restore.c - `pdtool restore`: thin_dump XML to metadata,
  * like thin_restore 0.9.0, built through core/thin.h.
  *
  * The XML (expat, streamed) is what thin_dump writes: one <superblock>
@@ -35,10 +35,10 @@
 #include "bdev.h"
 #include "bm.h"
 #include "errors.h"
+#include "pdtool.h"
 #include "thin.h"
 #include "util.h"
 
-int pdtool_restore(int argc, char **argv);
 
 static const char restore_help[] =
 "usage: pdtool restore -i XML -o IMAGE [--transaction-id N]\n"

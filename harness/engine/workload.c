@@ -1,4 +1,4 @@
-/* harness/workload.c - run a scenario on simdisk with the oracle beside it
+/* harness/engine/workload.c - run a scenario on simdisk with the oracle beside it
  * (see workload.h).
  */
 #include <errno.h>
@@ -22,6 +22,8 @@ struct run {
 	size_t cap_ops, cap_states;
 	uint64_t next_dev;		/* for generated creates/snaps */
 	int done;			/* stop: pool dead or live failure */
+	int setup_err;			/* a marker could not be logged:
+					 * the run is void (-errno) */
 };
 
 static void keep_model(struct run *w, uint64_t k);
@@ -39,6 +41,17 @@ static void live_fail(struct run *w, const char *fmt, ...)
 	vsnprintf(w->res->live_msg, sizeof(w->res->live_msg), fmt, ap);
 	va_end(ap);
 	w->done = 1;
+}
+
+/* Log a marker; without one the log cannot be read, so the run stops. */
+static void mark(struct run *w, enum marker m, uint64_t value)
+{
+	int r = simdisk_mark(w->res->sd, m, value);
+
+	if (r && !w->setup_err) {
+		w->setup_err = r;
+		w->done = 1;
+	}
 }
 
 static int push_state(struct run *w, struct digest d)
@@ -73,7 +86,7 @@ static struct run_op *push_op(struct run *w, const struct op *op)
 	memset(ro, 0, sizeof(*ro));
 	ro->op = *op;
 	ro->seq = simdisk_nr_ops(res->sd);
-	simdisk_mark(res->sd, MK_OP, res->nr_ops - 1);
+	mark(w, MK_OP, res->nr_ops - 1);
 	return ro;
 }
 
@@ -183,7 +196,7 @@ static void recover_inner(struct run *w, int64_t cand)
 		}
 		/* thin_abort() wrote the superblock it reopened from back and
 		 * flushed it (TH4): state cand is durable from here on. */
-		simdisk_mark(res->sd, MK_COMMIT_END, (uint64_t)cand);
+		mark(w, MK_COMMIT_END, (uint64_t)cand);
 		keep_model(w, (uint64_t)cand);
 		return;
 	}
@@ -236,7 +249,7 @@ static void do_commit(struct run *w, struct run_op *ro)
 		live_fail(w, "out of memory");
 		return;
 	}
-	simdisk_mark(res->sd, MK_COMMIT_BEGIN, k);
+	mark(w, MK_COMMIT_BEGIN, k);
 	r = thin_commit(w->pool);
 	ro->result = r;
 	if (injected(w, r)) {
@@ -252,7 +265,7 @@ static void do_commit(struct run *w, struct run_op *ro)
 		live_fail(w, "out of memory");
 		return;
 	}
-	simdisk_mark(res->sd, MK_COMMIT_END, k);
+	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k);
 	if (w->cfg->stop_after_recovery && res->injected)
 		w->done = 1;
@@ -565,7 +578,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	r = push_state(&w, oracle_digest(w.model));
 	if (r)
 		goto out;
-	simdisk_mark(res->sd, MK_COMMIT_BEGIN, 0);
+	mark(&w, MK_COMMIT_BEGIN, 0);
 	r = thin_pool_format(w.bd, &params, &w.pool);
 	if (r) {
 		if (cfg->fault.kind == FAULT_NONE && !cfg->fiu_name) {
@@ -578,11 +591,11 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		r = 0;
 		goto out;
 	}
-	simdisk_mark(res->sd, MK_COMMIT_END, 0);
+	mark(&w, MK_COMMIT_END, 0);
 	keep_model(&w, 0);
 	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)
 		exec_op(&w, &sc->ops[i]);
-	r = 0;
+	r = w.setup_err;
 out:
 	if (!r)
 		r = index_marks(res);

@@ -1,4 +1,4 @@
-/* harness/pdtool_dump.c - `pdtool dump`: thin_dump-compatible XML.
+/* harness/pdtool/dump.c - `pdtool dump`: thin_dump-compatible XML.
  *
  * The output is byte for byte what Debian's thin_dump 0.9.0 prints:
  *
@@ -19,11 +19,9 @@
  * single_mapping.  nr_data_blocks is the data space map's size.
  *
  * The metadata is read through core/thin.h opened read-only: nothing is
- * ever written to IMAGE.  The held metadata snapshot (-m) has no call in
- * thin.h, so it is read with the btree layer (bt.h) over a read-only block
- * manager: the snapshot superblock copy names the details and mapping
- * roots; its space-map roots are zero, so nr_data_blocks prints 0, as
- * thin_dump 0.9.0 does.
+ * ever written to IMAGE.  The held metadata snapshot (-m) is opened the
+ * same way (thin_pool_open_metadata_snap); its superblock copy has zero
+ * space-map roots, so nr_data_blocks prints 0, as thin_dump 0.9.0 does.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,14 +32,10 @@
 
 #include "bdev.h"
 #include "bm.h"
-#include "bt.h"
 #include "errors.h"
-#include "sm.h"
+#include "pdtool.h"
 #include "thin.h"
-#include "tm.h"
-#include "util.h"
 
-int pdtool_dump(int argc, char **argv);
 
 static const char dump_help[] =
 "usage: pdtool dump [-o XML] [--dev-id ID] [--skip-mappings]\n"
@@ -167,83 +161,16 @@ out_fail:
 
 /* --- the held metadata snapshot (-m) ------------------------------------ */
 
-#define SB_CSUM_XOR_SNAP	THIN_SUPERBLOCK_CSUM_XOR
-#define SBO_BLOCKNR		8
-#define SBO_MAGIC		32
-#define SBO_FLAGS		4
-#define SBO_VERSION		40
-#define SBO_TIME		44
-#define SBO_TRANS_ID		48
-#define SBO_DATA_SM_ROOT	64
-#define SBO_MAPPING_ROOT	320
-#define SBO_DETAILS_ROOT	328
-#define SBO_DATA_BLOCK_SIZE	336
-
-struct snap_devs {
-	struct thin_dev_info *v;
-	size_t n, cap;
-};
-
-static int snap_detail(void *ctx, const uint64_t *keys, const void *value)
-{
-	struct snap_devs *d = ctx;
-	const uint8_t *p = value;
-
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct thin_dev_info *v = realloc(d->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		d->v = v;
-		d->cap = cap;
-	}
-	d->v[d->n++] = (struct thin_dev_info) {
-		.dev = keys[0],
-		.mapped_blocks = le64_get(p),
-		.transaction_id = le64_get(p + 8),
-		.creation_time = le32_get(p + 16),
-		.snapshotted_time = le32_get(p + 20),
-	};
-	return 0;
-}
-
-static int snap_mapping(void *ctx, const uint64_t *keys, const void *value)
-{
-	uint64_t bt = le64_get(value);
-
-	return on_mapping(ctx, keys[0], bt >> 24, (uint32_t)(bt & 0xffffff));
-}
-
-/* Check the copy at b: superblock checksum, its own location, magic. */
-static int read_snap_copy(struct block_manager *bm, pd_block_t b, uint8_t *copy)
-{
-	struct bm_block *blk;
-	int r = bm_read_lock(bm, b, NULL, &blk);
-
-	if (r)
-		return r;
-	memcpy(copy, bm_block_cdata(blk), PD_BLOCK_SIZE);
-	bm_unlock(blk);
-	if (le32_get(copy) != pd_block_csum(copy + 4, PD_BLOCK_SIZE - 4,
-					    SB_CSUM_XOR_SNAP) ||
-	    le64_get(copy + SBO_MAGIC) != THIN_SUPERBLOCK_MAGIC)
-		return -EILSEQ;
-	if (le64_get(copy + SBO_BLOCKNR) != b)
-		return -ENOTBLK;
-	return 0;
-}
-
+/* The snapshot at snap (0: the one the superblock names) is opened as a
+ * read-only pool of its own and dumped like the live one; its copy of the
+ * superblock gives the header line. */
 static int dump_snapshot(struct bdev *bd, const struct thin_sb_info *sb,
-			 pd_block_t snap, struct dump_ctx *dcp, const char *path)
+			 pd_block_t snap, struct dump_ctx *dc, const char *path)
 {
-	struct dump_ctx dc = *dcp;
-	struct snap_devs devs = { 0 };
-	struct block_manager *bm = NULL;
-	struct space_map *sm = NULL;
-	struct transaction_manager *tm = NULL;
-	struct bt_info details, top, bottom;
-	uint8_t *copy = NULL;
+	struct thin_pool_params p = { .cache_blocks = 64,
+				      .flags = THIN_OPEN_READ_ONLY };
+	struct thin_sb_info copy;
+	struct thin_pool *pool;
 	int r;
 
 	if (!snap)
@@ -253,76 +180,21 @@ static int dump_snapshot(struct bdev *bd, const struct thin_sb_info *sb,
 			path);
 		return 1;
 	}
-	copy = malloc(PD_BLOCK_SIZE);
-	r = copy ? bm_create(bd, 64, &bm) : -ENOMEM;
-	if (r)
-		goto out_fail;
-	bm_set_read_only(bm, 1);
-	r = read_snap_copy(bm, snap, copy);
+	r = thin_read_superblock_at(bd, snap, &copy);
 	if (r) {
-		fprintf(stderr, "pdtool dump: '%s': block %" PRIu64 " is not a metadata snapshot: %s\n",
-			path, (uint64_t)snap, pd_strerror(r));
-		r = 1;
-		goto out_free;
+		fprintf(stderr, "pdtool dump: '%s': block %" PRIu64 " is not a "
+			"metadata snapshot: %s\n", path, (uint64_t)snap,
+			pd_strerror(r));
+		return 1;
 	}
-	r = sm_core_create(bdev_nr_blocks(bd), &sm);
-	if (!r)
-		r = tm_create(bm, sm, &tm);
-	if (r)
-		goto out_fail;
-	details = (struct bt_info) { .tm = tm, .levels = 1,
-				     .value_type = { .size = 24 } };
-	top = (struct bt_info) { .tm = tm, .levels = 1,
-				 .value_type = { .size = 8 } };
-	bottom = top;
-	r = bt_walk(&details, le64_get(copy + SBO_DETAILS_ROOT), snap_detail,
-		    &devs);
-	if (r)
-		goto out_fail;
-	fprintf(dc.out,
-		"<superblock uuid=\"\" time=\"%" PRIu32 "\" transaction=\"%" PRIu64 "\" flags=\"%" PRIu32 "\" version=\"%" PRIu32 "\" data_block_size=\"%" PRIu32 "\" nr_data_blocks=\"%" PRIu64 "\">\n",
-		le32_get(copy + SBO_TIME), le64_get(copy + SBO_TRANS_ID),
-		le32_get(copy + SBO_FLAGS), le32_get(copy + SBO_VERSION),
-		le32_get(copy + SBO_DATA_BLOCK_SIZE),
-		le64_get(copy + SBO_DATA_SM_ROOT));
-	for (size_t i = 0; i < devs.n; i++) {
-		const struct thin_dev_info *info = &devs.v[i];
-		uint8_t v[8];
-
-		if (dc.one_dev && info->dev != dc.dev)
-			continue;
-		fprintf(dc.out,
-			"  <device dev_id=\"%" PRIu64 "\" mapped_blocks=\"%" PRIu64 "\" transaction=\"%" PRIu64 "\" creation_time=\"%" PRIu32 "\" snap_time=\"%" PRIu32 "\">\n",
-			info->dev, info->mapped_blocks, info->transaction_id,
-			info->creation_time, info->snapshotted_time);
-		if (!dc.skip_mappings) {
-			r = bt_lookup(&top, le64_get(copy + SBO_MAPPING_ROOT),
-				      &info->dev, v);
-			if (!r) {
-				dc.run.open = 0;
-				r = bt_walk(&bottom, le64_get(v), snap_mapping, &dc);
-			}
-			if (r)
-				goto out_fail;
-			flush_run(&dc);
-		}
-		fputs("  </device>\n", dc.out);
+	r = thin_pool_open_metadata_snap(bd, snap, &p, &pool);
+	if (r) {
+		fprintf(stderr, "pdtool dump: '%s': damaged metadata snapshot: "
+			"%s\n", path, pd_strerror(r));
+		return 1;
 	}
-	fputs("</superblock>\n", dc.out);
-	r = 0;
-	goto out_free;
-
-out_fail:
-	fprintf(stderr, "pdtool dump: '%s': damaged metadata snapshot: %s\n",
-		path, pd_strerror(r));
-	r = 1;
-out_free:
-	tm_destroy(tm);
-	sm_destroy(sm);
-	if (bm)
-		bm_destroy(bm);
-	free(devs.v);
-	free(copy);
+	r = dump_pool(pool, &copy, dc, path);
+	thin_pool_destroy(pool);
 	return r;
 }
 

@@ -1,4 +1,4 @@
-/* harness/main_pdcrash.c - the pdcrash command (DESIGN.md section 5). */
+/* harness/pdcrash/main.c - the pdcrash command (DESIGN.md section 5). */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "driver.h"
+#include "report.h"
 #include "errors.h"
 #include "mutant.h"
 
@@ -85,32 +87,7 @@ static const char help_text[] =
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
-/* NAME[:N]: a fault point of core/fault.h, failed at its Nth hit. */
-static int parse_fiu(char *arg, const char **name, uint64_t *nth)
-{
-	char *colon = strchr(arg, ':');
-	int r;
-
-	*nth = 1;
-	if (colon) {
-		*colon = 0;
-		if (cli_parse_u64_arg("--fiu", colon + 1, nth))
-			return 2;
-		if (!*nth)
-			return cli_usage_error("--fiu %s:0: N counts from 1", arg);
-	}
-	r = workload_fiu_check(arg);
-	if (r == -EOPNOTSUPP)
-		return cli_usage_error("--fiu %s needs a build with libfiu points "
-				       "(FIU=1, the default)", arg);
-	if (r)
-		return cli_usage_error("--fiu: no fault point '%s' (see core/fault.h)",
-				       arg);
-	*name = arg;
-	return 0;
-}
-
-static int cmd_run(int argc, char **argv)
+int cmd_run(int argc, char **argv)
 {
 	struct scenario *scs[MAX_SCENARIOS];
 	struct run_opts o = { .scenarios = scs, .seed = 1, .jobs = cli_default_jobs() };
@@ -167,7 +144,7 @@ static int cmd_run(int argc, char **argv)
 		} else if (!strcmp(a, "--fiu")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs NAME[:N]", a);
-			if ((rc = parse_fiu(argv[++i], &o.fiu_name, &o.fiu_nth)))
+			if ((rc = cli_parse_fiu(argv[++i], &o.fiu_name, &o.fiu_nth)))
 				return rc;
 		} else if (!strcmp(a, "--mutant")) {
 			if (i + 1 >= argc)
@@ -239,7 +216,7 @@ out:
 	return rc;
 }
 
-static int cmd_list(int argc, char **argv)
+int cmd_list(int argc, char **argv)
 {
 	char **names;
 	size_t nr;
@@ -266,7 +243,7 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_mutants(int argc, char **argv)
+int cmd_mutants(int argc, char **argv)
 {
 	(void)argv;
 	if (argc)
@@ -277,218 +254,6 @@ static int cmd_mutants(int argc, char **argv)
 	printf("(this build has none compiled in: use build/pdcrash-mutants)\n");
 #endif
 	return 0;
-}
-
-static int cmd_replay(int argc, char **argv)
-{
-	const char *idtext = NULL, *save = NULL, *xml = NULL;
-	struct check_opts copts = { 0 };
-	struct run_config cfg = { 0 };
-	struct run_result res;
-	struct sd_cutter *cutter = NULL;
-	struct scenario *sc = NULL;
-	struct check_out out;
-	struct state_id id;
-	struct expect e;
-	char err[512], base[128];
-	int trace = 0, rc = 0, r;
-
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--trace")) {
-			trace = 1;
-		} else if (!strcmp(argv[i], "--save-image")) {
-			if (i + 1 >= argc)
-				return cli_usage_error("%s needs a file name", argv[i]);
-			save = argv[++i];
-		} else if (!strcmp(argv[i], "--fiu")) {
-			if (i + 1 >= argc)
-				return cli_usage_error("%s needs NAME[:N]", argv[i]);
-			if ((rc = parse_fiu(argv[++i], &cfg.fiu_name, &cfg.fiu_nth)))
-				return rc;
-		} else if (!strcmp(argv[i], "--expected-xml")) {
-			if (i + 1 >= argc)
-				return cli_usage_error("%s needs a file name", argv[i]);
-			xml = argv[++i];
-		} else if (!strcmp(argv[i], "--mutant")) {
-			if (i + 1 >= argc)
-				return cli_usage_error("%s needs a name", argv[i]);
-			if ((rc = cli_set_mutant(argv[++i])))
-				return rc;
-		} else if (argv[i][0] == '-') {
-			return cli_usage_error("unknown option '%s'", argv[i]);
-		} else if (idtext) {
-			return cli_usage_error("replay takes one id, got '%s' too", argv[i]);
-		} else {
-			idtext = argv[i];
-		}
-	}
-	if (!idtext)
-		return cli_usage_error("replay needs an id%s", "");
-	if (state_id_parse(idtext, &id, err, sizeof(err)))
-		return cli_usage_error("%s", err);
-	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
-		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
-	if ((rc = cli_load_named(base, &sc)))
-		return rc;
-	cfg.sc = sc;
-	cfg.seed = id.seed;
-	cfg.fault = id.fault;
-	cfg.keep_state = -1;
-	r = workload_run(&cfg, &res);
-	if (r) {
-		fprintf(stderr, "pdcrash: cannot run %s: %s\n", base, pd_strerror(r));
-		scenario_free(sc);
-		return 2;
-	}
-	if (id.cut > simdisk_nr_ops(res.sd)) {
-		fprintf(stderr, "pdcrash: id %s: cut %" PRIu64 " is past the end "
-			"of the log (%" PRIu64 " entries): not an id of this "
-			"scenario and seed\n", idtext, id.cut, simdisk_nr_ops(res.sd));
-		rc = 2;
-		goto out;
-	}
-	workload_expect(&res, id.cut, &e);
-	/* Run again keeping the model of the last committed state, for the
-	 * expected-against-found difference. */
-	run_result_free(&res);
-	cfg.keep_state = e.committed;
-	r = workload_run(&cfg, &res);
-	if (r) {
-		fprintf(stderr, "pdcrash: cannot run %s: %s\n", base, pd_strerror(r));
-		rc = 2;
-		goto out;
-	}
-	r = sd_cutter_create(res.sd, &cutter);
-	if (!r)
-		r = sd_cutter_seek(cutter, id.cut);
-	if (r) {
-		fprintf(stderr, "pdcrash: cannot cut the log: %s\n", pd_strerror(r));
-		rc = 2;
-		goto out;
-	}
-	size_t np = sd_cutter_nr_pending(cutter);
-	if (nr_choices(np, id.tear) != id.nr_choices) {
-		fprintf(stderr, "pdcrash: id %s: the cut has %zu pending writes, "
-			"so %" PRIu64 " choices, not %" PRIu64 ": not an id of this "
-			"scenario and seed\n", idtext, np, nr_choices(np, id.tear),
-			id.nr_choices);
-		rc = 2;
-		goto out;
-	}
-	printf("state %s\n", idtext);
-	printf("scenario %s (%s), seed %" PRIu64 ", cache %u blocks\n", base,
-	       sc->path, id.seed, res.geo.cache_blocks);
-	if (res.live_failed)
-		printf("live run failed: %s\n", res.live_msg);
-	printf("cut after log entry %" PRIu64 " of %" PRIu64 "; %zu pending "
-	       "writes; choice %" PRIu64 " of %" PRIu64 "%s\n", id.cut,
-	       simdisk_nr_ops(res.sd), np, id.choice, id.nr_choices,
-	       id.tear ? " (torn writes on)" : "");
-	printf("expected: committed state %" PRId64 "%s%s\n", e.committed,
-	       e.hi > e.committed ? ", or the one in flight" : "",
-	       e.lo < e.committed ? ", or the one before (uncertain commit)" : "");
-	printf("log around the cut:\n");
-	uint64_t from = trace || id.cut < 40 ? 0 : id.cut - 40;
-	for (uint64_t i = from; i < id.cut; i++)
-		cli_print_op_line(&res, i);
-	printf("  ------  power cut here\n");
-	for (uint64_t i = id.cut; i < simdisk_nr_ops(res.sd) && i < id.cut + 5; i++)
-		cli_print_op_line(&res, i);
-	const struct sd_pending *pend = sd_cutter_pending(cutter);
-	{
-		uint8_t *landed = malloc(np + 1);
-		uint64_t *sectors = malloc((np + 1) * sizeof(*sectors));
-
-		if (landed && sectors) {
-			make_choice(np, id.tear, id.seed, id.cut, id.choice, landed,
-				    sectors);
-			for (size_t j = 0; j < np; j++) {
-				printf("  pending write %zu: log entry %" PRIu64
-				       ", block %" PRIu64 ": %s", j, pend[j].seq,
-				       pend[j].block, landed[j] ? "landed" : "lost");
-				if (landed[j] && sectors[j] != UINT64_MAX)
-					printf(" (sectors 0x%02" PRIx64 ")", sectors[j] & 0xff);
-				printf("\n");
-			}
-		}
-		free(landed);
-		free(sectors);
-	}
-	copts.save_image = save;
-	/* ids with a fault come from --io-errors runs, which reopen each
-	 * state through a failing read first: do the same */
-	copts.recovery_fault = id.fault.kind != FAULT_NONE;
-	check_state(&res, cutter, &id, &copts, NULL, &out);
-	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
-	if (save)
-		printf("image saved to %s\n", save);
-	if (out.outcome == OUT_VIOLATION && res.kept) {
-		/* The found state, against the last committed one. */
-		struct thin_pool_params p = {
-			.data_block_size = res.geo.block_size,
-			.cache_blocks = res.geo.cache_blocks,
-			.flags = THIN_OPEN_READ_ONLY,
-		};
-		struct thin_pool *pool;
-		struct bdev *image;
-		uint8_t *landed = malloc(np + 1);
-		uint64_t *sectors = malloc((np + 1) * sizeof(*sectors));
-		char diff[8192];
-
-		if (landed && sectors) {
-			make_choice(np, id.tear, id.seed, id.cut, id.choice, landed,
-				    sectors);
-			struct sd_choice ch = { np, landed, id.tear ? sectors : NULL };
-			if (!sd_cutter_image(cutter, &ch, &image)) {
-				if (!thin_pool_open(image, &p, &pool)) {
-					size_t nd = oracle_diff(res.kept, pool, diff,
-								sizeof(diff), 40);
-					printf("found against committed state %" PRId64
-					       ": %zu difference%s\n%s", e.committed,
-					       nd, nd == 1 ? "" : "s", diff);
-					thin_pool_destroy(pool);
-				}
-				bdev_destroy(image);
-			}
-		}
-		free(landed);
-		free(sectors);
-	}
-	if (xml && out.state >= 0) {
-		/* The model of the state the image recovered to, as thin_dump
-		 * would print it: run once more keeping that state. */
-		struct run_result res2;
-		FILE *f;
-
-		cfg.keep_state = out.state;
-		r = workload_run(&cfg, &res2);
-		int ran = !r;
-		if (!r && res2.kept && (f = fopen(xml, "w"))) {
-			r = oracle_write_xml(res2.kept, res2.geo.block_size, f);
-			if (fclose(f) && !r)
-				r = -EIO;
-		} else if (!r) {
-			r = res2.kept ? -errno : -ENODATA;
-		}
-		if (r) {
-			fprintf(stderr, "pdcrash: cannot write %s: %s\n", xml,
-				pd_strerror(r));
-			rc = 2;
-		} else {
-			printf("expected state %" PRId64 " written to %s\n",
-			       out.state, xml);
-		}
-		if (ran)
-			run_result_free(&res2);
-		if (rc)
-			goto out;
-	}
-	rc = out.outcome == OUT_VIOLATION ? 1 : 0;
-out:
-	sd_cutter_destroy(cutter);
-	run_result_free(&res);
-	scenario_free(sc);
-	return rc;
 }
 
 int main(int argc, char **argv)

@@ -1,4 +1,4 @@
-/* harness/merge.c - `pdcrash merge FILE...`: the JSON of shards (`pdcrash
+/* harness/pdcrash/merge.c - `pdcrash merge FILE...`: the JSON of shards (`pdcrash
  * run --json --shard K/N`) merged into the JSON of the whole run.
  *
  * Every shard runs every workload in full and checks only its share of
@@ -32,7 +32,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "driver.h"
+#include "report.h"
 #include "json.h"
 
 struct shard_file {

@@ -1,4 +1,4 @@
-/* harness/faultbdev.h - a block device that wraps another, fails its Nth
+/* harness/engine/faultbdev.h - a block device that wraps another, fails its Nth
  * read (or write, or flush) with -EIO, for error injection into recovery
  * itself, and records which blocks were read (for the crash-state memo in
  * explore.c).  The inner device is not owned. */

@@ -1,4 +1,4 @@
-/* harness/oracle.c - the model of a thin pool (see oracle.h).
+/* harness/engine/oracle.c - the model of a thin pool (see oracle.h).
  *
  * Devices are kept in an array; each device's mappings in an open-address
  * hash table keyed by vblock (linear probing, deletion by backward shift).

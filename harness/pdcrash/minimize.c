@@ -1,4 +1,4 @@
-/* harness/minimize.c - `pdcrash minimize ID`: shrink a failing workload
+/* harness/pdcrash/minimize.c - `pdcrash minimize ID`: shrink a failing workload
  * (DESIGN.md 4.8).
  *
  * Steps:
@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "driver.h"
 #include "errors.h"
 
@@ -432,76 +433,232 @@ static int write_file(const char *path, const char *text)
 	return 0;
 }
 
-int cmd_minimize(int argc, char **argv)
+struct min_args {
+	const char *idtext;
+	const char *mutant;		/* --mutant, or NULL */
+	const char *outpath;		/* -o, or NULL */
+};
+
+static int parse_args(int argc, char **argv, struct min_args *a)
 {
-	const char *idtext = NULL, *mutant = NULL, *outpath = NULL;
-	struct run_config cfg = { 0 };
-	struct minimizer m = { 0 };
-	struct run_result res;
-	struct scenario *sc = NULL, *msc = NULL;
-	struct state_id id;
-	struct violation v;
-	char err[512], base[128], msg[512], path[PATH_MAX], defpath[PATH_MAX];
-	size_t *idx = NULL, nbase, n;
-	struct op *ops = NULL;
-	char *text = NULL;
-	int rc = 2, r;
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--mutant")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a name", argv[i]);
-			mutant = argv[++i];
-			if ((rc = cli_set_mutant(mutant)))
+			a->mutant = argv[++i];
+			if ((rc = cli_set_mutant(a->mutant)))
 				return rc;
 		} else if (!strcmp(argv[i], "-o")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a file name", argv[i]);
-			outpath = argv[++i];
+			a->outpath = argv[++i];
 		} else if (argv[i][0] == '-') {
 			return cli_usage_error("unknown option '%s'", argv[i]);
-		} else if (idtext) {
+		} else if (a->idtext) {
 			return cli_usage_error("minimize takes one id, got '%s' too",
 					       argv[i]);
 		} else {
-			idtext = argv[i];
+			a->idtext = argv[i];
 		}
 	}
-	rc = 2;
-	if (!idtext)
+	if (!a->idtext)
 		return cli_usage_error("minimize needs an id%s", "");
-	if (state_id_parse(idtext, &id, err, sizeof(err)))
-		return cli_usage_error("%s", err);
-	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
-		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
+	return 0;
+}
 
-	/* Where the result goes: its path names it in the new id, so it must
-	 * end in .scn, hold no ':' or '+', and have a '/' (else replay would
-	 * look in the scenarios directory). */
+/* Where the result goes: its path names it in the new id, so it must end
+ * in .scn, hold no ':' or '+', and have a '/' (else replay would look in
+ * the scenarios directory).  0, or 2 after a usage message. */
+static int result_path(const char *base, const char *outpath, char *path,
+		       size_t len)
+{
+	char defpath[PATH_MAX];
+	size_t ol;
+
 	if (!outpath) {
 		const char *slash = strrchr(base, '/');
 
-		snprintf(defpath, sizeof(defpath), "%s-min.scn", slash ? slash + 1 : base);
+		snprintf(defpath, sizeof(defpath), "%s-min.scn",
+			 slash ? slash + 1 : base);
 		outpath = defpath;
 	}
-	{
-		size_t ol = strlen(outpath);
+	ol = strlen(outpath);
+	if (ol < 5 || strcmp(outpath + ol - 4, ".scn"))
+		return cli_usage_error("-o %s: the file name must end in .scn",
+				       outpath);
+	if (strchr(outpath, ':') || strchr(outpath, '+'))
+		return cli_usage_error("-o %s: no ':' or '+' in the path "
+				       "(it becomes part of a failure id)",
+				       outpath);
+	snprintf(path, len, "%s%s", strchr(outpath, '/') ? "" : "./", outpath);
+	return 0;
+}
 
-		if (ol < 5 || strcmp(outpath + ol - 4, ".scn"))
-			return cli_usage_error("-o %s: the file name must end in .scn",
-					       outpath);
-		if (strchr(outpath, ':') || strchr(outpath, '+'))
-			return cli_usage_error("-o %s: no ':' or '+' in the path "
-					       "(it becomes part of a failure id)",
-					       outpath);
-		snprintf(path, sizeof(path), "%s%s", strchr(outpath, '/') ? "" : "./",
-			 outpath);
+/* Is id an id of this run (cut inside the log, the same number of
+ * choices)?  0, or 2 after a message. */
+static int id_fits_run(const struct run_result *res, const struct state_id *id,
+		       const char *idtext)
+{
+	struct sd_cutter *cutter;
+	size_t np;
+	int r;
+
+	if (id->cut > simdisk_nr_ops(res->sd)) {
+		fprintf(stderr, "pdcrash: id %s: cut %" PRIu64 " is past the end "
+			"of the log (%" PRIu64 " entries): not an id of this "
+			"scenario and seed\n", idtext, id->cut,
+			simdisk_nr_ops(res->sd));
+		return 2;
 	}
+	r = sd_cutter_create(res->sd, &cutter);
+	if (!r)
+		r = sd_cutter_seek(cutter, id->cut);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot cut the log: %s\n", pd_strerror(r));
+		sd_cutter_destroy(cutter);
+		return 2;
+	}
+	np = sd_cutter_nr_pending(cutter);
+	sd_cutter_destroy(cutter);
+	if (nr_choices(np, id->tear) != id->nr_choices) {
+		fprintf(stderr, "pdcrash: id %s: the cut has %zu pending writes, "
+			"so %" PRIu64 " choices, not %" PRIu64 ": not an id of "
+			"this scenario and seed\n", idtext, np,
+			nr_choices(np, id->tear), id->nr_choices);
+		return 2;
+	}
+	return 0;
+}
+
+/* The state of the id must fail (with the failing first reopen of
+ * --io-errors if not without).  0, or 2 after a message. */
+static int original_fails(struct minimizer *m, const struct run_result *res,
+			  const struct state_id *id, const char *idtext)
+{
+	char msg[512];
+	int r = state_fails(res, id, 0, msg, sizeof(msg));
+
+	if (r == 0) {
+		r = state_fails(res, id, 1, msg, sizeof(msg));
+		m->recovery_fault = 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "pdcrash: cannot check %s: %s\n", idtext,
+			pd_strerror(r));
+		return 2;
+	}
+	if (!r) {
+		fprintf(stderr, "pdcrash: %s does not fail in this build (%s%s); "
+			"nothing to minimise\n", idtext, msg,
+			m->mutant ? "" : "; a mutant's id needs --mutant NAME");
+		return 2;
+	}
+	if (!res->nr_ops) {
+		fprintf(stderr, "pdcrash: %s fails before the first op: no op to "
+			"remove\n", idtext);
+		return 2;
+	}
+	return 0;
+}
+
+/* Write the n ops left to path, run it from the file, and fill v with the
+ * violation it finds.  0, or 2 after a message. */
+static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
+			     size_t nbase, const char *idtext,
+			     const struct state_id *id, const char *path,
+			     struct violation *v)
+{
+	struct scenario *msc = NULL;
+	char header[1024], *text;
+	int r, rc = 2;
+
+	snprintf(header, sizeof(header),
+		 "# Minimised by pdcrash minimize from\n#   %s%s%s\n"
+		 "# %zu ops up to the cut -> %zu ops (%u candidate runs%s).\n"
+		 "# The pool line carries the variant's cache; seed %" PRIu64
+		 "%s.\n", idtext, m->mutant ? " --mutant " : "",
+		 m->mutant ? m->mutant : "", nbase, n, m->runs,
+		 m->over ? ", budget used up" : "", id->seed,
+		 id->tear ? ", torn writes" : "");
+	text = scenario_text(m, idx, n, header);
+	if (!text) {
+		fprintf(stderr, "pdcrash: out of memory\n");
+		return 2;
+	}
+	r = write_file(path, text);
+	free(text);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot write %s: %s\n", path, strerror(-r));
+		return 2;
+	}
+	if ((r = cli_load_named(path, &msc)))
+		return r;
+	r = run_once(m, msc, &m->cur_fault, v);
+	if (r < 0)
+		fprintf(stderr, "pdcrash: cannot run %s: %s\n", path, pd_strerror(r));
+	else if (!r)
+		fprintf(stderr, "pdcrash: %s does not fail when run from the file "
+			"(a harness bug)\n", path);
+	else
+		rc = 0;
+	scenario_free(msc);
+	return rc;
+}
+
+static void print_result(const struct minimizer *m, const char *idtext,
+			 size_t nbase, size_t n, const char *path,
+			 const struct violation *v)
+{
+	printf("minimised %s\n", idtext);
+	printf("ops: %zu up to the cut -> %zu (%u candidate runs in %.1f s%s)\n",
+	       nbase, n, m->runs, now_sec() - m->t0,
+	       m->over ? "; budget used up, the best so far" : "");
+	printf("wrote %s\n", path);
+	printf("new id: %s\n", v->id);
+	printf("  %s\n", v->msg);
+	printf("replay: %s replay %s%s%s%s\n",
+#ifdef PD_MUTANTS
+	       "pdcrash-mutants",
+#else
+	       "pdcrash",
+#endif
+	       v->id, m->mutant ? " --mutant " : "", m->mutant ? m->mutant : "",
+	       m->recovery_fault ? "  (it failed with --io-errors' failing "
+	       "first reopen, which replay does not do)" : "");
+}
+
+/*
+ * 1. the state of the id must fail; 2. the base list is the ops executed
+ * up to the one running at the cut, and it must fail as a scenario of its
+ * own; 3. ddmin; 4. write it, run it from the file, print the new id.
+ */
+int cmd_minimize(int argc, char **argv)
+{
+	struct min_args a = { 0 };
+	struct run_config cfg = { 0 };
+	struct minimizer m = { 0 };
+	struct run_result res;
+	struct scenario *sc = NULL;
+	struct state_id id;
+	struct violation v;
+	char err[512], base[128], path[PATH_MAX];
+	size_t *idx = NULL, nbase, n;
+	struct op *ops = NULL;
+	int rc, r;
+
+	if ((rc = parse_args(argc, argv, &a)))
+		return rc;
+	if (state_id_parse(a.idtext, &id, err, sizeof(err)))
+		return cli_usage_error("%s", err);
+	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
+		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
+	if ((rc = result_path(base, a.outpath, path, sizeof(path))))
+		return rc;
 	if ((rc = cli_load_named(base, &sc)))
 		return rc;
 	rc = 2;
-
-	/* 1. The original state must fail. */
 	cfg.sc = sc;
 	cfg.seed = id.seed;
 	cfg.fault = id.fault;
@@ -512,57 +669,11 @@ int cmd_minimize(int argc, char **argv)
 		fprintf(stderr, "pdcrash: cannot run %s: %s\n", base, pd_strerror(r));
 		goto out_free_sc;
 	}
-	if (id.cut > simdisk_nr_ops(res.sd)) {
-		fprintf(stderr, "pdcrash: id %s: cut %" PRIu64 " is past the end "
-			"of the log (%" PRIu64 " entries): not an id of this "
-			"scenario and seed\n", idtext, id.cut, simdisk_nr_ops(res.sd));
+	m.mutant = a.mutant;
+	if (id_fits_run(&res, &id, a.idtext) ||
+	    original_fails(&m, &res, &id, a.idtext))
 		goto out_free_res;
-	}
-	{
-		struct sd_cutter *cutter;
-		size_t np;
 
-		r = sd_cutter_create(res.sd, &cutter);
-		if (!r)
-			r = sd_cutter_seek(cutter, id.cut);
-		if (r) {
-			fprintf(stderr, "pdcrash: cannot cut the log: %s\n",
-				pd_strerror(r));
-			sd_cutter_destroy(cutter);
-			goto out_free_res;
-		}
-		np = sd_cutter_nr_pending(cutter);
-		sd_cutter_destroy(cutter);
-		if (nr_choices(np, id.tear) != id.nr_choices) {
-			fprintf(stderr, "pdcrash: id %s: the cut has %zu pending "
-				"writes, so %" PRIu64 " choices, not %" PRIu64 ": not "
-				"an id of this scenario and seed\n", idtext, np,
-				nr_choices(np, id.tear), id.nr_choices);
-			goto out_free_res;
-		}
-	}
-	r = state_fails(&res, &id, 0, msg, sizeof(msg));
-	if (r == 0) {
-		r = state_fails(&res, &id, 1, msg, sizeof(msg));
-		m.recovery_fault = 1;
-	}
-	if (r < 0) {
-		fprintf(stderr, "pdcrash: cannot check %s: %s\n", idtext, pd_strerror(r));
-		goto out_free_res;
-	}
-	if (!r) {
-		fprintf(stderr, "pdcrash: %s does not fail in this build (%s%s); "
-			"nothing to minimise\n", idtext, msg,
-			mutant ? "" : "; a mutant's id needs --mutant NAME");
-		goto out_free_res;
-	}
-	if (!res.nr_ops) {
-		fprintf(stderr, "pdcrash: %s fails before the first op: no op to "
-			"remove\n", idtext);
-		goto out_free_res;
-	}
-
-	/* 2. The base list: executed ops up to the one running at the cut. */
 	nbase = id.cut ? workload_op_at(&res, id.cut - 1) + 1 : 1;
 	idx = malloc(nbase * sizeof(*idx));
 	ops = malloc(nbase * sizeof(*ops));
@@ -580,13 +691,11 @@ int cmd_minimize(int argc, char **argv)
 	m.tear = id.tear;
 	m.fault = id.fault;
 	m.cur_fault = id.fault;
-	m.mutant = mutant;
 	m.t0 = now_sec();
 	m.progress = isatty(2);
 	find_anchor(&m, &res, nbase);
-
-	/* 3. The base list must fail as a scenario of its own: if not (a
-	 * difference the prefix argument misses), all executed ops. */
+	/* If the prefix does not fail alone (a difference the prefix
+	 * argument misses), there is nothing sound to shrink. */
 	if (!still_fails(&m, idx, nbase)) {
 		fprintf(stderr, "pdcrash: the ops up to the cut, run as a scenario, "
 			"do not fail (%zu ops, %u runs)\n", nbase, m.runs);
@@ -595,62 +704,11 @@ int cmd_minimize(int argc, char **argv)
 	n = ddmin(&m, idx, nbase);
 	if (m.progress)
 		fprintf(stderr, "\r%*s\r", 60, "");
-
-	/* 4. Write it, run it from the file, print the new id. */
-	{
-		char header[1024];
-
-		snprintf(header, sizeof(header),
-			 "# Minimised by pdcrash minimize from\n#   %s%s%s\n"
-			 "# %zu ops up to the cut -> %zu ops (%u candidate runs%s).\n"
-			 "# The pool line carries the variant's cache; seed %" PRIu64
-			 "%s.\n", idtext, mutant ? " --mutant " : "", mutant ? mutant : "",
-			 nbase, n, m.runs, m.over ? ", budget used up" : "", id.seed,
-			 id.tear ? ", torn writes" : "");
-		text = scenario_text(&m, idx, n, header);
-	}
-	if (!text) {
-		fprintf(stderr, "pdcrash: out of memory\n");
+	if ((rc = write_and_confirm(&m, idx, n, nbase, a.idtext, &id, path, &v)))
 		goto out_free_ops;
-	}
-	r = write_file(path, text);
-	if (r) {
-		fprintf(stderr, "pdcrash: cannot write %s: %s\n", path, strerror(-r));
-		goto out_free_ops;
-	}
-	if ((rc = cli_load_named(path, &msc)))
-		goto out_free_ops;
-	rc = 2;
-	r = run_once(&m, msc, &m.cur_fault, &v);
-	if (r < 0) {
-		fprintf(stderr, "pdcrash: cannot run %s: %s\n", path, pd_strerror(r));
-		goto out_free_ops;
-	}
-	if (!r) {
-		fprintf(stderr, "pdcrash: %s does not fail when run from the file "
-			"(a harness bug)\n", path);
-		goto out_free_ops;
-	}
-	printf("minimised %s\n", idtext);
-	printf("ops: %zu up to the cut -> %zu (%u candidate runs in %.1f s%s)\n",
-	       nbase, n, m.runs, now_sec() - m.t0,
-	       m.over ? "; budget used up, the best so far" : "");
-	printf("wrote %s\n", path);
-	printf("new id: %s\n", v.id);
-	printf("  %s\n", v.msg);
-	printf("replay: %s replay %s%s%s%s\n",
-#ifdef PD_MUTANTS
-	       "pdcrash-mutants",
-#else
-	       "pdcrash",
-#endif
-	       v.id, mutant ? " --mutant " : "", mutant ? mutant : "",
-	       m.recovery_fault ? "  (it failed with --io-errors' failing "
-	       "first reopen, which replay does not do)" : "");
+	print_result(&m, a.idtext, nbase, n, path, &v);
 	rc = 1;
 out_free_ops:
-	scenario_free(msc);
-	free(text);
 	free(ops);
 	free(idx);
 out_free_res:

@@ -1,4 +1,4 @@
-/* harness/explore.c - persistence choices, failure ids, and the check of
+/* harness/engine/explore.c - persistence choices, failure ids, and the check of
  * one crash state (see explore.h).
  */
 #include <errno.h>

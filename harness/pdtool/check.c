@@ -1,4 +1,4 @@
-/* harness/pdtool_check.c - `pdtool check`: core/check.h on an image file,
+/* harness/pdtool/check.c - `pdtool check`: core/check.h on an image file,
  * with thin_check's output conventions (TRANSACTION_ID and
  * METADATA_FREE_BLOCKS on stdout, findings on stderr).
  */
@@ -12,8 +12,8 @@
 #include "bm.h"
 #include "check.h"
 #include "errors.h"
+#include "pdtool.h"
 
-int pdtool_check(int argc, char **argv);
 
 static const char check_help[] =
 "usage: pdtool check [-q] [--strict] [--all] IMAGE\n"

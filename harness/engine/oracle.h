@@ -1,4 +1,4 @@
-/* harness/oracle.h - the plain in-memory model of a thin pool.
+/* harness/engine/oracle.h - the plain in-memory model of a thin pool.
  *
  * Every op of a workload is applied to the core and to the oracle; the
  * oracle predicts each result (0 or the errno the core must return) and

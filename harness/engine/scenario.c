@@ -1,4 +1,4 @@
-/* harness/scenario.c - the scenario parser (grammar in scenario.h).
+/* harness/engine/scenario.c - the scenario parser (grammar in scenario.h).
  *
  * Op fields:
  *   create/delete      a = dev

@@ -1,4 +1,4 @@
-/* harness/scenario.h - workloads as data (DESIGN.md section 6).
+/* harness/engine/scenario.h - workloads as data (DESIGN.md section 6).
  *
  * A scenario file has one op per line; `#` starts a comment.  Grammar:
  *

@@ -1,4 +1,4 @@
-/* harness/json.h - a small JSON reader, for `pdcrash merge` (RFC 8259).
+/* harness/pdcrash/json.h - a small JSON reader, for `pdcrash merge` (RFC 8259).
  *
  * json_parse() turns a text into a tree of struct json values: objects,
  * arrays, strings (escapes decoded, \uXXXX and surrogate pairs as UTF-8),

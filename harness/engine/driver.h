@@ -1,4 +1,4 @@
-/* harness/driver.h - `pdcrash run`: scenarios x variants x crash states,
+/* harness/engine/driver.h - `pdcrash run`: scenarios x variants x crash states,
  * over worker processes, with the summary and the reports.
  *
  * Every scenario runs in two variants: NAME with its own cache size, and
@@ -84,13 +84,6 @@ struct run_summary {
 /* 0 when it ran (look at the summary for violations), -errno otherwise. */
 int driver_run(const struct run_opts *opts, struct run_summary *sum);
 void run_summary_free(struct run_summary *sum);
-
-int report_write(const struct run_opts *opts, const struct run_summary *sum,
-		 const char *dir);
-void report_print_json(const struct run_opts *opts,
-		       const struct run_summary *sum, FILE *f);
-void report_print_text(const struct run_opts *opts,
-		       const struct run_summary *sum, FILE *f);
 
 
 #endif /* PD_DRIVER_H */

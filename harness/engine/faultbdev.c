@@ -1,4 +1,4 @@
-/* harness/faultbdev.c - see faultbdev.h. */
+/* harness/engine/faultbdev.c - see faultbdev.h. */
 #include <stdlib.h>
 
 #include "faultbdev.h"

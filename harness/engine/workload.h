@@ -1,4 +1,4 @@
-/* harness/workload.h - run a scenario on simdisk, with the oracle beside.
+/* harness/engine/workload.h - run a scenario on simdisk, with the oracle beside.
  *
  * The run formats a pool on a fresh simdisk, then applies each op to the
  * core and to the oracle, checking that every result is the one the

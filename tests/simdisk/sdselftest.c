@@ -1,4 +1,4 @@
-/* harness/main_sdselftest.c - build/sdselftest: the simulated disk checked
+/* tests/simdisk/sdselftest.c - build/sdselftest: the simulated disk checked
  * against its own crash model, at every cut point.
  *
  * A seeded random workload of writes, FUA writes, flushes and verifying

@@ -1,4 +1,4 @@
-/* harness/json.c - the small JSON reader (see json.h).
+/* harness/pdcrash/json.c - the small JSON reader (see json.h).
  *
  * A recursive-descent parser over (text, len) with an explicit depth
  * bound.  Values are built into caller-owned trees: every value owns its

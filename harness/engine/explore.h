@@ -1,4 +1,4 @@
-/* harness/explore.h - crash states at every cut point, and the replay
+/* harness/engine/explore.h - crash states at every cut point, and the replay
  * checker (DESIGN.md section 4).
  *
  * A run's log is cut after every write, FUA write and flush (and before

@@ -1,4 +1,4 @@
-/* harness/cli.c - what the pdcrash commands share: usage errors,
+/* harness/pdcrash/cli.c - what the pdcrash commands share: usage errors,
  * finding and loading scenarios, numbers, mutants, variants, log lines. */
 #include <dirent.h>
 #include <errno.h>
@@ -230,3 +230,27 @@ int cli_split_variant(const char *name, char *base, size_t len,
 	return 0;
 }
 
+/* NAME[:N]: a fault point of core/fault.h, failed at its Nth hit. */
+int cli_parse_fiu(char *arg, const char **name, uint64_t *nth)
+{
+	char *colon = strchr(arg, ':');
+	int r;
+
+	*nth = 1;
+	if (colon) {
+		*colon = 0;
+		if (cli_parse_u64_arg("--fiu", colon + 1, nth))
+			return 2;
+		if (!*nth)
+			return cli_usage_error("--fiu %s:0: N counts from 1", arg);
+	}
+	r = workload_fiu_check(arg);
+	if (r == -EOPNOTSUPP)
+		return cli_usage_error("--fiu %s needs a build with libfiu points "
+				       "(FIU=1, the default)", arg);
+	if (r)
+		return cli_usage_error("--fiu: no fault point '%s' (see core/fault.h)",
+				       arg);
+	*name = arg;
+	return 0;
+}

@@ -1,4 +1,4 @@
-/* harness/driver.c - pdcrash run: workers, aggregation (see driver.h). */
+/* harness/engine/driver.c - pdcrash run: workers, aggregation (see driver.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -584,12 +584,97 @@ static int cmp_violation(const void *a, const void *b)
 		      ((const struct violation *)b)->id);
 }
 
+/*
+ * The fault plan of one variant under --io-errors: after the fault-free
+ * run, every read, write and flush N of that run failed once and then from
+ * N on, each a run of its own, in that order (reads, writes, flushes; N
+ * ascending; once before sticky).  Reads beyond MAX_READ_FAULTS are
+ * sampled: that many, spread evenly.
+ */
+struct fault_plan {
+	uint64_t counts[3];		/* reads, writes, flushes of the run */
+	uint64_t limit[3];		/* how many of each are failed */
+	int kind;			/* 0..2; 3 when done */
+	uint64_t x;			/* 1..limit[kind] */
+	int sticky;
+	int started;
+};
+
+static void fault_plan_init(struct fault_plan *p, const uint64_t counts[3],
+			    struct variant_stats *vs)
+{
+	memset(p, 0, sizeof(*p));
+	for (int k = 0; k < 3; k++)
+		p->counts[k] = p->limit[k] = counts[k];
+	if (p->limit[0] > MAX_READ_FAULTS) {
+		vs->reads_sampled = p->counts[0];
+		p->limit[0] = MAX_READ_FAULTS;
+	}
+}
+
+/* The next fault of the plan in *f: 1, or 0 when the plan is done. */
+static int fault_plan_next(struct fault_plan *p, struct fault_spec *f)
+{
+	uint64_t c, m;
+
+	if (!p->started) {
+		p->started = 1;
+		p->x = 1;
+	} else if (!p->sticky) {
+		p->sticky = 1;
+	} else {
+		p->sticky = 0;
+		p->x++;
+	}
+	while (p->kind < 3 && p->x > p->limit[p->kind]) {
+		p->kind++;
+		p->x = 1;
+		p->sticky = 0;
+	}
+	if (p->kind >= 3)
+		return 0;
+	c = p->counts[p->kind];
+	m = p->limit[p->kind];
+	f->kind = (enum fault_kind)(FAULT_READ + p->kind);
+	f->nth = m == c ? p->x : 1 + (p->x - 1) * c / m;
+	f->sticky = p->sticky;
+	return 1;
+}
+
+static const struct { const char *suffix; unsigned cache; } variants[] = {
+	{ "", 0 },
+	{ "+small", SMALL_CACHE_BLOCKS },
+};
+
+/* Every run of variant v of sc: the one fault given (minimize), or the
+ * fault-free run and then, with --io-errors, its fault plan. */
+static int run_all_of_variant(const struct run_opts *o,
+			      const struct scenario *sc, size_t v,
+			      struct run_summary *sum, struct variant_stats *vs)
+{
+	struct fault_spec f = { FAULT_NONE, 0, 0 };
+	struct fault_plan plan;
+	uint64_t counts[3] = { 0, 0, 0 };
+	int r;
+
+	snprintf(vs->name, sizeof(vs->name), "%s%s", sc->name,
+		 variants[v].suffix);
+	if (o->fault)
+		return run_variant(o, sc, variants[v].suffix, variants[v].cache,
+				   *o->fault, sum, vs, counts);
+	r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f, sum,
+			vs, counts);
+	if (r || !o->io_errors)
+		return r;
+	fault_plan_init(&plan, counts, vs);
+	while (!r && fault_plan_next(&plan, &f))
+		r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f,
+				sum, vs, counts);
+	return r;
+}
+
 int driver_run(const struct run_opts *o, struct run_summary *sum)
 {
-	static const struct { const char *suffix; unsigned cache; } variants[] = {
-		{ "", 0 },
-		{ "+small", SMALL_CACHE_BLOCKS },
-	};
 	double t0 = now_sec();
 	int r = 0;
 
@@ -603,48 +688,8 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 		for (size_t v = 0; v < PD_NR_VARIANTS && !r; v++) {
 			if (o->variants_mask && !(o->variants_mask & (1u << v)))
 				continue;
-			struct variant_stats *vs = &sum->variants[sum->nr_variants++];
-			struct fault_spec none = { FAULT_NONE, 0, 0 };
-
-			snprintf(vs->name, sizeof(vs->name), "%s%s",
-				 o->scenarios[i]->name, variants[v].suffix);
-			uint64_t counts[3] = { 0, 0, 0 };
-
-			if (o->fault) {
-				r = run_variant(o, o->scenarios[i], variants[v].suffix,
-						variants[v].cache, *o->fault, sum, vs,
-						counts);
-				continue;
-			}
-			r = run_variant(o, o->scenarios[i], variants[v].suffix,
-					variants[v].cache, none, sum, vs, counts);
-			/* --io-errors: every write and flush of the run, and
-			 * every read up to MAX_READ_FAULTS (beyond that, that
-			 * many spread evenly), failed once and from then on,
-			 * each a run of its own. */
-			for (int k = 0; k < 3 && o->io_errors && !r; k++) {
-				uint64_t m = counts[k];
-
-				if (k == 0 && m > MAX_READ_FAULTS) {
-					vs->reads_sampled = m;
-					m = MAX_READ_FAULTS;
-				}
-				for (uint64_t x = 1; x <= m && !r; x++) {
-					uint64_t n = m == counts[k] ? x :
-						1 + (x - 1) * counts[k] / m;
-
-					for (int sticky = 0; sticky < 2 && !r; sticky++) {
-						struct fault_spec f = {
-							(enum fault_kind)(FAULT_READ + k),
-							n, sticky
-						};
-						r = run_variant(o, o->scenarios[i],
-								variants[v].suffix,
-								variants[v].cache, f,
-								sum, vs, counts);
-					}
-				}
-			}
+			r = run_all_of_variant(o, o->scenarios[i], v, sum,
+					       &sum->variants[sum->nr_variants++]);
 		}
 	}
 	for (size_t v = 0; v < sum->nr_variants; v++) {

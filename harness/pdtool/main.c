@@ -1,21 +1,14 @@
-/* harness/main_pdtool.c - the pdtool command (DESIGN.md section 5): dump,
+/* harness/pdtool/main.c - the pdtool command (DESIGN.md section 5): dump,
  * restore and check dm-thin metadata images, interoperating with Debian's
  * thin-provisioning-tools 0.9.0 (thin_dump, thin_restore, thin_check).
  *
- * The commands live in harness/pdtool_dump.c, pdtool_restore.c and
- * pdtool_check.c; each is `int pdtool_NAME(int argc, char **argv)` with
- * argv[0] the command name, and returns the exit code:
- *   0  success (check: the metadata is clean)
- *   1  damaged metadata, or the operation failed on the metadata
- *   2  bad usage, or an input that cannot be read (the message names it)
+ * The commands live in dump.c, restore.c and check.c beside this file;
+ * pdtool.h has their contract (arguments and exit codes).
  */
 #include <stdio.h>
 #include <string.h>
 
-/* Defined in harness/pdtool_<name>.c. */
-int pdtool_dump(int argc, char **argv);
-int pdtool_restore(int argc, char **argv);
-int pdtool_check(int argc, char **argv);
+#include "pdtool.h"
 
 static const char usage_text[] =
 "usage: pdtool dump [-o XML] [--dev-id ID] [--skip-mappings] [-m[BLOCK]] IMAGE\n"

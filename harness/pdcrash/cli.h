@@ -1,4 +1,4 @@
-/* harness/cli.h - helpers shared by the pdcrash commands (harness/cli.c). */
+/* harness/pdcrash/cli.h - helpers shared by the pdcrash commands (harness/pdcrash/cli.c). */
 #ifndef PD_CLI_H
 #define PD_CLI_H
 
@@ -30,9 +30,8 @@ int cli_split_variant(const char *name, char *base, size_t len,
 /* One line of the op log, as replay prints it. */
 void cli_print_op_line(const struct run_result *res, uint64_t i);
 
-/* The commands of their own files (harness/minimize.c, harness/merge.c);
- * they return the exit status. */
-int cmd_minimize(int argc, char **argv);
-int cmd_merge(int argc, char **argv);
+/* --fiu NAME[:N]: a fault point of core/fault.h failed at its Nth hit
+ * (arg is split in place); 0, or 2 after a usage message. */
+int cli_parse_fiu(char *arg, const char **name, uint64_t *nth);
 
 #endif /* PD_CLI_H */

@@ -1,4 +1,4 @@
-/* harness/report.c - the run summary: text, JSON, and the report files
+/* harness/engine/report.c - the run summary: text, JSON, and the report files
  * (summary.md, summary.json, index.html with an SVG plot of outcomes along
  * the op log).
  */
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "driver.h"
+#include "report.h"
 
 static void json_str(FILE *f, const char *s)
 {

@@ -1,0 +1,17 @@
+/* harness/pdcrash/commands.h - the subcommands of build/pdcrash.
+ *
+ * Each takes the arguments after its name and returns the exit status:
+ * 0 every state survived (or nothing to report), 1 a violation, 2 bad usage
+ * or bad input (a message on stderr names it).  main.c dispatches.
+ */
+#ifndef PD_COMMANDS_H
+#define PD_COMMANDS_H
+
+int cmd_run(int argc, char **argv);		/* main.c */
+int cmd_list(int argc, char **argv);		/* main.c */
+int cmd_mutants(int argc, char **argv);		/* main.c */
+int cmd_replay(int argc, char **argv);		/* replay.c */
+int cmd_minimize(int argc, char **argv);	/* minimize.c */
+int cmd_merge(int argc, char **argv);		/* merge.c */
+
+#endif /* PD_COMMANDS_H */

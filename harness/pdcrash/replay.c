@@ -1,0 +1,293 @@
+/* harness/pdcrash/replay.c - `pdcrash replay ID`: rebuild one crash state
+ * exactly and show it.
+ *
+ * The id names scenario (and variant), seed, cut, persistence choice, tear
+ * and injected fault (explore.h, struct state_id).  Replay runs the
+ * workload again with the same seed and fault (the run is deterministic),
+ * cuts the log at the same point, builds the same image, and checks it as
+ * `run` did, through a failing first read when the id carries a fault.  It
+ * prints the ops around the cut, which pending writes landed, the outcome,
+ * and on a violation the found state against the last committed one.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "driver.h"
+#include "errors.h"
+
+struct replay_args {
+	const char *idtext;
+	const char *save;		/* --save-image */
+	const char *xml;		/* --expected-xml */
+	int trace;
+};
+
+/* A rebuilt state: its id, run, cut and the choice it names. */
+struct replay {
+	struct state_id id;
+	struct run_config cfg;
+	struct run_result res;
+	int have_res;
+	struct scenario *sc;
+	struct sd_cutter *cutter;
+	struct expect e;
+	char base[128];
+	size_t np;			/* pending writes at the cut */
+	uint8_t *landed;		/* per pending write */
+	uint64_t *sectors;		/* per pending write, with --tear */
+};
+
+static int parse_args(int argc, char **argv, struct replay_args *a,
+		      struct run_config *cfg)
+{
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--trace")) {
+			a->trace = 1;
+		} else if (!strcmp(argv[i], "--save-image")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a file name", argv[i]);
+			a->save = argv[++i];
+		} else if (!strcmp(argv[i], "--fiu")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs NAME[:N]", argv[i]);
+			if ((rc = cli_parse_fiu(argv[++i], &cfg->fiu_name,
+						&cfg->fiu_nth)))
+				return rc;
+		} else if (!strcmp(argv[i], "--expected-xml")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a file name", argv[i]);
+			a->xml = argv[++i];
+		} else if (!strcmp(argv[i], "--mutant")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a name", argv[i]);
+			if ((rc = cli_set_mutant(argv[++i])))
+				return rc;
+		} else if (argv[i][0] == '-') {
+			return cli_usage_error("unknown option '%s'", argv[i]);
+		} else if (a->idtext) {
+			return cli_usage_error("replay takes one id, got '%s' too", argv[i]);
+		} else {
+			a->idtext = argv[i];
+		}
+	}
+	if (!a->idtext)
+		return cli_usage_error("replay needs an id%s", "");
+	return 0;
+}
+
+/* Run the workload of the id, keeping the model of the last committed
+ * state at the cut, and cut the log there.  0, or the exit status 2. */
+static int rebuild(struct replay *rp, const char *idtext)
+{
+	char err[512];
+	int r;
+
+	if (state_id_parse(idtext, &rp->id, err, sizeof(err)))
+		return cli_usage_error("%s", err);
+	if (cli_split_variant(rp->id.name, rp->base, sizeof(rp->base),
+			      &rp->cfg.cache_blocks))
+		return cli_usage_error("unknown variant in '%s' (only +small)",
+				       rp->id.name);
+	if ((r = cli_load_named(rp->base, &rp->sc)))
+		return r;
+	rp->cfg.sc = rp->sc;
+	rp->cfg.seed = rp->id.seed;
+	rp->cfg.fault = rp->id.fault;
+	rp->cfg.keep_state = -1;
+	/* A first run finds the committed state at the cut, a second keeps
+	 * its model, for the expected-against-found difference. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (rp->have_res) {
+			run_result_free(&rp->res);
+			rp->have_res = 0;
+		}
+		r = workload_run(&rp->cfg, &rp->res);
+		if (r) {
+			fprintf(stderr, "pdcrash: cannot run %s: %s\n", rp->base,
+				pd_strerror(r));
+			return 2;
+		}
+		rp->have_res = 1;
+		if (rp->id.cut > simdisk_nr_ops(rp->res.sd)) {
+			fprintf(stderr, "pdcrash: id %s: cut %" PRIu64 " is past "
+				"the end of the log (%" PRIu64 " entries): not an "
+				"id of this scenario and seed\n", idtext,
+				rp->id.cut, simdisk_nr_ops(rp->res.sd));
+			return 2;
+		}
+		workload_expect(&rp->res, rp->id.cut, &rp->e);
+		rp->cfg.keep_state = rp->e.committed;
+	}
+	r = sd_cutter_create(rp->res.sd, &rp->cutter);
+	if (!r)
+		r = sd_cutter_seek(rp->cutter, rp->id.cut);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot cut the log: %s\n", pd_strerror(r));
+		return 2;
+	}
+	rp->np = sd_cutter_nr_pending(rp->cutter);
+	if (nr_choices(rp->np, rp->id.tear) != rp->id.nr_choices) {
+		fprintf(stderr, "pdcrash: id %s: the cut has %zu pending writes, "
+			"so %" PRIu64 " choices, not %" PRIu64 ": not an id of "
+			"this scenario and seed\n", idtext, rp->np,
+			nr_choices(rp->np, rp->id.tear), rp->id.nr_choices);
+		return 2;
+	}
+	rp->landed = malloc(rp->np + 1);
+	rp->sectors = malloc((rp->np + 1) * sizeof(*rp->sectors));
+	if (!rp->landed || !rp->sectors) {
+		fprintf(stderr, "pdcrash: %s\n", pd_strerror(-ENOMEM));
+		return 2;
+	}
+	make_choice(rp->np, rp->id.tear, rp->id.seed, rp->id.cut, rp->id.choice,
+		    rp->landed, rp->sectors);
+	return 0;
+}
+
+static void print_context(const struct replay *rp, const char *idtext,
+			  int trace)
+{
+	const struct run_result *res = &rp->res;
+	const struct state_id *id = &rp->id;
+	const struct sd_pending *pend = sd_cutter_pending(rp->cutter);
+
+	printf("state %s\n", idtext);
+	printf("scenario %s (%s), seed %" PRIu64 ", cache %u blocks\n",
+	       rp->base, rp->sc->path, id->seed, res->geo.cache_blocks);
+	if (res->live_failed)
+		printf("live run failed: %s\n", res->live_msg);
+	printf("cut after log entry %" PRIu64 " of %" PRIu64 "; %zu pending "
+	       "writes; choice %" PRIu64 " of %" PRIu64 "%s\n", id->cut,
+	       simdisk_nr_ops(res->sd), rp->np, id->choice, id->nr_choices,
+	       id->tear ? " (torn writes on)" : "");
+	printf("expected: committed state %" PRId64 "%s%s\n", rp->e.committed,
+	       rp->e.hi > rp->e.committed ? ", or the one in flight" : "",
+	       rp->e.lo < rp->e.committed ?
+	       ", or the one before (uncertain commit)" : "");
+	printf("log around the cut:\n");
+	uint64_t from = trace || id->cut < 40 ? 0 : id->cut - 40;
+	for (uint64_t i = from; i < id->cut; i++)
+		cli_print_op_line(res, i);
+	printf("  ------  power cut here\n");
+	for (uint64_t i = id->cut; i < simdisk_nr_ops(res->sd) &&
+	     i < id->cut + 5; i++)
+		cli_print_op_line(res, i);
+	for (size_t j = 0; j < rp->np; j++) {
+		printf("  pending write %zu: log entry %" PRIu64 ", block %"
+		       PRIu64 ": %s", j, pend[j].seq, pend[j].block,
+		       rp->landed[j] ? "landed" : "lost");
+		if (rp->landed[j] && rp->sectors[j] != UINT64_MAX)
+			printf(" (sectors 0x%02" PRIx64 ")", rp->sectors[j] & 0xff);
+		printf("\n");
+	}
+}
+
+/* The found state against the last committed one, field by field. */
+static void print_diff(const struct replay *rp)
+{
+	struct thin_pool_params p = {
+		.data_block_size = rp->res.geo.block_size,
+		.cache_blocks = rp->res.geo.cache_blocks,
+		.flags = THIN_OPEN_READ_ONLY,
+	};
+	struct sd_choice ch = { rp->np, rp->landed,
+				rp->id.tear ? rp->sectors : NULL };
+	struct thin_pool *pool;
+	struct bdev *image;
+	char diff[8192];
+
+	if (sd_cutter_image(rp->cutter, &ch, &image))
+		return;
+	if (!thin_pool_open(image, &p, &pool)) {
+		size_t nd = oracle_diff(rp->res.kept, pool, diff, sizeof(diff), 40);
+
+		printf("found against committed state %" PRId64 ": %zu "
+		       "difference%s\n%s", rp->e.committed, nd,
+		       nd == 1 ? "" : "s", diff);
+		thin_pool_destroy(pool);
+	}
+	bdev_destroy(image);
+}
+
+/* The model of committed state `state` as thin_dump XML, from one more
+ * run keeping it.  0, or the exit status 2. */
+static int write_expected_xml(struct replay *rp, int64_t state,
+			      const char *xml)
+{
+	struct run_config cfg = rp->cfg;
+	struct run_result res2;
+	FILE *f;
+	int r;
+
+	cfg.keep_state = state;
+	r = workload_run(&cfg, &res2);
+	if (r)
+		goto out_report;
+	if (!res2.kept) {
+		r = -ENODATA;
+	} else if (!(f = fopen(xml, "w"))) {
+		r = -errno;
+	} else {
+		r = oracle_write_xml(res2.kept, res2.geo.block_size, f);
+		if (fclose(f) && !r)
+			r = -EIO;
+	}
+	run_result_free(&res2);
+out_report:
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot write %s: %s\n", xml,
+			pd_strerror(r));
+		return 2;
+	}
+	printf("expected state %" PRId64 " written to %s\n", state, xml);
+	return 0;
+}
+
+static void replay_free(struct replay *rp)
+{
+	free(rp->landed);
+	free(rp->sectors);
+	sd_cutter_destroy(rp->cutter);
+	if (rp->have_res)
+		run_result_free(&rp->res);
+	scenario_free(rp->sc);
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	struct replay_args a = { 0 };
+	struct replay rp = { 0 };
+	struct check_opts copts = { 0 };
+	struct check_out out;
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &a, &rp.cfg)))
+		return rc;
+	if ((rc = rebuild(&rp, a.idtext)))
+		goto out;
+	print_context(&rp, a.idtext, a.trace);
+	copts.save_image = a.save;
+	/* ids with a fault come from --io-errors runs, which reopen each
+	 * state through a failing read first: do the same */
+	copts.recovery_fault = rp.id.fault.kind != FAULT_NONE;
+	check_state(&rp.res, rp.cutter, &rp.id, &copts, NULL, &out);
+	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
+	if (a.save)
+		printf("image saved to %s\n", a.save);
+	if (out.outcome == OUT_VIOLATION && rp.res.kept)
+		print_diff(&rp);
+	if (a.xml && out.state >= 0 &&
+	    (rc = write_expected_xml(&rp, out.state, a.xml)))
+		goto out;
+	rc = out.outcome == OUT_VIOLATION ? 1 : 0;
+out:
+	replay_free(&rp);
+	return rc;
+}
