@@ -49,7 +49,7 @@ endif
 #   simdisk/         core/bdev.h and its two fault headers, nothing else
 #   harness/engine/  core/, simdisk/ and itself
 #   harness/pdcrash/ the engine and itself
-#   harness/pdtool/  core/ and itself; linked against libpdata and expat only
+#   harness/pdtool/  core/ and itself; linked against libpdata only
 # `make layering` (run by `make check`) proves the first two on copies of the
 # folders, so a relative include cannot get round the flags either.
 SIMDISK_CORE_H := core/bdev.h core/fault.h core/fiu-local.h
@@ -58,7 +58,7 @@ INC_simdisk  := -I$(B)/inc/simdisk
 INC_engine   := -Icore -Isimdisk -Iharness/engine
 INC_pdcrash  := $(INC_engine) -Iharness/pdcrash
 INC_pdtool   := -Icore -Iharness/pdtool
-INC_tests    := $(INC_engine) -Itests/unit
+INC_tests    := $(INC_engine) -Iharness/pdtool -Itests/unit
 
 CORE_SRC    := $(wildcard core/*.c)
 SIMDISK_SRC := $(wildcard simdisk/*.c)
@@ -137,7 +137,7 @@ $(LIBENGINE): $(call obj,$(ENGINE_SRC))
 $(B)/pdcrash: $(call obj,$(PDCRASH_SRC)) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDCRASH_SRC)) $(LIBS) $(LDLIBS)
 $(B)/pdtool: $(call obj,$(PDTOOL_SRC)) $(LIBPDATA)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDTOOL_SRC)) $(LIBPDATA) $(LDLIBS) -lexpat
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDTOOL_SRC)) $(LIBPDATA) $(LDLIBS)
 $(B)/sdselftest: $(call obj,$(SELFTEST_SRC)) $(LIBSIMDISK) $(LIBPDATA)
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(SELFTEST_SRC)) $(LIBSIMDISK) $(LIBPDATA) $(LDLIBS)
 
@@ -153,8 +153,10 @@ $(B)/test_list.h: $(filter-out tests/unit/runner.c,$(UNIT_SRC)) $(B)/flags.txt
 	@mv $@.tmp $@
 $(B)/obj/tests/unit/runner.o: CPPFLAGS += -I$(B)
 $(B)/obj/tests/unit/runner.o: $(B)/test_list.h
-$(UNIT): $(call obj,$(UNIT_SRC)) $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(UNIT_SRC)) $(LIBS) $(LDLIBS)
+# pdtool's XML reader is tested on its own (tests/unit/test_xml.c).
+UNIT_EXTRA := $(B)/obj/harness/pdtool/xml.o
+$(UNIT): $(call obj,$(UNIT_SRC)) $(UNIT_EXTRA) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(UNIT_SRC)) $(UNIT_EXTRA) $(LIBS) $(LDLIBS)
 
 # --- layering proof: core/ alone with -I. only; simdisk/ with its three ---
 # headers only.  Syntax-checked on copies in a scratch folder.

@@ -24,6 +24,7 @@
  * at once (top-level path + bottom-level path); the cache is sized for it.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,65 @@ static void sort_array(void *p, size_t n, size_t size,
 {
 	if (n > 1)
 		qsort(p, n, size, cmp);
+}
+
+/*
+ * LSD radix sort of n records of rsize bytes (a multiple of 8) by the
+ * uint64 at their start, 16 bits a pass, passes whose digit is the same
+ * everywhere skipped.  Stable; linear in n: a million data runs sort in a
+ * few milliseconds where qsort's comparisons took most of a pdtool check.
+ * 0 or -ENOMEM.
+ */
+#define RADIX_BITS 16
+#define RADIX_SIZE (1u << RADIX_BITS)
+
+static int radix_sort_by_u64(void *base, size_t n, size_t rsize)
+{
+	size_t words = rsize / 8, *count;
+	uint64_t *a = base, *tmp, *src, *dst, max = 0;
+
+	if (n < 2)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (a[i * words] > max)
+			max = a[i * words];
+	tmp = pd_malloc(n * rsize);
+	count = pd_malloc(RADIX_SIZE * sizeof(*count));
+	if (!tmp || !count) {
+		pd_free(tmp);
+		pd_free(count);
+		return -ENOMEM;
+	}
+	src = a;
+	dst = tmp;
+	for (unsigned shift = 0; shift < 64 && (max >> shift); shift += RADIX_BITS) {
+		size_t sum = 0;
+
+		memset(count, 0, RADIX_SIZE * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[(src[i * words] >> shift) & (RADIX_SIZE - 1)]++;
+		if (count[(src[0] >> shift) & (RADIX_SIZE - 1)] == n)
+			continue;	/* one digit everywhere: nothing moves */
+		for (size_t d = 0; d < RADIX_SIZE; d++) {
+			size_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t at = count[(src[i * words] >> shift) & (RADIX_SIZE - 1)]++;
+
+			memcpy(dst + at * words, src + i * words, rsize);
+		}
+		uint64_t *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * rsize);
+	pd_free(count);
+	pd_free(tmp);
+	return 0;
 }
 
 static uint32_t max_entries_for(uint32_t value_size)
@@ -1240,20 +1300,6 @@ static int cmp_idx(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
-static int cmp_drange(const void *a, const void *b)
-{
-	const struct drange *x = a, *y = b;
-
-	return x->begin < y->begin ? -1 : x->begin > y->begin;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int compare_data_sm(struct checker *c, const struct sm_root *root)
 {
 	struct idx_entry *idx = c->data_idx.p;
@@ -1269,13 +1315,18 @@ static int compare_data_sm(struct checker *c, const struct sm_root *root)
 	struct expect x = { 0 };
 	int r = 0, complete = 1;
 
+	_Static_assert(offsetof(struct drange, begin) == 0 &&
+		       sizeof(struct drange) % 8 == 0, "radix sort by begin");
 	ends = pd_malloc((nr_runs ? nr_runs : 1) * sizeof(*ends));
 	if (!ends)
 		return -ENOMEM;
-	sort_array(runs, nr_runs, sizeof(*runs), cmp_drange);
+	r = radix_sort_by_u64(runs, nr_runs, sizeof(*runs));
 	for (size_t i = 0; i < nr_runs; i++)
 		ends[i] = runs[i].begin + runs[i].len;
-	sort_array(ends, nr_runs, sizeof(*ends), cmp_u64);
+	if (!r)
+		r = radix_sort_by_u64(ends, nr_runs, sizeof(*ends));
+	if (r)
+		goto out_free;
 	sort_array(idx, nr_idx, sizeof(*idx), cmp_idx);
 	sort_array(c->data_rc.p, c->data_rc.n, sizeof(struct rc_entry), cmp_rc);
 	x.ev_begin = runs;

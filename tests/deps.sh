@@ -8,8 +8,8 @@
 # other way).
 set -u
 
-PACKAGES="gcc make libfiu-dev fiu-utils libexpat1-dev python3 python3-pytest
-python3-fiu valgrind gcovr thin-provisioning-tools"
+PACKAGES="gcc make libfiu-dev fiu-utils python3 python3-pytest
+python3-fiu valgrind gcovr thin-provisioning-tools time"
 
 [ "${PD_SKIP_DEPS:-0}" = 1 ] && exit 0
 

@@ -7,7 +7,7 @@
  *   2  bad usage, or an input that cannot be read (the message names it)
  *
  * pdtool sees core/ only (thin.h, check.h and below) and links against
- * libpdata and expat, nothing of the harness.
+ * libpdata alone, nothing of the harness (its XML reader is xml.h).
  */
 #ifndef PD_PDTOOL_H
 #define PD_PDTOOL_H

@@ -1,7 +1,7 @@
 /* harness/pdtool/restore.c - `pdtool restore`: thin_dump XML to metadata,
  * like thin_restore 0.9.0, built through core/thin.h.
  *
- * The XML (expat, streamed) is what thin_dump writes: one <superblock>
+ * The XML (xml.h, streamed) is what thin_dump writes: one <superblock>
  * holding <device> elements holding <range_mapping> and <single_mapping>.
  * As thin_restore does: a device's mapped_blocks attribute is ignored (the
  * count of its mappings is stored), mapping times keep their low 24 bits,
@@ -22,7 +22,6 @@
  * spare; the file is sparse.
  */
 #include <errno.h>
-#include <expat.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -38,6 +37,7 @@
 #include "pdtool.h"
 #include "thin.h"
 #include "util.h"
+#include "xml.h"
 
 
 static const char restore_help[] =
@@ -76,7 +76,7 @@ struct overrides {
 
 /* Whole-document state of one parse. */
 struct parser {
-	XML_Parser xp;
+	struct xml_reader *xp;
 	const char *path;
 	int count_only;			/* first pass: sizes only */
 	int failed;			/* 2 bad XML, 1 core failure */
@@ -108,12 +108,11 @@ static void xml_fail(struct parser *p, int code, const char *fmt, ...)
 		return;
 	p->failed = code;
 	fprintf(stderr, "pdtool restore: %s:%lu: ", p->path,
-		(unsigned long)XML_GetCurrentLineNumber(p->xp));
+		xml_line(p->xp));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	XML_StopParser(p->xp, XML_FALSE);
 }
 
 static const char *find_attr(const char **attrs, const char *name)
@@ -339,13 +338,12 @@ static void on_mapping(struct parser *p, const char *el, const char **attrs)
 	insert_run(p, v, d, len, t);
 }
 
-static void XMLCALL start_el(void *ctx, const XML_Char *el,
-			     const XML_Char **attrs)
+static int start_el(void *ctx, const char *el, const char **attrs)
 {
 	struct parser *p = ctx;
 
 	if (p->failed)
-		return;
+		return p->failed;
 	if (!strcmp(el, "superblock"))
 		on_superblock(p, attrs);
 	else if (!strcmp(el, "device"))
@@ -354,16 +352,18 @@ static void XMLCALL start_el(void *ctx, const XML_Char *el,
 		on_mapping(p, el, attrs);
 	else
 		xml_fail(p, 2, "unknown element <%s>", el);
+	return p->failed;
 }
 
-static void XMLCALL end_el(void *ctx, const XML_Char *el)
+static int end_el(void *ctx, const char *el)
 {
 	struct parser *p = ctx;
 
 	(void)el;
 	if (p->failed)
-		return;
+		return p->failed;
 	p->depth_in--;
+	return 0;
 }
 
 /* One pass over the XML file; 0 or the exit code. */
@@ -378,14 +378,13 @@ static int parse_file(struct parser *p)
 			p->path, strerror(errno));
 		return 2;
 	}
-	p->xp = XML_ParserCreate(NULL);
-	if (!p->xp) {
+	struct xml_handler h = { p, start_el, end_el };
+
+	if (xml_reader_create(&h, &p->xp)) {
 		fclose(f);
 		fputs("pdtool restore: out of memory\n", stderr);
 		return 1;
 	}
-	XML_SetUserData(p->xp, p);
-	XML_SetElementHandler(p->xp, start_el, end_el);
 	while (!done && !p->failed) {
 		size_t n = fread(buf, 1, sizeof(buf), f);
 
@@ -396,16 +395,18 @@ static int parse_file(struct parser *p)
 			break;
 		}
 		done = feof(f);
-		if (XML_Parse(p->xp, buf, (int)n, done) == XML_STATUS_ERROR &&
-		    !p->failed) {
+		int r = xml_feed(p->xp, buf, n, done);
+
+		if (r == -ENOMEM && !p->failed) {
+			fputs("pdtool restore: out of memory\n", stderr);
+			p->failed = 1;
+		} else if (r && !p->failed) {
 			fprintf(stderr, "pdtool restore: %s:%lu: XML error: %s\n",
-				p->path,
-				(unsigned long)XML_GetCurrentLineNumber(p->xp),
-				XML_ErrorString(XML_GetErrorCode(p->xp)));
+				p->path, xml_line(p->xp), xml_error(p->xp));
 			p->failed = 2;
 		}
 	}
-	XML_ParserFree(p->xp);
+	xml_reader_destroy(p->xp);
 	p->xp = NULL;
 	fclose(f);
 	if (!p->failed && !p->seen_superblock) {
