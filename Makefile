@@ -165,6 +165,8 @@ clean:
 
 FORCE:
 
+include harness/kernel/kernel.mk
+
 # Keep the objects of programs (make would delete them as intermediate).
 .SECONDARY:
 
