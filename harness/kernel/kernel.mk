@@ -87,7 +87,15 @@ kcppflags = -I$(KDIR)/include -I$(KB)/$(1)/include -I$(KB)/$(1)/drivers/md \
 
 KTEST_SRC := $(wildcard tests/kernel/test_*.c)
 
-.PHONY: kernel ktest kernel-fetch
+.PHONY: kernel ktest kernel-fetch kernel-force
+
+# A stamp that changes with the list of versions: the top Makefile's
+# .SECONDARY would otherwise let libkernel.a look up to date when a
+# version (KERNEL_SRC) is added and its kthin.o does not exist yet.
+$(KB)/versions.txt: kernel-force
+	@mkdir -p $(KB)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(KERNEL_VERSIONS)' ]; then \
+		echo '$(KERNEL_VERSIONS)' > $@; fi
 
 kernel: $(KB)/libkernel.a
 kernel-fetch: $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/.fetched)
@@ -143,14 +151,14 @@ endef
 
 $(foreach v,$(KERNEL_VERSIONS),$(eval $(call KERNEL_VERSION_RULES,$(v))))
 
-$(KB)/libkernel.a: $(KB)/kshim.o $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/kthin.o)
+$(KB)/libkernel.a: $(KB)/versions.txt $(KB)/kshim.o $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/kthin.o)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(AR) rcs $@ $(filter %.o,$^)
 
 # --- $(B)/ktest: tests/kernel/test_*.c once per version, on tests/unit's runner
 KTEST_OBJS = $(foreach v,$(KERNEL_VERSIONS),$(patsubst tests/kernel/%.c,$(KB)/$(v)/ktest/%.o,$(KTEST_SRC)))
 
-$(KB)/ktest/test_list.h: $(KTEST_SRC) $(KFLAGS_STAMP)
+$(KB)/ktest/test_list.h: $(KTEST_SRC) $(KB)/versions.txt $(KFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@for v in $(KERNEL_VERSIONS); do \
 		p=k$$(echo $$v | tr -d .)_; \
