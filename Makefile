@@ -227,6 +227,8 @@ clean:
 
 FORCE:
 
+include harness/kernel/kernel.mk
+
 # Keep the objects of programs (make would delete them as intermediate).
 .SECONDARY:
 
