@@ -270,6 +270,10 @@ static void array_leaf(struct cc *c, void *ctx, uint64_t key,
 	if (read_checked(c, b, SALT_ARRAY, 16, a->what, d))
 		return;
 	nr = le32_get(d + 8);
+	if (!a->vsize && le32_get(d + 12) && le32_get(d + 12) <= BS - ARRAY_HEADER) {
+		a->vsize = le32_get(d + 12);	/* width learnt from the array */
+		a->max = (BS - ARRAY_HEADER) / a->vsize;
+	}
 	if (le32_get(d + 12) != a->vsize || le32_get(d + 4) != a->max ||
 	    nr > a->max) {
 		error(c, "%s: array block %llu: value_size %u, max_entries %u, nr_entries %u",
@@ -295,11 +299,11 @@ static void check_one_array(struct cc *c, const char *what, pd_block_t root,
 {
 	struct array_walk a = { what, vsize, 0, 0, 0, 0, fn, ctx };
 
-	if (!vsize || vsize > BS - ARRAY_HEADER) {
+	if (vsize > BS - ARRAY_HEADER) {
 		error(c, "%s: value size %u", what, vsize);
 		return;
 	}
-	a.max = (BS - ARRAY_HEADER) / vsize;
+	a.max = vsize ? (BS - ARRAY_HEADER) / vsize : 0;
 	walk_tree(c, root, what, 8, array_leaf, &a);
 	if (nr_entries != CHECK_ARRAY_ANY_SIZE && a.entries != nr_entries)
 		error(c, "%s: %llu entries, %llu expected", what,
@@ -654,10 +658,14 @@ static void cache_fn(struct cc *c, void *ctx)
 		check_one_array(c, "hint array", hroot, res->policy_hint_size,
 				res->cache_blocks, NULL, NULL);
 	} else if (hroot) {
-		/* A hint array the superblock gives no size for: count its
-		 * blocks only if it is one (the kernel keeps none then). */
+		/* Debian's cache_restore 0.9.0 writes a hint array but leaves
+		 * policy_hint_size 0 (the kernel then ignores the hints): take
+		 * the width from the array blocks. */
 		warn(c, "hint_root %llu with policy_hint_size 0",
 		     (unsigned long long)hroot);
+		ref(c, hroot);
+		check_one_array(c, "hint array", hroot, 0, res->cache_blocks,
+				NULL, NULL);
 	}
 	ref(c, droot);
 	check_one_array(c, "discard bitset", droot, 8,

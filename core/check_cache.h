@@ -37,7 +37,9 @@
  *       no origin block is mapped by two cache blocks; the arrays'
  *       lengths: mappings and hints cache_blocks, dirty bitset (format 2)
  *       ceil(cache_blocks / 64) words, discard bitset ceil(discard_nr_blocks
- *       / 64) words.  A zero hint_root (or hint size 0) means no hints.
+ *       / 64) words.  A zero hint_root means no hints; a hint array with
+ *       policy_hint_size 0 (what Debian's cache_restore 0.9.0 writes) is
+ *       a warning, checked with the width its array blocks give.
  *
  * Robustness: damaged metadata never makes it crash or loop: depth is
  * bounded, each block's references are counted once (a per-block record),
