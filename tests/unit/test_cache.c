@@ -178,6 +178,13 @@ static void write_hints(struct cache_md *cmd, struct cmodel *m,
 	m->hints_valid = hint_size != 0;
 }
 
+static int have_tools(void)
+{
+	return system("command -v cache_check >/dev/null 2>&1 && "
+		      "command -v cache_dump >/dev/null 2>&1 && "
+		      "command -v cache_restore >/dev/null 2>&1") == 0;
+}
+
 static void random_workload(unsigned version, uint64_t seed)
 {
 	static struct cmodel m, committed;
@@ -284,6 +291,16 @@ static void random_workload(unsigned version, uint64_t seed)
 	ASSERT_OK(cache_md_open(bd, &p, &cmd));
 	compare(cmd, &m);
 	cache_md_destroy(cmd);
+	if (have_tools()) {
+		char img[256], line[512];
+
+		snprintf(img, sizeof(img), "%s/random%u.img", test_tmpdir(), version);
+		ASSERT_OK(simdisk_export(sd, img));
+		snprintf(line, sizeof(line), "cache_check -q '%s'", img);
+		ASSERT_EQ(system(line), 0);
+	} else {
+		printf("# skip: cache_check not installed, final image not refereed\n");
+	}
 	simdisk_destroy(sd);
 }
 
@@ -429,13 +446,6 @@ TEST(cache_needs_check_and_superblock_layout)
 }
 
 /* --- thin-provisioning-tools 0.9.0 as referee ------------------------------ */
-
-static int have_tools(void)
-{
-	return system("command -v cache_check >/dev/null 2>&1 && "
-		      "command -v cache_dump >/dev/null 2>&1 && "
-		      "command -v cache_restore >/dev/null 2>&1") == 0;
-}
 
 static void b64_4(const uint8_t *in, char out[9])
 {
