@@ -7,7 +7,8 @@
 #   make bench        benchmarks; they print figures, they do not pass or fail
 #   make valgrind     the unit tests under memcheck
 #   make coverage     gcov + gcovr HTML into reports/coverage/
-#   make mutants      build/pdcrash-mutants, with the planted bugs
+#   make mutants      build/pdcrash-mutants, with the planted bugs, and check
+#                     that pdcrash catches each (tests/mutants.py)
 #   make SAN=1 check  everything built with ASan + UBSan
 #   make FIU=0        no libfiu fault points compiled in
 #
@@ -80,7 +81,7 @@ UNIT       := $(B)/unit_tests
 LIBS       := $(LIBENGINE) $(LIBSIMDISK) $(LIBPDATA)
 
 .PHONY: all deps check test test-unit test-py crashtest bench valgrind \
-	coverage mutants clean layering FORCE
+	coverage mutants mutants-build clean layering FORCE
 .DEFAULT_GOAL := all
 
 all: deps $(PROGRAMS) $(UNIT) $(BENCHES)
@@ -218,9 +219,14 @@ coverage: deps
 		--print-summary
 	@echo "coverage report: reports/coverage/index.html"
 
-mutants: deps
+# mutants-build: build/pdcrash-mutants alone; mutants: then every planted
+# bug run with the command that should catch it (tests/mutants.py).
+mutants-build: deps
 	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash
 	cp $(B)/mutants/pdcrash $(B)/pdcrash-mutants
+
+mutants: mutants-build
+	PD_BUILD=$(abspath $(B)) $(PYTHON) tests/mutants.py
 
 clean:
 	rm -rf $(B)

@@ -27,6 +27,7 @@
 #include "bt.h"
 #include "bt_internal.h"
 #include "errors.h"
+#include "mutant.h"
 #include "util.h"
 
 /* Move entries into a sibling only if it has at least this many free
@@ -286,12 +287,17 @@ static int split_beneath(struct shadow_spine *s)
 	r = bt_new_node(s->tm, &lb);
 	if (r)
 		return r;
+	ln = bm_block_data(lb);
+	/* Initialise the left node before anything else can fail: unlocking
+	 * it dirties it (the Linux fix "dm btree: fix order of block
+	 * initialization in btree_split_beneath"); planted: not yet. */
+	if (!PD_MUTANT(SPLIT_BENEATH_UNINIT_LEFT))
+		bt_node_init(ln, bt_node_flags(pn), vsize);
 	r = bt_new_node(s->tm, &rb);
 	if (r) {
 		tm_unlock(s->tm, lb);
 		return r;
 	}
-	ln = bm_block_data(lb);
 	rn = bm_block_data(rb);
 	bt_node_init(ln, bt_node_flags(pn), vsize);
 	bt_node_init(rn, bt_node_flags(pn), vsize);

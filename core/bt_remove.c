@@ -25,6 +25,7 @@
 #include "bt.h"
 #include "bt_internal.h"
 #include "errors.h"
+#include "mutant.h"
 #include "util.h"
 
 /* A child of the current node, shadowed for rebalancing. */
@@ -93,6 +94,8 @@ static int rebalance2(struct shadow_spine *s, const struct bt_value_type *vt,
 	nodes[1] = c[1].n;
 	total = bt_node_nr(c[0].n) + bt_node_nr(c[1].n);
 	threshold = 2 * (bt_node_max(c[0].n) / 3 + 1);
+	if (PD_MUTANT(REBALANCE2_OLD_THRESHOLD))
+		threshold = bt_node_max(c[0].n) / 3;	/* planted */
 	if (total < threshold) {
 		t[0] = total;
 		t[1] = 0;
@@ -280,6 +283,8 @@ static int remove_present(const struct bt_info *info, pd_block_t root,
 	}
 	*new_root = s.root;
 out_exit_spine:
+	if (r && PD_MUTANT(REMOVE_ROOT_DESPITE_FAILURE))
+		*new_root = s.root;	/* planted: a half-done spine's root */
 	bt_spine_exit(&s);
 	if (r == -ENODATA)
 		r = -EILSEQ;	/* lookup found it, the descent did not */

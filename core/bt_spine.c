@@ -17,6 +17,7 @@
 #include "bt.h"
 #include "bt_internal.h"
 #include "errors.h"
+#include "mutant.h"
 #include "util.h"
 
 /* --- validator ---------------------------------------------------------- */
@@ -226,7 +227,8 @@ void bt_level_type(const struct bt_info *info, unsigned level,
 	if (level + 1 < info->levels) {
 		vt->context = info->tm;
 		vt->size = 8;
-		vt->inc = le64_inc;
+		/* planted: no inc of the subtree roots a shared leaf holds */
+		vt->inc = PD_MUTANT(TOP_LEVEL_LEAF_NO_INC) ? NULL : le64_inc;
 		vt->dec = le64_dec;
 		vt->equal = le64_equal;
 	} else {

@@ -24,9 +24,13 @@
 /* pd_malloc() and friends return NULL; callers return -ENOMEM. */
 #define FP_CORE_ALLOC		"core/alloc"
 
+/* A named protocol step: copying a space-map root for the superblock
+ * (sm_copy_root, core/sm.h) returns -ENOMEM, as the kernel's may fail. */
+#define FP_SM_COPY_ROOT		"sm/copy_root"
+
 /* The names above, for tests that check every point is reachable. */
 #define PD_FAULT_POINTS { FP_BDEV_READ, FP_BDEV_WRITE, FP_BDEV_FLUSH, \
 			  FP_SIMDISK_READ, FP_SIMDISK_WRITE, FP_SIMDISK_FLUSH, \
-			  FP_CORE_ALLOC }
+			  FP_CORE_ALLOC, FP_SM_COPY_ROOT }
 
 #endif /* PD_FAULT_H */

@@ -5,10 +5,10 @@
 #include "mutant.h"
 
 const struct pd_mutant_info pd_mutant_names[] = {
-#define PD_MUTANT_INFO(id, name, what) { name, what },
+#define PD_MUTANT_INFO(id, name, what, fix) { name, what, fix },
 	PD_MUTANT_LIST(PD_MUTANT_INFO)
 #undef PD_MUTANT_INFO
-	{ NULL, NULL },
+	{ NULL, NULL, NULL },
 };
 
 static int active = -1;		/* enum pd_mutant_id, or -1 */

@@ -12,20 +12,73 @@
 #ifndef PD_MUTANT_H
 #define PD_MUTANT_H
 
-/* X(ID, "name", "one line: the bug it plants") */
+/* X(ID, "name", "one line: the bug it plants",
+ *   "the Linux fix it undoes (title, year)", or "" for a plausible bug
+ *   with no fix of its own) */
 #define PD_MUTANT_LIST(X) \
 	X(NO_FLUSH_BEFORE_SUPERBLOCK, "no-flush-before-superblock", \
 	  "pre_commit writes the metadata but issues no device flush, so the " \
-	  "superblock may land before the blocks it points to") \
+	  "superblock may land before the blocks it points to", "") \
 	X(SUPERBLOCK_FIRST, "superblock-first", \
 	  "commit writes the superblock before the other dirty metadata " \
-	  "blocks, with one flush after all of them") \
+	  "blocks, with one flush after all of them", "") \
 	X(SUPERBLOCK_DESPITE_FLUSH_ERROR, "superblock-despite-flush-error", \
 	  "commit locks and fills the superblock before the metadata flush, " \
-	  "and after that flush fails the dirty superblock is still written")
+	  "and after that flush fails the dirty superblock is still written", \
+	  "dm transaction manager: fix corruption due to non-atomic " \
+	  "transaction commit (2015)") \
+	X(SM_ROOTS_COPIED_UNDER_LOCK, "sm-roots-copied-under-lock", \
+	  "the space-map roots are copied into the superblock after it is " \
+	  "locked and filled; when a copy fails the dirty superblock is " \
+	  "unlocked and written back with the new tree roots and stale " \
+	  "space-map roots", \
+	  "dm: take care to copy the space map roots before locking the " \
+	  "superblock (2015)") \
+	X(SM_ROOT_BEFORE_PRE_COMMIT, "sm-root-before-pre-commit", \
+	  "the metadata space-map root is saved before pre_commit, which " \
+	  "moves it, so the superblock points at a stale root", \
+	  "dm era: save spacemap metadata root after the pre-commit " \
+	  "(year not verified)") \
+	X(TOP_LEVEL_LEAF_NO_INC, "top-level-leaf-no-inc", \
+	  "shadowing a shared leaf of an upper-level tree does not inc the " \
+	  "subtree roots it holds", \
+	  "dm btree: add ref counting ops for the leaves of top level " \
+	  "btrees (2014)") \
+	X(EXTEND_COMMIT_ONCE, "extend-commit-once", \
+	  "extending the metadata space map commits once instead of until " \
+	  "the commit allocates nothing more; the last block it took keeps " \
+	  "a count of 0", \
+	  "dm space map metadata: fix bug in resizing of thin metadata (2015)") \
+	X(REBALANCE2_OLD_THRESHOLD, "rebalance2-old-threshold", \
+	  "remove merges two siblings only below max/3 entries, so sharing " \
+	  "them can leave a node under a third full", \
+	  "dm btree: increase rebalance threshold in __rebalance2() (2019)") \
+	X(META_SNAP_UNCOMMITTED, "meta-snap-uncommitted", \
+	  "a metadata snapshot is taken without committing first: the copy " \
+	  "names the committed roots while the uncommitted trees share " \
+	  "their children uncounted", \
+	  "dm thin: commit metadata before creating metadata snapshot (2013)") \
+	X(REMOVE_ROOT_DESPITE_FAILURE, "remove-root-despite-failure", \
+	  "btree remove stores the spine's root in *new_root even when the " \
+	  "removal failed", \
+	  "dm btree remove: assign new_root only when removal succeeds (2021)") \
+	X(SPLIT_BENEATH_UNINIT_LEFT, "split-beneath-uninit-left", \
+	  "split_beneath allocates both children before initialising the " \
+	  "left one, so a failed right allocation unlocks (dirties) a " \
+	  "zeroed node", \
+	  "dm btree: fix order of block initialization in " \
+	  "btree_split_beneath (2019)") \
+	X(COMMIT_UNCHANGED_WRITES, "commit-unchanged-writes", \
+	  "a commit with nothing changed still rewrites the superblock", \
+	  "dm thin metadata: do not write metadata if no changes occurred " \
+	  "(2019)") \
+	X(DEC_BELOW_ZERO, "dec-below-zero", \
+	  "decrementing a reference count of 0 is accepted silently", \
+	  "dm space map: disallow decrementing a reference count below zero " \
+	  "(2014)")
 
 enum pd_mutant_id {
-#define PD_MUTANT_ENUM(id, name, what) PD_MUT_##id,
+#define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,
 	PD_MUTANT_LIST(PD_MUTANT_ENUM)
 #undef PD_MUTANT_ENUM
 	PD_MUT_NR
@@ -34,9 +87,10 @@ enum pd_mutant_id {
 struct pd_mutant_info {
 	const char *name;
 	const char *what;		/* one line: the bug it plants */
+	const char *fix;		/* the Linux fix it undoes, or "" */
 };
 
-/* The catalogue, terminated by { NULL, NULL }; present in every build. */
+/* The catalogue, terminated by a NULL name; present in every build. */
 extern const struct pd_mutant_info pd_mutant_names[];
 
 /* Switch one mutant on (NULL: none).  -EINVAL for an unknown name,

@@ -125,6 +125,7 @@ static inline int sm_root_size(struct space_map *sm, size_t *result)
 }
 static inline int sm_copy_root(struct space_map *sm, void *where, size_t max)
 {
+	fiu_return_on(FP_SM_COPY_ROOT, -ENOMEM);
 	return sm->ops->copy_root(sm, where, max);
 }
 

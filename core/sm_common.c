@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "mutant.h"
 #include "sm_common.h"
 #include "util.h"
 
@@ -653,6 +654,12 @@ static int inc_in_bitmap(struct ll_disk *ll, struct bitmap_ctx *bc,
 	return 0;
 }
 
+/* LL5: the answer to a dec of a count of 0 (planted: accepted). */
+static int dec_of_zero(void)
+{
+	return PD_MUTANT(DEC_BELOW_ZERO) ? 0 : -EINVAL;
+}
+
 /* -1 on blocks [b, b + n) of one bitmap; none of them is 0 (LL5). */
 static int dec_in_bitmap(struct ll_disk *ll, struct bitmap_ctx *bc,
 			 pd_block_t b, uint32_t bit, uint32_t n,
@@ -667,7 +674,10 @@ static int dec_in_bitmap(struct ll_disk *ll, struct bitmap_ctx *bc,
 			return r;
 		switch (sm_bitmap_get(bitmap_payload(bc->blk), bit)) {
 		case 0:
-			return -EINVAL;	/* SM4; the pre-check saw to it */
+			r = dec_of_zero();	/* SM4; the pre-check saw to it */
+			if (r)
+				return r;
+			break;
 		case 1:
 			sm_bitmap_set(bitmap_payload(bc->blk), bit, 0);
 			note_free(ll, bc, bit, nr_allocations);
@@ -775,7 +785,7 @@ static int check_no_zero(struct ll_disk *ll, pd_block_t b, pd_block_t e)
 			return r;
 		for (uint32_t i = 0; i < n && !r; i++)
 			if (!sm_bitmap_get(bitmap_cpayload(blk), bit + i))
-				r = -EINVAL;
+				r = dec_of_zero();
 		tm_unlock(ll->tm, blk);
 		if (r)
 			return r;

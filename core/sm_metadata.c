@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "mutant.h"
 #include "sm_common.h"
 #include "util.h"
 
@@ -528,7 +529,8 @@ static int smm_extend(struct space_map *sm, pd_block_t extra)
 		r = sm_ll_commit(&smm->ll);
 		if (r)
 			goto out_restore;
-	} while (old_len != smm->begin);
+	} while (old_len != smm->begin &&
+		 !PD_MUTANT(EXTEND_COMMIT_ONCE));	/* planted: once */
 out_restore:
 	smm->sm.ops = &metadata_ops;
 	return r;

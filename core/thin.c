@@ -1308,12 +1308,49 @@ static int commit_superblock_early(struct thin_pool *pool)
 	return r;
 }
 
+/*
+ * Planted bug (mutant sm-roots-copied-under-lock), the one the Linux fix
+ * "dm: take care to copy the space map roots before locking the
+ * superblock" repaired: the roots are copied straight into the locked
+ * superblock after the other fields are set; when a copy fails the
+ * superblock is unlocked dirty, and the block manager's write-back (as
+ * dm-bufio's on teardown) sends it out with new tree roots and stale
+ * space-map roots.
+ */
+static int commit_copy_roots_locked(struct thin_pool *pool)
+{
+	uint8_t old_data[SM_ROOT_SIZE], old_meta[SM_ROOT_SIZE], *d;
+	struct bm_block *sblock;
+	int r;
+
+	r = tm_pre_commit(pool->tm);
+	if (r)
+		return r;
+	r = bm_write_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
+	if (r)
+		return r;
+	d = bm_block_data(sblock);
+	memcpy(old_data, d + SB(data_space_map_root), SM_ROOT_SIZE);
+	memcpy(old_meta, d + SB(metadata_space_map_root), SM_ROOT_SIZE);
+	fill_superblock(pool, d, old_data, old_meta);
+	r = sm_copy_root(pool->metadata_sm, d + SB(metadata_space_map_root),
+			 SM_ROOT_SIZE);
+	if (!r)
+		r = sm_copy_root(pool->data_sm, d + SB(data_space_map_root),
+				 SM_ROOT_SIZE);
+	if (!r)
+		return tm_commit(pool->tm, sblock);
+	bm_unlock(sblock);
+	bm_flush(pool->bm);	/* the write-back that should never happen */
+	return r;
+}
+
 /* TH1: the kernel's order, step by step. */
 static int commit_transaction(struct thin_pool *pool)
 {
 	uint8_t data_root[SM_ROOT_SIZE], meta_root[SM_ROOT_SIZE];
 	struct bm_block *sblock;
-	int r;
+	int early, r;
 
 	if (pool->pre_commit) {
 		r = pool->pre_commit(pool->pre_commit_ctx);
@@ -1328,10 +1365,16 @@ static int commit_transaction(struct thin_pool *pool)
 		return r;
 	if (PD_MUTANT(SUPERBLOCK_DESPITE_FLUSH_ERROR))
 		return commit_superblock_early(pool);	/* planted */
+	if (PD_MUTANT(SM_ROOTS_COPIED_UNDER_LOCK))
+		return commit_copy_roots_locked(pool);	/* planted */
+	early = PD_MUTANT(SM_ROOT_BEFORE_PRE_COMMIT);
+	if (early && (r = save_sm_roots(pool, data_root, meta_root)))
+		return r;	/* planted: the metadata root goes stale */
 	r = tm_pre_commit(pool->tm);
 	if (r)
 		return r;
-	r = save_sm_roots(pool, data_root, meta_root);	/* after pre_commit */
+	if (!early)
+		r = save_sm_roots(pool, data_root, meta_root);	/* after pre_commit */
 	if (r)
 		return r;
 	r = bm_write_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
@@ -1347,7 +1390,7 @@ int thin_commit(struct thin_pool *pool)
 
 	if (r)
 		return r;
-	if (!pool->changed)
+	if (!pool->changed && !PD_MUTANT(COMMIT_UNCHANGED_WRITES))
 		return 0;
 	r = commit_transaction(pool);
 	if (r)
@@ -1418,7 +1461,7 @@ int thin_reserve_metadata_snap(struct thin_pool *pool)
 	if (pool->held_root)
 		return -EBUSY;
 	/* The copy must hold committed roots. */
-	r = thin_commit(pool);
+	r = PD_MUTANT(META_SNAP_UNCOMMITTED) ? 0 : thin_commit(pool);
 	if (r)
 		return r;
 	pool->changed = 1;

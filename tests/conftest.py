@@ -76,8 +76,8 @@ def program(build_dir):
 @pytest.fixture(scope="session")
 def mutants_exe(build_dir):
     """build/pdcrash-mutants, brought up to date once per session: `make
-    mutants` is incremental, and a stale binary would test old code."""
-    r = subprocess.run(["make", "-C", ROOT, "B=" + build_dir, "mutants"],
+    mutants-build` is incremental, and a stale binary would test old code."""
+    r = subprocess.run(["make", "-C", ROOT, "B=" + build_dir, "mutants-build"],
                        capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:
         pytest.fail("make mutants failed:\n" + r.stdout[-3000:] +

@@ -259,7 +259,17 @@ static int add_violation(struct run_summary *sum, const char *id,
 	v = &sum->violations[sum->nr_violations++];
 	snprintf(v->id, sizeof(v->id), "%s", id);
 	snprintf(v->msg, sizeof(v->msg), "%s", msg);
+	if (sum->nr_violations == 1) {
+		snprintf(sum->first_id, sizeof(sum->first_id), "%s", id);
+		sum->first_seconds = now_sec() - sum->started;
+	}
 	return 0;
+}
+
+/* --fail-fast: a violation was found, start nothing more. */
+static int stop_now(const struct run_opts *o, const struct run_summary *sum)
+{
+	return o->fail_fast && sum->nr_violations;
 }
 
 static void account(const struct job *jb, const struct run_opts *o,
@@ -358,6 +368,8 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 						w->next_rank = rec.rank + 1;
 						account(jb, o, vs, sum, &rec);
 						done++;
+						if (stop_now(o, sum))
+							break;
 					} else {
 						w->done = 1;
 					}
@@ -366,6 +378,8 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 					close(w->fd);
 					waitpid(w->pid, NULL, 0);
 				}
+				if (stop_now(o, sum))
+					break;
 				continue;
 			}
 			/* EOF or a short read: the worker died. */
@@ -398,11 +412,15 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 			account(jb, o, vs, sum, &bad);
 			done++;
 			w->next_rank = bad.rank + 1;
+			if (stop_now(o, sum))
+				break;
 			r = spawn(jb, o, w);
 			if (r)
 				goto out;
 		}
 		progress(o, jb->name, done, kept, t0, &last);
+		if (stop_now(o, sum))
+			break;
 	}
 	vs->states += done;
 out:
@@ -568,7 +586,7 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		counts[2] = simdisk_count(jb.res.sd, SD_FLUSH);
 	}
 	r = prepare_job(&jb);
-	if (!r && jb.nr_cuts) {
+	if (!r && jb.nr_cuts && !stop_now(o, sum)) {
 		vs->cut_points += jb.nr_cuts;
 		vs->log_ops += simdisk_nr_ops(jb.res.sd);
 		vs->commits += jb.res.nr_states;
@@ -667,7 +685,7 @@ static int run_all_of_variant(const struct run_opts *o,
 	if (r || !o->io_errors)
 		return r;
 	fault_plan_init(&plan, counts, vs);
-	while (!r && fault_plan_next(&plan, &f))
+	while (!r && !stop_now(o, sum) && fault_plan_next(&plan, &f))
 		r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f,
 				sum, vs, counts);
 	return r;
@@ -679,13 +697,14 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 	int r = 0;
 
 	memset(sum, 0, sizeof(*sum));
+	sum->started = t0;
 	sum->jobs = o->jobs;
 	sum->variants = calloc(o->nr_scenarios * PD_NR_VARIANTS,
 			       sizeof(*sum->variants));
 	if (!sum->variants)
 		return -ENOMEM;
-	for (size_t i = 0; i < o->nr_scenarios && !r; i++) {
-		for (size_t v = 0; v < PD_NR_VARIANTS && !r; v++) {
+	for (size_t i = 0; i < o->nr_scenarios && !r && !stop_now(o, sum); i++) {
+		for (size_t v = 0; v < PD_NR_VARIANTS && !r && !stop_now(o, sum); v++) {
 			if (o->variants_mask && !(o->variants_mask & (1u << v)))
 				continue;
 			r = run_all_of_variant(o, o->scenarios[i], v, sum,

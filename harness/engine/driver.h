@@ -46,6 +46,8 @@ struct run_opts {
 	const char *mutant;		/* for the report only */
 	const char *fiu_name;		/* --fiu NAME[:N] */
 	uint64_t fiu_nth;
+	int fail_fast;			/* stop at the first violation, once
+					 * the state that showed it is done */
 	/* For pdcrash minimize: */
 	unsigned variants_mask;		/* bit v: run variant v (bit 0 NAME,
 					 * bit 1 NAME+small); 0: both */
@@ -79,6 +81,11 @@ struct run_summary {
 	double seconds;
 	unsigned jobs;
 	int live_failures;		/* a workload disagreed with its model */
+	/* The first violation found, in the order found (violations[] is
+	 * sorted by id): its id and the seconds from the start to it. */
+	char first_id[200];
+	double first_seconds;
+	double started;			/* internal: when the run began */
 };
 
 /* 0 when it ran (look at the summary for violations), -errno otherwise. */

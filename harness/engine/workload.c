@@ -24,6 +24,9 @@ struct run {
 	int done;			/* stop: pool dead or live failure */
 	int setup_err;			/* a marker could not be logged:
 					 * the run is void (-errno) */
+	int64_t clean_op;		/* the last op after which the pool
+					 * had nothing to commit (a commit, an
+					 * abort, a recovery); -1 the format */
 };
 
 static void keep_model(struct run *w, uint64_t k);
@@ -182,6 +185,7 @@ static void recover_inner(struct run *w, int64_t cand)
 		w->done = 1;
 		return;
 	}
+	w->clean_op = res->nr_ops ? (int64_t)res->nr_ops - 1 : -1;
 	if (digest_eq(d, res->digests[last])) {
 		if (cand >= 0)
 			res->nr_states--;	/* it did not happen */
@@ -237,10 +241,47 @@ static int settle(struct run *w, struct run_op *ro, int core, int expect)
 	return core == 0;
 }
 
-static void do_commit(struct run *w, struct run_op *ro)
+/*
+ * A commit of an unchanged pool writes nothing (the Linux fix "dm thin
+ * metadata: do not write metadata if no changes occurred"): nothing ran
+ * since the last commit, abort or recovery, so no write and no flush may
+ * sit between its begin marker (log index from) and now.
+ */
+static void check_commit_wrote_nothing(struct run *w, uint64_t from,
+				       uint64_t k)
+{
+	const struct simdisk *sd = w->res->sd;
+
+	for (uint64_t i = from; i < simdisk_nr_ops(sd); i++) {
+		const struct sd_op *op = simdisk_op(sd, i);
+
+		if (op->kind == SD_FLUSH) {
+			live_fail(w, "commit %llu: nothing changed since the last "
+				  "commit, yet log entry %llu is a flush (a commit "
+				  "of an unchanged pool writes nothing)",
+				  (unsigned long long)k, (unsigned long long)i);
+			return;
+		}
+		if (op->kind == SD_WRITE || op->kind == SD_WRITE_FUA) {
+			live_fail(w, "commit %llu: nothing changed since the last "
+				  "commit, yet log entry %llu writes block %llu (a "
+				  "commit of an unchanged pool writes nothing)",
+				  (unsigned long long)k, (unsigned long long)i,
+				  (unsigned long long)op->block);
+			return;
+		}
+	}
+}
+
+/* A commit, marked as one: fn is thin_commit, or an op that commits first
+ * (thin_reserve_metadata_snap). */
+static void do_commit_with(struct run *w, struct run_op *ro,
+			   int (*fn)(struct thin_pool *))
 {
 	struct run_result *res = w->res;
-	uint64_t k = res->nr_states;
+	uint64_t k = res->nr_states, from;
+	int unchanged = fn == thin_commit &&
+			(int64_t)(ro - res->ops) == w->clean_op + 1;
 	int r;
 
 	/* The candidate is pushed first: from the superblock write on, a
@@ -249,8 +290,9 @@ static void do_commit(struct run *w, struct run_op *ro)
 		live_fail(w, "out of memory");
 		return;
 	}
+	from = simdisk_nr_ops(res->sd);
 	mark(w, MK_COMMIT_BEGIN, k);
-	r = thin_commit(w->pool);
+	r = fn(w->pool);
 	ro->result = r;
 	if (injected(w, r)) {
 		recover(w, (int64_t)k);
@@ -265,10 +307,19 @@ static void do_commit(struct run *w, struct run_op *ro)
 		live_fail(w, "out of memory");
 		return;
 	}
+	if (unchanged)
+		check_commit_wrote_nothing(w, from, k);
+	if (fn == thin_commit)
+		w->clean_op = (int64_t)(ro - res->ops);
 	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k);
 	if (w->cfg->stop_after_recovery && res->injected)
 		w->done = 1;
+}
+
+static void do_commit(struct run *w, struct run_op *ro)
+{
+	do_commit_with(w, ro, thin_commit);
 }
 
 static void exec_op(struct run *w, const struct op *op);
@@ -487,8 +538,11 @@ static void exec_op(struct run *w, const struct op *op)
 		break;
 	case OP_ABORT:
 		r = thin_abort(w->pool);
-		if (settle(w, ro, r, 0) && oracle_assign(w->model, w->committed))
-			live_fail(w, "out of memory");
+		if (settle(w, ro, r, 0)) {
+			w->clean_op = (int64_t)(ro - res->ops);
+			if (oracle_assign(w->model, w->committed))
+				live_fail(w, "out of memory");
+		}
 		break;
 	case OP_TRANS_ID: {
 		uint64_t cur = oracle_trans_id(w->model);
@@ -512,11 +566,14 @@ static void exec_op(struct run *w, const struct op *op)
 		settle(w, ro, r, op->a < nm ? -EINVAL : 0);
 		break;
 	case OP_META_SNAP:
-		/* Reserve commits first: do that commit here, with markers. */
+		/* Reserve commits first: that commit is marked as one, and
+		 * the snapshot joins the model once it is done. */
 		if (!oracle_held(w->model)) {
-			do_commit(w, ro);
-			if (w->done || ro->result)
-				break;
+			do_commit_with(w, ro, thin_reserve_metadata_snap);
+			if (!w->done && !ro->result && oracle_meta_snap(w->model))
+				live_fail(w, "op %zu 'meta-snap': the model refused it",
+					  (size_t)(ro - res->ops));
+			break;
 		}
 		r = thin_reserve_metadata_snap(w->pool);
 		settle(w, ro, r, injected(w, r) ? 0 :
@@ -536,7 +593,7 @@ static void exec_op(struct run *w, const struct op *op)
 int workload_run(const struct run_config *cfg, struct run_result *res)
 {
 	const struct scenario *sc = cfg->sc;
-	struct run w = { .cfg = cfg, .res = res };
+	struct run w = { .cfg = cfg, .res = res, .clean_op = -1 };
 	struct thin_pool_params params;
 	int r;
 

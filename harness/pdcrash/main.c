@@ -48,11 +48,15 @@ static const char help_text[] =
 "  --json          print one JSON object on stdout instead of the table\n"
 "  --no-continue   skip the continue-after-recovery step (faster)\n"
 "  --fiu NAME[:N]   fail the libfiu point NAME (core/fault.h: bdev/read,\n"
-"                  bdev/write, bdev/flush, simdisk/..., core/alloc) at its Nth\n"
+"                  bdev/write, bdev/flush, simdisk/..., core/alloc,\n"
+"                  sm/copy_root) at its Nth\n"
 "                  hit (default 1) in every workload run; the workload aborts\n"
 "                  and goes on, and the states from there on are checked.\n"
 "                  The failure ids do not carry it: replay with the same\n"
 "                  --fiu.  From outside, fiu-run and fiu-ctrl work too\n"
+"  --fail-fast     stop at the first violation (once the state that showed\n"
+"                  it is checked): print its id, the command that replays\n"
+"                  it and the seconds to it, and exit 1\n"
 "  --no-memo       check every state in full; by default a state whose\n"
 "                  landed writes miss every block the recovery of the same\n"
 "                  cut's base state (nothing landed) read takes that state's\n"
@@ -86,6 +90,22 @@ static const char help_text[] =
 "cut point, persistence choice, torn, fault).\n"
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
+
+static const char *prog_name = "pdcrash";
+
+/* --fail-fast: the first violation, how to replay it, when it came. */
+static void print_first_failure(const struct run_opts *o,
+				const struct run_summary *sum, FILE *f)
+{
+	fprintf(f, "first violation: %s\n", sum->first_id);
+	fprintf(f, "replay: %s replay %s", prog_name, sum->first_id);
+	if (o->mutant)
+		fprintf(f, " --mutant %s", o->mutant);
+	if (o->fiu_name)
+		fprintf(f, " --fiu %s:%" PRIu64, o->fiu_name,
+			o->fiu_nth ? o->fiu_nth : 1);
+	fprintf(f, "\ntime to first failure: %.2f s\n", sum->first_seconds);
+}
 
 int cmd_run(int argc, char **argv)
 {
@@ -141,6 +161,8 @@ int cmd_run(int argc, char **argv)
 			o.no_continue = 1;
 		} else if (!strcmp(a, "--no-memo")) {
 			o.no_memo = 1;
+		} else if (!strcmp(a, "--fail-fast")) {
+			o.fail_fast = 1;
 		} else if (!strcmp(a, "--fiu")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs NAME[:N]", a);
@@ -204,6 +226,8 @@ int cmd_run(int argc, char **argv)
 			       o.report_dir);
 		}
 	}
+	if (o.fail_fast && sum.nr_violations)
+		print_first_failure(&o, &sum, o.json ? stderr : stdout);
 	if (!rc)
 		rc = sum.nr_violations ? 1 : 0;
 	run_summary_free(&sum);
@@ -248,8 +272,11 @@ int cmd_mutants(int argc, char **argv)
 	(void)argv;
 	if (argc)
 		return cli_usage_error("mutants takes no arguments%s", "");
-	for (const struct pd_mutant_info *m = pd_mutant_names; m->name; m++)
+	for (const struct pd_mutant_info *m = pd_mutant_names; m->name; m++) {
 		printf("%-28s %s\n", m->name, m->what);
+		printf("%-28s   undoes: %s\n", "",
+		       *m->fix ? m->fix : "(no Linux fix: a plausible bug)");
+	}
 #ifndef PD_MUTANTS
 	printf("(this build has none compiled in: use build/pdcrash-mutants)\n");
 #endif
@@ -260,6 +287,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage_error("no command%s", "");
+	prog_name = argv[0];
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		printf("%s\n%s", cli_usage_text, help_text);

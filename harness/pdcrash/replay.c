@@ -286,7 +286,9 @@ int cmd_replay(int argc, char **argv)
 	if (a.xml && out.state >= 0 &&
 	    (rc = write_expected_xml(&rp, out.state, a.xml)))
 		goto out;
-	rc = out.outcome == OUT_VIOLATION ? 1 : 0;
+	/* A live failure (the run itself disagreed with its model, id at
+	 * the end of the log) replays as the failed run. */
+	rc = out.outcome == OUT_VIOLATION || rp.res.live_failed ? 1 : 0;
 out:
 	replay_free(&rp);
 	return rc;

@@ -158,3 +158,10 @@ TEST(faults_each_bdev_flush_in_turn)
 {
 	fail_each_in_turn(FP_BDEV_FLUSH, -EIO, 5);
 }
+
+/* A failed copy of a space-map root fails the commit before the
+ * superblock is locked; the pool reopens in a committed state. */
+TEST(faults_each_sm_copy_root_in_turn)
+{
+	fail_each_in_turn(FP_SM_COPY_ROOT, -ENOMEM, 4);
+}
