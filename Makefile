@@ -222,7 +222,8 @@ coverage: deps
 # mutants-build: build/pdcrash-mutants alone; mutants: then every planted
 # bug run with the command that should catch it (tests/mutants.py).
 mutants-build: deps
-	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash
+	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash \
+		$(B)/mutants/unit_tests
 	cp $(B)/mutants/pdcrash $(B)/pdcrash-mutants
 
 mutants: mutants-build

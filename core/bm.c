@@ -118,6 +118,9 @@ static int write_back(struct block_manager *bm, struct bm_block *blk)
 
 	if (blk->v && blk->v->prepare_for_write)
 		blk->v->prepare_for_write(blk->v, blk, bm->block_size);
+	/* BM8: what the validator would refuse on read never goes out */
+	if (blk->v && blk->v->check && blk->v->check(blk->v, blk, bm->block_size))
+		return -EILSEQ;
 	r = bdev_write(bm->bd, blk->loc, blk->data, 0);
 	if (r)
 		return r;

@@ -18,6 +18,10 @@
  *  BM6  in read-only mode every write lock and flush is -EPERM.
  *  BM7  a block may hold many read locks or one write lock; a conflicting
  *       lock is -EBUSY (a bug in the caller: there is one thread).
+ *  BM8  a block whose own validator would refuse it on read is never
+ *       written: after prepare_for_write() the check() runs on it, and on
+ *       a refusal the write-back is -EILSEQ and the block stays dirty (a
+ *       node left half-built by a failed operation cannot reach the disk).
  *
  * Errors: -EIO (device), -EILSEQ / -ENOTBLK (check failed, the block is
  * dropped from the cache), -EINVAL (block past the end, validator clash),

@@ -29,7 +29,10 @@
  * mutations (bt_insert, bt_remove, bt_remove_range, bt_del) mark the tm
  * failed (tm_set_failed, TM4) on any error raised after they may have
  * changed something; an absent key (-ENODATA from bt_remove) changes
- * nothing and fails nothing.  Readers never mark the tm.
+ * nothing and fails nothing.  Readers never mark the tm.  BT6: a mutation
+ * that fails leaves *new_root as it was, so no caller can keep the root of
+ * a half-done spine (the Linux fix "dm btree remove: assign new_root only
+ * when removal succeeds").
  */
 #ifndef PD_BT_H
 #define PD_BT_H

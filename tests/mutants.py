@@ -8,10 +8,13 @@ to reports/mutants.json (a list of {name, caught, seconds, id, command}).
 Exit 1 if a mutant expected to be caught was missed or its id did not
 replay, or if the catalogue and the table below disagree; 0 otherwise.
 
-HOW is the one place that says how each mutant is caught: the pdcrash run
-arguments (scenarios and options; --fail-fast and --mutant are added).  A
-mutant the harness cannot catch as it stands has a GAP entry instead, with
-the reason; it is listed as not caught and does not fail the check.
+HOW is the one place that says how each mutant is caught by pdcrash: the
+run arguments (scenarios and options; --fail-fast and --mutant are added).
+UNIT names the few that no crash state can show in our core, with the
+contract test of the C unit tests that fails when the bug is on (run in the
+mutants build with PD_MUTANT=NAME, twice, the second as the replay) and the
+reason.  A mutant caught by neither has a GAP entry, with the reason; it is
+listed as not caught and does not fail the check.
 """
 import json
 import os
@@ -39,25 +42,54 @@ HOW = {
     "commit-unchanged-writes": ["commit-unchanged"],
 }
 
-GAP = {
-    "remove-root-despite-failure":
-        "a failed remove poisons the pool (TH4) and the only way on is "
-        "thin_abort, which re-reads every root from the superblock, so the "
-        "bad root never reaches the disk (the kernel kept it across abort "
-        "before 2022); a C test of bt_remove's contract on IO errors, run "
-        "in the mutants build, would catch it",
-    "split-beneath-uninit-left":
-        "the zeroed left node is a new, unreferenced block, and after the "
-        "failure the pool is poisoned and bm_reset drops every dirty block "
-        "unwritten (dm-bufio would write it back); catching it needs the "
-        "block manager to write dirty blocks back on teardown and a "
-        "write-time check that every written block passes its validator",
-    "dec-below-zero":
-        "nothing in a correct core decrements a count of 0, so accepting "
-        "it changes nothing; it shows only together with another bug (as "
-        "the dm-array bug it exposed), or in a C test of SM4 built with "
-        "mutants",
+# Bugs no crash state can show in our core, caught by a contract test of
+# the C unit tests run in the mutants build with the bug switched on
+# (PD_MUTANT=NAME build/mutants/unit_tests FILTER): the tests that must
+# fail, and why a crash state cannot show it.  The normal build passes the
+# same tests (make check), so their failure is the bug's doing.
+UNIT = {
+    "remove-root-despite-failure": (
+        "bt_fault_loop_alloc_and_read",
+        "a failed remove poisons the pool (TH4) and thin_abort re-reads "
+        "every root from the superblock, so the bad root never reaches the "
+        "disk; BT6 (a failed mutation leaves *new_root alone) is checked "
+        "at every allocation and read failure"),
+    "split-beneath-uninit-left": (
+        "bt_failed_split_beneath_leaves_no_half_built_node",
+        "the half-built node is dirty but new and unreferenced, and our "
+        "abort drops dirty blocks where dm-bufio writes them back; the "
+        "test writes them back as dm-bufio would, and BM8 refuses the "
+        "node its own validator rejects"),
+    "dec-below-zero": (
+        "sm_counts_up_through_ref_count_tree_and_back",
+        "no correct path decrements a count of 0, so alone it changes no "
+        "state; SM4 (decrementing 0 is -EINVAL, nothing changes) is "
+        "checked directly"),
 }
+GAP = {}
+
+UNIT_EXE = os.path.join(BUILD, "mutants", "unit_tests")
+
+
+def run_unit(name, test):
+    """Caught if the contract test fails with the bug on, twice alike."""
+    cmd = [UNIT_EXE, test]
+    env = dict(os.environ, PD_MUTANT=name)
+    t0 = time.monotonic()
+    outs = []
+    for _ in range(2):     # the second run is the replay
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                           env=env, timeout=TIMEOUT)
+        outs.append((r.returncode, re.findall(r"^not ok \d+ - (\S+)",
+                                              r.stdout, re.M)))
+    wall = time.monotonic() - t0
+    rc, failed = outs[0]
+    if rc != 1 or test not in failed or outs[1] != outs[0]:
+        return {"caught": False, "seconds": round(wall, 2), "id": None,
+                "note": "unit test %s did not fail alike twice (exit %d)"
+                % (test, rc)}
+    return {"caught": True, "seconds": round(wall / 2, 2),
+            "id": "unit:" + test}
 
 
 def catalogue():
@@ -102,8 +134,9 @@ def main():
     t0 = time.monotonic()
     names = catalogue()
     bad = []
-    unknown = sorted((set(HOW) | set(GAP)) - set(names))
-    missing = [n for n in names if n not in HOW and n not in GAP]
+    unknown = sorted((set(HOW) | set(GAP) | set(UNIT)) - set(names))
+    missing = [n for n in names
+               if n not in HOW and n not in GAP and n not in UNIT]
     if unknown or missing:
         print("mutants.py: table and catalogue disagree: not in the catalogue "
               "%s, not in the table %s" % (unknown, missing))
@@ -115,10 +148,16 @@ def main():
                          "id": None, "command": None,
                          "note": "known gap: " + GAP[name]})
             continue
-        res = run_one(name, HOW[name])
+        if name in UNIT:
+            res = run_unit(name, UNIT[name][0])
+            res["command"] = "PD_MUTANT=%s build/mutants/unit_tests %s" % (
+                name, UNIT[name][0])
+            res["note"] = "caught by a contract test: " + UNIT[name][1]
+        else:
+            res = run_one(name, HOW[name])
+            res["command"] = " ".join(["pdcrash-mutants", "run"] + HOW[name]
+                                      + ["--fail-fast", "--mutant", name])
         res["name"] = name
-        res["command"] = " ".join(["pdcrash-mutants", "run"] + HOW[name] +
-                                  ["--fail-fast", "--mutant", name])
         rows.append(res)
         if not res["caught"]:
             bad.append(name)
@@ -135,8 +174,12 @@ def main():
                   f, indent=1)
         f.write("\n")
     caught = sum(r["caught"] for r in rows)
-    print("%d of %d caught (%d known gaps), %.1f s; reports/mutants.json" % (
-        caught, len(rows), len(GAP), time.monotonic() - t0))
+    print("%d of %d caught (%d by pdcrash, %d by a contract test in the "
+          "mutants build; %d known gaps), %.1f s; reports/mutants.json" % (
+              caught, len(rows), caught - sum(r["caught"] for r in rows
+                                              if r["name"] in UNIT),
+              sum(r["caught"] for r in rows if r["name"] in UNIT), len(GAP),
+              time.monotonic() - t0))
     if bad:
         print("MISSED: " + ", ".join(bad))
         return 1

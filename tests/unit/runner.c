@@ -8,6 +8,9 @@
  * calls test_skip() exits TEST_EXIT_SKIP and is reported `ok N - name #
  * SKIP reason`.  Output is TAP, closed by `N passed, N failed, N skipped`.
  * Exit 0 iff nothing failed, 2 on bad usage or when no test matched.
+ * In the mutants build (make mutants), PD_MUTANT=NAME switches that planted
+ * bug on for every test: the contract tests that must then fail are how
+ * `make mutants` catches bugs no crash state can show.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mutant.h"
 #include "test.h"
 
 #define TEST_ENTRY(name) void test_##name(void);
@@ -199,6 +203,13 @@ int main(int argc, char **argv)
 
 	if (env && *env)
 		timeout = (unsigned)strtoul(env, NULL, 10);
+	env = getenv("PD_MUTANT");
+	if (env && *env && pd_mutant_set(env)) {
+		fprintf(stderr, "%s: PD_MUTANT=%s: no such mutant in this build "
+			"(make mutants builds build/mutants/unit_tests)\n",
+			argv[0], env);
+		return 2;
+	}
 	if (argc > 1 && !strcmp(argv[1], "-l")) {
 		for (size_t i = 0; i < n; i++)
 			printf("%s\n", all_tests[i].name);

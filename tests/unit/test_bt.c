@@ -1870,7 +1870,8 @@ static int fail_nth(const char *name, int *failnum, void **failinfo,
 /*
  * Fail the Nth allocation or device read, N = 1, 2, ... until a run meets
  * no fault: every btree call returns 0, -ENOMEM or -EIO, holds no lock
- * after, and nothing crashes.  The fault-free run must then succeed.
+ * after, leaves *new_root alone when it fails (BT6), and nothing crashes.
+ * The fault-free run must then succeed.
  */
 TEST(bt_fault_loop_alloc_and_read)
 {
@@ -1910,13 +1911,24 @@ TEST(bt_fault_loop_alloc_and_read)
 				/* after a failed mutation the tree is undefined
 				 * (bt.h): the caller aborts, so we stop too */
 				ks[1] = 5000;
+				r2 = UINT64_MAX;
 				r = bt_insert(&info, root, ks, v, &r2, NULL);
 				ALLOWED(r);
+				if (r)	/* BT6 */
+					ASSERT_UEQ(r2, UINT64_MAX);
+				/* dm-bufio writes every dirty buffer back at
+				 * teardown, failed or not: none may be a node
+				 * left half-built (BM8 refuses it: -EILSEQ) */
+				if (r)
+					ASSERT_NE(bm_flush(g.bm), -EILSEQ);
 				if (!r) {
 					root = r2;
 					ks[1] = 4;
+					r2 = UINT64_MAX;
 					r = bt_remove(&info, root, ks, &r2);
 					ALLOWED(r);
+					if (r)	/* BT6 */
+						ASSERT_UEQ(r2, UINT64_MAX);
 				}
 				if (!r) {
 					root = r2;
@@ -1937,7 +1949,54 @@ TEST(bt_fault_loop_alloc_and_read)
 		ASSERT_TRUE(fault_target > 10);	/* the points were reached */
 	}
 }
+/*
+ * A full root leaf splits beneath itself on the next insert; fail the Nth
+ * allocation of that insert, N = 1, 2, ...: whatever the failure left
+ * dirty must be a valid node if written back, as dm-bufio writes back
+ * every dirty buffer at teardown (BM8 refuses a half-built one, -EILSEQ;
+ * the Linux fix "dm btree: fix order of block initialization in
+ * btree_split_beneath").
+ */
+TEST(bt_failed_split_beneath_leaves_no_half_built_node)
+{
+	unsigned fired = 0;
+
+	ASSERT_OK(fiu_init(0));
+	for (fault_target = 1; ; fault_target++) {
+		struct rig g;
+		struct bt_info info;
+		pd_block_t root, r2;
+		uint8_t v[8] = { 0 };
+		uint64_t k, max = bt_max_entries(8);
+		int r;
+
+		rig_up(&g, 1024, 32);
+		info_plain(&info, &g, 8, 1);
+		ASSERT_OK(bt_empty(&info, &root));
+		for (k = 0; k < max; k++)
+			ASSERT_OK(bt_insert(&info, root, &k, v, &root, NULL));
+		commit(&g);
+		fault_hits = 0;
+		ASSERT_OK(fiu_enable_external(FP_CORE_ALLOC, 1, NULL, 0, fail_nth));
+		r = bt_insert(&info, root, &k, v, &r2, NULL);
+		ASSERT_OK(fiu_disable(FP_CORE_ALLOC));
+		if (r) {
+			ASSERT_ERR(r, -ENOMEM);
+			ASSERT_NE(bm_flush(g.bm), -EILSEQ);
+			fired++;
+		}
+		rig_down(&g);
+		if (fault_hits < fault_target)
+			break;		/* nothing fired: done */
+	}
+	ASSERT_TRUE(fired >= 2);	/* both new nodes' allocations were hit */
+}
 #else
+
+TEST(bt_failed_split_beneath_leaves_no_half_built_node)
+{
+	TEST_SKIP("built with FIU=0: no libfiu fault points");
+}
 
 TEST(bt_fault_loop_alloc_and_read)
 {
