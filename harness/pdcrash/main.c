@@ -141,6 +141,16 @@ int cmd_run(int argc, char **argv)
 			o.no_continue = 1;
 		} else if (!strcmp(a, "--no-memo")) {
 			o.no_memo = 1;
+		} else if (!strcmp(a, "--sample")) {
+			o.sample = 1;
+		} else if (!strcmp(a, "--max-branches")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a value", a);
+			if ((rc = cli_parse_u64_arg(a, argv[++i], &o.max_branches)))
+				return rc;
+			if (!o.max_branches)
+				return cli_usage_error("--max-branches must be at "
+						       "least 1, got %s", argv[i]);
 		} else if (!strcmp(a, "--fiu")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs NAME[:N]", a);
