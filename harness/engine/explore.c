@@ -952,7 +952,10 @@ static void run_leaf(const struct run_result *res, struct sd_cutter *cutter,
 			pd_strerror(r));
 		return;
 	}
-	check_image(res, image, id, opts, fault_key, &lr->torn, out);
+	if (opts && opts->recover)
+		opts->recover(opts->recover_ctx, image, out);
+	else
+		check_image(res, image, id, opts, fault_key, &lr->torn, out);
 	bdev_destroy(image);
 	if (lr->mismatch)
 		set_out(out, OUT_VIOLATION, "harness: recovery is not "
@@ -1024,7 +1027,9 @@ int explore_cut(const struct run_result *res, struct sd_cutter *cutter,
 	if (r)
 		goto out;
 	id.lazy = 1;
-	memo_key_of(res, tmpl->cut, memo ? memo : &scratch, &key);
+	memset(&key, 0, sizeof(key));
+	if (res)
+		memo_key_of(res, tmpl->cut, memo ? memo : &scratch, &key);
 	if (resume_after) {
 		first = 0;
 		r = leaf_parse(t, resume_after, &lr, msg, sizeof(msg));

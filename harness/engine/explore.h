@@ -90,6 +90,10 @@ struct check_opts {
 	int recovery_fault;		/* first reopen with a read error: it
 					 * must fail cleanly, and the next
 					 * reopen must still recover */
+	/* tests: explore_cut runs this instead of recovery (res may then
+	 * be NULL, memo must be) */
+	void (*recover)(void *ctx, struct bdev *image, struct check_out *out);
+	void *recover_ctx;
 };
 
 /*
