@@ -389,3 +389,42 @@ def test_memo_is_exact(tmp_path, mutants_exe):
         ja, jb = json.loads(a.stdout), json.loads(b.stdout)
         assert ja["outcomes"]["violation"] > 0
         assert without_times(ja, True) == without_times(jb, True)
+
+
+def test_exhaustive_counts_and_a_bound_that_is_reported(tmp_path):
+    """Every cut covered in full by default (states_covered ==
+    states_total, exact decimal strings); --max-branches 1 cuts some cuts
+    short and the JSON and the table say where; bad values exit 2."""
+    path = scenario(tmp_path, SMALL)
+    j = json.loads(run(["run", path, "--json", "--tear"]).stdout)
+    assert j["mode"] == "exhaustive" and j["covered_all"] is True
+    assert j["states_total"] == j["states_covered"]
+    assert int(j["states_total"]) > j["states_sampled"] > 0
+    assert j["states"] == sum(j["outcomes"].values()) >= j["recoveries"] > 0
+    assert j["incomplete_cuts"] == 0
+    b = run(["run", path, "--json", "--tear", "--max-branches", "1"])
+    jb = json.loads(b.stdout)
+    assert jb["covered_all"] is False and jb["incomplete_cuts"] > 0
+    assert int(jb["states_covered"]) < int(jb["states_total"])
+    assert jb["states_total"] == j["states_total"]
+    assert any("--max-branches reached" in v.get("first_incomplete", "")
+               for v in jb["per_variant"])
+    t = run(["run", path, "--tear", "--max-branches", "1"])
+    assert "NOT ALL" in t.stdout and "not covered in full" in t.stdout
+    for bad in ("0", "x"):
+        r = run(["run", path, "--max-branches", bad])
+        assert r.returncode == 2 and "--max-branches" in r.stderr
+    s = json.loads(run(["run", path, "--json", "--sample"]).stdout)
+    assert s["mode"] == "sample" and "states_total" not in s
+
+
+@pytest.mark.parametrize("bad,what", [
+    ("lb999v1", "block 999 has no pending write"),
+    ("lb0v9", "block 0 has 2 versions"),
+    ("lb0s10000000", "needs :t"),
+])
+def test_leaf_id_that_does_not_fit_the_cut_exits_2(tmp_path, bad, what):
+    path = scenario(tmp_path, SMALL)
+    r = run(["replay", "%s:s1:c11:%s:e0" % (path[:-4], bad)])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert what in r.stderr

@@ -853,6 +853,7 @@ static int leaf_parse(const struct sd_choices *t, const char *text,
 		uint64_t blk = strtoull(p + 1, &q, 10), k;
 		unsigned ver[64];
 		long i = sd_choices_find(t, blk);
+		int mixed = *q == 's';
 
 		if (i < 0) {
 			snprintf(msg, len, "block %" PRIu64 " has no pending write "
@@ -882,8 +883,7 @@ static int leaf_parse(const struct sd_choices *t, const char *text,
 				 "durable, 1..%u pending)%s", blk,
 				 sd_choices_nr_versions(t, (size_t)i),
 				 sd_choices_nr_versions(t, (size_t)i) - 1,
-				 sd_choices_nr_sectors(t) && *q == 's' ? "" :
-				 "; a mix needs tearing");
+				 mixed ? "; a mix of versions needs :t" : "");
 			return -EINVAL;
 		}
 		for (size_t j = 0; j < lr->nd; j++)
