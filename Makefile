@@ -194,6 +194,10 @@ bench: all
 	$(B)/pdcrash run --jobs 1 --json | $(PYTHON) -c 'import json,sys; \
 		j=json.load(sys.stdin); print("%d states in %.1f s: %.0f states/s on one core (violations: %d)" % \
 		(j["states"], j["seconds"], j["states_per_second"], len(j["violations"])))'
+	@echo "== pdcrash: exhaustive with tearing against --sample without, default suite, 2 jobs"
+	$(B)/pdcrash run --jobs 2 --json --tear > $(B)/bench-exhaustive.json; \
+	$(B)/pdcrash run --jobs 2 --json --sample > $(B)/bench-sample.json; \
+	$(PYTHON) tests/bench_modes.py $(B)/bench-exhaustive.json $(B)/bench-sample.json
 	@echo "== pdcrash: the same, every state checked in full (--no-memo)"
 	$(B)/pdcrash run --jobs 1 --json --no-memo provision snapshots unmap | $(PYTHON) -c 'import json,sys; \
 		j=json.load(sys.stdin); print("%d states in %.1f s: %.0f states/s on one core" % \

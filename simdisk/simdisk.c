@@ -946,18 +946,30 @@ struct sd_image {
 	pd_block_t lower_limit;		/* below it the layers under overlay
 					 * show; lowered by shrinks */
 	struct arena arena;		/* torn compositions, overlay blocks */
+	/* A lazy image (sd_cutter_lazy_image) decides pending blocks when
+	 * first read: chosen fills then, seen marks every block read. */
+	const struct sd_choices *lazy;
+	sd_read_fn on_read;
+	void *ctx;
+	struct bmap seen;
 };
 
 static const struct bdev_ops image_ops;
+static int lazy_first_read(struct sd_image *im, pd_block_t b);
 
 /* Content under the overlay: chosen, durable, base, zeroes. */
-static void image_read_lower(const struct sd_image *im, pd_block_t b,
-			     uint8_t *buf)
+static int image_read_lower(struct sd_image *im, pd_block_t b, uint8_t *buf)
 {
 	const struct sd_cutter *c = im->c;
 	const uint8_t *d = NULL;
 
 	if (b < im->lower_limit) {
+		if (im->lazy && !bmap_get(&im->seen, b)) {
+			int r = lazy_first_read(im, b);
+
+			if (r)
+				return r;
+		}
 		d = bmap_get(&im->chosen, b);
 		if (!d)
 			d = bmap_get(&c->durable, b);
@@ -968,6 +980,7 @@ static void image_read_lower(const struct sd_image *im, pd_block_t b,
 		memcpy(buf, d, im->bd.block_size);
 	else
 		memset(buf, 0, im->bd.block_size);
+	return 0;
 }
 
 static int image_read(struct bdev *bd, pd_block_t b, void *buf)
@@ -981,7 +994,7 @@ static int image_read(struct bdev *bd, pd_block_t b, void *buf)
 	if (d)
 		memcpy(buf, d, bd->block_size);
 	else
-		image_read_lower(im, b, buf);
+		return image_read_lower(im, b, buf);
 	return 0;
 }
 
@@ -1036,6 +1049,7 @@ static void image_destroy(struct bdev *bd)
 
 	bmap_free(&im->chosen);
 	bmap_free(&im->overlay);
+	bmap_free(&im->seen);
 	arena_free(&im->arena);
 	im->c->nr_images--;
 	cutter_put(im->c);
@@ -1100,7 +1114,7 @@ int sd_cutter_image(struct sd_cutter *c, const struct sd_choice *choice,
 			r = -ENOMEM;
 			goto out_free;
 		}
-		image_read_lower(im, op->block, buf);
+		(void)image_read_lower(im, op->block, buf);	/* not lazy */
 		for (unsigned s = 0; s < nsect; s++)
 			if (mask & (1ull << s))
 				memcpy(buf + (size_t)s * PD_SECTOR_SIZE,
@@ -1118,6 +1132,355 @@ out_free:
 	arena_free(&im->arena);
 	free(im);
 	return r;
+}
+
+/* ---- lazy crash images -------------------------------------------------- */
+
+/*
+ * The choice table of a cut.  For each block with pending writes: its
+ * versions (0 the durable content, v >= 1 the v-th pending write of the
+ * block in log order), and the distinct contents they allow.  Without
+ * tearing a content is one whole version; equal versions are one content
+ * (the first of them represents it).  With tearing each sector is taken
+ * from any version, independently: the options of sector s are its
+ * distinct contents among the versions, and the contents of the block are
+ * every combination, choice k read as a mixed-radix number, sector 0 the
+ * lowest digit.  Choice 0 is always the durable content.
+ */
+struct sd_block_choice {
+	pd_block_t block;
+	unsigned nv;			/* versions */
+	const uint8_t **ver;		/* nv; NULL reads as zeroes */
+	uint64_t count;			/* distinct contents */
+	unsigned *whole_rep;		/* nv: first version equal to it */
+	unsigned *whole_opt;		/* distinct versions, in order */
+	unsigned nwhole;
+	unsigned *sec_rep;		/* tear: [v * nsect + s] */
+	unsigned *sec_opt;		/* tear: [s * nv + j] */
+	unsigned *sec_nopt;		/* tear: nsect */
+};
+
+struct sd_choices {
+	int tear;
+	unsigned nsect;
+	uint32_t bs;
+	size_t nr;
+	struct sd_block_choice *b;	/* sorted by block */
+	uint8_t *zero;			/* bs zero bytes */
+};
+
+static int same_bytes(const uint8_t *a, const uint8_t *b, size_t off,
+		      size_t len, const uint8_t *zero)
+{
+	return !memcmp(a ? a + off : zero, b ? b + off : zero, len);
+}
+
+static int cmp_pend_block(const void *x, const void *y)
+{
+	const struct sd_pending *a = x, *b = y;
+
+	if (a->block != b->block)
+		return a->block < b->block ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static const uint8_t *cutter_durable(const struct sd_cutter *c, pd_block_t b)
+{
+	const uint8_t *d = bmap_get(&c->durable, b);
+
+	if (!d && b < c->base_limit)
+		d = bmap_get(&c->sd->base, b);
+	return d;
+}
+
+static int choice_fill(struct sd_choices *t, struct sd_block_choice *bc)
+{
+	unsigned nv = bc->nv, ns = t->nsect;
+
+	bc->whole_rep = calloc(nv, sizeof(unsigned));
+	bc->whole_opt = calloc(nv, sizeof(unsigned));
+	if (!bc->whole_rep || !bc->whole_opt)
+		return -ENOMEM;
+	for (unsigned v = 0; v < nv; v++) {
+		unsigned w;
+
+		for (w = 0; w < v; w++)
+			if (bc->whole_rep[w] == w &&
+			    same_bytes(bc->ver[v], bc->ver[w], 0, t->bs, t->zero))
+				break;
+		bc->whole_rep[v] = w;
+		if (w == v)
+			bc->whole_opt[bc->nwhole++] = v;
+	}
+	bc->count = bc->nwhole;
+	if (!t->tear)
+		return 0;
+	bc->sec_rep = calloc((size_t)nv * ns, sizeof(unsigned));
+	bc->sec_opt = calloc((size_t)nv * ns, sizeof(unsigned));
+	bc->sec_nopt = calloc(ns, sizeof(unsigned));
+	if (!bc->sec_rep || !bc->sec_opt || !bc->sec_nopt)
+		return -ENOMEM;
+	bc->count = 1;
+	for (unsigned s = 0; s < ns; s++) {
+		size_t off = (size_t)s * PD_SECTOR_SIZE;
+
+		for (unsigned v = 0; v < nv; v++) {
+			unsigned w;
+
+			for (w = 0; w < v; w++)
+				if (bc->sec_rep[(size_t)w * ns + s] == w &&
+				    same_bytes(bc->ver[v], bc->ver[w], off,
+					       PD_SECTOR_SIZE, t->zero))
+					break;
+			bc->sec_rep[(size_t)v * ns + s] = w;
+			if (w == v)
+				bc->sec_opt[(size_t)s * nv + bc->sec_nopt[s]++] = v;
+		}
+		if (bc->count > UINT64_MAX / bc->sec_nopt[s])
+			return -E2BIG;
+		bc->count *= bc->sec_nopt[s];
+	}
+	return 0;
+}
+
+void sd_choices_free(struct sd_choices *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nr; i++) {
+		struct sd_block_choice *bc = &t->b[i];
+
+		free(bc->ver);
+		free(bc->whole_rep);
+		free(bc->whole_opt);
+		free(bc->sec_rep);
+		free(bc->sec_opt);
+		free(bc->sec_nopt);
+	}
+	free(t->b);
+	free(t->zero);
+	free(t);
+}
+
+int sd_cutter_choices(struct sd_cutter *c, int tear, struct sd_choices **result)
+{
+	struct sd_choices *t = calloc(1, sizeof(*t));
+	struct sd_pending *p = NULL;
+	size_t n = c->nr_pend;
+	int r = -ENOMEM;
+
+	if (!t)
+		return -ENOMEM;
+	t->tear = !!tear;
+	t->bs = c->sd->bd.block_size;
+	t->nsect = t->bs / PD_SECTOR_SIZE;
+	t->zero = calloc(1, t->bs);
+	p = malloc((n + 1) * sizeof(*p));
+	t->b = calloc(n + 1, sizeof(*t->b));
+	if (!t->zero || !p || !t->b)
+		goto out_free;
+	if (n)
+		memcpy(p, c->pend, n * sizeof(*p));
+	qsort(p, n, sizeof(*p), cmp_pend_block);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		struct sd_block_choice *bc = &t->b[t->nr++];
+
+		while (j < n && p[j].block == p[i].block)
+			j++;
+		bc->block = p[i].block;
+		bc->nv = (unsigned)(j - i + 1);
+		bc->ver = calloc(bc->nv, sizeof(*bc->ver));
+		if (!bc->ver)
+			goto out_free;
+		bc->ver[0] = cutter_durable(c, bc->block);
+		for (size_t k = i; k < j; k++)
+			bc->ver[k - i + 1] = log_entry(c->sd, p[k].seq)->data;
+		r = choice_fill(t, bc);
+		if (r)
+			goto out_free;
+		r = -ENOMEM;
+		i = j;
+	}
+	free(p);
+	*result = t;
+	return 0;
+
+out_free:
+	free(p);
+	sd_choices_free(t);
+	return r;
+}
+
+size_t sd_choices_nr(const struct sd_choices *t)
+{
+	return t->nr;
+}
+
+pd_block_t sd_choices_block(const struct sd_choices *t, size_t i)
+{
+	return t->b[i].block;
+}
+
+uint64_t sd_choices_count(const struct sd_choices *t, size_t i)
+{
+	return t->b[i].count;
+}
+
+unsigned sd_choices_nr_versions(const struct sd_choices *t, size_t i)
+{
+	return t->b[i].nv;
+}
+
+unsigned sd_choices_nr_sectors(const struct sd_choices *t)
+{
+	return t->nsect;
+}
+
+long sd_choices_find(const struct sd_choices *t, pd_block_t b)
+{
+	size_t lo = 0, hi = t->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->b[mid].block == b)
+			return (long)mid;
+		if (t->b[mid].block < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int sd_choices_describe(const struct sd_choices *t, size_t i, uint64_t k,
+			unsigned *ver)
+{
+	const struct sd_block_choice *bc = &t->b[i];
+	unsigned ns = t->nsect;
+
+	if (!t->tear) {
+		for (unsigned s = 0; s < ns; s++)
+			ver[s] = bc->whole_opt[k];
+		return (int)bc->whole_opt[k];
+	}
+	for (unsigned s = 0; s < ns; s++) {
+		ver[s] = bc->sec_opt[(size_t)s * bc->nv + k % bc->sec_nopt[s]];
+		k /= bc->sec_nopt[s];
+	}
+	for (unsigned w = 0; w < bc->nv; w++) {
+		unsigned s;
+
+		for (s = 0; s < ns; s++)
+			if (bc->sec_rep[(size_t)w * ns + s] != ver[s])
+				break;
+		if (s == ns)
+			return (int)w;
+	}
+	return -1;
+}
+
+int sd_choices_encode(const struct sd_choices *t, size_t i, const unsigned *ver,
+		      uint64_t *k)
+{
+	const struct sd_block_choice *bc = &t->b[i];
+	unsigned ns = t->nsect;
+	uint64_t x = 0, radix = 1;
+
+	for (unsigned s = 0; s < ns; s++)
+		if (ver[s] >= bc->nv || (!t->tear && ver[s] != ver[0]))
+			return -EINVAL;
+	if (!t->tear) {
+		for (unsigned j = 0; j < bc->nwhole; j++)
+			if (bc->whole_opt[j] == bc->whole_rep[ver[0]]) {
+				*k = j;
+				return 0;
+			}
+		return -EINVAL;
+	}
+	for (unsigned s = 0; s < ns; s++) {
+		unsigned rep = bc->sec_rep[(size_t)ver[s] * ns + s], j;
+
+		for (j = 0; j < bc->sec_nopt[s]; j++)
+			if (bc->sec_opt[(size_t)s * bc->nv + j] == rep)
+				break;
+		x += j * radix;
+		radix *= bc->sec_nopt[s];
+	}
+	*k = x;
+	return 0;
+}
+
+/* The first read of block b from below the overlay of a lazy image. */
+static int lazy_first_read(struct sd_image *im, pd_block_t b)
+{
+	const struct sd_choices *t = im->lazy;
+	long i = sd_choices_find(t, b);
+	uint64_t k = 0;
+	int r;
+
+	r = bmap_reserve(&im->seen, im->seen.nr + 1);
+	if (!r)
+		r = bmap_reserve(&im->chosen, im->chosen.nr + 1);
+	if (r)
+		return r;
+	r = im->on_read(im->ctx, b, i, i < 0 ? NULL : &k);
+	if (r)
+		return r;
+	bmap_put(&im->seen, b, t->zero);
+	if (i < 0)
+		return 0;
+	const struct sd_block_choice *bc = &t->b[i];
+	unsigned ver[SD_MAX_SECTORS];
+	int whole;
+	uint8_t *buf;
+
+	if (k >= bc->count)
+		return -EINVAL;
+	whole = sd_choices_describe(t, (size_t)i, k, ver);
+	if (whole >= 0) {
+		bmap_put(&im->chosen, b, (uint8_t *)(bc->ver[whole] ?
+						     bc->ver[whole] : t->zero));
+		return 0;
+	}
+	buf = arena_alloc(&im->arena);
+	if (!buf)
+		return -ENOMEM;
+	for (unsigned s = 0; s < t->nsect; s++) {
+		const uint8_t *src = bc->ver[ver[s]] ? bc->ver[ver[s]] : t->zero;
+
+		memcpy(buf + (size_t)s * PD_SECTOR_SIZE,
+		       src + (size_t)s * PD_SECTOR_SIZE, PD_SECTOR_SIZE);
+	}
+	bmap_put(&im->chosen, b, buf);
+	return 0;
+}
+
+int sd_cutter_lazy_image(struct sd_cutter *c, const struct sd_choices *t,
+			 sd_read_fn on_read, void *ctx, struct bdev **result)
+{
+	struct sd_image *im;
+
+	if (!t || !on_read || !result || t->bs != c->sd->bd.block_size)
+		return -EINVAL;
+	im = calloc(1, sizeof(*im));
+	if (!im)
+		return -ENOMEM;
+	im->bd.ops = &image_ops;
+	im->bd.block_size = t->bs;
+	im->bd.nr_blocks = c->nr_blocks;
+	im->bd.caps = BDEV_ATOMIC_BLOCK;
+	im->c = c;
+	im->lower_limit = c->nr_blocks;
+	im->lazy = t;
+	im->on_read = on_read;
+	im->ctx = ctx;
+	arena_init(&im->arena, t->bs);
+	c->refs++;
+	c->nr_images++;
+	*result = &im->bd;
+	return 0;
 }
 
 /* ---- export ------------------------------------------------------------- */

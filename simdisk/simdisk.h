@@ -160,6 +160,47 @@ struct sd_choice {
 int sd_cutter_image(struct sd_cutter *c, const struct sd_choice *choice,
 		    struct bdev **result);
 
+/*
+ * Lazy crash images (DESIGN.md 4.3).  The choice table of the cutter's
+ * cut lists each block with pending writes (sorted by block number), its
+ * versions (0 the durable content, v >= 1 its v-th pending write in log
+ * order; any of them may be the last to land, D3) and its count of
+ * distinct contents: the distinct versions, or with tear every per-sector
+ * (512-byte) mix of the versions, counted by distinct sector contents.
+ * Choice k of block i is in 0..count-1; choice 0 is the durable content.
+ * -E2BIG if a count does not fit 64 bits.  The table reads the cutter's
+ * durable map: free it before the cutter seeks.
+ *
+ * A lazy image is an image of that cut whose pending blocks are undecided:
+ * the first read of any block from below its own writes calls on_read
+ * (i = the block's index in the table, or -1 for a block with no pending
+ * write, k = NULL then); for a pending block on_read sets *k and the block
+ * holds that content from then on.  A block written before it is read is
+ * never decided.  An error from on_read is returned by the read.
+ */
+struct sd_choices;
+typedef int (*sd_read_fn)(void *ctx, pd_block_t b, long i, uint64_t *k);
+
+int sd_cutter_choices(struct sd_cutter *c, int tear, struct sd_choices **result);
+void sd_choices_free(struct sd_choices *t);
+size_t sd_choices_nr(const struct sd_choices *t);
+pd_block_t sd_choices_block(const struct sd_choices *t, size_t i);
+uint64_t sd_choices_count(const struct sd_choices *t, size_t i);
+unsigned sd_choices_nr_versions(const struct sd_choices *t, size_t i);
+unsigned sd_choices_nr_sectors(const struct sd_choices *t);
+long sd_choices_find(const struct sd_choices *t, pd_block_t b);	/* -1: none */
+/* ver[s] (one per sector) = the version sector s of choice k comes from
+ * (the first version with that sector content); returns the smallest
+ * version whose whole content choice k is, or -1 for a mix. */
+int sd_choices_describe(const struct sd_choices *t, size_t i, uint64_t k,
+			unsigned *ver);
+/* The choice whose sector s holds version ver[s]'s; -EINVAL if a version
+ * is out of range (or, without tear, the versions differ). */
+int sd_choices_encode(const struct sd_choices *t, size_t i, const unsigned *ver,
+		      uint64_t *k);
+int sd_cutter_lazy_image(struct sd_cutter *c, const struct sd_choices *t,
+			 sd_read_fn on_read, void *ctx, struct bdev **result);
+
 /* Export any bdev (a crash image, a simdisk, a file) to a file, block by
  * block; the file is created or truncated. */
 int bdev_export(struct bdev *bd, const char *path);

@@ -35,10 +35,16 @@ def scenario(tmp_path, text, name="small"):
     return str(p)
 
 
-def without_times(j):
+def without_times(j, memo_too=False):
+    """The JSON without timings (and, with memo_too, without the count of
+    recoveries run, which is what the memo saves)."""
     j = dict(j)
     for k in ("seconds", "states_per_second", "jobs"):
         j.pop(k, None)
+    if memo_too:
+        j.pop("recoveries", None)
+        j["per_variant"] = [{k: v for k, v in pv.items() if k != "recoveries"}
+                            for pv in j.get("per_variant", [])]
     return j
 
 
@@ -329,21 +335,44 @@ def test_long_random_workload_image_agrees_with_the_tools(tmp_path):
 
 def test_a_crash_or_hang_in_recovery_is_a_violation_and_the_run_goes_on(tmp_path):
     path = scenario(tmp_path, SMALL)
-    whole = json.loads(run(["run", path, "--json"]).stdout)
+    whole = json.loads(run(["run", path, "--json", "--sample"]).stdout)
     env = dict(os.environ, PDCRASH_SELFTEST_CRASH="5")
-    r = run(["run", path, "--json"], env=env)
+    r = run(["run", path, "--json", "--sample"], env=env)
     assert r.returncode == 1
     j = json.loads(r.stdout)
     assert j["states"] == whole["states"]          # nothing lost
     msgs = [j["violation_messages"][v] for v in j["violations"]]
     assert msgs and all("recovery crashed: signal 11" in m for m in msgs)
     env = dict(os.environ, PDCRASH_SELFTEST_HANG="7", PDCRASH_STATE_TIMEOUT="1")
-    r = run(["run", path, "--json", "--jobs", "2"], env=env)
+    r = run(["run", path, "--json", "--jobs", "2", "--sample"], env=env)
     assert r.returncode == 1
     j = json.loads(r.stdout)
     assert j["states"] == whole["states"]
     msgs = [j["violation_messages"][v] for v in j["violations"]]
     assert msgs and all("recovery hung" in m for m in msgs)
+
+
+@pytest.mark.parametrize("hook,what", [("PDCRASH_SELFTEST_CRASH",
+                                        "recovery crashed: signal 11"),
+                                       ("PDCRASH_SELFTEST_HANG", "recovery hung")])
+def test_exhaustive_crash_or_hang_is_a_violation_and_coverage_says_so(
+        tmp_path, hook, what):
+    """Exhaustive mode: the first recovery of cut 0 crashes or hangs; the
+    run goes on, the violation has a leaf id, and the summary says that
+    cut was not covered in full (never silently)."""
+    path = scenario(tmp_path, SMALL)
+    whole = json.loads(run(["run", path, "--json"]).stdout)
+    assert whole["covered_all"] is True
+    env = dict(os.environ, PDCRASH_STATE_TIMEOUT="1", **{hook: "0"})
+    r = run(["run", path, "--json", "--jobs", "2"], env=env)
+    assert r.returncode == 1
+    j = json.loads(r.stdout)
+    msgs = [j["violation_messages"][v] for v in j["violations"]]
+    assert msgs and all(what in m for m in msgs)
+    assert all(":c0:l-:e0" in v for v in j["violations"])
+    assert j["covered_all"] is False and j["incomplete_cuts"] >= 1
+    assert int(j["states_covered"]) < int(j["states_total"])
+    assert j["cut_points"] == whole["cut_points"]
 
 
 def test_memo_is_exact(tmp_path, mutants_exe):
@@ -359,8 +388,46 @@ def test_memo_is_exact(tmp_path, mutants_exe):
                            + args, capture_output=True, text=True, timeout=600)
         ja, jb = json.loads(a.stdout), json.loads(b.stdout)
         assert ja["outcomes"]["violation"] > 0
-        assert without_times(ja) == without_times(jb)
+        assert without_times(ja, True) == without_times(jb, True)
 
+
+def test_exhaustive_counts_and_a_bound_that_is_reported(tmp_path):
+    """Every cut covered in full by default (states_covered ==
+    states_total, exact decimal strings); --max-branches 1 cuts some cuts
+    short and the JSON and the table say where; bad values exit 2."""
+    path = scenario(tmp_path, SMALL)
+    j = json.loads(run(["run", path, "--json", "--tear"]).stdout)
+    assert j["mode"] == "exhaustive" and j["covered_all"] is True
+    assert j["states_total"] == j["states_covered"]
+    assert int(j["states_total"]) > j["states_sampled"] > 0
+    assert j["states"] == sum(j["outcomes"].values()) >= j["recoveries"] > 0
+    assert j["incomplete_cuts"] == 0
+    b = run(["run", path, "--json", "--tear", "--max-branches", "1"])
+    jb = json.loads(b.stdout)
+    assert jb["covered_all"] is False and jb["incomplete_cuts"] > 0
+    assert int(jb["states_covered"]) < int(jb["states_total"])
+    assert jb["states_total"] == j["states_total"]
+    assert any("--max-branches reached" in v.get("first_incomplete", "")
+               for v in jb["per_variant"])
+    t = run(["run", path, "--tear", "--max-branches", "1"])
+    assert "NOT ALL" in t.stdout and "not covered in full" in t.stdout
+    for bad in ("0", "x"):
+        r = run(["run", path, "--max-branches", bad])
+        assert r.returncode == 2 and "--max-branches" in r.stderr
+    s = json.loads(run(["run", path, "--json", "--sample"]).stdout)
+    assert s["mode"] == "sample" and "states_total" not in s
+
+
+@pytest.mark.parametrize("bad,what", [
+    ("lb999v1", "block 999 has no pending write"),
+    ("lb0v9", "block 0 has 2 versions"),
+    ("lb0s10000000", "needs :t"),
+])
+def test_leaf_id_that_does_not_fit_the_cut_exits_2(tmp_path, bad, what):
+    path = scenario(tmp_path, SMALL)
+    r = run(["replay", "%s:s1:c11:%s:e0" % (path[:-4], bad)])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert what in r.stderr
 
 def test_fail_fast_clean_run_exits_0(tmp_path):
     r = run(["run", scenario(tmp_path, SMALL), "--fail-fast", "--no-continue"])

@@ -13,7 +13,13 @@
 #include "driver.h"
 #include "errors.h"
 
-enum rec_type { REC_BEGIN = 1, REC_RESULT = 2, REC_DONE = 3 };
+enum rec_type { REC_BEGIN = 1, REC_RESULT = 2, REC_DONE = 3,
+		REC_LEAF = 4,		/* exhaustive: msg = the leaf of the next
+					 * violation */
+		REC_COVER = 5,		/* exhaustive: msg = a piece of the hex
+					 * count of states covered */
+		REC_CUT = 6 };		/* exhaustive: a cut done (see
+					 * worker_main_lazy) */
 
 /* What a worker sends for each state (fixed size: one write each). */
 struct record {
@@ -41,6 +47,9 @@ struct job {
 	uint64_t total;			/* states in all */
 	int cfg_tear;
 	char name[128];
+	int lazy;			/* exhaustive mode */
+	struct bignum *cut_total;	/* exhaustive: states of each cut */
+	uint64_t *cut_sampled;		/* exhaustive: --sample's count */
 };
 
 #define PD_NR_VARIANTS 2
@@ -54,6 +63,7 @@ struct worker {
 	struct record inflight;
 	double last_heard;
 	int done;
+	struct lazy_worker *lz;		/* exhaustive mode */
 };
 
 static double now_sec(void)
@@ -219,6 +229,14 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 	_exit(0);
 }
 
+static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
+			     const struct worker *w, int fd);
+static int lazy_record(const struct job *jb, const struct run_opts *o,
+		       struct worker *w, struct variant_stats *vs,
+		       struct run_summary *sum, const struct record *rec);
+static void lazy_died(struct worker *w, const struct record *bad);
+static void lazy_worker_free(struct worker *w);
+
 static int spawn(const struct job *jb, const struct run_opts *o,
 		 struct worker *w)
 {
@@ -235,6 +253,8 @@ static int spawn(const struct job *jb, const struct run_opts *o,
 	}
 	if (w->pid == 0) {
 		close(p[0]);
+		if (!o->sample)
+			worker_main_lazy(jb, o, w, p[1]);
 		worker_main(jb, o, w->slot, w->next_rank, p[1]);
 	}
 	close(p[1]);
@@ -360,7 +380,10 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 				w->last_heard = t;
 				for (ssize_t x = 0; x < got / (ssize_t)sizeof(rec); x++) {
 					rec = recs[x];
-					if (rec.type == REC_BEGIN) {
+					if (!o->sample && rec.type != REC_BEGIN &&
+					    rec.type != REC_DONE) {
+						done += lazy_record(jb, o, w, vs, sum, &rec);
+					} else if (rec.type == REC_BEGIN) {
 						w->busy = 1;
 						w->inflight = rec;
 					} else if (rec.type == REC_RESULT) {
@@ -409,9 +432,14 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 				snprintf(bad.msg, sizeof(bad.msg),
 					 "recovery exited with status %d",
 					 WEXITSTATUS(status));
-			account(jb, o, vs, sum, &bad);
+			if (o->sample) {
+				account(jb, o, vs, sum, &bad);
+				w->next_rank = bad.rank + 1;
+			} else {
+				lazy_died(w, &bad);
+				lazy_record(jb, o, w, vs, sum, &bad);
+			}
 			done++;
-			w->next_rank = bad.rank + 1;
 			if (stop_now(o, sum))
 				break;
 			r = spawn(jb, o, w);
@@ -430,6 +458,7 @@ out:
 			close(ws[j].fd);
 			waitpid(ws[j].pid, NULL, 0);
 		}
+		lazy_worker_free(&ws[j]);
 	}
 	free(ws);
 	if (o->progress)
@@ -519,6 +548,12 @@ static int prepare_job(struct job *jb)
 		}
 		jb->seg[i] = seg;
 	}
+	if (jb->lazy) {
+		jb->cut_total = calloc(jb->nr_cuts + 1, sizeof(*jb->cut_total));
+		jb->cut_sampled = calloc(jb->nr_cuts + 1, sizeof(*jb->cut_sampled));
+		if (!jb->cut_total || !jb->cut_sampled)
+			return -ENOMEM;
+	}
 	r = sd_cutter_create(jb->res.sd, &c);
 	if (r)
 		return r;
@@ -529,6 +564,14 @@ static int prepare_job(struct job *jb)
 			break;
 		jb->first[i] = jb->total;
 		jb->nch[i] = nr_choices(sd_cutter_nr_pending(c), jb->cfg_tear);
+		if (jb->lazy) {
+			/* exhaustive: one unit per cut */
+			jb->cut_sampled[i] = jb->nch[i];
+			jb->nch[i] = 1;
+			r = cut_states_total(c, jb->cfg_tear, &jb->cut_total[i]);
+			if (r)
+				break;
+		}
 		jb->total += jb->nch[i];
 	}
 	sd_cutter_destroy(c);
@@ -542,7 +585,15 @@ static void free_job(struct job *jb)
 	free(jb->first);
 	free(jb->nch);
 	free(jb->seg);
+	if (jb->cut_total)
+		for (size_t i = 0; i < jb->nr_cuts; i++)
+			bn_free(&jb->cut_total[i]);
+	free(jb->cut_total);
+	free(jb->cut_sampled);
 }
+
+static int lazy_job_totals(const struct job *jb, const struct run_opts *o,
+			   struct variant_stats *vs);
 
 static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		       const char *variant, unsigned cache,
@@ -564,6 +615,7 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	jb.cfg.fiu_nth = o->fiu_nth;
 	jb.cfg.stop_after_recovery = fault.kind != FAULT_NONE;
 	jb.cfg_tear = o->tear;
+	jb.lazy = !o->sample;
 	r = workload_run(&jb.cfg, &jb.res);
 	if (r)
 		return r;
@@ -591,6 +643,8 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		vs->log_ops += simdisk_nr_ops(jb.res.sd);
 		vs->commits += jb.res.nr_states;
 		r = explore_job(&jb, o, vs, sum);
+		if (!r && !o->sample)
+			r = lazy_job_totals(&jb, o, vs);
 	}
 	free_job(&jb);
 	return r;
@@ -699,6 +753,7 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 	memset(sum, 0, sizeof(*sum));
 	sum->started = t0;
 	sum->jobs = o->jobs;
+	sum->sample = o->sample;
 	sum->variants = calloc(o->nr_scenarios * PD_NR_VARIANTS,
 			       sizeof(*sum->variants));
 	if (!sum->variants)
@@ -716,6 +771,13 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 
 		sum->states += vs->states;
 		sum->cut_points += vs->cut_points;
+		sum->recoveries += vs->recoveries;
+		sum->sampled += vs->sampled;
+		sum->incomplete_cuts += vs->incomplete_cuts;
+		if (!o->sample &&
+		    (bn_add(&sum->states_total, &vs->states_total) ||
+		     bn_add(&sum->states_covered, &vs->states_covered)))
+			r = -ENOMEM;
 		sum->injected += vs->injected;
 		for (int k = 0; k < OUT_NR; k++)
 			sum->outcomes[k] += vs->outcomes[k];
@@ -729,7 +791,274 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 
 void run_summary_free(struct run_summary *sum)
 {
+	for (size_t v = 0; v < sum->nr_variants; v++) {
+		bn_free(&sum->variants[v].states_total);
+		bn_free(&sum->variants[v].states_covered);
+	}
+	bn_free(&sum->states_total);
+	bn_free(&sum->states_covered);
 	free(sum->variants);
 	free(sum->violations);
 	memset(sum, 0, sizeof(*sum));
+}
+
+/* --- exhaustive mode (explore.h, explore_cut) ---------------------------------
+ *
+ * The unit of work is a cut (global index = cut index, so --shard K/N keeps
+ * the cuts whose index is K mod N).  For each cut a worker sends, per leaf,
+ * REC_BEGIN (msg: the decision prefix) before a recovery runs, REC_LEAF
+ * (msg: the leaf) before a violation, REC_RESULT; then REC_COVER pieces (the
+ * hex count of states covered, only when the cut was not covered in full)
+ * and REC_CUT (choice: recoveries run, nr_choices: cut index, state: 1 if
+ * covered in full).  A worker that dies in a leaf is restarted at that cut
+ * with the leaf's prefix to resume after; that cut then counts as not
+ * covered in full (the leaves under that prefix are skipped).
+ */
+struct lazy_worker {
+	char leaf[LEAF_TEXT_MAX];	/* parent: of the next violation */
+	char *cover;			/* parent: REC_COVER pieces */
+	size_t cover_len;
+	char resume[LEAF_TEXT_MAX];	/* restart: resume after this prefix */
+	int resume_set;
+};
+
+struct lazy_ctx {
+	struct outbuf *ob;
+	uint64_t rank, cut, crash_rank, hang_rank;
+	int resumed;
+};
+
+static struct lazy_worker *lazy_get(struct worker *w)
+{
+	if (!w->lz)
+		w->lz = calloc(1, sizeof(*w->lz));
+	return w->lz;
+}
+
+static void lazy_worker_free(struct worker *w)
+{
+	if (w->lz)
+		free(w->lz->cover);
+	free(w->lz);
+	w->lz = NULL;
+}
+
+static void lazy_begin(void *ctx, const char *leaf)
+{
+	struct lazy_ctx *lc = ctx;
+	struct record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.type = REC_BEGIN;
+	rec.rank = lc->rank;
+	rec.cut = lc->cut;
+	snprintf(rec.msg, sizeof(rec.msg), "%s", leaf);
+	out_add(lc->ob, &rec);
+	out_flush(lc->ob);
+	if (!lc->resumed && (lc->rank == lc->crash_rank ||
+			     lc->rank == lc->hang_rank)) {
+		/* self-test hooks: the first recovery of cut N crashes or
+		 * hangs */
+		if (lc->rank == lc->crash_rank)
+			raise(SIGSEGV);
+		for (;;)
+			pause();
+	}
+}
+
+static void lazy_leaf(void *ctx, const char *leaf, const struct check_out *out,
+		      int ran)
+{
+	struct lazy_ctx *lc = ctx;
+	struct record rec;
+
+	(void)ran;
+	memset(&rec, 0, sizeof(rec));
+	rec.rank = lc->rank;
+	rec.cut = lc->cut;
+	if (out->outcome == OUT_VIOLATION) {
+		rec.type = REC_LEAF;
+		snprintf(rec.msg, sizeof(rec.msg), "%s", leaf);
+		out_add(lc->ob, &rec);
+	}
+	rec.type = REC_RESULT;
+	rec.outcome = out->outcome;
+	rec.state = out->state;
+	snprintf(rec.msg, sizeof(rec.msg), "%s", out->msg);
+	out_add(lc->ob, &rec);
+}
+
+static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
+			     const struct worker *w, int fd)
+{
+	struct check_opts copts = {
+		.no_continue = o->no_continue,
+		.recovery_fault = o->io_errors,
+	};
+	struct check_memo memo = { 0 };
+	struct outbuf ob = { .fd = fd };
+	struct lazy_ctx lc = {
+		.ob = &ob,
+		.crash_rank = env_u64("PDCRASH_SELFTEST_CRASH", UINT64_MAX),
+		.hang_rank = env_u64("PDCRASH_SELFTEST_HANG", UINT64_MAX),
+	};
+	struct lazy_cb cb = { lazy_begin, lazy_leaf, &lc };
+	uint64_t maxb = o->max_branches ? o->max_branches : DEFAULT_MAX_BRANCHES;
+	struct sd_cutter *cutter;
+	struct record rec;
+
+	if (sd_cutter_create(jb->res.sd, &cutter))
+		_exit(3);
+	for (size_t ci = 0; ci < jb->nr_cuts; ci++) {
+		struct state_id id;
+		struct cut_cover cc;
+		uint64_t rank;
+		const char *resume = NULL;
+
+		if (!keep(o, ci, &rank) || jb->seg[ci] % o->jobs != w->slot ||
+		    rank < w->next_rank)
+			continue;
+		if (rank == w->next_rank && w->lz && w->lz->resume_set)
+			resume = w->lz->resume;
+		if (sd_cutter_seek(cutter, jb->cuts[ci]))
+			_exit(3);
+		fill_id(jb, o, jb->cuts[ci], 0, 1, &id);
+		lc.rank = rank;
+		lc.cut = jb->cuts[ci];
+		lc.resumed = resume != NULL;
+		if (explore_cut(&jb->res, cutter, &id, &copts,
+				o->no_memo ? NULL : &memo, maxb, resume, &cb, &cc))
+			_exit(3);
+		memset(&rec, 0, sizeof(rec));
+		rec.rank = rank;
+		rec.cut = jb->cuts[ci];
+		if (!cc.complete) {
+			char *hex = bn_to_hex(&cc.covered);
+			size_t len, piece = sizeof(rec.msg) - 1;
+
+			if (!hex)
+				_exit(3);
+			len = strlen(hex);
+			rec.type = REC_COVER;
+			for (size_t at = 0; at < len; at += piece) {
+				snprintf(rec.msg, sizeof(rec.msg), "%.*s",
+					 (int)piece, hex + at);
+				out_add(&ob, &rec);
+			}
+			free(hex);
+		}
+		rec.type = REC_CUT;
+		rec.choice = cc.recoveries;
+		rec.nr_choices = ci;
+		rec.state = cc.complete;
+		rec.msg[0] = 0;
+		out_add(&ob, &rec);
+		cut_cover_free(&cc);
+	}
+	sd_cutter_destroy(cutter);
+	check_memo_free(&memo);
+	memset(&rec, 0, sizeof(rec));
+	rec.type = REC_DONE;
+	out_add(&ob, &rec);
+	out_flush(&ob);
+	_exit(0);
+}
+
+/* A worker died inside a leaf: restart it at that cut, after that leaf's
+ * prefix; the violation gets the prefix as its leaf. */
+static void lazy_died(struct worker *w, const struct record *bad)
+{
+	struct lazy_worker *lz = lazy_get(w);
+
+	if (!lz)
+		return;
+	snprintf(lz->leaf, sizeof(lz->leaf), "%s", w->inflight.msg);
+	snprintf(lz->resume, sizeof(lz->resume), "%s", w->inflight.msg);
+	lz->resume_set = 1;
+	lz->cover_len = 0;
+	w->next_rank = bad->rank;
+}
+
+/* One record of an exhaustive worker; returns the leaves it completes. */
+static int lazy_record(const struct job *jb, const struct run_opts *o,
+		       struct worker *w, struct variant_stats *vs,
+		       struct run_summary *sum, const struct record *rec)
+{
+	struct lazy_worker *lz = lazy_get(w);
+
+	if (!lz)
+		return 0;
+	if (rec->type == REC_LEAF) {
+		snprintf(lz->leaf, sizeof(lz->leaf), "%s", rec->msg);
+	} else if (rec->type == REC_COVER) {
+		size_t n = strlen(rec->msg);
+		char *c = realloc(lz->cover, lz->cover_len + n + 1);
+
+		if (!c)
+			return 0;
+		memcpy(c + lz->cover_len, rec->msg, n + 1);
+		lz->cover = c;
+		lz->cover_len += n;
+	} else if (rec->type == REC_RESULT) {
+		uint64_t len = simdisk_nr_ops(jb->res.sd) + 1;
+		size_t bin = (size_t)(rec->cut * PLOT_BINS / len);
+		enum outcome oc = (enum outcome)rec->outcome;
+
+		w->busy = 0;
+		if (oc >= OUT_NR)
+			oc = OUT_VIOLATION;
+		vs->outcomes[oc]++;
+		vs->plot[bin < PLOT_BINS ? bin : PLOT_BINS - 1][oc]++;
+		if (oc == OUT_VIOLATION) {
+			struct state_id id;
+			char text[sizeof(((struct violation *)0)->id)];
+
+			fill_id(jb, o, rec->cut, 0, 1, &id);
+			id.lazy = 1;
+			snprintf(id.leaf, sizeof(id.leaf), "%s", lz->leaf);
+			state_id_format(&id, text, sizeof(text));
+			add_violation(sum, text, rec->msg);
+		}
+		lz->leaf[0] = 0;
+		return 1;
+	} else if (rec->type == REC_CUT) {
+		size_t ci = (size_t)rec->nr_choices;
+		struct bignum cov = BN_INIT;
+
+		vs->recoveries += rec->choice;
+		if (rec->state && ci < jb->nr_cuts) {
+			bn_add(&vs->states_covered, &jb->cut_total[ci]);
+		} else {
+			if (lz->cover_len && !bn_from_hex(&cov, lz->cover))
+				bn_add(&vs->states_covered, &cov);
+			bn_free(&cov);
+			if (!vs->incomplete_cuts++)
+				snprintf(vs->first_incomplete,
+					 sizeof(vs->first_incomplete),
+					 "%.128s cut %" PRIu64 ": %s", jb->name,
+					 rec->cut, lz->resume_set ?
+					 "a recovery crashed or hung" :
+					 "--max-branches reached");
+		}
+		lz->cover_len = 0;
+		lz->resume_set = 0;
+		w->next_rank = rec->rank + 1;
+	}
+	return 0;
+}
+
+/* The states of the cuts this run keeps (the shard's). */
+static int lazy_job_totals(const struct job *jb, const struct run_opts *o,
+			   struct variant_stats *vs)
+{
+	uint64_t rank;
+
+	for (size_t ci = 0; ci < jb->nr_cuts; ci++) {
+		if (!keep(o, ci, &rank))
+			continue;
+		if (bn_add(&vs->states_total, &jb->cut_total[ci]))
+			return -ENOMEM;
+		vs->sampled += jb->cut_sampled[ci];
+	}
+	return 0;
 }

@@ -43,6 +43,10 @@ struct run_opts {
 	int progress;			/* a progress line on stderr */
 	int no_continue;
 	int no_memo;			/* check every state in full */
+	int sample;			/* --sample: the bounded choices of
+					 * explore.h; else exhaustive */
+	uint64_t max_branches;		/* exhaustive: leaves per cut, at most
+					 * (0: DEFAULT_MAX_BRANCHES) */
 	const char *mutant;		/* for the report only */
 	const char *fiu_name;		/* --fiu NAME[:N] */
 	uint64_t fiu_nth;
@@ -64,6 +68,12 @@ struct variant_stats {
 					 * MAX_READ_FAULTS were failed in turn */
 	uint64_t outcomes[OUT_NR];
 	uint64_t plot[PLOT_BINS][OUT_NR];	/* outcomes along the op log */
+	/* exhaustive mode (states counts leaves there): */
+	uint64_t recoveries;		/* leaves whose recovery ran */
+	uint64_t sampled;		/* states --sample would check */
+	uint64_t incomplete_cuts;	/* cuts not covered in full */
+	char first_incomplete[256];	/* where, and why */
+	struct bignum states_total, states_covered;
 };
 
 struct violation {
@@ -78,6 +88,9 @@ struct run_summary {
 	size_t nr_violations;
 	uint64_t states, cut_points, injected;
 	uint64_t outcomes[OUT_NR];
+	int sample;
+	uint64_t recoveries, sampled, incomplete_cuts;
+	struct bignum states_total, states_covered;
 	double seconds;
 	unsigned jobs;
 	int live_failures;		/* a workload disagreed with its model */

@@ -42,10 +42,17 @@ int state_id_format(const struct state_id *id, char *buf, size_t len)
 			 id->fault.sticky ? fault_chars[id->fault.kind] - 32 :
 					    fault_chars[id->fault.kind],
 			 id->fault.nth);
+	if (id->lazy)
+		return snprintf(buf, len, "%s:s%" PRIu64 ":c%" PRIu64 ":l%s%s:e%s",
+				id->name, id->seed, id->cut,
+				id->leaf[0] ? id->leaf : "-",
+				id->tear ? ":t" : "", fault);
 	return snprintf(buf, len, "%s:s%" PRIu64 ":c%" PRIu64 ":p%" PRIu64
 			"-of-%" PRIu64 "%s:e%s", id->name, id->seed, id->cut,
 			id->choice, id->nr_choices, id->tear ? ":t" : "", fault);
 }
+
+static int leaf_syntax(const char *s, size_t len);
 
 static int parse_num(const char *s, const char *end, uint64_t *v)
 {
@@ -95,7 +102,8 @@ int state_id_parse(const char *text, struct state_id *id, char *err,
 	}
 	if (nf != 5 && nf != 6)
 		return id_error(text, err, errlen,
-				"want NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT");
+				"want NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT or "
+				"NAME:sSEED:cCUT:lLEAF[:t]:eFAULT");
 	size_t nlen = (size_t)(f[1] - 1 - f[0]);
 	if (!nlen || nlen >= sizeof(id->name))
 		return id_error(text, err, errlen, "bad scenario name");
@@ -107,7 +115,16 @@ int state_id_parse(const char *text, struct state_id *id, char *err,
 	if (f[2][0] != 'c' || parse_num(f[2] + 1, FIELD_END(2), &id->cut))
 		return id_error(text, err, errlen, "field 3 is not cCUT");
 	const char *of = strstr(f[3], "-of-");
-	if (f[3][0] != 'p' || !of || of > FIELD_END(3) ||
+	if (f[3][0] == 'l') {
+		size_t ll = (size_t)(FIELD_END(3) - f[3] - 1);
+
+		if (!ll || ll >= sizeof(id->leaf) || leaf_syntax(f[3] + 1, ll))
+			return id_error(text, err, errlen, "field 4 is not lLEAF "
+					"(- or bBLOCKvV / bBLOCKsXXXXXXXX joined by .)");
+		memcpy(id->leaf, f[3] + 1, ll);
+		id->leaf[ll] = 0;
+		id->lazy = 1;
+	} else if (f[3][0] != 'p' || !of || of > FIELD_END(3) ||
 	    parse_num(f[3] + 1, of, &id->choice) ||
 	    parse_num(of + 4, FIELD_END(3), &id->nr_choices) ||
 	    id->choice >= id->nr_choices)
@@ -368,7 +385,7 @@ static uint64_t durable_version(const struct run_result *res, uint64_t cut,
  * compare, continue. */
 static void check_image(const struct run_result *res, struct bdev *image,
 			const struct state_id *id, const struct check_opts *opts,
-			uint64_t fault_key, struct check_out *out)
+			uint64_t fault_key, const int *torn, struct check_out *out)
 {
 	struct thin_pool_params params = {
 		.data_block_size = res->geo.block_size,
@@ -417,7 +434,9 @@ static void check_image(const struct run_result *res, struct bdev *image,
 		return;
 	}
 	if (r) {
-		if (id->tear && (r == -EILSEQ || r == -ENOTBLK))
+		/* allowed only where a torn block was read (lazy: torn
+		 * says; sampled: some write was torn) */
+		if ((torn ? *torn : id->tear) && (r == -EILSEQ || r == -ENOTBLK))
 			set_out(out, OUT_DETECTED, "open refused a torn image: %s",
 				pd_strerror(r));
 		else
@@ -505,7 +524,7 @@ static int memo_base(const struct run_result *res, struct sd_cutter *cutter,
 	fault_bdev_record_reads(rec, m->read_bits, nbits);
 	struct state_id base = *id;
 	base.choice = 0;
-	check_image(res, rec, &base, opts, key->durable, &m->base);
+	check_image(res, rec, &base, opts, key->durable, NULL, &m->base);
 	bdev_destroy(rec);
 	bdev_destroy(image);
 	m->key = *key;
@@ -536,6 +555,7 @@ static int memo_key_eq(const struct memo_key *a, const struct memo_key *b)
 void check_memo_free(struct check_memo *m)
 {
 	free(m->read_bits);
+	free(m->order);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -568,7 +588,7 @@ int check_state_cached(const struct run_result *res, struct sd_cutter *cutter,
 	uint64_t *sectors;
 	int hit;
 
-	if (!memo->valid || id->nr_choices != nr_choices(n, id->tear) ||
+	if (id->lazy || !memo->valid || id->nr_choices != nr_choices(n, id->tear) ||
 	    id->choice >= id->nr_choices)
 		return 0;
 	memo_key_of(res, id->cut, memo, &key);
@@ -586,10 +606,19 @@ int check_state_cached(const struct run_result *res, struct sd_cutter *cutter,
 	return hit;
 }
 
+static void check_leaf(const struct run_result *res, struct sd_cutter *cutter,
+		       const struct state_id *id, const struct check_opts *opts,
+		       struct check_out *out);
+
 void check_state(const struct run_result *res, struct sd_cutter *cutter,
 		 const struct state_id *id, const struct check_opts *opts,
 		 struct check_memo *memo, struct check_out *out)
 {
+	if (id->lazy) {
+		check_leaf(res, cutter, id, opts, out);
+		return;
+	}
+
 	size_t n = sd_cutter_nr_pending(cutter);
 	uint8_t *landed = malloc(n + 1);
 	uint64_t *sectors = id->tear ? malloc((n + 1) * sizeof(*sectors)) : NULL;
@@ -642,9 +671,514 @@ void check_state(const struct run_result *res, struct sd_cutter *cutter,
 			fprintf(stderr, "pdcrash: cannot save %s: %s\n",
 				opts->save_image, pd_strerror(r));
 	}
-	check_image(res, image, id, opts, key.durable, out);
+	check_image(res, image, id, opts, key.durable, NULL, out);
 out:
 	bdev_destroy(image);
 	free(landed);
 	free(sectors);
+}
+
+/* --- lazy, exhaustive exploration (explore.h) ------------------------------- */
+
+static const char b36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+static int leaf_syntax(const char *s, size_t len)
+{
+	const char *end = s + len;
+
+	if (len == 1 && *s == '-')
+		return 0;
+	while (s < end) {
+		const char *q;
+
+		if (*s++ != 'b')
+			return -EINVAL;
+		for (q = s; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+		if (q == s || q == end || (*q != 'v' && *q != 's'))
+			return -EINVAL;
+		s = q + 1;
+		for (q = s; q < end && *q != '.'; q++)
+			if (!strchr(b36, *q) || (s[-1] == 'v' && (*q < '0' || *q > '9')))
+				return -EINVAL;
+		if (q == s)
+			return -EINVAL;
+		s = q;
+		if (s < end && ++s == end)
+			return -EINVAL;		/* a trailing '.' */
+	}
+	return 0;
+}
+
+struct decision {
+	size_t i;			/* index in the choice table */
+	uint64_t k;			/* choice */
+};
+
+/* One run of recovery over a lazy image (the on_read callback's state). */
+struct lazy_run {
+	const struct sd_choices *t;
+	struct decision *d;
+	size_t nd, cap;
+	size_t prefix, cur;		/* DFS: decisions given, reads seen */
+	int fixed;			/* replay: d by block, others durable */
+	size_t extra;			/* replay: pending blocks read not in d */
+	int mismatch;			/* recovery read another block than
+					 * the prefix said: not deterministic */
+	pd_block_t want, got;
+	int torn;			/* a torn content was read */
+	pd_block_t **order;		/* record every first read, or NULL */
+	size_t *nord, *cap_ord;
+};
+
+static int push_decision(struct lazy_run *lr, size_t i, uint64_t k)
+{
+	if (lr->nd == lr->cap) {
+		size_t n = lr->cap ? lr->cap * 2 : 16;
+		struct decision *d = realloc(lr->d, n * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		lr->d = d;
+		lr->cap = n;
+	}
+	lr->d[lr->nd].i = i;
+	lr->d[lr->nd].k = k;
+	lr->nd++;
+	return 0;
+}
+
+static int is_torn(const struct sd_choices *t, size_t i, uint64_t k)
+{
+	unsigned ver[64];
+
+	return sd_choices_describe(t, i, k, ver) < 0;
+}
+
+static int lazy_on_read(void *ctx, pd_block_t b, long i, uint64_t *k)
+{
+	struct lazy_run *lr = ctx;
+
+	if (lr->order) {
+		if (*lr->nord == *lr->cap_ord) {
+			size_t n = *lr->cap_ord ? *lr->cap_ord * 2 : 64;
+			pd_block_t *o = realloc(*lr->order, n * sizeof(*o));
+
+			if (!o)
+				return -ENOMEM;
+			*lr->order = o;
+			*lr->cap_ord = n;
+		}
+		(*lr->order)[(*lr->nord)++] = b;
+	}
+	if (i < 0)
+		return 0;
+	*k = 0;
+	if (lr->fixed) {
+		size_t j;
+
+		for (j = 0; j < lr->nd; j++)
+			if (lr->d[j].i == (size_t)i)
+				break;
+		if (j < lr->nd)
+			*k = lr->d[j].k;
+		else
+			lr->extra++;
+	} else if (lr->cur < lr->prefix) {
+		if (lr->d[lr->cur].i != (size_t)i && !lr->mismatch) {
+			lr->mismatch = 1;
+			lr->want = sd_choices_block(lr->t, lr->d[lr->cur].i);
+			lr->got = b;
+		}
+		if (!lr->mismatch)
+			*k = lr->d[lr->cur].k;
+		lr->cur++;
+	} else {
+		int r = push_decision(lr, (size_t)i, 0);
+
+		if (r)
+			return r;
+		lr->cur++;
+	}
+	if (*k && is_torn(lr->t, (size_t)i, *k))
+		lr->torn = 1;
+	return 0;
+}
+
+/* The text of decisions d[0..n). */
+static void leaf_text(const struct sd_choices *t, const struct decision *d,
+		      size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	snprintf(buf, len, "-");
+	for (size_t j = 0; j < n && used + 1 < len; j++) {
+		unsigned ver[64], ns = sd_choices_nr_sectors(t);
+		int w = sd_choices_describe(t, d[j].i, d[j].k, ver);
+		int k = snprintf(buf + used, len - used, "%sb%" PRIu64,
+				 j ? "." : "", sd_choices_block(t, d[j].i));
+
+		if (k < 0 || (size_t)k >= len - used)
+			break;
+		used += (size_t)k;
+		if (w >= 0) {
+			k = snprintf(buf + used, len - used, "v%d", w);
+		} else {
+			char s[66];
+
+			for (unsigned x = 0; x < ns; x++)
+				s[x] = ver[x] < 36 ? b36[ver[x]] : '?';
+			s[ns] = 0;
+			k = snprintf(buf + used, len - used, "s%s", s);
+		}
+		if (k < 0 || (size_t)k >= len - used)
+			break;
+		used += (size_t)k;
+	}
+}
+
+/* Decisions from a leaf text; -EINVAL (msg says why) if it does not fit
+ * the table. */
+static int leaf_parse(const struct sd_choices *t, const char *text,
+		      struct lazy_run *lr, char *msg, size_t len)
+{
+	const char *p = text;
+	unsigned ns = sd_choices_nr_sectors(t);
+
+	lr->nd = 0;
+	if (!strcmp(text, "-") || !*text)
+		return 0;
+	while (*p) {
+		char *q;
+		uint64_t blk = strtoull(p + 1, &q, 10), k;
+		unsigned ver[64];
+		long i = sd_choices_find(t, blk);
+		int mixed = *q == 's';
+
+		if (i < 0) {
+			snprintf(msg, len, "block %" PRIu64 " has no pending write "
+				 "at this cut", blk);
+			return -EINVAL;
+		}
+		if (*q == 'v') {
+			unsigned long v = strtoul(q + 1, &q, 10);
+
+			for (unsigned x = 0; x < ns; x++)
+				ver[x] = (unsigned)v;
+		} else {
+			q++;
+			for (unsigned x = 0; x < ns; x++, q++) {
+				const char *c = *q ? strchr(b36, *q) : NULL;
+
+				if (!c) {
+					snprintf(msg, len, "block %" PRIu64 ": want "
+						 "%u sector digits", blk, ns);
+					return -EINVAL;
+				}
+				ver[x] = (unsigned)(c - b36);
+			}
+		}
+		if (sd_choices_encode(t, (size_t)i, ver, &k)) {
+			snprintf(msg, len, "block %" PRIu64 " has %u versions (0 "
+				 "durable, 1..%u pending)%s", blk,
+				 sd_choices_nr_versions(t, (size_t)i),
+				 sd_choices_nr_versions(t, (size_t)i) - 1,
+				 mixed ? "; a mix of versions needs :t" : "");
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < lr->nd; j++)
+			if (lr->d[j].i == (size_t)i) {
+				snprintf(msg, len, "block %" PRIu64 " twice", blk);
+				return -EINVAL;
+			}
+		if (push_decision(lr, (size_t)i, k))
+			return -ENOMEM;
+		if (*q == '.')
+			q++;
+		else if (*q) {
+			snprintf(msg, len, "junk after block %" PRIu64, blk);
+			return -EINVAL;
+		}
+		p = q;
+	}
+	return 0;
+}
+
+void cut_cover_free(struct cut_cover *cc)
+{
+	bn_free(&cc->total);
+	bn_free(&cc->covered);
+	memset(cc, 0, sizeof(*cc));
+}
+
+static int table_total(const struct sd_choices *t, struct bignum *total)
+{
+	int r = bn_set_u64(total, 1);
+
+	for (size_t i = 0; i < sd_choices_nr(t) && !r; i++)
+		r = bn_mul_u64(total, sd_choices_count(t, i));
+	return r;
+}
+
+int cut_states_total(struct sd_cutter *cutter, int tear, struct bignum *total)
+{
+	struct sd_choices *t;
+	int r = sd_cutter_choices(cutter, tear, &t);
+
+	if (r)
+		return r;
+	r = table_total(t, total);
+	sd_choices_free(t);
+	return r;
+}
+
+/* Run recovery once over a lazy image driven by lr. */
+static void run_leaf(const struct run_result *res, struct sd_cutter *cutter,
+		     const struct state_id *id, const struct check_opts *opts,
+		     uint64_t fault_key, struct lazy_run *lr,
+		     struct check_out *out)
+{
+	struct bdev *image;
+	int r;
+
+	lr->cur = 0;
+	lr->mismatch = 0;
+	lr->torn = 0;
+	lr->extra = 0;
+	out->state = -2;
+	r = sd_cutter_lazy_image(cutter, lr->t, lazy_on_read, lr, &image);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "harness: cannot build the image: %s",
+			pd_strerror(r));
+		return;
+	}
+	if (opts && opts->recover)
+		opts->recover(opts->recover_ctx, image, out);
+	else
+		check_image(res, image, id, opts, fault_key, &lr->torn, out);
+	bdev_destroy(image);
+	if (lr->mismatch)
+		set_out(out, OUT_VIOLATION, "harness: recovery is not "
+			"deterministic: it read block %" PRIu64 " where the "
+			"decisions say block %" PRIu64, lr->got, lr->want);
+}
+
+/* The states a leaf stands for: prod of the counts of unread blocks. */
+static int leaf_weight(const struct sd_choices *t, const struct lazy_run *lr,
+		       uint8_t *mark, struct bignum *w)
+{
+	size_t n = sd_choices_nr(t);
+	int r;
+
+	memset(mark, 0, n + 1);
+	for (size_t j = 0; j < lr->nd; j++)
+		mark[lr->d[j].i] = 1;
+	r = bn_set_u64(w, 1);
+	for (size_t i = 0; i < n && !r; i++)
+		if (!mark[i])
+			r = bn_mul_u64(w, sd_choices_count(t, i));
+	return r;
+}
+
+/* Next leaf, depth first: the last decision with a choice left goes one
+ * up, everything after it is forgotten.  0 when done. */
+static int dfs_next(const struct sd_choices *t, struct lazy_run *lr)
+{
+	while (lr->nd) {
+		struct decision *d = &lr->d[lr->nd - 1];
+
+		if (d->k + 1 < sd_choices_count(t, d->i)) {
+			d->k++;
+			lr->prefix = lr->nd;
+			return 1;
+		}
+		lr->nd--;
+	}
+	return 0;
+}
+
+int explore_cut(const struct run_result *res, struct sd_cutter *cutter,
+		const struct state_id *tmpl, const struct check_opts *opts,
+		struct check_memo *memo, uint64_t max_branches,
+		const char *resume_after, const struct lazy_cb *cb,
+		struct cut_cover *cc)
+{
+	struct check_memo scratch = { 0 };
+	struct lazy_run lr = { 0 };
+	struct sd_choices *t;
+	struct memo_key key;
+	struct state_id id = *tmpl;
+	struct bignum w = BN_INIT;
+	struct check_out out;
+	uint8_t *mark = NULL;
+	char text[LEAF_TEXT_MAX], msg[200];
+	int r, first = 1;
+
+	memset(cc, 0, sizeof(*cc));
+	cc->complete = 1;
+	r = sd_cutter_choices(cutter, tmpl->tear, &t);
+	if (r)
+		return r;
+	lr.t = t;
+	mark = malloc(sd_choices_nr(t) + 1);
+	r = mark ? table_total(t, &cc->total) : -ENOMEM;
+	if (!r)
+		r = bn_set_u64(&cc->covered, 0);
+	if (r)
+		goto out;
+	id.lazy = 1;
+	memset(&key, 0, sizeof(key));
+	if (res)
+		memo_key_of(res, tmpl->cut, memo ? memo : &scratch, &key);
+	if (resume_after) {
+		first = 0;
+		r = leaf_parse(t, resume_after, &lr, msg, sizeof(msg));
+		if (r)
+			goto out;
+		cc->complete = 0;	/* the leaves before it are not counted */
+		if (!dfs_next(t, &lr))
+			goto out;
+	}
+	for (;;) {
+		int ran = 1;
+
+		if (first && memo && memo->lazy_valid &&
+		    memo_key_eq(&key, &memo->key)) {
+			/* the base leaf: the memo's run read these, in order */
+			for (size_t j = 0; j < memo->nord && !r; j++) {
+				long i = sd_choices_find(t, memo->order[j]);
+
+				if (i >= 0)
+					r = push_decision(&lr, (size_t)i, 0);
+			}
+			if (r)
+				goto out;
+			out = memo->base;
+			memo->hits++;
+			ran = 0;
+		} else {
+			if (first && memo) {
+				lr.order = &memo->order;
+				lr.nord = &memo->nord;
+				lr.cap_ord = &memo->cap_ord;
+				memo->nord = 0;
+				memo->lazy_valid = 0;
+			}
+			leaf_text(t, lr.d, lr.prefix, text, sizeof(text));
+			if (cb && cb->begin)
+				cb->begin(cb->ctx, text);
+			id.leaf[0] = 0;
+			run_leaf(res, cutter, &id, opts, key.durable, &lr, &out);
+			cc->recoveries++;
+			if (lr.order) {
+				lr.order = NULL;
+				memo->key = key;
+				memo->base = out;
+				memo->lazy_valid = 1;
+				memo->misses++;
+			}
+		}
+		first = 0;
+		cc->leaves++;
+		leaf_text(t, lr.d, lr.nd, text, sizeof(text));
+		if (cb && cb->leaf)
+			cb->leaf(cb->ctx, text, &out, ran);
+		r = leaf_weight(t, &lr, mark, &w);
+		if (!r)
+			r = bn_add(&cc->covered, &w);
+		if (r)
+			goto out;
+		if (!dfs_next(t, &lr))
+			break;
+		if (max_branches && cc->leaves >= max_branches) {
+			cc->complete = 0;
+			break;
+		}
+	}
+	/* the leaves partition the cut's states: a full walk covers all */
+	if (cc->complete && bn_cmp(&cc->covered, &cc->total)) {
+		fprintf(stderr, "pdcrash: harness bug: cut %" PRIu64 ": leaves "
+			"cover %.1f of 2^%.1f states\n", tmpl->cut,
+			bn_log2(&cc->covered), bn_log2(&cc->total));
+		r = -EPROTO;
+	}
+out:
+	bn_free(&w);
+	free(mark);
+	free(lr.d);
+	sd_choices_free(t);
+	return r;
+}
+
+/* pdcrash replay / minimize of a leaf id: the decisions it names, every
+ * other pending block durable. */
+static void check_leaf(const struct run_result *res, struct sd_cutter *cutter,
+		       const struct state_id *id, const struct check_opts *opts,
+		       struct check_out *out)
+{
+	struct check_memo scratch = { 0 };
+	struct lazy_run lr = { 0 };
+	struct sd_choices *t;
+	struct memo_key key;
+	char msg[200];
+	int r;
+
+	out->state = -2;
+	out->msg[0] = 0;
+	r = sd_cutter_choices(cutter, id->tear, &t);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
+		return;
+	}
+	lr.t = t;
+	lr.fixed = 1;
+	r = leaf_parse(t, id->leaf, &lr, msg, sizeof(msg));
+	if (r) {
+		set_out(out, OUT_VIOLATION, "harness: the id does not fit this "
+			"cut: %s", r == -EINVAL ? msg : pd_strerror(r));
+		goto out;
+	}
+	if (opts && opts->save_image) {
+		struct bdev *image;
+
+		r = sd_cutter_lazy_image(cutter, t, lazy_on_read, &lr, &image);
+		if (!r) {
+			r = bdev_export(image, opts->save_image);
+			bdev_destroy(image);
+		}
+		if (r)
+			fprintf(stderr, "pdcrash: cannot save %s: %s\n",
+				opts->save_image, pd_strerror(r));
+	}
+	memo_key_of(res, id->cut, &scratch, &key);
+	run_leaf(res, cutter, id, opts, key.durable, &lr, out);
+	if (lr.extra) {
+		size_t l = strlen(out->msg);
+
+		snprintf(out->msg + l, sizeof(out->msg) - l, " (recovery read %zu "
+			 "pending block%s the id does not decide: durable)",
+			 lr.extra, lr.extra == 1 ? "" : "s");
+	}
+out:
+	free(lr.d);
+	sd_choices_free(t);
+}
+
+/* 0 if a leaf id's decisions fit the cutter's cut, else -EINVAL and msg. */
+int leaf_id_fits(struct sd_cutter *cutter, const struct state_id *id,
+		 char *msg, size_t len)
+{
+	struct lazy_run lr = { 0 };
+	struct sd_choices *t;
+	int r = sd_cutter_choices(cutter, id->tear, &t);
+
+	if (r) {
+		snprintf(msg, len, "%s", pd_strerror(r));
+		return r;
+	}
+	lr.t = t;
+	r = leaf_parse(t, id->leaf, &lr, msg, len);
+	free(lr.d);
+	sd_choices_free(t);
+	return r;
 }

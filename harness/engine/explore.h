@@ -25,9 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bignum.h"
 #include "workload.h"
 
 #define NR_RANDOM_CHOICES 16
+#define LEAF_TEXT_MAX 400
+#define DEFAULT_MAX_BRANCHES 1000000
 #define EXHAUSTIVE_MAX 10
 
 enum outcome {
@@ -41,7 +44,13 @@ enum outcome {
 const char *outcome_name(enum outcome o);
 
 /* Everything that names one crash state; printed as a failure id:
- *   NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT
+ *   NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT     (--sample)
+ *   NAME:sSEED:cCUT:lLEAF[:t]:eFAULT         (exhaustive: one leaf)
+ * LEAF is the decisions on the blocks recovery read, in read order, joined
+ * by '.': bBLOCKvV (the block holds version V: 0 durable, V the V-th
+ * pending write of the block in log order) or bBLOCKsXXXXXXXX (torn: one
+ * base-36 digit per 512-byte sector, the version that sector comes
+ * from); "-" when recovery read no pending block.
  * NAME is the scenario name with its variant (e.g. snapshots+small; a
  * name with a / is a path to a scenario file without its .scn), FAULT
  * is 0, or rN/RN, wN/WN, fN/FN (read, write, flush op N failed once /
@@ -50,9 +59,11 @@ struct state_id {
 	char name[128];
 	uint64_t seed;
 	uint64_t cut;
-	uint64_t choice, nr_choices;
+	uint64_t choice, nr_choices;	/* --sample ids */
 	int tear;
 	struct fault_spec fault;
+	int lazy;			/* a leaf id: l<leaf> instead of p.. */
+	char leaf[LEAF_TEXT_MAX];	/* the decisions, "-" for none */
 };
 
 int state_id_format(const struct state_id *id, char *buf, size_t len);
@@ -79,6 +90,10 @@ struct check_opts {
 	int recovery_fault;		/* first reopen with a read error: it
 					 * must fail cleanly, and the next
 					 * reopen must still recover */
+	/* tests: explore_cut runs this instead of recovery (res may then
+	 * be NULL, memo must be) */
+	void (*recover)(void *ctx, struct bdev *image, struct check_out *out);
+	void *recover_ctx;
 };
 
 /*
@@ -105,6 +120,10 @@ struct check_memo {
 	uint64_t nbits, cap_bits;
 	struct check_out base;
 	uint64_t hits, misses;
+	/* exhaustive mode: the base leaf's first reads, in order */
+	int lazy_valid;
+	pd_block_t *order;
+	size_t nord, cap_ord;
 };
 void check_memo_free(struct check_memo *m);
 
@@ -120,6 +139,55 @@ int check_state_cached(const struct run_result *res, struct sd_cutter *cutter,
 void check_state(const struct run_result *res, struct sd_cutter *cutter,
 		 const struct state_id *id, const struct check_opts *opts,
 		 struct check_memo *memo, struct check_out *out);
+
+/*
+ * Lazy, exhaustive exploration of one cut (DESIGN.md 4.3).  Every block
+ * with pending writes is undecided until recovery (open, structural check,
+ * comparison, continue-and-check) first reads it; then the exploration
+ * branches over the block's distinct contents (simdisk.h, the choice
+ * table).  Branching re-runs recovery from the start with a decision
+ * prefix (depth first over decision sequences): recovery is deterministic,
+ * so it reads the same blocks up to the first new branching point.  Each
+ * leaf stands for prod(count of every block it never read) crash states;
+ * the leaves together cover the states_total = prod(count of every
+ * pending block) distinct images of the cut.  The memo's base (the first
+ * leaf, all durable) serves every cut with the same durable image and
+ * marker expectations: its read order gives the first leaf's decisions.
+ */
+struct lazy_cb {
+	/* before a recovery runs (leaf = its decisions so far: the prefix) */
+	void (*begin)(void *ctx, const char *leaf);
+	/* each leaf; ran = 0 when the memo answered */
+	void (*leaf)(void *ctx, const char *leaf, const struct check_out *out,
+		     int ran);
+	void *ctx;
+};
+
+struct cut_cover {
+	uint64_t leaves, recoveries;
+	int complete;			/* every leaf explored */
+	struct bignum total, covered;
+};
+void cut_cover_free(struct cut_cover *cc);
+
+/* The distinct crash images of the cutter's cut: prod of the pending
+ * blocks' counts (1 with nothing pending). */
+int cut_states_total(struct sd_cutter *cutter, int tear, struct bignum *total);
+
+/* Explore the cutter's cut: every leaf, or max_branches of them (then
+ * cc->complete = 0); resume_after: a leaf text of this cut, start with
+ * the leaf after it (a worker restarted after a crash).  tmpl names the
+ * cut (name, seed, cut, tear, fault).  0, or -errno (harness trouble). */
+int explore_cut(const struct run_result *res, struct sd_cutter *cutter,
+		const struct state_id *tmpl, const struct check_opts *opts,
+		struct check_memo *memo, uint64_t max_branches,
+		const char *resume_after, const struct lazy_cb *cb,
+		struct cut_cover *cc);
+
+/* 0 if a leaf id's decisions fit the cutter's cut, else -EINVAL and msg
+ * says why. */
+int leaf_id_fits(struct sd_cutter *cutter, const struct state_id *id,
+		 char *msg, size_t len);
 
 /* The cut points of a run: 0 and i+1 for every write/flush entry i. */
 size_t cut_points(const struct run_result *res, uint64_t **cuts);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -35,6 +36,29 @@ static void json_outcomes(FILE *f, const uint64_t *o)
 	fprintf(f, "}");
 }
 
+/* A count of crash states: "exact decimal", and its log2. */
+static void json_bn(FILE *f, const char *key, const struct bignum *b)
+{
+	char *d = bn_to_dec(b);
+
+	fprintf(f, ", \"%s\": \"%s\", \"%s_log2\": %.3f", key, d ? d : "?",
+		key, bn_is_zero(b) ? 0.0 : bn_log2(b));
+	free(d);
+}
+
+/* The coverage fields of exhaustive mode (README: coverage). */
+static void json_cover(FILE *f, const struct bignum *total,
+		       const struct bignum *covered, uint64_t recoveries,
+		       uint64_t sampled, uint64_t incomplete)
+{
+	json_bn(f, "states_total", total);
+	json_bn(f, "states_covered", covered);
+	fprintf(f, ", \"covered_all\": %s, \"incomplete_cuts\": %" PRIu64
+		", \"recoveries\": %" PRIu64 ", \"states_sampled\": %" PRIu64,
+		bn_cmp(total, covered) ? "false" : "true", incomplete,
+		recoveries, sampled);
+}
+
 void report_print_json(const struct run_opts *o, const struct run_summary *s,
 		       FILE *f)
 {
@@ -44,10 +68,15 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 	json_outcomes(f, s->outcomes);
 	fprintf(f, ", \"seconds\": %.3f, \"states_per_second\": %.1f, \"jobs\": %u"
 		", \"seed\": %" PRIu64 ", \"tear\": %s, \"io_errors\": %s"
-		", \"injected_errors\": %" PRIu64 ", \"shard\": ",
+		", \"injected_errors\": %" PRIu64 ", ",
 		s->seconds, s->seconds > 0 ? s->states / s->seconds : 0.0,
 		s->jobs, o->seed, o->tear ? "true" : "false",
 		o->io_errors ? "true" : "false", s->injected);
+	fprintf(f, "\"mode\": \"%s\"", o->sample ? "sample" : "exhaustive");
+	if (!o->sample)
+		json_cover(f, &s->states_total, &s->states_covered,
+			   s->recoveries, s->sampled, s->incomplete_cuts);
+	fprintf(f, ", \"shard\": ");
 	if (o->shard_n)
 		fprintf(f, "\"%u/%u\"", o->shard_k, o->shard_n);
 	else
@@ -80,9 +109,49 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 			", \"outcomes\": ", vs->cut_points, vs->states,
 			vs->log_ops, vs->commits);
 		json_outcomes(f, vs->outcomes);
+		if (!o->sample) {
+			json_cover(f, &vs->states_total, &vs->states_covered,
+				   vs->recoveries, vs->sampled,
+				   vs->incomplete_cuts);
+			if (vs->incomplete_cuts) {
+				fprintf(f, ", \"first_incomplete\": ");
+				json_str(f, vs->first_incomplete);
+			}
+		}
 		fprintf(f, "}");
 	}
 	fprintf(f, "]}\n");
+}
+
+/* Exact when it is short, else 2^x and the digits count. */
+static void text_bn(FILE *f, const struct bignum *b)
+{
+	char *d = bn_to_dec(b);
+
+	if (d && strlen(d) <= 24)
+		fprintf(f, "%s", d);
+	else if (d)
+		fprintf(f, "2^%.2f (%zu digits, exact in the JSON)",
+			bn_log2(b), strlen(d));
+	free(d);
+}
+
+static void report_print_cover(const struct run_summary *s, FILE *f)
+{
+	fprintf(f, "coverage: states_total ");
+	text_bn(f, &s->states_total);
+	fprintf(f, ", states_covered ");
+	text_bn(f, &s->states_covered);
+	fprintf(f, " (%s), %" PRIu64 " leaves, %" PRIu64 " recoveries run; "
+		"--sample would check %" PRIu64 "\n",
+		bn_cmp(&s->states_total, &s->states_covered) ? "NOT ALL" : "all",
+		s->states, s->recoveries, s->sampled);
+	for (size_t v = 0; v < s->nr_variants; v++)
+		if (s->variants[v].incomplete_cuts)
+			fprintf(f, "not covered in full: %" PRIu64 " cut%s of %s, "
+				"first %s\n", s->variants[v].incomplete_cuts,
+				s->variants[v].incomplete_cuts == 1 ? "" : "s",
+				s->variants[v].name, s->variants[v].first_incomplete);
 }
 
 void report_print_text(const struct run_opts *o, const struct run_summary *s,
@@ -104,6 +173,8 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 		o->nr_scenarios, s->cut_points, s->states, s->seconds,
 		s->seconds > 0 ? s->states / s->seconds : 0.0, s->jobs,
 		o->tear ? ", torn writes on" : "");
+	if (!o->sample)
+		report_print_cover(s, f);
 	for (size_t v = 0; v < s->nr_variants; v++)
 		if (s->variants[v].reads_sampled)
 			fprintf(f, "%s: %" PRIu64 " reads; %d of them, spread evenly, "
@@ -146,6 +217,8 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 			vs->outcomes[OUT_ROLLFORWARD], vs->outcomes[OUT_DETECTED],
 			vs->outcomes[OUT_VIOLATION]);
 	}
+	if (!o->sample)
+		report_print_cover(s, f);
 	for (size_t v = 0; v < s->nr_variants; v++)
 		if (s->variants[v].reads_sampled)
 			fprintf(f, "\n%s: %" PRIu64 " reads; %d of them, spread "

@@ -57,6 +57,22 @@ static const char help_text[] =
 "  --fail-fast     stop at the first violation (once the state that showed\n"
 "                  it is checked): print its id, the command that replays\n"
 "                  it and the seconds to it, and exit 1\n"
+"  --sample        the old bounded choices instead of every state: at a cut\n"
+"                  with n pending writes every subset when n <= 10, else\n"
+"                  none, all, each one alone or left out and 16 random ones\n"
+"                  (ids pIDX-of-N); with --tear one seeded torn mask per write\n"
+"  --max-branches N  exhaustive mode: at most N leaves per cut (default\n"
+"                  1000000); a cut cut short is reported, never silent\n"
+"  Coverage (default, exhaustive): a pending block stays undecided until\n"
+"  recovery (open, check, compare, continue) first reads it; then every\n"
+"  distinct content it may hold (durable, each pending version, with\n"
+"  --tear every per-sector mix) is a branch, and recovery re-runs.  Each\n"
+"  leaf stands for every state that differs only in blocks it never read.\n"
+"  states_total = the distinct crash images the model allows (product over\n"
+"  pending blocks of their distinct contents); states_covered = those whose\n"
+"  leaf ran, under deterministic recovery; recoveries = leaves run.  Ids:\n"
+"  NAME:sSEED:cCUT:lLEAF[:t]:eFAULT, LEAF the blocks read and their\n"
+"  versions (bBvV, torn bBsXXXXXXXX; - none)\n"
 "  --no-memo       check every state in full; by default a state whose\n"
 "                  landed writes miss every block the recovery of the same\n"
 "                  cut's base state (nothing landed) read takes that state's\n"
@@ -163,6 +179,16 @@ int cmd_run(int argc, char **argv)
 			o.no_memo = 1;
 		} else if (!strcmp(a, "--fail-fast")) {
 			o.fail_fast = 1;
+		} else if (!strcmp(a, "--sample")) {
+			o.sample = 1;
+		} else if (!strcmp(a, "--max-branches")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a value", a);
+			if ((rc = cli_parse_u64_arg(a, argv[++i], &o.max_branches)))
+				return rc;
+			if (!o.max_branches)
+				return cli_usage_error("--max-branches must be at "
+						       "least 1, got %s", argv[i]);
 		} else if (!strcmp(a, "--fiu")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs NAME[:N]", a);

@@ -17,6 +17,10 @@
  *               seconds: the longest shard's, so states_per_second is
  *               the throughput of the shards together; jobs: the sum;
  *               shard: null.
+ * Exhaustive runs (mode "exhaustive") add: summed states_total and
+ * states_covered (exact decimal strings; their _log2 and covered_all
+ * recomputed), recoveries, states_sampled, incomplete_cuts, at the top
+ * and per variant; first_incomplete: the first file's that has one.
  * The shards must share N and be distinct; missing shards are merged with
  * a warning on stderr (the result is then not the whole run).  A single
  * whole-run file (shard null) merges into itself.  With all N shards the
@@ -193,7 +197,9 @@ static const char *const known_keys[] = {
 	"scenarios", "variants", "cut_points", "states", "outcomes", "seconds",
 	"states_per_second", "jobs", "seed", "tear", "io_errors",
 	"injected_errors", "shard", "mutant", "violations",
-	"violation_messages", "per_variant", NULL
+	"violation_messages", "per_variant", "mode", "states_total",
+	"states_total_log2", "states_covered", "states_covered_log2",
+	"covered_all", "incomplete_cuts", "recoveries", "states_sampled", NULL
 };
 
 static int unknown_key(const struct shard_file *sf)
@@ -262,6 +268,44 @@ static int add_violations(const struct shard_file *sf, struct run_summary *sum)
 	return 0;
 }
 
+/* The coverage keys of an exhaustive run in obj (driver.h), added. */
+static int add_cover(const struct shard_file *sf, const struct json *obj,
+		     struct variant_stats *vs)
+{
+	static const char *const keys[2] = { "states_total", "states_covered" };
+	struct bignum *dst[2] = { &vs->states_total, &vs->states_covered };
+	uint64_t rec, smp, inc;
+	const struct json *fi;
+	int r;
+
+	for (int k = 0; k < 2; k++) {
+		const struct json *v = json_get(obj, keys[k]);
+		struct bignum b = BN_INIT;
+
+		if (!v || v->type != JSON_STRING || bn_from_dec(&b, v->str))
+			return bad(sf->path, keys[k], "is missing or not a "
+				   "decimal string");
+		r = bn_add(dst[k], &b);
+		bn_free(&b);
+		if (r) {
+			fprintf(stderr, "pdcrash: out of memory\n");
+			return 2;
+		}
+	}
+	if ((r = get_u64(sf, obj, "recoveries", &rec)) ||
+	    (r = get_u64(sf, obj, "states_sampled", &smp)) ||
+	    (r = get_u64(sf, obj, "incomplete_cuts", &inc)))
+		return r;
+	vs->recoveries += rec;
+	vs->sampled += smp;
+	vs->incomplete_cuts += inc;
+	fi = json_get(obj, "first_incomplete");
+	if (fi && fi->type == JSON_STRING && !vs->first_incomplete[0])
+		snprintf(vs->first_incomplete, sizeof(vs->first_incomplete),
+			 "%s", fi->str);
+	return 0;
+}
+
 /* The per_variant list: the first file defines it, the others must
  * match it and add their states and outcomes. */
 static int add_variants(const struct shard_file *sf, int first,
@@ -323,6 +367,8 @@ static int add_variants(const struct shard_file *sf, int first,
 		vs->states += states;
 		for (int k = 0; k < OUT_NR; k++)
 			vs->outcomes[k] += oc[k];
+		if (!sum->sample && (r = add_cover(sf, e, vs)))
+			return r;
 	}
 	return 0;
 }
@@ -381,6 +427,21 @@ static int merge(struct shard_file *sfs, size_t nr)
 
 		if ((r = load(sf)) || (r = unknown_key(sf)))
 			goto out;
+		const struct json *mode = json_get(sf->root, "mode");
+		int sample = mode && mode->type == JSON_STRING &&
+			     !strcmp(mode->str, "sample");
+		if (!mode || mode->type != JSON_STRING ||
+		    (!sample && strcmp(mode->str, "exhaustive"))) {
+			bad(sf->path, "mode", "is missing or not \"sample\" or "
+			    "\"exhaustive\"");
+			goto out;
+		}
+		if (!i) {
+			o.sample = sum.sample = sample;
+		} else if (sample != o.sample) {
+			differs(sf, &sfs[0], "mode");
+			goto out;
+		}
 		if ((r = get_u64(sf, sf->root, "scenarios", &sc)) ||
 		    (r = get_u64(sf, sf->root, "variants", &va)) ||
 		    (r = get_u64(sf, sf->root, "cut_points", &cp)) ||
@@ -457,6 +518,22 @@ static int merge(struct shard_file *sfs, size_t nr)
 		sum.states += st;
 		for (int k = 0; k < OUT_NR; k++)
 			sum.outcomes[k] += oc[k];
+		if (!o.sample) {
+			struct variant_stats top;
+
+			memset(&top, 0, sizeof(top));
+			r = add_cover(sf, sf->root, &top);
+			if (!r && (bn_add(&sum.states_total, &top.states_total) ||
+				   bn_add(&sum.states_covered, &top.states_covered)))
+				r = 2;
+			sum.recoveries += top.recoveries;
+			sum.sampled += top.sampled;
+			sum.incomplete_cuts += top.incomplete_cuts;
+			bn_free(&top.states_total);
+			bn_free(&top.states_covered);
+			if (r)
+				goto out;
+		}
 		if (secs->num > sum.seconds)
 			sum.seconds = secs->num;
 		sum.jobs += (unsigned)jobs;

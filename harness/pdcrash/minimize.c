@@ -521,6 +521,16 @@ static int id_fits_run(const struct run_result *res, const struct state_id *id,
 		return 2;
 	}
 	np = sd_cutter_nr_pending(cutter);
+	if (id->lazy) {
+		char msg[200];
+
+		r = leaf_id_fits(cutter, id, msg, sizeof(msg));
+		sd_cutter_destroy(cutter);
+		if (r)
+			fprintf(stderr, "pdcrash: id %s: %s: not an id of this "
+				"scenario and seed\n", idtext, msg);
+		return r ? 2 : 0;
+	}
 	sd_cutter_destroy(cutter);
 	if (nr_choices(np, id->tear) != id->nr_choices) {
 		fprintf(stderr, "pdcrash: id %s: the cut has %zu pending writes, "
