@@ -198,6 +198,8 @@ bench: all
 	$(B)/pdcrash run --jobs 2 --json --tear > $(B)/bench-exhaustive.json; \
 	$(B)/pdcrash run --jobs 2 --json --sample > $(B)/bench-sample.json; \
 	$(PYTHON) tests/bench_modes.py $(B)/bench-exhaustive.json $(B)/bench-sample.json
+	@echo "== make crashtest's two steps: seconds, CPU use, --jobs 1 and serial fault runs"
+	PD_BUILD=$(abspath $(B)) $(PYTHON) tests/bench_crashtest.py
 	@echo "== pdcrash: the same, every state checked in full (--no-memo)"
 	$(B)/pdcrash run --jobs 1 --json --no-memo provision snapshots unmap | $(PYTHON) -c 'import json,sys; \
 		j=json.load(sys.stdin); print("%d states in %.1f s: %.0f states/s on one core" % \

@@ -272,6 +272,8 @@ struct simdisk {
 	int cut_armed;
 	uint64_t cut_after;		/* power goes when this entry is logged */
 	int power_cut;
+	simdisk_op_hook_fn op_hook;	/* see simdisk_set_op_hook() */
+	void *op_hook_ctx;
 };
 
 static const struct bdev_ops simdisk_ops;
@@ -327,11 +329,19 @@ static struct sd_op *log_append(struct simdisk *sd, enum sd_op_kind kind,
 	return op;
 }
 
-/* Counts the op and says whether the fault plan fails it. */
+/* Counts the op and says whether the fault plan fails it.  The op hook
+ * runs first, and may plan a fault for this very op. */
 static int plan_fires(struct simdisk *sd, enum fault_kind k)
 {
+	static const enum sd_op_kind kinds[FK_NR] = {
+		[FK_READ] = SD_READ, [FK_WRITE] = SD_WRITE, [FK_FLUSH] = SD_FLUSH,
+	};
 	const struct fault_plan *p = &sd->plan[k];
-	uint64_t n = ++sd->count[k];
+	uint64_t n;
+
+	if (sd->op_hook)
+		sd->op_hook(sd->op_hook_ctx, sd, kinds[k], sd->count[k] + 1);
+	n = ++sd->count[k];
 
 	if (!p->nth)
 		return 0;
@@ -662,6 +672,12 @@ static int fault_kind(enum sd_op_kind kind, enum fault_kind *fk)
 	case SD_FLUSH:	*fk = FK_FLUSH; return 0;
 	default:	return -EINVAL;
 	}
+}
+
+void simdisk_set_op_hook(struct simdisk *sd, simdisk_op_hook_fn fn, void *ctx)
+{
+	sd->op_hook = fn;
+	sd->op_hook_ctx = ctx;
 }
 
 int simdisk_fail_nth(struct simdisk *sd, enum sd_op_kind kind, uint64_t nth,

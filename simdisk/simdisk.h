@@ -103,6 +103,14 @@ const char *sd_op_kind_name(enum sd_op_kind kind);
  * that kind. */
 int simdisk_fail_nth(struct simdisk *sd, enum sd_op_kind kind, uint64_t nth,
 		     int sticky);
+/* Called before each read, write (FUA too) or flush is counted for the
+ * plan, with the op's kind and its 1-based number among that kind (the nth
+ * simdisk_fail_nth would name); not after a power cut.  The hook may call
+ * simdisk_fail_nth() for this very op (pdcrash --io-errors forks there, so
+ * each fault run continues from the shared prefix).  NULL removes it. */
+typedef void (*simdisk_op_hook_fn)(void *ctx, struct simdisk *sd,
+				   enum sd_op_kind kind, uint64_t nth);
+void simdisk_set_op_hook(struct simdisk *sd, simdisk_op_hook_fn fn, void *ctx);
 /* Cut the power once log entry seq has been appended (seq = the number of
  * ops to allow, minus one).  Later ops return -EIO and are not logged. */
 void simdisk_cut_after(struct simdisk *sd, uint64_t seq);

@@ -505,3 +505,30 @@ def test_historical_bug_is_caught(tmp_path, mutants_exe, mutant, args):
     ok = subprocess.run([PDCRASH, "run", scn, "--no-continue"] + args,
                         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert ok.returncode == 0, ok.stdout[-2000:]
+
+
+@pytest.mark.parametrize("mutant,scn", [
+    (None, ["abort", "resize", "provision"]),
+    ("superblock-despite-flush-error", ["abort", "provision"]),
+])
+def test_io_error_sweep_equals_serial_fault_runs(mutant, scn, mutants_exe):
+    """--io-errors forks each fault run off one shared workload prefix
+    (the linear sweep); running every fault run from the start instead
+    (PDCRASH_SWEEP=serial) gives the same states, outcomes, violation ids
+    and messages, with and without a planted bug."""
+    exe = mutants_exe if mutant else PDCRASH
+    args = [exe, "run"] + scn + ["--io-errors", "--json"]
+    if mutant:
+        args += ["--mutant", mutant]
+    env = dict(os.environ)
+    a = subprocess.run(args, capture_output=True, text=True, timeout=600,
+                       cwd=ROOT, env=env)
+    env["PDCRASH_SWEEP"] = "serial"
+    b = subprocess.run(args, capture_output=True, text=True, timeout=600,
+                       cwd=ROOT, env=env)
+    assert a.returncode == b.returncode == (1 if mutant else 0), a.stderr
+    ja, jb = json.loads(a.stdout), json.loads(b.stdout)
+    assert ja["injected_errors"] > 100
+    if mutant:
+        assert ja["violations"]
+    assert without_times(ja, True) == without_times(jb, True)

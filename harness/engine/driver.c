@@ -595,6 +595,65 @@ static void free_job(struct job *jb)
 static int lazy_job_totals(const struct job *jb, const struct run_opts *o,
 			   struct variant_stats *vs);
 
+static void job_init(struct job *jb, const struct run_opts *o,
+		     const struct scenario *sc, const char *variant,
+		     unsigned cache, struct fault_spec fault)
+{
+	memset(jb, 0, sizeof(*jb));
+	snprintf(jb->name, sizeof(jb->name), "%s%s", sc->name, variant);
+	jb->sc = sc;
+	jb->cfg.sc = sc;
+	jb->cfg.seed = o->seed;
+	jb->cfg.cache_blocks = cache;
+	jb->cfg.fault = fault;
+	jb->cfg.keep_state = -1;
+	jb->cfg.fiu_name = o->fiu_name;
+	jb->cfg.fiu_nth = o->fiu_nth;
+	jb->cfg.stop_after_recovery = fault.kind != FAULT_NONE;
+	jb->cfg_tear = o->tear;
+	jb->lazy = !o->sample;
+}
+
+/* A run's workload has run (jb->res): its live verdict, then its crash
+ * states; frees the job.  counts (fault-free run with --io-errors, may be
+ * NULL) gets its reads, writes and flushes. */
+static int check_variant_run(const struct run_opts *o, struct job *jb,
+			     struct run_summary *sum, struct variant_stats *vs,
+			     uint64_t counts[3])
+{
+	int r;
+
+	vs->runs++;
+	vs->injected += jb->res.injected;
+	if (jb->res.live_failed) {
+		struct state_id id;
+		char text[200], msg[600];
+
+		fill_id(jb, o, simdisk_nr_ops(jb->res.sd), 0, 1, &id);
+		state_id_format(&id, text, sizeof(text));
+		snprintf(msg, sizeof(msg), "live run: %s", jb->res.live_msg);
+		add_violation(sum, text, msg);
+		sum->live_failures++;
+		vs->outcomes[OUT_VIOLATION]++;
+	}
+	if (counts && o->io_errors && jb->cfg.fault.kind == FAULT_NONE) {
+		counts[0] = simdisk_count(jb->res.sd, SD_READ);
+		counts[1] = simdisk_count(jb->res.sd, SD_WRITE);
+		counts[2] = simdisk_count(jb->res.sd, SD_FLUSH);
+	}
+	r = prepare_job(jb);
+	if (!r && jb->nr_cuts && !stop_now(o, sum)) {
+		vs->cut_points += jb->nr_cuts;
+		vs->log_ops += simdisk_nr_ops(jb->res.sd);
+		vs->commits += jb->res.nr_states;
+		r = explore_job(jb, o, vs, sum);
+		if (!r && !o->sample)
+			r = lazy_job_totals(jb, o, vs);
+	}
+	free_job(jb);
+	return r;
+}
+
 static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		       const char *variant, unsigned cache,
 		       struct fault_spec fault, struct run_summary *sum,
@@ -603,51 +662,11 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	struct job jb;
 	int r;
 
-	memset(&jb, 0, sizeof(jb));
-	snprintf(jb.name, sizeof(jb.name), "%s%s", sc->name, variant);
-	jb.sc = sc;
-	jb.cfg.sc = sc;
-	jb.cfg.seed = o->seed;
-	jb.cfg.cache_blocks = cache;
-	jb.cfg.fault = fault;
-	jb.cfg.keep_state = -1;
-	jb.cfg.fiu_name = o->fiu_name;
-	jb.cfg.fiu_nth = o->fiu_nth;
-	jb.cfg.stop_after_recovery = fault.kind != FAULT_NONE;
-	jb.cfg_tear = o->tear;
-	jb.lazy = !o->sample;
+	job_init(&jb, o, sc, variant, cache, fault);
 	r = workload_run(&jb.cfg, &jb.res);
 	if (r)
 		return r;
-	vs->runs++;
-	vs->injected += jb.res.injected;
-	if (jb.res.live_failed) {
-		struct state_id id;
-		char text[200], msg[600];
-
-		fill_id(&jb, o, simdisk_nr_ops(jb.res.sd), 0, 1, &id);
-		state_id_format(&id, text, sizeof(text));
-		snprintf(msg, sizeof(msg), "live run: %s", jb.res.live_msg);
-		add_violation(sum, text, msg);
-		sum->live_failures++;
-		vs->outcomes[OUT_VIOLATION]++;
-	}
-	if (o->io_errors && fault.kind == FAULT_NONE) {
-		counts[0] = simdisk_count(jb.res.sd, SD_READ);
-		counts[1] = simdisk_count(jb.res.sd, SD_WRITE);
-		counts[2] = simdisk_count(jb.res.sd, SD_FLUSH);
-	}
-	r = prepare_job(&jb);
-	if (!r && jb.nr_cuts && !stop_now(o, sum)) {
-		vs->cut_points += jb.nr_cuts;
-		vs->log_ops += simdisk_nr_ops(jb.res.sd);
-		vs->commits += jb.res.nr_states;
-		r = explore_job(&jb, o, vs, sum);
-		if (!r && !o->sample)
-			r = lazy_job_totals(&jb, o, vs);
-	}
-	free_job(&jb);
-	return r;
+	return check_variant_run(o, &jb, sum, vs, counts);
 }
 
 static int cmp_violation(const void *a, const void *b)
@@ -718,6 +737,19 @@ static const struct { const char *suffix; unsigned cache; } variants[] = {
 	{ "+small", SMALL_CACHE_BLOCKS },
 };
 
+static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
+			 size_t v, const uint64_t counts[3],
+			 struct run_summary *sum, struct variant_stats *vs);
+
+/* The fault runs one after another, each from the start (the linear sweep
+ * is the default; this is its reference). */
+static int sweep_serial(const struct run_opts *o)
+{
+	const char *e = getenv("PDCRASH_SWEEP");
+
+	return o->fiu_name || (e && !strcmp(e, "serial"));
+}
+
 /* Every run of variant v of sc: the one fault given (minimize), or the
  * fault-free run and then, with --io-errors, its fault plan. */
 static int run_all_of_variant(const struct run_opts *o,
@@ -736,12 +768,406 @@ static int run_all_of_variant(const struct run_opts *o,
 				   *o->fault, sum, vs, counts);
 	r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f, sum,
 			vs, counts);
-	if (r || !o->io_errors)
+	if (r || !o->io_errors || stop_now(o, sum))
 		return r;
+	if (!sweep_serial(o))
+		return sweep_variant(o, sc, v, counts, sum, vs);
 	fault_plan_init(&plan, counts, vs);
 	while (!r && !stop_now(o, sum) && fault_plan_next(&plan, &f))
 		r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f,
 				sum, vs, counts);
+	return r;
+}
+
+/* --- the linear sweep of --io-errors -------------------------------------
+ *
+ * Running every fault run of the plan from the start makes the sweep grow
+ * with the square of the IO ops.  Instead the workload runs once more with
+ * a simdisk op hook (simdisk_set_op_hook): at each op the plan fails, the
+ * parent forks twice (the op failed once, and from then on); the child
+ * plans that fault for that very op, goes on as that fault run, explores
+ * its crash states with a worker of its own, sends its figures and
+ * violations back and exits.  The prefix up to the op ran once, in the
+ * parent.  At most o->jobs children run at once, so every core works,
+ * while the parent only runs the fault-free workload and waits.
+ *
+ * A fault run is deterministic whatever process runs it, and the results
+ * are merged in the plan's order (reads, writes, flushes; N ascending; once
+ * before sticky), so figures, ids and messages are those of running the
+ * fault runs one after another, as PDCRASH_SWEEP=serial still does (a test
+ * compares the two).
+ */
+struct sweep_kid {
+	pid_t pid;
+	int fd;
+	uint64_t order;			/* its fault's position in the plan */
+	char *buf;			/* what it sent so far */
+	size_t len, cap;
+};
+
+struct sweep_done {
+	uint64_t order;
+	char *buf;			/* the kid's message (see sweep_send) */
+	size_t len;
+	int status;			/* waitpid status */
+};
+
+struct sweep {
+	const struct run_opts *o;
+	struct run_summary *sum;
+	struct job *jb;			/* the sweep's run; a kid changes its
+					 * cfg to its fault */
+	uint64_t *nth[3];		/* per kind, the ops the plan fails */
+	uint64_t limit[3];
+	uint64_t base[3];		/* order of a kind's first fault */
+	struct sweep_kid *kids;
+	unsigned nr_kids;
+	struct sweep_done *done;
+	size_t nr_done, cap_done;
+	int in_kid;			/* this process is a kid */
+	int kid_fd;			/* kid: where its message goes */
+	int stop;			/* --fail-fast: a violation came */
+	int err;
+};
+
+/* Position of op n of kind k in the plan (1-based), 0 if not planned. */
+static uint64_t sweep_position(const struct sweep *sw, int k, uint64_t n)
+{
+	uint64_t lo = 0, hi = sw->limit[k];
+
+	while (lo < hi) {
+		uint64_t mid = (lo + hi) / 2;
+
+		if (sw->nth[k][mid] < n)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sw->limit[k] && sw->nth[k][lo] == n ? lo + 1 : 0;
+}
+
+/* Read what kid i has to say; at its end reap it and keep its message.
+ * 1 when the kid is done, 0 if not yet, -errno. */
+static int sweep_read_kid(struct sweep *sw, unsigned i)
+{
+	struct sweep_kid *kd = &sw->kids[i];
+	char chunk[65536];
+	ssize_t got = read(kd->fd, chunk, sizeof(chunk));
+
+	if (got < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	if (got > 0) {
+		if (kd->len + (size_t)got > kd->cap) {
+			size_t cap = kd->cap ? kd->cap : 65536;
+			char *n;
+
+			while (cap < kd->len + (size_t)got)
+				cap *= 2;
+			n = realloc(kd->buf, cap);
+			if (!n)
+				return -ENOMEM;
+			kd->buf = n;
+			kd->cap = cap;
+		}
+		memcpy(kd->buf + kd->len, chunk, (size_t)got);
+		kd->len += (size_t)got;
+		return 0;
+	}
+	/* EOF: the kid is done (or died) */
+	if (sw->nr_done == sw->cap_done) {
+		size_t cap = sw->cap_done ? 2 * sw->cap_done : 256;
+		struct sweep_done *n = realloc(sw->done, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		sw->done = n;
+		sw->cap_done = cap;
+	}
+	struct sweep_done *d = &sw->done[sw->nr_done++];
+	d->order = kd->order;
+	d->buf = kd->buf;
+	d->len = kd->len;
+	d->status = 0;
+	close(kd->fd);
+	while (waitpid(kd->pid, &d->status, 0) < 0 && errno == EINTR)
+		;
+	if (sw->o->fail_fast && d->len >= 2 * sizeof(uint64_t) &&
+	    ((const uint64_t *)d->buf)[1])
+		sw->stop = 1;	/* it found a violation */
+	sw->kids[i] = sw->kids[--sw->nr_kids];
+	return 1;
+}
+
+/* Wait until at most `most` kids run. */
+static int sweep_wait(struct sweep *sw, unsigned most)
+{
+	while (sw->nr_kids > most) {
+		struct pollfd pf[64];
+		unsigned n = sw->nr_kids < 64 ? sw->nr_kids : 64;
+		int r;
+
+		for (unsigned i = 0; i < n; i++) {
+			pf[i].fd = sw->kids[i].fd;
+			pf[i].events = POLLIN;
+		}
+		if (poll(pf, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (unsigned i = n; i-- > 0;) {
+			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = sweep_read_kid(sw, i);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static void sweep_hook(void *ctx, struct simdisk *sd, enum sd_op_kind kind,
+		       uint64_t n)
+{
+	struct sweep *sw = ctx;
+	int k = kind == SD_READ ? 0 : kind == SD_FLUSH ? 2 : 1;
+	uint64_t x;
+
+	if (sw->in_kid || sw->err || sw->stop)
+		return;
+	x = sweep_position(sw, k, n);
+	if (!x)
+		return;
+	for (int sticky = 0; sticky < 2; sticky++) {
+		int p[2], r;
+		pid_t pid;
+
+		r = sweep_wait(sw, sw->o->jobs - 1);
+		if (r) {
+			sw->err = r;
+			return;
+		}
+		if (sw->stop)
+			return;
+		if (pipe(p)) {
+			sw->err = -errno;
+			return;
+		}
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0) {
+			sw->err = -errno;
+			close(p[0]);
+			close(p[1]);
+			return;
+		}
+		if (pid == 0) {
+			close(p[0]);
+			for (unsigned i = 0; i < sw->nr_kids; i++)
+				close(sw->kids[i].fd);
+			sw->nr_kids = 0;
+			sw->in_kid = 1;
+			sw->kid_fd = p[1];
+			sw->jb->cfg.fault = (struct fault_spec) {
+				(enum fault_kind)(FAULT_READ + k), n, sticky };
+			sw->jb->cfg.stop_after_recovery = 1;
+			if (simdisk_fail_nth(sd, kind, n, sticky))
+				_exit(3);
+			return;		/* on as this fault run */
+		}
+		close(p[1]);
+		sw->kids[sw->nr_kids++] = (struct sweep_kid) {
+			.pid = pid, .fd = p[0],
+			.order = sw->base[k] + 2 * (x - 1) + (uint64_t)sticky,
+		};
+	}
+}
+
+/*
+ * A kid's message: u64 r (0 or -errno as u64), u64 nr_violations, u64
+ * live_failures, u64 length of each of the two hex counts, the variant
+ * stats (bignums as the hex texts that follow), then the violations.
+ */
+static void sweep_send(struct sweep *sw, int r, const struct variant_stats *vs,
+		       const struct run_summary *ksum)
+{
+	char *tot = bn_to_hex(&vs->states_total);
+	char *cov = bn_to_hex(&vs->states_covered);
+	uint64_t h[5] = { (uint64_t)(int64_t)r, ksum->nr_violations,
+			  (uint64_t)ksum->live_failures,
+			  tot ? strlen(tot) : 0, cov ? strlen(cov) : 0 };
+	struct variant_stats plain = *vs;
+
+	memset(&plain.states_total, 0, sizeof(plain.states_total));
+	memset(&plain.states_covered, 0, sizeof(plain.states_covered));
+	if (!tot || !cov)
+		h[0] = (uint64_t)(int64_t)-ENOMEM;
+	if (write_all(sw->kid_fd, h, sizeof(h)) ||
+	    write_all(sw->kid_fd, &plain, sizeof(plain)) ||
+	    write_all(sw->kid_fd, tot ? tot : "", h[3]) ||
+	    write_all(sw->kid_fd, cov ? cov : "", h[4]) ||
+	    write_all(sw->kid_fd, ksum->violations,
+		      ksum->nr_violations * sizeof(*ksum->violations)))
+		_exit(4);
+}
+
+/* The kid's life after its workload: check the run as run_variant does,
+ * with one worker, send the figures, exit. */
+static void sweep_kid_finish(struct sweep *sw)
+{
+	struct run_opts ko = *sw->o;
+	struct variant_stats vs;
+	struct run_summary ksum;
+	int r;
+
+	memset(&vs, 0, sizeof(vs));
+	memset(&ksum, 0, sizeof(ksum));
+	ksum.started = now_sec();
+	ko.jobs = 1;
+	ko.progress = 0;
+	r = check_variant_run(&ko, sw->jb, &ksum, &vs, NULL);
+	sweep_send(sw, r, &vs, &ksum);
+	close(sw->kid_fd);
+	_exit(0);
+}
+
+/* Merge one kid's message into vs and sum (0, or -errno / -EIO when the
+ * kid failed or died: harness trouble, as a failed run_variant). */
+static int sweep_merge(const struct sweep_done *d, struct variant_stats *vs,
+		       struct run_summary *sum)
+{
+	const char *p = d->buf;
+	struct variant_stats ks;
+	uint64_t h[5];
+	char *hex;
+	int r = 0;
+
+	if (!WIFEXITED(d->status) || WEXITSTATUS(d->status) ||
+	    d->len < sizeof(h) + sizeof(ks))
+		return -EIO;
+	memcpy(h, p, sizeof(h));
+	p += sizeof(h);
+	if (d->len != sizeof(h) + sizeof(ks) + h[3] + h[4] +
+		      h[1] * sizeof(struct violation))
+		return -EIO;
+	if ((int64_t)h[0])
+		return (int)(int64_t)h[0];
+	memcpy(&ks, p, sizeof(ks));
+	p += sizeof(ks);
+	vs->cut_points += ks.cut_points;
+	vs->states += ks.states;
+	vs->log_ops += ks.log_ops;
+	vs->commits += ks.commits;
+	vs->injected += ks.injected;
+	vs->runs += ks.runs;
+	vs->recoveries += ks.recoveries;
+	vs->sampled += ks.sampled;
+	vs->incomplete_cuts += ks.incomplete_cuts;
+	if (!vs->first_incomplete[0])
+		memcpy(vs->first_incomplete, ks.first_incomplete,
+		       sizeof(vs->first_incomplete));
+	for (int k = 0; k < OUT_NR; k++)
+		vs->outcomes[k] += ks.outcomes[k];
+	for (int b = 0; b < PLOT_BINS; b++)
+		for (int k = 0; k < OUT_NR; k++)
+			vs->plot[b][k] += ks.plot[b][k];
+	for (int t = 0; t < 2 && !r; t++) {
+		struct bignum x = BN_INIT;
+
+		hex = strndup(p, h[3 + t]);
+		p += h[3 + t];
+		r = !hex ? -ENOMEM : bn_from_hex(&x, hex);
+		if (!r)
+			r = bn_add(t ? &vs->states_covered : &vs->states_total, &x);
+		bn_free(&x);
+		free(hex);
+	}
+	sum->live_failures += (int)h[2];
+	for (uint64_t i = 0; i < h[1] && !r; i++) {
+		struct violation v;
+
+		memcpy(&v, p, sizeof(v));
+		p += sizeof(v);
+		r = add_violation(sum, v.id, v.msg);
+	}
+	return r;
+}
+
+static int cmp_done(const void *a, const void *b)
+{
+	uint64_t x = ((const struct sweep_done *)a)->order;
+	uint64_t y = ((const struct sweep_done *)b)->order;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The whole plan of a variant by the linear sweep (see above). */
+static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
+			 size_t v, const uint64_t counts[3],
+			 struct run_summary *sum, struct variant_stats *vs)
+{
+	struct sweep sw;
+	struct job jb;
+	int r = 0;
+
+	memset(&sw, 0, sizeof(sw));
+	sw.o = o;
+	sw.sum = sum;
+	sw.jb = &jb;
+	sw.kids = calloc(o->jobs ? o->jobs : 1, sizeof(*sw.kids));
+	if (!sw.kids)
+		return -ENOMEM;
+	for (int k = 0; k < 3; k++) {
+		uint64_t c = counts[k], m = c;
+
+		if (k == 0 && m > MAX_READ_FAULTS) {
+			vs->reads_sampled = c;
+			m = MAX_READ_FAULTS;
+		}
+		sw.limit[k] = m;
+		sw.base[k] = k ? sw.base[k - 1] + 2 * sw.limit[k - 1] : 0;
+		sw.nth[k] = malloc((m ? m : 1) * sizeof(uint64_t));
+		if (!sw.nth[k]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (uint64_t x = 1; x <= m; x++)	/* as fault_plan_next */
+			sw.nth[k][x - 1] = m == c ? x : 1 + (x - 1) * c / m;
+	}
+	job_init(&jb, o, sc, variants[v].suffix, variants[v].cache,
+		 (struct fault_spec) { FAULT_NONE, 0, 0 });
+	jb.cfg.sd_hook = sweep_hook;
+	jb.cfg.sd_hook_ctx = &sw;
+	r = workload_run(&jb.cfg, &jb.res);
+	if (sw.in_kid) {
+		if (r) {
+			uint64_t h[5] = { (uint64_t)(int64_t)r, 0, 0, 0, 0 };
+
+			(void)!write(sw.kid_fd, h, sizeof(h));
+			_exit(0);
+		}
+		sweep_kid_finish(&sw);
+	}
+	if (!r)
+		run_result_free(&jb.res);	/* the fault-free run, again */
+	if (!r)
+		r = sw.err;
+	{
+		int w = sweep_wait(&sw, 0);	/* reap them all in any case */
+
+		if (!r)
+			r = w;
+	}
+	qsort(sw.done, sw.nr_done, sizeof(*sw.done), cmp_done);
+	for (size_t i = 0; i < sw.nr_done && !r; i++)
+		r = sweep_merge(&sw.done[i], vs, sum);
+out:
+	for (size_t i = 0; i < sw.nr_done; i++)
+		free(sw.done[i].buf);
+	free(sw.done);
+	for (int k = 0; k < 3; k++)
+		free(sw.nth[k]);
+	free(sw.kids);
 	return r;
 }
 

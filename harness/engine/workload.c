@@ -605,6 +605,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	if (r)
 		return r;
 	simdisk_log_reads(res->sd, 0);
+	if (cfg->sd_hook)
+		simdisk_set_op_hook(res->sd, cfg->sd_hook, cfg->sd_hook_ctx);
 	w.bd = simdisk_bdev(res->sd);
 	r = oracle_create(res->geo.data_blocks, &w.model);
 	if (!r)

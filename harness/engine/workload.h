@@ -65,6 +65,9 @@ struct run_config {
 	const char *fiu_name;		/* a libfiu point (core/fault.h) to fail
 					 * at its fiu_nth hit, or NULL */
 	uint64_t fiu_nth;
+	simdisk_op_hook_fn sd_hook;	/* installed on the run's simdisk
+					 * (simdisk_set_op_hook), or NULL */
+	void *sd_hook_ctx;
 };
 
 /* 0 if name is a fault point of core/fault.h and this build has libfiu
