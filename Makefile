@@ -11,6 +11,7 @@
 #                     that pdcrash catches each (tests/mutants.py)
 #   make SAN=1 check  everything built with ASan + UBSan
 #   make FIU=0        no libfiu fault points compiled in
+#   make KERNEL=0     pdcrash without the kernel backends (no linux-source)
 #
 # Objects are rebuilt whenever the flags change (build/flags.txt), so
 # `make SAN=1 check` and `make check` can follow each other safely.
@@ -135,8 +136,17 @@ $(LIBENGINE): $(call obj,$(ENGINE_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/pdcrash: $(call obj,$(PDCRASH_SRC)) $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDCRASH_SRC)) $(LIBS) $(LDLIBS)
+include harness/kernel/kernel.mk
+
+# pdcrash carries the kernel backends (harness/engine/client.h) unless
+# KERNEL=0: each version's adapter object, then the kernel's code.
+KERNEL ?= 1
+ifeq ($(KERNEL),1)
+PDCRASH_KERNEL := $(KCLIENT_OBJS) $(KB)/libkernel.a
+endif
+
+$(B)/pdcrash: $(call obj,$(PDCRASH_SRC)) $(PDCRASH_KERNEL) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDCRASH_SRC)) $(PDCRASH_KERNEL) $(LIBS) $(LDLIBS)
 $(B)/pdtool: $(call obj,$(PDTOOL_SRC)) $(LIBPDATA)
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDTOOL_SRC)) $(LIBPDATA) $(LDLIBS)
 $(B)/sdselftest: $(call obj,$(SELFTEST_SRC)) $(LIBSIMDISK) $(LIBPDATA)
@@ -226,7 +236,7 @@ coverage: deps
 # mutants-build: build/pdcrash-mutants alone; mutants: then every planted
 # bug run with the command that should catch it (tests/mutants.py).
 mutants-build: deps
-	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash \
+	$(MAKE) B=$(B)/mutants KERNEL=0 CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash \
 		$(B)/mutants/unit_tests
 	cp $(B)/mutants/pdcrash $(B)/pdcrash-mutants
 
@@ -237,8 +247,6 @@ clean:
 	rm -rf $(B)
 
 FORCE:
-
-include harness/kernel/kernel.mk
 
 # Keep the objects of programs (make would delete them as intermediate).
 .SECONDARY:

@@ -604,7 +604,9 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	int r;
 
 	memset(&jb, 0, sizeof(jb));
-	snprintf(jb.name, sizeof(jb.name), "%s%s", sc->name, variant);
+	snprintf(jb.name, sizeof(jb.name), "%s%s%s%s", sc->name, variant,
+		 o->client ? "@" : "", o->client ? o->client->name : "");
+	jb.cfg.client = o->client;
 	jb.sc = sc;
 	jb.cfg.sc = sc;
 	jb.cfg.seed = o->seed;
@@ -729,8 +731,9 @@ static int run_all_of_variant(const struct run_opts *o,
 	uint64_t counts[3] = { 0, 0, 0 };
 	int r;
 
-	snprintf(vs->name, sizeof(vs->name), "%s%s", sc->name,
-		 variants[v].suffix);
+	snprintf(vs->name, sizeof(vs->name), "%s%s%s%s", sc->name,
+		 variants[v].suffix, o->client ? "@" : "",
+		 o->client ? o->client->name : "");
 	if (o->fault)
 		return run_variant(o, sc, variants[v].suffix, variants[v].cache,
 				   *o->fault, sum, vs, counts);

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.h"
 #include "oracle.h"
 #include "scenario.h"
 #include "simdisk.h"
@@ -65,6 +66,7 @@ struct run_config {
 	const char *fiu_name;		/* a libfiu point (core/fault.h) to fail
 					 * at its fiu_nth hit, or NULL */
 	uint64_t fiu_nth;
+	const struct client_ops *client;	/* the backend; NULL: core */
 };
 
 /* 0 if name is a fault point of core/fault.h and this build has libfiu
@@ -92,6 +94,9 @@ struct run_result {
 	uint64_t recovered_seq;		/* log length when the recovery from
 					 * it (abort, needs_check) was done */
 	int stopped;			/* the pool died (abort failed) */
+	int read_only;			/* the caller's policy left the pool
+					 * read-only after an error (kernel) */
+	const struct client_ops *client;	/* the backend it ran on */
 	int live_failed;		/* the core disagreed with the oracle */
 	char live_msg[512];
 	struct pool_geometry geo;	/* as run */

@@ -95,6 +95,8 @@ static int rebuild(struct replay *rp, const char *idtext)
 			      &rp->cfg.cache_blocks))
 		return cli_usage_error("unknown variant in '%s' (only +small)",
 				       rp->id.name);
+	if ((r = cli_split_backend(rp->id.name, &rp->cfg.client)))
+		return r;
 	if ((r = cli_load_named(rp->base, &rp->sc)))
 		return r;
 	rp->cfg.sc = rp->sc;
