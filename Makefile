@@ -204,6 +204,12 @@ bench: all
 	$(B)/pdcrash run --jobs 1 --json | $(PYTHON) -c 'import json,sys; \
 		j=json.load(sys.stdin); print("%d states in %.1f s: %.0f states/s on one core (violations: %d)" % \
 		(j["states"], j["seconds"], j["states_per_second"], len(j["violations"])))'
+	@echo "== pdcrash: states/s per backend, default suite, one core each (KERNEL=0: core only)"
+	@for be in core kernel-6.1 kernel-6.12; do \
+		$(B)/pdcrash run --backend $$be --jobs 1 --json 2>/dev/null | $(PYTHON) -c 'import json,sys; \
+		j=json.load(sys.stdin); print("%-12s %6d states in %5.1f s: %6.0f states/s (violations: %d)" % \
+		(sys.argv[1], j["states"], j["seconds"], j["states_per_second"], len(j["violations"])))' $$be || \
+		echo "$$be: not built"; done
 	@echo "== pdcrash: exhaustive with tearing against --sample without, default suite, 2 jobs"
 	$(B)/pdcrash run --jobs 2 --json --tear > $(B)/bench-exhaustive.json; \
 	$(B)/pdcrash run --jobs 2 --json --sample > $(B)/bench-sample.json; \
