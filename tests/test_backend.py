@@ -106,3 +106,43 @@ def test_kernel_read_error_reaches_bug_on():
     r = run(["replay", "snapshots+small@kernel-6.1:s1:c1:l-:er11"])
     assert r.returncode != 0
     assert "kernel BUG at" in r.stderr and "dm-btree.c" in r.stderr, r.stderr[-2000:]
+
+
+def test_kernel_src_with_mutant_a_is_caught(tmp_path):
+    """KERNEL_SRC points at a copy of the 6.1 tree with kernel mutant (a)
+    (harness/kernel/mutants/superblock-before-pre-commit.patch) applied by
+    hand; pdcrash on that tree (--backend kernel) finds a violation whose
+    id carries @kernel and replays with identical output twice."""
+    src = os.path.join(BUILD, "kernel", "6.1")
+    if not os.path.exists(os.path.join(src, ".fetched")):
+        pytest.skip("the 6.1 sources were not fetched")
+    tree = tmp_path / "linux"
+    subprocess.run(["cp", "-R", src, str(tree)], check=True)
+    for junk in ("obj", "ktest", ".fetched"):
+        subprocess.run(["rm", "-rf", str(tree / junk)], check=True)
+    patch = os.path.join(ROOT, "harness", "kernel", "mutants",
+                         "superblock-before-pre-commit.patch")
+    with open(patch) as f:
+        r = subprocess.run(["patch", "-p1", "-d", str(tree)], stdin=f,
+                           capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    b = tmp_path / "b"
+    r = subprocess.run(["make", "-C", ROOT, "B=" + str(b), "KERNEL_SRC=" + str(tree),
+                        "KERNEL_VERSIONS=custom", str(b / "pdcrash")],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    exe = str(b / "pdcrash")
+    env = dict(os.environ, PDCRASH_SCENARIOS=os.path.join(ROOT, "scenarios"))
+    r = subprocess.run([exe, "run", "provision", "--backend", "kernel",
+                        "--fail-fast", "--jobs", "2"], capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    ident = [l.split()[0] for l in r.stdout.splitlines()
+             if l.startswith("  provision") and "@kernel:" in l][0]
+    outs = [subprocess.run([exe, "replay", ident], capture_output=True,
+                           text=True, timeout=300, env=env) for _ in range(2)]
+    assert outs[0].returncode == 1, outs[0].stdout + outs[0].stderr
+    assert outs[0].stdout == outs[1].stdout
+    # the unpatched tree on the same scenario: clean
+    r = run(["run", "provision", "--backend", "kernel-6.1", "--jobs", "2"])
+    assert r.returncode == 0, r.stdout[-2000:]
