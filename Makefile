@@ -11,6 +11,7 @@
 #                     that pdcrash catches each (tests/mutants.py)
 #   make SAN=1 check  everything built with ASan + UBSan
 #   make FIU=0        no libfiu fault points compiled in
+#   make KERNEL=0     pdcrash without the kernel backends (no linux-source)
 #
 # Objects are rebuilt whenever the flags change (build/flags.txt), so
 # `make SAN=1 check` and `make check` can follow each other safely.
@@ -135,8 +136,17 @@ $(LIBENGINE): $(call obj,$(ENGINE_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/pdcrash: $(call obj,$(PDCRASH_SRC)) $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDCRASH_SRC)) $(LIBS) $(LDLIBS)
+include harness/kernel/kernel.mk
+
+# pdcrash carries the kernel backends (harness/engine/client.h) unless
+# KERNEL=0: each version's adapter object, then the kernel's code.
+KERNEL ?= 1
+ifeq ($(KERNEL),1)
+PDCRASH_KERNEL := $(KCLIENT_OBJS) $(KB)/libkernel.a
+endif
+
+$(B)/pdcrash: $(call obj,$(PDCRASH_SRC)) $(PDCRASH_KERNEL) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDCRASH_SRC)) $(PDCRASH_KERNEL) $(LIBS) $(LDLIBS)
 $(B)/pdtool: $(call obj,$(PDTOOL_SRC)) $(LIBPDATA)
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(PDTOOL_SRC)) $(LIBPDATA) $(LDLIBS)
 $(B)/sdselftest: $(call obj,$(SELFTEST_SRC)) $(LIBSIMDISK) $(LIBPDATA)
@@ -194,6 +204,12 @@ bench: all
 	$(B)/pdcrash run --jobs 1 --json | $(PYTHON) -c 'import json,sys; \
 		j=json.load(sys.stdin); print("%d states in %.1f s: %.0f states/s on one core (violations: %d)" % \
 		(j["states"], j["seconds"], j["states_per_second"], len(j["violations"])))'
+	@echo "== pdcrash: states/s per backend, default suite, one core each (KERNEL=0: core only)"
+	@for be in core kernel-6.1 kernel-6.12; do \
+		$(B)/pdcrash run --backend $$be --jobs 1 --json 2>/dev/null | $(PYTHON) -c 'import json,sys; \
+		j=json.load(sys.stdin); print("%-12s %6d states in %5.1f s: %6.0f states/s (violations: %d)" % \
+		(sys.argv[1], j["states"], j["seconds"], j["states_per_second"], len(j["violations"])))' $$be || \
+		echo "$$be: not built"; done
 	@echo "== pdcrash: exhaustive with tearing against --sample without, default suite, 2 jobs"
 	$(B)/pdcrash run --jobs 2 --json --tear > $(B)/bench-exhaustive.json; \
 	$(B)/pdcrash run --jobs 2 --json --sample > $(B)/bench-sample.json; \
@@ -228,7 +244,7 @@ coverage: deps
 # mutants-build: build/pdcrash-mutants alone; mutants: then every planted
 # bug run with the command that should catch it (tests/mutants.py).
 mutants-build: deps
-	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash \
+	$(MAKE) B=$(B)/mutants KERNEL=0 CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash \
 		$(B)/mutants/unit_tests
 	cp $(B)/mutants/pdcrash $(B)/pdcrash-mutants
 
@@ -239,8 +255,6 @@ clean:
 	rm -rf $(B)
 
 FORCE:
-
-include harness/kernel/kernel.mk
 
 # Keep the objects of programs (make would delete them as intermediate).
 .SECONDARY:

@@ -600,7 +600,9 @@ static void job_init(struct job *jb, const struct run_opts *o,
 		     unsigned cache, struct fault_spec fault)
 {
 	memset(jb, 0, sizeof(*jb));
-	snprintf(jb->name, sizeof(jb->name), "%s%s", sc->name, variant);
+	snprintf(jb->name, sizeof(jb->name), "%s%s%s%s", sc->name, variant,
+		 o->client ? "@" : "", o->client ? o->client->name : "");
+	jb->cfg.client = o->client;
 	jb->sc = sc;
 	jb->cfg.sc = sc;
 	jb->cfg.seed = o->seed;
@@ -761,8 +763,9 @@ static int run_all_of_variant(const struct run_opts *o,
 	uint64_t counts[3] = { 0, 0, 0 };
 	int r;
 
-	snprintf(vs->name, sizeof(vs->name), "%s%s", sc->name,
-		 variants[v].suffix);
+	snprintf(vs->name, sizeof(vs->name), "%s%s%s%s", sc->name,
+		 variants[v].suffix, o->client ? "@" : "",
+		 o->client ? o->client->name : "");
 	if (o->fault)
 		return run_variant(o, sc, variants[v].suffix, variants[v].cache,
 				   *o->fault, sum, vs, counts);
@@ -801,12 +804,14 @@ struct sweep_kid {
 	pid_t pid;
 	int fd;
 	uint64_t order;			/* its fault's position in the plan */
+	struct fault_spec fault;
 	char *buf;			/* what it sent so far */
 	size_t len, cap;
 };
 
 struct sweep_done {
 	uint64_t order;
+	struct fault_spec fault;
 	char *buf;			/* the kid's message (see sweep_send) */
 	size_t len;
 	int status;			/* waitpid status */
@@ -885,6 +890,7 @@ static int sweep_read_kid(struct sweep *sw, unsigned i)
 	}
 	struct sweep_done *d = &sw->done[sw->nr_done++];
 	d->order = kd->order;
+	d->fault = kd->fault;
 	d->buf = kd->buf;
 	d->len = kd->len;
 	d->status = 0;
@@ -979,6 +985,7 @@ static void sweep_hook(void *ctx, struct simdisk *sd, enum sd_op_kind kind,
 		sw->kids[sw->nr_kids++] = (struct sweep_kid) {
 			.pid = pid, .fd = p[0],
 			.order = sw->base[k] + 2 * (x - 1) + (uint64_t)sticky,
+			.fault = { (enum fault_kind)(FAULT_READ + k), n, sticky },
 		};
 	}
 }
@@ -1031,10 +1038,40 @@ static void sweep_kid_finish(struct sweep *sw)
 	_exit(0);
 }
 
-/* Merge one kid's message into vs and sum (0, or -errno / -EIO when the
- * kid failed or died: harness trouble, as a failed run_variant). */
-static int sweep_merge(const struct sweep_done *d, struct variant_stats *vs,
-		       struct run_summary *sum)
+/*
+ * A fault run whose process died (a signal: a crash, or an abort such as a
+ * kernel BUG_ON in the code under test) is a violation of that run, with
+ * the id of the run (cut 0: replay runs the same workload and fault, and
+ * dies the same way).
+ */
+static int sweep_died(const struct sweep *sw, const struct sweep_done *d,
+		      const struct run_opts *o, struct variant_stats *vs,
+		      struct run_summary *sum)
+{
+	struct job jb = *sw->jb;
+	struct state_id id;
+	char text[200], msg[200];
+
+	jb.cfg.fault = d->fault;
+	fill_id(&jb, o, 0, 0, 1, &id);
+	state_id_format(&id, text, sizeof(text));
+	if (WIFSIGNALED(d->status))
+		snprintf(msg, sizeof(msg), "the fault run died: signal %d (%s)%s",
+			 WTERMSIG(d->status), strsignal(WTERMSIG(d->status)),
+			 WTERMSIG(d->status) == SIGABRT ?
+			 "; a BUG_ON or abort in the code under test" : "");
+	else
+		snprintf(msg, sizeof(msg), "the fault run exited with status %d",
+			 WEXITSTATUS(d->status));
+	vs->runs++;
+	vs->outcomes[OUT_VIOLATION]++;
+	return add_violation(sum, text, msg);
+}
+
+/* Merge one kid's message into vs and sum (0, or -errno when the kid's
+ * own run could not be set up, as a failed run_variant). */
+static int sweep_merge(const struct sweep *sw, const struct sweep_done *d,
+		       struct variant_stats *vs, struct run_summary *sum)
 {
 	const char *p = d->buf;
 	struct variant_stats ks;
@@ -1043,15 +1080,17 @@ static int sweep_merge(const struct sweep_done *d, struct variant_stats *vs,
 	int r = 0;
 
 	if (!WIFEXITED(d->status) || WEXITSTATUS(d->status) ||
-	    d->len < sizeof(h) + sizeof(ks))
-		return -EIO;
+	    d->len < sizeof(h))
+		return sweep_died(sw, d, sw->o, vs, sum);
 	memcpy(h, p, sizeof(h));
+	if ((int64_t)h[0])
+		return (int)(int64_t)h[0];
+	if (d->len < sizeof(h) + sizeof(ks))
+		return sweep_died(sw, d, sw->o, vs, sum);
 	p += sizeof(h);
 	if (d->len != sizeof(h) + sizeof(ks) + h[3] + h[4] +
 		      h[1] * sizeof(struct violation))
-		return -EIO;
-	if ((int64_t)h[0])
-		return (int)(int64_t)h[0];
+		return -EIO;	/* a short message from a kid that exited 0 */
 	memcpy(&ks, p, sizeof(ks));
 	p += sizeof(ks);
 	vs->cut_points += ks.cut_points;
@@ -1160,7 +1199,7 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 	}
 	qsort(sw.done, sw.nr_done, sizeof(*sw.done), cmp_done);
 	for (size_t i = 0; i < sw.nr_done && !r; i++)
-		r = sweep_merge(&sw.done[i], vs, sum);
+		r = sweep_merge(&sw, &sw.done[i], vs, sum);
 out:
 	for (size_t i = 0; i < sw.nr_done; i++)
 		free(sw.done[i].buf);

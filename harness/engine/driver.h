@@ -48,6 +48,8 @@ struct run_opts {
 	uint64_t max_branches;		/* exhaustive: leaves per cut, at most
 					 * (0: DEFAULT_MAX_BRANCHES) */
 	const char *mutant;		/* for the report only */
+	const struct client_ops *client;	/* --backend; NULL: core (ids
+					 * then carry no @BACKEND) */
 	const char *fiu_name;		/* --fiu NAME[:N] */
 	uint64_t fiu_nth;
 	int fail_fast;			/* stop at the first violation, once

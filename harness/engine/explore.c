@@ -10,6 +10,7 @@
 
 #include "bm.h"
 #include "check.h"
+#include "client_digest.h"
 #include "errors.h"
 #include "explore.h"
 #include "faultbdev.h"
@@ -283,11 +284,11 @@ static int structural(struct bdev *bd, char *msg, size_t len)
 	return (cr.errors || cr.leaks) ? 1 : 0;
 }
 
-static int next_free_dev(struct thin_pool *pool, uint64_t *dev)
+static int next_free_dev(struct client *cl, uint64_t *dev)
 {
 	uint64_t *devs;
 	size_t nr;
-	int r = thin_list_devs_alloc(pool, &devs, &nr);
+	int r = cl->ops->list_devs(cl, &devs, &nr);
 
 	if (r)
 		return r;
@@ -300,7 +301,7 @@ static int next_free_dev(struct thin_pool *pool, uint64_t *dev)
 
 /* Continue after recovery: a new device with a few mappings, a commit;
  * then the structure must be clean and the state what it was plus them. */
-static void continue_and_check(struct thin_pool *pool, struct bdev *image,
+static void continue_and_check(struct client *cl, struct bdev *image,
 			       struct digest found, struct check_out *out)
 {
 	struct digest want = found, now;
@@ -309,46 +310,47 @@ static void continue_and_check(struct thin_pool *pool, struct bdev *image,
 	char msg[300];
 	int r;
 
-	r = next_free_dev(pool, &dev);
+	r = next_free_dev(cl, &dev);
 	if (!r)
-		r = thin_get_transaction_id(pool, &trans_id);
+		r = cl->ops->get_trans_id(cl, &trans_id);
 	if (!r)
-		r = thin_get_time(pool, &time);
+		r = cl->ops->get_time(cl, &time);
 	if (!r)
-		r = thin_create_thin(pool, dev);
+		r = cl->ops->create_thin(cl, dev);
 	for (uint64_t v = 0; v < CONT_MAPPINGS && !r; v++) {
 		pd_block_t b;
 
-		r = thin_alloc_data_block(pool, &b);
+		r = cl->ops->alloc_data_block(cl, &b);
 		if (r == -ENOSPC) {
 			r = 0;		/* a full data device is not a finding */
 			break;
 		}
 		if (!r)
-			r = thin_insert(pool, dev, v * 7, b);
+			r = cl->ops->insert(cl, dev, v * 7, b);
 		if (!r)
 			digest_add_map(&want, dev, v * 7, b, time);
 	}
 	if (!r)
-		r = thin_commit(pool);
+		r = cl->ops->commit(cl);
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery failed: %s",
 			pd_strerror(r));
 		return;
 	}
 	struct thin_dev_info info;
-	r = thin_dev_info(pool, dev, &info);
+	r = cl->ops->dev_info(cl, dev, &info);
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing: the new device is unreadable: %s",
 			pd_strerror(r));
 		return;
 	}
 	digest_add_dev(&want, dev, info.mapped_blocks, trans_id, time, time);
-	r = pool_digest(pool, &now);
+	r = client_digest(cl, &now);
 	if (r || !digest_eq(now, want)) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery: the state "
-			"is not the recovered one plus the new device%s%s",
-			r ? ": " : "", r ? pd_strerror(r) : "");
+			"is not the recovered one plus the new device%s%s%s%s",
+			r ? ": " : "", r ? pd_strerror(r) : "",
+			r && cl->msg[0] ? ": " : "", r ? cl->msg : "");
 		return;
 	}
 	r = structural(image, msg, sizeof(msg));
@@ -387,11 +389,13 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			const struct state_id *id, const struct check_opts *opts,
 			uint64_t fault_key, const int *torn, struct check_out *out)
 {
-	struct thin_pool_params params = {
+	struct client_params params = {
 		.data_block_size = res->geo.block_size,
 		.cache_blocks = res->geo.cache_blocks,
 	};
-	struct thin_pool *pool = NULL;
+	const struct client_ops *ops = res && res->client ? res->client :
+				       &client_core_ops;
+	struct client *pool = NULL;
 	struct expect e;
 	struct digest d;
 	char msg[300];
@@ -413,21 +417,22 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
 			return;
 		}
-		r = thin_pool_open(fb, &params, &pool);
+		r = ops->open(fb, &params, &pool);
 		if (!r && fault_bdev_failed(fb)) {
 			set_out(out, OUT_VIOLATION, "open succeeded although a "
 				"read failed (read %" PRIu64 ")",
 				fault_bdev_count(fb, FB_READ));
-			thin_pool_destroy(pool);
+			ops->destroy(pool);
 			bdev_destroy(fb);
 			return;
 		}
-		thin_pool_destroy(pool);
+		if (pool)
+			ops->destroy(pool);
 		pool = NULL;
 		bdev_destroy(fb);
 	}
 
-	r = thin_pool_open(image, &params, &pool);
+	r = ops->open(image, &params, &pool);
 	if (r == -ENODATA && e.lo < 0) {
 		out->state = -1;
 		set_out(out, OUT_ROLLBACK, "unformatted, as before the format committed");
@@ -449,10 +454,10 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			r < 0 ? pd_strerror(r) : msg);
 		goto out;
 	}
-	r = pool_digest(pool, &d);
+	r = client_digest(pool, &d);
 	if (r) {
-		set_out(out, OUT_VIOLATION, "reading the recovered pool: %s",
-			pd_strerror(r));
+		set_out(out, OUT_VIOLATION, "reading the recovered pool: %s%s%s",
+			pd_strerror(r), pool->msg[0] ? ": " : "", pool->msg);
 		goto out;
 	}
 	for (int64_t k = e.lo < 0 ? 0 : e.lo; k <= e.hi; k++) {
@@ -474,7 +479,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	if (!opts || !opts->no_continue)
 		continue_and_check(pool, image, d, out);
 out:
-	thin_pool_destroy(pool);
+	ops->destroy(pool);
 }
 
 /* Build the image of choice idx at the cutter's cut. */

@@ -717,6 +717,12 @@ void digest_add_dev(struct digest *d, uint64_t id, uint64_t mapped,
 	digest_dev(d, id, mapped, trans_id, ctime, stime);
 }
 
+void digest_add_pool(struct digest *d, uint64_t trans_id, uint32_t time,
+		     uint64_t nr_data, int held)
+{
+	digest_pool(d, trans_id, time, nr_data, held);
+}
+
 void digest_add_map(struct digest *d, uint64_t dev, uint64_t vblock,
 		    uint64_t block, uint32_t time)
 {

@@ -89,6 +89,8 @@ int oracle_write_xml(const struct oracle *o, uint32_t data_block_size,
 /* Digest pieces, for callers that predict a change to a known digest. */
 void digest_add_dev(struct digest *d, uint64_t id, uint64_t mapped,
 		    uint64_t trans_id, uint32_t ctime, uint32_t stime);
+void digest_add_pool(struct digest *d, uint64_t trans_id, uint32_t time,
+		     uint64_t nr_data, int held);
 void digest_add_map(struct digest *d, uint64_t dev, uint64_t vblock,
 		    uint64_t block, uint32_t time);
 #endif /* PD_ORACLE_H */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bm.h"
+#include "client_digest.h"
 #include "errors.h"
 #include "prng.h"
 #include "workload.h"
@@ -16,7 +17,8 @@ struct run {
 	const struct run_config *cfg;
 	struct run_result *res;
 	struct bdev *bd;
-	struct thin_pool *pool;
+	struct client *cl;		/* the backend's pool */
+	const struct client_ops *ops;
 	struct oracle *model;		/* current transaction */
 	struct oracle *committed;	/* last committed state */
 	size_t cap_ops, cap_states;
@@ -158,7 +160,7 @@ static int injected(struct run *w, int r)
 {
 	if ((w->cfg->fault.kind == FAULT_NONE && !w->cfg->fiu_name) || !r)
 		return 0;
-	return r == -EIO || thin_is_failed(w->pool);
+	return r == -EIO || w->ops->is_failed(w->cl);
 }
 
 /* After an injected error: abort, and follow the pool to whatever state
@@ -169,21 +171,29 @@ static void recover_inner(struct run *w, int64_t cand)
 	struct run_result *res = w->res;
 	uint64_t last = cand >= 0 ? (uint64_t)cand - 1 : res->nr_states - 1;
 	struct digest d;
-	int r;
+	int r, read_only;
 
-	/* As dm-thin does after a failed metadata operation: abort, then
-	 * mark the metadata for checking. */
-	r = thin_abort(w->pool);
+	/* The caller's policy after a failed metadata operation (client.h
+	 * CL4): the core aborts, sets needs_check and goes on; the kernel's
+	 * caller (dm-thin) aborts, sets needs_check, goes read-only and is
+	 * reloaded, and stays read-only: nothing more runs after the check
+	 * of the state it shows. */
+	r = w->ops->after_error(w->cl);
+	read_only = r == 1;
+	if (read_only)
+		r = 0;
 	if (!r)
-		r = thin_set_needs_check(w->pool);
-	if (!r)
-		r = pool_digest(w->pool, &d);
+		r = client_digest(w->cl, &d);
 	if (r) {
 		/* The pool is dead: nothing more runs.  A commit's candidate
 		 * stays, its superblock may have landed. */
 		res->stopped = 1;
 		w->done = 1;
 		return;
+	}
+	if (read_only) {
+		res->read_only = 1;
+		w->done = 1;
 	}
 	w->clean_op = res->nr_ops ? (int64_t)res->nr_ops - 1 : -1;
 	if (digest_eq(d, res->digests[last])) {
@@ -198,9 +208,13 @@ static void recover_inner(struct run *w, int64_t cand)
 			live_fail(w, "out of memory");
 			return;
 		}
-		/* thin_abort() wrote the superblock it reopened from back and
-		 * flushed it (TH4): state cand is durable from here on. */
-		mark(w, MK_COMMIT_END, (uint64_t)cand);
+		/* The core's thin_abort() wrote the superblock it reopened
+		 * from back and flushed it (TH4): state cand is durable from
+		 * here on.  The kernel's abort does not (client.h K3): the
+		 * superblock may live only in the device's cache, so state
+		 * cand - 1 stays possible. */
+		mark(w, MK_COMMIT_END, (uint64_t)cand |
+		     (w->ops->abort_makes_durable ? 0 : MK_UNCERTAIN));
 		keep_model(w, (uint64_t)cand);
 		return;
 	}
@@ -273,14 +287,14 @@ static void check_commit_wrote_nothing(struct run *w, uint64_t from,
 	}
 }
 
-/* A commit, marked as one: fn is thin_commit, or an op that commits first
- * (thin_reserve_metadata_snap). */
+/* A commit, marked as one: fn is the backend's commit, or an op that commits first
+ * (reserve_meta_snap). */
 static void do_commit_with(struct run *w, struct run_op *ro,
-			   int (*fn)(struct thin_pool *))
+			   int (*fn)(struct client *))
 {
 	struct run_result *res = w->res;
 	uint64_t k = res->nr_states, from;
-	int unchanged = fn == thin_commit &&
+	int unchanged = fn == w->ops->commit &&
 			(int64_t)(ro - res->ops) == w->clean_op + 1;
 	int r;
 
@@ -292,7 +306,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	}
 	from = simdisk_nr_ops(res->sd);
 	mark(w, MK_COMMIT_BEGIN, k);
-	r = fn(w->pool);
+	r = fn(w->cl);
 	ro->result = r;
 	if (injected(w, r)) {
 		recover(w, (int64_t)k);
@@ -307,9 +321,9 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		live_fail(w, "out of memory");
 		return;
 	}
-	if (unchanged)
+	if (unchanged && w->ops->unchanged_commit_is_noop)
 		check_commit_wrote_nothing(w, from, k);
-	if (fn == thin_commit)
+	if (fn == w->ops->commit)
 		w->clean_op = (int64_t)(ro - res->ops);
 	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k);
@@ -319,7 +333,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 
 static void do_commit(struct run *w, struct run_op *ro)
 {
-	do_commit_with(w, ro, thin_commit);
+	do_commit_with(w, ro, w->ops->commit);
 }
 
 static void exec_op(struct run *w, const struct op *op);
@@ -446,10 +460,10 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 
 	e = oracle_can_map(w->model, dev);
 	if (e) {
-		settle(w, ro, thin_insert(w->pool, dev, v, 0), e);
+		settle(w, ro, w->ops->insert(w->cl, dev, v, 0), e);
 		return;
 	}
-	r = thin_alloc_data_block(w->pool, &b);
+	r = w->ops->alloc_data_block(w->cl, &b);
 	if (r == -ENOSPC) {		/* the data device is full: allowed */
 		ro->result = r;
 		return;
@@ -457,9 +471,24 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 	if (!settle(w, ro, r, 0))
 		return;
 	ro->data_block = b;
-	r = thin_insert(w->pool, dev, v, b);
+	r = w->ops->insert(w->cl, dev, v, b);
 	if (settle(w, ro, r, 0) && oracle_insert(w->model, dev, v, b))
 		live_fail(w, "out of memory");
+}
+
+/* A caller that commits after every pool message that succeeded (client.h
+ * K8; dm-thin's pool_message): create, snap, delete, set_transaction_id,
+ * reserve and release of the metadata snapshot.  Marked as a commit. */
+static void message_commit(struct run *w, struct run_op *ro)
+{
+	enum op_kind k = ro->op.kind;
+
+	if (!w->ops->message_commits || w->done || ro->result ||
+	    (k != OP_CREATE && k != OP_SNAP && k != OP_DELETE &&
+	     k != OP_TRANS_ID && k != OP_META_SNAP &&
+	     k != OP_META_SNAP_RELEASE))
+		return;
+	do_commit_with(w, ro, w->ops->commit);
 }
 
 static void exec_op(struct run *w, const struct op *op)
@@ -500,16 +529,16 @@ static void exec_op(struct run *w, const struct op *op)
 
 	switch (op->kind) {
 	case OP_CREATE:
-		r = thin_create_thin(w->pool, op->a);
+		r = w->ops->create_thin(w->cl, op->a);
 		settle(w, ro, r, injected(w, r) ? 0 : oracle_create_thin(w->model, op->a));
 		break;
 	case OP_SNAP:
-		r = thin_create_snap(w->pool, op->a, op->b);
+		r = w->ops->create_snap(w->cl, op->a, op->b);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_create_snap(w->model, op->a, op->b));
 		break;
 	case OP_DELETE:
-		r = thin_delete(w->pool, op->a);
+		r = w->ops->delete_dev(w->cl, op->a);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_delete(w->model, op->a));
 		break;
@@ -517,12 +546,12 @@ static void exec_op(struct run *w, const struct op *op)
 		exec_map_one(w, ro, op->a, op->b);
 		break;
 	case OP_UNMAP:
-		r = thin_remove(w->pool, op->a, op->b);
+		r = w->ops->remove(w->cl, op->a, op->b);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_remove(w->model, op->a, op->b));
 		break;
 	case OP_UNMAP_RANGE:
-		r = thin_remove_range(w->pool, op->a, op->b, op->c + 1, &n);
+		r = w->ops->remove_range(w->cl, op->a, op->b, op->c + 1, &n);
 		if (injected(w, r)) {
 			settle(w, ro, r, 0);
 			break;
@@ -537,7 +566,7 @@ static void exec_op(struct run *w, const struct op *op)
 		do_commit(w, ro);
 		break;
 	case OP_ABORT:
-		r = thin_abort(w->pool);
+		r = w->ops->abort(w->cl);
 		if (settle(w, ro, r, 0)) {
 			w->clean_op = (int64_t)(ro - res->ops);
 			if (oracle_assign(w->model, w->committed))
@@ -547,40 +576,40 @@ static void exec_op(struct run *w, const struct op *op)
 	case OP_TRANS_ID: {
 		uint64_t cur = oracle_trans_id(w->model);
 
-		r = thin_set_transaction_id(w->pool, cur, op->a);
+		r = w->ops->set_trans_id(w->cl, cur, op->a);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_set_trans_id(w->model, cur, op->a));
 		break;
 	}
 	case OP_RESIZE_DATA:
-		r = thin_resize_data(w->pool, op->a);
+		r = w->ops->resize_data(w->cl, op->a);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_resize_data(w->model, op->a));
 		break;
 	case OP_RESIZE_META:
-		r = thin_get_nr_metadata_blocks(w->pool, &nm);
+		r = w->ops->get_nr_metadata_blocks(w->cl, &nm);
 		if (!r && op->a > bdev_nr_blocks(w->bd))
 			r = bdev_resize(w->bd, op->a);
 		if (!r)
-			r = thin_resize_metadata(w->pool, op->a);
+			r = w->ops->resize_metadata(w->cl, op->a);
 		settle(w, ro, r, op->a < nm ? -EINVAL : 0);
 		break;
 	case OP_META_SNAP:
 		/* Reserve commits first: that commit is marked as one, and
 		 * the snapshot joins the model once it is done. */
 		if (!oracle_held(w->model)) {
-			do_commit_with(w, ro, thin_reserve_metadata_snap);
+			do_commit_with(w, ro, w->ops->reserve_meta_snap);
 			if (!w->done && !ro->result && oracle_meta_snap(w->model))
 				live_fail(w, "op %zu 'meta-snap': the model refused it",
 					  (size_t)(ro - res->ops));
 			break;
 		}
-		r = thin_reserve_metadata_snap(w->pool);
+		r = w->ops->reserve_meta_snap(w->cl);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_meta_snap(w->model));
 		break;
 	case OP_META_SNAP_RELEASE:
-		r = thin_release_metadata_snap(w->pool);
+		r = w->ops->release_meta_snap(w->cl);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_meta_snap_release(w->model));
 		break;
@@ -588,16 +617,20 @@ static void exec_op(struct run *w, const struct op *op)
 		live_fail(w, "unknown op kind %d", op->kind);
 		break;
 	}
+	message_commit(w, ro);
 }
 
 int workload_run(const struct run_config *cfg, struct run_result *res)
 {
 	const struct scenario *sc = cfg->sc;
 	struct run w = { .cfg = cfg, .res = res, .clean_op = -1 };
-	struct thin_pool_params params;
+	const struct client_ops *ops = cfg->client ? cfg->client : &client_core_ops;
+	struct client_params params;
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	w.ops = ops;
+	res->client = ops;
 	res->geo = sc->geo;
 	if (cfg->cache_blocks)
 		res->geo.cache_blocks = cfg->cache_blocks;
@@ -627,18 +660,42 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	r = fiu_arm(cfg);
 	if (r)
 		goto out;
-	params = (struct thin_pool_params) {
+	params = (struct client_params) {
 		.data_block_size = res->geo.block_size,
 		.nr_data_blocks = res->geo.data_blocks,
 		.cache_blocks = res->geo.cache_blocks,
 	};
 	/* State 0, the empty pool, is known before the format runs: a
-	 * format whose last flush failed may still have published it. */
-	r = push_state(&w, oracle_digest(w.model));
-	if (r)
-		goto out;
-	mark(&w, MK_COMMIT_BEGIN, 0);
-	r = thin_pool_format(w.bd, &params, &w.pool);
+	 * format whose last flush failed may still have published it.  A
+	 * two-step format (client.h CL2) first commits it with a data device
+	 * of size 0: that is state 0, the resized pool state 1. */
+	if (w.ops->format_steps == 2) {
+		struct oracle *pre;
+
+		r = oracle_create(0, &pre);
+		if (r)
+			goto out;
+		r = push_state(&w, oracle_digest(pre));
+		oracle_destroy(pre);
+		if (r)
+			goto out;
+		mark(&w, MK_COMMIT_BEGIN, 0);
+		r = w.ops->format(w.bd, &params, &w.cl);
+		if (!r) {
+			mark(&w, MK_COMMIT_END, 0);
+			r = push_state(&w, oracle_digest(w.model));
+			if (r)
+				goto out;
+			mark(&w, MK_COMMIT_BEGIN, 1);
+			r = w.ops->format_finish(w.cl, res->geo.data_blocks);
+		}
+	} else {
+		r = push_state(&w, oracle_digest(w.model));
+		if (r)
+			goto out;
+		mark(&w, MK_COMMIT_BEGIN, 0);
+		r = w.ops->format(w.bd, &params, &w.cl);
+	}
 	if (r) {
 		if (cfg->fault.kind == FAULT_NONE && !cfg->fiu_name) {
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
@@ -650,8 +707,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		r = 0;
 		goto out;
 	}
-	mark(&w, MK_COMMIT_END, 0);
-	keep_model(&w, 0);
+	mark(&w, MK_COMMIT_END, res->nr_states - 1);
+	keep_model(&w, res->nr_states - 1);
 	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)
 		exec_op(&w, &sc->ops[i]);
 	r = w.setup_err;
@@ -659,7 +716,8 @@ out:
 	if (!r)
 		r = index_marks(res);
 	fiu_disarm(cfg);
-	thin_pool_destroy(w.pool);
+	if (w.cl)
+		w.ops->destroy(w.cl);
 	oracle_destroy(w.model);
 	oracle_destroy(w.committed);
 	if (r)

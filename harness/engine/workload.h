@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.h"
 #include "oracle.h"
 #include "scenario.h"
 #include "simdisk.h"
@@ -68,6 +69,7 @@ struct run_config {
 	simdisk_op_hook_fn sd_hook;	/* installed on the run's simdisk
 					 * (simdisk_set_op_hook), or NULL */
 	void *sd_hook_ctx;
+	const struct client_ops *client;	/* the backend; NULL: core */
 };
 
 /* 0 if name is a fault point of core/fault.h and this build has libfiu
@@ -95,6 +97,9 @@ struct run_result {
 	uint64_t recovered_seq;		/* log length when the recovery from
 					 * it (abort, needs_check) was done */
 	int stopped;			/* the pool died (abort failed) */
+	int read_only;			/* the caller's policy left the pool
+					 * read-only after an error (kernel) */
+	const struct client_ops *client;	/* the backend it ran on */
 	int live_failed;		/* the core disagreed with the oracle */
 	char live_msg[512];
 	struct pool_geometry geo;	/* as run */

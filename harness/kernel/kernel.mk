@@ -11,6 +11,10 @@
 #   make KERNEL_SRC=~/linux kernel
 #                       the same from a developer's tree too (version "custom")
 #
+# pdcrash links every version's client adapter (client_kernel.o, see
+# harness/engine/client.h) and libkernel.a unless KERNEL=0 (then only the
+# core backend is in it).
+#
 # Sources.  harness/kernel/fetch.sh puts the members we need, unmodified, in
 # $(B)/kernel/<V>/ under their kernel paths (drivers/md/persistent-data/...,
 # drivers/md/dm-thin-metadata.[ch], include/linux/dm-bufio.h, ...), from
@@ -73,6 +77,11 @@ KSHIM_HDRS := $(shell find $(KDIR)/include -name '*.h') $(KDIR)/bufio.h
 KFLAGS_STAMP := $(wildcard $(B)/flags.txt)
 
 kprefix = k$(subst .,,$(1))_
+# The backend name pdcrash knows the version by (--backend).
+kname = $(if $(filter custom,$(1)),kernel,kernel-$(1))
+
+# The adapters pdcrash links (beside libkernel.a), one per version.
+KCLIENT_OBJS = $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/client_kernel.o)
 
 # Kernel files: our flags, GNU C, and silence for what is the kernel's style
 # (unused parameters, shadowing, %llu for uint64_t) rather than our business.
@@ -140,6 +149,14 @@ $(KB)/$(1)/kthin.o: $(KB)/$(1)/kthin-all.o $(KB)/$(1)/entry.syms
 
 $(KB)/$(1)/rename.h: $(KB)/$(1)/entry.syms
 	awk '{print "#define " $$$$1 " $(call kprefix,$(1))" $$$$1}' $$< > $$@
+
+# The client adapter (harness/kernel/client_kernel.c) for this version:
+# compiled like the tests, beside kthin.o (it uses the public API only).
+$(KB)/$(1)/client_kernel.o: $(KDIR)/client_kernel.c harness/engine/client.h core/thin.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
+	@mkdir -p $$(dir $$@)
+	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Iharness/engine \
+		-include $(KB)/$(1)/rename.h -DKCLIENT_PREFIX=$(call kprefix,$(1)) \
+		-DKCLIENT_NAME='"$(call kname,$(1))"' -c -o $$@ $$<
 
 # tests/kernel/*.c for this version (names test_<prefix>NAME, see ktest.h)
 $(KB)/$(1)/ktest/%.o: tests/kernel/%.c tests/kernel/ktest.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)

@@ -18,7 +18,7 @@ const char cli_usage_text[] =
 "usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors] [--jobs N]\n"
 "                   [--shard K/N] [--report DIR] [--json] [--no-continue]\n"
 "                   [--no-memo] [--fiu NAME[:N]] [--fail-fast] [--sample]\n"
-"                   [--max-branches N]\n"
+"                   [--max-branches N] [--backend core|kernel-6.1|kernel-6.12|kernel]\n"
 "       pdcrash replay ID [--trace] [--save-image FILE] [--expected-xml FILE]\n"
 "                         [--fiu NAME[:N]]\n"
 "       pdcrash minimize ID [-o FILE]\n"
@@ -221,14 +221,44 @@ int cli_split_variant(const char *name, char *base, size_t len,
 
 	*cache = 0;
 	if (!plus) {
-		snprintf(base, len, "%s", name);
+		snprintf(base, len, "%.*s", (int)strcspn(name, "@"), name);
 		return 0;
 	}
-	if (strcmp(plus + 1, "small"))
+	if (strncmp(plus + 1, "small", 5) ||
+	    (plus[6] && plus[6] != '@'))
 		return -EINVAL;
 	snprintf(base, len, "%.*s", (int)(plus - name), name);
 	*cache = SMALL_CACHE_BLOCKS;
 	return 0;
+}
+
+int cli_parse_backend(const char *name, const struct client_ops **ops)
+{
+	const struct client_ops *o = NULL;
+	int r = client_backend_find(name, &o);
+
+	if (r == -EINVAL)
+		return cli_usage_error("unknown backend '%s' (core, kernel-6.1, "
+				       "kernel-6.12, kernel)", name);
+	if (r) {
+		fprintf(stderr, "pdcrash: backend '%s' is not built into this "
+			"pdcrash (it has: %s); make with the linux-source "
+			"packages (KERNEL=1), and KERNEL_SRC=DIR for 'kernel'\n",
+			name, client_backends_built());
+		return 2;
+	}
+	*ops = o == &client_core_ops ? NULL : o;
+	return 0;
+}
+
+int cli_split_backend(const char *name, const struct client_ops **ops)
+{
+	const char *at = strrchr(name, '@');
+
+	*ops = NULL;
+	if (!at)
+		return 0;
+	return cli_parse_backend(at + 1, ops);
 }
 
 /* NAME[:N]: a fault point of core/fault.h, failed at its Nth hit. */

@@ -24,9 +24,15 @@ int cli_parse_u64_arg(const char *flag, const char *s, uint64_t *v);
 /* Switch on a mutant; 0, or 2 after a message. */
 int cli_set_mutant(const char *name);
 unsigned cli_default_jobs(void);
-/* NAME[+small] -> scenario name and cache override; -EINVAL if unknown. */
+/* NAME[+small][@BACKEND] -> scenario name and cache override; -EINVAL
+ * if unknown. */
 int cli_split_variant(const char *name, char *base, size_t len,
 		      unsigned *cache);
+/* --backend NAME (client.h): *ops NULL for core; 0, or 2 after a message
+ * (unknown, or not built into this pdcrash). */
+int cli_parse_backend(const char *name, const struct client_ops **ops);
+/* The @BACKEND of an id's name part (none: core, *ops NULL); 0 or 2. */
+int cli_split_backend(const char *name, const struct client_ops **ops);
 /* One line of the op log, as replay prints it. */
 void cli_print_op_line(const struct run_result *res, uint64_t i);
 

@@ -29,6 +29,11 @@ static const char help_text[] =
 "          NAME+small with a 16-block cache (dirty blocks written back in the\n"
 "          middle of transactions).  SCENARIO is a name in scenarios/ or a\n"
 "          path to a .scn file.\n"
+"  --backend B     the metadata code under test: core (ours, the default),\n"
+"                  kernel-6.1, kernel-6.12 (Linux's dm-thin-metadata.c and\n"
+"                  persistent-data from Debian's linux-source), kernel (the\n"
+"                  tree make was given as KERNEL_SRC).  Ids then carry it:\n"
+"                  NAME[+small]@B:..., so replay and minimize use it too\n"
 "  --seed N        seed for random workloads and random persistence choices\n"
 "                  (default 1); the same seed gives the same result anywhere\n"
 "  --tear          also torn writes (a write lands in part, 512-byte sectors)\n"
@@ -103,7 +108,8 @@ static const char help_text[] =
 "Every command but list, mutants and merge also takes --mutant NAME in the\n"
 "mutants build (build/pdcrash-mutants) to switch one planted bug on.\n"
 "Failure ids: NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT (scenario and variant, seed,\n"
-"cut point, persistence choice, torn, fault).\n"
+"cut point, persistence choice, torn, fault); NAME ends in @BACKEND when the\n"
+"backend is not core.\n"
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
@@ -193,6 +199,11 @@ int cmd_run(int argc, char **argv)
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs NAME[:N]", a);
 			if ((rc = cli_parse_fiu(argv[++i], &o.fiu_name, &o.fiu_nth)))
+				return rc;
+		} else if (!strcmp(a, "--backend")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a name", a);
+			if ((rc = cli_parse_backend(argv[++i], &o.client)))
 				return rc;
 		} else if (!strcmp(a, "--mutant")) {
 			if (i + 1 >= argc)

@@ -65,6 +65,7 @@ struct minimizer {
 					 * the anchor op (1-based) */
 	struct fault_spec cur_fault;	/* the fault of the best list */
 	const char *mutant;
+	const struct client_ops *client;	/* the id's @BACKEND */
 	unsigned runs;
 	double t0;
 	int over;			/* out of budget */
@@ -196,7 +197,7 @@ static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
 		[FAULT_FLUSH] = SD_FLUSH,
 	};
 	struct run_config cfg = { .sc = sc, .seed = m->seed, .keep_state = -1,
-				  .quiet = 1 };
+				  .quiet = 1, .client = m->client };
 	struct run_result res;
 	uint64_t count, guess = 0;
 	unsigned nt = 0;
@@ -256,6 +257,7 @@ static int run_once(struct minimizer *m, struct scenario *sc,
 		.io_errors = m->recovery_fault,
 		.jobs = cli_default_jobs(),
 		.mutant = m->mutant,
+		.client = m->client,
 		.variants_mask = 1,
 		.fault = fault,
 	};
@@ -664,6 +666,8 @@ int cmd_minimize(int argc, char **argv)
 		return cli_usage_error("%s", err);
 	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
 		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
+	if ((rc = cli_split_backend(id.name, &cfg.client)))
+		return rc;
 	if ((rc = result_path(base, a.outpath, path, sizeof(path))))
 		return rc;
 	if ((rc = cli_load_named(base, &sc)))
@@ -680,6 +684,7 @@ int cmd_minimize(int argc, char **argv)
 		goto out_free_sc;
 	}
 	m.mutant = a.mutant;
+	m.client = cfg.client;
 	if (id_fits_run(&res, &id, a.idtext) ||
 	    original_fails(&m, &res, &id, a.idtext))
 		goto out_free_res;

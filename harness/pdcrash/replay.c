@@ -11,9 +11,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -82,6 +85,39 @@ static int parse_args(int argc, char **argv, struct replay_args *a,
 	return 0;
 }
 
+/* Does the workload run to its end?  It runs first in a child, so that a
+ * run that dies (a crash or a BUG_ON in the code under test: `run` reports
+ * such a fault run as a violation) is reported here too, as the outcome of
+ * the id (exit 1), rather than killing replay.  0 if it survives. */
+static int run_survives(const struct run_config *cfg, const char *idtext)
+{
+	struct run_result res;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return 0;	/* replay in-process then */
+	if (pid == 0) {
+		if (!workload_run(cfg, &res))
+			run_result_free(&res);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	if (!WIFSIGNALED(status))
+		return 0;
+	printf("state %s\n", idtext);
+	printf("outcome: violation: the run died: signal %d (%s)%s\n",
+	       WTERMSIG(status), strsignal(WTERMSIG(status)),
+	       WTERMSIG(status) == SIGABRT ?
+	       "; a BUG_ON or abort in the code under test (its message went "
+	       "to stderr)" : "");
+	return 1;
+}
+
 /* Run the workload of the id, keeping the model of the last committed
  * state at the cut, and cut the log there.  0, or the exit status 2. */
 static int rebuild(struct replay *rp, const char *idtext)
@@ -95,12 +131,16 @@ static int rebuild(struct replay *rp, const char *idtext)
 			      &rp->cfg.cache_blocks))
 		return cli_usage_error("unknown variant in '%s' (only +small)",
 				       rp->id.name);
+	if ((r = cli_split_backend(rp->id.name, &rp->cfg.client)))
+		return r;
 	if ((r = cli_load_named(rp->base, &rp->sc)))
 		return r;
 	rp->cfg.sc = rp->sc;
 	rp->cfg.seed = rp->id.seed;
 	rp->cfg.fault = rp->id.fault;
 	rp->cfg.keep_state = -1;
+	if ((r = run_survives(&rp->cfg, idtext)))
+		return r;
 	/* A first run finds the committed state at the cut, a second keeps
 	 * its model, for the expected-against-found difference. */
 	for (int pass = 0; pass < 2; pass++) {

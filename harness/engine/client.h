@@ -1,0 +1,180 @@
+/* harness/engine/client.h - one metadata client, several implementations
+ * (DESIGN.md 8): the workload, the recovery and `pdcrash diff` drive thin
+ * pool metadata through this ops table only.
+ *
+ * Backends (client_backend_find names them):
+ *   core          our core (core/thin.h), harness/engine/client_core.c
+ *   kernel-6.1    Linux's dm-thin-metadata.c and persistent-data, from
+ *   kernel-6.12   Debian's linux-source packages, or KERNEL_SRC ("kernel"),
+ *   kernel        through their own dm_pool_* / dm_thin_* API:
+ *                 harness/kernel/client_kernel.c, compiled once per
+ *                 version with that version's include path and rename.h,
+ *                 and linked beside (not inside) the version's localised
+ *                 object kthin.o; it exports <P>client_ops (k61_, k612_,
+ *                 kcustom_) and calls nothing but the kernel's public API.
+ *
+ * Contract (both backends; a difference is named in CL-notes below, never
+ * hidden in a conversion):
+ *  CL1  every call returns 0 or a negative errno with core/thin.h's
+ *       meanings; the kernel's own codes are passed on unchanged.
+ *  CL2  format() leaves a committed, empty pool of nr_data_blocks data
+ *       blocks.  A backend with format_steps == 2 commits twice: first the
+ *       empty pool with a data device of size 0 (the kernel's format), then
+ *       the resize (dm-thin does it in preresume); a crash between shows the
+ *       first, and the workload counts it as a committed state of its own.
+ *  CL3  destroy() frees without writing anything the caller could not
+ *       have seen written (a crash); close() commits first.
+ *  CL4  after_error() is the caller's policy after a failed metadata
+ *       operation (dm-thin's metadata_operation_failed); it returns 0 if
+ *       the pool may go on with a new transaction, 1 if it is alive but
+ *       read-only for good (the workload stops), -errno if it is dead.
+ *  CL5  walk() reports what the committed-or-current pool holds: pool
+ *       values, then each device's details and its mappings (vblock
+ *       ascending) with their times.
+ *
+ * CL-notes, the kernel adapter (harness/kernel/client_kernel.c says more):
+ *  K1  no mapping walk with times, and the pool time is private: walk()
+ *      and get_time() read the image with our core, read-only, and compare
+ *      every answer the kernel does give (transaction id, data device size,
+ *      held root, each device's open and mapped count, every mapping's
+ *      block and shared flag by dm_thin_find_mapped_range and
+ *      dm_thin_find_block, the device list by probing open_thin_device);
+ *      a disagreement is -EPROTO with client->msg saying which.  Only valid
+ *      with nothing uncommitted (the workload and recovery call it right
+ *      after an open, a commit or an abort).
+ *  K2  no single-block remove in 6.1+: remove() is dm_thin_remove_range
+ *      of one block, after dm_thin_find_block (-ENODATA when unmapped, the
+ *      kernel's range remove would return 0).  remove_range() counts what
+ *      it removed from dm_thin_get_mapped_count before and after.
+ *  K3  abort(): dm_pool_abort_metadata keeps stale in-core device entries
+ *      (tests/kernel/test_kthin.c), so the adapter then puts the metadata
+ *      read-only (so close does not commit), closes and reopens, as a
+ *      dm-thin reload does.  Unlike our core's thin_abort (TH4) nothing is
+ *      rewritten: after a failed final flush the superblock reopened from
+ *      may live only in the device's cache (abort_makes_durable = 0).
+ *  K4  set_needs_check() only dirties the superblock in the kernel; it goes
+ *      out with the next commit or the write-back at close.
+ *  K5  lookup() gives no mapping time (time = CLIENT_NO_TIME).
+ *  K6  open() of an all-zero block 0: the kernel's -EPERM ("unformatted,
+ *      not asked to format") is reported as -ENODATA, our meaning.
+ *  K7  destroy(): the kernel has no close without a commit, and dm-bufio
+ *      writes dirty buffers back at destroy; the adapter detaches the
+ *      device first (those writes go nowhere), then closes read-only.
+ *  K8  dm_pool_delete_thin_device of a device created in the same
+ *      transaction fails with -ENODATA after dropping its in-core entry
+ *      (its details are written only at commit), leaving its mapping tree
+ *      in the top-level tree.  dm-thin never does that: each create, snap,
+ *      delete, set_transaction_id, reserve / release_metadata_snap is a
+ *      pool message, and pool_message commits after it succeeded.  The
+ *      workload does the same for a backend with message_commits.
+ *  K9  a commit with nothing changed: the kernel skips it only before the
+ *      first change since open (pmd->in_service, the fix "dm thin
+ *      metadata: do not write metadata if no changes occurred"); later it
+ *      flushes and rewrites the superblock (unchanged_commit_is_noop = 0).
+ */
+#ifndef PD_CLIENT_H
+#define PD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bdev.h"
+#include "thin.h"
+
+#define CLIENT_NO_TIME UINT32_MAX
+
+struct client {
+	const struct client_ops *ops;
+	struct bdev *bd;		/* not owned */
+	char msg[256];			/* detail of the last -EPROTO, or "" */
+};
+
+struct client_params {
+	uint32_t data_block_size;	/* sectors */
+	pd_block_t nr_data_blocks;	/* for a format */
+	unsigned cache_blocks;		/* 0: the backend's default */
+};
+
+struct client_pool_info {
+	uint64_t trans_id;
+	uint32_t time;
+	pd_block_t nr_data_blocks;
+	pd_block_t held_root;		/* 0: no metadata snapshot */
+};
+
+struct client_walker {
+	int (*pool)(void *ctx, const struct client_pool_info *info);
+	int (*dev)(void *ctx, const struct thin_dev_info *info);
+	int (*map)(void *ctx, uint64_t dev, uint64_t vblock, pd_block_t block,
+		   uint32_t time);
+};
+
+struct client_ops {
+	const char *name;		/* "core", "kernel-6.1", ... */
+	int format_steps;		/* CL2: 1 or 2 */
+	int abort_makes_durable;	/* abort() flushes the superblock it
+					 * reopened from (core TH4) */
+	int unchanged_commit_is_noop;	/* a commit with nothing changed since
+					 * the last one writes nothing (core
+					 * TH1); the kernel only skips commits
+					 * before the first change since open
+					 * (pmd->in_service) */
+	int message_commits;		/* the caller commits right after each
+					 * create, snap and delete, as dm-thin's
+					 * pool_message does (K8) */
+	int (*format)(struct bdev *bd, const struct client_params *p,
+		      struct client **result);
+	int (*format_finish)(struct client *c, pd_block_t nr_data_blocks);
+	int (*open)(struct bdev *bd, const struct client_params *p,
+		    struct client **result);
+	int (*close)(struct client *c);
+	void (*destroy)(struct client *c);
+
+	int (*create_thin)(struct client *c, uint64_t dev);
+	int (*create_snap)(struct client *c, uint64_t dev, uint64_t origin);
+	int (*delete_dev)(struct client *c, uint64_t dev);
+	int (*insert)(struct client *c, uint64_t dev, uint64_t vblock,
+		      pd_block_t block);
+	int (*remove)(struct client *c, uint64_t dev, uint64_t vblock);
+	int (*remove_range)(struct client *c, uint64_t dev, uint64_t begin,
+			    uint64_t end, uint64_t *nr_removed);
+	int (*lookup)(struct client *c, uint64_t dev, uint64_t vblock,
+		      struct thin_lookup_result *result);
+	int (*alloc_data_block)(struct client *c, pd_block_t *result);
+
+	int (*commit)(struct client *c);
+	int (*abort)(struct client *c);
+	int (*after_error)(struct client *c);	/* CL4 */
+	int (*is_failed)(struct client *c);
+
+	int (*get_trans_id)(struct client *c, uint64_t *id);
+	int (*set_trans_id)(struct client *c, uint64_t current_id,
+			    uint64_t new_id);
+	int (*get_time)(struct client *c, uint32_t *time);
+	int (*resize_data)(struct client *c, pd_block_t nr_blocks);
+	int (*resize_metadata)(struct client *c, pd_block_t nr_blocks);
+	int (*get_nr_metadata_blocks)(struct client *c, pd_block_t *nr);
+	int (*reserve_meta_snap)(struct client *c);
+	int (*release_meta_snap)(struct client *c);
+	int (*get_meta_snap)(struct client *c, pd_block_t *block);
+	int (*set_needs_check)(struct client *c);
+	int (*get_needs_check)(struct client *c, int *needs_check);
+
+	int (*dev_info)(struct client *c, uint64_t dev,
+			struct thin_dev_info *info);
+	/* Ids ascending, in an array it allocates (free()). */
+	int (*list_devs)(struct client *c, uint64_t **devs, size_t *nr);
+	int (*walk)(struct client *c, const struct client_walker *w,
+		    void *ctx);			/* CL5 */
+};
+
+extern const struct client_ops client_core_ops;
+
+/* The backend called name: "core", "kernel-6.1", "kernel-6.12", "kernel"
+ * (KERNEL_SRC).  0; -EINVAL unknown; -ENOSYS known but not linked in (a
+ * KERNEL=0 build, or no KERNEL_SRC given to make). */
+int client_backend_find(const char *name, const struct client_ops **ops);
+/* "core, kernel-6.1, ..." of what this program has, for messages. */
+const char *client_backends_built(void);
+
+#endif /* PD_CLIENT_H */
