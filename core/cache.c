@@ -270,6 +270,20 @@ static int open_objects(struct cache_md *cmd, uint32_t want_block_size)
 		r = -EINVAL;
 		goto out_unlock;
 	}
+	/* Sizes the device cannot hold are damage, not a walk of 2^32
+	 * steps: the mapping array stores cache_blocks __le64 entries and
+	 * the discard bitset discard_nr_blocks bits, 509 words a block. */
+	{
+		uint64_t words = bm_nr_blocks(cmd->bm) *
+			((PD_BLOCK_SIZE - ARRAY_BLOCK_HEADER_SIZE) / 8);
+
+		if (le32_get(d + SB(cache_blocks)) > words ||
+		    le64_get(d + SB(discard_nr_blocks)) > UINT32_MAX ||
+		    le64_get(d + SB(discard_nr_blocks)) > words * 64) {
+			r = -EILSEQ;
+			goto out_unlock;
+		}
+	}
 	r = tm_open_with_sm(cmd->bm, SUPERBLOCK_LOCATION,
 			    d + SB(metadata_space_map_root), SM_ROOT_SIZE,
 			    &cmd->tm, &cmd->metadata_sm);
