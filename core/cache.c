@@ -537,6 +537,7 @@ struct valid_list {
 	uint32_t *cb;
 	size_t nr;
 	uint8_t *mapped;		/* per cblock, or NULL */
+	uint32_t cache_blocks;		/* size of cb / mapped */
 };
 
 static int collect_valid(void *ctx, uint32_t index, const void *value)
@@ -545,6 +546,9 @@ static int collect_valid(void *ctx, uint32_t index, const void *value)
 	uint64_t ob;
 	uint32_t fl;
 
+	/* a damaged array may be longer than the superblock says */
+	if (index >= l->cache_blocks)
+		return -EILSEQ;
 	unpack_mapping(value, &ob, &fl);
 	if (!(fl & CACHE_M_VALID))
 		return 0;
@@ -563,7 +567,7 @@ static int mapped_bit(void *ctx, uint32_t index, int *bit)
 
 static int store_all_dirty(struct cache_md *cmd)
 {
-	struct valid_list l = { NULL, 0, NULL };
+	struct valid_list l = { NULL, 0, NULL, cmd->cache_blocks };
 	uint8_t v[8];
 	int r;
 
