@@ -489,7 +489,8 @@ int xml_feed(struct xml_reader *x, const char *buf, size_t len, int final)
 	r = take_tokens(x, final, &used);
 	if (r)
 		return r;
-	memmove(x->buf, x->buf + used, x->len - used);
+	if (used)	/* x->buf is NULL until the first byte */
+		memmove(x->buf, x->buf + used, x->len - used);
 	x->len -= used;
 	if (final) {
 		x->tok_line = x->line;
