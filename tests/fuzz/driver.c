@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,14 @@ int main(int argc, char **argv)
 
 	if (t && atoi(t) > 0)
 		timeout_s = (unsigned)atoi(t);
+#ifndef __SANITIZE_ADDRESS__
+	/* As libFuzzer's -rss_limit_mb: an allocation sized by damaged
+	 * metadata fails here instead of being overcommitted (ASan needs
+	 * its address space, so not with SAN=1). */
+	struct rlimit rl = { 4ul << 30, 4ul << 30 };
+
+	setrlimit(RLIMIT_AS, &rl);
+#endif
 	signal(SIGALRM, SIG_DFL);
 	for (int i = 1; i < argc; i++)
 		rc |= run_path(argv[i]);
