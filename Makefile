@@ -251,6 +251,60 @@ mutants-build: deps
 mutants: mutants-build
 	PD_BUILD=$(abspath $(B)) $(PYTHON) tests/mutants.py
 
+# --- fuzz: libFuzzer targets (tests/fuzz/, one .c per target) -------------
+#   make fuzz            build them with clang into build/fuzz/ and run each
+#                        for FUZZ_SECONDS (default 60) on its corpus; exit 2
+#                        without clang/libFuzzer, 1 if any target crashed
+#   make fuzz-build      build only
+# The same targets are linked with tests/fuzz/driver.c (a plain main(), the
+# normal compiler and flags) into build/fuzz-regress/, built by `all`; the
+# pytest tests/test_fuzz_regress.py feeds them every file of
+# tests/fuzz/corpus/<target>/ and tests/fuzz/regress/<target>/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_INC     := -Icore -Isimdisk -Iharness/engine -Iharness/pdcrash \
+		-Iharness/pdtool -Itests/fuzz
+FUZZ_CFLAGS  := -std=c11 -g -O1 -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809L \
+		-D_DEFAULT_SOURCE -MMD -MP -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined
+FUZZ_LIB_SRC := $(CORE_SRC) $(SIMDISK_SRC) $(ENGINE_SRC) harness/pdtool/xml.c \
+		$(filter-out harness/pdcrash/main.c,$(PDCRASH_SRC))
+FUZZ_LIB     := $(B)/fuzz/libfuzzdeps.a
+FUZZ_BINS    := $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))
+FUZZ_REGRESS := $(addprefix $(B)/fuzz-regress/,$(FUZZ_TARGETS))
+FUZZ_PDCRASH := $(B)/fuzz-regress/libpdcrash.a
+
+.PHONY: fuzz fuzz-build
+fuzz:
+	@sh tests/fuzz/run.sh check "$(FUZZ_CC)"
+	$(MAKE) fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh run $(B)/fuzz $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_BINS)
+
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_INC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_LIB): $(patsubst %.c,$(B)/fuzz/obj/%.o,$(FUZZ_LIB_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) -lm
+
+all: $(FUZZ_REGRESS)
+$(B)/obj/tests/fuzz/%.o: CPPFLAGS += -Iharness/pdcrash -Itests/fuzz
+$(FUZZ_PDCRASH): $(call obj,$(filter-out harness/pdcrash/main.c,$(PDCRASH_SRC)))
+	@mkdir -p $(dir $@) && rm -f $@
+	$(AR) rcs $@ $^
+$(B)/fuzz-regress/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/driver.o \
+		$(FUZZ_PDCRASH) $(UNIT_EXTRA) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/obj/tests/fuzz/driver.o $(FUZZ_PDCRASH) \
+		$(UNIT_EXTRA) $(LIBS) $(LDLIBS)
+
+-include $(shell find $(B)/fuzz/obj -name '*.d' 2>/dev/null)
+
 clean:
 	rm -rf $(B)
 

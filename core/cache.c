@@ -270,6 +270,20 @@ static int open_objects(struct cache_md *cmd, uint32_t want_block_size)
 		r = -EINVAL;
 		goto out_unlock;
 	}
+	/* Sizes the device cannot hold are damage, not a walk of 2^32
+	 * steps: the mapping array stores cache_blocks __le64 entries and
+	 * the discard bitset discard_nr_blocks bits, 509 words a block. */
+	{
+		uint64_t words = bm_nr_blocks(cmd->bm) *
+			((PD_BLOCK_SIZE - ARRAY_BLOCK_HEADER_SIZE) / 8);
+
+		if (le32_get(d + SB(cache_blocks)) > words ||
+		    le64_get(d + SB(discard_nr_blocks)) > UINT32_MAX ||
+		    le64_get(d + SB(discard_nr_blocks)) > words * 64) {
+			r = -EILSEQ;
+			goto out_unlock;
+		}
+	}
 	r = tm_open_with_sm(cmd->bm, SUPERBLOCK_LOCATION,
 			    d + SB(metadata_space_map_root), SM_ROOT_SIZE,
 			    &cmd->tm, &cmd->metadata_sm);
@@ -523,6 +537,7 @@ struct valid_list {
 	uint32_t *cb;
 	size_t nr;
 	uint8_t *mapped;		/* per cblock, or NULL */
+	uint32_t cache_blocks;		/* size of cb / mapped */
 };
 
 static int collect_valid(void *ctx, uint32_t index, const void *value)
@@ -531,6 +546,9 @@ static int collect_valid(void *ctx, uint32_t index, const void *value)
 	uint64_t ob;
 	uint32_t fl;
 
+	/* a damaged array may be longer than the superblock says */
+	if (index >= l->cache_blocks)
+		return -EILSEQ;
 	unpack_mapping(value, &ob, &fl);
 	if (!(fl & CACHE_M_VALID))
 		return 0;
@@ -549,7 +567,7 @@ static int mapped_bit(void *ctx, uint32_t index, int *bit)
 
 static int store_all_dirty(struct cache_md *cmd)
 {
-	struct valid_list l = { NULL, 0, NULL };
+	struct valid_list l = { NULL, 0, NULL, cmd->cache_blocks };
 	uint8_t v[8];
 	int r;
 

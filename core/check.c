@@ -879,7 +879,7 @@ static int check_devices(struct checker *c, pd_block_t details_root,
 	}
 	nr_map = c->list.n - nr_det;
 	det = c->list.p;
-	map = det + nr_det;
+	map = nr_det ? det + nr_det : det;	/* no offset on NULL (UB) */
 	if (live)
 		c->res->nr_devices = nr_det;
 	while (i < nr_det || j < nr_map) {

@@ -729,6 +729,15 @@ int check_cache_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
 	res->discard_block_size = le64_get(sb + SB_DISCARD_BLOCK_SIZE);
 	res->discard_nr_blocks = le64_get(sb + SB_DISCARD_NR_BLOCKS);
 
+	/* CC5 before any allocation sized by it: the mapping array holds
+	 * cache_blocks __le64 entries, 509 to a block, on this device. */
+	if (res->cache_blocks > bdev_nr_blocks(bd) * ((4096u - 24u) / 8u)) {
+		res->errors = 1;
+		if (msg)
+			msg(ctx, "error: cache superblock: cache_blocks is more "
+				 "than the metadata device can hold");
+		return 0;
+	}
 	r = cc_init(&c, bd, sb + SB_SM_ROOT, flags, msg, ctx, res);
 	if (r)
 		return r;

@@ -164,8 +164,8 @@ int cli_set_mutant(const char *name)
 		return 2;
 	}
 	if (r) {
-		fprintf(stderr, "pdcrash: unknown mutant '%s' ('pdcrash mutants' "
-			"lists them)\n", name);
+		fprintf(stderr, "pdcrash: --mutant: unknown mutant '%s' ('pdcrash "
+			"mutants' lists them)\n", name);
 		return 2;
 	}
 	return 0;

@@ -174,7 +174,7 @@ int cmd_run(int argc, char **argv)
 			o.shard_k = k;
 			o.shard_n = n;
 		} else if (!strcmp(a, "--report")) {
-			if (i + 1 >= argc)
+			if (i + 1 >= argc || !argv[i + 1][0])
 				return cli_usage_error("%s needs a directory", a);
 			o.report_dir = argv[++i];
 		} else if (!strcmp(a, "--json")) {

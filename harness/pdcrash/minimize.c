@@ -453,7 +453,7 @@ static int parse_args(int argc, char **argv, struct min_args *a)
 			if ((rc = cli_set_mutant(a->mutant)))
 				return rc;
 		} else if (!strcmp(argv[i], "-o")) {
-			if (i + 1 >= argc)
+			if (i + 1 >= argc || !argv[i + 1][0])
 				return cli_usage_error("%s needs a file name", argv[i]);
 			a->outpath = argv[++i];
 		} else if (argv[i][0] == '-') {

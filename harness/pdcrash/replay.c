@@ -54,7 +54,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a,
 		if (!strcmp(argv[i], "--trace")) {
 			a->trace = 1;
 		} else if (!strcmp(argv[i], "--save-image")) {
-			if (i + 1 >= argc)
+			if (i + 1 >= argc || !argv[i + 1][0])
 				return cli_usage_error("%s needs a file name", argv[i]);
 			a->save = argv[++i];
 		} else if (!strcmp(argv[i], "--fiu")) {
@@ -64,7 +64,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a,
 						&cfg->fiu_nth)))
 				return rc;
 		} else if (!strcmp(argv[i], "--expected-xml")) {
-			if (i + 1 >= argc)
+			if (i + 1 >= argc || !argv[i + 1][0])
 				return cli_usage_error("%s needs a file name", argv[i]);
 			a->xml = argv[++i];
 		} else if (!strcmp(argv[i], "--mutant")) {

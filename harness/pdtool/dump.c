@@ -219,7 +219,7 @@ int pdtool_dump(int argc, char **argv)
 			fputs(dump_help, stdout);
 			return 0;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-			if (++i == argc) {
+			if (++i == argc || !argv[i][0]) {
 				fprintf(stderr, "pdtool dump: %s needs a file name\n", a);
 				return 2;
 			}
@@ -227,10 +227,12 @@ int pdtool_dump(int argc, char **argv)
 		} else if (!strcmp(a, "--dev-id")) {
 			char *end;
 
+			errno = 0;
 			if (++i == argc || !argv[i][0] ||
 			    (dc.dev = strtoull(argv[i], &end, 10), *end) ||
-			    argv[i][0] == '-') {
-				fprintf(stderr, "pdtool dump: --dev-id needs a number\n");
+			    argv[i][0] == '-' || errno || dc.dev > THIN_MAX_DEV_ID) {
+				fprintf(stderr, "pdtool dump: --dev-id needs a number up to %llu\n",
+					(unsigned long long)THIN_MAX_DEV_ID);
 				return 2;
 			}
 			dc.one_dev = 1;
@@ -243,9 +245,11 @@ int pdtool_dump(int argc, char **argv)
 					a[15] == '=' ? a + 16 : a + 15;
 			char *end;
 
+			errno = 0;
 			if ((a[1] == '-' && a[15] && a[15] != '=') ||
 			    (*v && ((snap_block = strtoull(v, &end, 10)), *end)) ||
-			    (a[15] == '=' && !*v) || *v == '-') {
+			    (a[1] == '-' && a[15] == '=' && !*v) || *v == '-' ||
+			    errno) {
 				fprintf(stderr, "pdtool dump: bad option '%s'\n", a);
 				return 2;
 			}

@@ -490,7 +490,7 @@ int pdtool_restore(int argc, char **argv)
 			continue;
 		} else if (!strcmp(a, "-i") || !strcmp(a, "--input") ||
 			   !strcmp(a, "-o") || !strcmp(a, "--output")) {
-			if (!next) {
+			if (!next || !next[0]) {
 				fprintf(stderr, "pdtool restore: %s needs a file name\n", a);
 				return 2;
 			}

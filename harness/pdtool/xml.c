@@ -483,12 +483,14 @@ int xml_feed(struct xml_reader *x, const char *buf, size_t len, int final)
 		x->buf = n;
 		x->cap = cap;
 	}
-	memcpy(x->buf + x->len, buf, len);
+	if (len)	/* buf may be NULL with len 0, and x->buf too */
+		memcpy(x->buf + x->len, buf, len);
 	x->len += len;
 	r = take_tokens(x, final, &used);
 	if (r)
 		return r;
-	memmove(x->buf, x->buf + used, x->len - used);
+	if (used)	/* x->buf is NULL until the first byte */
+		memmove(x->buf, x->buf + used, x->len - used);
 	x->len -= used;
 	if (final) {
 		x->tok_line = x->line;
