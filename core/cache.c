@@ -29,7 +29,7 @@ struct disk_cache_superblock {
 	uint32_t csum;				/*   0 salt 9031977 */
 	uint32_t flags;				/*   4 CACHE_FLAG_* */
 	uint64_t blocknr;			/*   8 0 */
-	uint8_t uuid[16];			/*  16 zeroes */
+	uint8_t uuid[16];			/*  16 CA8 */
 	uint64_t magic;				/*  32 */
 	uint32_t version;			/*  40 1 or 2 */
 	uint8_t policy_name[CACHE_POLICY_NAME_SIZE];	/*  44 */
@@ -86,7 +86,9 @@ struct cache_md {
 
 	int clean_when_opened;
 	int dirty_trusted, discards_trusted, hints_trusted;	/* CA3 */
+	uint8_t uuid[CACHE_UUID_SIZE];		/* CA8 */
 	int read_only;
+	int as_stored;				/* CA7 */
 	int failed;				/* CA5 */
 	unsigned bm_cache_blocks;
 };
@@ -168,6 +170,7 @@ static void read_fields(struct cache_md *cmd, const uint8_t *d)
 {
 	cmd->version = le32_get(d + SB(version));
 	cmd->flags = le32_get(d + SB(flags));
+	memcpy(cmd->uuid, d + SB(uuid), CACHE_UUID_SIZE);
 	cmd->root = le64_get(d + SB(mapping_root));
 	cmd->hint_root = le64_get(d + SB(hint_root));
 	cmd->discard_root = le64_get(d + SB(discard_root));
@@ -191,6 +194,7 @@ static void fill_superblock(struct cache_md *cmd, uint8_t *d,
 			    const uint8_t *sm_root)
 {
 	le32_put(d + SB(flags), cmd->flags);
+	memcpy(d + SB(uuid), cmd->uuid, CACHE_UUID_SIZE);
 	le64_put(d + SB(mapping_root), cmd->root);
 	le64_put(d + SB(hint_root), cmd->hint_root);
 	le64_put(d + SB(discard_root), cmd->discard_root);
@@ -246,9 +250,11 @@ static int clear_clean_flag(struct cache_md *cmd)
 
 static void set_trust(struct cache_md *cmd)
 {
-	cmd->dirty_trusted = cmd->clean_when_opened;
-	cmd->discards_trusted = cmd->clean_when_opened;
-	cmd->hints_trusted = cmd->clean_when_opened;
+	int trust = cmd->clean_when_opened || cmd->as_stored;	/* CA3, CA7 */
+
+	cmd->dirty_trusted = trust;
+	cmd->discards_trusted = trust;
+	cmd->hints_trusted = trust;
 }
 
 static int open_objects(struct cache_md *cmd, uint32_t want_block_size)
@@ -327,6 +333,7 @@ static int format_objects(struct cache_md *cmd)
 	cmd->discard_nr_blocks = 0;
 	cmd->cache_blocks = 0;
 	cmd->flags = 0;
+	memset(cmd->uuid, 0, sizeof(cmd->uuid));
 	memset(cmd->policy_name, 0, sizeof(cmd->policy_name));
 	memset(cmd->policy_version, 0, sizeof(cmd->policy_version));
 	memset(&cmd->stats, 0, sizeof(cmd->stats));
@@ -374,6 +381,11 @@ static int md_alloc(struct bdev *bd, const struct cache_params *p,
 	cmd->bm_cache_blocks = p->cache_blocks ? p->cache_blocks
 					       : CACHE_DEFAULT_CACHE_BLOCKS;
 	cmd->read_only = !!(p->flags & CACHE_OPEN_READ_ONLY);
+	cmd->as_stored = !!(p->flags & CACHE_OPEN_AS_STORED);
+	if (cmd->as_stored && !cmd->read_only) {
+		pd_free(cmd);
+		return -EINVAL;
+	}
 	r = bm_create(bd, cmd->bm_cache_blocks, &cmd->bm);
 	if (r) {
 		pd_free(cmd);
@@ -969,7 +981,7 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 	if (r)
 		return r;
 	hints_valid = cmd->hints_trusted && cmd->hint_root &&
-		      cmd->policy_hint_size;
+		      (cmd->policy_hint_size || cmd->as_stored);	/* CA7 */
 	if (hints_valid && array_cursor_begin(&cmd->hint_info, cmd->hint_root,
 					      &hc))
 		hints_valid = 0;
@@ -1129,6 +1141,24 @@ int cache_walk_discards(struct cache_md *cmd, cache_discard_fn fn, void *ctx)
 
 /* --- the rest ---------------------------------------------------------------------- */
 
+int cache_get_uuid(struct cache_md *cmd, uint8_t uuid[CACHE_UUID_SIZE])
+{
+	int r = may_read(cmd);
+
+	if (!r)
+		memcpy(uuid, cmd->uuid, CACHE_UUID_SIZE);
+	return r;
+}
+
+int cache_set_uuid(struct cache_md *cmd, const uint8_t uuid[CACHE_UUID_SIZE])
+{
+	int r = may_write(cmd);
+
+	if (!r)
+		memcpy(cmd->uuid, uuid, CACHE_UUID_SIZE);
+	return r;
+}
+
 int cache_get_stats(struct cache_md *cmd, struct cache_stats *st)
 {
 	int r = may_read(cmd);
@@ -1215,6 +1245,10 @@ int cache_read_superblock(struct bdev *bd, struct cache_sb_info *info)
 	info->flags = le32_get(d + SB(flags));
 	info->version = le32_get(d + SB(version));
 	info->policy_hint_size = le32_get(d + SB(policy_hint_size));
+	info->compat_flags = le32_get(d + SB(compat_flags));
+	info->compat_ro_flags = le32_get(d + SB(compat_ro_flags));
+	info->incompat_flags = le32_get(d + SB(incompat_flags));
+	memcpy(info->uuid, d + SB(uuid), CACHE_UUID_SIZE);
 	memcpy(info->policy_name, d + SB(policy_name), CACHE_POLICY_NAME_SIZE);
 	for (i = 0; i < CACHE_POLICY_VERSION_SIZE; i++)
 		info->policy_version[i] = le32_get(d + SB(policy_version) + 4 * i);

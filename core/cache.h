@@ -7,7 +7,7 @@
  *     0   4 csum                       224   8 discard_nr_blocks
  *     4   4 flags (CACHE_FLAG_*)       232   4 data_block_size (sectors)
  *     8   8 blocknr (0)                236   4 metadata_block_size (8)
- *    16  16 uuid (zero)                240   4 cache_blocks
+ *    16  16 uuid (CA8)                 240   4 cache_blocks
  *    32   8 magic 1623043 (06142003 octal)  244 4 compat_flags
  *    40   4 version (1 or 2)           248   4 compat_ro_flags
  *    44  16 policy_name                252   4 incompat_flags
@@ -57,6 +57,15 @@
  *       back and flushes it (as thin.h TH4), and clears the failure.
  *  CA6  shrinking the cache is -EINVAL (and changes nothing) while a
  *       block to be dropped is mapped and dirty.
+ *  CA7  opened with CACHE_OPEN_AS_STORED (read-only only) CA3 does not
+ *       apply: dirty bits, discard bits and hints are reported exactly as
+ *       stored, whatever CLEAN_SHUTDOWN says, and a hint array is read
+ *       whenever hint_root is nonzero, policy_hint_size 0 meaning 4 bytes
+ *       (what Debian's cache_restore 0.9.0 leaves: it stores a width of 4
+ *       as 0 and marks other widths with an incompat flag).  This is what
+ *       a dump tool shows; a cache target must not use it.
+ *  CA8  the uuid (16 bytes at offset 16, zero when formatted) is kept by
+ *       every commit; cache_set_uuid() changes it from the next commit on.
  *
  * Errors (0 or -errno): -ENODATA unmapped block / index out of range / an
  * all-zero device opened without CACHE_OPEN_FORMAT, -EINVAL bad argument
@@ -92,6 +101,7 @@ struct cache_md;
 enum cache_open_flags {
 	CACHE_OPEN_READ_ONLY = (1 << 0),
 	CACHE_OPEN_FORMAT    = (1 << 1),	/* format if block 0 is zeroes */
+	CACHE_OPEN_AS_STORED = (1 << 2),	/* CA7; with READ_ONLY only */
 };
 
 struct cache_params {
@@ -161,6 +171,11 @@ int cache_walk_discards(struct cache_md *cmd, cache_discard_fn fn, void *ctx);
 struct cache_stats {
 	uint32_t read_hits, read_misses, write_hits, write_misses;
 };
+#define CACHE_UUID_SIZE 16u
+/* CA8: the uuid as stored (not a string: any 16 bytes). */
+int cache_get_uuid(struct cache_md *cmd, uint8_t uuid[CACHE_UUID_SIZE]);
+int cache_set_uuid(struct cache_md *cmd, const uint8_t uuid[CACHE_UUID_SIZE]);
+
 int cache_get_stats(struct cache_md *cmd, struct cache_stats *st);
 int cache_set_stats(struct cache_md *cmd, const struct cache_stats *st);
 
@@ -176,6 +191,8 @@ int cache_get_free_metadata_blocks(struct cache_md *cmd, pd_block_t *nr);
  * -ENOTBLK if damaged, -ENODATA if all zeroes. */
 struct cache_sb_info {
 	uint32_t flags, version, policy_hint_size;
+	uint32_t compat_flags, compat_ro_flags, incompat_flags;
+	uint8_t uuid[16];
 	char policy_name[CACHE_POLICY_NAME_SIZE + 1];
 	uint32_t policy_version[CACHE_POLICY_VERSION_SIZE];
 	uint64_t mapping_root, hint_root, discard_root, dirty_root;

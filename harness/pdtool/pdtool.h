@@ -6,7 +6,7 @@
  *   1  damaged metadata, or the operation failed on the metadata
  *   2  bad usage, or an input that cannot be read (the message names it)
  *
- * pdtool sees core/ only (thin.h, check.h and below) and links against
+ * pdtool sees core/ only (thin.h, check.h, cache.h, check_cache.h and below) and links against
  * libpdata alone, nothing of the harness (its XML reader is xml.h).
  */
 #ifndef PD_PDTOOL_H
@@ -15,5 +15,8 @@
 int pdtool_dump(int argc, char **argv);		/* dump.c */
 int pdtool_restore(int argc, char **argv);	/* restore.c */
 int pdtool_check(int argc, char **argv);	/* check.c */
+int pdtool_cache_dump(int argc, char **argv);	/* cache_dump.c */
+int pdtool_cache_restore(int argc, char **argv);	/* cache_restore.c */
+int pdtool_cache_check(int argc, char **argv);	/* cache_check.c */
 
 #endif /* PD_PDTOOL_H */

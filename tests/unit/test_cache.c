@@ -370,6 +370,85 @@ TEST(cache_unclean_reopen_reports_all_dirty)
 	}
 }
 
+/* CA7: AS_STORED reports stored dirty bits and hints after an unclean
+ * shutdown (CA3 would say all dirty, no hints); only read-only.  CA8: the
+ * uuid is stored by the next commit and kept by later ones. */
+struct stored_walk {
+	int dirty[3];
+	int has_hint[3];
+	uint32_t hint[3];
+};
+
+static int stored_mapping(void *ctx, uint32_t cb, uint64_t ob, int dirty,
+			  const void *hint)
+{
+	struct stored_walk *w = ctx;
+
+	(void)ob;
+	ASSERT_TRUE(cb < 3);
+	w->dirty[cb] = dirty;
+	w->has_hint[cb] = hint != NULL;
+	if (hint)
+		w->hint[cb] = le32_get(hint);
+	return 0;
+}
+
+TEST(cache_as_stored_and_uuid)
+{
+	for (unsigned version = 1; version <= 2; version++) {
+		struct cache_params p = { .data_block_size = 64, .version = version };
+		struct cache_params ro = { .flags = CACHE_OPEN_READ_ONLY };
+		static const uint32_t pv[CACHE_POLICY_VERSION_SIZE] = { 2, 0, 0 };
+		uint8_t uuid[CACHE_UUID_SIZE] = "pdcrash-uuid-16b", got[CACHE_UUID_SIZE];
+		uint8_t hints[3 * 4] = { 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0 };
+		struct stored_walk w;
+		struct cache_sb_info sbi;
+		struct simdisk *sd;
+		struct bdev *bd;
+		struct cache_md *cmd;
+
+		ASSERT_OK(simdisk_create(4096, 256, &sd));
+		bd = simdisk_bdev(sd);
+		ASSERT_OK(cache_md_format(bd, &p, &cmd));
+		ASSERT_OK(cache_resize(cmd, 3));
+		ASSERT_OK(cache_insert_mapping(cmd, 0, 10));
+		ASSERT_OK(cache_insert_mapping(cmd, 2, 12));
+		ASSERT_OK(cache_set_dirty(cmd, 2, 1));
+		ASSERT_OK(cache_set_uuid(cmd, uuid));
+		ASSERT_OK(cache_write_hints(cmd, "smq", pv, 4, hints));
+		ASSERT_OK(cache_commit(cmd, 0));
+		ASSERT_OK(cache_read_superblock(bd, &sbi));
+		ASSERT_MEMEQ(sbi.uuid, uuid, CACHE_UUID_SIZE);
+		ASSERT_OK(cache_commit(cmd, 0));	/* CA8: kept */
+		cache_md_destroy(cmd);			/* crash: not clean */
+
+		ro.flags |= CACHE_OPEN_AS_STORED;
+		ASSERT_OK(cache_md_open(bd, &ro, &cmd));
+		ASSERT_OK(cache_get_uuid(cmd, got));
+		ASSERT_MEMEQ(got, uuid, CACHE_UUID_SIZE);
+		memset(&w, 0, sizeof(w));
+		ASSERT_OK(cache_walk_mappings(cmd, stored_mapping, &w));
+		ASSERT_EQ(w.dirty[0], 0);
+		ASSERT_EQ(w.dirty[2], 1);
+		ASSERT_EQ(w.has_hint[0], 1);
+		ASSERT_EQ(w.hint[0], 1);
+		ASSERT_EQ(w.hint[2], 3);
+		cache_md_destroy(cmd);
+
+		ro.flags = CACHE_OPEN_READ_ONLY;	/* CA3 as before */
+		ASSERT_OK(cache_md_open(bd, &ro, &cmd));
+		memset(&w, 0, sizeof(w));
+		ASSERT_OK(cache_walk_mappings(cmd, stored_mapping, &w));
+		ASSERT_EQ(w.dirty[0], 1);
+		ASSERT_EQ(w.has_hint[0], 0);
+		cache_md_destroy(cmd);
+
+		p.flags = CACHE_OPEN_AS_STORED;		/* not read-only */
+		ASSERT_ERR(cache_md_open(bd, &p, &cmd), -EINVAL);
+		simdisk_destroy(sd);
+	}
+}
+
 /* CA5: a failed commit poisons the metadata until cache_abort(), which
  * goes back to the last commit. */
 TEST(cache_failed_commit_is_sticky)
