@@ -19,6 +19,8 @@
 #include "commands.h"
 #include "driver.h"
 #include "errors.h"
+#include "replay_write.h"
+#include "writecheck.h"
 
 struct replay_args {
 	const char *idtext;
@@ -284,6 +286,15 @@ int cmd_replay(int argc, char **argv)
 
 	if ((rc = parse_args(argc, argv, &a, &rp.cfg)))
 		return rc;
+	{
+		char err[512];
+		int w = write_id_parse(a.idtext, &rp.id, err, sizeof(err));
+
+		if (w < 0)
+			return cli_usage_error("%s", err);
+		if (w)		/* NAME:sSEED:wSEQ:eFAULT */
+			return replay_write(a.idtext, &rp.id, &rp.cfg, a.trace);
+	}
 	if ((rc = rebuild(&rp, a.idtext)))
 		goto out;
 	print_context(&rp, a.idtext, a.trace);
