@@ -181,6 +181,7 @@ struct checker {
 	struct vec dranges;		/* struct drange */
 	struct vec list;		/* struct dev_entry, listing walks */
 	size_t list_start;		/* first entry of the current listing */
+	int reach_only;			/* check_thin_reachable: stop after CK6 */
 };
 
 /* --- small helpers ------------------------------------------------------- */
@@ -1503,6 +1504,8 @@ static int run_check(struct checker *c, struct bdev *bd)
 		return r;
 	for (pd_block_t b = 0; b < c->nr_meta; b++)
 		res->metadata_blocks_used += c->ms[b].count != 0;
+	if (c->reach_only)
+		return 0;
 
 	/* CK7, CK8 */
 	if (res->errors) {
@@ -1522,8 +1525,9 @@ static int run_check(struct checker *c, struct bdev *bd)
 	return 0;
 }
 
-int check_thin_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
-			void *ctx, struct check_result *res)
+static int check_common(struct bdev *bd, unsigned flags, check_msg_fn msg,
+			void *ctx, struct check_result *res,
+			check_reach_fn reach, void *reach_ctx)
 {
 	struct checker c;
 	int r;
@@ -1545,7 +1549,12 @@ int check_thin_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
 	r = bm_create(bd, CACHE_BLOCKS, &c.bm);
 	if (r)
 		return r;
+	c.reach_only = reach != NULL;
 	r = run_check(&c, bd);
+	if (!r && reach && c.ms)
+		for (pd_block_t b = 0; b < c.nr_meta; b++)
+			if (c.ms[b].count)
+				reach(reach_ctx, b);
 	if (!r && c.nr_hidden && msg) {
 		char buf[96];
 
@@ -1562,4 +1571,18 @@ int check_thin_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
 	pd_free(c.ms);
 	bm_destroy(c.bm);
 	return r;
+}
+
+int check_thin_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
+			void *ctx, struct check_result *res)
+{
+	return check_common(bd, flags, msg, ctx, res, NULL, NULL);
+}
+
+int check_thin_reachable(struct bdev *bd, check_reach_fn reach,
+			 check_msg_fn msg, void *ctx, struct check_result *res)
+{
+	if (!reach)
+		return -EINVAL;
+	return check_common(bd, 0, msg, ctx, res, reach, ctx);
 }

@@ -102,4 +102,16 @@ typedef void (*check_msg_fn)(void *ctx, const char *text);
 int check_thin_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
 			void *ctx, struct check_result *res);
 
+/* The metadata blocks the superblock on bd reaches: CK1..CK6 only (no
+ * space-map comparison), then reach(ctx, b) once for each block with an
+ * expected count > 0 (the superblock, the snapshot copy, every node of the
+ * live and held trees, the space maps' index, bitmaps and ref-count tree
+ * nodes), in block order.  Damage stops a walk where it is found (it is
+ * counted in res->errors, said through msg if not NULL); a bad
+ * superblock (CK1) reaches nothing.
+ * Returns as check_thin_metadata(). */
+typedef void (*check_reach_fn)(void *ctx, pd_block_t b);
+int check_thin_reachable(struct bdev *bd, check_reach_fn reach,
+			 check_msg_fn msg, void *ctx, struct check_result *res);
+
 #endif /* PD_CHECK_H */

@@ -72,6 +72,11 @@
 	  "a commit with nothing changed still rewrites the superblock", \
 	  "dm thin metadata: do not write metadata if no changes occurred " \
 	  "(2019)") \
+	X(REUSE_BEFORE_COMMIT, "reuse-before-commit", \
+	  "the allocator checks only the current space map, so a block " \
+	  "freed in this transaction (still referenced by the last " \
+	  "commit) is handed out and overwritten before the commit (SM1)", \
+	  "") \
 	X(DEC_BELOW_ZERO, "dec-below-zero", \
 	  "decrementing a reference count of 0 is accepted silently", \
 	  "dm space map: disallow decrementing a reference count below zero " \

@@ -514,7 +514,8 @@ int sm_ll_find_common_free_block(struct ll_disk *old_ll, struct ll_disk *ll,
 		if (r)
 			return r;
 		/* SM1: free at the last commit too */
-		if (*result < old_ll->nr_blocks) {
+		if (*result < old_ll->nr_blocks &&
+		    !PD_MUTANT(REUSE_BEFORE_COMMIT)) {
 			r = sm_ll_lookup(old_ll, *result, &count);
 			if (r)
 				return r;

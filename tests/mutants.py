@@ -6,7 +6,8 @@ command that should catch it, each with --fail-fast; replays the id it
 printed (it must replay as a violation); prints a table and writes the same
 to reports/mutants.json (a list of {name, caught, seconds, id, command}).
 Exit 1 if a mutant expected to be caught was missed or its id did not
-replay, or if the catalogue and the table below disagree; 0 otherwise.
+replay (or, for the mutants of WRITE_RULE, was not a write id naming that
+write-time rule), or if the catalogue and the table below disagree; 0 otherwise.
 
 HOW is the one place that says how each mutant is caught by pdcrash: the
 run arguments (scenarios and options; --fail-fast and --mutant are added).
@@ -40,6 +41,16 @@ HOW = {
     "rebalance2-old-threshold": ["unmap"],
     "meta-snap-uncommitted": ["meta-snap"],
     "commit-unchanged-writes": ["commit-unchanged"],
+    # a freed node of the committed tree is handed out again and written
+    # before the commit: write-time rule (a) names the write itself
+    "reuse-before-commit": ["abort"],
+}
+
+# Mutants that must be caught by a write-time rule (harness/engine/
+# writecheck.h): the first id must be a write id NAME:sSEED:wSEQ:eFAULT
+# and its replay must name the rule.
+WRITE_RULE = {
+    "reuse-before-commit": "(a)",
 }
 
 # Bugs no crash state can show in our core, caught by a contract test of
@@ -116,6 +127,10 @@ def run_one(name, args):
                 "note": "exit %d, no violation" % r.returncode}
     out = {"caught": True, "seconds": float(t.group(1)) if t else round(wall, 2),
            "id": m.group(1)}
+    rule = WRITE_RULE.get(name)
+    if rule and not re.search(r":w\d+:e[^:]*$", out["id"]):
+        return {"caught": False, "seconds": out["seconds"], "id": out["id"],
+                "note": "not caught by write-time rule %s first" % rule}
     # the id must replay: same mutant, same --fiu
     extra = []
     if "--fiu" in args:
@@ -127,6 +142,9 @@ def run_one(name, args):
             r"^(outcome: violation|live run failed)", rp.stdout, re.M):
         out["caught"] = False
         out["note"] = "id did not replay (exit %d)" % rp.returncode
+    elif rule and "write-time rule " + rule not in rp.stdout:
+        out["caught"] = False
+        out["note"] = "replay does not name write-time rule " + rule
     return out
 
 

@@ -64,6 +64,11 @@ def cut_of(ident):
     return int(re.search(r":c(\d+):", ident).group(1))
 
 
+def crash_ids(j):
+    """The crash-state ids of a run's JSON (write ids, :wSEQ:, aside)."""
+    return [i for i in j["violations"] if re.search(r":c\d+:", i)]
+
+
 def op_lines(path):
     return [l for l in open(path).read().splitlines()
             if l.strip() and not l.startswith("#") and not l.startswith("pool")]
@@ -84,7 +89,7 @@ def test_minimize_shrinks_a_planted_bug_and_the_new_id_replays(tmp_path,
     r = mrun(mutants_exe, ["run", scn, "--mutant", mutant, "--json",
                            "--no-continue"], cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    ids = [i for i in json.loads(r.stdout)["violations"] if "+small" not in i]
+    ids = [i for i in crash_ids(json.loads(r.stdout)) if "+small" not in i]
     # the violation furthest into the log: every op is in its prefix
     last = max(ids, key=cut_of)
     r = mrun(mutants_exe, ["minimize", last, "--mutant", mutant],
@@ -118,7 +123,7 @@ def test_minimize_small_variant_and_output_file(tmp_path, mutants_exe):
     scn = write_scenario(tmp_path, FORTY, "forty")
     r = mrun(mutants_exe, ["run", scn, "--mutant", mutant, "--json",
                            "--no-continue"], cwd=tmp_path)
-    ids = [i for i in json.loads(r.stdout)["violations"] if "+small:" in i]
+    ids = [i for i in crash_ids(json.loads(r.stdout)) if "+small:" in i]
     assert ids
     last = max(ids, key=cut_of)
     r = mrun(mutants_exe, ["minimize", last, "--mutant", mutant, "-o",
@@ -139,7 +144,7 @@ def test_minimize_keeps_the_fault_kind(tmp_path, mutants_exe):
     r = mrun(mutants_exe, ["run", scn, "--io-errors", "--mutant", mutant,
                            "--json", "--no-continue"], cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    ids = [i for i in json.loads(r.stdout)["violations"]
+    ids = [i for i in crash_ids(json.loads(r.stdout))
            if re.search(r":ef\d+$", i) and "+small" not in i]
     assert ids
     last = max(ids, key=cut_of)

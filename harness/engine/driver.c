@@ -12,6 +12,7 @@
 
 #include "driver.h"
 #include "errors.h"
+#include "writecheck.h"
 
 enum rec_type { REC_BEGIN = 1, REC_RESULT = 2, REC_DONE = 3,
 		REC_LEAF = 4,		/* exhaustive: msg = the leaf of the next
@@ -595,6 +596,33 @@ static void free_job(struct job *jb)
 static int lazy_job_totals(const struct job *jb, const struct run_opts *o,
 			   struct variant_stats *vs);
 
+/* The write-time invariants on the run's log (once: shard 0 only), each
+ * violation listed with its write id and counted apart. */
+static int run_writecheck(const struct job *jb, const struct run_opts *o,
+			  struct run_summary *sum, struct variant_stats *vs)
+{
+	struct writecheck wc;
+	int r;
+
+	if (o->shard_n && o->shard_k)
+		return 0;
+	r = writecheck_run(&jb->res, o->fail_fast ? 1 : 0, &wc);
+	if (r)
+		return r;
+	vs->writes_checked += wc.writes;
+	vs->write_walks += wc.walks;
+	for (size_t i = 0; i < wc.nr && !r; i++) {
+		char text[200];
+
+		write_id_format(jb->name, o->seed, wc.v[i].seq, &jb->cfg.fault,
+				text, sizeof(text));
+		r = add_violation(sum, text, wc.v[i].msg);
+		vs->write_violations++;
+	}
+	writecheck_free(&wc);
+	return r;
+}
+
 static void job_init(struct job *jb, const struct run_opts *o,
 		     const struct scenario *sc, const char *variant,
 		     unsigned cache, struct fault_spec fault)
@@ -638,6 +666,9 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 		sum->live_failures++;
 		vs->outcomes[OUT_VIOLATION]++;
 	}
+	r = run_writecheck(jb, o, sum, vs);
+	if (r)
+		goto out_free;
 	if (counts && o->io_errors && jb->cfg.fault.kind == FAULT_NONE) {
 		counts[0] = simdisk_count(jb->res.sd, SD_READ);
 		counts[1] = simdisk_count(jb->res.sd, SD_WRITE);
@@ -652,6 +683,7 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 		if (!r && !o->sample)
 			r = lazy_job_totals(jb, o, vs);
 	}
+out_free:
 	free_job(jb);
 	return r;
 }
@@ -1102,6 +1134,9 @@ static int sweep_merge(const struct sweep *sw, const struct sweep_done *d,
 	vs->recoveries += ks.recoveries;
 	vs->sampled += ks.sampled;
 	vs->incomplete_cuts += ks.incomplete_cuts;
+	vs->writes_checked += ks.writes_checked;
+	vs->write_walks += ks.write_walks;
+	vs->write_violations += ks.write_violations;
 	if (!vs->first_incomplete[0])
 		memcpy(vs->first_incomplete, ks.first_incomplete,
 		       sizeof(vs->first_incomplete));
@@ -1239,6 +1274,8 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 		sum->recoveries += vs->recoveries;
 		sum->sampled += vs->sampled;
 		sum->incomplete_cuts += vs->incomplete_cuts;
+		sum->writes_checked += vs->writes_checked;
+		sum->write_violations += vs->write_violations;
 		if (!o->sample &&
 		    (bn_add(&sum->states_total, &vs->states_total) ||
 		     bn_add(&sum->states_covered, &vs->states_covered)))

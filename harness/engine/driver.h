@@ -76,6 +76,8 @@ struct variant_stats {
 	uint64_t incomplete_cuts;	/* cuts not covered in full */
 	char first_incomplete[256];	/* where, and why */
 	struct bignum states_total, states_covered;
+	/* write-time invariants (writecheck.h), on every run's log: */
+	uint64_t writes_checked, write_walks, write_violations;
 };
 
 struct violation {
@@ -93,6 +95,7 @@ struct run_summary {
 	int sample;
 	uint64_t recoveries, sampled, incomplete_cuts;
 	struct bignum states_total, states_covered;
+	uint64_t writes_checked, write_violations;	/* writecheck.h */
 	double seconds;
 	unsigned jobs;
 	int live_failures;		/* a workload disagreed with its model */

@@ -1169,6 +1169,51 @@ out:
 	sd_choices_free(t);
 }
 
+struct leaf_image {
+	struct sd_choices *t;
+	struct lazy_run lr;
+};
+
+int leaf_image_create(struct sd_cutter *cutter, const struct state_id *id,
+		      struct bdev **image, struct leaf_image **result)
+{
+	struct leaf_image *li = calloc(1, sizeof(*li));
+	char msg[200];
+	int r;
+
+	if (!li)
+		return -ENOMEM;
+	r = sd_cutter_choices(cutter, id->tear, &li->t);
+	if (r)
+		goto out_free;
+	li->lr.t = li->t;
+	li->lr.fixed = 1;
+	r = leaf_parse(li->t, id->leaf, &li->lr, msg, sizeof(msg));
+	if (!r)
+		r = sd_cutter_lazy_image(cutter, li->t, lazy_on_read, &li->lr,
+					 image);
+	if (!r) {
+		*result = li;
+		return 0;
+	}
+	free(li->lr.d);
+	sd_choices_free(li->t);
+out_free:
+	free(li);
+	return r;
+}
+
+void leaf_image_free(struct leaf_image *li, struct bdev *image)
+{
+	if (image)
+		bdev_destroy(image);
+	if (li) {
+		free(li->lr.d);
+		sd_choices_free(li->t);
+		free(li);
+	}
+}
+
 /* 0 if a leaf id's decisions fit the cutter's cut, else -EINVAL and msg. */
 int leaf_id_fits(struct sd_cutter *cutter, const struct state_id *id,
 		 char *msg, size_t len)

@@ -189,6 +189,15 @@ int explore_cut(const struct run_result *res, struct sd_cutter *cutter,
 int leaf_id_fits(struct sd_cutter *cutter, const struct state_id *id,
 		 char *msg, size_t len);
 
+/* The crash image a leaf id names (its decisions; every other pending
+ * block durable), for replay to look at after the check.  0, or -EINVAL
+ * (the id does not fit the cut) / -errno.  leaf_image_free destroys the
+ * image and the rest; it must come before the cutter seeks again. */
+struct leaf_image;
+int leaf_image_create(struct sd_cutter *cutter, const struct state_id *id,
+		      struct bdev **image, struct leaf_image **li);
+void leaf_image_free(struct leaf_image *li, struct bdev *image);
+
 /* The cut points of a run: 0 and i+1 for every write/flush entry i. */
 size_t cut_points(const struct run_result *res, uint64_t **cuts);
 

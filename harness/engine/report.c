@@ -73,6 +73,8 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 		s->jobs, o->seed, o->tear ? "true" : "false",
 		o->io_errors ? "true" : "false", s->injected);
 	fprintf(f, "\"mode\": \"%s\"", o->sample ? "sample" : "exhaustive");
+	fprintf(f, ", \"writes_checked\": %" PRIu64 ", \"write_violations\": %"
+		PRIu64, s->writes_checked, s->write_violations);
 	if (!o->sample)
 		json_cover(f, &s->states_total, &s->states_covered,
 			   s->recoveries, s->sampled, s->incomplete_cuts);
@@ -109,6 +111,10 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 			", \"outcomes\": ", vs->cut_points, vs->states,
 			vs->log_ops, vs->commits);
 		json_outcomes(f, vs->outcomes);
+		fprintf(f, ", \"writes_checked\": %" PRIu64 ", \"write_walks\": %"
+			PRIu64 ", \"write_violations\": %" PRIu64,
+			vs->writes_checked, vs->write_walks,
+			vs->write_violations);
 		if (!o->sample) {
 			json_cover(f, &vs->states_total, &vs->states_covered,
 				   vs->recoveries, vs->sampled,
@@ -154,6 +160,15 @@ static void report_print_cover(const struct run_summary *s, FILE *f)
 				s->variants[v].name, s->variants[v].first_incomplete);
 }
 
+/* The write-time invariants (writecheck.h): counted apart from the crash
+ * states' outcomes; their ids (NAME:sSEED:wSEQ:eFAULT) are in the list. */
+static void report_print_writes(const struct run_summary *s, FILE *f)
+{
+	fprintf(f, "write-time invariants: %" PRIu64 " writes checked, %" PRIu64
+		" write violation%s\n", s->writes_checked, s->write_violations,
+		s->write_violations == 1 ? "" : "s");
+}
+
 void report_print_text(const struct run_opts *o, const struct run_summary *s,
 		       FILE *f)
 {
@@ -175,6 +190,7 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 		o->tear ? ", torn writes on" : "");
 	if (!o->sample)
 		report_print_cover(s, f);
+	report_print_writes(s, f);
 	for (size_t v = 0; v < s->nr_variants; v++)
 		if (s->variants[v].reads_sampled)
 			fprintf(f, "%s: %" PRIu64 " reads; %d of them, spread evenly, "
@@ -182,7 +198,8 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 				s->variants[v].name, s->variants[v].reads_sampled,
 				MAX_READ_FAULTS);
 	if (!s->nr_violations) {
-		fprintf(f, "no violation: every crash state rolled back or forward\n");
+		fprintf(f, "no violation: every crash state rolled back or "
+			"forward, every write kept the write-time rules\n");
 		return;
 	}
 	fprintf(f, "%zu violation%s (replay with: pdcrash replay ID):\n",
@@ -219,6 +236,7 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 	}
 	if (!o->sample)
 		report_print_cover(s, f);
+	report_print_writes(s, f);
 	for (size_t v = 0; v < s->nr_variants; v++)
 		if (s->variants[v].reads_sampled)
 			fprintf(f, "\n%s: %" PRIu64 " reads; %d of them, spread "

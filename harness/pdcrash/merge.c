@@ -4,6 +4,8 @@
  * Every shard runs every workload in full and checks only its share of
  * the crash states (driver.h), so the keys fall in three groups:
  *   summed      states, outcomes.*, per_variant[].states and .outcomes.*;
+ *               writes_checked, write_violations (top and per variant) and
+ *               per_variant[].write_walks (write-time rules: shard 0 only);
  *   the same    scenarios, variants, seed, tear, io_errors, mutant, and
  *   in every    what comes from the workloads: cut_points,
  *   file        injected_errors, per_variant[] names (in order),
@@ -199,7 +201,8 @@ static const char *const known_keys[] = {
 	"injected_errors", "shard", "mutant", "violations",
 	"violation_messages", "per_variant", "mode", "states_total",
 	"states_total_log2", "states_covered", "states_covered_log2",
-	"covered_all", "incomplete_cuts", "recoveries", "states_sampled", NULL
+	"covered_all", "incomplete_cuts", "recoveries", "states_sampled",
+	"writes_checked", "write_violations", NULL
 };
 
 static int unknown_key(const struct shard_file *sf)
@@ -331,6 +334,7 @@ static int add_variants(const struct shard_file *sf, int first,
 		const struct json *e = &pv->items[i], *name;
 		struct variant_stats *vs = &sum->variants[i];
 		uint64_t cuts, states, log_ops, commits, oc[OUT_NR];
+		uint64_t wchk, wwalk, wviol;
 		char where[64];
 		int r;
 
@@ -346,8 +350,15 @@ static int add_variants(const struct shard_file *sf, int first,
 		    (r = get_u64(sf, e, "states", &states)) ||
 		    (r = get_u64(sf, e, "log_ops", &log_ops)) ||
 		    (r = get_u64(sf, e, "commits", &commits)) ||
-		    (r = get_outcomes(sf, e, where, oc)))
+		    (r = get_outcomes(sf, e, where, oc)) ||
+		    (r = get_u64(sf, e, "writes_checked", &wchk)) ||
+		    (r = get_u64(sf, e, "write_walks", &wwalk)) ||
+		    (r = get_u64(sf, e, "write_violations", &wviol)))
 			return r;
+		/* write-time rules run in shard 0 only: summed */
+		vs->writes_checked += wchk;
+		vs->write_walks += wwalk;
+		vs->write_violations += wviol;
 		if (first) {
 			snprintf(vs->name, sizeof(vs->name), "%s", name->str);
 			vs->cut_points = cuts;
@@ -518,6 +529,15 @@ static int merge(struct shard_file *sfs, size_t nr)
 		sum.states += st;
 		for (int k = 0; k < OUT_NR; k++)
 			sum.outcomes[k] += oc[k];
+		{
+			uint64_t wchk, wviol;
+
+			if ((r = get_u64(sf, sf->root, "writes_checked", &wchk)) ||
+			    (r = get_u64(sf, sf->root, "write_violations", &wviol)))
+				goto out;
+			sum.writes_checked += wchk;
+			sum.write_violations += wviol;
+		}
 		if (!o.sample) {
 			struct variant_stats top;
 

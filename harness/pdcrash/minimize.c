@@ -46,6 +46,7 @@
 #include "commands.h"
 #include "driver.h"
 #include "errors.h"
+#include "writecheck.h"
 
 #define MIN_MAX_RUNS 300
 #define MIN_MAX_SECONDS 120.0
@@ -575,6 +576,29 @@ static int original_fails(struct minimizer *m, const struct run_result *res,
 	return 0;
 }
 
+/* A write id: 0 if the write at its log entry breaks a write-time rule
+ * in this build, else 2 after a message. */
+static int write_fails(const struct run_result *res, const struct state_id *id,
+		       const char *idtext)
+{
+	struct write_violation v;
+	int r = writecheck_at(res, id->cut, &v);
+
+	if (r < 0) {
+		fprintf(stderr, "pdcrash: cannot check %s: %s\n", idtext,
+			pd_strerror(r));
+		return 2;
+	}
+	if (!r) {
+		fprintf(stderr, "pdcrash: %s breaks no write-time rule in this "
+			"build; nothing to minimise%s\n", idtext,
+			getenv("PD_MUTANT") ? "" :
+			" (a mutant's id needs --mutant NAME)");
+		return 2;
+	}
+	return 0;
+}
+
 /* Write the n ops left to path, run it from the file, and fill v with the
  * violation it finds.  0, or 2 after a message. */
 static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
@@ -658,11 +682,13 @@ int cmd_minimize(int argc, char **argv)
 	char err[512], base[128], path[PATH_MAX];
 	size_t *idx = NULL, nbase, n;
 	struct op *ops = NULL;
-	int rc, r;
+	int rc, r, is_write;
 
 	if ((rc = parse_args(argc, argv, &a)))
 		return rc;
-	if (state_id_parse(a.idtext, &id, err, sizeof(err)))
+	/* a write id (NAME:sSEED:wSEQ:eFAULT) names log entry SEQ */
+	if ((is_write = write_id_parse(a.idtext, &id, err, sizeof(err))) < 0 ||
+	    (!is_write && state_id_parse(a.idtext, &id, err, sizeof(err))))
 		return cli_usage_error("%s", err);
 	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
 		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
@@ -685,7 +711,11 @@ int cmd_minimize(int argc, char **argv)
 	}
 	m.mutant = a.mutant;
 	m.client = cfg.client;
-	if (id_fits_run(&res, &id, a.idtext) ||
+	if (is_write) {
+		if (write_fails(&res, &id, a.idtext))
+			goto out_free_res;
+		id.cut++;	/* the ops up to and with the write */
+	} else if (id_fits_run(&res, &id, a.idtext) ||
 	    original_fails(&m, &res, &id, a.idtext))
 		goto out_free_res;
 

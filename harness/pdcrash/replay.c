@@ -22,6 +22,8 @@
 #include "commands.h"
 #include "driver.h"
 #include "errors.h"
+#include "replay_write.h"
+#include "writecheck.h"
 
 struct replay_args {
 	const char *idtext;
@@ -253,11 +255,14 @@ static void print_diff(const struct replay *rp)
 	};
 	struct sd_choice ch = { rp->np, rp->landed,
 				rp->id.tear ? rp->sectors : NULL };
+	struct leaf_image *li = NULL;
 	struct thin_pool *pool;
 	struct bdev *image;
 	char diff[8192];
 
-	if (sd_cutter_image(rp->cutter, &ch, &image))
+	/* a leaf id: its decisions, the other pending blocks durable */
+	if (rp->id.lazy ? leaf_image_create(rp->cutter, &rp->id, &image, &li)
+			: sd_cutter_image(rp->cutter, &ch, &image))
 		return;
 	if (!thin_pool_open(image, &p, &pool)) {
 		size_t nd = oracle_diff(rp->res.kept, pool, diff, sizeof(diff), 40);
@@ -267,7 +272,10 @@ static void print_diff(const struct replay *rp)
 		       nd == 1 ? "" : "s", diff);
 		thin_pool_destroy(pool);
 	}
-	bdev_destroy(image);
+	if (li)
+		leaf_image_free(li, image);
+	else
+		bdev_destroy(image);
 }
 
 /* The model of committed state `state` as thin_dump XML, from one more
@@ -324,6 +332,15 @@ int cmd_replay(int argc, char **argv)
 
 	if ((rc = parse_args(argc, argv, &a, &rp.cfg)))
 		return rc;
+	{
+		char err[512];
+		int w = write_id_parse(a.idtext, &rp.id, err, sizeof(err));
+
+		if (w < 0)
+			return cli_usage_error("%s", err);
+		if (w)		/* NAME:sSEED:wSEQ:eFAULT */
+			return replay_write(a.idtext, &rp.id, &rp.cfg, a.trace);
+	}
 	if ((rc = rebuild(&rp, a.idtext)))
 		goto out;
 	print_context(&rp, a.idtext, a.trace);
@@ -335,7 +352,7 @@ int cmd_replay(int argc, char **argv)
 	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
 	if (a.save)
 		printf("image saved to %s\n", a.save);
-	if (out.outcome == OUT_VIOLATION && rp.res.kept && !rp.id.lazy)
+	if (out.outcome == OUT_VIOLATION && rp.res.kept)
 		print_diff(&rp);
 	if (a.xml && out.state >= 0 &&
 	    (rc = write_expected_xml(&rp, out.state, a.xml)))
