@@ -8,6 +8,8 @@
 #   make valgrind     the unit tests under memcheck
 #   make coverage     gcov + gcovr HTML into reports/coverage/
 #   make mutants      build/pdcrash-mutants, with the planted bugs
+#   make coverage-crash  branches of core/ the crash suite reaches, split
+#                     into workloads and recovery (reports/coverage-crash/)
 #   make SAN=1 check  everything built with ASan + UBSan
 #   make FIU=0        no libfiu fault points compiled in
 #
@@ -41,6 +43,7 @@ endif
 COV ?= 0
 ifeq ($(COV),1)
 CFLAGS  += --coverage -O0
+CPPFLAGS += -DPD_COVERAGE=1
 LDFLAGS += --coverage
 endif
 
@@ -80,7 +83,7 @@ UNIT       := $(B)/unit_tests
 LIBS       := $(LIBENGINE) $(LIBSIMDISK) $(LIBPDATA)
 
 .PHONY: all deps check test test-unit test-py crashtest bench valgrind \
-	coverage mutants clean layering FORCE
+	coverage coverage-crash mutants clean layering FORCE
 .DEFAULT_GOAL := all
 
 all: deps $(PROGRAMS) $(UNIT) $(BENCHES)
@@ -215,6 +218,28 @@ coverage: deps
 		-o reports/coverage/index.html -e tests/ \
 		--print-summary
 	@echo "coverage report: reports/coverage/index.html"
+
+# The crash suite (every scenario, then --io-errors; COVERAGE_IO=0 skips
+# that) built with coverage in $(B)/cov.  The parent (the workloads)
+# writes its counters under $(B)/cov/gcda-workload, the workers (recovery:
+# open, check, continue) under $(B)/cov/gcda-recovery; see
+# harness/engine/covdump.h and tests/coverage/coverage_crash.py.
+COVB := $(B)/cov
+coverage-crash: deps
+	$(MAKE) B=$(COVB) COV=1 SAN=0 $(COVB)/pdcrash
+	rm -rf $(COVB)/gcda-workload $(COVB)/gcda-recovery
+	find $(COVB)/obj -name '*.gcda' -delete
+	export GCOV_PREFIX=$(abspath $(COVB))/gcda-workload \
+	PDCRASH_GCOV_WORKER_PREFIX=$(abspath $(COVB))/gcda-recovery \
+	PDCRASH_SCENARIOS=$(abspath scenarios); \
+	$(COVB)/pdcrash run $(PDCRASH_ARGS) > $(COVB)/run.txt; \
+	echo "pdcrash run: exit $$?"; tail -n 4 $(COVB)/run.txt; \
+	if [ "$(COVERAGE_IO)" != 0 ]; then \
+		$(COVB)/pdcrash run --io-errors $(PDCRASH_ARGS) > $(COVB)/run-io.txt; \
+		echo "pdcrash run --io-errors: exit $$?"; tail -n 4 $(COVB)/run-io.txt; \
+	fi
+	$(PYTHON) tests/coverage/coverage_crash.py --build $(COVB) \
+		--out reports/coverage-crash
 
 mutants: deps
 	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash
