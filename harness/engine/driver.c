@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "covdump.h"
 #include "driver.h"
 #include "errors.h"
 
@@ -216,6 +217,7 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 	rec.type = REC_DONE;
 	out_add(&ob, &rec);
 	out_flush(&ob);
+	cov_worker_exit();
 	_exit(0);
 }
 
@@ -235,6 +237,7 @@ static int spawn(const struct job *jb, const struct run_opts *o,
 	}
 	if (w->pid == 0) {
 		close(p[0]);
+		cov_worker_start();
 		worker_main(jb, o, w->slot, w->next_rank, p[1]);
 	}
 	close(p[1]);
