@@ -22,7 +22,10 @@
 	  "blocks, with one flush after all of them") \
 	X(SUPERBLOCK_DESPITE_FLUSH_ERROR, "superblock-despite-flush-error", \
 	  "commit locks and fills the superblock before the metadata flush, " \
-	  "and after that flush fails the dirty superblock is still written")
+	  "and after that flush fails the dirty superblock is still written") \
+	X(REMOVE_KEEPS_MAPPING, "remove-keeps-mapping", \
+	  "thin_remove of a mapped block reports success but leaves the " \
+	  "mapping in place: the live run disagrees with its model")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what) PD_MUT_##id,

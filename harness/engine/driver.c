@@ -13,6 +13,7 @@
 #include "covdump.h"
 #include "driver.h"
 #include "errors.h"
+#include "liveid.h"
 
 enum rec_type { REC_BEGIN = 1, REC_RESULT = 2, REC_DONE = 3 };
 
@@ -555,11 +556,10 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	vs->runs++;
 	vs->injected += jb.res.injected;
 	if (jb.res.live_failed) {
-		struct state_id id;
 		char text[200], msg[600];
 
-		fill_id(&jb, o, simdisk_nr_ops(jb.res.sd), 0, 1, &id);
-		state_id_format(&id, text, sizeof(text));
+		/* no crash state: an id of its own kind (liveid.h) */
+		live_id_format(jb.name, o->seed, &jb.cfg.fault, text, sizeof(text));
 		snprintf(msg, sizeof(msg), "live run: %s", jb.res.live_msg);
 		add_violation(sum, text, msg);
 		sum->live_failures++;
