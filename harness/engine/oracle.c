@@ -446,6 +446,11 @@ uint64_t oracle_trans_id(const struct oracle *o)
 	return o->trans_id;
 }
 
+uint32_t oracle_time(const struct oracle *o)
+{
+	return o->time;
+}
+
 uint64_t oracle_nr_data_blocks(const struct oracle *o)
 {
 	return o->nr_data_blocks;

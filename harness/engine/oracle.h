@@ -58,6 +58,7 @@ int oracle_meta_snap_release(struct oracle *o);
 
 /* Queries for generators and reports. */
 uint64_t oracle_trans_id(const struct oracle *o);
+uint32_t oracle_time(const struct oracle *o);	/* pool time */
 uint64_t oracle_nr_data_blocks(const struct oracle *o);
 size_t oracle_nr_devs(const struct oracle *o);
 uint64_t oracle_dev_at(const struct oracle *o, size_t i);	/* any order */
