@@ -581,10 +581,17 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	return r;
 }
 
+/* By id, live failures first: they come before, and explain, the crash
+ * states of the same run that disagree. */
 static int cmp_violation(const void *a, const void *b)
 {
-	return strcmp(((const struct violation *)a)->id,
-		      ((const struct violation *)b)->id);
+	const char *x = ((const struct violation *)a)->id;
+	const char *y = ((const struct violation *)b)->id;
+	int lx = strstr(x, LIVE_ID_TAG) != NULL, ly = strstr(y, LIVE_ID_TAG) != NULL;
+
+	if (lx != ly)
+		return ly - lx;
+	return strcmp(x, y);
 }
 
 /*
