@@ -166,3 +166,41 @@ def test_replay_diff_names_the_closest_allowed_state(tmp_path, mutants_exe):
     best = min(states, key=lambda s: (int(s[1]), int(s[0])))
     assert re.search(r"^found against the closest allowed state, %s: %s "
                      r"difference" % best, a.stdout, re.M), a.stdout
+
+
+AIMED = """pool data=3000 meta=512 cache=32
+random ops=400 devs=4 span=600 %s mix=map:50,unmap:14,unmap-range:4,snap:5,delete:3,create:1,commit:6,resize-data:1
+commit
+"""
+
+
+def op_trace(path):
+    """The ops of the run of scenario path, as `replay --trace` prints them."""
+    r = run(PDCRASH, ["replay", path[:-4] + ":s1:c99999999:p0-of-1:e0"])
+    n = int(re.search(r"the end of the log \((\d+) entries\)", r.stderr).group(1))
+    r = run(PDCRASH, ["replay", path[:-4] + ":s1:c%d:p0-of-1:e0" % n, "--trace"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    return re.findall(r"-- op \d+: (.*?)  \(line", r.stdout)
+
+
+def test_random_aim_boundaries(tmp_path):
+    plain = scenario(tmp_path, AIMED % "", "plain")
+    aimed = scenario(tmp_path, AIMED % "aim=boundaries", "aimed")
+    for path in (plain, aimed):
+        r = run(PDCRASH, ["run", path, "--json", "--no-continue"])
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    a, b = op_trace(plain), op_trace(aimed)
+    assert a != b
+    # resizes land one block either side of a space-map bitmap boundary
+    sizes = [int(o.split()[1]) for o in b if o.startswith("resize-data")]
+    assert sizes and all(abs(s - 16320 * round(s / 16320)) <= 1 for s in sizes)
+    # a snapshot of the same origin twice: a tree shared three ways
+    snaps = [o.split()[2] for o in b if o.startswith("snap")]
+    assert len(snaps) > len(set(snaps)), b
+
+
+def test_random_aim_is_checked(tmp_path):
+    path = scenario(tmp_path, "random ops=5 aim=edges\n", "bad")
+    r = run(PDCRASH, ["run", path])
+    assert r.returncode == 2
+    assert "bad.scn:1:" in r.stderr and "aim" in r.stderr

@@ -65,6 +65,9 @@ uint64_t oracle_dev_at(const struct oracle *o, size_t i);	/* any order */
 int oracle_has_dev(const struct oracle *o, uint64_t dev);
 uint64_t oracle_dev_mapped(const struct oracle *o, uint64_t dev);
 /* The k-th mapped vblock of dev in no particular order (k < mapped). */
+/* Lowest and highest mapped vblock of dev; -ENODATA if none. */
+int oracle_dev_range(const struct oracle *o, uint64_t dev, uint64_t *lo,
+		     uint64_t *hi);
 uint64_t oracle_dev_vblock_at(const struct oracle *o, uint64_t dev, uint64_t k);
 int oracle_held(const struct oracle *o);
 /* A mapping's (block, time) or -ENODATA. */
