@@ -239,7 +239,8 @@ coverage-crash: deps
 		echo "pdcrash run --io-errors: exit $$?"; tail -n 4 $(COVB)/run-io.txt; \
 	fi
 	$(PYTHON) tests/coverage/coverage_crash.py --build $(COVB) \
-		--out reports/coverage-crash
+		--out reports/coverage-crash \
+		--unreached-md reports/coverage-crash/unreached.md
 
 mutants: deps
 	$(MAKE) B=$(B)/mutants CPPFLAGS_EXTRA=-DPD_MUTANTS $(B)/mutants/pdcrash

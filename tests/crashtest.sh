@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/crashtest.sh - what `make crashtest` runs:
-#  1. the default scenarios (every scenarios/*.scn, each with a roomy and a
-#     small cache) at every cut point, report in reports/crashtest/;
+#  1. the default scenarios (every .scn under scenarios/, subfolders such
+#     as scenarios/reach/ included, each with a roomy and a small cache)
+#     at every cut point, report in reports/crashtest/;
 #  2. the same with --io-errors: every read, write and flush of each run
 #     failed once and from then on, report in reports/crashtest-io/.
 # Exit 0 only if neither found a violation.  PDCRASH_ARGS adds options to
