@@ -219,8 +219,8 @@ coverage: deps
 		--print-summary
 	@echo "coverage report: reports/coverage/index.html"
 
-# The crash suite (every scenario, then --io-errors; COVERAGE_IO=0 skips
-# that) built with coverage in $(B)/cov.  The parent (the workloads)
+# The crash suite (every scenario; with COVERAGE_IO=1 then --io-errors too,
+# slow: an hour here) built with coverage in $(B)/cov.  The parent (the workloads)
 # writes its counters under $(B)/cov/gcda-workload, the workers (recovery:
 # open, check, continue) under $(B)/cov/gcda-recovery; see
 # harness/engine/covdump.h and tests/coverage/coverage_crash.py.
@@ -234,7 +234,7 @@ coverage-crash: deps
 	PDCRASH_SCENARIOS=$(abspath scenarios); \
 	$(COVB)/pdcrash run $(PDCRASH_ARGS) > $(COVB)/run.txt; \
 	echo "pdcrash run: exit $$?"; tail -n 4 $(COVB)/run.txt; \
-	if [ "$(COVERAGE_IO)" != 0 ]; then \
+	if [ "$(COVERAGE_IO)" = 1 ]; then \
 		$(COVB)/pdcrash run --io-errors $(PDCRASH_ARGS) > $(COVB)/run-io.txt; \
 		echo "pdcrash run --io-errors: exit $$?"; tail -n 4 $(COVB)/run-io.txt; \
 	fi
