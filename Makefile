@@ -9,6 +9,8 @@
 #   make coverage     gcov + gcovr HTML into reports/coverage/
 #   make mutants      build/pdcrash-mutants, with the planted bugs, and check
 #                     that pdcrash catches each (tests/mutants.py)
+#   make coverage-crash  branches of core/ the crash suite reaches, split
+#                     into workloads and recovery (reports/coverage-crash/)
 #   make SAN=1 check  everything built with ASan + UBSan
 #   make FIU=0        no libfiu fault points compiled in
 #   make KERNEL=0     pdcrash without the kernel backends (no linux-source)
@@ -43,6 +45,7 @@ endif
 COV ?= 0
 ifeq ($(COV),1)
 CFLAGS  += --coverage -O0
+CPPFLAGS += -DPD_COVERAGE=1
 LDFLAGS += --coverage
 endif
 
@@ -82,7 +85,7 @@ UNIT       := $(B)/unit_tests
 LIBS       := $(LIBENGINE) $(LIBSIMDISK) $(LIBPDATA)
 
 .PHONY: all deps check test test-unit test-py crashtest bench valgrind \
-	coverage mutants mutants-build clean layering FORCE
+	coverage coverage-crash mutants mutants-build clean layering FORCE
 .DEFAULT_GOAL := all
 
 all: deps $(PROGRAMS) $(UNIT) $(BENCHES)
@@ -240,6 +243,29 @@ coverage: deps
 		-o reports/coverage/index.html -e tests/ \
 		--print-summary
 	@echo "coverage report: reports/coverage/index.html"
+
+# The crash suite (every scenario; with COVERAGE_IO=1 then --io-errors too,
+# slow: an hour here) built with coverage in $(B)/cov.  The parent (the workloads)
+# writes its counters under $(B)/cov/gcda-workload, the workers (recovery:
+# open, check, continue) under $(B)/cov/gcda-recovery; see
+# harness/engine/covdump.h and tests/coverage/coverage_crash.py.
+COVB := $(B)/cov
+coverage-crash: deps
+	$(MAKE) B=$(COVB) COV=1 SAN=0 $(COVB)/pdcrash
+	rm -rf $(COVB)/gcda-workload $(COVB)/gcda-recovery
+	find $(COVB)/obj -name '*.gcda' -delete
+	export GCOV_PREFIX=$(abspath $(COVB))/gcda-workload \
+	PDCRASH_GCOV_WORKER_PREFIX=$(abspath $(COVB))/gcda-recovery \
+	PDCRASH_SCENARIOS=$(abspath scenarios); \
+	$(COVB)/pdcrash run $(PDCRASH_ARGS) > $(COVB)/run.txt; \
+	echo "pdcrash run: exit $$?"; tail -n 4 $(COVB)/run.txt; \
+	if [ "$(COVERAGE_IO)" = 1 ]; then \
+		$(COVB)/pdcrash run --io-errors $(PDCRASH_ARGS) > $(COVB)/run-io.txt; \
+		echo "pdcrash run --io-errors: exit $$?"; tail -n 4 $(COVB)/run-io.txt; \
+	fi
+	$(PYTHON) tests/coverage/coverage_crash.py --build $(COVB) \
+		--out reports/coverage-crash \
+		--unreached-md reports/coverage-crash/unreached.md
 
 # mutants-build: build/pdcrash-mutants alone; mutants: then every planted
 # bug run with the command that should catch it (tests/mutants.py).

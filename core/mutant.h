@@ -80,7 +80,11 @@
 	X(DEC_BELOW_ZERO, "dec-below-zero", \
 	  "decrementing a reference count of 0 is accepted silently", \
 	  "dm space map: disallow decrementing a reference count below zero " \
-	  "(2014)")
+	  "(2014)") \
+	X(REMOVE_KEEPS_MAPPING, "remove-keeps-mapping", \
+	  "thin_remove of a mapped block reports success but leaves the " \
+	  "mapping in place: the live run disagrees with its model", \
+	  "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

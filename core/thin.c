@@ -1062,6 +1062,8 @@ int thin_remove(struct thin_pool *pool, uint64_t dev, uint64_t vblock)
 	r = bt_lookup(&pool->info, pool->root, keys, v);
 	if (r)
 		return r == -ENODATA ? r : poison(pool, r);
+	if (PD_MUTANT(REMOVE_KEEPS_MAPPING))
+		return 0;
 	pool->changed = 1;
 	r = bt_remove(&pool->info, pool->root, keys, &pool->root);
 	if (r)

@@ -41,6 +41,9 @@ HOW = {
     "rebalance2-old-threshold": ["unmap"],
     "meta-snap-uncommitted": ["meta-snap"],
     "commit-unchanged-writes": ["commit-unchanged"],
+    # a live failure: the unmap that leaves its mapping shows when a later
+    # range unmap of the same blocks miscounts
+    "remove-keeps-mapping": ["unmap"],
     # a freed node of the committed tree is handed out again and written
     # before the commit: write-time rule (a) names the write itself
     "reuse-before-commit": ["abort"],

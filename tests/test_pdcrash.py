@@ -484,7 +484,7 @@ def test_commit_of_unchanged_pool_writes_nothing(tmp_path, mutants_exe):
     a = subprocess.run([mutants_exe, "replay", first, "--mutant",
                         "commit-unchanged-writes"], capture_output=True,
                        text=True, timeout=120)
-    assert a.returncode == 1 and "live run failed" in a.stdout
+    assert a.returncode == 1 and "outcome: violation: live run:" in a.stdout
 
 
 @pytest.mark.parametrize("mutant,args", [

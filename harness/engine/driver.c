@@ -10,9 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "covdump.h"
 #include "driver.h"
 #include "errors.h"
 #include "writecheck.h"
+#include "liveid.h"
 
 enum rec_type { REC_BEGIN = 1, REC_RESULT = 2, REC_DONE = 3,
 		REC_LEAF = 4,		/* exhaustive: msg = the leaf of the next
@@ -227,6 +229,7 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 	rec.type = REC_DONE;
 	out_add(&ob, &rec);
 	out_flush(&ob);
+	cov_worker_exit();
 	_exit(0);
 }
 
@@ -254,6 +257,7 @@ static int spawn(const struct job *jb, const struct run_opts *o,
 	}
 	if (w->pid == 0) {
 		close(p[0]);
+		cov_worker_start();
 		if (!o->sample)
 			worker_main_lazy(jb, o, w, p[1]);
 		worker_main(jb, o, w->slot, w->next_rank, p[1]);
@@ -656,11 +660,11 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 	vs->runs++;
 	vs->injected += jb->res.injected;
 	if (jb->res.live_failed) {
-		struct state_id id;
 		char text[200], msg[600];
 
-		fill_id(jb, o, simdisk_nr_ops(jb->res.sd), 0, 1, &id);
-		state_id_format(&id, text, sizeof(text));
+		/* no crash state: an id of its own kind (liveid.h) */
+		live_id_format(jb->name, o->seed, &jb->cfg.fault, text,
+			       sizeof(text));
 		snprintf(msg, sizeof(msg), "live run: %s", jb->res.live_msg);
 		add_violation(sum, text, msg);
 		sum->live_failures++;
@@ -703,10 +707,17 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	return check_variant_run(o, &jb, sum, vs, counts);
 }
 
+/* By id, live failures first: they come before, and explain, the crash
+ * states of the same run that disagree. */
 static int cmp_violation(const void *a, const void *b)
 {
-	return strcmp(((const struct violation *)a)->id,
-		      ((const struct violation *)b)->id);
+	const char *x = ((const struct violation *)a)->id;
+	const char *y = ((const struct violation *)b)->id;
+	int lx = strstr(x, LIVE_ID_TAG) != NULL, ly = strstr(y, LIVE_ID_TAG) != NULL;
+
+	if (lx != ly)
+		return ly - lx;
+	return strcmp(x, y);
 }
 
 /*
@@ -1067,6 +1078,7 @@ static void sweep_kid_finish(struct sweep *sw)
 	r = check_variant_run(&ko, sw->jb, &ksum, &vs, NULL);
 	sweep_send(sw, r, &vs, &ksum);
 	close(sw->kid_fd);
+	cov_fault_run_exit();
 	_exit(0);
 }
 
@@ -1463,6 +1475,7 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 	rec.type = REC_DONE;
 	out_add(&ob, &rec);
 	out_flush(&ob);
+	cov_worker_exit();
 	_exit(0);
 }
 

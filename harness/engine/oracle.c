@@ -446,6 +446,11 @@ uint64_t oracle_trans_id(const struct oracle *o)
 	return o->trans_id;
 }
 
+uint32_t oracle_time(const struct oracle *o)
+{
+	return o->time;
+}
+
 uint64_t oracle_nr_data_blocks(const struct oracle *o)
 {
 	return o->nr_data_blocks;
@@ -471,6 +476,26 @@ uint64_t oracle_dev_mapped(const struct oracle *o, uint64_t dev)
 	const struct odev *d = find(o, dev);
 
 	return d ? d->nr : 0;
+}
+
+int oracle_dev_range(const struct oracle *o, uint64_t dev, uint64_t *lo,
+		     uint64_t *hi)
+{
+	const struct odev *d = find(o, dev);
+	int any = 0;
+
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (size_t i = 0; d && i < d->cap; i++) {
+		uint64_t v = d->slots[i].vblock;
+
+		if (v == EMPTY)
+			continue;
+		any = 1;
+		*lo = v < *lo ? v : *lo;
+		*hi = v > *hi ? v : *hi;
+	}
+	return any ? 0 : -ENODATA;
 }
 
 uint64_t oracle_dev_vblock_at(const struct oracle *o, uint64_t dev, uint64_t k)

@@ -58,12 +58,16 @@ int oracle_meta_snap_release(struct oracle *o);
 
 /* Queries for generators and reports. */
 uint64_t oracle_trans_id(const struct oracle *o);
+uint32_t oracle_time(const struct oracle *o);	/* pool time */
 uint64_t oracle_nr_data_blocks(const struct oracle *o);
 size_t oracle_nr_devs(const struct oracle *o);
 uint64_t oracle_dev_at(const struct oracle *o, size_t i);	/* any order */
 int oracle_has_dev(const struct oracle *o, uint64_t dev);
 uint64_t oracle_dev_mapped(const struct oracle *o, uint64_t dev);
 /* The k-th mapped vblock of dev in no particular order (k < mapped). */
+/* Lowest and highest mapped vblock of dev; -ENODATA if none. */
+int oracle_dev_range(const struct oracle *o, uint64_t dev, uint64_t *lo,
+		     uint64_t *hi);
 uint64_t oracle_dev_vblock_at(const struct oracle *o, uint64_t dev, uint64_t k);
 int oracle_held(const struct oracle *o);
 /* A mapping's (block, time) or -ENODATA. */

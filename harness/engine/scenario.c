@@ -191,10 +191,16 @@ static int parse_random(struct parser *ps, char **argv, int argc, struct op *op)
 			r = number(ps, "random span", val, 1ull << 32, &op->span);
 			if (!r && !op->span)
 				r = fail(ps, "random span must be at least 1");
+		} else if (!strcmp(key, "aim")) {
+			r = 0;
+			if (!strcmp(val, "boundaries"))
+				op->aim = AIM_BOUNDARIES;
+			else
+				r = fail(ps, "random aim: unknown '%s' (boundaries)", val);
 		} else if (!strcmp(key, "mix")) {
 			r = parse_mix(ps, eq + 1, op->mix);
 		} else {
-			r = fail(ps, "random: unknown key '%s' (ops seed mix devs span)", key);
+			r = fail(ps, "random: unknown key '%s' (ops seed mix devs span aim)", key);
 		}
 		if (r)
 			return r;
@@ -485,7 +491,8 @@ void op_format(const struct op *op, char *buf, size_t len)
 		snprintf(buf, len, "%s %llu", n, a);
 		break;
 	case OP_RANDOM:
-		snprintf(buf, len, "random ops=%llu%s", a, op->has_seed ? " seed=..." : "");
+		snprintf(buf, len, "random ops=%llu%s%s", a, op->has_seed ? " seed=..." : "",
+			 op->aim == AIM_BOUNDARIES ? " aim=boundaries" : "");
 		break;
 	default:
 		snprintf(buf, len, "%s", n);

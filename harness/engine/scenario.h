@@ -16,10 +16,14 @@
  *   resize-meta N        metadata device to N blocks (grows the disk first)
  *   meta-snap | meta-snap-release
  *   random ops=N [seed=S] [mix=KIND:W,...] [devs=N] [span=N]
+ *          [aim=boundaries]
  *                        N generated ops; the seed defaults to the run's
  *                        --seed; KIND is one of map unmap unmap-range snap
  *                        delete create commit abort trans-id resize-data
- *                        meta-snap
+ *                        meta-snap.  aim=boundaries bends the ops drawn
+ *                        (same kinds, same weights) towards the core's
+ *                        edge cases (workload.c, aim_op); without it a
+ *                        line generates exactly what it always did
  *
  * DEV is 0..2^24-1; numbers are decimal or 0x hex.  Any bad line is an
  * error naming the file and line, and nothing runs.
@@ -59,6 +63,12 @@ struct op {
 	int has_seed;
 	unsigned mix[OP_NR_KINDS];	/* weights */
 	uint64_t devs, span;
+	unsigned aim;		/* enum random_aim */
+};
+
+enum random_aim {
+	AIM_NONE = 0,
+	AIM_BOUNDARIES = 1,
 };
 
 struct pool_geometry {

@@ -9,6 +9,8 @@
 
 #include "bm.h"
 #include "client_digest.h"
+#include "bt.h"
+#include "sm_common.h"
 #include "errors.h"
 #include "prng.h"
 #include "workload.h"
@@ -437,16 +439,135 @@ static void gen_op(struct run *w, struct prng *p, const struct op *spec,
 	}
 }
 
+/*
+ * aim=boundaries: the op gen_op drew, bent towards the core's edge cases
+ * (same kind unless a burst is running).  The extra draws come from the
+ * same generator, so a line without aim generates what it always did.
+ *  - map: a burst of appends that fills the right-most leaf to full and
+ *    past (splits with the new key above every key); single keys above
+ *    every key, below every key, or at a multiple of the leaf's capacity;
+ *  - unmap: the lowest or highest key (leaves drained at the edges:
+ *    underfull merges, then single-entry roots);
+ *  - unmap-range: all but one mapping (a single-entry root), or a third
+ *    of a leaf (the underfull threshold);
+ *  - snap: again of the last snapshot's origin (a tree shared three ways:
+ *    reference counts 2 -> 3), and the next map or unmap goes to that
+ *    origin (a root shared after a snapshot is shadowed);
+ *  - delete: the last snapshot (counts back 3 -> 2);
+ *  - resize-data: to one block either side of a space-map bitmap
+ *    boundary (SM_ENTRIES_PER_BLOCK blocks a bitmap).
+ */
+struct aim_state {
+	uint64_t origin, snap;		/* of the last snapshot; UINT64_MAX none */
+	int touch_origin;		/* the next map/unmap goes to origin */
+	uint64_t burst_dev, burst_next, burst_left;
+};
+
+#define AIM_LEAF_ENTRIES bt_max_entries(8)	/* a mapping leaf, full */
+
+static void aim_op(struct run *w, struct prng *p, const struct op *spec,
+		   struct aim_state *st, struct op *out)
+{
+	const uint64_t leaf = AIM_LEAF_ENTRIES;
+	uint64_t lo, hi, x;
+	int have;
+
+	if (st->burst_left && oracle_has_dev(w->model, st->burst_dev) &&
+	    (out->kind == OP_MAP || out->kind == OP_UNMAP ||
+	     out->kind == OP_COMMIT)) {
+		memset(out, 0, sizeof(*out));
+		out->kind = OP_MAP;
+		out->a = st->burst_dev;
+		out->b = out->c = st->burst_next++;
+		st->burst_left--;
+		return;
+	}
+	st->burst_left = 0;
+	if ((out->kind == OP_MAP || out->kind == OP_UNMAP) && st->touch_origin &&
+	    oracle_has_dev(w->model, st->origin)) {
+		out->a = st->origin;
+		st->touch_origin = 0;
+	}
+	have = (out->kind == OP_MAP || out->kind == OP_UNMAP ||
+		out->kind == OP_UNMAP_RANGE) &&
+	       !oracle_dev_range(w->model, out->a, &lo, &hi);
+	switch (out->kind) {
+	case OP_MAP:
+		x = prng_below(p, 16);
+		if (x == 0 && have) {
+			st->burst_dev = out->a;
+			st->burst_next = hi + 1;
+			st->burst_left = leaf - oracle_dev_mapped(w->model, out->a) %
+				leaf + prng_below(p, 3);
+			out->b = out->c = st->burst_next++;
+		} else if (x <= 3 && have) {
+			out->b = out->c = hi + 1;
+		} else if (x <= 5 && have && lo > 0) {
+			out->b = out->c = lo - 1;
+		} else if (x == 6) {
+			uint64_t k = prng_below(p, spec->span / leaf + 1);
+
+			out->b = out->c = k * leaf + prng_below(p, 3) + (k ? -1 : 0);
+		}
+		break;
+	case OP_UNMAP:
+		x = prng_below(p, 8);
+		if (x <= 1 && have)
+			out->b = out->c = lo;
+		else if (x <= 3 && have)
+			out->b = out->c = hi;
+		break;
+	case OP_UNMAP_RANGE:
+		x = prng_below(p, 4);
+		if (x == 0 && have && hi > lo) {
+			out->b = lo + 1;
+			out->c = hi;
+		} else if (x == 1 && have) {
+			out->b = lo;
+			out->c = lo + leaf / 3 + prng_below(p, 3) - 1;
+		}
+		break;
+	case OP_SNAP:
+		if (st->origin != UINT64_MAX && oracle_has_dev(w->model, st->origin) &&
+		    prng_below(p, 2))
+			out->b = st->origin;
+		st->origin = out->b;
+		st->snap = out->a;
+		st->touch_origin = 1;
+		break;
+	case OP_DELETE:
+		if (st->snap != UINT64_MAX && oracle_has_dev(w->model, st->snap) &&
+		    oracle_nr_devs(w->model) >= 2 && prng_below(p, 2)) {
+			out->a = st->snap;
+			st->snap = UINT64_MAX;
+		}
+		break;
+	case OP_RESIZE_DATA: {
+		uint64_t cur = oracle_nr_data_blocks(w->model), per = SM_ENTRIES_PER_BLOCK;
+		uint64_t edge = (cur / per + 1) * per;
+
+		x = edge + prng_below(p, 3) - 1;
+		out->a = x > cur ? x : edge + 1;
+		break;
+	}
+	default:
+		break;
+	}
+}
+
 static void exec_random(struct run *w, const struct op *spec)
 {
 	struct prng p;
 	uint64_t seed = spec->has_seed ? spec->seed : w->cfg->seed;
+	struct aim_state aim = { UINT64_MAX, UINT64_MAX, 0, 0, 0, 0 };
 
 	prng_seed(&p, prng_derive(seed, spec->line));
 	for (uint64_t i = 0; i < spec->a && !w->done; i++) {
 		struct op g;
 
 		gen_op(w, &p, spec, &g);
+		if (spec->aim == AIM_BOUNDARIES)
+			aim_op(w, &p, spec, &aim, &g);
 		g.line = spec->line;
 		exec_op(w, &g);
 	}

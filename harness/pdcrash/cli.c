@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -37,7 +38,8 @@ int cli_usage_error(const char *fmt, const char *arg)
 
 /* The scenarios directory: $PDCRASH_SCENARIOS, else scenarios/ beside the
  * build directory holding this program, else ./scenarios.  (Names are
- * plain file names there, without .scn.) */
+ * paths below it without .scn: deep, or reach/absorb-shared for a
+ * subfolder's.) */
 void cli_scenario_dir(char *out, size_t len)
 {
 	const char *env = getenv("PDCRASH_SCENARIOS");
@@ -67,11 +69,42 @@ void cli_scenario_dir(char *out, size_t len)
 	snprintf(out, len, "scenarios");
 }
 
+/* A name of a scenario in a subfolder of the scenarios directory
+ * (reach/absorb-shared): 1 and its path if DIR/NAME.scn exists. */
+static int in_scenario_dir(const char *arg, char *path, size_t len)
+{
+	char dir[PATH_MAX];
+	int k;
+
+	if (!strchr(arg, '/') || strstr(arg, ".scn") || arg[0] == '/' ||
+	    arg[0] == '.')
+		return 0;
+	cli_scenario_dir(dir, sizeof(dir));
+	k = snprintf(path, len, "%s/%s.scn", dir, arg);
+	return k > 0 && (size_t)k < len && access(path, R_OK) == 0;
+}
+
 int cli_load_named(const char *arg, struct scenario **sc)
 {
 	char path[PATH_MAX + 64], dir[PATH_MAX], err[512];
 	int r;
 
+	if (in_scenario_dir(arg, path, sizeof(path))) {
+		r = scenario_load(path, sc, err, sizeof(err));
+		if (r) {
+			fprintf(stderr, "pdcrash: %s\n", err);
+			return 2;
+		}
+		char *name = strdup(arg);
+
+		if (!name) {
+			scenario_free(*sc);
+			return 2;
+		}
+		free((*sc)->name);
+		(*sc)->name = name;
+		return 0;
+	}
 	if (strchr(arg, '/') || strstr(arg, ".scn")) {
 		snprintf(path, sizeof(path), "%s%s", arg,
 			 strstr(arg, ".scn") ? "" : ".scn");
@@ -109,34 +142,67 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every .scn file of the scenarios directory, sorted by name. */
-int cli_list_scenarios(char ***names, size_t *nr)
+/* Add every .scn file under dir/sub (sub "" for the top) to names, as
+ * SUB/NAME without .scn, subfolders included.  0, or -ENOMEM. */
+static int list_dir(const char *dir, const char *sub, char ***names,
+		    size_t *nr, int depth)
 {
-	char dir[PATH_MAX];
+	char path[PATH_MAX], rel[PATH_MAX];
 	struct dirent *de;
+	int r = 0;
 	DIR *d;
 
-	cli_scenario_dir(dir, sizeof(dir));
-	d = opendir(dir);
-	if (!d) {
-		fprintf(stderr, "pdcrash: cannot read %s: %s\n", dir, strerror(errno));
-		return 2;
-	}
-	*names = NULL;
-	*nr = 0;
-	while ((de = readdir(d))) {
+	snprintf(path, sizeof(path), "%s%s%s", dir, *sub ? "/" : "", sub);
+	d = opendir(path);
+	if (!d)
+		return depth ? 0 : -errno;
+	while (!r && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
+		struct stat st;
+		char full[PATH_MAX * 2];
 
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(rel, sizeof(rel), "%s%s%s", sub, *sub ? "/" : "",
+			 de->d_name);
+		snprintf(full, sizeof(full), "%s/%s", dir, rel);
+		if (stat(full, &st))
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (depth < 8)
+				r = list_dir(dir, rel, names, nr, depth + 1);
+			continue;
+		}
 		if (n <= 4 || strcmp(de->d_name + n - 4, ".scn"))
 			continue;
 		char **nn = realloc(*names, (*nr + 1) * sizeof(*nn));
-		if (!nn)
+		if (!nn) {
+			r = -ENOMEM;
 			break;
+		}
 		*names = nn;
-		(*names)[*nr] = strndup(de->d_name, n - 4);
+		(*names)[*nr] = strndup(rel, strlen(rel) - 4);
 		(*nr)++;
 	}
 	closedir(d);
+	return r;
+}
+
+/* Every .scn file of the scenarios directory and its subfolders, sorted
+ * by name (a subfolder's as SUB/NAME, e.g. reach/absorb-shared). */
+int cli_list_scenarios(char ***names, size_t *nr)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	cli_scenario_dir(dir, sizeof(dir));
+	*names = NULL;
+	*nr = 0;
+	r = list_dir(dir, "", names, nr, 0);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot read %s: %s\n", dir, strerror(-r));
+		return 2;
+	}
 	qsort(*names, *nr, sizeof(**names), cmp_str);
 	return 0;
 }

@@ -18,6 +18,10 @@
  *     candidate "still fails" when `pdcrash run` of it (same seed, tear,
  *     base variant only, continue step on) finds a crash-state violation;
  *     live-run disagreements do not count (another kind of finding).
+ *     A live-failure id (liveid.h) is the other way round: the base list
+ *     is every op the run executed (it stops at the disagreement), and a
+ *     candidate fails when its workload alone disagrees with its model
+ *     (no crash exploration: much cheaper).
  *     With a fault: the same kind and stickiness, with the fault number
  *     searched: the IO at the same place in the op that met the fault
  *     (writes and flushes; reads are not logged), then the id's own N,
@@ -47,6 +51,7 @@
 #include "driver.h"
 #include "errors.h"
 #include "writecheck.h"
+#include "liveid.h"
 
 #define MIN_MAX_RUNS 300
 #define MIN_MAX_SECONDS 120.0
@@ -67,6 +72,9 @@ struct minimizer {
 	struct fault_spec cur_fault;	/* the fault of the best list */
 	const char *mutant;
 	const struct client_ops *client;	/* the id's @BACKEND */
+	int live;			/* a live failure (liveid.h): a
+					 * candidate fails when its workload
+					 * disagrees with its model */
 	unsigned runs;
 	double t0;
 	int over;			/* out of budget */
@@ -244,8 +252,33 @@ static int id_before(const char *a, const char *b)
 	return x.choice < y.choice;
 }
 
+/* The workload of sc alone, as `run` runs it; 1 if it disagrees with
+ * its model (its live id and message in v), 0 if not, -errno. */
+static int live_once(struct minimizer *m, struct scenario *sc,
+		     const struct fault_spec *fault, struct violation *v)
+{
+	struct run_config cfg = {
+		.sc = sc, .seed = m->seed, .fault = *fault, .keep_state = -1,
+		.quiet = 1, .stop_after_recovery = fault->kind != FAULT_NONE,
+	};
+	struct run_result res;
+	int r = workload_run(&cfg, &res);
+
+	if (r)
+		return r;
+	r = res.live_failed;
+	if (r) {
+		live_id_format(sc->name, m->seed, fault, v->id, sizeof(v->id));
+		snprintf(v->msg, sizeof(v->msg), "%s%.380s", LIVE_PREFIX,
+			 res.live_msg);
+	}
+	run_result_free(&res);
+	return r;
+}
+
 /* One driver run of sc; 1 if a crash-state violation came out (the
- * first one copied to first), 0 if none, -errno if it could not run. */
+ * first one copied to first), 0 if none, -errno if it could not run.
+ * For a live failure, the workload alone (live_once). */
 static int run_once(struct minimizer *m, struct scenario *sc,
 		    const struct fault_spec *fault, struct violation *first)
 {
@@ -265,6 +298,8 @@ static int run_once(struct minimizer *m, struct scenario *sc,
 	struct run_summary sum;
 	int r, found = 0;
 
+	if (m->live)
+		return live_once(m, sc, fault, first);
 	r = driver_run(&o, &sum);
 	if (r) {
 		run_summary_free(&sum);
@@ -599,6 +634,24 @@ static int write_fails(const struct run_result *res, const struct state_id *id,
 	return 0;
 }
 
+/* A live id must disagree in this build.  0, or 2 after a message. */
+static int live_fails_here(const struct minimizer *m,
+			   const struct run_result *res, const char *idtext)
+{
+	if (!res->live_failed) {
+		fprintf(stderr, "pdcrash: %s: the live run agrees with its model "
+			"in this build; nothing to minimise%s\n", idtext,
+			m->mutant ? "" : " (a mutant's id needs --mutant NAME)");
+		return 2;
+	}
+	if (!res->nr_ops) {
+		fprintf(stderr, "pdcrash: %s fails before the first op: no op to "
+			"remove\n", idtext);
+		return 2;
+	}
+	return 0;
+}
+
 /* Write the n ops left to path, run it from the file, and fill v with the
  * violation it finds.  0, or 2 after a message. */
 static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
@@ -612,7 +665,7 @@ static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
 
 	snprintf(header, sizeof(header),
 		 "# Minimised by pdcrash minimize from\n#   %s%s%s\n"
-		 "# %zu ops up to the cut -> %zu ops (%u candidate runs%s).\n"
+		 "# %zu ops up to the cut (or the live failure) -> %zu ops (%u candidate runs%s).\n"
 		 "# The pool line carries the variant's cache; seed %" PRIu64
 		 "%s.\n", idtext, m->mutant ? " --mutant " : "",
 		 m->mutant ? m->mutant : "", nbase, n, m->runs,
@@ -686,10 +739,15 @@ int cmd_minimize(int argc, char **argv)
 
 	if ((rc = parse_args(argc, argv, &a)))
 		return rc;
-	/* a write id (NAME:sSEED:wSEQ:eFAULT) names log entry SEQ */
-	if ((is_write = write_id_parse(a.idtext, &id, err, sizeof(err))) < 0 ||
-	    (!is_write && state_id_parse(a.idtext, &id, err, sizeof(err))))
+	/* a write id (NAME:sSEED:wSEQ:eFAULT) names log entry SEQ; a live
+	 * id (liveid.h) no crash state */
+	if ((is_write = write_id_parse(a.idtext, &id, err, sizeof(err))) < 0)
 		return cli_usage_error("%s", err);
+	r = is_write ? 0 : live_id_parse(a.idtext, &id, err, sizeof(err));
+	if (r < 0 || (!is_write && !r &&
+		      state_id_parse(a.idtext, &id, err, sizeof(err))))
+		return cli_usage_error("%s", err);
+	m.live = r;
 	if (cli_split_variant(id.name, base, sizeof(base), &cfg.cache_blocks))
 		return cli_usage_error("unknown variant in '%s' (only +small)", id.name);
 	if ((rc = cli_split_backend(id.name, &cfg.client)))
@@ -715,11 +773,17 @@ int cmd_minimize(int argc, char **argv)
 		if (write_fails(&res, &id, a.idtext))
 			goto out_free_res;
 		id.cut++;	/* the ops up to and with the write */
-	} else if (id_fits_run(&res, &id, a.idtext) ||
-	    original_fails(&m, &res, &id, a.idtext))
-		goto out_free_res;
-
-	nbase = id.cut ? workload_op_at(&res, id.cut - 1) + 1 : 1;
+		nbase = workload_op_at(&res, id.cut - 1) + 1;
+	} else if (m.live) {
+		if (live_fails_here(&m, &res, a.idtext))
+			goto out_free_res;
+		nbase = res.nr_ops;
+	} else {
+		if (id_fits_run(&res, &id, a.idtext) ||
+		    original_fails(&m, &res, &id, a.idtext))
+			goto out_free_res;
+		nbase = id.cut ? workload_op_at(&res, id.cut - 1) + 1 : 1;
+	}
 	idx = malloc(nbase * sizeof(*idx));
 	ops = malloc(nbase * sizeof(*ops));
 	if (!idx || !ops) {

@@ -7,7 +7,9 @@
  * cuts the log at the same point, builds the same image, and checks it as
  * `run` did, through a failing first read when the id carries a fault.  It
  * prints the ops around the cut, which pending writes landed, the outcome,
- * and on a violation the found state against the last committed one.
+ * and on a violation the found state against every committed state the
+ * markers allow, field by field against the closest.  A live-failure id
+ * (liveid.h) runs the workload again and reports the disagreement.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +26,7 @@
 #include "errors.h"
 #include "replay_write.h"
 #include "writecheck.h"
+#include "liveid.h"
 
 struct replay_args {
 	const char *idtext;
@@ -245,7 +248,30 @@ static void print_context(const struct replay *rp, const char *idtext,
 	}
 }
 
-/* The found state against the last committed one, field by field. */
+/* The model of committed state `state`, from one more run keeping it
+ * (the replay's own run keeps only the last committed one); NULL if the
+ * run never reached it. */
+static struct oracle *model_of(const struct replay *rp, int64_t state)
+{
+	struct run_config cfg = rp->cfg;
+	struct run_result res2;
+	struct oracle *o = NULL;
+
+	if (state == rp->e.committed && rp->res.kept)
+		return oracle_clone(rp->res.kept, &o) ? NULL : o;
+	cfg.keep_state = state;
+	cfg.quiet = 1;
+	if (workload_run(&cfg, &res2))
+		return NULL;
+	o = res2.kept;
+	res2.kept = NULL;
+	run_result_free(&res2);
+	return o;
+}
+
+/* The found state against every state the markers allow (lo..hi), field
+ * by field against the closest (fewest differences; the earlier on a
+ * tie). */
 static void print_diff(const struct replay *rp)
 {
 	struct thin_pool_params p = {
@@ -259,19 +285,51 @@ static void print_diff(const struct replay *rp)
 	struct thin_pool *pool;
 	struct bdev *image;
 	char diff[8192];
+	int64_t lo = rp->e.lo < 0 ? 0 : rp->e.lo, best = -1;
+	size_t best_nd = SIZE_MAX;
+	uint64_t tid;
+	uint32_t time;
 
 	/* a leaf id: its decisions, the other pending blocks durable */
 	if (rp->id.lazy ? leaf_image_create(rp->cutter, &rp->id, &image, &li)
 			: sd_cutter_image(rp->cutter, &ch, &image))
 		return;
-	if (!thin_pool_open(image, &p, &pool)) {
-		size_t nd = oracle_diff(rp->res.kept, pool, diff, sizeof(diff), 40);
+	if (thin_pool_open(image, &p, &pool))
+		goto out_image;
+	if (!thin_get_transaction_id(pool, &tid) && !thin_get_time(pool, &time))
+		printf("found: transaction id %" PRIu64 ", pool time %u\n", tid,
+		       time);
+	for (int64_t s = lo; s <= rp->e.hi; s++) {
+		struct oracle *o = model_of(rp, s);
 
-		printf("found against committed state %" PRId64 ": %zu "
-		       "difference%s\n%s", rp->e.committed, nd,
-		       nd == 1 ? "" : "s", diff);
-		thin_pool_destroy(pool);
+		if (!o) {
+			printf("  state %" PRId64 ": not reached by the run\n", s);
+			continue;
+		}
+		size_t nd = oracle_diff(o, pool, diff, sizeof(diff), 0);
+		printf("  state %" PRId64 " (transaction id %" PRIu64 ", pool time "
+		       "%u): %zu difference%s\n", s, oracle_trans_id(o),
+		       oracle_time(o), nd, nd == 1 ? "" : "s");
+		if (nd < best_nd) {
+			best_nd = nd;
+			best = s;
+		}
+		oracle_destroy(o);
 	}
+	if (best >= 0) {
+		struct oracle *o = model_of(rp, best);
+
+		if (o) {
+			size_t nd = oracle_diff(o, pool, diff, sizeof(diff), 40);
+
+			printf("found against the closest allowed state, %" PRId64
+			       ": %zu difference%s\n%s", best, nd,
+			       nd == 1 ? "" : "s", diff);
+			oracle_destroy(o);
+		}
+	}
+	thin_pool_destroy(pool);
+out_image:
 	if (li)
 		leaf_image_free(li, image);
 	else
@@ -322,6 +380,59 @@ static void replay_free(struct replay *rp)
 	scenario_free(rp->sc);
 }
 
+/* A live-failure id: run the workload again (as `run` did: with its
+ * fault, stopping after the recovery from it) and report whether it
+ * still disagrees with its model.  1 it does, 0 it does not, 2 bad id. */
+static int replay_live(const struct replay_args *a, struct run_config *cfg)
+{
+	struct state_id id;
+	struct scenario *sc = NULL;
+	struct run_result res;
+	char base[128], err[512];
+	int r;
+
+	if (live_id_parse(a->idtext, &id, err, sizeof(err)) < 0)
+		return cli_usage_error("%s", err);
+	if (cli_split_variant(id.name, base, sizeof(base), &cfg->cache_blocks))
+		return cli_usage_error("unknown variant in '%s' (only +small)",
+				       id.name);
+	if ((r = cli_load_named(base, &sc)))
+		return r;
+	cfg->sc = sc;
+	cfg->seed = id.seed;
+	cfg->fault = id.fault;
+	cfg->keep_state = -1;
+	cfg->quiet = 1;
+	cfg->stop_after_recovery = id.fault.kind != FAULT_NONE;
+	r = workload_run(cfg, &res);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot run %s: %s\n", base,
+			pd_strerror(r));
+		scenario_free(sc);
+		return 2;
+	}
+	printf("state %s\n", a->idtext);
+	printf("scenario %s (%s), seed %" PRIu64 ", cache %u blocks: the live "
+	       "run against its model (no crash state)\n", base, sc->path,
+	       id.seed, res.geo.cache_blocks);
+	printf("%zu ops ran, %" PRIu64 " log entries, %" PRIu64 " committed "
+	       "states\n", res.nr_ops, simdisk_nr_ops(res.sd), res.nr_states);
+	uint64_t end = simdisk_nr_ops(res.sd);
+	uint64_t from = a->trace || end < 40 ? 0 : end - 40;
+	printf("log up to where it stopped:\n");
+	for (uint64_t i = from; i < end; i++)
+		cli_print_op_line(&res, i);
+	if (res.live_failed)
+		printf("outcome: violation: live run: %s\n", res.live_msg);
+	else
+		printf("outcome: agrees: the live run matches its model in this "
+		       "build\n");
+	r = res.live_failed ? 1 : 0;
+	run_result_free(&res);
+	scenario_free(sc);
+	return r;
+}
+
 int cmd_replay(int argc, char **argv)
 {
 	struct replay_args a = { 0 };
@@ -341,6 +452,8 @@ int cmd_replay(int argc, char **argv)
 		if (w)		/* NAME:sSEED:wSEQ:eFAULT */
 			return replay_write(a.idtext, &rp.id, &rp.cfg, a.trace);
 	}
+	if (strstr(a.idtext, LIVE_ID_TAG))
+		return replay_live(&a, &rp.cfg);
 	if ((rc = rebuild(&rp, a.idtext)))
 		goto out;
 	print_context(&rp, a.idtext, a.trace);
@@ -352,7 +465,7 @@ int cmd_replay(int argc, char **argv)
 	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
 	if (a.save)
 		printf("image saved to %s\n", a.save);
-	if (out.outcome == OUT_VIOLATION && rp.res.kept)
+	if (out.outcome == OUT_VIOLATION)
 		print_diff(&rp);
 	if (a.xml && out.state >= 0 &&
 	    (rc = write_expected_xml(&rp, out.state, a.xml)))
