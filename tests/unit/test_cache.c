@@ -549,10 +549,8 @@ static void b64_4(const uint8_t *in, char out[9])
  * hints. */
 TEST(cache_core_image_passes_cache_check_and_dumps)
 {
-	if (!have_tools()) {
-		printf("# skip: cache_check / cache_dump / cache_restore not installed\n");
-		return;
-	}
+	if (!have_tools())
+		TEST_SKIP("cache_check / cache_dump / cache_restore not installed");
 	for (unsigned version = 1; version <= 2; version++) {
 		static struct cmodel m;
 		struct cache_params p = { .data_block_size = 128, .version = version };
@@ -637,10 +635,8 @@ TEST(cache_core_image_passes_cache_check_and_dumps)
  * same mappings, dirty bits and hints, and passes our checker. */
 TEST(cache_restored_image_opens_in_core)
 {
-	if (!have_tools()) {
-		printf("# skip: cache_check / cache_dump / cache_restore not installed\n");
-		return;
-	}
+	if (!have_tools())
+		TEST_SKIP("cache_check / cache_dump / cache_restore not installed");
 	for (unsigned version = 1; version <= 2; version++) {
 		static struct cmodel m;
 		struct cache_params p = { .data_block_size = 0 };
