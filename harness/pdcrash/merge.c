@@ -199,7 +199,8 @@ static const char *const known_keys[] = {
 	"injected_errors", "shard", "mutant", "violations",
 	"violation_messages", "per_variant", "mode", "states_total",
 	"states_total_log2", "states_covered", "states_covered_log2",
-	"covered_all", "incomplete_cuts", "recoveries", "states_sampled", NULL
+	"covered_all", "incomplete_cuts", "recoveries", "states_sampled",
+	"media_faults", NULL
 };
 
 static int unknown_key(const struct shard_file *sf)

@@ -330,7 +330,8 @@ int cmd_replay(int argc, char **argv)
 	copts.save_image = a.save;
 	/* ids with a fault come from --io-errors runs, which reopen each
 	 * state through a failing read first: do the same */
-	copts.recovery_fault = rp.id.fault.kind != FAULT_NONE;
+	copts.recovery_fault = rp.id.fault.kind != FAULT_NONE &&
+			       !fault_is_media(rp.id.fault.kind);
 	check_state(&rp.res, rp.cutter, &rp.id, &copts, NULL, &out);
 	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
 	if (a.save)
