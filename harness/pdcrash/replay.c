@@ -210,6 +210,28 @@ static void print_context(const struct replay *rp, const char *idtext,
 	       rp->base, rp->sc->path, id->seed, res->geo.cache_blocks);
 	if (res->live_failed)
 		printf("live run failed: %s\n", res->live_msg);
+	if (fault_is_media(id->fault.kind)) {
+		const struct sd_media_hit *h = simdisk_media_hit(res->sd);
+
+		if (!h->fired)
+			printf("media fault: never happened (the run has no such op)\n");
+		else if (h->kind == SD_MEDIA_BITROT)
+			printf("media fault: read %" PRIu64 " of block %" PRIu64
+			       " returned bit %ld flipped (at log position %" PRIu64
+			       "); the core %s\n", id->fault.nth, h->block,
+			       h->where, h->seq, res->injected ?
+			       "refused it" : "did not refuse it");
+		else if (h->where < 0)
+			printf("media fault: write %" PRIu64 " (log entry %" PRIu64
+			       ", block %" PRIu64 ") was all zeroes: nothing lost\n",
+			       id->fault.nth, h->seq, h->block);
+		else
+			printf("media fault: write %" PRIu64 " (log entry %" PRIu64
+			       ", block %" PRIu64 ") lost sector %ld on the media; "
+			       "the core %s\n", id->fault.nth, h->seq, h->block,
+			       h->where, res->injected ? "met it and refused it" :
+			       "did not read it back");
+	}
 	if (id->lazy)
 		printf("cut after log entry %" PRIu64 " of %" PRIu64 "; %zu pending "
 		       "writes; leaf %s (the blocks recovery read, in order, and "
