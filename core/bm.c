@@ -12,6 +12,7 @@
 
 #include "bm.h"
 #include "errors.h"
+#include "mutant.h"
 #include "util.h"
 
 struct bm_block {
@@ -293,6 +294,8 @@ static int get_block(struct block_manager *bm, pd_block_t b,
 	if (r)
 		goto out_free;
 	bm->stats.reads++;
+	if (PD_MUTANT(SKIP_READ_CHECKSUM) && v && v->prepare_for_write)
+		v->prepare_for_write(v, blk, bm->block_size);
 	if (v && v->check) {
 		r = v->check(v, blk, bm->block_size);
 		if (r)

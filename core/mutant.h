@@ -77,6 +77,10 @@
 	  "freed in this transaction (still referenced by the last " \
 	  "commit) is handed out and overwritten before the commit (SM1)", \
 	  "") \
+	X(SKIP_READ_CHECKSUM, "skip-read-checksum", \
+	  "the block manager accepts a block read from the device without " \
+	  "verifying its checksum (it re-seals the block's checksum and " \
+	  "location before the validator's first check, BM5)", "") \
 	X(DEC_BELOW_ZERO, "dec-below-zero", \
 	  "decrementing a reference count of 0 is accepted silently", \
 	  "dm space map: disallow decrementing a reference count below zero " \

@@ -39,6 +39,11 @@
  * neither counted nor logged.  simdisk_clear_faults() clears the plan and
  * the power cut (scheduled or done); the log simply goes on.
  *
+ * Media faults (simdisk.h) change bytes, never the result: bit rot edits
+ * the caller's buffer after the read, a lost sector edits the arena copy
+ * of the write before it is logged, so the log, SD1 and every cutter see
+ * the damaged data and nothing else needs to know.
+ *
  * Resize.  A resize of the simdisk is logged as an SD_MARKER entry with
  * marker SD_MARKER_RESIZE (-1) and value the new size in blocks.  It takes
  * effect at once and durably (like growing a logical volume): crash states
@@ -274,6 +279,9 @@ struct simdisk {
 	int power_cut;
 	simdisk_op_hook_fn op_hook;	/* see simdisk_set_op_hook() */
 	void *op_hook_ctx;
+	enum sd_media_kind media;	/* the planned media fault, or NONE */
+	uint64_t media_nth, media_seed;
+	struct sd_media_hit hit;	/* what it did */
 };
 
 static const struct bdev_ops simdisk_ops;
@@ -379,6 +387,72 @@ static void sd_read_current(const struct simdisk *sd, pd_block_t b, void *buf)
 		memset(buf, 0, sd->bd.block_size);
 }
 
+uint64_t sd_media_hash(uint64_t seed, enum sd_media_kind kind, uint64_t nth)
+{
+	uint64_t z = seed ^ ((uint64_t)kind << 56) ^ (nth * 0xbf58476d1ce4e5b9ull);
+
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Is the planned media fault of this kind due at the op just counted? */
+static int media_due(const struct simdisk *sd, enum sd_media_kind kind,
+		     enum fault_kind k)
+{
+	return sd->media == kind && !sd->hit.fired &&
+	       sd->count[k] == sd->media_nth;
+}
+
+/* Bit rot on buf, block b (the media unchanged). */
+static void media_bitrot(struct simdisk *sd, pd_block_t b, uint8_t *buf)
+{
+	size_t extent = sd->bd.block_size;
+	uint64_t bit;
+
+	while (extent && !buf[extent - 1])
+		extent--;
+	if (!extent)
+		extent = sd->bd.block_size;
+	bit = sd_media_hash(sd->media_seed, SD_MEDIA_BITROT, sd->media_nth) %
+	      (8 * (uint64_t)extent);
+	buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	sd->hit = (struct sd_media_hit) { 1, SD_MEDIA_BITROT, b, sd->nr_ops,
+					  (long)bit };
+	if (sd->log_reads)
+		sd->hit.seq = sd->nr_ops - 1;
+}
+
+/* A lost sector in the data of write seq (shared with the log and cur). */
+static void media_lose_sector(struct simdisk *sd, pd_block_t b, uint64_t seq,
+			      uint8_t *data)
+{
+	unsigned nr = sd->bd.block_size / 512, nonzero = 0, k;
+	long where = -1;
+
+	for (unsigned s = 0; s < nr; s++)
+		for (unsigned i = 0; i < 512; i++)
+			if (data[s * 512 + i]) {
+				nonzero++;
+				break;
+			}
+	if (nonzero) {
+		k = (unsigned)(sd_media_hash(sd->media_seed, SD_MEDIA_LOST_SECTOR,
+					     sd->media_nth) % nonzero);
+		for (unsigned s = 0; s < nr && where < 0; s++) {
+			int nz = 0;
+
+			for (unsigned i = 0; i < 512 && !nz; i++)
+				nz = data[s * 512 + i] != 0;
+			if (nz && !k--)
+				where = s;
+		}
+		memset(data + (size_t)where * 512, 0, 512);
+	}
+	sd->hit = (struct sd_media_hit) { 1, SD_MEDIA_LOST_SECTOR, b, seq, where };
+}
+
 static int sd_read(struct bdev *bd, pd_block_t b, void *buf)
 {
 	struct simdisk *sd = sd_container_of(bd, struct simdisk, bd);
@@ -399,6 +473,8 @@ static int sd_read(struct bdev *bd, pd_block_t b, void *buf)
 	if (failed)
 		return -EIO;
 	sd_read_current(sd, b, buf);
+	if (media_due(sd, SD_MEDIA_BITROT, FK_READ))
+		media_bitrot(sd, b, buf);
 	return 0;
 }
 
@@ -425,6 +501,8 @@ static int sd_write(struct bdev *bd, pd_block_t b, const void *buf,
 		return -ENOMEM;
 	memcpy(data, buf, bd->block_size);
 	failed = plan_fires(sd, FK_WRITE) || fiu_fail(FP_SIMDISK_WRITE);
+	if (!failed && media_due(sd, SD_MEDIA_LOST_SECTOR, FK_WRITE))
+		media_lose_sector(sd, b, sd->nr_ops, data);
 	log_append(sd, (flags & BDEV_FUA) ? SD_WRITE_FUA : SD_WRITE, b, data,
 		   failed);
 	if (failed)
@@ -692,6 +770,25 @@ int simdisk_fail_nth(struct simdisk *sd, enum sd_op_kind kind, uint64_t nth,
 	return 0;
 }
 
+int simdisk_media_fault(struct simdisk *sd, enum sd_media_kind kind,
+			uint64_t nth, uint64_t seed)
+{
+	if (kind != SD_MEDIA_BITROT && kind != SD_MEDIA_LOST_SECTOR)
+		return -EINVAL;
+	if (!nth)
+		return -EINVAL;
+	sd->media = kind;
+	sd->media_nth = nth;
+	sd->media_seed = seed;
+	memset(&sd->hit, 0, sizeof(sd->hit));
+	return 0;
+}
+
+const struct sd_media_hit *simdisk_media_hit(const struct simdisk *sd)
+{
+	return &sd->hit;
+}
+
 void simdisk_cut_after(struct simdisk *sd, uint64_t seq)
 {
 	sd->cut_armed = 1;
@@ -720,6 +817,7 @@ uint64_t simdisk_count(const struct simdisk *sd, enum sd_op_kind kind)
 void simdisk_clear_faults(struct simdisk *sd)
 {
 	memset(sd->plan, 0, sizeof(sd->plan));
+	sd->media = SD_MEDIA_NONE;	/* what fired stays in sd->hit */
 	sd->cut_armed = 0;
 	sd->power_cut = 0;
 }

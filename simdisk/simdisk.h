@@ -111,6 +111,52 @@ int simdisk_fail_nth(struct simdisk *sd, enum sd_op_kind kind, uint64_t nth,
 typedef void (*simdisk_op_hook_fn)(void *ctx, struct simdisk *sd,
 				   enum sd_op_kind kind, uint64_t nth);
 void simdisk_set_op_hook(struct simdisk *sd, simdisk_op_hook_fn fn, void *ctx);
+/*
+ * Media faults (deterministic, at most one planned at a time; DESIGN.md
+ * 10).  The bytes differ from what was written, and no error is returned:
+ *  SD_MEDIA_BITROT       read nth returns the block with one bit flipped:
+ *                        bit h % (8 * extent) where h = sd_media_hash(seed,
+ *                        kind, nth) and extent = the bytes up to the last
+ *                        non-zero byte of the block (the whole block if it
+ *                        is all zeroes), so the flip lands in what the
+ *                        block holds.  The media keeps the right content:
+ *                        the next read of the block is correct.
+ *  SD_MEDIA_LOST_SECTOR  write nth returns 0, but one 512-byte sector of
+ *                        it is lost on the media: sector number k of the
+ *                        write's non-zero sectors, k = h % their count
+ *                        (none non-zero: nothing to lose).  It reads back
+ *                        as zeroes, now (D1) and in every crash state in
+ *                        which that write is the block's content, until
+ *                        the block is written again: the write's data in
+ *                        the log is the damaged one.
+ * nth counts as simdisk_fail_nth does (reads; writes incl. FUA) and may be
+ * the op the op hook is called for.  A failed (planned or fiu) op does not
+ * fire it.  simdisk_media_hit() says what fired.
+ */
+enum sd_media_kind {
+	SD_MEDIA_NONE,
+	SD_MEDIA_BITROT,
+	SD_MEDIA_LOST_SECTOR,
+};
+
+struct sd_media_hit {
+	int fired;			/* the planned op happened */
+	enum sd_media_kind kind;
+	pd_block_t block;
+	uint64_t seq;			/* log index of the write; for a read
+					 * its index if reads are logged, else
+					 * the log length when it happened */
+	long where;			/* the bit flipped (bit rot, 0-based
+					 * in the block), the sector lost, or
+					 * -1: nothing lost (all-zero write) */
+};
+
+int simdisk_media_fault(struct simdisk *sd, enum sd_media_kind kind,
+			uint64_t nth, uint64_t seed);
+const struct sd_media_hit *simdisk_media_hit(const struct simdisk *sd);
+/* The hash that places a media fault (splitmix64 of seed, kind, nth). */
+uint64_t sd_media_hash(uint64_t seed, enum sd_media_kind kind, uint64_t nth);
+
 /* Cut the power once log entry seq has been appended (seq = the number of
  * ops to allow, minus one).  Later ops return -EIO and are not logged. */
 void simdisk_cut_after(struct simdisk *sd, uint64_t seq);

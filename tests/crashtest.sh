@@ -13,9 +13,12 @@
 #     error reaches a kernel BUG_ON in Linux 6.1 (README, "The kernel
 #     backend"), a known finding that pdcrash reports as a violation of
 #     that fault run, with an id that replays.
+#  3. the same (torn writes too) with --media-faults on core: bit rot at
+#     every read and a lost sector at every write of each run, report in
+#     reports/crashtest-media/ (detected states counted apart).
 # A per-backend line at the end; exit 0 only if no step found a violation.
 # PDCRASH_ARGS adds options to every run (e.g. PDCRASH_ARGS="--seed 7");
-# CRASHTEST_IO=0 skips step 2.
+# CRASHTEST_IO=0 skips step 2, CRASHTEST_MEDIA=0 step 3.
 set -u
 cd "$(dirname "$0")/.."
 pdcrash="${PD_BUILD:-build}/pdcrash"
@@ -31,7 +34,7 @@ one() {	# one LABEL REPORTDIR ARGS...
 	# shellcheck disable=SC2086
 	"$pdcrash" run "$@" --report "$dir" ${PDCRASH_ARGS:-}
 	rc=$?
-	line=$("$py" -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%d states, %d violations, %.1f s" % (j["states"], len(j["violations"]), j["seconds"]))' "$dir/summary.json" 2>/dev/null || echo "no summary")
+	line=$("$py" -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%d states, %d detected, %d violations, %.1f s" % (j["states"], j["outcomes"]["detected"], len(j["violations"]), j["seconds"]))' "$dir/summary.json" 2>/dev/null || echo "no summary")
 	summary="$summary
 $label: $line (exit $rc)"
 	[ "$rc" = 0 ] || fail=1
@@ -52,6 +55,10 @@ $b: SKIPPED (not built into this pdcrash)"
 done
 if [ "${CRASHTEST_IO:-1}" != 0 ]; then
 	one "core, IO errors at every IO op of every run" reports/crashtest-io --tear --io-errors
+fi
+if [ "${CRASHTEST_MEDIA:-1}" != 0 ]; then
+	one "core, media faults at every read and write of every run" \
+		reports/crashtest-media --tear --media-faults
 fi
 echo "== per backend$summary"
 exit $fail

@@ -159,7 +159,8 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 {
 	struct check_opts copts = {
 		.no_continue = o->no_continue,
-		.recovery_fault = o->io_errors,
+		.recovery_fault = o->io_errors &&
+				  !fault_is_media(jb->cfg.fault.kind),
 	};
 	struct check_memo memo = { 0 };
 	struct outbuf ob = { .fd = fd };
@@ -500,11 +501,29 @@ static void fault_window(struct job *jb)
 	uint64_t next_begin = UINT64_MAX, n = simdisk_nr_ops(res->sd);
 	size_t k = 0;
 
-	if (!res->injected) {
+	uint64_t first = res->first_error_seq, recovered = res->recovered_seq;
+
+	if (fault_is_media(jb->cfg.fault.kind)) {
+		/* From the op the media fault hit (a lost sector: the cut
+		 * after its write) to the core's recovery if it refused the
+		 * block, then the next commit's flushes (the run stops after
+		 * that commit, workload.h). */
+		const struct sd_media_hit *h = simdisk_media_hit(res->sd);
+		uint64_t at = h->seq + (h->kind == SD_MEDIA_LOST_SECTOR);
+
+		if (!h->fired) {
+			jb->nr_cuts = 0;
+			return;
+		}
+		if (!res->injected || at < first)
+			first = at;
+		if (!res->injected || recovered < at)
+			recovered = at;
+	} else if (!res->injected) {
 		jb->nr_cuts = 0;		/* the fault never fired */
 		return;
 	}
-	for (uint64_t i = res->recovered_seq; i < n; i++) {
+	for (uint64_t i = recovered; i < n; i++) {
 		const struct sd_op *op = simdisk_op(res->sd, i);
 
 		if (op->kind == SD_MARKER && op->marker == MK_COMMIT_BEGIN) {
@@ -517,7 +536,7 @@ static void fault_window(struct job *jb)
 		int at_flush = c == n || next_is_flush(res, c) ||
 			(c && simdisk_op(res->sd, c - 1)->kind == SD_FLUSH);
 
-		if ((c >= res->first_error_seq && c <= res->recovered_seq) ||
+		if ((c >= first && c <= recovered) ||
 		    (c > next_begin && at_flush))
 			jb->cuts[k++] = c;
 	}
@@ -659,6 +678,11 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 
 	vs->runs++;
 	vs->injected += jb->res.injected;
+	if (fault_is_media(jb->cfg.fault.kind)) {
+		vs->media_runs++;
+		vs->media_fired += simdisk_media_hit(jb->res.sd)->fired;
+		vs->media_refused += jb->res.injected != 0;
+	}
 	if (jb->res.live_failed) {
 		char text[200], msg[600];
 
@@ -673,7 +697,8 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 	r = run_writecheck(jb, o, sum, vs);
 	if (r)
 		goto out_free;
-	if (counts && o->io_errors && jb->cfg.fault.kind == FAULT_NONE) {
+	if (counts && (o->io_errors || o->media_faults) &&
+	    jb->cfg.fault.kind == FAULT_NONE) {
 		counts[0] = simdisk_count(jb->res.sd, SD_READ);
 		counts[1] = simdisk_count(jb->res.sd, SD_WRITE);
 		counts[2] = simdisk_count(jb->res.sd, SD_FLUSH);
@@ -783,7 +808,7 @@ static const struct { const char *suffix; unsigned cache; } variants[] = {
 };
 
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
-			 size_t v, const uint64_t counts[3],
+			 size_t v, const uint64_t counts[3], int media,
 			 struct run_summary *sum, struct variant_stats *vs);
 
 /* The fault runs one after another, each from the start (the linear sweep
@@ -814,14 +839,34 @@ static int run_all_of_variant(const struct run_opts *o,
 				   *o->fault, sum, vs, counts);
 	r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f, sum,
 			vs, counts);
-	if (r || !o->io_errors || stop_now(o, sum))
+	if (r || stop_now(o, sum))
+		return r;
+	if (o->io_errors && !sweep_serial(o))
+		r = sweep_variant(o, sc, v, counts, 0, sum, vs);
+	else if (o->io_errors) {
+		fault_plan_init(&plan, counts, vs);
+		while (!r && !stop_now(o, sum) && fault_plan_next(&plan, &f))
+			r = run_variant(o, sc, variants[v].suffix,
+					variants[v].cache, f, sum, vs, counts);
+	}
+	if (r || !o->media_faults || stop_now(o, sum))
 		return r;
 	if (!sweep_serial(o))
-		return sweep_variant(o, sc, v, counts, sum, vs);
-	fault_plan_init(&plan, counts, vs);
-	while (!r && !stop_now(o, sum) && fault_plan_next(&plan, &f))
-		r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f,
-				sum, vs, counts);
+		return sweep_variant(o, sc, v, counts, 1, sum, vs);
+	/* serial: bit rot at each read (sampled as --io-errors does), then a
+	 * lost sector at each write, in the sweep's order */
+	for (int k = 0; k < 2 && !r; k++) {
+		uint64_t c = counts[k], m = k == 0 && c > MAX_READ_FAULTS ?
+					      MAX_READ_FAULTS : c;
+
+		for (uint64_t x = 1; x <= m && !r && !stop_now(o, sum); x++) {
+			f.kind = k ? FAULT_LOST_SECTOR : FAULT_BITROT;
+			f.nth = m == c ? x : 1 + (x - 1) * c / m;
+			f.sticky = 0;
+			r = run_variant(o, sc, variants[v].suffix,
+					variants[v].cache, f, sum, vs, counts);
+		}
+	}
 	return r;
 }
 
@@ -872,6 +917,8 @@ struct sweep {
 	unsigned nr_kids;
 	struct sweep_done *done;
 	size_t nr_done, cap_done;
+	int media;			/* the media sweep: bit rot at reads,
+					 * lost sectors at writes, once each */
 	int in_kid;			/* this process is a kid */
 	int kid_fd;			/* kid: where its message goes */
 	int stop;			/* --fail-fast: a violation came */
@@ -987,7 +1034,10 @@ static void sweep_hook(void *ctx, struct simdisk *sd, enum sd_op_kind kind,
 	x = sweep_position(sw, k, n);
 	if (!x)
 		return;
-	for (int sticky = 0; sticky < 2; sticky++) {
+	for (int sticky = 0; sticky < (sw->media ? 1 : 2); sticky++) {
+		enum fault_kind fk = sw->media ?
+			(k ? FAULT_LOST_SECTOR : FAULT_BITROT) :
+			(enum fault_kind)(FAULT_READ + k);
 		int p[2], r;
 		pid_t pid;
 
@@ -1017,18 +1067,21 @@ static void sweep_hook(void *ctx, struct simdisk *sd, enum sd_op_kind kind,
 			sw->nr_kids = 0;
 			sw->in_kid = 1;
 			sw->kid_fd = p[1];
-			sw->jb->cfg.fault = (struct fault_spec) {
-				(enum fault_kind)(FAULT_READ + k), n, sticky };
+			sw->jb->cfg.fault = (struct fault_spec) { fk, n, sticky };
 			sw->jb->cfg.stop_after_recovery = 1;
-			if (simdisk_fail_nth(sd, kind, n, sticky))
+			if (sw->media ?
+			    simdisk_media_fault(sd, k ? SD_MEDIA_LOST_SECTOR :
+						SD_MEDIA_BITROT, n, sw->jb->cfg.seed) :
+			    simdisk_fail_nth(sd, kind, n, sticky))
 				_exit(3);
 			return;		/* on as this fault run */
 		}
 		close(p[1]);
 		sw->kids[sw->nr_kids++] = (struct sweep_kid) {
 			.pid = pid, .fd = p[0],
-			.order = sw->base[k] + 2 * (x - 1) + (uint64_t)sticky,
-			.fault = { (enum fault_kind)(FAULT_READ + k), n, sticky },
+			.order = sw->base[k] + (sw->media ? 1 : 2) * (x - 1) +
+				 (uint64_t)sticky,
+			.fault = { fk, n, sticky },
 		};
 	}
 }
@@ -1143,6 +1196,9 @@ static int sweep_merge(const struct sweep *sw, const struct sweep_done *d,
 	vs->commits += ks.commits;
 	vs->injected += ks.injected;
 	vs->runs += ks.runs;
+	vs->media_runs += ks.media_runs;
+	vs->media_fired += ks.media_fired;
+	vs->media_refused += ks.media_refused;
 	vs->recoveries += ks.recoveries;
 	vs->sampled += ks.sampled;
 	vs->incomplete_cuts += ks.incomplete_cuts;
@@ -1189,7 +1245,7 @@ static int cmp_done(const void *a, const void *b)
 
 /* The whole plan of a variant by the linear sweep (see above). */
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
-			 size_t v, const uint64_t counts[3],
+			 size_t v, const uint64_t counts[3], int media,
 			 struct run_summary *sum, struct variant_stats *vs)
 {
 	struct sweep sw;
@@ -1197,6 +1253,7 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 	int r = 0;
 
 	memset(&sw, 0, sizeof(sw));
+	sw.media = media;
 	sw.o = o;
 	sw.sum = sum;
 	sw.jb = &jb;
@@ -1204,14 +1261,15 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 	if (!sw.kids)
 		return -ENOMEM;
 	for (int k = 0; k < 3; k++) {
-		uint64_t c = counts[k], m = c;
+		uint64_t c = media && k == 2 ? 0 : counts[k], m = c;
 
 		if (k == 0 && m > MAX_READ_FAULTS) {
 			vs->reads_sampled = c;
 			m = MAX_READ_FAULTS;
 		}
 		sw.limit[k] = m;
-		sw.base[k] = k ? sw.base[k - 1] + 2 * sw.limit[k - 1] : 0;
+		sw.base[k] = k ? sw.base[k - 1] + (media ? 1 : 2) * sw.limit[k - 1]
+			       : 0;
 		sw.nth[k] = malloc((m ? m : 1) * sizeof(uint64_t));
 		if (!sw.nth[k]) {
 			r = -ENOMEM;
@@ -1293,6 +1351,9 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 		     bn_add(&sum->states_covered, &vs->states_covered)))
 			r = -ENOMEM;
 		sum->injected += vs->injected;
+		sum->media_runs += vs->media_runs;
+		sum->media_fired += vs->media_fired;
+		sum->media_refused += vs->media_refused;
 		for (int k = 0; k < OUT_NR; k++)
 			sum->outcomes[k] += vs->outcomes[k];
 	}
@@ -1407,7 +1468,8 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 {
 	struct check_opts copts = {
 		.no_continue = o->no_continue,
-		.recovery_fault = o->io_errors,
+		.recovery_fault = o->io_errors &&
+				  !fault_is_media(jb->cfg.fault.kind),
 	};
 	struct check_memo memo = { 0 };
 	struct outbuf ob = { .fd = fd };

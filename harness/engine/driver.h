@@ -36,6 +36,9 @@ struct run_opts {
 	uint64_t seed;
 	int tear;
 	int io_errors;
+	int media_faults;		/* --media-faults: bit rot at every read
+					 * (bN), a lost sector at every write
+					 * (zN), one run each */
 	unsigned jobs;
 	unsigned shard_k, shard_n;	/* n == 0: no sharding */
 	const char *report_dir;		/* NULL: no files */
@@ -69,6 +72,9 @@ struct variant_stats {
 	uint64_t reads_sampled;		/* reads of the run when more than
 					 * MAX_READ_FAULTS were failed in turn */
 	uint64_t outcomes[OUT_NR];
+	uint64_t media_runs;		/* runs with a media fault planned, */
+	uint64_t media_fired;		/* in which it happened, */
+	uint64_t media_refused;		/* and the core returned an error */
 	uint64_t plot[PLOT_BINS][OUT_NR];	/* outcomes along the op log */
 	/* exhaustive mode (states counts leaves there): */
 	uint64_t recoveries;		/* leaves whose recovery ran */
@@ -92,6 +98,7 @@ struct run_summary {
 	size_t nr_violations;
 	uint64_t states, cut_points, injected;
 	uint64_t outcomes[OUT_NR];
+	uint64_t media_runs, media_fired, media_refused;
 	int sample;
 	uint64_t recoveries, sampled, incomplete_cuts;
 	struct bignum states_total, states_covered;

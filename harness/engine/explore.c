@@ -30,7 +30,8 @@ const char *outcome_name(enum outcome o)
 
 /* --- failure ids ------------------------------------------------------------ */
 
-static const char fault_chars[] = { '0', 'r', 'w', 'f' };
+static const char fault_chars[] = { '0', 'r', 'w', 'f', 'b', 'z' };
+#define NR_FAULT_CHARS ((int)sizeof(fault_chars))
 
 int state_id_format(const struct state_id *id, char *buf, size_t len)
 {
@@ -145,13 +146,16 @@ int state_id_parse(const char *text, struct state_id *id, char *err,
 		return 0;
 	}
 	int k;
-	for (k = 1; k < 4; k++)
-		if (e[1] == fault_chars[k] || e[1] == fault_chars[k] - 32)
+	for (k = 1; k < NR_FAULT_CHARS; k++)
+		if (e[1] == fault_chars[k] ||
+		    (e[1] == fault_chars[k] - 32 &&
+		     !fault_is_media((enum fault_kind)k)))
 			break;
-	if (k == 4 || parse_num(e + 2, e + strlen(e), &id->fault.nth) ||
-	    !id->fault.nth)
+	if (k == NR_FAULT_CHARS ||
+	    parse_num(e + 2, e + strlen(e), &id->fault.nth) || !id->fault.nth)
 		return id_error(text, err, errlen,
-				"fault is not 0, rN, RN, wN, WN, fN or FN (N >= 1)");
+				"fault is not 0, rN, RN, wN, WN, fN, FN, bN or "
+				"zN (N >= 1)");
 	id->fault.kind = (enum fault_kind)k;
 	id->fault.sticky = e[1] == fault_chars[k] - 32;
 #undef FIELD_END
@@ -382,6 +386,87 @@ static uint64_t durable_version(const struct run_result *res, uint64_t cut,
 	return *version;
 }
 
+/*
+ * After a lost sector (fault zN) the media holds that write's data with the
+ * sector zeroed (simdisk.h), in every crash state where that write is the
+ * block's content.  A device over the image notes whether recovery read
+ * that damaged version: only then may a checksum error be "detected".
+ */
+struct lost_watch {
+	struct bdev bd;
+	struct bdev *inner;
+	pd_block_t block;
+	const uint8_t *damaged;		/* the write's data, as on the media */
+	int seen;			/* a read returned it */
+};
+
+static int lw_read(struct bdev *bd, pd_block_t b, void *buf)
+{
+	struct lost_watch *lw = (struct lost_watch *)bd;
+	int r = lw->inner->ops->read(lw->inner, b, buf);
+
+	if (!r && b == lw->block && !memcmp(buf, lw->damaged, bd->block_size))
+		lw->seen = 1;
+	return r;
+}
+
+static int lw_write(struct bdev *bd, pd_block_t b, const void *buf,
+		    unsigned flags)
+{
+	struct lost_watch *lw = (struct lost_watch *)bd;
+
+	return lw->inner->ops->write(lw->inner, b, buf, flags);
+}
+
+static int lw_flush(struct bdev *bd)
+{
+	struct lost_watch *lw = (struct lost_watch *)bd;
+
+	return lw->inner->ops->flush(lw->inner);
+}
+
+static int lw_resize(struct bdev *bd, pd_block_t nr_blocks)
+{
+	struct lost_watch *lw = (struct lost_watch *)bd;
+	int r = bdev_resize(lw->inner, nr_blocks);
+
+	bd->nr_blocks = lw->inner->nr_blocks;
+	return r;
+}
+
+static void lw_destroy(struct bdev *bd)
+{
+	(void)bd;	/* on the caller's stack; the image is the caller's */
+}
+
+static const struct bdev_ops lost_watch_ops = {
+	.read = lw_read, .write = lw_write, .flush = lw_flush,
+	.resize = lw_resize, .destroy = lw_destroy,
+};
+
+/* 1 and *lw set up over image if the id's fault lost a sector before its
+ * cut; else 0. */
+static int lost_watch_init(const struct run_result *res,
+			   const struct state_id *id, struct bdev *image,
+			   struct lost_watch *lw)
+{
+	const struct sd_media_hit *h;
+
+	if (id->fault.kind != FAULT_LOST_SECTOR || !res->sd)
+		return 0;
+	h = simdisk_media_hit(res->sd);
+	if (!h->fired || h->where < 0 || h->seq >= id->cut)
+		return 0;
+	*lw = (struct lost_watch) {
+		.bd = { &lost_watch_ops, image->block_size, image->nr_blocks,
+			image->caps },
+		.inner = image,
+		.block = h->block,
+		.damaged = simdisk_op(res->sd, h->seq)->data,
+	};
+	return 1;
+}
+
 /* Everything after the image is built: reopen (first through a failing
  * read when asked, which read is chosen by fault_key), structural check,
  * compare, continue. */
@@ -401,9 +486,13 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	char msg[300];
 	int r;
 
+	struct lost_watch lw = { .seen = 0 };
+
 	out->state = -2;
 	out->msg[0] = 0;
 	workload_expect(res, id->cut, &e);
+	if (lost_watch_init(res, id, image, &lw))
+		image = &lw.bd;
 	if (opts && opts->recovery_fault) {
 		struct prng p;
 		struct bdev *fb;
@@ -444,17 +533,39 @@ static void check_image(const struct run_result *res, struct bdev *image,
 		if ((torn ? *torn : id->tear) && (r == -EILSEQ || r == -ENOTBLK))
 			set_out(out, OUT_DETECTED, "open refused a torn image: %s",
 				pd_strerror(r));
+		else if (lw.seen && (r == -EILSEQ || r == -ENOTBLK))
+			set_out(out, OUT_DETECTED, "open refused block %" PRIu64
+				" (a sector lost on the media): %s",
+				(uint64_t)lw.block, pd_strerror(r));
+		else if (lw.seen && r == -ENODATA && lw.block == 0)
+			/* the superblock's only non-zero sector was lost: an
+			 * all-zero superblock is "unformatted" (a caller that
+			 * formats it then, as dm-thin does, loses the pool) */
+			set_out(out, OUT_DETECTED, "open refused the superblock (a "
+				"sector lost on the media left it all zeroes): %s",
+				pd_strerror(r));
 		else
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		return;
 	}
 	r = structural(image, msg, sizeof(msg));
+	if (r > 0 && lw.seen && strstr(msg, "bad checksum")) {
+		set_out(out, OUT_DETECTED, "a sector lost on the media (block %"
+			PRIu64 "): structural check: %s", (uint64_t)lw.block, msg);
+		goto out;
+	}
 	if (r) {
 		set_out(out, OUT_VIOLATION, "structural check: %s",
 			r < 0 ? pd_strerror(r) : msg);
 		goto out;
 	}
 	r = client_digest(pool, &d);
+	if (r == -EILSEQ && lw.seen) {
+		set_out(out, OUT_DETECTED, "reading the recovered pool met block %"
+			PRIu64 " (a sector lost on the media): %s",
+			(uint64_t)lw.block, pd_strerror(r));
+		goto out;
+	}
 	if (r) {
 		set_out(out, OUT_VIOLATION, "reading the recovered pool: %s%s%s",
 			pd_strerror(r), pool->msg[0] ? ": " : "", pool->msg);

@@ -17,7 +17,10 @@
  *
  * Outcomes (DESIGN.md 4.6): rollback, rollforward, detected (the open
  * refused the image with a checksum error where the model allows it: a
- * torn write), violation.
+ * torn write; or, after a lost sector (fault zN), recovery read the block
+ * whose sector the media lost, in the damaged version, and the open, the
+ * structural check, the reading of the pool or the continue step failed
+ * with a checksum error), violation.
  */
 #ifndef PD_EXPLORE_H
 #define PD_EXPLORE_H
@@ -54,7 +57,10 @@ const char *outcome_name(enum outcome o);
  * NAME is the scenario name with its variant (e.g. snapshots+small; a
  * name with a / is a path to a scenario file without its .scn), FAULT
  * is 0, or rN/RN, wN/WN, fN/FN (read, write, flush op N failed once /
- * from N on). */
+ * from N on), or a media fault: bN (read N returned a bit flipped, bit
+ * rot) or zN (write N lost a sector on the media, which reads as zeroes
+ * until the block is written again).  Media faults are placed by the
+ * seed (simdisk.h, sd_media_hash). */
 struct state_id {
 	char name[128];
 	uint64_t seed;

@@ -72,6 +72,10 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 		s->seconds, s->seconds > 0 ? s->states / s->seconds : 0.0,
 		s->jobs, o->seed, o->tear ? "true" : "false",
 		o->io_errors ? "true" : "false", s->injected);
+	if (o->media_faults)
+		fprintf(f, "\"media_faults\": {\"runs\": %" PRIu64 ", \"fired\": %"
+			PRIu64 ", \"refused\": %" PRIu64 "}, ", s->media_runs,
+			s->media_fired, s->media_refused);
 	fprintf(f, "\"mode\": \"%s\"", o->sample ? "sample" : "exhaustive");
 	fprintf(f, ", \"writes_checked\": %" PRIu64 ", \"write_violations\": %"
 		PRIu64, s->writes_checked, s->write_violations);
@@ -197,6 +201,11 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 				"were failed in turn (every write and flush was)\n",
 				s->variants[v].name, s->variants[v].reads_sampled,
 				MAX_READ_FAULTS);
+	if (o->media_faults)
+		fprintf(f, "media faults: %" PRIu64 " runs, %" PRIu64 " hit the "
+			"media, the core refused %" PRIu64 " (EILSEQ/EIO); "
+			"%" PRIu64 " crash states detected\n", s->media_runs,
+			s->media_fired, s->media_refused, s->outcomes[OUT_DETECTED]);
 	if (!s->nr_violations) {
 		fprintf(f, "no violation: every crash state rolled back or "
 			"forward, every write kept the write-time rules\n");
@@ -217,6 +226,9 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 	fprintf(f, "# pdcrash run\n\n");
 	fprintf(f, "- seed %" PRIu64 ", %u jobs%s%s\n", o->seed, s->jobs,
 		o->tear ? ", torn writes" : "", o->io_errors ? ", IO errors" : "");
+	if (o->media_faults)
+		fprintf(f, "- media faults (bit rot at each read, a lost sector at "
+			"each write)\n");
 	fprintf(f, "- %zu scenarios, %zu variants, %" PRIu64 " cut points, %"
 		PRIu64 " crash states in %.1f s (%.0f states/s)\n\n",
 		o->nr_scenarios, s->nr_variants, s->cut_points, s->states,
@@ -243,6 +255,11 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 				"evenly, were failed in turn (every write and flush "
 				"was).\n", s->variants[v].name,
 				s->variants[v].reads_sampled, MAX_READ_FAULTS);
+	if (o->media_faults)
+		fprintf(f, "\nMedia faults: %" PRIu64 " runs, %" PRIu64 " hit the "
+			"media, the core refused %" PRIu64 " (EILSEQ/EIO); %"
+			PRIu64 " crash states detected.\n", s->media_runs,
+			s->media_fired, s->media_refused, s->outcomes[OUT_DETECTED]);
 	fprintf(f, "\n## Violations\n\n");
 	if (!s->nr_violations)
 		fprintf(f, "None.\n");

@@ -162,6 +162,11 @@ static int injected(struct run *w, int r)
 {
 	if ((w->cfg->fault.kind == FAULT_NONE && !w->cfg->fiu_name) || !r)
 		return 0;
+	if (fault_is_media(w->cfg->fault.kind) &&
+	    (r == -EILSEQ || r == -ENOTBLK) &&
+	    simdisk_media_hit(w->res->sd)->fired)
+		return 1;	/* a validator refused the damaged block (a
+				 * flip in its location field: -ENOTBLK) */
 	return r == -EIO || w->ops->is_failed(w->cl);
 }
 
@@ -329,7 +334,8 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		w->clean_op = (int64_t)(ro - res->ops);
 	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k);
-	if (w->cfg->stop_after_recovery && res->injected)
+	if (w->cfg->stop_after_recovery &&
+	    (res->injected || simdisk_media_hit(res->sd)->fired))
 		w->done = 1;
 }
 
@@ -767,7 +773,13 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		r = oracle_create(res->geo.data_blocks, &w.committed);
 	if (r)
 		goto out;
-	if (cfg->fault.kind != FAULT_NONE) {
+	if (fault_is_media(cfg->fault.kind)) {
+		r = simdisk_media_fault(res->sd, cfg->fault.kind == FAULT_BITROT ?
+					SD_MEDIA_BITROT : SD_MEDIA_LOST_SECTOR,
+					cfg->fault.nth, cfg->seed);
+		if (r)
+			goto out;
+	} else if (cfg->fault.kind != FAULT_NONE) {
 		static const enum sd_op_kind kinds[] = {
 			[FAULT_READ] = SD_READ,
 			[FAULT_WRITE] = SD_WRITE,
@@ -834,6 +846,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		exec_op(&w, &sc->ops[i]);
 	r = w.setup_err;
 out:
+	res->fault = cfg->fault;
 	if (!r)
 		r = index_marks(res);
 	fiu_disarm(cfg);

@@ -19,6 +19,13 @@
  * injected error makes the workload abort (thin_abort) and go on from
  * whatever state the reopened pool shows (k or, after a failed final
  * flush, k+1); when abort itself fails the workload stops.
+ *
+ * A media fault (FAULT_BITROT, FAULT_LOST_SECTOR) returns no error: the
+ * core must refuse the damaged block (-EILSEQ; -ENOTBLK when the damage
+ * is in its location field; or -EIO from the pool it
+ * poisoned), which counts as the injected error above, or carry on with
+ * results the oracle agrees with.  With stop_after_recovery the run stops
+ * after the first good commit after the fault fired, refused or not.
  */
 #ifndef PD_WORKLOAD_H
 #define PD_WORKLOAD_H
@@ -44,7 +51,16 @@ enum fault_kind {
 	FAULT_READ,
 	FAULT_WRITE,
 	FAULT_FLUSH,
+	/* media faults (simdisk.h, --media-faults): no error returned, the
+	 * bytes differ; never sticky */
+	FAULT_BITROT,			/* read nth returns a bit flipped */
+	FAULT_LOST_SECTOR,		/* write nth loses a sector */
 };
+
+static inline int fault_is_media(enum fault_kind k)
+{
+	return k == FAULT_BITROT || k == FAULT_LOST_SECTOR;
+}
 
 struct fault_spec {
 	enum fault_kind kind;
@@ -103,6 +119,8 @@ struct run_result {
 	int live_failed;		/* the core disagreed with the oracle */
 	char live_msg[512];
 	struct pool_geometry geo;	/* as run */
+	struct fault_spec fault;	/* as run (a sweep's fault run plans
+					 * its fault part way) */
 	struct oracle *kept;		/* see run_config.keep_state */
 	struct mark_state *marks;	/* after each commit marker, in order */
 	size_t nr_marks;

@@ -152,7 +152,7 @@ const char *write_rule_text(enum write_rule r)
  * are still pending just before it. */
 static int check_sb_write(struct sd_cutter *c, uint64_t seq,
 			  struct blockset *pend, struct blockset *reach,
-			  struct writecheck *wc)
+			  int lost_sector, struct writecheck *wc)
 {
 	const struct sd_pending *p;
 	struct check_result cr;
@@ -175,8 +175,10 @@ static int check_sb_write(struct sd_cutter *c, uint64_t seq,
 		r = walk_image(c, 1, reach, NULL, wc, &rc, &cr);
 	if (r)
 		return r;
-	/* what it names must be there already, whole */
-	if (cr.errors)
+	/* what it names must be there already, whole; in a run whose fault
+	 * is a lost sector the damage is the media's, not an early
+	 * superblock (the pending test below still holds) */
+	if (cr.errors && !lost_sector)
 		return add_violation(wc, seq, 0, WRULE_B,
 			"%s: the superblock written at log entry %" PRIu64
 			" names metadata not written yet (%u structural "
@@ -237,7 +239,9 @@ int writecheck_run(const struct run_result *res, size_t max_violations,
 					write_rule_text(WRULE_A), op->block, i,
 					durable_seq);
 			else if (op->block == 0)
-				r = check_sb_write(c, i, &pend, &tmp, wc);
+				r = check_sb_write(c, i, &pend, &tmp,
+						   res->fault.kind == FAULT_LOST_SECTOR,
+						   wc);
 			if (r || (max_violations && wc->nr >= max_violations))
 				break;
 			if (op->kind != SD_WRITE_FUA || op->block != 0)

@@ -49,6 +49,15 @@ static const char help_text[] =
 "                  prefix: the workload runs once more and forks each one\n"
 "                  off at its op, --jobs at a time (PDCRASH_SWEEP=serial\n"
 "                  runs each from the start instead: the same results)\n"
+"  --media-faults  also, for every read N of each run, a run where read N\n"
+"                  returns the block with a bit flipped (bit rot; id part bN),\n"
+"                  and for every write N one where that write loses a sector\n"
+"                  on the media (it reads as zeroes until the block is written\n"
+"                  again; zN); which bit or sector: a hash of seed and N.  The\n"
+"                  core must refuse the block (EILSEQ) or return right data;\n"
+"                  the states from the fault to the next good commit are\n"
+"                  checked, and a crash state whose recovery meets the lost\n"
+"                  sector may be refused with a checksum error (detected)\n"
 "  --jobs N        worker processes (default: the number of CPUs); results\n"
 "                  do not depend on N\n"
 "  --shard K/N     check only the share K of N (0 <= K < N) of the work, to\n"
@@ -168,6 +177,8 @@ int cmd_run(int argc, char **argv)
 			o.tear = 1;
 		} else if (!strcmp(a, "--io-errors")) {
 			o.io_errors = 1;
+		} else if (!strcmp(a, "--media-faults")) {
+			o.media_faults = 1;
 		} else if (!strcmp(a, "--jobs")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a value", a);

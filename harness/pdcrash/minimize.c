@@ -132,6 +132,7 @@ static int fault_sd_kind(enum fault_kind k, enum sd_op_kind *a, enum sd_op_kind 
 {
 	switch (k) {
 	case FAULT_WRITE:
+	case FAULT_LOST_SECTOR:
 		*a = SD_WRITE;
 		*b = SD_WRITE_FUA;
 		return 1;
@@ -203,7 +204,8 @@ static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
 {
 	static const enum sd_op_kind kinds[] = {
 		[FAULT_READ] = SD_READ, [FAULT_WRITE] = SD_WRITE,
-		[FAULT_FLUSH] = SD_FLUSH,
+		[FAULT_FLUSH] = SD_FLUSH, [FAULT_BITROT] = SD_READ,
+		[FAULT_LOST_SECTOR] = SD_WRITE,
 	};
 	struct run_config cfg = { .sc = sc, .seed = m->seed, .keep_state = -1,
 				  .quiet = 1, .client = m->client };

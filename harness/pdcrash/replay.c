@@ -215,6 +215,28 @@ static void print_context(const struct replay *rp, const char *idtext,
 	       rp->base, rp->sc->path, id->seed, res->geo.cache_blocks);
 	if (res->live_failed)
 		printf("live run failed: %s\n", res->live_msg);
+	if (fault_is_media(id->fault.kind)) {
+		const struct sd_media_hit *h = simdisk_media_hit(res->sd);
+
+		if (!h->fired)
+			printf("media fault: never happened (the run has no such op)\n");
+		else if (h->kind == SD_MEDIA_BITROT)
+			printf("media fault: read %" PRIu64 " of block %" PRIu64
+			       " returned bit %ld flipped (at log position %" PRIu64
+			       "); the core %s\n", id->fault.nth, h->block,
+			       h->where, h->seq, res->injected ?
+			       "refused it" : "did not refuse it");
+		else if (h->where < 0)
+			printf("media fault: write %" PRIu64 " (log entry %" PRIu64
+			       ", block %" PRIu64 ") was all zeroes: nothing lost\n",
+			       id->fault.nth, h->seq, h->block);
+		else
+			printf("media fault: write %" PRIu64 " (log entry %" PRIu64
+			       ", block %" PRIu64 ") lost sector %ld on the media; "
+			       "the core %s\n", id->fault.nth, h->seq, h->block,
+			       h->where, res->injected ? "met it and refused it" :
+			       "did not read it back");
+	}
 	if (id->lazy)
 		printf("cut after log entry %" PRIu64 " of %" PRIu64 "; %zu pending "
 		       "writes; leaf %s (the blocks recovery read, in order, and "
@@ -460,7 +482,8 @@ int cmd_replay(int argc, char **argv)
 	copts.save_image = a.save;
 	/* ids with a fault come from --io-errors runs, which reopen each
 	 * state through a failing read first: do the same */
-	copts.recovery_fault = rp.id.fault.kind != FAULT_NONE;
+	copts.recovery_fault = rp.id.fault.kind != FAULT_NONE &&
+			       !fault_is_media(rp.id.fault.kind);
 	check_state(&rp.res, rp.cutter, &rp.id, &copts, NULL, &out);
 	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
 	if (a.save)
