@@ -741,9 +741,14 @@ static int both_commit(struct diff *df, size_t idx, const struct op *op,
 
 	for (int i = 0; i < 2; i++)
 		r[i] = df->s[i].ops->commit(df->s[i].cl);
-	if (!same_result(df, idx, op, why, r[0], r[1], 0, 0) || r[0])
-		return r[0] ? -1 : -1;
+	if (!same_result(df, idx, op, why, r[0], r[1], 0, 0))
+		return -1;
 	print_op(op, ob, sizeof(ob));
+	if (r[0]) {
+		unexplained(df, "op %zu '%s': %s commit failed on both: %d (%s)",
+			    idx, ob, why, r[0], pd_strerror(r[0]));
+		return -1;
+	}
 	snprintf(where, sizeof(where), "commit %" PRIu64 " (%s op %zu '%s')",
 		 df->st.commits, why, idx, ob);
 	return compare_point(df, where);
@@ -951,9 +956,12 @@ static int diff_scenario(const struct scenario *sc,
 			sc->name, pd_strerror(r));
 		return 2;
 	}
-	if (res.live_failed)
-		printf("  %s: the workload on %s stopped at op %zu: %s\n",
-		       sc->name, policy->name, res.nr_ops, res.live_msg);
+	if (res.live_failed) {
+		df.st.unexplained++;
+		printf("  %s: UNEXPLAINED: the workload on %s disagreed with the "
+		       "oracle and stopped at op %zu: %s\n", sc->name,
+		       policy->name, res.nr_ops, res.live_msg);
+	}
 	df.params = (struct client_params) {
 		.data_block_size = res.geo.block_size,
 		.nr_data_blocks = res.geo.data_blocks,
