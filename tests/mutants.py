@@ -9,6 +9,14 @@ Exit 1 if a mutant expected to be caught was missed or its id did not
 replay (or, for the mutants of WRITE_RULE, was not a write id naming that
 write-time rule), or if the catalogue and the table below disagree; 0 otherwise.
 
+Kernel mutants (KHOW): each harness/kernel/mutants/NAME.patch is applied to
+a copy of the fetched Linux 6.1 tree and built into
+build/kmutants/NAME/pdcrash (harness/kernel/mutants/build.sh, cached: a
+second run rebuilds nothing), then run with --backend kernel and the
+arguments below; its id must replay as a violation twice with identical
+output.  Without the 6.1 sources (a KERNEL=0 machine) they are listed as
+not built and do not fail the check.
+
 HOW is the one place that says how each mutant is caught by pdcrash: the
 run arguments (scenarios and options; --fail-fast and --mutant are added).
 UNIT names the few that no crash state can show in our core, with the
@@ -84,6 +92,84 @@ UNIT = {
         "checked directly"),
 }
 GAP = {}
+
+# Kernel mutants: patch name -> pdcrash run arguments (--backend kernel,
+# --fail-fast and --jobs 2 are added).
+KHOW = {
+    "superblock-before-pre-commit": ["provision"],
+    # 6.1's copy_root cannot fail: the patch adds the fault point; the 3rd
+    # copy is commit 1's metadata root (format and resize copy 2)
+    "sm-roots-copied-under-lock": ["provision", "--fiu", "sm/copy_root:3"],
+    "absorb-shared-no-inc": ["scenarios/mutants/absorb-shared.scn"],
+    "deferred-ops-lifo": ["resize"],
+    "alloc-old-map-only": ["scenarios/mutants/data-full.scn"],
+}
+KDIR = os.path.join(ROOT, "harness", "kernel", "mutants")
+
+
+def kernel_rows():
+    """Build every kernel mutant (cached), run each, replay its id twice."""
+    patches = sorted(f[:-len(".patch")] for f in os.listdir(KDIR)
+                     if f.endswith(".patch"))
+    if sorted(KHOW) != patches:
+        print("mutants.py: kernel table and patches disagree: %s vs %s"
+              % (sorted(KHOW), patches))
+        return None
+    t0 = time.monotonic()
+    b = subprocess.run(["sh", os.path.join(KDIR, "build.sh"), BUILD] + patches,
+                       cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    build_s = time.monotonic() - t0
+    rows = []
+    for name in patches:
+        cmd_txt = " ".join(["build/kmutants/%s/pdcrash run" % name] + KHOW[name]
+                           + ["--backend", "kernel", "--fail-fast"])
+        row = {"name": "kernel:" + name, "command": cmd_txt, "id": None,
+               "seconds": None, "caught": False}
+        if b.returncode == 3:
+            row["note"] = "not built: no Linux 6.1 sources (KERNEL=0)"
+            row["skip"] = True
+            rows.append(row)
+            continue
+        if b.returncode:
+            row["note"] = "build failed: " + b.stderr[-300:]
+            rows.append(row)
+            continue
+        exe = os.path.join(BUILD, "kmutants", name, "pdcrash")
+        args = KHOW[name]
+        t1 = time.monotonic()
+        r = subprocess.run([exe, "run"] + args + ["--backend", "kernel",
+                                                  "--fail-fast", "--jobs", "2"],
+                           cwd=ROOT, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        m = re.search(r"^first violation: (\S+)$", r.stdout, re.M)
+        t = re.search(r"^time to first failure: ([0-9.]+) s$", r.stdout, re.M)
+        row["seconds"] = float(t.group(1)) if t else round(
+            time.monotonic() - t1, 2)
+        if r.returncode != 1 or not m:
+            row["note"] = "exit %d, no violation" % r.returncode
+            rows.append(row)
+            continue
+        row["id"] = m.group(1)
+        extra = []
+        if "--fiu" in args:
+            extra = ["--fiu", args[args.index("--fiu") + 1]]
+        reps = [subprocess.run([exe, "replay", row["id"]] + extra, cwd=ROOT,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+                for _ in range(2)]
+        ok = all(p.returncode == 1 and re.search(
+            r"^(outcome: violation|live run failed)", p.stdout, re.M)
+            for p in reps)
+        if not ok:
+            row["note"] = "id did not replay (exit %d)" % reps[0].returncode
+        elif reps[0].stdout != reps[1].stdout:
+            row["note"] = "the id replayed with different output"
+        else:
+            row["caught"] = True
+            row["note"] = ("replays twice alike; patch harness/kernel/mutants/"
+                           "%s.patch; built in %.0f s (all kernel mutants, "
+                           "cached)" % (name, build_s))
+        rows.append(row)
+    return rows
 
 UNIT_EXE = os.path.join(BUILD, "mutants", "unit_tests")
 
@@ -185,9 +271,16 @@ def main():
         rows.append(res)
         if not res["caught"]:
             bad.append(name)
-    print("%-32s %-8s %8s  %s" % ("mutant", "caught", "seconds", "id / note"))
+    krows = kernel_rows()
+    if krows is None:
+        return 1
+    for r in krows:
+        rows.append(r)
+        if not r["caught"] and not r.get("skip"):
+            bad.append(r["name"])
+    print("%-36s %-8s %8s  %s" % ("mutant", "caught", "seconds", "id / note"))
     for r in rows:
-        print("%-32s %-8s %8s  %s" % (
+        print("%-36s %-8s %8s  %s" % (
             r["name"], "yes" if r["caught"] else "NO",
             "%.2f" % r["seconds"] if r["seconds"] is not None else "-",
             r["id"] or (r.get("note") or "")[:100]))
@@ -198,11 +291,14 @@ def main():
                   f, indent=1)
         f.write("\n")
     caught = sum(r["caught"] for r in rows)
-    print("%d of %d caught (%d by pdcrash, %d by a contract test in the "
-          "mutants build; %d known gaps), %.1f s; reports/mutants.json" % (
-              caught, len(rows), caught - sum(r["caught"] for r in rows
-                                              if r["name"] in UNIT),
-              sum(r["caught"] for r in rows if r["name"] in UNIT), len(GAP),
+    kcaught = sum(r["caught"] for r in krows)
+    print("%d of %d caught (%d by pdcrash on our core, %d by a contract test "
+          "in the mutants build, %d by pdcrash on the kernel's code; %d known "
+          "gaps, %d kernel mutants not built), %.1f s; reports/mutants.json" % (
+              caught, len(rows), caught - kcaught - sum(
+                  r["caught"] for r in rows if r["name"] in UNIT),
+              sum(r["caught"] for r in rows if r["name"] in UNIT), kcaught,
+              len(GAP), sum(1 for r in krows if r.get("skip")),
               time.monotonic() - t0))
     if bad:
         print("MISSED: " + ", ".join(bad))

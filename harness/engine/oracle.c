@@ -833,3 +833,59 @@ int oracle_write_xml(const struct oracle *o, uint32_t data_block_size, FILE *f)
 	free(devs);
 	return ferror(f) ? -EIO : 0;
 }
+
+/* --- data blocks shared only by snapshots ---------------------------------- */
+
+static int cmp_use(const void *x, const void *y)
+{
+	const uint64_t *a = x, *b = y;
+
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+int oracle_check_data_sharing(const struct oracle *o, char *msg, size_t len)
+{
+	size_t n = 0, k = 0;
+	uint64_t *use;			/* (block, vblock, dev) triples */
+	int r = 0;
+
+	for (size_t i = 0; i < o->nr_devs; i++)
+		n += o->devs[i].nr;
+	if (!n)
+		return 0;
+	use = malloc(n * 3 * sizeof(*use));
+	if (!use)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->nr_devs; i++) {
+		const struct odev *d = &o->devs[i];
+
+		for (size_t s = 0; s < d->cap; s++) {
+			if (d->slots[s].vblock == EMPTY)
+				continue;
+			use[3 * k] = d->slots[s].block;
+			use[3 * k + 1] = d->slots[s].vblock;
+			use[3 * k + 2] = d->id;
+			k++;
+		}
+	}
+	qsort(use, k, 3 * sizeof(*use), cmp_use);
+	for (size_t i = 1; i < k; i++) {
+		if (use[3 * i] != use[3 * (i - 1)] ||
+		    use[3 * i + 1] == use[3 * (i - 1) + 1])
+			continue;
+		snprintf(msg, len, "data block %llu is mapped by device %llu "
+			 "block %llu and device %llu block %llu (a new block "
+			 "handed out while in use)",
+			 (unsigned long long)use[3 * i],
+			 (unsigned long long)use[3 * (i - 1) + 2],
+			 (unsigned long long)use[3 * (i - 1) + 1],
+			 (unsigned long long)use[3 * i + 2],
+			 (unsigned long long)use[3 * i + 1]);
+		r = -EEXIST;
+		break;
+	}
+	free(use);
+	return r;
+}

@@ -97,4 +97,9 @@ void digest_add_pool(struct digest *d, uint64_t trans_id, uint32_t time,
 		     uint64_t nr_data, int held);
 void digest_add_map(struct digest *d, uint64_t dev, uint64_t vblock,
 		    uint64_t block, uint32_t time);
+/* A data block mapped by two mappings must be one snapshot sharing: the
+ * same vblock in two devices.  0; -EEXIST (msg names both mappings: an
+ * allocator handed out a block in use); -ENOMEM. */
+int oracle_check_data_sharing(const struct oracle *o, char *msg, size_t len);
+
 #endif /* PD_ORACLE_H */

@@ -328,6 +328,14 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		live_fail(w, "out of memory");
 		return;
 	}
+	{
+		char why[256];
+
+		if (oracle_check_data_sharing(w->model, why, sizeof(why)) == -EEXIST) {
+			live_fail(w, "commit %llu: %s", (unsigned long long)k, why);
+			return;
+		}
+	}
 	if (unchanged && w->ops->unchanged_commit_is_noop)
 		check_commit_wrote_nothing(w, from, k);
 	if (fn == w->ops->commit)

@@ -24,6 +24,8 @@ const char cli_usage_text[] =
 "       pdcrash replay ID [--trace] [--save-image FILE] [--expected-xml FILE]\n"
 "                         [--fiu NAME[:N]]\n"
 "       pdcrash minimize ID [-o FILE]\n"
+"       pdcrash diff [SCENARIO...] [--backends A,B] [--seed N]\n"
+"                        [--save-images DIR] [--causes] [--verbose]\n"
 "       pdcrash merge FILE...\n"
 "       pdcrash list\n"
 "       pdcrash mutants\n"

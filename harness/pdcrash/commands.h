@@ -13,5 +13,6 @@ int cmd_mutants(int argc, char **argv);		/* main.c */
 int cmd_replay(int argc, char **argv);		/* replay.c */
 int cmd_minimize(int argc, char **argv);	/* minimize.c */
 int cmd_merge(int argc, char **argv);		/* merge.c */
+int cmd_diff(int argc, char **argv);		/* diff.c */
 
 #endif /* PD_COMMANDS_H */
