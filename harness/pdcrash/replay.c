@@ -418,6 +418,8 @@ static int replay_live(const struct replay_args *a, struct run_config *cfg)
 	if (cli_split_variant(id.name, base, sizeof(base), &cfg->cache_blocks))
 		return cli_usage_error("unknown variant in '%s' (only +small)",
 				       id.name);
+	if ((r = cli_split_backend(id.name, &cfg->client)))
+		return r;
 	if ((r = cli_load_named(base, &sc)))
 		return r;
 	cfg->sc = sc;

@@ -30,6 +30,8 @@ int replay_write(const char *idtext, const struct state_id *id,
 	if (cli_split_variant(id->name, base, sizeof(base), &cfg->cache_blocks))
 		return cli_usage_error("unknown variant in '%s' (only +small)",
 				       id->name);
+	if ((r = cli_split_backend(id->name, &cfg->client)))
+		return r;
 	if ((rc = cli_load_named(base, &sc)))
 		return rc;
 	rc = 2;
