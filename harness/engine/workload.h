@@ -31,6 +31,8 @@
 #include "scenario.h"
 #include "simdisk.h"
 
+struct cache_oracle;
+
 enum marker {
 	MK_OP = 1,
 	MK_COMMIT_BEGIN = 2,
@@ -104,6 +106,8 @@ struct run_result {
 	char live_msg[512];
 	struct pool_geometry geo;	/* as run */
 	struct oracle *kept;		/* see run_config.keep_state */
+	struct cache_oracle *cache_kept;	/* the same, of a cache run: the
+					 * state as a reopen reports it */
 	struct mark_state *marks;	/* after each commit marker, in order */
 	size_t nr_marks;
 };
