@@ -982,9 +982,18 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 		return r;
 	hints_valid = cmd->hints_trusted && cmd->hint_root &&
 		      (cmd->policy_hint_size || cmd->as_stored);	/* CA7 */
-	if (hints_valid && array_cursor_begin(&cmd->hint_info, cmd->hint_root,
-					      &hc))
-		hints_valid = 0;
+	if (hints_valid) {
+		/* an IO error is the caller's to see, as in the kernel's
+		 * __load_mappings; only an empty hint array means no hints */
+		r = array_cursor_begin(&cmd->hint_info, cmd->hint_root, &hc);
+		if (r == -ENODATA) {
+			hints_valid = 0;
+			r = 0;
+		} else if (r) {
+			array_cursor_end(mc);
+			return r;
+		}
+	}
 	for (uint32_t cb = 0; ; cb++) {
 		uint64_t ob;
 		uint32_t fl;
@@ -1004,8 +1013,14 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 		r = array_cursor_next(mc);
 		if (r)
 			break;
-		if (hints_valid && array_cursor_next(hc))
-			hints_valid = 0;	/* a short hint array */
+		if (hints_valid) {
+			r = array_cursor_next(hc);
+			if (r == -ENODATA) {
+				hints_valid = 0;	/* a short hint array */
+				r = 0;
+			} else if (r)
+				break;
+		}
 	}
 	array_cursor_end(hc);
 	array_cursor_end(mc);
