@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "mutant.h"
 #include "bm.h"
 #include "bt.h"
 #include "tm.h"
@@ -289,7 +290,8 @@ static int shadow_ablock(struct array_info *info, pd_block_t *root,
 	if (r)
 		goto out_unlock;
 	if (bm_block_location(blk) != b) {
-		r = values_inc(info, ab_value(info, bm_block_data(blk), 0),
+		r = PD_MUTANT(ARRAY_SHADOW_NO_INC) && inc ? 0 :
+		    values_inc(info, ab_value(info, bm_block_data(blk), 0),
 			       ab_nr_entries(bm_block_cdata(blk)));
 		if (r)
 			goto out_unlock;
@@ -693,7 +695,7 @@ int array_cursor_skip(struct array_cursor *c, uint32_t count)
 			c->entry += count;
 			return 0;
 		}
-		count -= left + 1;
+		count -= PD_MUTANT(ARRAY_CURSOR_SKIP_BOUNDARY) ? left : left + 1;
 		r = bt_cursor_next(c->bc);
 		if (r)
 			return r;

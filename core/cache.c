@@ -12,6 +12,7 @@
 #include "bitset.h"
 #include "bm.h"
 #include "cache.h"
+#include "mutant.h"
 #include "sm.h"
 #include "tm.h"
 #include "util.h"
@@ -252,7 +253,7 @@ static void set_trust(struct cache_md *cmd)
 {
 	int trust = cmd->clean_when_opened || cmd->as_stored;	/* CA3, CA7 */
 
-	cmd->dirty_trusted = trust;
+	cmd->dirty_trusted = trust || PD_MUTANT(CACHE_UNCLEAN_TRUSTS_DIRTY);
 	cmd->discards_trusted = trust;
 	cmd->hints_trusted = trust;
 }
@@ -765,7 +766,37 @@ int cache_get_size(struct cache_md *cmd, uint32_t *nr_cblocks)
 	return r;
 }
 
-/* CA6: 1 in *dirty if a block in [begin, end) is mapped and dirty. */
+/* CA6: 1 in *dirty if a block in [begin, end) is mapped and dirty.  In
+ * format 2 the dirty bitset alone says (CA4: unmapped blocks' bits are
+ * clear), read with a cursor skipped to begin, as the kernel's
+ * blocks_are_clean_separate_dirty() does. */
+static int any_dirty_bitset(struct cache_md *cmd, uint32_t begin, uint32_t end,
+			    int *dirty)
+{
+	struct bitset_cursor *c;
+	int r;
+
+	r = bitset_flush(&cmd->dirty_info, cmd->dirty_root, &cmd->dirty_root);
+	if (r)
+		return r;
+	r = bitset_cursor_begin(&cmd->dirty_info, cmd->dirty_root,
+				cmd->cache_blocks, &c);
+	if (r)
+		return r;
+	if (begin)
+		r = bitset_cursor_skip(c, begin);
+	for (uint32_t cb = begin; cb < end && !r; cb++) {
+		if (bitset_cursor_get(c)) {
+			*dirty = 1;
+			break;
+		}
+		if (cb + 1 < end)
+			r = bitset_cursor_next(c);
+	}
+	bitset_cursor_end(c);
+	return r;
+}
+
 static int any_dirty(struct cache_md *cmd, uint32_t begin, uint32_t end,
 		     int *dirty)
 {
@@ -773,6 +804,8 @@ static int any_dirty(struct cache_md *cmd, uint32_t begin, uint32_t end,
 	int r;
 
 	*dirty = 0;
+	if (cmd->version >= 2)
+		return begin < end ? any_dirty_bitset(cmd, begin, end, dirty) : 0;
 	for (uint32_t cb = begin; cb < end && !*dirty; cb++) {
 		uint64_t ob;
 		uint32_t fl;
@@ -781,16 +814,8 @@ static int any_dirty(struct cache_md *cmd, uint32_t begin, uint32_t end,
 		if (r)
 			return r;
 		unpack_mapping(v, &ob, &fl);
-		if (!(fl & CACHE_M_VALID))
-			continue;
-		if (cmd->version >= 2) {
-			r = bitset_test_bit(&cmd->dirty_info, cmd->dirty_root,
-					    cb, &cmd->dirty_root, dirty);
-			if (r)
-				return r;
-		} else {
+		if (fl & CACHE_M_VALID)
 			*dirty = !!(fl & CACHE_M_DIRTY);
-		}
 	}
 	return 0;
 }
@@ -982,9 +1007,18 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 		return r;
 	hints_valid = cmd->hints_trusted && cmd->hint_root &&
 		      (cmd->policy_hint_size || cmd->as_stored);	/* CA7 */
-	if (hints_valid && array_cursor_begin(&cmd->hint_info, cmd->hint_root,
-					      &hc))
-		hints_valid = 0;
+	if (hints_valid) {
+		/* an IO error is the caller's to see, as in the kernel's
+		 * __load_mappings; only an empty hint array means no hints */
+		r = array_cursor_begin(&cmd->hint_info, cmd->hint_root, &hc);
+		if (r == -ENODATA) {
+			hints_valid = 0;
+			r = 0;
+		} else if (r) {
+			array_cursor_end(mc);
+			return r;
+		}
+	}
 	for (uint32_t cb = 0; ; cb++) {
 		uint64_t ob;
 		uint32_t fl;
@@ -1004,8 +1038,14 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 		r = array_cursor_next(mc);
 		if (r)
 			break;
-		if (hints_valid && array_cursor_next(hc))
-			hints_valid = 0;	/* a short hint array */
+		if (hints_valid) {
+			r = array_cursor_next(hc);
+			if (r == -ENODATA) {
+				hints_valid = 0;	/* a short hint array */
+				r = 0;
+			} else if (r)
+				break;
+		}
 	}
 	array_cursor_end(hc);
 	array_cursor_end(mc);

@@ -46,6 +46,7 @@ struct cc {
 	pd_block_t nr_blocks;		/* metadata space map, clamped to bd */
 	uint32_t *exp;			/* expected counts */
 	uint8_t *counted;		/* references of this block added */
+	int reach_only;			/* check_cache_reachable: no comparison */
 	uint64_t *rc_keys;		/* ref-count tree, in key order */
 	uint32_t *rc_vals;
 	size_t rc_nr, rc_cap;
@@ -493,6 +494,10 @@ static int run_check(struct cc *c, const uint8_t *sm_root,
 		return r;
 	errors_before = c->res->errors;
 	fn(c, ctx);
+	if (c->reach_only) {
+		pd_free(bitmaps);
+		return r == -1 ? 0 : r;
+	}
 	/* Damaged trees make every expected count wrong: say so once. */
 	if (!r && c->res->errors == errors_before)
 		compare_space_map(c, sm_root, bitmaps, nr_bitmaps);
@@ -680,8 +685,30 @@ static void cache_fn(struct cc *c, void *ctx)
 	}
 }
 
+static int check_cache_common(struct bdev *bd, unsigned flags,
+			      check_msg_fn msg, void *ctx,
+			      struct check_cache_result *res,
+			      check_reach_fn reach, void *reach_ctx);
+
 int check_cache_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
 			 void *ctx, struct check_cache_result *res)
+{
+	return check_cache_common(bd, flags, msg, ctx, res, NULL, NULL);
+}
+
+int check_cache_reachable(struct bdev *bd, check_reach_fn reach,
+			  check_msg_fn msg, void *ctx,
+			  struct check_cache_result *res)
+{
+	if (!reach)
+		return -EINVAL;
+	return check_cache_common(bd, 0, msg, ctx, res, reach, ctx);
+}
+
+static int check_cache_common(struct bdev *bd, unsigned flags,
+			      check_msg_fn msg, void *ctx,
+			      struct check_cache_result *res,
+			      check_reach_fn reach, void *reach_ctx)
 {
 	uint8_t sb[BS];
 	struct cache_ctx k = { sb, 0, NULL, 0, NULL };
@@ -744,10 +771,14 @@ int check_cache_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
 	k.oblocks = pd_calloc(res->cache_blocks ? res->cache_blocks : 1,
 			      sizeof(uint64_t));
 	k.mapped = pd_calloc(res->cache_blocks ? res->cache_blocks : 1, 1);
+	c.reach_only = reach != NULL;
 	if (!k.oblocks || !k.mapped)
 		r = -ENOMEM;
 	else
 		r = run_check(&c, sb + SB_SM_ROOT, cache_fn, &k);
+	for (pd_block_t b = 0; !r && reach && b < c.nr_blocks; b++)
+		if (c.exp[b])
+			reach(reach_ctx, b);
 	pd_free(k.oblocks);
 	pd_free(k.mapped);
 	cc_exit(&c);

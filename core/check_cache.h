@@ -92,4 +92,16 @@ int check_arrays(struct bdev *bd, const void *sm_root,
 int check_cache_metadata(struct bdev *bd, unsigned flags, check_msg_fn msg,
 			 void *ctx, struct check_cache_result *res);
 
+/* The metadata blocks the cache superblock on bd reaches (check.h's
+ * check_thin_reachable for dm-cache): CC1..CC3 and CC5 only (no space-map
+ * comparison), then reach(ctx, b) once for each block with an expected
+ * count > 0 (the superblock, every array's index nodes and array blocks,
+ * the metadata space map's index, bitmaps and ref-count tree nodes), in
+ * block order.  Damage is counted in res->errors (and said through msg if
+ * not NULL); a bad superblock (CC1) reaches nothing.  Returns as
+ * check_cache_metadata(). */
+int check_cache_reachable(struct bdev *bd, check_reach_fn reach,
+			  check_msg_fn msg, void *ctx,
+			  struct check_cache_result *res);
+
 #endif /* PD_CHECK_CACHE_H */

@@ -88,7 +88,24 @@
 	X(REMOVE_KEEPS_MAPPING, "remove-keeps-mapping", \
 	  "thin_remove of a mapped block reports success but leaves the " \
 	  "mapping in place: the live run disagrees with its model", \
-	  "")
+	  "") \
+	X(ARRAY_SHADOW_NO_INC, "array-shadow-no-inc", \
+	  "an array block copied from a shared block does not take a " \
+	  "reference on the values it holds, so releasing either copy " \
+	  "drops values the other still holds", \
+	  "dm array: fix a reference counting bug in shadow_ablock " \
+	  "(year not verified)") \
+	X(CACHE_UNCLEAN_TRUSTS_DIRTY, "cache-unclean-trusts-dirty", \
+	  "dm-cache metadata opened without CLEAN_SHUTDOWN reports the dirty " \
+	  "bits as stored instead of every mapped block dirty, so blocks " \
+	  "written since the last commit pass for clean after a crash", \
+	  "") \
+	X(ARRAY_CURSOR_SKIP_BOUNDARY, "array-cursor-skip-boundary", \
+	  "a dm-array cursor that skips across an array-block boundary " \
+	  "lands one entry too far, so the dirty-bit check of a cache " \
+	  "shrink (format 2) misses a dirty block", \
+	  "dm array: fix cursor index when skipping across block " \
+	  "boundaries (2025)")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

@@ -58,6 +58,11 @@ HOW = {
     # bit rot at a read the core accepts: a wrong count or key goes out
     # with the next commit
     "skip-read-checksum": ["--media-faults"],
+    # dm-cache: after a crash a block that was clean at the last commit
+    # must be reported dirty (the reopen of every committed state)
+    "cache-unclean-trusts-dirty": ["cache/basic"],
+    # a live failure: the shrink over dirty block 32600 is not refused
+    "array-cursor-skip-boundary": ["cache/shrink-dirty"],
 }
 
 # Mutants that must be caught by a write-time rule (harness/engine/
@@ -90,6 +95,11 @@ UNIT = {
         "no correct path decrements a count of 0, so alone it changes no "
         "state; SM4 (decrementing 0 is -EINVAL, nothing changes) is "
         "checked directly"),
+    "array-shadow-no-inc": (
+        "array_shared_root_copy_on_write_and_refcounts",
+        "dm-cache's arrays hold plain values (no inc/dec) and never share "
+        "an array block, so no cache crash state can show it; the test "
+        "shares an array of counted values (AR3) and checks every count"),
 }
 GAP = {}
 

@@ -851,6 +851,17 @@ static int run_all_of_variant(const struct run_opts *o,
 	}
 	if (r || !o->media_faults || stop_now(o, sum))
 		return r;
+	if (sc->geo.is_cache) {
+		/* not modelled yet: the cache workload takes a refused block
+		 * (-EILSEQ) for a disagreement, where it should abort and go
+		 * on as after an IO error; named, never silently passed */
+		if (v == 0)
+			fprintf(stderr, "%s: --media-faults: skipped: media "
+				"faults are not modelled for dm-cache "
+				"scenarios yet\n", sc->name);
+		vs->media_skipped = 1;
+		return 0;
+	}
 	if (!sweep_serial(o))
 		return sweep_variant(o, sc, v, counts, 1, sum, vs);
 	/* serial: bit rot at each read (sampled as --io-errors does), then a
@@ -1329,6 +1340,14 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 	if (!sum->variants)
 		return -ENOMEM;
 	for (size_t i = 0; i < o->nr_scenarios && !r && !stop_now(o, sum); i++) {
+		/* dm-cache metadata has our core's client only (no kernel
+		 * cache backend yet): another backend skips its scenarios */
+		if (o->scenarios[i]->geo.is_cache && o->client &&
+		    o->client != &client_core_ops) {
+			fprintf(stderr, "%s: skipped: a dm-cache scenario runs on "
+				"the core backend only\n", o->scenarios[i]->name);
+			continue;
+		}
 		for (size_t v = 0; v < PD_NR_VARIANTS && !r && !stop_now(o, sum); v++) {
 			if (o->variants_mask && !(o->variants_mask & (1u << v)))
 				continue;

@@ -84,6 +84,7 @@ struct variant_stats {
 	struct bignum states_total, states_covered;
 	/* write-time invariants (writecheck.h), on every run's log: */
 	uint64_t writes_checked, write_walks, write_violations;
+	int media_skipped;		/* --media-faults not run (dm-cache) */
 };
 
 struct violation {

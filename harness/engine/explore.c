@@ -10,6 +10,7 @@
 
 #include "bm.h"
 #include "check.h"
+#include "cache_scenario.h"
 #include "client_digest.h"
 #include "errors.h"
 #include "explore.h"
@@ -488,6 +489,10 @@ static void check_image(const struct run_result *res, struct bdev *image,
 
 	struct lost_watch lw = { .seen = 0 };
 
+	if (res && res->geo.is_cache) {	/* a dm-cache run */
+		cache_check_image(res, image, id, opts, fault_key, torn, out);
+		return;
+	}
 	out->state = -2;
 	out->msg[0] = 0;
 	workload_expect(res, id->cut, &e);

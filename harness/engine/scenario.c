@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_scenario.h"
 #include "scenario.h"
 
 #define MAX_DEV ((1ull << 24) - 1)
@@ -35,6 +36,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_META_SNAP] = "meta-snap",
 	[OP_META_SNAP_RELEASE] = "meta-snap-release",
 	[OP_RANDOM] = "random",
+	[OP_CACHE] = "cache",
 };
 
 const char *op_kind_name(enum op_kind k)
@@ -130,7 +132,7 @@ static int parse_mix(struct parser *ps, char *s, unsigned *mix)
 			return fail(ps, "mix entry '%s' wants KIND:WEIGHT", tok);
 		*colon = 0;
 		for (k = 0; k < OP_NR_KINDS; k++)
-			if (k != OP_RANDOM && k != OP_RESIZE_META &&
+			if (k != OP_RANDOM && k != OP_CACHE && k != OP_RESIZE_META &&
 			    k != OP_META_SNAP_RELEASE && !strcmp(tok, kind_names[k]))
 				break;
 		if (k == OP_NR_KINDS)
@@ -264,6 +266,24 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 	cmd = argv[0];
 	memset(op, 0, sizeof(*op));
 	op->line = ps->line;
+	if (!strcmp(cmd, "cache") || s->geo.is_cache) {
+		/* a dm-cache scenario (cache_scenario.h) */
+		char what[200];
+
+		if (!strcmp(cmd, "cache")) {
+			if (*pool_seen || s->nr_ops)
+				return fail(ps, "'cache' must come once, first, "
+					    "instead of a 'pool' line");
+			*pool_seen = 1;
+			r = cache_parse_geometry(argv, argc, &s->geo, what,
+						 sizeof(what));
+		} else {
+			r = cache_parse_op(argv, argc, op, what, sizeof(what));
+		}
+		if (r)
+			return fail(ps, "%s", what);
+		return strcmp(cmd, "cache") ? 0 : 1;
+	}
 	if (!strcmp(cmd, "pool")) {
 		if (*pool_seen || s->nr_ops)
 			return fail(ps, "'pool' must come once, before any op");
@@ -352,7 +372,7 @@ int scenario_parse(const char *name, const char *text, struct scenario **result,
 
 	if (!s)
 		return -ENOMEM;
-	s->geo = (struct pool_geometry) { 100000, 2048, 4096, 128 };
+	s->geo = (struct pool_geometry) { 100000, 2048, 4096, 128, 0, { 0 } };
 	s->name = base_name(name);
 	s->path = strdup(name);
 	if (!s->name || !s->path) {
@@ -489,6 +509,9 @@ void op_format(const struct op *op, char *buf, size_t len)
 	case OP_RESIZE_DATA:
 	case OP_RESIZE_META:
 		snprintf(buf, len, "%s %llu", n, a);
+		break;
+	case OP_CACHE:
+		cache_op_format(op, buf, len);
 		break;
 	case OP_RANDOM:
 		snprintf(buf, len, "random ops=%llu%s%s", a, op->has_seed ? " seed=..." : "",

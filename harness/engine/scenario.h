@@ -25,6 +25,9 @@
  *                        edge cases (workload.c, aim_op); without it a
  *                        line generates exactly what it always did
  *
+ * A dm-cache scenario starts with a `cache` line instead (its ops and
+ * their grammar: cache_scenario.h); the two kinds of op never mix.
+ *
  * DEV is 0..2^24-1; numbers are decimal or 0x hex.  Any bad line is an
  * error naming the file and line, and nothing runs.
  */
@@ -49,6 +52,7 @@ enum op_kind {
 	OP_META_SNAP,
 	OP_META_SNAP_RELEASE,
 	OP_RANDOM,
+	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS
 };
 
@@ -64,6 +68,7 @@ struct op {
 	unsigned mix[OP_NR_KINDS];	/* weights */
 	uint64_t devs, span;
 	unsigned aim;		/* enum random_aim */
+	unsigned sub;		/* OP_CACHE: enum cache_op (cache_scenario.h) */
 };
 
 enum random_aim {
@@ -71,11 +76,22 @@ enum random_aim {
 	AIM_BOUNDARIES = 1,
 };
 
+/* A dm-cache scenario's `cache` line (cache_scenario.h). */
+struct cache_geometry {
+	uint32_t cblocks;		/* cache blocks after the setup */
+	unsigned version;		/* metadata format 1 or 2 */
+	unsigned hint_size;		/* 0 or 4 */
+	uint32_t dblocks;		/* discard blocks */
+	char policy[16];		/* policy name */
+};
+
 struct pool_geometry {
 	uint64_t data_blocks;		/* default 100000 */
 	uint64_t meta_blocks;		/* default 2048 */
 	unsigned cache_blocks;		/* default 4096 */
 	uint32_t block_size;		/* sectors, default 128 */
+	int is_cache;			/* a `cache` line: dm-cache metadata */
+	struct cache_geometry cache;	/* when is_cache */
 };
 
 struct scenario {

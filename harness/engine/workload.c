@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "bm.h"
+#include "cache_oracle.h"
+#include "cache_scenario.h"
 #include "client_digest.h"
 #include "bt.h"
 #include "sm_common.h"
@@ -763,6 +765,14 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	struct client_params params;
 	int r;
 
+	if (sc->geo.is_cache) {		/* a dm-cache scenario */
+		r = cache_workload_run(cfg, res);
+		if (!r)
+			r = index_marks(res);
+		if (r)
+			run_result_free(res);
+		return r;
+	}
 	memset(res, 0, sizeof(*res));
 	w.ops = ops;
 	res->client = ops;
@@ -874,6 +884,7 @@ void run_result_free(struct run_result *res)
 	free(res->ops);
 	free(res->marks);
 	oracle_destroy(res->kept);
+	cache_oracle_destroy(res->cache_kept);
 	memset(res, 0, sizeof(*res));
 }
 

@@ -38,6 +38,8 @@
 #include "scenario.h"
 #include "simdisk.h"
 
+struct cache_oracle;
+
 enum marker {
 	MK_OP = 1,
 	MK_COMMIT_BEGIN = 2,
@@ -122,6 +124,8 @@ struct run_result {
 	struct fault_spec fault;	/* as run (a sweep's fault run plans
 					 * its fault part way) */
 	struct oracle *kept;		/* see run_config.keep_state */
+	struct cache_oracle *cache_kept;	/* the same, of a cache run: the
+					 * state as a reopen reports it */
 	struct mark_state *marks;	/* after each commit marker, in order */
 	size_t nr_marks;
 };

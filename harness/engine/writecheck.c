@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_cache.h"
 #include "errors.h"
 #include "writecheck.h"
 
@@ -103,8 +104,17 @@ static int walk_image(struct sd_cutter *c, int all, struct blockset *set,
 		wc->walks++;
 		memset(rc, 0, sizeof(*rc));
 		rc->set = set;
-		r = check_thin_reachable(image, reach_one, reach_msg, rc,
-					 cr ? cr : &cr0);
+		if (wc->cache) {	/* dm-cache metadata */
+			struct check_cache_result ccr;
+
+			r = check_cache_reachable(image, reach_one, reach_msg,
+						  rc, &ccr);
+			memset(cr ? cr : &cr0, 0, sizeof(cr0));
+			(cr ? cr : &cr0)->errors = ccr.errors;
+		} else {
+			r = check_thin_reachable(image, reach_one, reach_msg, rc,
+						 cr ? cr : &cr0);
+		}
 		if (!r)
 			r = rc->err;
 	}
@@ -215,6 +225,7 @@ int writecheck_run(const struct run_result *res, size_t max_violations,
 	int r;
 
 	memset(wc, 0, sizeof(*wc));
+	wc->cache = res->geo.is_cache;
 	if (!sb)
 		return -ENOMEM;
 	r = sd_cutter_create(sd, &c);

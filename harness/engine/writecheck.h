@@ -51,6 +51,8 @@ struct writecheck {
 	size_t nr;
 	uint64_t writes;		/* writes checked */
 	uint64_t walks;			/* reachable-set walks */
+	int cache;			/* a dm-cache run: the walks are
+					 * check_cache_reachable's */
 };
 
 /* Check the whole log of res (max_violations > 0: stop after that many).

@@ -331,7 +331,15 @@ int cmd_list(int argc, char **argv)
 	for (size_t i = 0; i < nr; i++) {
 		struct scenario *sc;
 
-		if (cli_load_named(names[i], &sc) == 0) {
+		int ok = cli_load_named(names[i], &sc) == 0;
+
+		if (ok && sc->geo.is_cache) {
+			printf("%-24s %zu ops, dm-cache blocks=%u version=%u "
+			       "meta=%" PRIu64 " cache=%u\n", names[i], sc->nr_ops,
+			       sc->geo.cache.cblocks, sc->geo.cache.version,
+			       sc->geo.meta_blocks, sc->geo.cache_blocks);
+			scenario_free(sc);
+		} else if (ok) {
 			printf("%-24s %zu ops, data=%" PRIu64 " meta=%" PRIu64
 			       " cache=%u\n", names[i], sc->nr_ops,
 			       sc->geo.data_blocks, sc->geo.meta_blocks,

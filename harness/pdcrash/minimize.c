@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_scenario.h"
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
@@ -112,9 +113,16 @@ static char *scenario_text(const struct minimizer *m, const size_t *idx,
 		return NULL;
 	if (header)
 		fputs(header, f);
-	fprintf(f, "pool data=%" PRIu64 " meta=%" PRIu64 " cache=%u block-size=%u\n",
-		m->geo.data_blocks, m->geo.meta_blocks, m->geo.cache_blocks,
-		m->geo.block_size);
+	if (m->geo.is_cache) {		/* a dm-cache scenario */
+		char line[300];
+
+		cache_geometry_format(&m->geo, line, sizeof(line));
+		fprintf(f, "%s\n", line);
+	} else {
+		fprintf(f, "pool data=%" PRIu64 " meta=%" PRIu64 " cache=%u "
+			"block-size=%u\n", m->geo.data_blocks, m->geo.meta_blocks,
+			m->geo.cache_blocks, m->geo.block_size);
+	}
 	for (size_t i = 0; i < n; i++) {
 		char buf[160];
 

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache_scenario.h"
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
@@ -316,6 +317,10 @@ static void print_diff(const struct replay *rp)
 	if (rp->id.lazy ? leaf_image_create(rp->cutter, &rp->id, &image, &li)
 			: sd_cutter_image(rp->cutter, &ch, &image))
 		return;
+	if (rp->res.geo.is_cache) {	/* a dm-cache run */
+		cache_replay_show(&rp->cfg, &rp->res, image, lo, rp->e.hi);
+		goto out_image;
+	}
 	if (thin_pool_open(image, &p, &pool))
 		goto out_image;
 	if (!thin_get_transaction_id(pool, &tid) && !thin_get_time(pool, &time))

@@ -1,0 +1,1059 @@
+/* harness/engine/cache_workload.c - a dm-cache scenario on simdisk with the
+ * cache oracle beside it, and the recovery check of its crash states (see
+ * cache_scenario.h).
+ *
+ * The run_result it fills is the thin workload's (workload.h): the log with
+ * its markers (MK_OP, MK_COMMIT_BEGIN/END), the digests of the committed
+ * states, the ops.  The digest of committed state k is that of what a
+ * reopen of it reports (cache_oracle.h CO1), so the recovery compares the
+ * reopened metadata with digests[lo..hi] as thin recovery does.
+ *
+ * The on-disk CLEAN_SHUTDOWN flag is clear from the format on: the open
+ * clears it (CA2) and only `shutdown` sets it, between its close (state k,
+ * the clean view) and its reopen (state k+1, the same metadata with the
+ * flag cleared: every mapped block dirty after a crash).  So an abort, or a
+ * recovery from an injected error, always reopens without it (CA3): the
+ * model becomes the unclean view of the committed state.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bm.h"
+#include "cache.h"
+#include "cache_oracle.h"
+#include "cache_scenario.h"
+#include "check.h"
+#include "check_cache.h"
+#include "errors.h"
+#include "faultbdev.h"
+#include "prng.h"
+
+struct crun {
+	const struct run_config *cfg;
+	struct run_result *res;
+	struct bdev *bd;
+	struct cache_md *cmd;
+	struct cache_params params;
+	struct cache_oracle *model;	/* current transaction, as reported */
+	struct cache_oracle *committed;	/* last committed, as stored */
+	size_t cap_ops, cap_states;
+	int done;
+	int setup_err;
+	uint64_t next_oblock;		/* for generated maps */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void live_fail(struct crun *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->res->live_failed)
+		return;
+	w->res->live_failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(w->res->live_msg, sizeof(w->res->live_msg), fmt, ap);
+	va_end(ap);
+	w->done = 1;
+}
+
+static void mark(struct crun *w, enum marker m, uint64_t value)
+{
+	int r = simdisk_mark(w->res->sd, m, value);
+
+	if (r && !w->setup_err) {
+		w->setup_err = r;
+		w->done = 1;
+	}
+}
+
+static int push_digest(struct crun *w, struct digest d)
+{
+	struct run_result *res = w->res;
+
+	if (res->nr_states == w->cap_states) {
+		size_t cap = w->cap_states ? w->cap_states * 2 : 64;
+		struct digest *n = realloc(res->digests, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		res->digests = n;
+		w->cap_states = cap;
+	}
+	res->digests[res->nr_states++] = d;
+	return 0;
+}
+
+/* The digest of what a reopen of o reports (CO1). */
+static int reopen_digest(const struct cache_oracle *o, int clean,
+			 struct digest *d)
+{
+	struct cache_oracle *v;
+	int r;
+
+	if (clean) {
+		*d = cache_oracle_digest(o);
+		return 0;
+	}
+	r = cache_oracle_clone(o, &v);
+	if (r)
+		return r;
+	cache_oracle_reopen(v, 0);
+	*d = cache_oracle_digest(v);
+	cache_oracle_destroy(v);
+	return 0;
+}
+
+static int push_state(struct crun *w, const struct cache_oracle *o, int clean)
+{
+	struct digest d;
+	int r = reopen_digest(o, clean, &d);
+
+	return r ? r : push_digest(w, d);
+}
+
+static struct run_op *push_op(struct crun *w, const struct op *op)
+{
+	struct run_result *res = w->res;
+	struct run_op *ro;
+
+	if (res->nr_ops == w->cap_ops) {
+		size_t cap = w->cap_ops ? w->cap_ops * 2 : 256;
+		struct run_op *n = realloc(res->ops, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		res->ops = n;
+		w->cap_ops = cap;
+	}
+	ro = &res->ops[res->nr_ops++];
+	memset(ro, 0, sizeof(*ro));
+	ro->op = *op;
+	ro->seq = simdisk_nr_ops(res->sd);
+	mark(w, MK_OP, res->nr_ops - 1);
+	return ro;
+}
+
+/* Keep the reopen view of committed state k if the caller asked for it. */
+static void keep_model(struct crun *w, uint64_t k, int clean)
+{
+	if (w->cfg->keep_state < 0 || (uint64_t)w->cfg->keep_state != k)
+		return;
+	cache_oracle_destroy(w->res->cache_kept);
+	w->res->cache_kept = NULL;
+	if (cache_oracle_clone(w->committed, &w->res->cache_kept)) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	cache_oracle_reopen(w->res->cache_kept, clean);
+}
+
+static int faults_planned(const struct crun *w)
+{
+	return w->cfg->fault.kind != FAULT_NONE;
+}
+
+static int injected(struct crun *w, int r)
+{
+	if (!faults_planned(w) || !r)
+		return 0;
+	return r == -EIO || (w->cmd && cache_is_failed(w->cmd));
+}
+
+static void note_error(struct crun *w)
+{
+	struct run_result *res = w->res;
+
+	if (!res->injected++)
+		res->first_error_seq = res->nr_ops ? res->ops[res->nr_ops - 1].seq : 1;
+}
+
+/* The run ends after an injected error it does not recover from. */
+static void stop(struct crun *w)
+{
+	struct run_result *res = w->res;
+	int first = !res->injected;
+
+	note_error(w);
+	if (first)
+		res->recovered_seq = simdisk_nr_ops(res->sd);
+	res->stopped = 1;
+	w->done = 1;
+}
+
+/* After an injected error: abort (CA5) and follow the metadata to the state
+ * it reopened in.  cand: the state a failed commit was making, or -1. */
+static void recover(struct crun *w, int64_t cand)
+{
+	struct run_result *res = w->res;
+	uint64_t last = cand >= 0 ? (uint64_t)cand - 1 : res->nr_states - 1;
+	int first = !res->injected;
+	struct digest d;
+	int r;
+
+	note_error(w);
+	r = cache_abort(w->cmd);
+	if (!r)
+		r = cache_md_digest(w->cmd, &d);
+	if (r) {
+		res->stopped = 1;	/* dead: nothing more runs */
+		w->done = 1;
+		goto out;
+	}
+	if (digest_eq(d, res->digests[last])) {
+		if (cand >= 0)
+			res->nr_states--;	/* it did not happen */
+	} else if (cand >= 0 && digest_eq(d, res->digests[cand])) {
+		/* the superblock of cand had landed; cache_abort() wrote it
+		 * back and flushed it: durable from here on */
+		if (cache_oracle_assign(w->committed, w->model)) {
+			live_fail(w, "out of memory");
+			goto out;
+		}
+		mark(w, MK_COMMIT_END, (uint64_t)cand);
+		keep_model(w, (uint64_t)cand, 0);
+	} else {
+		live_fail(w, "after abort the metadata shows neither committed "
+			  "state %" PRIu64 " nor the one being committed", last);
+		goto out;
+	}
+	if (cache_oracle_assign(w->model, w->committed))
+		live_fail(w, "out of memory");
+	cache_oracle_reopen(w->model, 0);
+out:
+	if (first)
+		res->recovered_seq = simdisk_nr_ops(res->sd);
+}
+
+static int settle(struct crun *w, struct run_op *ro, int core, int expect)
+{
+	ro->result = core;
+	if (injected(w, core)) {
+		recover(w, -1);
+		return 0;
+	}
+	if (core != expect) {
+		char buf[128];
+
+		op_format(&ro->op, buf, sizeof(buf));
+		live_fail(w, "op %zu '%s': core returned %d (%s), the model %d (%s)",
+			  (size_t)(ro - w->res->ops), buf, core, pd_strerror(core),
+			  expect, pd_strerror(expect));
+		return 0;
+	}
+	return core == 0;
+}
+
+/* What the metadata reports must be the model (after commits and reopens). */
+static void live_check(struct crun *w, const char *when)
+{
+	struct digest d;
+	int r = cache_md_digest(w->cmd, &d);
+
+	if (injected(w, r)) {
+		recover(w, -1);
+		return;
+	}
+	if (r) {
+		live_fail(w, "%s: reading the metadata failed: %s", when, pd_strerror(r));
+		return;
+	}
+	if (!digest_eq(d, cache_oracle_digest(w->model))) {
+		struct cache_oracle *found;
+		char diff[300] = "";
+
+		if (!cache_oracle_from_md(w->cmd, &found)) {
+			cache_oracle_diff(w->model, found, diff, sizeof(diff), 3);
+			cache_oracle_destroy(found);
+		}
+		live_fail(w, "%s: the metadata reports other than the model:\n%s",
+			  when, diff);
+	}
+}
+
+static void do_commit(struct crun *w, struct run_op *ro)
+{
+	struct run_result *res = w->res;
+	uint64_t k = res->nr_states;
+	int r;
+
+	if (push_state(w, w->model, 0)) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	mark(w, MK_COMMIT_BEGIN, k);
+	r = cache_commit(w->cmd, 0);
+	ro->result = r;
+	if (injected(w, r)) {
+		recover(w, (int64_t)k);
+		return;
+	}
+	if (r) {
+		live_fail(w, "op %zu 'commit': %d (%s)", (size_t)(ro - res->ops), r,
+			  pd_strerror(r));
+		return;
+	}
+	if (cache_oracle_assign(w->committed, w->model)) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	mark(w, MK_COMMIT_END, k);
+	keep_model(w, k, 0);
+	live_check(w, "after a commit");
+	if (w->cfg->stop_after_recovery && res->injected)
+		w->done = 1;
+}
+
+/* Open again; clean: CLEAN_SHUTDOWN is set on disk (state k = nr_states - 1,
+ * the clean view), and the open that clears it makes state k + 1. */
+static void do_open(struct crun *w, struct run_op *ro, int clean)
+{
+	struct run_result *res = w->res;
+	uint64_t k = res->nr_states;
+	int r;
+
+	if (clean) {
+		if (push_state(w, w->committed, 0)) {
+			live_fail(w, "out of memory");
+			return;
+		}
+		mark(w, MK_COMMIT_BEGIN, k);
+	}
+	r = cache_md_open(w->bd, &w->params, &w->cmd);
+	ro->result = r;
+	if (r) {
+		w->cmd = NULL;
+		if (faults_planned(w))
+			stop(w);
+		else
+			live_fail(w, "op %zu: reopen failed: %d (%s)",
+				  (size_t)(ro - res->ops), r, pd_strerror(r));
+		return;
+	}
+	if (cache_clean_when_opened(w->cmd) != clean) {
+		live_fail(w, "op %zu: reopened %s a clean shutdown, the superblock "
+			  "says otherwise", (size_t)(ro - res->ops),
+			  clean ? "after" : "without");
+		return;
+	}
+	if (clean) {
+		mark(w, MK_COMMIT_END, k);
+		keep_model(w, k, 0);
+	}
+	if (cache_oracle_assign(w->model, w->committed)) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	cache_oracle_reopen(w->model, clean);
+	live_check(w, clean ? "after a clean shutdown and reopen" :
+			      "after a reopen");
+}
+
+/* Clean shutdown (a commit with CLEAN_SHUTDOWN, close), then reopen. */
+static void do_shutdown(struct crun *w, struct run_op *ro)
+{
+	struct run_result *res = w->res;
+	uint64_t k = res->nr_states;
+	int r;
+
+	if (push_state(w, w->model, 1)) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	mark(w, MK_COMMIT_BEGIN, k);
+	r = cache_md_close(w->cmd);
+	w->cmd = NULL;
+	ro->result = r;
+	if (r) {
+		if (faults_planned(w))
+			stop(w);
+		else
+			live_fail(w, "op %zu 'shutdown': %d (%s)",
+				  (size_t)(ro - res->ops), r, pd_strerror(r));
+		return;
+	}
+	if (cache_oracle_assign(w->committed, w->model)) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	mark(w, MK_COMMIT_END, k);
+	keep_model(w, k, 1);
+	do_open(w, ro, 1);
+}
+
+static void exec_op(struct crun *w, const struct op *op);
+
+/* --- random ops ------------------------------------------------------------ */
+
+static uint32_t pick_mapped(struct crun *w, struct prng *p)
+{
+	uint32_t n = w->model->nr_cblocks, start = (uint32_t)prng_below(p, n);
+
+	if (prng_below(p, 8))
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t cb = (start + i) % n;
+
+			if (w->model->cb[cb].mapped)
+				return cb;
+		}
+	return start;
+}
+
+static uint64_t fresh_oblock(struct crun *w, struct prng *p, uint64_t span)
+{
+	for (int i = 0; i < 8; i++) {
+		uint64_t ob = prng_below(p, span);
+
+		if (!cache_oracle_oblock_mapped(w->model, ob))
+			return ob;
+	}
+	while (cache_oracle_oblock_mapped(w->model, w->next_oblock))
+		w->next_oblock++;
+	return w->next_oblock++;
+}
+
+static void gen_op(struct crun *w, struct prng *p, const struct op *spec,
+		   struct op *out)
+{
+	unsigned total = 0, x;
+	unsigned k;
+	uint32_t n = w->model->nr_cblocks;
+
+	for (k = 0; k < CO_RANDOM; k++)
+		total += spec->mix[k];
+	x = (unsigned)prng_below(p, total);
+	for (k = 0; k < CO_RANDOM; k++) {
+		if (x < spec->mix[k])
+			break;
+		x -= spec->mix[k];
+	}
+	memset(out, 0, sizeof(*out));
+	out->kind = OP_CACHE;
+	out->sub = k;
+	if (!n && (k == CO_MAP || k == CO_UNMAP || k == CO_DIRTY || k == CO_CLEAN))
+		out->sub = k = CO_RESIZE;
+	if (!w->model->nr_dblocks && (k == CO_DISCARD || k == CO_UNDISCARD))
+		out->sub = k = CO_COMMIT;
+	switch (k) {
+	case CO_MAP:
+		out->a = out->b = (uint32_t)prng_below(p, n);
+		out->c = fresh_oblock(w, p, spec->span);
+		break;
+	case CO_UNMAP:
+	case CO_DIRTY:
+	case CO_CLEAN:
+		out->a = out->b = pick_mapped(w, p);
+		break;
+	case CO_HINTS:
+		out->c = prng_below(p, 1ull << 32);
+		break;
+	case CO_DISCARD:
+	case CO_UNDISCARD:
+		out->a = out->b = prng_below(p, w->model->nr_dblocks);
+		break;
+	case CO_RESIZE: {
+		uint64_t base = w->res->geo.cache.cblocks, d = base / 4 + 2;
+		uint64_t v = n + prng_below(p, 2 * d + 1);
+
+		v = v > d ? v - d : 1;
+		if (v > 2 * base + 8)
+			v = 2 * base + 8;
+		out->a = v;
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void exec_random(struct crun *w, const struct op *spec)
+{
+	struct prng p;
+	uint64_t seed = spec->has_seed ? spec->seed : w->cfg->seed;
+
+	prng_seed(&p, prng_derive(seed, spec->line));
+	for (uint64_t i = 0; i < spec->a && !w->done; i++) {
+		struct op g;
+
+		gen_op(w, &p, spec, &g);
+		g.line = spec->line;
+		exec_op(w, &g);
+	}
+}
+
+/* --- one op ------------------------------------------------------------------- */
+
+static int ranged(unsigned sub)
+{
+	return sub == CO_MAP || sub == CO_UNMAP || sub == CO_DIRTY ||
+	       sub == CO_CLEAN || sub == CO_DISCARD || sub == CO_UNDISCARD;
+}
+
+static void exec_op(struct crun *w, const struct op *op)
+{
+	struct run_result *res = w->res;
+	struct cache_oracle *m = w->model;
+	const struct cache_geometry *g = &res->geo.cache;
+	struct run_op *ro;
+	uint32_t a = (uint32_t)op->a;
+	int r;
+
+	if (w->done)
+		return;
+	if (op->sub == CO_RANDOM) {
+		exec_random(w, op);
+		return;
+	}
+	if (ranged(op->sub) && op->a != op->b) {
+		for (uint64_t v = op->a; v <= op->b && !w->done; v++) {
+			struct op one = *op;
+
+			one.a = one.b = v;
+			if (op->sub == CO_MAP)
+				one.c = op->c + (v - op->a);
+			exec_op(w, &one);
+		}
+		return;
+	}
+	if (w->cfg->op_limit && res->nr_ops >= w->cfg->op_limit) {
+		w->done = 1;
+		return;
+	}
+	ro = push_op(w, op);
+	if (!ro) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	switch (op->sub) {
+	case CO_MAP:
+		if (a < m->nr_cblocks && cache_oracle_oblock_mapped(m, op->c) &&
+		    !(m->cb[a].mapped && m->cb[a].oblock == op->c)) {
+			live_fail(w, "op %zu: the scenario maps origin block %llu "
+				  "twice", (size_t)(ro - res->ops),
+				  (unsigned long long)op->c);
+			break;
+		}
+		r = cache_insert_mapping(w->cmd, a, op->c);
+		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_insert(m, a, op->c));
+		break;
+	case CO_UNMAP:
+		r = cache_remove_mapping(w->cmd, a);
+		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_remove(m, a));
+		break;
+	case CO_DIRTY:
+	case CO_CLEAN: {
+		int dirty = op->sub == CO_DIRTY;
+
+		r = cache_set_dirty(w->cmd, a, dirty);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       cache_oracle_set_dirty(m, a, dirty));
+		break;
+	}
+	case CO_HINTS: {
+		uint32_t *h = malloc(((size_t)m->nr_cblocks + 1) * sizeof(*h));
+		const uint32_t version[3] = { 2, 0, 0 };
+
+		if (!h) {
+			live_fail(w, "out of memory");
+			break;
+		}
+		for (uint32_t i = 0; i < m->nr_cblocks; i++)
+			h[i] = cache_hint_value((uint32_t)op->c, i);
+		r = cache_write_hints(w->cmd, g->policy, version, g->hint_size, h);
+		free(h);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       cache_oracle_write_hints(m, g->policy, g->hint_size,
+						(uint32_t)op->c));
+		break;
+	}
+	case CO_DISCARD:
+	case CO_UNDISCARD: {
+		int on = op->sub == CO_DISCARD;
+
+		r = cache_set_discard(w->cmd, a, on);
+		settle(w, ro, r, injected(w, r) ? 0 :
+		       cache_oracle_set_discard(m, a, on));
+		break;
+	}
+	case CO_DISCARD_RESIZE:
+		r = cache_discard_resize(w->cmd, (uint64_t)res->geo.block_size * 4, a);
+		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_discard_resize(m, a));
+		break;
+	case CO_RESIZE:
+		r = cache_resize(w->cmd, a);
+		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_resize(m, a));
+		break;
+	case CO_COMMIT:
+		do_commit(w, ro);
+		break;
+	case CO_ABORT:
+		r = cache_abort(w->cmd);
+		if (settle(w, ro, r, 0)) {
+			if (cache_oracle_assign(m, w->committed))
+				live_fail(w, "out of memory");
+			cache_oracle_reopen(m, 0);
+			live_check(w, "after an abort");
+		}
+		break;
+	case CO_SHUTDOWN:
+		do_shutdown(w, ro);
+		break;
+	case CO_REOPEN:
+		cache_md_destroy(w->cmd);
+		w->cmd = NULL;
+		do_open(w, ro, 0);
+		break;
+	default:
+		live_fail(w, "unknown cache op %u", op->sub);
+		break;
+	}
+}
+
+int cache_workload_run(const struct run_config *cfg, struct run_result *res)
+{
+	const struct scenario *sc = cfg->sc;
+	const struct cache_geometry *g;
+	struct crun w = { .cfg = cfg, .res = res };
+	struct op setup[4];
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->client = &client_core_ops;
+	res->geo = sc->geo;
+	g = &res->geo.cache;
+	if (cfg->cache_blocks)
+		res->geo.cache_blocks = cfg->cache_blocks;
+	if (cfg->fiu_name)
+		return -EOPNOTSUPP;	/* not for cache scenarios (yet) */
+	w.params = (struct cache_params) {
+		.data_block_size = res->geo.block_size,
+		.version = g->version,
+		.cache_blocks = res->geo.cache_blocks,
+	};
+	w.next_oblock = CACHE_DEFAULT_SPAN;
+	r = simdisk_create(PD_BLOCK_SIZE, res->geo.meta_blocks, &res->sd);
+	if (r)
+		return r;
+	simdisk_log_reads(res->sd, 0);
+	if (cfg->sd_hook)
+		simdisk_set_op_hook(res->sd, cfg->sd_hook, cfg->sd_hook_ctx);
+	w.bd = simdisk_bdev(res->sd);
+	r = cache_oracle_create(&w.model);
+	if (!r)
+		r = cache_oracle_create(&w.committed);
+	if (r)
+		goto out;
+	if (cfg->fault.kind != FAULT_NONE) {
+		static const enum sd_op_kind kinds[] = {
+			[FAULT_READ] = SD_READ,
+			[FAULT_WRITE] = SD_WRITE,
+			[FAULT_FLUSH] = SD_FLUSH,
+		};
+		r = simdisk_fail_nth(res->sd, kinds[cfg->fault.kind],
+				     cfg->fault.nth, cfg->fault.sticky);
+		if (r)
+			goto out;
+	}
+	/* state 0: the formatted, empty metadata */
+	r = push_state(&w, w.model, 0);
+	if (r)
+		goto out;
+	mark(&w, MK_COMMIT_BEGIN, 0);
+	r = cache_md_format(w.bd, &w.params, &w.cmd);
+	if (r) {
+		w.cmd = NULL;
+		if (cfg->fault.kind == FAULT_NONE) {
+			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
+		} else {
+			res->injected++;
+			res->first_error_seq = 1;
+			res->stopped = 1;
+		}
+		r = 0;
+		goto out;
+	}
+	mark(&w, MK_COMMIT_END, 0);
+	keep_model(&w, 0, 0);
+	/* the setup of a first resume, as ops of line 0 */
+	memset(setup, 0, sizeof(setup));
+	for (int i = 0; i < 4; i++)
+		setup[i].kind = OP_CACHE;
+	setup[0].sub = CO_RESIZE;
+	setup[0].a = g->cblocks;
+	setup[1].sub = CO_DISCARD_RESIZE;
+	setup[1].a = g->dblocks;
+	setup[2].sub = CO_HINTS;
+	setup[3].sub = CO_COMMIT;
+	for (int i = 0; i < 4 && !w.done; i++)
+		exec_op(&w, &setup[i]);
+	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)
+		exec_op(&w, &sc->ops[i]);
+	r = w.setup_err;
+out:
+	cache_md_destroy(w.cmd);
+	cache_oracle_destroy(w.model);
+	cache_oracle_destroy(w.committed);
+	return r;
+}
+
+/* --- recovery ------------------------------------------------------------------ */
+
+__attribute__((format(printf, 3, 4)))
+static void set_out(struct check_out *out, enum outcome o, const char *fmt, ...)
+{
+	va_list ap;
+
+	out->outcome = o;
+	va_start(ap, fmt);
+	vsnprintf(out->msg, sizeof(out->msg), fmt, ap);
+	va_end(ap);
+}
+
+struct msg_buf {
+	char *buf;
+	size_t len, used;
+	unsigned n;
+};
+
+static void collect_msg(void *ctx, const char *text)
+{
+	struct msg_buf *m = ctx;
+	int k;
+
+	m->n++;
+	if (m->n > 3 || m->used + 3 >= m->len)
+		return;
+	k = snprintf(m->buf + m->used, m->len - m->used, "%s%s",
+		     m->used ? "; " : "", text);
+	if (k > 0)
+		m->used += (size_t)k < m->len - m->used ? (size_t)k
+							: m->len - m->used - 1;
+}
+
+/* 0 clean; 1 damaged (what in msg); -errno could not run. */
+static int structural(struct bdev *bd, char *msg, size_t len)
+{
+	struct msg_buf m = { msg, len, 0, 0 };
+	struct check_cache_result cr;
+	int r;
+
+	msg[0] = 0;
+	r = check_cache_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
+	if (r)
+		return r;
+	return (cr.errors || cr.leaks || !cr.superblock_ok) ? 1 : 0;
+}
+
+/* ": " and the first differences between what cmd reports and o, or "". */
+static void diff_text(struct cache_md *cmd, const struct cache_oracle *o,
+		      char *buf, size_t len)
+{
+	struct cache_oracle *found;
+
+	buf[0] = 0;
+	if (len < 8 || cache_oracle_from_md(cmd, &found))
+		return;
+	strcpy(buf, ": ");
+	cache_oracle_diff(o, found, buf + 2, len - 2, 2);
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	cache_oracle_destroy(found);
+}
+
+#define CONT_MAPPINGS 3		/* mappings the continue step makes */
+
+/* Continue after recovery: new hints, a few mappings (one dirty), a
+ * discard bit, a commit; what is reported must be the recovered state plus
+ * those, the structure clean; then a clean shutdown and reopen must report
+ * the same, and the structure stay clean. */
+static void continue_and_check(struct cache_md **cmdp, struct bdev *image,
+			       const struct cache_params *params,
+			       struct check_out *out)
+{
+	struct cache_md *cmd = *cmdp;
+	struct cache_oracle *o = NULL;
+	const uint32_t version[3] = { 2, 0, 0 };
+	uint32_t *h = NULL;
+	struct digest d;
+	char msg[300];
+	uint64_t ob = 0;
+	int made = 0, r;
+
+	r = cache_oracle_from_md(cmd, &o);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "continuing: reading the metadata: %s",
+			pd_strerror(r));
+		return;
+	}
+	for (uint32_t i = 0; i < o->nr_cblocks; i++)
+		if (o->cb[i].mapped && o->cb[i].oblock >= ob)
+			ob = o->cb[i].oblock + 1;
+	if (o->hint_size && o->policy[0]) {
+		h = malloc(((size_t)o->nr_cblocks + 1) * sizeof(*h));
+		if (!h) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (uint32_t i = 0; i < o->nr_cblocks; i++)
+			h[i] = cache_hint_value(0xc0ffee, i);
+		r = cache_write_hints(cmd, o->policy, version, o->hint_size, h);
+		if (!r)
+			r = cache_oracle_write_hints(o, o->policy, o->hint_size, 0xc0ffee);
+	}
+	for (uint32_t i = 0; i < o->nr_cblocks && made < CONT_MAPPINGS && !r; i++) {
+		if (o->cb[i].mapped)
+			continue;
+		r = cache_insert_mapping(cmd, i, ob);
+		if (!r)
+			r = cache_oracle_insert(o, i, ob);
+		if (!r && !made) {
+			r = cache_set_dirty(cmd, i, 1);
+			if (!r)
+				r = cache_oracle_set_dirty(o, i, 1);
+		}
+		ob++;
+		made++;
+	}
+	if (!r && o->nr_dblocks) {
+		r = cache_set_discard(cmd, o->nr_dblocks - 1, 1);
+		if (!r)
+			r = cache_oracle_set_discard(o, o->nr_dblocks - 1, 1);
+	}
+	if (!r)
+		r = cache_commit(cmd, 0);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "continuing after recovery failed: %s",
+			pd_strerror(r));
+		goto out;
+	}
+	r = cache_md_digest(cmd, &d);
+	if (r || !digest_eq(d, cache_oracle_digest(o))) {
+		diff_text(cmd, o, msg, sizeof(msg));
+		set_out(out, OUT_VIOLATION, "continuing after recovery: the metadata "
+			"does not report the recovered state plus the changes%s%s%s",
+			r ? ": " : "", r ? pd_strerror(r) : "", msg);
+		goto out;
+	}
+	r = structural(image, msg, sizeof(msg));
+	if (r) {
+		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
+			r < 0 ? pd_strerror(r) : msg);
+		goto out;
+	}
+	/* clean shutdown and reopen: everything trusted, as reported */
+	r = cache_md_close(cmd);
+	*cmdp = NULL;
+	if (!r)
+		r = cache_md_open(image, params, cmdp);
+	if (!r)
+		r = cache_clean_when_opened(*cmdp) ? cache_md_digest(*cmdp, &d) : -EPROTO;
+	if (r || !digest_eq(d, cache_oracle_digest(o))) {
+		if (!r)
+			diff_text(*cmdp, o, msg, sizeof(msg));
+		set_out(out, OUT_VIOLATION, "continuing: after a clean shutdown and "
+			"reopen the metadata does not report what it did%s%s%s",
+			r ? ": " : "", r ? pd_strerror(r) : "", r ? "" : msg);
+		goto out;
+	}
+	r = structural(image, msg, sizeof(msg));
+	if (r)
+		set_out(out, OUT_VIOLATION, "continuing, after a clean shutdown: %s",
+			r < 0 ? pd_strerror(r) : msg);
+out:
+	if (r == -ENOMEM)
+		set_out(out, OUT_VIOLATION, "harness: out of memory");
+	free(h);
+	cache_oracle_destroy(o);
+}
+
+void cache_check_image(const struct run_result *res, struct bdev *image,
+		       const struct state_id *id, const struct check_opts *opts,
+		       uint64_t fault_key, const int *torn,
+		       struct check_out *out)
+{
+	struct cache_params params = {
+		.data_block_size = res->geo.block_size,
+		.version = res->geo.cache.version,
+		.cache_blocks = res->geo.cache_blocks,
+	};
+	struct cache_md *cmd = NULL;
+	struct bdev *fb = NULL;
+	struct expect e;
+	struct digest d;
+	char msg[300];
+	int r;
+
+	out->state = -2;
+	out->msg[0] = 0;
+	workload_expect(res, id->cut, &e);
+	if (opts && opts->recovery_fault) {
+		struct prng p;
+
+		/* the same read fails for every state with the same durable
+		 * image (see the memo in explore.c) */
+		prng_seed(&p, prng_derive(id->seed, fault_key * 7919));
+		r = fault_bdev_wrap(image, FB_READ, 1 + prng_below(&p, 6),
+				    (int)prng_below(&p, 2), &fb);
+		if (r) {
+			set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
+			return;
+		}
+		/* read-only: a read-write open that met no failing read would
+		 * clear CLEAN_SHUTDOWN (CA2), and the open below would see
+		 * another state; the reads of an open are the same */
+		params.flags = CACHE_OPEN_READ_ONLY;
+		r = cache_md_open(fb, &params, &cmd);
+		params.flags = 0;
+		if (!r && fault_bdev_failed(fb)) {
+			set_out(out, OUT_VIOLATION, "open succeeded although a "
+				"read failed (read %" PRIu64 ")",
+				fault_bdev_count(fb, FB_READ));
+			cache_md_destroy(cmd);
+			bdev_destroy(fb);
+			return;
+		}
+		if (!r)
+			cache_md_destroy(cmd);
+		cmd = NULL;
+		bdev_destroy(fb);
+		fb = NULL;
+	}
+	r = cache_md_open(image, &params, &cmd);
+	if (r == -ENODATA && e.lo < 0) {
+		out->state = -1;
+		set_out(out, OUT_ROLLBACK, "unformatted, as before the format committed");
+		goto out;
+	}
+	if (r) {
+		cmd = NULL;
+		if ((torn ? *torn : id->tear) && (r == -EILSEQ || r == -ENOTBLK))
+			set_out(out, OUT_DETECTED, "open refused a torn image: %s",
+				pd_strerror(r));
+		else
+			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
+		goto out;
+	}
+	r = structural(image, msg, sizeof(msg));
+	if (r) {
+		set_out(out, OUT_VIOLATION, "structural check: %s",
+			r < 0 ? pd_strerror(r) : msg);
+		goto out;
+	}
+	r = cache_md_digest(cmd, &d);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "reading the recovered metadata: %s",
+			pd_strerror(r));
+		goto out;
+	}
+	for (int64_t k = e.lo < 0 ? 0 : e.lo; k <= e.hi; k++) {
+		if ((uint64_t)k < res->nr_states && digest_eq(d, res->digests[k])) {
+			out->state = k;
+			break;
+		}
+	}
+	if (out->state < 0) {
+		set_out(out, OUT_VIOLATION, "recovered state is none of the "
+			"committed states %" PRId64 "..%" PRId64 " (as a reopen "
+			"reports them: %s)", e.lo < 0 ? 0 : e.lo, e.hi,
+			cache_clean_when_opened(cmd) ? "after a clean shutdown" :
+			"every mapped block dirty, no discards, no hints");
+		goto out;
+	}
+	if (out->state > e.committed)
+		set_out(out, OUT_ROLLFORWARD, "state %" PRId64, out->state);
+	else
+		set_out(out, OUT_ROLLBACK, "state %" PRId64, out->state);
+	if (!opts || !opts->no_continue)
+		continue_and_check(&cmd, image, &params, out);
+out:
+	cache_md_destroy(cmd);
+	if (fb)
+		bdev_destroy(fb);
+}
+
+/* --- replay ---------------------------------------------------------------------- */
+
+/* The reopen view of committed state k, from one more run keeping it. */
+static struct cache_oracle *model_of(const struct run_config *cfg0, int64_t k)
+{
+	struct run_config cfg = *cfg0;
+	struct run_result res2;
+	struct cache_oracle *o;
+
+	cfg.keep_state = k;
+	cfg.quiet = 1;
+	if (workload_run(&cfg, &res2))
+		return NULL;
+	o = res2.cache_kept;
+	res2.cache_kept = NULL;
+	run_result_free(&res2);
+	return o;
+}
+
+void cache_replay_show(const struct run_config *cfg, const struct run_result *res,
+		       struct bdev *image, int64_t lo, int64_t hi)
+{
+	struct cache_params params = {
+		.data_block_size = res->geo.block_size,
+		.version = res->geo.cache.version,
+		.cache_blocks = res->geo.cache_blocks,
+		.flags = CACHE_OPEN_READ_ONLY,
+	};
+	struct cache_oracle *found = NULL;
+	struct cache_md *cmd;
+	char diff[8192];
+	int64_t best = -1;
+	size_t best_nd = SIZE_MAX;
+	int r;
+
+	r = cache_md_open(image, &params, &cmd);
+	if (r) {
+		printf("found: the metadata does not open: %s\n", pd_strerror(r));
+		return;
+	}
+	r = cache_oracle_from_md(cmd, &found);
+	if (r) {
+		printf("found: the metadata cannot be read: %s\n", pd_strerror(r));
+		goto out;
+	}
+	printf("found: %u cache blocks, %u discard blocks, opened %s\n",
+	       found->nr_cblocks, found->nr_dblocks,
+	       cache_clean_when_opened(cmd) ? "after a clean shutdown" :
+	       "without a clean shutdown (every mapped block dirty)");
+	for (int64_t s = lo; s <= hi; s++) {
+		struct cache_oracle *o = model_of(cfg, s);
+		size_t nd;
+
+		if (!o) {
+			printf("  state %" PRId64 ": not reached by the run\n", s);
+			continue;
+		}
+		nd = cache_oracle_diff(o, found, diff, sizeof(diff), 0);
+		printf("  state %" PRId64 ": %zu difference%s\n", s, nd,
+		       nd == 1 ? "" : "s");
+		if (nd < best_nd) {
+			best_nd = nd;
+			best = s;
+		}
+		cache_oracle_destroy(o);
+	}
+	if (best >= 0) {
+		struct cache_oracle *o = model_of(cfg, best);
+
+		if (o) {
+			size_t nd = cache_oracle_diff(o, found, diff, sizeof(diff), 40);
+
+			printf("found against the closest allowed state, %" PRId64
+			       ": %zu difference%s\n%s", best, nd,
+			       nd == 1 ? "" : "s", diff);
+			cache_oracle_destroy(o);
+		}
+	}
+out:
+	cache_oracle_destroy(found);
+	cache_md_destroy(cmd);
+}
