@@ -1209,11 +1209,31 @@ int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 	return r ? r : sm_get_nr_blocks(pool->metadata_sm, nr);
 }
 
+int thin_get_metadata_reserve(struct thin_pool *pool, pd_block_t *nr)
+{
+	pd_block_t total;
+	int r = thin_get_nr_metadata_blocks(pool, &total);
+
+	if (r)
+		return r;
+	*nr = total / 10 < THIN_METADATA_RESERVE_MAX ? total / 10 :
+	      THIN_METADATA_RESERVE_MAX;
+	return 0;
+}
+
 int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
+	pd_block_t nfree, reserve;
 	int r = may_read(pool);
 
-	return r ? r : sm_get_nr_free(pool->metadata_sm, nr);
+	if (!r)
+		r = sm_get_nr_free(pool->metadata_sm, &nfree);
+	if (!r)
+		r = thin_get_metadata_reserve(pool, &reserve);
+	if (r)
+		return r;
+	*nr = nfree > reserve ? nfree - reserve : 0;
+	return 0;
 }
 
 static int resize_space_map(struct thin_pool *pool, struct space_map *sm,

@@ -154,6 +154,9 @@ struct client_ops {
 	int (*resize_data)(struct client *c, pd_block_t nr_blocks);
 	int (*resize_metadata)(struct client *c, pd_block_t nr_blocks);
 	int (*get_nr_metadata_blocks)(struct client *c, pd_block_t *nr);
+	/* free metadata blocks less the commit reserve, as dm-thin sees them
+	 * (thin.h thin_get_free_metadata_blocks) */
+	int (*get_free_metadata_blocks)(struct client *c, pd_block_t *nr);
 	int (*reserve_meta_snap)(struct client *c);
 	int (*release_meta_snap)(struct client *c);
 	int (*get_meta_snap)(struct client *c, pd_block_t *block);

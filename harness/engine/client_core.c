@@ -176,6 +176,11 @@ static int core_nr_meta(struct client *c, pd_block_t *n)
 	return thin_get_nr_metadata_blocks(POOL(c), n);
 }
 
+static int core_free_meta(struct client *c, pd_block_t *n)
+{
+	return thin_get_free_metadata_blocks(POOL(c), n);
+}
+
 static int core_reserve(struct client *c)
 {
 	return thin_reserve_metadata_snap(POOL(c));
@@ -298,6 +303,7 @@ const struct client_ops client_core_ops = {
 	.resize_data = core_resize_data,
 	.resize_metadata = core_resize_metadata,
 	.get_nr_metadata_blocks = core_nr_meta,
+	.get_free_metadata_blocks = core_free_meta,
 	.reserve_meta_snap = core_reserve,
 	.release_meta_snap = core_release,
 	.get_meta_snap = core_get_snap,

@@ -29,7 +29,36 @@ struct run {
 	int64_t clean_op;		/* the last op after which the pool
 					 * had nothing to commit (a commit, an
 					 * abort, a recovery); -1 the format */
+	int ooms;			/* out of metadata space (dm-thin's
+					 * PM_OUT_OF_METADATA_SPACE): nothing
+					 * but resize-meta runs */
+	uint64_t meta_free;		/* free metadata blocks beyond the
+					 * reserve when the op began */
 };
+
+/*
+ * Running out of space is a path, not a violation (DESIGN.md 10).  The
+ * workload is dm-thin's caller here:
+ *  - after each new mapping, if no metadata block is free beyond the
+ *    commit reserve (client.h get_free_metadata_blocks), it commits ("let's
+ *    commit before we use up the metadata reserve", dm-thin's
+ *    alloc_data_block), and after every commit that leaves none free the
+ *    pool is out of metadata space: every op but resize-meta is refused
+ *    with -ENOSPC, without reaching the metadata, until a resize-meta
+ *    leaves blocks free again (dm-thin's check_for_metadata_space and
+ *    pool_preresume);
+ *  - -ENOSPC from the metadata itself (the reserve did not cover an op)
+ *    is accepted when fewer than ENOSPC_SLACK blocks were free beyond the
+ *    reserve as the op began: the caller aborts (metadata_operation_failed,
+ *    client.h CL4) and the pool is out of metadata space as above;
+ *  - -ENOSPC from a data block allocation first commits, which may free
+ *    the blocks unmapped in this transaction, and tries once more
+ *    (alloc_data_block); a second -ENOSPC is accepted only if the data
+ *    device is full by the model's count (oracle_data_in_use) or a
+ *    metadata snapshot holds blocks the model does not count.  The map
+ *    fails; a resize-data gives it room again.
+ */
+#define ENOSPC_SLACK 64
 
 static void keep_model(struct run *w, uint64_t k);
 static int index_marks(struct run_result *res);
@@ -222,6 +251,31 @@ static void recover_inner(struct run *w, int64_t cand)
 		  "nor the one being committed", (unsigned long long)last);
 }
 
+static uint64_t meta_free(struct run *w)
+{
+	pd_block_t n;
+
+	if (!w->ops->get_free_metadata_blocks ||
+	    w->ops->get_free_metadata_blocks(w->cl, &n))
+		return UINT64_MAX;
+	return n;
+}
+
+/* -ENOSPC from the metadata is an answer when it was nearly full. */
+static int meta_enospc(struct run *w, int r)
+{
+	return r == -ENOSPC && w->meta_free < ENOSPC_SLACK;
+}
+
+/* The metadata ran out during an op (cand as for recover_inner): abort
+ * as dm-thin does, and wait for a metadata resize. */
+static void out_of_meta_space(struct run *w, int64_t cand)
+{
+	recover_inner(w, cand);
+	if (!w->done)
+		w->ooms = 1;
+}
+
 static void recover(struct run *w, int64_t cand)
 {
 	struct run_result *res = w->res;
@@ -239,6 +293,10 @@ static void recover(struct run *w, int64_t cand)
 static int settle(struct run *w, struct run_op *ro, int core, int expect)
 {
 	ro->result = core;
+	if (expect != core && meta_enospc(w, core)) {
+		out_of_meta_space(w, -1);
+		return 0;
+	}
 	if (injected(w, core)) {
 		recover(w, -1);
 		return 0;
@@ -294,7 +352,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 {
 	struct run_result *res = w->res;
 	uint64_t k = res->nr_states, from;
-	int unchanged = fn == w->ops->commit &&
+	int unchanged = fn == w->ops->commit && ro->op.kind == OP_COMMIT &&
 			(int64_t)(ro - res->ops) == w->clean_op + 1;
 	int r;
 
@@ -308,6 +366,10 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	mark(w, MK_COMMIT_BEGIN, k);
 	r = fn(w->cl);
 	ro->result = r;
+	if (meta_enospc(w, r)) {
+		out_of_meta_space(w, (int64_t)k);
+		return;
+	}
 	if (injected(w, r)) {
 		recover(w, (int64_t)k);
 		return;
@@ -327,6 +389,8 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		w->clean_op = (int64_t)(ro - res->ops);
 	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k);
+	if (meta_free(w) == 0)
+		w->ooms = 1;
 	if (w->cfg->stop_after_recovery && res->injected)
 		w->done = 1;
 }
@@ -452,6 +516,29 @@ static void exec_random(struct run *w, const struct op *spec)
 	}
 }
 
+/* The data device answered -ENOSPC to an allocation (the pool is not
+ * failed): the model must agree it is full. */
+static void data_full(struct run *w, struct run_op *ro)
+{
+	uint64_t used, nr = oracle_nr_data_blocks(w->model);
+
+	ro->result = -ENOSPC;
+	if (oracle_held(w->model) || oracle_held(w->committed))
+		return;
+	used = oracle_data_in_use(w->model, w->committed);
+	if (used >= nr)
+		return;
+	if (w->meta_free < ENOSPC_SLACK) {
+		/* the data space map's own metadata ran out */
+		out_of_meta_space(w, -1);
+		return;
+	}
+	live_fail(w, "op %zu: the data device is full by the core's answer "
+		  "(-ENOSPC) but the model counts %llu of its %llu blocks in use",
+		  (size_t)(ro - w->res->ops), (unsigned long long)used,
+		  (unsigned long long)nr);
+}
+
 static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 			 uint64_t v)
 {
@@ -464,8 +551,22 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 		return;
 	}
 	r = w->ops->alloc_data_block(w->cl, &b);
-	if (r == -ENOSPC) {		/* the data device is full: allowed */
-		ro->result = r;
+	if (r == -ENOSPC && !w->ops->is_failed(w->cl) &&
+	    !digest_eq(oracle_digest(w->model), oracle_digest(w->committed))) {
+		/* Commit: the blocks unmapped in this transaction are free
+		 * after it (SM1).  The map itself then goes on uncommitted. */
+		do_commit(w, ro);
+		if (w->done || ro->result)
+			return;
+		if (w->ooms) {
+			ro->result = -ENOSPC;
+			return;
+		}
+		w->clean_op = (int64_t)(ro - w->res->ops) - 1;
+		r = w->ops->alloc_data_block(w->cl, &b);
+	}
+	if (r == -ENOSPC && !w->ops->is_failed(w->cl)) {
+		data_full(w, ro);
 		return;
 	}
 	if (!settle(w, ro, r, 0))
@@ -474,6 +575,8 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 	r = w->ops->insert(w->cl, dev, v, b);
 	if (settle(w, ro, r, 0) && oracle_insert(w->model, dev, v, b))
 		live_fail(w, "out of memory");
+	else if (!ro->result && !w->done && meta_free(w) == 0)
+		do_commit(w, ro);	/* before the reserve is touched */
 }
 
 /* A caller that commits after every pool message that succeeded (client.h
@@ -526,6 +629,11 @@ static void exec_op(struct run *w, const struct op *op)
 	if ((op->kind == OP_CREATE || op->kind == OP_SNAP) &&
 	    op->a >= w->next_dev)
 		w->next_dev = op->a + 1;
+	if (w->ooms && op->kind != OP_RESIZE_META) {
+		ro->result = -ENOSPC;	/* refused by the caller */
+		return;
+	}
+	w->meta_free = meta_free(w);
 
 	switch (op->kind) {
 	case OP_CREATE:
@@ -592,7 +700,13 @@ static void exec_op(struct run *w, const struct op *op)
 			r = bdev_resize(w->bd, op->a);
 		if (!r)
 			r = w->ops->resize_metadata(w->cl, op->a);
-		settle(w, ro, r, op->a < nm ? -EINVAL : 0);
+		/* Out of metadata space, dm-thin's preresume leaves that mode
+		 * and commits after the resize (the new blocks count as free
+		 * from that commit on, SM2). */
+		if (settle(w, ro, r, op->a < nm ? -EINVAL : 0) && w->ooms) {
+			w->ooms = 0;
+			do_commit(w, ro);
+		}
 		break;
 	case OP_META_SNAP:
 		/* Reserve commits first: that commit is marked as one, and

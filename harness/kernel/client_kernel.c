@@ -380,6 +380,18 @@ static int k_resize_metadata(struct client *c, pd_block_t n)
 	return note(KC(c), dm_pool_resize_metadata_dev(KC(c)->pmd, n));
 }
 
+/* dm_pool_get_free_metadata_block_count already leaves out the kernel's
+ * metadata_reserve. */
+static int k_free_meta(struct client *c, pd_block_t *n)
+{
+	dm_block_t x;
+	int r = dm_pool_get_free_metadata_block_count(KC(c)->pmd, &x);
+
+	if (!r)
+		*n = x;
+	return note(KC(c), r);
+}
+
 static int k_nr_meta(struct client *c, pd_block_t *n)
 {
 	dm_block_t x;
@@ -696,6 +708,7 @@ const struct client_ops KCLIENT_OPS = {
 	.resize_data = k_resize_data,
 	.resize_metadata = k_resize_metadata,
 	.get_nr_metadata_blocks = k_nr_meta,
+	.get_free_metadata_blocks = k_free_meta,
 	.reserve_meta_snap = k_reserve,
 	.release_meta_snap = k_release,
 	.get_meta_snap = k_get_snap,
