@@ -75,7 +75,18 @@
 	X(DEC_BELOW_ZERO, "dec-below-zero", \
 	  "decrementing a reference count of 0 is accepted silently", \
 	  "dm space map: disallow decrementing a reference count below zero " \
-	  "(2014)")
+	  "(2014)") \
+	X(NO_DATA_FLUSH_BEFORE_COMMIT, "no-data-flush-before-commit", \
+	  "commit never calls the pre-commit callback, so the data device is " \
+	  "not flushed and a committed mapping may point at data still in " \
+	  "its volatile cache", \
+	  "dm thin: Flush data device before committing metadata (2019)") \
+	X(FUA_OVERWRITE_BEFORE_COMMIT, "fua-overwrite-before-commit", \
+	  "a FUA write that provisions or copies a block completes at once, " \
+	  "before the commit that maps it (the caller's side: " \
+	  "harness/engine/workload.c)", \
+	  "dm thin: fix bug where bio that overwrites thin block ignores FUA " \
+	  "(2019)")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

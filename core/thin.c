@@ -1372,7 +1372,7 @@ static int commit_transaction(struct thin_pool *pool)
 	struct bm_block *sblock;
 	int early, r;
 
-	if (pool->pre_commit) {
+	if (pool->pre_commit && !PD_MUTANT(NO_DATA_FLUSH_BEFORE_COMMIT)) {
 		r = pool->pre_commit(pool->pre_commit_ctx);
 		if (r)
 			return r;

@@ -40,6 +40,10 @@ HOW = {
     "rebalance2-old-threshold": ["unmap"],
     "meta-snap-uncommitted": ["meta-snap"],
     "commit-unchanged-writes": ["commit-unchanged"],
+    # the data device (harness/engine/datadev.h): a committed mapping to
+    # data still in the cache; a FUA write completed before its commit
+    "no-data-flush-before-commit": ["data-write"],
+    "fua-overwrite-before-commit": ["data-write"],
 }
 
 # Bugs no crash state can show in our core, caught by a contract test of

@@ -142,6 +142,11 @@ struct client_ops {
 		      struct thin_lookup_result *result);
 	int (*alloc_data_block)(struct client *c, pd_block_t *result);
 
+	/* Call fn(ctx) first in every commit that writes (core TH1; the
+	 * kernel's dm_pool_register_pre_commit_callback): the caller flushes
+	 * its data device there.  It survives abort and reopen. */
+	void (*set_pre_commit)(struct client *c, int (*fn)(void *ctx),
+			       void *ctx);
 	int (*commit)(struct client *c);
 	int (*abort)(struct client *c);
 	int (*after_error)(struct client *c);	/* CL4 */

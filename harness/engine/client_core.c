@@ -122,6 +122,12 @@ static int core_alloc(struct client *c, pd_block_t *b)
 	return thin_alloc_data_block(POOL(c), b);
 }
 
+static void core_set_pre_commit(struct client *c, int (*fn)(void *ctx),
+				void *ctx)
+{
+	thin_set_pre_commit(POOL(c), fn, ctx);
+}
+
 static int core_commit(struct client *c)
 {
 	return thin_commit(POOL(c));
@@ -293,6 +299,7 @@ const struct client_ops client_core_ops = {
 	.remove_range = core_remove_range,
 	.lookup = core_lookup,
 	.alloc_data_block = core_alloc,
+	.set_pre_commit = core_set_pre_commit,
 	.commit = core_commit,
 	.abort = core_abort,
 	.after_error = core_after_error,

@@ -10,6 +10,7 @@
 #include "bm.h"
 #include "client_digest.h"
 #include "errors.h"
+#include "mutant.h"
 #include "prng.h"
 #include "workload.h"
 
@@ -539,8 +540,76 @@ static void data_full(struct run *w, struct run_op *ro)
 		  (unsigned long long)nr);
 }
 
+/* A write through the thin device that needs a new block (datadev.h):
+ * the data goes to the block between its allocation and the insert. */
+struct data_req {
+	int fua;
+	uint64_t gen;			/* out */
+};
+
 static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
-			 uint64_t v)
+			 uint64_t v, struct data_req *dr);
+
+/*
+ * write DEV V [fua] (datadev.h): in place when mapped and not shared;
+ * else a new block, written, then mapped (provision or copy-on-write).
+ * A FUA write of a new block completes after a commit (DD2).
+ */
+static void exec_write_one(struct run *w, struct run_op *ro, const struct op *op)
+{
+	struct datadev *dd = w->res->dd;
+	struct thin_lookup_result lr;
+	struct data_req dr = { op->fua, 0 };
+	uint64_t mb = 0;
+	uint32_t mt;
+	int r, e;
+
+	e = oracle_can_map(w->model, op->a);
+	if (e) {
+		ro->result = e;		/* no such device: the IO fails */
+		return;
+	}
+	r = w->ops->lookup(w->cl, op->a, op->b, &lr);
+	if (injected(w, r)) {
+		settle(w, ro, r, 0);
+		return;
+	}
+	e = oracle_lookup(w->model, op->a, op->b, &mb, &mt);
+	if (r != e || (!r && lr.data_block != mb)) {
+		live_fail(w, "op %zu: lookup of dev %llu vblock %llu: core %d "
+			  "block %llu, the model %d block %llu",
+			  (size_t)(ro - w->res->ops), (unsigned long long)op->a,
+			  (unsigned long long)op->b, r,
+			  (unsigned long long)(r ? 0 : lr.data_block), e,
+			  (unsigned long long)mb);
+		return;
+	}
+	if (!r && !lr.shared) {
+		r = datadev_write(dd, op->a, op->b, lr.data_block, op->fua,
+				  &dr.gen);
+		if (!r && op->fua)
+			r = datadev_fua_done(dd, op->a, op->b, dr.gen);
+		if (r)
+			live_fail(w, "op %zu: the data device: %s",
+				  (size_t)(ro - w->res->ops), pd_strerror(r));
+		ro->result = r;
+		ro->data_block = lr.data_block;
+		return;
+	}
+	exec_map_one(w, ro, op->a, op->b, &dr);
+	if (w->done || ro->result || !op->fua)
+		return;
+	if (!PD_MUTANT(FUA_OVERWRITE_BEFORE_COMMIT)) {
+		do_commit(w, ro);
+		if (w->done || ro->result)
+			return;
+	}
+	if (datadev_fua_done(dd, op->a, op->b, dr.gen))
+		live_fail(w, "out of memory");
+}
+
+static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
+			 uint64_t v, struct data_req *dr)
 {
 	pd_block_t b;
 	int r, e;
@@ -572,6 +641,15 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 	if (!settle(w, ro, r, 0))
 		return;
 	ro->data_block = b;
+	if (w->res->dd) {
+		r = dr ? datadev_write(w->res->dd, dev, v, b, dr->fua, &dr->gen) :
+			 datadev_blank(w->res->dd, dev, v, b);
+		if (r) {
+			live_fail(w, "op %zu: the data device: %s",
+				  (size_t)(ro - w->res->ops), pd_strerror(r));
+			return;
+		}
+	}
 	r = w->ops->insert(w->cl, dev, v, b);
 	if (settle(w, ro, r, 0) && oracle_insert(w->model, dev, v, b))
 		live_fail(w, "out of memory");
@@ -608,7 +686,8 @@ static void exec_op(struct run *w, const struct op *op)
 		exec_random(w, op);
 		return;
 	}
-	if ((op->kind == OP_MAP || op->kind == OP_UNMAP) && op->b != op->c) {
+	if ((op->kind == OP_MAP || op->kind == OP_UNMAP ||
+	     op->kind == OP_WRITE) && op->b != op->c) {
 		for (uint64_t v = op->b; v <= op->c && !w->done; v++) {
 			struct op one = *op;
 
@@ -646,19 +725,30 @@ static void exec_op(struct run *w, const struct op *op)
 		       oracle_create_snap(w->model, op->a, op->b));
 		break;
 	case OP_DELETE:
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, 0, UINT64_MAX);
 		r = w->ops->delete_dev(w->cl, op->a);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_delete(w->model, op->a));
 		break;
 	case OP_MAP:
-		exec_map_one(w, ro, op->a, op->b);
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, op->b, op->b + 1);
+		exec_map_one(w, ro, op->a, op->b, NULL);
+		break;
+	case OP_WRITE:
+		exec_write_one(w, ro, op);
 		break;
 	case OP_UNMAP:
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, op->b, op->b + 1);
 		r = w->ops->remove(w->cl, op->a, op->b);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_remove(w->model, op->a, op->b));
 		break;
 	case OP_UNMAP_RANGE:
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, op->b, op->c + 1);
 		r = w->ops->remove_range(w->cl, op->a, op->b, op->c + 1, &n);
 		if (injected(w, r)) {
 			settle(w, ro, r, 0);
@@ -691,8 +781,10 @@ static void exec_op(struct run *w, const struct op *op)
 	}
 	case OP_RESIZE_DATA:
 		r = w->ops->resize_data(w->cl, op->a);
-		settle(w, ro, r, injected(w, r) ? 0 :
-		       oracle_resize_data(w->model, op->a));
+		if (settle(w, ro, r, injected(w, r) ? 0 :
+			   oracle_resize_data(w->model, op->a)) && w->res->dd &&
+		    datadev_resize(w->res->dd, op->a))
+			live_fail(w, "out of memory");
 		break;
 	case OP_RESIZE_META:
 		r = w->ops->get_nr_metadata_blocks(w->cl, &nm);
@@ -774,6 +866,13 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	r = fiu_arm(cfg);
 	if (r)
 		goto out;
+	for (size_t i = 0; i < sc->nr_ops && !res->dd; i++) {
+		if (sc->ops[i].kind != OP_WRITE)
+			continue;
+		r = datadev_create(res->sd, res->geo.data_blocks, &res->dd);
+		if (r)
+			goto out;
+	}
 	params = (struct client_params) {
 		.data_block_size = res->geo.block_size,
 		.nr_data_blocks = res->geo.data_blocks,
@@ -823,6 +922,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	}
 	mark(&w, MK_COMMIT_END, res->nr_states - 1);
 	keep_model(&w, res->nr_states - 1);
+	if (res->dd)
+		w.ops->set_pre_commit(w.cl, datadev_pre_commit, res->dd);	/* DD1 */
 	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)
 		exec_op(&w, &sc->ops[i]);
 	r = w.setup_err;
@@ -846,6 +947,7 @@ void run_result_free(struct run_result *res)
 	free(res->ops);
 	free(res->marks);
 	oracle_destroy(res->kept);
+	datadev_destroy(res->dd);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -909,6 +1011,22 @@ void workload_expect(const struct run_result *res, uint64_t cut,
 	e->committed = committed;
 	e->lo = uncertain ? committed - 1 : committed;
 	e->hi = begun > committed ? begun : committed;
+}
+
+uint64_t workload_commit_begin(const struct run_result *res, int64_t k)
+{
+	uint64_t at = 0;
+
+	/* the last commit-begin marker of k before its commit-end */
+	for (size_t i = 0; i < res->nr_marks; i++) {
+		const struct mark_state *m = &res->marks[i];
+
+		if (m->begun == k)
+			at = m->seq;
+		if (m->committed == k && m->begun < 0)
+			return at;
+	}
+	return at;
 }
 
 size_t workload_op_at(const struct run_result *res, uint64_t seq)

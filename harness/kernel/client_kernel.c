@@ -63,6 +63,8 @@ struct kclient {
 	struct dm_pool_metadata *pmd;
 	uint32_t data_block_size;
 	int failed;			/* an error no op means (I/O) seen */
+	int (*pre_commit)(void *ctx);	/* registered again on each open */
+	void *pre_commit_ctx;
 };
 
 #define KC(cl) ((struct kclient *)(cl))
@@ -99,7 +101,20 @@ static int kopen(struct kclient *kc, bool format)
 		return (int)PTR_ERR(pmd);
 	}
 	kc->pmd = pmd;
+	if (kc->pre_commit)
+		dm_pool_register_pre_commit_callback(pmd, kc->pre_commit,
+						     kc->pre_commit_ctx);
 	return 0;
+}
+
+static void k_set_pre_commit(struct client *c, int (*fn)(void *ctx), void *ctx)
+{
+	struct kclient *kc = KC(c);
+
+	kc->pre_commit = fn;
+	kc->pre_commit_ctx = ctx;
+	if (kc->pmd)
+		dm_pool_register_pre_commit_callback(kc->pmd, fn, ctx);
 }
 
 static int knew(struct bdev *bd, const struct client_params *p, bool format,
@@ -699,6 +714,7 @@ const struct client_ops KCLIENT_OPS = {
 	.lookup = k_lookup,
 	.alloc_data_block = k_alloc,
 	.commit = k_commit,
+	.set_pre_commit = k_set_pre_commit,
 	.abort = k_abort,
 	.after_error = k_after_error,
 	.is_failed = k_is_failed,
