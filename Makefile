@@ -28,6 +28,10 @@ LDFLAGS ?=
 LDLIBS  += -lm
 PYTHON  ?= /usr/bin/python3
 B       := build
+# One spelling of the build directory, however make was called (B=build,
+# B=/abs/build from pytest): the dependency files (-MMD) name their targets
+# by it, so a header change rebuilds what depends on it in every build.
+override B := $(abspath $(B))
 
 FIU ?= 1
 ifeq ($(FIU),1)

@@ -105,7 +105,18 @@
 	  "lands one entry too far, so the dirty-bit check of a cache " \
 	  "shrink (format 2) misses a dirty block", \
 	  "dm array: fix cursor index when skipping across block " \
-	  "boundaries (2025)")
+	  "boundaries (2025)") \
+	X(NO_DATA_FLUSH_BEFORE_COMMIT, "no-data-flush-before-commit", \
+	  "commit never calls the pre-commit callback, so the data device is " \
+	  "not flushed and a committed mapping may point at data still in " \
+	  "its volatile cache", \
+	  "dm thin: Flush data device before committing metadata (2019)") \
+	X(FUA_OVERWRITE_BEFORE_COMMIT, "fua-overwrite-before-commit", \
+	  "a FUA write that provisions or copies a block completes at once, " \
+	  "before the commit that maps it (the caller's side: " \
+	  "harness/engine/workload.c)", \
+	  "dm thin: fix bug where bio that overwrites thin block ignores FUA " \
+	  "(2019)")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

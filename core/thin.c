@@ -1211,11 +1211,31 @@ int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 	return r ? r : sm_get_nr_blocks(pool->metadata_sm, nr);
 }
 
+int thin_get_metadata_reserve(struct thin_pool *pool, pd_block_t *nr)
+{
+	pd_block_t total;
+	int r = thin_get_nr_metadata_blocks(pool, &total);
+
+	if (r)
+		return r;
+	*nr = total / 10 < THIN_METADATA_RESERVE_MAX ? total / 10 :
+	      THIN_METADATA_RESERVE_MAX;
+	return 0;
+}
+
 int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
+	pd_block_t nfree, reserve;
 	int r = may_read(pool);
 
-	return r ? r : sm_get_nr_free(pool->metadata_sm, nr);
+	if (!r)
+		r = sm_get_nr_free(pool->metadata_sm, &nfree);
+	if (!r)
+		r = thin_get_metadata_reserve(pool, &reserve);
+	if (r)
+		return r;
+	*nr = nfree > reserve ? nfree - reserve : 0;
+	return 0;
 }
 
 static int resize_space_map(struct thin_pool *pool, struct space_map *sm,
@@ -1354,7 +1374,7 @@ static int commit_transaction(struct thin_pool *pool)
 	struct bm_block *sblock;
 	int early, r;
 
-	if (pool->pre_commit) {
+	if (pool->pre_commit && !PD_MUTANT(NO_DATA_FLUSH_BEFORE_COMMIT)) {
 		r = pool->pre_commit(pool->pre_commit_ctx);
 		if (r)
 			return r;

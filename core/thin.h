@@ -158,7 +158,16 @@ int thin_get_data_block_size(struct thin_pool *pool, uint32_t *sectors);
 int thin_get_nr_data_blocks(struct thin_pool *pool, pd_block_t *nr);
 int thin_get_free_data_blocks(struct thin_pool *pool, pd_block_t *nr);
 int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr);
+/* Free metadata blocks less the commit reserve (dm-thin-metadata's
+ * metadata_reserve, "dm thin metadata: try to avoid ever aborting
+ * transactions"): THIN_METADATA_RESERVE_MAX blocks or a tenth of the
+ * metadata device, whichever is smaller, are kept for the overhead of
+ * the next commit and never counted as free (0 when fewer are left).  A
+ * caller that stops changing the pool and commits when this reaches 0
+ * (dm-thin's out-of-metadata-space mode) never needs to abort. */
+#define THIN_METADATA_RESERVE_MAX 4096u
 int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr);
+int thin_get_metadata_reserve(struct thin_pool *pool, pd_block_t *nr);
 /* Data device size in blocks; shrinking is -EINVAL (as the kernel). */
 int thin_resize_data(struct thin_pool *pool, pd_block_t nr_blocks);
 /* Metadata device size in blocks (the bdev must already have them);

@@ -63,6 +63,10 @@ HOW = {
     "cache-unclean-trusts-dirty": ["cache/basic"],
     # a live failure: the shrink over dirty block 32600 is not refused
     "array-cursor-skip-boundary": ["cache/shrink-dirty"],
+    # the data device (harness/engine/datadev.h): a committed mapping to
+    # data still in the cache; a FUA write completed before its commit
+    "no-data-flush-before-commit": ["data-write"],
+    "fua-overwrite-before-commit": ["data-write"],
 }
 
 # Mutants that must be caught by a write-time rule (harness/engine/

@@ -142,6 +142,11 @@ struct client_ops {
 		      struct thin_lookup_result *result);
 	int (*alloc_data_block)(struct client *c, pd_block_t *result);
 
+	/* Call fn(ctx) first in every commit that writes (core TH1; the
+	 * kernel's dm_pool_register_pre_commit_callback): the caller flushes
+	 * its data device there.  It survives abort and reopen. */
+	void (*set_pre_commit)(struct client *c, int (*fn)(void *ctx),
+			       void *ctx);
 	int (*commit)(struct client *c);
 	int (*abort)(struct client *c);
 	int (*after_error)(struct client *c);	/* CL4 */
@@ -154,6 +159,9 @@ struct client_ops {
 	int (*resize_data)(struct client *c, pd_block_t nr_blocks);
 	int (*resize_metadata)(struct client *c, pd_block_t nr_blocks);
 	int (*get_nr_metadata_blocks)(struct client *c, pd_block_t *nr);
+	/* free metadata blocks less the commit reserve, as dm-thin sees them
+	 * (thin.h thin_get_free_metadata_blocks) */
+	int (*get_free_metadata_blocks)(struct client *c, pd_block_t *nr);
 	int (*reserve_meta_snap)(struct client *c);
 	int (*release_meta_snap)(struct client *c);
 	int (*get_meta_snap)(struct client *c, pd_block_t *block);

@@ -122,6 +122,12 @@ static int core_alloc(struct client *c, pd_block_t *b)
 	return thin_alloc_data_block(POOL(c), b);
 }
 
+static void core_set_pre_commit(struct client *c, int (*fn)(void *ctx),
+				void *ctx)
+{
+	thin_set_pre_commit(POOL(c), fn, ctx);
+}
+
 static int core_commit(struct client *c)
 {
 	return thin_commit(POOL(c));
@@ -174,6 +180,11 @@ static int core_resize_metadata(struct client *c, pd_block_t n)
 static int core_nr_meta(struct client *c, pd_block_t *n)
 {
 	return thin_get_nr_metadata_blocks(POOL(c), n);
+}
+
+static int core_free_meta(struct client *c, pd_block_t *n)
+{
+	return thin_get_free_metadata_blocks(POOL(c), n);
 }
 
 static int core_reserve(struct client *c)
@@ -288,6 +299,7 @@ const struct client_ops client_core_ops = {
 	.remove_range = core_remove_range,
 	.lookup = core_lookup,
 	.alloc_data_block = core_alloc,
+	.set_pre_commit = core_set_pre_commit,
 	.commit = core_commit,
 	.abort = core_abort,
 	.after_error = core_after_error,
@@ -298,6 +310,7 @@ const struct client_ops client_core_ops = {
 	.resize_data = core_resize_data,
 	.resize_metadata = core_resize_metadata,
 	.get_nr_metadata_blocks = core_nr_meta,
+	.get_free_metadata_blocks = core_free_meta,
 	.reserve_meta_snap = core_reserve,
 	.release_meta_snap = core_release,
 	.get_meta_snap = core_get_snap,

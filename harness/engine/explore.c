@@ -588,6 +588,18 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			e.lo < 0 ? 0 : e.lo, e.hi);
 		goto out;
 	}
+	if (res->dd) {		/* the data device (datadev.h) */
+		r = datadev_check(res->dd, id->cut,
+				  workload_commit_begin(res, out->state), pool,
+				  out->msg, sizeof(out->msg));
+		if (r) {
+			if (r < 0)
+				set_out(out, OUT_VIOLATION, "data check: %s",
+					pd_strerror(r));
+			out->outcome = OUT_VIOLATION;
+			goto out;
+		}
+	}
 	if (out->state > e.committed)
 		set_out(out, OUT_ROLLFORWARD, "state %" PRId64, out->state);
 	else
@@ -665,12 +677,13 @@ static void memo_key_of(const struct run_result *res, uint64_t cut,
 	k->lo = e.lo;
 	k->hi = e.hi;
 	k->committed = e.committed;
+	k->data = res->dd ? datadev_cut_of(res->dd, cut) : 0;
 }
 
 static int memo_key_eq(const struct memo_key *a, const struct memo_key *b)
 {
 	return a->durable == b->durable && a->lo == b->lo && a->hi == b->hi &&
-	       a->committed == b->committed;
+	       a->committed == b->committed && a->data == b->data;
 }
 
 void check_memo_free(struct check_memo *m)

@@ -531,6 +531,50 @@ int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
 	return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static size_t collect_blocks(const struct oracle *o, uint64_t *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; o && i < o->nr_devs; i++)
+		for (size_t j = 0; j < o->devs[i].cap; j++)
+			if (o->devs[i].slots[j].vblock != EMPTY)
+				out[n++] = o->devs[i].slots[j].block;
+	return n;
+}
+
+static size_t nr_mappings(const struct oracle *o)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; o && i < o->nr_devs; i++)
+		n += o->devs[i].nr;
+	return n;
+}
+
+uint64_t oracle_data_in_use(const struct oracle *a, const struct oracle *b)
+{
+	size_t n = nr_mappings(a) + nr_mappings(b), k, distinct = 0;
+	uint64_t *v = malloc((n ? n : 1) * sizeof(*v));
+
+	if (!v)
+		return UINT64_MAX;
+	k = collect_blocks(a, v);
+	k += collect_blocks(b, v + k);
+	qsort(v, k, sizeof(*v), cmp_u64);
+	for (size_t i = 0; i < k; i++)
+		if (!i || v[i] != v[i - 1])
+			distinct++;
+	free(v);
+	return distinct;
+}
+
 struct digest oracle_digest(const struct oracle *o)
 {
 	struct digest d = { 0, 0 };

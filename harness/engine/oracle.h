@@ -74,6 +74,12 @@ int oracle_held(const struct oracle *o);
 int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
 		  uint64_t *block, uint32_t *time);
 
+/* Distinct data blocks the mappings of a and b (NULL: none) point at: a
+ * lower bound of the blocks a data space map with both as its committed
+ * and current transaction can not hand out (SM1).  -ENOMEM as
+ * UINT64_MAX. */
+uint64_t oracle_data_in_use(const struct oracle *a, const struct oracle *b);
+
 struct digest oracle_digest(const struct oracle *o);
 /* The digest of what a pool shows (walks every device).  0 or -errno. */
 int pool_digest(struct thin_pool *pool, struct digest *d);

@@ -35,6 +35,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_RESIZE_META] = "resize-meta",
 	[OP_META_SNAP] = "meta-snap",
 	[OP_META_SNAP_RELEASE] = "meta-snap-release",
+	[OP_WRITE] = "write",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -133,7 +134,8 @@ static int parse_mix(struct parser *ps, char *s, unsigned *mix)
 		*colon = 0;
 		for (k = 0; k < OP_NR_KINDS; k++)
 			if (k != OP_RANDOM && k != OP_CACHE && k != OP_RESIZE_META &&
-			    k != OP_META_SNAP_RELEASE && !strcmp(tok, kind_names[k]))
+			    k != OP_META_SNAP_RELEASE && k != OP_WRITE &&
+			    !strcmp(tok, kind_names[k]))
 				break;
 		if (k == OP_NR_KINDS)
 			return fail(ps, "mix: unknown op kind '%s'", tok);
@@ -313,6 +315,15 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		if (!r && op->kind == OP_UNMAP && strstr(argv[2], ".."))
 			op->kind = OP_UNMAP_RANGE;
 		return r;
+	}
+	if (!strcmp(cmd, "write")) {
+		op->kind = OP_WRITE;
+		op->fua = argc == 4 && !strcmp(argv[3], "fua");
+		if (argc == 4 && !op->fua)
+			return fail(ps, "write: unknown flag '%s' (fua?)", argv[3]);
+		return want_args(ps, cmd, argc - 1 - op->fua, 2) ?:
+		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
+		       range(ps, argv[2], &op->b, &op->c);
 	}
 	if (!strcmp(cmd, "commit") || !strcmp(cmd, "abort") ||
 	    !strcmp(cmd, "meta-snap") || !strcmp(cmd, "meta-snap-release")) {
@@ -504,6 +515,14 @@ void op_format(const struct op *op, char *buf, size_t len)
 		break;
 	case OP_UNMAP_RANGE:
 		snprintf(buf, len, "unmap %llu %llu..%llu", a, b, c);
+		break;
+	case OP_WRITE:
+		if (b == c)
+			snprintf(buf, len, "write %llu %llu%s", a, b,
+				 op->fua ? " fua" : "");
+		else
+			snprintf(buf, len, "write %llu %llu..%llu%s", a, b, c,
+				 op->fua ? " fua" : "");
 		break;
 	case OP_TRANS_ID:
 	case OP_RESIZE_DATA:

@@ -15,6 +15,12 @@
  *   resize-data N        data device to N blocks
  *   resize-meta N        metadata device to N blocks (grows the disk first)
  *   meta-snap | meta-snap-release
+ *   write DEV V | A..B [fua]
+ *                        write tagged data through thin device DEV
+ *                        (harness/engine/datadev.h): provision an unmapped
+ *                        vblock, copy-on-write a shared one, overwrite an
+ *                        unshared one in place; fua: FUA writes (one that
+ *                        provisions or copies completes after a commit)
  *   random ops=N [seed=S] [mix=KIND:W,...] [devs=N] [span=N]
  *          [aim=boundaries]
  *                        N generated ops; the seed defaults to the run's
@@ -51,6 +57,7 @@ enum op_kind {
 	OP_RESIZE_META,
 	OP_META_SNAP,
 	OP_META_SNAP_RELEASE,
+	OP_WRITE,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS
@@ -62,6 +69,7 @@ struct op {
 	enum op_kind kind;
 	uint64_t a, b, c;	/* dev/origin/values; see scenario.c */
 	unsigned line;		/* 1-based line in the file, 0 if generated */
+	int fua;		/* OP_WRITE: FUA writes */
 	/* OP_RANDOM only */
 	uint64_t seed;
 	int has_seed;

@@ -14,6 +14,7 @@
 #include "bt.h"
 #include "sm_common.h"
 #include "errors.h"
+#include "mutant.h"
 #include "prng.h"
 #include "workload.h"
 
@@ -33,7 +34,36 @@ struct run {
 	int64_t clean_op;		/* the last op after which the pool
 					 * had nothing to commit (a commit, an
 					 * abort, a recovery); -1 the format */
+	int ooms;			/* out of metadata space (dm-thin's
+					 * PM_OUT_OF_METADATA_SPACE): nothing
+					 * but resize-meta runs */
+	uint64_t meta_free;		/* free metadata blocks beyond the
+					 * reserve when the op began */
 };
+
+/*
+ * Running out of space is a path, not a violation (DESIGN.md 10).  The
+ * workload is dm-thin's caller here:
+ *  - after each new mapping, if no metadata block is free beyond the
+ *    commit reserve (client.h get_free_metadata_blocks), it commits ("let's
+ *    commit before we use up the metadata reserve", dm-thin's
+ *    alloc_data_block), and after every commit that leaves none free the
+ *    pool is out of metadata space: every op but resize-meta is refused
+ *    with -ENOSPC, without reaching the metadata, until a resize-meta
+ *    leaves blocks free again (dm-thin's check_for_metadata_space and
+ *    pool_preresume);
+ *  - -ENOSPC from the metadata itself (the reserve did not cover an op)
+ *    is accepted when fewer than ENOSPC_SLACK blocks were free beyond the
+ *    reserve as the op began: the caller aborts (metadata_operation_failed,
+ *    client.h CL4) and the pool is out of metadata space as above;
+ *  - -ENOSPC from a data block allocation first commits, which may free
+ *    the blocks unmapped in this transaction, and tries once more
+ *    (alloc_data_block); a second -ENOSPC is accepted only if the data
+ *    device is full by the model's count (oracle_data_in_use) or a
+ *    metadata snapshot holds blocks the model does not count.  The map
+ *    fails; a resize-data gives it room again.
+ */
+#define ENOSPC_SLACK 64
 
 static void keep_model(struct run *w, uint64_t k);
 static int index_marks(struct run_result *res);
@@ -231,6 +261,31 @@ static void recover_inner(struct run *w, int64_t cand)
 		  "nor the one being committed", (unsigned long long)last);
 }
 
+static uint64_t meta_free(struct run *w)
+{
+	pd_block_t n;
+
+	if (!w->ops->get_free_metadata_blocks ||
+	    w->ops->get_free_metadata_blocks(w->cl, &n))
+		return UINT64_MAX;
+	return n;
+}
+
+/* -ENOSPC from the metadata is an answer when it was nearly full. */
+static int meta_enospc(struct run *w, int r)
+{
+	return r == -ENOSPC && w->meta_free < ENOSPC_SLACK;
+}
+
+/* The metadata ran out during an op (cand as for recover_inner): abort
+ * as dm-thin does, and wait for a metadata resize. */
+static void out_of_meta_space(struct run *w, int64_t cand)
+{
+	recover_inner(w, cand);
+	if (!w->done)
+		w->ooms = 1;
+}
+
 static void recover(struct run *w, int64_t cand)
 {
 	struct run_result *res = w->res;
@@ -248,6 +303,10 @@ static void recover(struct run *w, int64_t cand)
 static int settle(struct run *w, struct run_op *ro, int core, int expect)
 {
 	ro->result = core;
+	if (expect != core && meta_enospc(w, core)) {
+		out_of_meta_space(w, -1);
+		return 0;
+	}
 	if (injected(w, core)) {
 		recover(w, -1);
 		return 0;
@@ -303,7 +362,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 {
 	struct run_result *res = w->res;
 	uint64_t k = res->nr_states, from;
-	int unchanged = fn == w->ops->commit &&
+	int unchanged = fn == w->ops->commit && ro->op.kind == OP_COMMIT &&
 			(int64_t)(ro - res->ops) == w->clean_op + 1;
 	int r;
 
@@ -317,6 +376,10 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	mark(w, MK_COMMIT_BEGIN, k);
 	r = fn(w->cl);
 	ro->result = r;
+	if (meta_enospc(w, r)) {
+		out_of_meta_space(w, (int64_t)k);
+		return;
+	}
 	if (injected(w, r)) {
 		recover(w, (int64_t)k);
 		return;
@@ -344,6 +407,8 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		w->clean_op = (int64_t)(ro - res->ops);
 	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k);
+	if (meta_free(w) == 0)
+		w->ooms = 1;
 	if (w->cfg->stop_after_recovery &&
 	    (res->injected || simdisk_media_hit(res->sd)->fired))
 		w->done = 1;
@@ -589,8 +654,99 @@ static void exec_random(struct run *w, const struct op *spec)
 	}
 }
 
+/* The data device answered -ENOSPC to an allocation (the pool is not
+ * failed): the model must agree it is full. */
+static void data_full(struct run *w, struct run_op *ro)
+{
+	uint64_t used, nr = oracle_nr_data_blocks(w->model);
+
+	ro->result = -ENOSPC;
+	if (oracle_held(w->model) || oracle_held(w->committed))
+		return;
+	used = oracle_data_in_use(w->model, w->committed);
+	if (used >= nr)
+		return;
+	if (w->meta_free < ENOSPC_SLACK) {
+		/* the data space map's own metadata ran out */
+		out_of_meta_space(w, -1);
+		return;
+	}
+	live_fail(w, "op %zu: the data device is full by the core's answer "
+		  "(-ENOSPC) but the model counts %llu of its %llu blocks in use",
+		  (size_t)(ro - w->res->ops), (unsigned long long)used,
+		  (unsigned long long)nr);
+}
+
+/* A write through the thin device that needs a new block (datadev.h):
+ * the data goes to the block between its allocation and the insert. */
+struct data_req {
+	int fua;
+	uint64_t gen;			/* out */
+};
+
 static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
-			 uint64_t v)
+			 uint64_t v, struct data_req *dr);
+
+/*
+ * write DEV V [fua] (datadev.h): in place when mapped and not shared;
+ * else a new block, written, then mapped (provision or copy-on-write).
+ * A FUA write of a new block completes after a commit (DD2).
+ */
+static void exec_write_one(struct run *w, struct run_op *ro, const struct op *op)
+{
+	struct datadev *dd = w->res->dd;
+	struct thin_lookup_result lr;
+	struct data_req dr = { op->fua, 0 };
+	uint64_t mb = 0;
+	uint32_t mt;
+	int r, e;
+
+	e = oracle_can_map(w->model, op->a);
+	if (e) {
+		ro->result = e;		/* no such device: the IO fails */
+		return;
+	}
+	r = w->ops->lookup(w->cl, op->a, op->b, &lr);
+	if (injected(w, r)) {
+		settle(w, ro, r, 0);
+		return;
+	}
+	e = oracle_lookup(w->model, op->a, op->b, &mb, &mt);
+	if (r != e || (!r && lr.data_block != mb)) {
+		live_fail(w, "op %zu: lookup of dev %llu vblock %llu: core %d "
+			  "block %llu, the model %d block %llu",
+			  (size_t)(ro - w->res->ops), (unsigned long long)op->a,
+			  (unsigned long long)op->b, r,
+			  (unsigned long long)(r ? 0 : lr.data_block), e,
+			  (unsigned long long)mb);
+		return;
+	}
+	if (!r && !lr.shared) {
+		r = datadev_write(dd, op->a, op->b, lr.data_block, op->fua,
+				  &dr.gen);
+		if (!r && op->fua)
+			r = datadev_fua_done(dd, op->a, op->b, dr.gen);
+		if (r)
+			live_fail(w, "op %zu: the data device: %s",
+				  (size_t)(ro - w->res->ops), pd_strerror(r));
+		ro->result = r;
+		ro->data_block = lr.data_block;
+		return;
+	}
+	exec_map_one(w, ro, op->a, op->b, &dr);
+	if (w->done || ro->result || !op->fua)
+		return;
+	if (!PD_MUTANT(FUA_OVERWRITE_BEFORE_COMMIT)) {
+		do_commit(w, ro);
+		if (w->done || ro->result)
+			return;
+	}
+	if (datadev_fua_done(dd, op->a, op->b, dr.gen))
+		live_fail(w, "out of memory");
+}
+
+static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
+			 uint64_t v, struct data_req *dr)
 {
 	pd_block_t b;
 	int r, e;
@@ -601,16 +757,41 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 		return;
 	}
 	r = w->ops->alloc_data_block(w->cl, &b);
-	if (r == -ENOSPC) {		/* the data device is full: allowed */
-		ro->result = r;
+	if (r == -ENOSPC && !w->ops->is_failed(w->cl) &&
+	    !digest_eq(oracle_digest(w->model), oracle_digest(w->committed))) {
+		/* Commit: the blocks unmapped in this transaction are free
+		 * after it (SM1).  The map itself then goes on uncommitted. */
+		do_commit(w, ro);
+		if (w->done || ro->result)
+			return;
+		if (w->ooms) {
+			ro->result = -ENOSPC;
+			return;
+		}
+		w->clean_op = (int64_t)(ro - w->res->ops) - 1;
+		r = w->ops->alloc_data_block(w->cl, &b);
+	}
+	if (r == -ENOSPC && !w->ops->is_failed(w->cl)) {
+		data_full(w, ro);
 		return;
 	}
 	if (!settle(w, ro, r, 0))
 		return;
 	ro->data_block = b;
+	if (w->res->dd) {
+		r = dr ? datadev_write(w->res->dd, dev, v, b, dr->fua, &dr->gen) :
+			 datadev_blank(w->res->dd, dev, v, b);
+		if (r) {
+			live_fail(w, "op %zu: the data device: %s",
+				  (size_t)(ro - w->res->ops), pd_strerror(r));
+			return;
+		}
+	}
 	r = w->ops->insert(w->cl, dev, v, b);
 	if (settle(w, ro, r, 0) && oracle_insert(w->model, dev, v, b))
 		live_fail(w, "out of memory");
+	else if (!ro->result && !w->done && meta_free(w) == 0)
+		do_commit(w, ro);	/* before the reserve is touched */
 }
 
 /* A caller that commits after every pool message that succeeded (client.h
@@ -642,7 +823,8 @@ static void exec_op(struct run *w, const struct op *op)
 		exec_random(w, op);
 		return;
 	}
-	if ((op->kind == OP_MAP || op->kind == OP_UNMAP) && op->b != op->c) {
+	if ((op->kind == OP_MAP || op->kind == OP_UNMAP ||
+	     op->kind == OP_WRITE) && op->b != op->c) {
 		for (uint64_t v = op->b; v <= op->c && !w->done; v++) {
 			struct op one = *op;
 
@@ -663,6 +845,11 @@ static void exec_op(struct run *w, const struct op *op)
 	if ((op->kind == OP_CREATE || op->kind == OP_SNAP) &&
 	    op->a >= w->next_dev)
 		w->next_dev = op->a + 1;
+	if (w->ooms && op->kind != OP_RESIZE_META) {
+		ro->result = -ENOSPC;	/* refused by the caller */
+		return;
+	}
+	w->meta_free = meta_free(w);
 
 	switch (op->kind) {
 	case OP_CREATE:
@@ -675,19 +862,30 @@ static void exec_op(struct run *w, const struct op *op)
 		       oracle_create_snap(w->model, op->a, op->b));
 		break;
 	case OP_DELETE:
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, 0, UINT64_MAX);
 		r = w->ops->delete_dev(w->cl, op->a);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_delete(w->model, op->a));
 		break;
 	case OP_MAP:
-		exec_map_one(w, ro, op->a, op->b);
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, op->b, op->b + 1);
+		exec_map_one(w, ro, op->a, op->b, NULL);
+		break;
+	case OP_WRITE:
+		exec_write_one(w, ro, op);
 		break;
 	case OP_UNMAP:
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, op->b, op->b + 1);
 		r = w->ops->remove(w->cl, op->a, op->b);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_remove(w->model, op->a, op->b));
 		break;
 	case OP_UNMAP_RANGE:
+		if (w->res->dd)
+			datadev_forget(w->res->dd, op->a, op->b, op->c + 1);
 		r = w->ops->remove_range(w->cl, op->a, op->b, op->c + 1, &n);
 		if (injected(w, r)) {
 			settle(w, ro, r, 0);
@@ -720,8 +918,10 @@ static void exec_op(struct run *w, const struct op *op)
 	}
 	case OP_RESIZE_DATA:
 		r = w->ops->resize_data(w->cl, op->a);
-		settle(w, ro, r, injected(w, r) ? 0 :
-		       oracle_resize_data(w->model, op->a));
+		if (settle(w, ro, r, injected(w, r) ? 0 :
+			   oracle_resize_data(w->model, op->a)) && w->res->dd &&
+		    datadev_resize(w->res->dd, op->a))
+			live_fail(w, "out of memory");
 		break;
 	case OP_RESIZE_META:
 		r = w->ops->get_nr_metadata_blocks(w->cl, &nm);
@@ -729,7 +929,13 @@ static void exec_op(struct run *w, const struct op *op)
 			r = bdev_resize(w->bd, op->a);
 		if (!r)
 			r = w->ops->resize_metadata(w->cl, op->a);
-		settle(w, ro, r, op->a < nm ? -EINVAL : 0);
+		/* Out of metadata space, dm-thin's preresume leaves that mode
+		 * and commits after the resize (the new blocks count as free
+		 * from that commit on, SM2). */
+		if (settle(w, ro, r, op->a < nm ? -EINVAL : 0) && w->ooms) {
+			w->ooms = 0;
+			do_commit(w, ro);
+		}
 		break;
 	case OP_META_SNAP:
 		/* Reserve commits first: that commit is marked as one, and
@@ -811,6 +1017,13 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	r = fiu_arm(cfg);
 	if (r)
 		goto out;
+	for (size_t i = 0; i < sc->nr_ops && !res->dd; i++) {
+		if (sc->ops[i].kind != OP_WRITE)
+			continue;
+		r = datadev_create(res->sd, res->geo.data_blocks, &res->dd);
+		if (r)
+			goto out;
+	}
 	params = (struct client_params) {
 		.data_block_size = res->geo.block_size,
 		.nr_data_blocks = res->geo.data_blocks,
@@ -860,6 +1073,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	}
 	mark(&w, MK_COMMIT_END, res->nr_states - 1);
 	keep_model(&w, res->nr_states - 1);
+	if (res->dd)
+		w.ops->set_pre_commit(w.cl, datadev_pre_commit, res->dd);	/* DD1 */
 	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)
 		exec_op(&w, &sc->ops[i]);
 	r = w.setup_err;
@@ -885,6 +1100,7 @@ void run_result_free(struct run_result *res)
 	free(res->marks);
 	oracle_destroy(res->kept);
 	cache_oracle_destroy(res->cache_kept);
+	datadev_destroy(res->dd);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -948,6 +1164,22 @@ void workload_expect(const struct run_result *res, uint64_t cut,
 	e->committed = committed;
 	e->lo = uncertain ? committed - 1 : committed;
 	e->hi = begun > committed ? begun : committed;
+}
+
+uint64_t workload_commit_begin(const struct run_result *res, int64_t k)
+{
+	uint64_t at = 0;
+
+	/* the last commit-begin marker of k before its commit-end */
+	for (size_t i = 0; i < res->nr_marks; i++) {
+		const struct mark_state *m = &res->marks[i];
+
+		if (m->begun == k)
+			at = m->seq;
+		if (m->committed == k && m->begun < 0)
+			return at;
+	}
+	return at;
 }
 
 size_t workload_op_at(const struct run_result *res, uint64_t seq)

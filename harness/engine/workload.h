@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "datadev.h"
 #include "oracle.h"
 #include "scenario.h"
 #include "simdisk.h"
@@ -100,7 +101,8 @@ struct run_op {
 	struct op op;			/* kind, a, b, c (b == c for one block) */
 	uint64_t seq;			/* simdisk log index where it started */
 	int result;			/* what the core returned */
-	uint64_t data_block;		/* map: the block allocated */
+	uint64_t data_block;		/* map, write: the block allocated or
+					 * written */
 };
 
 struct run_result {
@@ -128,6 +130,8 @@ struct run_result {
 					 * state as a reopen reports it */
 	struct mark_state *marks;	/* after each commit marker, in order */
 	size_t nr_marks;
+	struct datadev *dd;		/* the data device, when the scenario
+					 * writes data (OP_WRITE); owned */
 };
 
 /* What the commit markers say after one of them (for workload_expect). */
@@ -150,6 +154,10 @@ struct expect {
 };
 void workload_expect(const struct run_result *res, uint64_t cut,
 		     struct expect *e);
+
+/* The metadata log index of committed state k's commit-begin marker (0
+ * for a state no commit-begin names, the format). */
+uint64_t workload_commit_begin(const struct run_result *res, int64_t k);
 
 /* Index of the op running at log position seq (or the last before it). */
 size_t workload_op_at(const struct run_result *res, uint64_t seq);

@@ -63,6 +63,8 @@ struct kclient {
 	struct dm_pool_metadata *pmd;
 	uint32_t data_block_size;
 	int failed;			/* an error no op means (I/O) seen */
+	int (*pre_commit)(void *ctx);	/* registered again on each open */
+	void *pre_commit_ctx;
 };
 
 #define KC(cl) ((struct kclient *)(cl))
@@ -99,7 +101,20 @@ static int kopen(struct kclient *kc, bool format)
 		return (int)PTR_ERR(pmd);
 	}
 	kc->pmd = pmd;
+	if (kc->pre_commit)
+		dm_pool_register_pre_commit_callback(pmd, kc->pre_commit,
+						     kc->pre_commit_ctx);
 	return 0;
+}
+
+static void k_set_pre_commit(struct client *c, int (*fn)(void *ctx), void *ctx)
+{
+	struct kclient *kc = KC(c);
+
+	kc->pre_commit = fn;
+	kc->pre_commit_ctx = ctx;
+	if (kc->pmd)
+		dm_pool_register_pre_commit_callback(kc->pmd, fn, ctx);
 }
 
 static int knew(struct bdev *bd, const struct client_params *p, bool format,
@@ -378,6 +393,18 @@ static int k_resize_data(struct client *c, pd_block_t n)
 static int k_resize_metadata(struct client *c, pd_block_t n)
 {
 	return note(KC(c), dm_pool_resize_metadata_dev(KC(c)->pmd, n));
+}
+
+/* dm_pool_get_free_metadata_block_count already leaves out the kernel's
+ * metadata_reserve. */
+static int k_free_meta(struct client *c, pd_block_t *n)
+{
+	dm_block_t x;
+	int r = dm_pool_get_free_metadata_block_count(KC(c)->pmd, &x);
+
+	if (!r)
+		*n = x;
+	return note(KC(c), r);
 }
 
 static int k_nr_meta(struct client *c, pd_block_t *n)
@@ -687,6 +714,7 @@ const struct client_ops KCLIENT_OPS = {
 	.lookup = k_lookup,
 	.alloc_data_block = k_alloc,
 	.commit = k_commit,
+	.set_pre_commit = k_set_pre_commit,
 	.abort = k_abort,
 	.after_error = k_after_error,
 	.is_failed = k_is_failed,
@@ -696,6 +724,7 @@ const struct client_ops KCLIENT_OPS = {
 	.resize_data = k_resize_data,
 	.resize_metadata = k_resize_metadata,
 	.get_nr_metadata_blocks = k_nr_meta,
+	.get_free_metadata_blocks = k_free_meta,
 	.reserve_meta_snap = k_reserve,
 	.release_meta_snap = k_release,
 	.get_meta_snap = k_get_snap,

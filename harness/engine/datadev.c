@@ -1,0 +1,457 @@
+/* harness/engine/datadev.c - the data device and its check (see datadev.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datadev.h"
+
+#define NO_SEQ UINT64_MAX
+
+/* One event on a block: a data write (with its tag), or a metadata-only
+ * provisioning (`map`: the block holds nothing promised). */
+struct dd_rec {
+	uint64_t gen;
+	pd_block_t block;
+	uint64_t dev, vblock;
+	uint64_t meta_seq;		/* metadata log length when issued */
+	int blank;			/* provisioning without data */
+};
+
+struct dd_fua {
+	uint64_t dev, vblock, gen;
+	uint64_t done_seq;		/* metadata log length at completion */
+	uint64_t forgot_seq;		/* an unmap / delete / map of it, or
+					 * NO_SEQ */
+};
+
+struct datadev {
+	struct simdisk *meta;		/* not owned */
+	struct simdisk *sd;
+	uint64_t next_gen;
+	struct dd_rec *recs;		/* in generation order */
+	size_t nr_recs, cap_recs;
+	struct dd_rec *by_block;	/* recs sorted by (block, gen), built
+					 * at the first check */
+	size_t nr_by_block;
+	uint64_t *entry_meta;		/* per data-disk log entry: meta_seq */
+	size_t nr_entries, cap_entries;
+	struct dd_fua *fua;
+	size_t nr_fua, cap_fua;
+	struct sd_cutter *cutter;	/* checks only */
+};
+
+int datadev_create(struct simdisk *meta, pd_block_t nr_blocks,
+		   struct datadev **result)
+{
+	struct datadev *dd = calloc(1, sizeof(*dd));
+	int r;
+
+	if (!dd)
+		return -ENOMEM;
+	r = simdisk_create(DD_BLOCK_SIZE, nr_blocks ? nr_blocks : 1, &dd->sd);
+	if (r) {
+		free(dd);
+		return r;
+	}
+	simdisk_log_reads(dd->sd, 0);
+	dd->meta = meta;
+	dd->next_gen = 1;
+	*result = dd;
+	return 0;
+}
+
+void datadev_destroy(struct datadev *dd)
+{
+	if (!dd)
+		return;
+	if (dd->cutter)
+		sd_cutter_destroy(dd->cutter);
+	simdisk_destroy(dd->sd);
+	free(dd->recs);
+	free(dd->by_block);
+	free(dd->entry_meta);
+	free(dd->fua);
+	free(dd);
+}
+
+struct simdisk *datadev_disk(struct datadev *dd)
+{
+	return dd->sd;
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	void *q = realloc(*p, c * size);
+
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+static uint64_t meta_now(const struct datadev *dd)
+{
+	return simdisk_nr_ops(dd->meta);
+}
+
+/* Keep entry_meta in step with the data disk's log. */
+static int note_entries(struct datadev *dd)
+{
+	while (dd->nr_entries < simdisk_nr_ops(dd->sd)) {
+		if (grow((void **)&dd->entry_meta, &dd->cap_entries,
+			 dd->nr_entries, sizeof(uint64_t)))
+			return -ENOMEM;
+		dd->entry_meta[dd->nr_entries++] = meta_now(dd);
+	}
+	return 0;
+}
+
+int datadev_resize(struct datadev *dd, pd_block_t nr_blocks)
+{
+	struct bdev *bd = simdisk_bdev(dd->sd);
+	int r;
+
+	if (nr_blocks <= bdev_nr_blocks(bd))
+		return 0;
+	r = bdev_resize(bd, nr_blocks);
+	return r ? r : note_entries(dd);
+}
+
+static uint64_t check_word(uint64_t dev, uint64_t vblock, uint64_t gen)
+{
+	uint64_t h = DD_TAG_MAGIC ^ (dev * 0x9e3779b97f4a7c15ull) ^
+		     (vblock * 0xbf58476d1ce4e5b9ull) ^
+		     (gen * 0x94d049bb133111ebull);
+
+	return h ^ (h >> 29);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+void dd_tag_put(uint8_t *sector, uint64_t dev, uint64_t vblock, uint64_t gen)
+{
+	memset(sector, 0, DD_SECTOR);
+	put64(sector, DD_TAG_MAGIC);
+	put64(sector + 8, dev);
+	put64(sector + 16, vblock);
+	put64(sector + 24, gen);
+	put64(sector + 32, check_word(dev, vblock, gen));
+}
+
+int dd_tag_get(const uint8_t *sector, struct dd_tag *t)
+{
+	t->magic = get64(sector);
+	t->dev = get64(sector + 8);
+	t->vblock = get64(sector + 16);
+	t->gen = get64(sector + 24);
+	t->check = get64(sector + 32);
+	if (t->magic != DD_TAG_MAGIC ||
+	    t->check != check_word(t->dev, t->vblock, t->gen))
+		return -EILSEQ;
+	return 0;
+}
+
+static int add_rec(struct datadev *dd, const struct dd_rec *rec)
+{
+	if (grow((void **)&dd->recs, &dd->cap_recs, dd->nr_recs, sizeof(*rec)))
+		return -ENOMEM;
+	dd->recs[dd->nr_recs++] = *rec;
+	return 0;
+}
+
+int datadev_write(struct datadev *dd, uint64_t dev, uint64_t vblock,
+		  pd_block_t block, int fua, uint64_t *gen)
+{
+	uint8_t buf[DD_BLOCK_SIZE];
+	struct bdev *bd = simdisk_bdev(dd->sd);
+	struct dd_rec rec = { dd->next_gen++, block, dev, vblock,
+			      meta_now(dd), 0 };
+	int r;
+
+	if (block >= bdev_nr_blocks(bd))
+		return -EINVAL;
+	for (unsigned s = 0; s < DD_BLOCK_SIZE / DD_SECTOR; s++)
+		dd_tag_put(buf + s * DD_SECTOR, dev, vblock, rec.gen);
+	r = bdev_write(bd, block, buf, fua ? BDEV_FUA : 0);
+	if (!r)
+		r = add_rec(dd, &rec);
+	if (!r)
+		r = note_entries(dd);
+	if (!r)
+		*gen = rec.gen;
+	return r;
+}
+
+int datadev_blank(struct datadev *dd, uint64_t dev, uint64_t vblock,
+		  pd_block_t block)
+{
+	struct dd_rec rec = { dd->next_gen++, block, dev, vblock,
+			      meta_now(dd), 1 };
+
+	return add_rec(dd, &rec);
+}
+
+int datadev_pre_commit(void *ctx)
+{
+	struct datadev *dd = ctx;
+	int r = bdev_flush(simdisk_bdev(dd->sd));
+
+	return r ? r : note_entries(dd);
+}
+
+int datadev_fua_done(struct datadev *dd, uint64_t dev, uint64_t vblock,
+		     uint64_t gen)
+{
+	if (grow((void **)&dd->fua, &dd->cap_fua, dd->nr_fua, sizeof(*dd->fua)))
+		return -ENOMEM;
+	dd->fua[dd->nr_fua++] = (struct dd_fua) { dev, vblock, gen,
+						  meta_now(dd), NO_SEQ };
+	return 0;
+}
+
+void datadev_forget(struct datadev *dd, uint64_t dev, uint64_t begin,
+		    uint64_t end)
+{
+	for (size_t i = 0; i < dd->nr_fua; i++) {
+		struct dd_fua *f = &dd->fua[i];
+
+		if (f->forgot_seq == NO_SEQ && f->dev == dev &&
+		    f->vblock >= begin && f->vblock < end)
+			f->forgot_seq = meta_now(dd);
+	}
+}
+
+/* --- the check ------------------------------------------------------------ */
+
+/* A crash just before metadata log entry `cut`: the data ops issued
+ * before it (at a metadata log length <= cut). */
+uint64_t datadev_cut_of(const struct datadev *dd, uint64_t cut)
+{
+	size_t lo = 0, hi = dd->nr_entries;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (dd->entry_meta[mid] <= cut)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	const struct dd_rec *x = a, *y = b;
+
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	return x->gen < y->gen ? -1 : x->gen > y->gen;
+}
+
+static int index_blocks(struct datadev *dd)
+{
+	if (dd->by_block && dd->nr_by_block == dd->nr_recs)
+		return 0;
+	free(dd->by_block);
+	dd->by_block = malloc((dd->nr_recs ? dd->nr_recs : 1) * sizeof(struct dd_rec));
+	if (!dd->by_block)
+		return -ENOMEM;
+	memcpy(dd->by_block, dd->recs, dd->nr_recs * sizeof(struct dd_rec));
+	qsort(dd->by_block, dd->nr_recs, sizeof(struct dd_rec), cmp_rec);
+	dd->nr_by_block = dd->nr_recs;
+	return 0;
+}
+
+/* The newest event on block b issued at a metadata log length <= seq. */
+static const struct dd_rec *newest_before(const struct datadev *dd,
+					  pd_block_t b, uint64_t seq)
+{
+	size_t lo = 0, hi = dd->nr_by_block;
+	const struct dd_rec *best = NULL;
+
+	while (lo < hi) {			/* first record of block b */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (dd->by_block[mid].block < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < dd->nr_by_block && dd->by_block[lo].block == b; lo++)
+		if (dd->by_block[lo].meta_seq <= seq)
+			best = &dd->by_block[lo];
+	return best;
+}
+
+static const struct dd_rec *rec_of_gen(const struct datadev *dd, uint64_t gen)
+{
+	return gen >= 1 && gen <= dd->nr_recs ? &dd->recs[gen - 1] : NULL;
+}
+
+struct check_ctx {
+	struct datadev *dd;
+	uint64_t cut, commit_begin;
+	struct bdev *durable;		/* the data disk's durable image */
+	const struct sd_pending *pend;
+	size_t npend;
+	char *msg;
+	size_t len;
+	int bad;
+};
+
+static void tag_text(const uint8_t *sector, char *buf, size_t len)
+{
+	struct dd_tag t;
+
+	if (dd_tag_get(sector, &t))
+		snprintf(buf, len, "no tag (garbage or never written)");
+	else
+		snprintf(buf, len, "dev %" PRIu64 " vblock %" PRIu64 " gen %" PRIu64,
+			 t.dev, t.vblock, t.gen);
+}
+
+/* Every content block b may hold at the cut: each sector of the durable
+ * version and of each pending write must be a write to b of vblock v with
+ * generation >= want. */
+static int check_block(struct check_ctx *c, uint64_t dev, uint64_t v,
+		       pd_block_t b, const struct dd_rec *want, const char *why)
+{
+	uint8_t buf[DD_BLOCK_SIZE];
+	int r;
+
+	for (size_t i = 0; i <= c->npend; i++) {
+		const uint8_t *data;
+
+		if (i == 0) {
+			r = bdev_read(c->durable, b, buf);
+			if (r)
+				return r;
+			data = buf;
+		} else {
+			if (c->pend[i - 1].block != b)
+				continue;
+			data = simdisk_op(c->dd->sd, c->pend[i - 1].seq)->data;
+		}
+		for (unsigned s = 0; s < DD_BLOCK_SIZE / DD_SECTOR; s++) {
+			const uint8_t *sec = data + s * DD_SECTOR;
+			const struct dd_rec *src;
+			struct dd_tag t;
+			char found[120];
+
+			if (!dd_tag_get(sec, &t) && t.gen >= want->gen &&
+			    t.vblock == v && (src = rec_of_gen(c->dd, t.gen)) &&
+			    src->block == b && !src->blank)
+				continue;
+			tag_text(sec, found, sizeof(found));
+			snprintf(c->msg, c->len, "data: dev %" PRIu64 " vblock %"
+				 PRIu64 " maps data block %" PRIu64 ", which may "
+				 "read (%s, sector %u) %s; %s promises dev %" PRIu64
+				 " vblock %" PRIu64 " gen %" PRIu64 " or newer",
+				 dev, v, (uint64_t)b, i ? "a pending write" :
+				 "the durable content", s, found, why,
+				 want->dev, want->vblock, want->gen);
+			c->bad = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int check_map(void *ctx, uint64_t dev, uint64_t vblock, pd_block_t b,
+		     uint32_t time)
+{
+	struct check_ctx *c = ctx;
+	const struct dd_rec *want;
+
+	(void)time;
+	want = newest_before(c->dd, b, c->commit_begin);
+	if (!want || want->blank)
+		return 0;		/* nothing promised */
+	return check_block(c, dev, vblock, b, want, "the commit");
+}
+
+static int check_fua(struct check_ctx *c, struct client *pool)
+{
+	for (size_t i = 0; i < c->dd->nr_fua; i++) {
+		const struct dd_fua *f = &c->dd->fua[i];
+		const struct dd_rec *w = rec_of_gen(c->dd, f->gen);
+		struct thin_lookup_result lr;
+		int r;
+
+		if (f->done_seq > c->cut || (f->forgot_seq != NO_SEQ &&
+					     f->forgot_seq <= c->cut))
+			continue;
+		r = pool->ops->lookup(pool, f->dev, f->vblock, &lr);
+		if (r == -ENODATA) {
+			snprintf(c->msg, c->len, "data: the FUA write of dev %"
+				 PRIu64 " vblock %" PRIu64 " gen %" PRIu64
+				 " completed, but the recovered pool does not map "
+				 "that vblock", f->dev, f->vblock, f->gen);
+			return 1;
+		}
+		if (r)
+			return r;
+		r = check_block(c, f->dev, f->vblock, lr.data_block, w,
+				"a completed FUA write");
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int datadev_check(struct datadev *dd, uint64_t cut, uint64_t commit_begin,
+		  struct client *pool, char *msg, size_t len)
+{
+	struct client_walker walker = { .map = check_map };
+	struct check_ctx c = { dd, cut, commit_begin, NULL, NULL, 0, msg, len, 0 };
+	uint8_t *landed = NULL;
+	int r;
+
+	r = note_entries(dd);		/* ops not made through us (tests) */
+	if (!r)
+		r = index_blocks(dd);
+	if (!r && !dd->cutter)
+		r = sd_cutter_create(dd->sd, &dd->cutter);
+	if (!r)
+		r = sd_cutter_seek(dd->cutter, datadev_cut_of(dd, cut));
+	if (r)
+		return r;
+	c.npend = sd_cutter_nr_pending(dd->cutter);
+	c.pend = sd_cutter_pending(dd->cutter);
+	landed = calloc(c.npend ? c.npend : 1, 1);
+	if (!landed)
+		return -ENOMEM;
+	struct sd_choice none = { c.npend, landed, NULL };
+	r = sd_cutter_image(dd->cutter, &none, &c.durable);
+	if (!r) {
+		r = pool->ops->walk(pool, &walker, &c);
+		if (!r && !c.bad)
+			r = check_fua(&c, pool);
+		bdev_destroy(c.durable);
+	}
+	free(landed);
+	if (c.bad)
+		return 1;
+	return r;
+}

@@ -1,0 +1,164 @@
+/* tests/unit/test_datadev.c - the data device's check (datadev.h), on
+ * hand-made images: a mapping that points at a block with the wrong tag,
+ * an older one, or none is reported with the vblock and both tags; the
+ * right one passes.  And the scenario syntax of `write`.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "client.h"
+#include "datadev.h"
+#include "scenario.h"
+#include "test.h"
+
+struct rig {
+	struct simdisk *meta;
+	struct client *cl;
+	struct datadev *dd;
+};
+
+/* A pool whose dev 0 maps vblock 5 to data block 3, committed; the data
+ * device has had one FUA write of (0, 5) to block 3 (gen 1). */
+static void rig_up(struct rig *g)
+{
+	struct client_params p = { .data_block_size = 128, .nr_data_blocks = 16 };
+	uint64_t gen;
+
+	ASSERT_OK(simdisk_create(4096, 256, &g->meta));
+	ASSERT_OK(client_core_ops.format(simdisk_bdev(g->meta), &p, &g->cl));
+	ASSERT_OK(datadev_create(g->meta, 16, &g->dd));
+	ASSERT_OK(client_core_ops.create_thin(g->cl, 0));
+	ASSERT_OK(datadev_write(g->dd, 0, 5, 3, 1, &gen));
+	ASSERT_EQ(gen, 1);
+	ASSERT_OK(client_core_ops.insert(g->cl, 0, 5, 3));
+	ASSERT_OK(client_core_ops.commit(g->cl));
+}
+
+static void rig_down(struct rig *g)
+{
+	client_core_ops.destroy(g->cl);
+	datadev_destroy(g->dd);
+	simdisk_destroy(g->meta);
+}
+
+/* Overwrite data block b behind the harness's back (FUA: durable). */
+static void plant(struct rig *g, pd_block_t b, uint64_t dev, uint64_t v,
+		  uint64_t gen)
+{
+	uint8_t buf[DD_BLOCK_SIZE];
+
+	for (unsigned s = 0; s < DD_BLOCK_SIZE / DD_SECTOR; s++)
+		dd_tag_put(buf + s * DD_SECTOR, dev, v, gen);
+	ASSERT_OK(bdev_write(simdisk_bdev(datadev_disk(g->dd)), b, buf, BDEV_FUA));
+}
+
+static int check(struct rig *g, char *msg, size_t len)
+{
+	uint64_t end = simdisk_nr_ops(g->meta);
+
+	msg[0] = 0;
+	return datadev_check(g->dd, end, end, g->cl, msg, len);
+}
+
+TEST(datadev_check_passes_the_promised_tag)
+{
+	struct rig g;
+	char msg[400];
+
+	rig_up(&g);
+	ASSERT_EQ(check(&g, msg, sizeof(msg)), 0);
+	rig_down(&g);
+}
+
+TEST(datadev_check_reports_a_wrong_tag)
+{
+	struct rig g;
+	char msg[400];
+
+	rig_up(&g);
+	plant(&g, 3, 0, 9, 1);		/* another vblock's tag */
+	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
+	ASSERT_TRUE(strstr(msg, "vblock 5 maps data block 3") != NULL);
+	ASSERT_TRUE(strstr(msg, "dev 0 vblock 9 gen 1") != NULL);	/* found */
+	ASSERT_TRUE(strstr(msg, "promises dev 0 vblock 5 gen 1") != NULL);
+	rig_down(&g);
+}
+
+TEST(datadev_check_reports_an_older_tag_and_garbage)
+{
+	struct rig g;
+	char msg[400];
+	uint64_t gen;
+
+	rig_up(&g);
+	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 0, &gen));	/* gen 2 ... */
+	ASSERT_OK(datadev_pre_commit(g.dd));			/* ... flushed */
+	plant(&g, 3, 0, 5, 1);					/* back to gen 1 */
+	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
+	ASSERT_TRUE(strstr(msg, "dev 0 vblock 5 gen 1;") != NULL);
+	ASSERT_TRUE(strstr(msg, "gen 2 or newer") != NULL);
+	plant(&g, 3, 0, 0, 0);
+	memset(msg, 0, sizeof(msg));
+	{
+		uint8_t zero[DD_BLOCK_SIZE] = { 0 };
+
+		ASSERT_OK(bdev_write(simdisk_bdev(datadev_disk(g.dd)), 3, zero,
+				     BDEV_FUA));
+	}
+	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
+	ASSERT_TRUE(strstr(msg, "no tag") != NULL);
+	rig_down(&g);
+}
+
+TEST(datadev_check_reports_a_pending_write_left_unflushed)
+{
+	struct rig g;
+	char msg[400];
+	uint64_t gen;
+
+	rig_up(&g);
+	/* (0, 6) -> block 4, written but never flushed, then committed: the
+	 * durable content of block 4 is zeroes (DD1 broken by hand) */
+	ASSERT_OK(datadev_write(g.dd, 0, 6, 4, 0, &gen));
+	ASSERT_OK(client_core_ops.insert(g.cl, 0, 6, 4));
+	ASSERT_OK(client_core_ops.commit(g.cl));
+	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
+	ASSERT_TRUE(strstr(msg, "vblock 6 maps data block 4") != NULL);
+	ASSERT_TRUE(strstr(msg, "durable content") != NULL);
+	rig_down(&g);
+}
+
+TEST(datadev_tag_detects_damage)
+{
+	uint8_t sec[DD_SECTOR];
+	struct dd_tag t;
+
+	dd_tag_put(sec, 7, 8, 9);
+	ASSERT_OK(dd_tag_get(sec, &t));
+	ASSERT_EQ(t.dev, 7);
+	ASSERT_EQ(t.vblock, 8);
+	ASSERT_EQ(t.gen, 9);
+	sec[16] ^= 1;
+	ASSERT_ERR(dd_tag_get(sec, &t), -EILSEQ);
+}
+
+TEST(scenario_write_ops)
+{
+	struct scenario *s;
+	char err[256], buf[64];
+
+	ASSERT_OK(scenario_parse("w", "create 0\nwrite 0 3..5 fua\nwrite 0 7\n",
+				 &s, err, sizeof(err)));
+	ASSERT_EQ(s->nr_ops, 3);
+	ASSERT_EQ(s->ops[1].kind, OP_WRITE);
+	ASSERT_EQ(s->ops[1].fua, 1);
+	ASSERT_EQ(s->ops[2].fua, 0);
+	op_format(&s->ops[1], buf, sizeof(buf));
+	ASSERT_TRUE(!strcmp(buf, "write 0 3..5 fua"));
+	op_format(&s->ops[2], buf, sizeof(buf));
+	ASSERT_TRUE(!strcmp(buf, "write 0 7"));
+	scenario_free(s);
+	ASSERT_ERR(scenario_parse("w", "write 0 1 sync\n", &s, err, sizeof(err)),
+		   -EINVAL);
+	ASSERT_TRUE(strstr(err, "w:1") != NULL);
+}
