@@ -84,7 +84,11 @@
 	X(REMOVE_KEEPS_MAPPING, "remove-keeps-mapping", \
 	  "thin_remove of a mapped block reports success but leaves the " \
 	  "mapping in place: the live run disagrees with its model", \
-	  "")
+	  "") \
+	X(ABSORB_SHARED_NO_INC, "absorb-shared-no-inc", \
+	  "a node left with a single entry absorbs a child shared with a " \
+	  "snapshot without incrementing the grandchildren, so they are " \
+	  "referenced twice and counted once", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,
