@@ -11,6 +11,8 @@
 #                     that pdcrash catches each (tests/mutants.py)
 #   make coverage-crash  branches of core/ the crash suite reaches, split
 #                     into workloads and recovery (reports/coverage-crash/)
+#   make search       build/search/pdcrash: core/ with SanitizerCoverage
+#                     edge counters (clang-14), for `pdcrash search`
 #   make SAN=1 check  everything built with ASan + UBSan
 #   make FIU=0        no libfiu fault points compiled in
 #   make KERNEL=0     pdcrash without the kernel backends (no linux-source)
@@ -26,6 +28,10 @@ CPPFLAGS += $(CPPFLAGS_EXTRA) -D_POSIX_C_SOURCE=200809L \
 	    -D_DEFAULT_SOURCE -MMD -MP
 LDFLAGS ?=
 LDLIBS  += -lm
+# core/ alone may be compiled by another compiler with extra flags (make
+# search: clang with SanitizerCoverage counters on core/ only).
+CORE_CC ?= $(CC)
+CORE_CFLAGS_EXTRA ?=
 PYTHON  ?= /usr/bin/python3
 B       := build
 # One spelling of the build directory, however make was called (B=build,
@@ -89,7 +95,7 @@ UNIT       := $(B)/unit_tests
 LIBS       := $(LIBENGINE) $(LIBSIMDISK) $(LIBPDATA)
 
 .PHONY: all deps check test test-unit test-py crashtest bench valgrind \
-	coverage coverage-crash mutants mutants-build clean layering FORCE
+	coverage coverage-crash mutants mutants-build search clean layering FORCE
 .DEFAULT_GOAL := all
 
 all: deps $(PROGRAMS) $(UNIT) $(BENCHES)
@@ -99,7 +105,7 @@ deps:
 	@sh tests/deps.sh
 
 # --- flags stamp: any change of flags rebuilds every object --------------
-FLAGS_NOW := $(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(LDLIBS)
+FLAGS_NOW := $(CC) $(CORE_CC) $(CORE_CFLAGS_EXTRA) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(LDLIBS)
 $(B)/flags.txt: FORCE
 	@mkdir -p $(B)
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then \
@@ -113,7 +119,7 @@ $(call obj,$(SIMDISK_SRC)): | $(patsubst core/%,$(B)/inc/simdisk/%,$(SIMDISK_COR
 
 $(B)/obj/core/%.o: core/%.c $(B)/flags.txt
 	@mkdir -p $(dir $@)
-	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CORE_CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) $(CORE_CFLAGS_EXTRA) -c -o $@ $<
 $(B)/obj/simdisk/%.o: simdisk/%.c $(B)/flags.txt
 	@mkdir -p $(dir $@)
 	$(CC) $(INC_simdisk) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -280,6 +286,21 @@ mutants-build: deps
 
 mutants: mutants-build
 	PD_BUILD=$(abspath $(B)) $(PYTHON) tests/mutants.py
+
+# search: build/search/pdcrash for `pdcrash search` (harness/pdcrash/
+# search.c): core/ alone compiled by clang with SanitizerCoverage's inline
+# 8-bit edge counters (harness/engine/sancov.h reads them in process), the
+# rest as usual; the planted bugs are compiled in (off unless --mutant).
+SEARCHB    := $(B)/search
+SEARCH_CC  ?= clang-14
+SEARCH_COV ?= edge,inline-8bit-counters
+search: deps
+	@command -v $(SEARCH_CC) >/dev/null || { echo "make search: $(SEARCH_CC) \
+		not found (apt-get install clang-14, or SEARCH_CC=clang)"; exit 2; }
+	$(MAKE) B=$(SEARCHB) KERNEL=0 CORE_CC=$(SEARCH_CC) \
+		CORE_CFLAGS_EXTRA=-fsanitize-coverage=$(SEARCH_COV) \
+		CPPFLAGS_EXTRA=-DPD_MUTANTS $(SEARCHB)/pdcrash
+	@echo "make search: $(SEARCHB)/pdcrash (then: $(SEARCHB)/pdcrash search --seconds 60)"
 
 # --- fuzz: libFuzzer targets (tests/fuzz/, one .c per target) -------------
 #   make fuzz            build them with clang into build/fuzz/ and run each

@@ -175,7 +175,7 @@ static int absorb_child(struct shadow_spine *s, const struct bt_value_type *vt,
 		return bt_child_err(r);
 	memcpy(n, bm_block_cdata(child), PD_BLOCK_SIZE);
 	tm_unlock(s->tm, child);
-	if (count > 1) {
+	if (count > 1 && !PD_MUTANT(ABSORB_SHARED_NO_INC)) {
 		r = bt_inc_children(s->tm, n, vt);
 		if (r)
 			return r;

@@ -116,7 +116,11 @@
 	  "before the commit that maps it (the caller's side: " \
 	  "harness/engine/workload.c)", \
 	  "dm thin: fix bug where bio that overwrites thin block ignores FUA " \
-	  "(2019)")
+	  "(2019)") \
+	X(ABSORB_SHARED_NO_INC, "absorb-shared-no-inc", \
+	  "a node left with a single entry absorbs a child shared with a " \
+	  "snapshot without incrementing the grandchildren, so they are " \
+	  "referenced twice and counted once", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

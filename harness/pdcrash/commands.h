@@ -12,6 +12,7 @@ int cmd_list(int argc, char **argv);		/* main.c */
 int cmd_mutants(int argc, char **argv);		/* main.c */
 int cmd_replay(int argc, char **argv);		/* replay.c */
 int cmd_minimize(int argc, char **argv);	/* minimize.c */
+int cmd_search(int argc, char **argv);		/* search.c */
 int cmd_merge(int argc, char **argv);		/* merge.c */
 int cmd_diff(int argc, char **argv);		/* diff.c */
 

@@ -53,14 +53,27 @@
 #include "errors.h"
 #include "writecheck.h"
 #include "liveid.h"
+#include "minimize.h"
 
-#define MIN_MAX_RUNS 300
-#define MIN_MAX_SECONDS 120.0
+#define MIN_MIN_RUNS 300		/* the run budget: at least this, */
+#define MIN_RUNS_PER_LINE 8		/* or this many per line of the base, */
+#define MIN_MAX_RUNS 5000		/* at most this (--max-runs: any) */
+#define MIN_MAX_SECONDS 300.0
+#define MIN_SINGLE_OPS 2000		/* single-op pass: at most this many ops */
 #define MIN_FAULT_TRIES 4
 #define LIVE_PREFIX "live run: "
 
+/* One line of a candidate: an op (map and range unmap with their range)
+ * and the base index of its first expanded op. */
+struct unit {
+	struct op op;
+	size_t first;
+};
+
 struct minimizer {
 	const struct op *base;		/* the base list (run_op copies) */
+	unsigned max_runs;
+	double max_seconds;
 	struct pool_geometry geo;	/* as run */
 	uint64_t seed;
 	int tear;
@@ -80,6 +93,8 @@ struct minimizer {
 	double t0;
 	int over;			/* out of budget */
 	int progress;
+	unsigned jobs;
+	int confirm;			/* the final run from the file */
 };
 
 static double now_sec(void)
@@ -101,8 +116,23 @@ static void format_op(const struct op *op, char *buf, size_t len)
 		op_format(op, buf, len);
 }
 
-/* The scenario text of base[idx[0..n-1]], after an optional header. */
-static char *scenario_text(const struct minimizer *m, const size_t *idx,
+/* Blocks (expanded ops) of one unit. */
+static uint64_t unit_len(const struct unit *u)
+{
+	return u->op.kind == OP_MAP ? u->op.c - u->op.b + 1 : 1;
+}
+
+static uint64_t units_ops(const struct unit *u, size_t n)
+{
+	uint64_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += unit_len(&u[i]);
+	return k;
+}
+
+/* The scenario text of u[0..n-1], after an optional header. */
+static char *scenario_text(const struct minimizer *m, const struct unit *u,
 			   size_t n, const char *header)
 {
 	char *text = NULL;
@@ -126,7 +156,7 @@ static char *scenario_text(const struct minimizer *m, const size_t *idx,
 	for (size_t i = 0; i < n; i++) {
 		char buf[160];
 
-		format_op(&m->base[idx[i]], buf, sizeof(buf));
+		format_op(&u[i].op, buf, sizeof(buf));
 		fprintf(f, "%s\n", buf);
 	}
 	if (fclose(f)) {
@@ -208,7 +238,7 @@ static void add_try(uint64_t *tries, unsigned *nt, uint64_t v, uint64_t count)
 /* Fault numbers to try for a candidate, best guess first; 0 if the
  * candidate cannot be run. */
 static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
-			    const size_t *idx, size_t n, uint64_t *tries)
+			    const struct unit *u, size_t n, uint64_t *tries)
 {
 	static const enum sd_op_kind kinds[] = {
 		[FAULT_READ] = SD_READ, [FAULT_WRITE] = SD_WRITE,
@@ -225,12 +255,16 @@ static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
 		return 0;
 	count = simdisk_count(res.sd, kinds[m->fault.kind]);
 	if (m->anchor != SIZE_MAX) {
-		for (size_t i = 0; i < n; i++) {
-			if (idx[i] != m->anchor)
+		uint64_t e = 0;	/* the anchor's place among expanded ops */
+
+		for (size_t i = 0; i < n; e += unit_len(&u[i]), i++) {
+			if (m->anchor < u[i].first ||
+			    m->anchor >= u[i].first + unit_len(&u[i]))
 				continue;
-			if (i < res.nr_ops)
+			e += m->anchor - u[i].first;
+			if (e < res.nr_ops)
 				guess = count_kind(&res, m->fault.kind, 0,
-						   res.ops[i].seq) + m->anchor_k;
+						   res.ops[e].seq) + m->anchor_k;
 			break;
 		}
 	}
@@ -299,11 +333,14 @@ static int run_once(struct minimizer *m, struct scenario *sc,
 		.seed = m->seed,
 		.tear = m->tear,
 		.io_errors = m->recovery_fault,
-		.jobs = cli_default_jobs(),
+		.jobs = m->jobs,
 		.mutant = m->mutant,
 		.client = m->client,
 		.variants_mask = 1,
 		.fault = fault,
+		/* a candidate needs one violation; the final run all of them,
+		 * for the first id */
+		.fail_fast = !m->confirm,
 	};
 	struct run_summary sum;
 	int r, found = 0;
@@ -330,14 +367,14 @@ static int run_once(struct minimizer *m, struct scenario *sc,
 
 static int over_budget(struct minimizer *m)
 {
-	if (m->runs >= MIN_MAX_RUNS || now_sec() - m->t0 >= MIN_MAX_SECONDS)
+	if (m->runs >= m->max_runs || now_sec() - m->t0 >= m->max_seconds)
 		m->over = 1;
 	return m->over;
 }
 
-/* Does base[idx[0..n-1]] still fail?  1 yes (m->cur_fault updated when
- * the fault number moved), 0 no or out of budget. */
-static int still_fails(struct minimizer *m, const size_t *idx, size_t n)
+/* Does u[0..n-1] still fail?  1 yes (m->cur_fault updated when the
+ * fault number moved), 0 no or out of budget. */
+static int still_fails(struct minimizer *m, const struct unit *u, size_t n)
 {
 	struct scenario *sc;
 	struct violation v;
@@ -348,7 +385,7 @@ static int still_fails(struct minimizer *m, const size_t *idx, size_t n)
 
 	if (!n)
 		return 0;
-	char *text = scenario_text(m, idx, n, NULL);
+	char *text = scenario_text(m, u, n, NULL);
 	if (!text)
 		return 0;
 	r = scenario_parse("candidate", text, &sc, err, sizeof(err));
@@ -356,7 +393,7 @@ static int still_fails(struct minimizer *m, const size_t *idx, size_t n)
 	if (r)
 		return 0;
 	if (m->fault.kind != FAULT_NONE)
-		nt = fault_tries(m, sc, idx, n, tries);
+		nt = fault_tries(m, sc, u, n, tries);
 	r = 0;
 	for (unsigned t = 0; t < nt && !r && !over_budget(m); t++) {
 		struct fault_spec f = m->fault;
@@ -378,18 +415,19 @@ static int still_fails(struct minimizer *m, const size_t *idx, size_t n)
 	}
 	scenario_free(sc);
 	if (m->progress) {
-		fprintf(stderr, "\rminimize: %zu ops, %u runs, %.0f s   ", n, m->runs,
-			now_sec() - m->t0);
+		fprintf(stderr, "\rminimize: %zu lines, %" PRIu64 " ops, %u runs, "
+			"%.0f s   ", n, units_ops(u, n), m->runs, now_sec() - m->t0);
 		fflush(stderr);
 	}
 	return r;
 }
 
-/* ddmin, removing complements only; returns the new length of idx. */
-static size_t ddmin(struct minimizer *m, size_t *idx, size_t n)
+/* ddmin over whole lines, removing complements only; returns the new
+ * length of u. */
+static size_t ddmin(struct minimizer *m, struct unit *u, size_t n)
 {
 	size_t parts = 2;
-	size_t *cand = malloc(n * sizeof(*cand));
+	struct unit *cand = malloc(n * sizeof(*cand));
 
 	if (!cand)
 		return n;
@@ -402,9 +440,9 @@ static size_t ddmin(struct minimizer *m, size_t *idx, size_t n)
 
 			for (size_t i = 0; i < n; i++)
 				if (i < start || i >= end)
-					cand[k++] = idx[i];
+					cand[k++] = u[i];
 			if (still_fails(m, cand, k)) {
-				memcpy(idx, cand, k * sizeof(*idx));
+				memcpy(u, cand, k * sizeof(*u));
 				n = k;
 				parts = parts > 2 ? parts - 1 : 2;
 				reduced = 1;
@@ -418,6 +456,165 @@ static size_t ddmin(struct minimizer *m, size_t *idx, size_t n)
 		}
 	}
 	free(cand);
+	return n;
+}
+
+static int is_range_unit(const struct unit *u)
+{
+	return (u->op.kind == OP_MAP || u->op.kind == OP_UNMAP_RANGE) &&
+	       u->op.c > u->op.b;
+}
+
+/* Try u[i]'s range as [b, c]; keep it if it still fails. */
+static int try_range(struct minimizer *m, struct unit *u, size_t n, size_t i,
+		     uint64_t b, uint64_t c)
+{
+	struct unit old = u[i];
+
+	if (u[i].op.kind == OP_MAP)
+		u[i].first += b - u[i].op.b;
+	u[i].op.b = b;
+	u[i].op.c = c;
+	if (still_fails(m, u, n))
+		return 1;
+	u[i] = old;
+	return 0;
+}
+
+/* Halve every range while it still fails: keep the lower or the upper
+ * half, else drop a quarter at either end, down to one block. */
+static void shrink_ranges(struct minimizer *m, struct unit *u, size_t n)
+{
+	for (size_t i = n; i-- > 0 && !m->over; ) {
+		while (is_range_unit(&u[i]) && !m->over) {
+			uint64_t b = u[i].op.b, c = u[i].op.c, len = c - b + 1;
+			uint64_t half = len / 2, q = len / 4 ? len / 4 : 1;
+
+			if (try_range(m, u, n, i, b, b + half - 1) ||
+			    try_range(m, u, n, i, b + half, c) ||
+			    try_range(m, u, n, i, b + q, c) ||
+			    try_range(m, u, n, i, b, c - q))
+				continue;
+			break;
+		}
+	}
+}
+
+/* Lines as written: a map of a single block goes back into the range of
+ * the line before when the device is the same and the block the next.
+ * (Only maps: `map D A..B` is exactly the maps A..B one by one, where a
+ * range unmap is another core call than single unmaps.) */
+static size_t fold(struct unit *u, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct unit *p = k ? &u[k - 1] : NULL;
+
+		if (p && p->op.kind == OP_MAP && u[i].op.kind == OP_MAP &&
+		    p->op.a == u[i].op.a && u[i].op.b == p->op.c + 1 &&
+		    p->first + unit_len(p) == u[i].first) {
+			p->op.c = u[i].op.c;
+			continue;
+		}
+		u[k++] = u[i];
+	}
+	return k;
+}
+
+static int is_unmap(const struct unit *u)
+{
+	return u->op.kind == OP_UNMAP || u->op.kind == OP_UNMAP_RANGE;
+}
+
+/* Runs of unmaps of one device over consecutive blocks, each tried as one
+ * range unmap (another core call, so kept only when it still fails);
+ * returns the new length of u. */
+static size_t join_unmaps(struct minimizer *m, struct unit *u, size_t n)
+{
+	struct unit *cand = malloc(n * sizeof(*cand));
+
+	if (!cand)
+		return n;
+	for (size_t i = 0; i < n && !m->over; i++) {
+		size_t j = i;
+
+		while (j + 1 < n && is_unmap(&u[i]) && is_unmap(&u[j + 1]) &&
+		       u[j + 1].op.a == u[i].op.a &&
+		       u[j + 1].op.b == u[j].op.c + 1)
+			j++;
+		if (j == i)
+			continue;
+		size_t k = 0;
+		for (size_t x = 0; x < n; x++) {
+			if (x > i && x <= j)
+				continue;
+			cand[k] = u[x];
+			if (x == i) {
+				cand[k].op.kind = OP_UNMAP_RANGE;
+				cand[k].op.c = u[j].op.c;
+			}
+			k++;
+		}
+		if (still_fails(m, cand, k)) {
+			memcpy(u, cand, k * sizeof(*u));
+			n = k;
+		}
+	}
+	free(cand);
+	return n;
+}
+
+/* Every range cut into single ops (u has room for units_ops). */
+static size_t expand(const struct unit *in, size_t n, struct unit *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		for (uint64_t j = 0; j < unit_len(&in[i]); j++) {
+			out[k] = in[i];
+			if (in[i].op.kind == OP_MAP) {
+				out[k].op.b = out[k].op.c = in[i].op.b + j;
+				out[k].first = in[i].first + j;
+			}
+			k++;
+		}
+	}
+	return k;
+}
+
+/*
+ * The shrinking: lines first (ddmin over the lines, ranges kept whole),
+ * runs of unmaps over consecutive blocks joined into range unmaps, then
+ * each range halved, then lines again; then, while the budget lasts
+ * and the workload is small enough, single ops (every range cut into its
+ * blocks, ddmin, folded back), kept only when it does not add lines.
+ */
+static size_t shrink(struct minimizer *m, struct unit **pu, size_t n)
+{
+	struct unit *u = *pu;
+	uint64_t nops;
+
+	n = ddmin(m, u, n);
+	n = join_unmaps(m, u, n);
+	shrink_ranges(m, u, n);
+	n = ddmin(m, u, n);
+	nops = units_ops(u, n);
+	if (m->over || nops <= n || nops > MIN_SINGLE_OPS)
+		return n;
+	struct unit *e = malloc(nops * sizeof(*e));
+	if (!e)
+		return n;
+	size_t ne = expand(u, n, e);
+	unsigned runs0 = m->runs;
+	ne = ddmin(m, e, ne);
+	ne = fold(e, ne);
+	if (ne <= n && m->runs > runs0) {
+		free(u);
+		*pu = e;
+		return ne;
+	}
+	free(e);
 	return n;
 }
 
@@ -481,13 +678,7 @@ static int write_file(const char *path, const char *text)
 	return 0;
 }
 
-struct min_args {
-	const char *idtext;
-	const char *mutant;		/* --mutant, or NULL */
-	const char *outpath;		/* -o, or NULL */
-};
-
-static int parse_args(int argc, char **argv, struct min_args *a)
+static int parse_args(int argc, char **argv, struct minimize_req *a)
 {
 	int rc;
 
@@ -498,6 +689,22 @@ static int parse_args(int argc, char **argv, struct min_args *a)
 			a->mutant = argv[++i];
 			if ((rc = cli_set_mutant(a->mutant)))
 				return rc;
+		} else if (!strcmp(argv[i], "--max-runs") ||
+			   !strcmp(argv[i], "--max-seconds")) {
+			uint64_t v;
+
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a value", argv[i]);
+			if ((rc = cli_parse_u64_arg(argv[i], argv[i + 1], &v)))
+				return rc;
+			if (!v || v > 1000000)
+				return cli_usage_error("%s must be 1..1000000",
+						       argv[i]);
+			if (!strcmp(argv[i], "--max-runs"))
+				a->max_runs = (unsigned)v;
+			else
+				a->max_seconds = (double)v;
+			i++;
 		} else if (!strcmp(argv[i], "-o")) {
 			if (i + 1 >= argc || !argv[i + 1][0])
 				return cli_usage_error("%s needs a file name", argv[i]);
@@ -664,7 +871,7 @@ static int live_fails_here(const struct minimizer *m,
 
 /* Write the n ops left to path, run it from the file, and fill v with the
  * violation it finds.  0, or 2 after a message. */
-static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
+static int write_and_confirm(struct minimizer *m, const struct unit *u, size_t n,
 			     size_t nbase, const char *idtext,
 			     const struct state_id *id, const char *path,
 			     struct violation *v)
@@ -675,13 +882,14 @@ static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
 
 	snprintf(header, sizeof(header),
 		 "# Minimised by pdcrash minimize from\n#   %s%s%s\n"
-		 "# %zu ops up to the cut (or the live failure) -> %zu ops (%u candidate runs%s).\n"
+		 "# %zu ops up to the cut (or the live failure) -> %zu lines, %" PRIu64
+		 " ops (%u candidate runs%s).\n"
 		 "# The pool line carries the variant's cache; seed %" PRIu64
 		 "%s.\n", idtext, m->mutant ? " --mutant " : "",
-		 m->mutant ? m->mutant : "", nbase, n, m->runs,
+		 m->mutant ? m->mutant : "", nbase, n, units_ops(u, n), m->runs,
 		 m->over ? ", budget used up" : "", id->seed,
 		 id->tear ? ", torn writes" : "");
-	text = scenario_text(m, idx, n, header);
+	text = scenario_text(m, u, n, header);
 	if (!text) {
 		fprintf(stderr, "pdcrash: out of memory\n");
 		return 2;
@@ -694,6 +902,7 @@ static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
 	}
 	if ((r = cli_load_named(path, &msc)))
 		return r;
+	m->confirm = 1;
 	r = run_once(m, msc, &m->cur_fault, v);
 	if (r < 0)
 		fprintf(stderr, "pdcrash: cannot run %s: %s\n", path, pd_strerror(r));
@@ -707,12 +916,13 @@ static int write_and_confirm(struct minimizer *m, const size_t *idx, size_t n,
 }
 
 static void print_result(const struct minimizer *m, const char *idtext,
-			 size_t nbase, size_t n, const char *path,
+			 size_t nbase, size_t n, uint64_t nops, const char *path,
 			 const struct violation *v)
 {
 	printf("minimised %s\n", idtext);
-	printf("ops: %zu up to the cut -> %zu (%u candidate runs in %.1f s%s)\n",
-	       nbase, n, m->runs, now_sec() - m->t0,
+	printf("ops: %zu up to the cut -> %zu lines, %" PRIu64 " ops (%u candidate "
+	       "runs of at most %u in %.1f s%s)\n", nbase, n, nops, m->runs,
+	       m->max_runs, now_sec() - m->t0,
 	       m->over ? "; budget used up, the best so far" : "");
 	printf("wrote %s\n", path);
 	printf("new id: %s\n", v->id);
@@ -735,7 +945,17 @@ static void print_result(const struct minimizer *m, const char *idtext,
  */
 int cmd_minimize(int argc, char **argv)
 {
-	struct min_args a = { 0 };
+	struct minimize_req a = { 0 };
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &a)))
+		return rc;
+	return minimize_id(&a);
+}
+
+int minimize_id(const struct minimize_req *req)
+{
+	const struct minimize_req a = *req;
 	struct run_config cfg = { 0 };
 	struct minimizer m = { 0 };
 	struct run_result res;
@@ -743,12 +963,11 @@ int cmd_minimize(int argc, char **argv)
 	struct state_id id;
 	struct violation v;
 	char err[512], base[128], path[PATH_MAX];
-	size_t *idx = NULL, nbase, n;
+	struct unit *u = NULL;
+	size_t nbase, n, nu;
 	struct op *ops = NULL;
 	int rc, r, is_write;
 
-	if ((rc = parse_args(argc, argv, &a)))
-		return rc;
 	/* a write id (NAME:sSEED:wSEQ:eFAULT) names log entry SEQ; a live
 	 * id (liveid.h) no crash state */
 	if ((is_write = write_id_parse(a.idtext, &id, err, sizeof(err))) < 0)
@@ -794,16 +1013,19 @@ int cmd_minimize(int argc, char **argv)
 			goto out_free_res;
 		nbase = id.cut ? workload_op_at(&res, id.cut - 1) + 1 : 1;
 	}
-	idx = malloc(nbase * sizeof(*idx));
+	u = malloc(nbase * sizeof(*u));
 	ops = malloc(nbase * sizeof(*ops));
-	if (!idx || !ops) {
+	if (!u || !ops) {
 		fprintf(stderr, "pdcrash: out of memory\n");
 		goto out_free_ops;
 	}
 	for (size_t i = 0; i < nbase; i++) {
 		ops[i] = res.ops[i].op;
-		idx[i] = i;
+		u[i].op = ops[i];
+		u[i].first = i;
 	}
+	/* the lines: runs of single maps folded back into ranges */
+	nu = fold(u, nbase);
 	m.base = ops;
 	m.geo = res.geo;
 	m.seed = id.seed;
@@ -811,25 +1033,31 @@ int cmd_minimize(int argc, char **argv)
 	m.fault = id.fault;
 	m.cur_fault = id.fault;
 	m.t0 = now_sec();
-	m.progress = isatty(2);
+	m.progress = isatty(2) && !a.quiet_progress;
+	m.jobs = a.jobs ? a.jobs : cli_default_jobs();
+	m.max_runs = a.max_runs ? a.max_runs :
+		     nu * MIN_RUNS_PER_LINE < MIN_MIN_RUNS ? MIN_MIN_RUNS :
+		     nu * MIN_RUNS_PER_LINE > MIN_MAX_RUNS ? MIN_MAX_RUNS :
+		     (unsigned)(nu * MIN_RUNS_PER_LINE);
+	m.max_seconds = a.max_seconds > 0 ? a.max_seconds : MIN_MAX_SECONDS;
 	find_anchor(&m, &res, nbase);
 	/* If the prefix does not fail alone (a difference the prefix
 	 * argument misses), there is nothing sound to shrink. */
-	if (!still_fails(&m, idx, nbase)) {
+	if (!still_fails(&m, u, nu)) {
 		fprintf(stderr, "pdcrash: the ops up to the cut, run as a scenario, "
 			"do not fail (%zu ops, %u runs)\n", nbase, m.runs);
 		goto out_free_ops;
 	}
-	n = ddmin(&m, idx, nbase);
+	n = shrink(&m, &u, nu);
 	if (m.progress)
-		fprintf(stderr, "\r%*s\r", 60, "");
-	if ((rc = write_and_confirm(&m, idx, n, nbase, a.idtext, &id, path, &v)))
+		fprintf(stderr, "\r%*s\r", 70, "");
+	if ((rc = write_and_confirm(&m, u, n, nbase, a.idtext, &id, path, &v)))
 		goto out_free_ops;
-	print_result(&m, a.idtext, nbase, n, path, &v);
+	print_result(&m, a.idtext, nbase, n, units_ops(u, n), path, &v);
 	rc = 1;
 out_free_ops:
 	free(ops);
-	free(idx);
+	free(u);
 out_free_res:
 	run_result_free(&res);
 out_free_sc:

@@ -1,0 +1,53 @@
+/* harness/engine/mutate.h - scenario mutations for `pdcrash search`.
+ *
+ * A scenario is mutated line by line, as a person would edit it: insert,
+ * delete, duplicate and move lines; widen, shrink, shift or split a
+ * range; change a device; splice the start of one scenario with the end
+ * of another; change the pool geometry and the block-manager cache; put
+ * commits, aborts, snapshots, metadata snapshots and resizes at new
+ * places, or between the blocks of a range (a range op cut into single
+ * ops with a snapshot or a commit after each, the shape of the edge cases
+ * in scenarios/reach/).
+ *
+ *  MU1  deterministic: the same scenario, other and PRNG state give the
+ *       same result on every machine (core/prng.h only).
+ *  MU2  the result always parses (scenario_to_text, then scenario_parse)
+ *       and stays within MUTATE_MAX_LINES lines and MUTATE_MAX_BLOCKS
+ *       blocks of expanded range ops, so every candidate stays cheap.
+ *  MU3  ops that the oracle answers with an error (a map to a device that
+ *       does not exist, ...) are allowed: the workload checks the core
+ *       returns the same error.
+ */
+#ifndef PD_MUTATE_H
+#define PD_MUTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prng.h"
+#include "scenario.h"
+
+#define MUTATE_MAX_LINES 2000
+#define MUTATE_MAX_BLOCKS 40000
+#define MUTATE_WHAT_MAX 256
+
+/* A deep copy of src named name (path NULL).  0 or -ENOMEM. */
+int scenario_clone(const struct scenario *src, const char *name,
+		   struct scenario **result);
+
+/* Apply one to four mutations to sc in place; other (may be NULL) is the
+ * splice partner.  what: a short description ("insert snap 7 0 at 12;
+ * ...").  0, or -ENOMEM. */
+int scenario_mutate(struct scenario *sc, const struct scenario *other,
+		    struct prng *p, char *what, size_t len);
+
+/* The text of a scenario file for sc (the pool line, then one line per
+ * op, random lines in full), after header (may be NULL).  malloc'd; NULL
+ * when out of memory. */
+char *scenario_to_text(const struct scenario *sc, const char *header);
+
+/* Blocks of the expanded range ops plus generated random ops: the cost
+ * of a run, roughly. */
+uint64_t scenario_weight(const struct scenario *sc);
+
+#endif /* PD_MUTATE_H */

@@ -1,0 +1,778 @@
+/* harness/pdcrash/search.c - `pdcrash search`: coverage-guided workloads
+ * (DESIGN.md 9), as syzkaller searches system-call programs.
+ *
+ * The corpus starts as the seed scenarios (scenarios/ and its subfolders,
+ * or --seed-dir) and the .scn files already in the corpus folder.  Each
+ * candidate is a corpus entry mutated (harness/engine/mutate.h: lines
+ * inserted, deleted, duplicated, moved; ranges changed and cut; devices
+ * changed; two scenarios spliced; geometry and cache changed; commits,
+ * aborts, snapshots, metadata snapshots and resizes put at new places).
+ *
+ * Coverage signal: the edges of core/, counted by SanitizerCoverage's
+ * inline 8-bit counters (make search builds build/search/pdcrash with
+ * core/ alone instrumented by clang; harness/engine/sancov.h reads them in
+ * process).  A candidate is kept when its live run reaches an edge no
+ * earlier run reached.
+ *
+ * Each candidate runs live against the oracle (workload_run) in a forked
+ * child, which hands back its counters through shared memory; a crash or
+ * hang of that child, or a disagreement with the oracle, is a finding.
+ * A kept candidate is written to the corpus folder (cNNNNNNN.scn, NNN the
+ * candidate's number) and, named by that path, goes through the full crash
+ * exploration of `pdcrash run` (exhaustive, both cache variants), then
+ * through --faults IO-error runs: the fault plans are drawn from the
+ * reads, writes and flushes of its live run (kind, number, once or
+ * sticky), each run with the failing first reopen of --io-errors.
+ *
+ * Determinism (SE1): candidate g is made from a PRNG seeded by (--seed, g)
+ * and the corpus as it stood at the start of g's batch (SEARCH_BATCH
+ * candidates); a batch's results are taken in candidate order, so the
+ * corpus, the findings and the files do not depend on --jobs.  --shard K/N
+ * keeps candidates g with g % N == K.  --runs bounds the candidates,
+ * --seconds the time (checked between batches).
+ *
+ * A violation is printed with its id and minimized (minimize.c's
+ * machinery, minimize_id()) into the corpus folder; the search stops at
+ * the first one unless --keep-going.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "driver.h"
+#include "errors.h"
+#include "liveid.h"
+#include "minimize.h"
+#include "mutate.h"
+#include "sancov.h"
+
+#define SEARCH_BATCH 8
+#define SEARCH_FAULTS 3
+#define SEARCH_HEAVY 5000		/* blocks: a costly entry to mutate */
+#define SEARCH_MAX_BRANCHES 20000
+#define SEARCH_LIVE_TIMEOUT 60
+#define LIVE_MSG_MAX 400
+/* A live disagreement that is the core running out of metadata space,
+ * which the oracle does not model yet (DESIGN.md 10): such a candidate is
+ * kept for its coverage but not reported. */
+#define NOSPACE_MSG "-28 (no space left in the space map)"
+
+struct search_opts {
+	uint64_t seed;
+	double seconds;			/* 0: no time bound */
+	uint64_t runs;			/* 0: no bound on candidates */
+	unsigned jobs;
+	unsigned shard_k, shard_n;
+	const char *corpus;
+	const char *seed_dir;
+	const char *mutant;
+	unsigned faults;
+	uint64_t max_branches;
+	int keep_going;
+	int no_minimize;
+	int live_only;			/* no crash exploration (measuring) */
+	int progress;
+};
+
+struct entry {
+	struct scenario *sc;
+	uint64_t weight;
+};
+
+/* What a child hands back (followed by the counters). */
+struct slot {
+	int done;
+	int live_failed;
+	uint64_t reads, writes, flushes;
+	char msg[LIVE_MSG_MAX];
+};
+
+struct search {
+	struct search_opts o;
+	struct entry *corpus;
+	size_t nr_corpus, cap_corpus;
+	size_t nr_seeds;
+	uint8_t *seen;
+	size_t nr_edges, nr_seen;
+	uint64_t candidates, kept, crash_runs, fault_runs, states;
+	uint64_t violations, nospace;
+	double t0, first_seconds;
+	char first_id[200];
+	int stop;
+};
+
+static double now_sec(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int add_entry(struct search *s, struct scenario *sc)
+{
+	if (s->nr_corpus == s->cap_corpus) {
+		size_t cap = s->cap_corpus ? s->cap_corpus * 2 : 64;
+		struct entry *e = realloc(s->corpus, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		s->corpus = e;
+		s->cap_corpus = cap;
+	}
+	s->corpus[s->nr_corpus].sc = sc;
+	s->corpus[s->nr_corpus].weight = scenario_weight(sc);
+	s->nr_corpus++;
+	return 0;
+}
+
+static size_t slot_size(const struct search *s)
+{
+	return (sizeof(struct slot) + s->nr_edges + 63) & ~(size_t)63;
+}
+
+/* The child: run sc live, hand back counters and verdict; never returns. */
+static void live_child(const struct search *s, const struct scenario *sc,
+		       struct slot *out)
+{
+	struct run_config cfg = { .sc = sc, .seed = 1, .keep_state = -1,
+				  .quiet = 1 };
+	struct run_result res;
+	int r;
+
+	alarm(SEARCH_LIVE_TIMEOUT);
+	sancov_reset();
+	r = workload_run(&cfg, &res);
+	memcpy((uint8_t *)(out + 1), sancov_counters(), s->nr_edges);
+	if (r) {
+		snprintf(out->msg, sizeof(out->msg), "the run could not be set "
+			 "up: %s", pd_strerror(r));
+		_exit(3);
+	}
+	out->live_failed = res.live_failed;
+	if (res.live_failed)
+		snprintf(out->msg, sizeof(out->msg), "%.390s", res.live_msg);
+	out->reads = simdisk_count(res.sd, SD_READ);
+	out->writes = simdisk_count(res.sd, SD_WRITE);
+	out->flushes = simdisk_count(res.sd, SD_FLUSH);
+	out->done = 1;
+	_exit(0);
+}
+
+/* Run scs[0..n-1] live, at most jobs at a time; slots filled; status[i]
+ * the child's wait status.  0 or -errno. */
+static int run_live(const struct search *s, struct scenario **scs, size_t n,
+		    uint8_t *mem, int *status)
+{
+	pid_t pids[SEARCH_BATCH];
+	size_t next = 0, running = 0, done = 0;
+
+	memset(mem, 0, n * slot_size(s));
+	fflush(NULL);
+	while (done < n) {
+		while (next < n && running < s->o.jobs) {
+			pid_t pid = fork();
+
+			if (pid < 0)
+				return -errno;
+			if (pid == 0)
+				live_child(s, scs[next],
+					   (struct slot *)(mem + next * slot_size(s)));
+			pids[next++] = pid;
+			running++;
+		}
+		int st;
+		pid_t pid = wait(&st);
+		if (pid < 0)
+			return -errno;
+		for (size_t i = 0; i < next; i++)
+			if (pids[i] == pid) {
+				status[i] = st;
+				running--;
+				done++;
+			}
+	}
+	return 0;
+}
+
+/* New edges in counters (and mark them seen when add). */
+static size_t new_edges(struct search *s, const uint8_t *c, int add)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->nr_edges; i++) {
+		if (c[i] && !s->seen[i]) {
+			k++;
+			if (add) {
+				s->seen[i] = 1;
+				s->nr_seen++;
+			}
+		}
+	}
+	return k;
+}
+
+static int write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	return fclose(f) ? -errno : 0;
+}
+
+static void found(struct search *s, const char *id, const char *msg)
+{
+	s->violations++;
+	if (!s->first_id[0]) {
+		snprintf(s->first_id, sizeof(s->first_id), "%s", id);
+		s->first_seconds = now_sec() - s->t0;
+	}
+	if (s->o.progress)
+		fprintf(stderr, "\r%*s\r", 78, "");
+	printf("violation: %s\n  %s\n", id, msg);
+	printf("replay: pdcrash replay %s%s%s\n", id,
+	       s->o.mutant ? " --mutant " : "", s->o.mutant ? s->o.mutant : "");
+	printf("found after %.1f s, %" PRIu64 " candidates\n",
+	       now_sec() - s->t0, s->candidates);
+	fflush(stdout);
+	if (!s->o.no_minimize) {
+		char out[PATH_MAX];
+
+		snprintf(out, sizeof(out), "%s/min-%" PRIu64 ".scn", s->o.corpus,
+			 s->violations);
+		struct minimize_req req = {
+			.idtext = id, .mutant = s->o.mutant, .outpath = out,
+			.quiet_progress = 1,
+		};
+		minimize_id(&req);
+		fflush(stdout);
+	}
+	if (!s->o.keep_going)
+		s->stop = 1;
+}
+
+/* One driver run of sc (named by its corpus path): 0, or -errno. */
+static int explore(struct search *s, struct scenario *sc,
+		   const struct fault_spec *fault)
+{
+	struct scenario *scs[1] = { sc };
+	struct run_opts o = {
+		.scenarios = scs, .nr_scenarios = 1, .seed = 1,
+		.jobs = s->o.jobs, .max_branches = s->o.max_branches,
+		.mutant = s->o.mutant, .fault = fault,
+		.io_errors = fault != NULL,
+		.variants_mask = fault ? 1 : 0,
+	};
+	struct run_summary sum;
+	int r = driver_run(&o, &sum);
+
+	if (r) {
+		run_summary_free(&sum);
+		return r;
+	}
+	s->states += sum.states;
+	/* live failures come first in the sorted list, then crash states */
+	if (sum.nr_violations)
+		found(s, sum.violations[0].id, sum.violations[0].msg);
+	run_summary_free(&sum);
+	return 0;
+}
+
+static void sample_faults(struct search *s, uint64_t g, const struct slot *sl,
+			  struct fault_spec *f, unsigned *nf)
+{
+	struct prng p;
+	uint64_t counts[3] = { sl->reads, sl->writes, sl->flushes };
+	static const enum fault_kind kinds[3] = { FAULT_READ, FAULT_WRITE,
+						  FAULT_FLUSH };
+
+	prng_seed(&p, prng_derive(s->o.seed, g * 2 + 1));
+	*nf = 0;
+	if (!counts[0] && !counts[1] && !counts[2])
+		return;
+	for (unsigned i = 0; i < s->o.faults; i++) {
+		unsigned k;
+
+		do
+			k = (unsigned)prng_below(&p, 3);
+		while (!counts[k]);
+		f[*nf].kind = kinds[k];
+		f[*nf].nth = 1 + prng_below(&p, counts[k]);
+		f[*nf].sticky = (int)prng_below(&p, 2);
+		(*nf)++;
+	}
+}
+
+/* A kept candidate: write it, load it by its path, explore it. */
+static int keep(struct search *s, uint64_t g, struct scenario *cand,
+		const struct slot *sl, size_t nnew, const char *what)
+{
+	char path[PATH_MAX], header[600];
+	struct scenario *sc;
+	struct fault_spec f[16];
+	unsigned nf;
+	char *text;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/c%07" PRIu64 ".scn", s->o.corpus, g);
+	snprintf(header, sizeof(header),
+		 "# pdcrash search --seed %" PRIu64 ", candidate %" PRIu64
+		 ": %zu new edges of core/\n# %.500s\n", s->o.seed, g, nnew, what);
+	text = scenario_to_text(cand, header);
+	if (!text)
+		return -ENOMEM;
+	r = write_text(path, text);
+	free(text);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot write %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	if (cli_load_named(path, &sc))
+		return -EINVAL;
+	s->kept++;
+	if (sl->live_failed && strstr(sl->msg, NOSPACE_MSG)) {
+		/* out of metadata space: not modelled yet (DESIGN.md 10) */
+		s->nospace++;
+		return add_entry(s, sc);
+	}
+	if (sl->live_failed) {
+		char id[200];
+		struct fault_spec none = { 0 };
+
+		live_id_format(sc->name, 1, &none, id, sizeof(id));
+		found(s, id, sl->msg);
+		return add_entry(s, sc);
+	}
+	if (s->o.live_only)
+		return add_entry(s, sc);
+	s->crash_runs++;
+	r = explore(s, sc, NULL);
+	sample_faults(s, g, sl, f, &nf);
+	for (unsigned i = 0; !r && !s->stop && i < nf; i++) {
+		s->fault_runs++;
+		r = explore(s, sc, &f[i]);
+	}
+	if (r) {
+		scenario_free(sc);
+		return r;
+	}
+	return add_entry(s, sc);
+}
+
+/* A child that died: a crash or hang of the live run is a finding. */
+static int child_died(struct search *s, uint64_t g, struct scenario *cand,
+		      int st, const struct slot *sl)
+{
+	char path[PATH_MAX], id[200], msg[200];
+	char *text = scenario_to_text(cand, "# pdcrash search: the live run "
+				      "of this candidate crashed or hung\n");
+	struct fault_spec none = { 0 };
+
+	if (!text)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/c%07" PRIu64 ".scn", s->o.corpus, g);
+	write_text(path, text);
+	free(text);
+	path[strlen(path) - 4] = 0;
+	live_id_format(path, 1, &none, id, sizeof(id));
+	if (WIFSIGNALED(st))
+		snprintf(msg, sizeof(msg), "the live run %s (signal %d)",
+			 WTERMSIG(st) == SIGALRM ? "hung" : "crashed",
+			 WTERMSIG(st));
+	else
+		snprintf(msg, sizeof(msg), "the live run exited %d: %s",
+			 WEXITSTATUS(st), sl->msg);
+	s->violations++;
+	if (!s->first_id[0]) {
+		snprintf(s->first_id, sizeof(s->first_id), "%s", id);
+		s->first_seconds = now_sec() - s->t0;
+	}
+	printf("violation: %s\n  %s\n", id, msg);
+	if (!s->o.keep_going)
+		s->stop = 1;
+	return 0;
+}
+
+/* The entry to mutate: recent finds weigh as much as the rest, and an
+ * entry of more than SEARCH_HEAVY blocks is taken one time in four. */
+static size_t pick_entry(struct search *s, struct prng *p)
+{
+	size_t n = s->nr_corpus, added = n - s->nr_seeds, i;
+
+	for (int tries = 0; ; tries++) {
+		if (added && prng_below(p, 2))
+			i = n - 1 - prng_below(p, added < 16 ? added : 16);
+		else
+			i = prng_below(p, n);
+		if (tries == 3 || s->corpus[i].weight <= SEARCH_HEAVY ||
+		    !prng_below(p, 4))
+			return i;
+	}
+}
+
+static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
+			  char *what, size_t len)
+{
+	struct prng p;
+	char name[64];
+	size_t a, b;
+	int r;
+
+	prng_seed(&p, prng_derive(s->o.seed, g * 2));
+	a = pick_entry(s, &p);
+	b = prng_below(&p, s->nr_corpus);
+	snprintf(name, sizeof(name), "c%07" PRIu64, g);
+	r = scenario_clone(s->corpus[a].sc, name, out);
+	if (r)
+		return r;
+	int k = snprintf(what, len, "from %s: ", s->corpus[a].sc->name);
+	return scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
+}
+
+static int search_loop(struct search *s)
+{
+	size_t ss = slot_size(s);
+	uint8_t *mem = mmap(NULL, SEARCH_BATCH * ss, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t g = 0;
+	double last = 0;
+	int r = 0;
+
+	if (mem == MAP_FAILED)
+		return -errno;
+	while (!s->stop && !r) {
+		struct scenario *scs[SEARCH_BATCH];
+		char whats[SEARCH_BATCH][MUTATE_WHAT_MAX];
+		uint64_t gs[SEARCH_BATCH];
+		int status[SEARCH_BATCH];
+		size_t n = 0;
+
+		if (s->o.seconds && now_sec() - s->t0 >= s->o.seconds)
+			break;
+		while (n < SEARCH_BATCH && (!s->o.runs ||
+					    s->candidates + n < s->o.runs)) {
+			if (!s->o.shard_n || g % s->o.shard_n == s->o.shard_k) {
+				r = make_candidate(s, g, &scs[n], whats[n],
+						   sizeof(whats[n]));
+				if (r)
+					break;
+				gs[n++] = g;
+			}
+			g++;
+		}
+		if (!n)
+			break;
+		if (!r)
+			r = run_live(s, scs, n, mem, status);
+		for (size_t i = 0; i < n; i++) {
+			const struct slot *sl = (const struct slot *)(mem + i * ss);
+
+			if (!r && !s->stop) {
+				s->candidates++;
+				if (!WIFEXITED(status[i]) || WEXITSTATUS(status[i]) ||
+				    !sl->done) {
+					r = child_died(s, gs[i], scs[i], status[i], sl);
+				} else {
+					size_t k = new_edges(s, (const uint8_t *)(sl + 1), 1);
+
+					int nospace = sl->live_failed &&
+						      strstr(sl->msg, NOSPACE_MSG);
+
+					s->nospace += nospace && !k;
+					if (k || (sl->live_failed && !nospace)) {
+						r = keep(s, gs[i], scs[i], sl, k, whats[i]);
+						if (s->o.progress)
+							fprintf(stderr, "\r%*s\r", 78, "");
+						printf("c%07" PRIu64 ": +%zu edges (%zu of %zu) %.120s\n",
+						       gs[i], k, s->nr_seen, s->nr_edges, whats[i]);
+						fflush(stdout);
+					}
+				}
+			}
+			scenario_free(scs[i]);
+		}
+		if (s->o.progress && now_sec() - last > 0.5) {
+			last = now_sec();
+			fprintf(stderr, "\rsearch: %" PRIu64 " candidates, %" PRIu64
+				" kept, %zu edges, %.0f s   ", s->candidates,
+				s->kept, s->nr_seen, last - s->t0);
+		}
+	}
+	if (s->o.progress)
+		fprintf(stderr, "\r%*s\r", 78, "");
+	munmap(mem, SEARCH_BATCH * ss);
+	return r;
+}
+
+/* Seeds' coverage: every corpus entry run live once. */
+static int seed_coverage(struct search *s)
+{
+	size_t ss = slot_size(s);
+	uint8_t *mem = mmap(NULL, SEARCH_BATCH * ss, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int r = 0;
+
+	if (mem == MAP_FAILED)
+		return -errno;
+	for (size_t at = 0; at < s->nr_corpus && !r; at += SEARCH_BATCH) {
+		struct scenario *scs[SEARCH_BATCH];
+		int status[SEARCH_BATCH];
+		size_t n = s->nr_corpus - at < SEARCH_BATCH ?
+			   s->nr_corpus - at : SEARCH_BATCH;
+
+		for (size_t i = 0; i < n; i++)
+			scs[i] = s->corpus[at + i].sc;
+		r = run_live(s, scs, n, mem, status);
+		for (size_t i = 0; i < n && !r; i++) {
+			const struct slot *sl = (const struct slot *)(mem + i * ss);
+
+			if (sl->done)
+				new_edges(s, (const uint8_t *)(sl + 1), 1);
+			else
+				fprintf(stderr, "pdcrash: seed %s: its live run "
+					"failed (%s)\n", scs[i]->name, sl->msg);
+		}
+	}
+	munmap(mem, SEARCH_BATCH * ss);
+	return r;
+}
+
+static int load_dir(struct search *s, const char *dir, int quiet_missing)
+{
+	char **names = NULL;
+	size_t nr = 0;
+	int rc = 0;
+
+	if (setenv("PDCRASH_SCENARIOS", dir, 1))
+		return 2;
+	if (quiet_missing && access(dir, R_OK))
+		return 0;
+	if ((rc = cli_list_scenarios(&names, &nr)))
+		return rc;
+	for (size_t i = 0; i < nr; i++) {
+		struct scenario *sc;
+
+		if (!rc && !(rc = cli_load_named(names[i], &sc)) &&
+		    add_entry(s, sc)) {
+			scenario_free(sc);
+			rc = 2;
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int parse_args(int argc, char **argv, struct search_opts *o)
+{
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		uint64_t v;
+
+		if (!strcmp(a, "--keep-going")) {
+			o->keep_going = 1;
+			continue;
+		}
+		if (!strcmp(a, "--no-minimize")) {
+			o->no_minimize = 1;
+			continue;
+		}
+		if (!strcmp(a, "--live-only")) {
+			o->live_only = 1;
+			continue;
+		}
+		if (a[0] != '-')
+			return cli_usage_error("search takes no scenario ('%s'): "
+					       "use --seed-dir", a);
+		char word[64];
+
+		snprintf(word, sizeof(word), " %s ", a);
+		if (strlen(a) > 32 || !strstr(" --corpus --seed-dir --mutant --shard"
+					      " --seed --seconds --runs --jobs"
+					      " --faults --max-branches ", word))
+			return cli_usage_error("unknown option '%s'", a);
+		if (i + 1 >= argc)
+			return cli_usage_error("%s needs a value", a);
+		const char *val = argv[++i];
+		if (!strcmp(a, "--corpus") || !strcmp(a, "--seed-dir") ||
+		    !strcmp(a, "--mutant")) {
+			if (!*val)
+				return cli_usage_error("%s needs a value", a);
+			if (!strcmp(a, "--corpus"))
+				o->corpus = val;
+			else if (!strcmp(a, "--seed-dir"))
+				o->seed_dir = val;
+			else if ((rc = cli_set_mutant(o->mutant = val)))
+				return rc;
+			continue;
+		}
+		if (!strcmp(a, "--shard")) {
+			unsigned k, n;
+			char extra;
+
+			if (sscanf(val, "%u/%u%c", &k, &n, &extra) != 2 || !n ||
+			    k >= n)
+				return cli_usage_error("bad --shard '%s' (want K/N, "
+						       "0 <= K < N)", val);
+			o->shard_k = k;
+			o->shard_n = n;
+			continue;
+		}
+		if ((rc = (!strcmp(a, "--seed") || !strcmp(a, "--seconds") ||
+			   !strcmp(a, "--runs") || !strcmp(a, "--jobs") ||
+			   !strcmp(a, "--faults") || !strcmp(a, "--max-branches")) ?
+			  cli_parse_u64_arg(a, val, &v) :
+			  cli_usage_error("unknown option '%s'", a)))
+			return rc;
+		if (!strcmp(a, "--seed")) {
+			o->seed = v;
+		} else if (!strcmp(a, "--seconds")) {
+			if (!v || v > 1000000)
+				return cli_usage_error("--seconds must be 1..1000000, "
+						       "got %s", val);
+			o->seconds = (double)v;
+		} else if (!strcmp(a, "--runs")) {
+			if (!v)
+				return cli_usage_error("--runs must be at least 1, got %s",
+						       val);
+			o->runs = v;
+		} else if (!strcmp(a, "--jobs")) {
+			if (v < 1 || v > 64)
+				return cli_usage_error("--jobs must be 1..64, got %s", val);
+			o->jobs = (unsigned)v;
+		} else if (!strcmp(a, "--faults")) {
+			if (v > 16)
+				return cli_usage_error("--faults must be 0..16, got %s", val);
+			o->faults = (unsigned)v;
+		} else {
+			if (!v)
+				return cli_usage_error("--max-branches must be at "
+						       "least 1, got %s", val);
+			o->max_branches = v;
+		}
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (char *q = tmp + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = 0;
+		if (mkdir(tmp, 0777) && errno != EEXIST)
+			return -errno;
+		*q = '/';
+	}
+	if (mkdir(tmp, 0777) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int cmd_search(int argc, char **argv)
+{
+	struct search s = { 0 };
+	char seeddir[PATH_MAX];
+	int rc, r;
+
+	s.o.seed = 1;
+	s.o.jobs = cli_default_jobs();
+	s.o.corpus = "build/search-corpus";
+	s.o.faults = SEARCH_FAULTS;
+	s.o.max_branches = SEARCH_MAX_BRANCHES;
+	if ((rc = parse_args(argc, argv, &s.o)))
+		return rc;
+	if (!s.o.seconds && !s.o.runs)
+		s.o.seconds = 60;
+	s.nr_edges = sancov_edges();
+	if (!s.nr_edges) {
+		fprintf(stderr, "pdcrash: search needs the coverage counters of "
+			"core/: run build/search/pdcrash (make search)\n");
+		return 2;
+	}
+	s.seen = calloc(s.nr_edges, 1);
+	if (!s.seen)
+		return 2;
+	if ((r = mkdir_p(s.o.corpus))) {
+		fprintf(stderr, "pdcrash: cannot make the corpus folder %s: %s\n",
+			s.o.corpus, strerror(-r));
+		rc = 2;
+		goto out;
+	}
+	if (s.o.seed_dir)
+		snprintf(seeddir, sizeof(seeddir), "%s", s.o.seed_dir);
+	else
+		cli_scenario_dir(seeddir, sizeof(seeddir));
+	if (access(seeddir, R_OK)) {
+		fprintf(stderr, "pdcrash: seed folder %s: %s\n", seeddir,
+			strerror(errno));
+		rc = 2;
+		goto out;
+	}
+	if ((rc = load_dir(&s, seeddir, 0)) ||
+	    (rc = load_dir(&s, s.o.corpus, 1)))
+		goto out;
+	s.nr_seeds = s.nr_corpus;
+	if (!s.nr_corpus) {
+		fprintf(stderr, "pdcrash: no seed scenarios in %s\n", seeddir);
+		rc = 2;
+		goto out;
+	}
+	s.o.progress = isatty(2);
+	s.t0 = now_sec();
+	printf("search: seed %" PRIu64 ", %zu seed scenarios from %s and %s, "
+	       "%s on %zu edges of core/, %u jobs%s%s\n", s.o.seed, s.nr_corpus,
+	       seeddir, s.o.corpus, sancov_mode(), s.nr_edges, s.o.jobs,
+	       s.o.mutant ? ", mutant " : "", s.o.mutant ? s.o.mutant : "");
+	fflush(stdout);
+	r = seed_coverage(&s);
+	if (!r) {
+		printf("seeds reach %zu of %zu edges\n", s.nr_seen, s.nr_edges);
+		fflush(stdout);
+		r = search_loop(&s);
+	}
+	if (r) {
+		fprintf(stderr, "pdcrash: search failed: %s\n", pd_strerror(r));
+		rc = 2;
+		goto out;
+	}
+	double secs = now_sec() - s.t0;
+	printf("candidates: %" PRIu64 " in %.1f s (%.1f/s), kept %" PRIu64
+	       ", edges %zu of %zu\n", s.candidates, secs,
+	       secs > 0 ? s.candidates / secs : 0.0, s.kept, s.nr_seen,
+	       s.nr_edges);
+	printf("crash explorations: %" PRIu64 ", IO-error runs: %" PRIu64
+	       ", states: %" PRIu64 ", violations: %" PRIu64 "\n", s.crash_runs,
+	       s.fault_runs, s.states, s.violations);
+	if (s.nospace)
+		printf("out of metadata space (not modelled, not reported): %"
+		       PRIu64 " candidates\n", s.nospace);
+	if (s.first_id[0])
+		printf("first violation: %s after %.1f s\n", s.first_id,
+		       s.first_seconds);
+	rc = s.violations ? 1 : 0;
+out:
+	for (size_t i = 0; i < s.nr_corpus; i++)
+		scenario_free(s.corpus[i].sc);
+	free(s.corpus);
+	free(s.seen);
+	return rc;
+}

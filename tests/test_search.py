@@ -1,0 +1,189 @@
+"""`pdcrash search` (harness/pdcrash/search.c) and the line-level
+minimizer (harness/pdcrash/minimize.c).
+
+The search needs build/search/pdcrash (`make search`: core/ with
+SanitizerCoverage counters, clang-14); the fixture builds it once per
+session.  Every search here is bounded by --runs and has a fixed --seed,
+printed in the command line of each assertion message.
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="session")
+def search_exe(build_dir):
+    if not shutil.which("clang-14"):
+        pytest.skip("clang-14 not installed: make search cannot build")
+    r = subprocess.run(["make", "-C", ROOT, "B=" + build_dir, "search"],
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        pytest.fail("make search failed:\n" + r.stdout[-3000:] + r.stderr[-3000:])
+    return os.path.join(build_dir, "search", "pdcrash")
+
+
+@pytest.fixture
+def pdcrash(build_dir):
+    exe = os.path.join(build_dir, "pdcrash")
+    return lambda args: run(exe, args)
+
+
+def run(exe, args, cwd=None, timeout=300):
+    r = subprocess.run([exe] + args, cwd=cwd or ROOT, capture_output=True,
+                       text=True, timeout=timeout)
+    r.cmd = " ".join([exe] + args)
+    return r
+
+
+def op_lines(path):
+    return [l for l in open(path).read().splitlines()
+            if l.strip() and not l.startswith("#") and not l.startswith("pool")]
+
+
+SEED_SCN = """pool data=20000 meta=1024
+create 0
+map 0 0..299
+commit
+unmap 0 0..150
+commit
+"""
+
+
+def seed_dir(tmp_path, text=SEED_SCN):
+    d = tmp_path / "seeds"
+    d.mkdir()
+    (d / "shrink.scn").write_text(text)
+    return str(d)
+
+
+def test_search_refuses_an_uninstrumented_build(pdcrash, tmp_path):
+    r = pdcrash(["search", "--runs", "1", "--corpus", str(tmp_path / "c")])
+    assert r.returncode == 2
+    assert "make search" in r.stderr
+
+
+@pytest.mark.parametrize("args,what", [
+    (["--frob"], "unknown option"),
+    (["--runs", "0"], "--runs must be"),
+    (["--jobs", "0"], "--jobs must be"),
+    (["--shard", "2/2"], "bad --shard"),
+    (["--faults", "99"], "--faults must be"),
+    (["--seed-dir", "/nonexistent/seeds"], "/nonexistent/seeds"),
+    (["deep"], "takes no scenario"),
+])
+def test_search_bad_input_exits_2(search_exe, tmp_path, args, what):
+    r = run(search_exe, ["search", "--runs", "1", "--corpus",
+                         str(tmp_path / "c")] + args)
+    assert r.returncode == 2, r.cmd + "\n" + r.stdout + r.stderr
+    assert what in r.stderr, r.cmd + "\n" + r.stderr
+
+
+def kept(corpus):
+    """The corpus files, with the folder's own path (in the comments)
+    taken out."""
+    return {f: open(os.path.join(corpus, f)).read().replace(corpus, "CORPUS")
+            for f in sorted(os.listdir(corpus)) if f.endswith(".scn")}
+
+
+def test_search_keeps_new_coverage_and_is_deterministic(search_exe, tmp_path):
+    """Same --seed, different --jobs: the same candidates kept, byte for
+    byte; every kept file is a scenario that runs clean."""
+    seeds = seed_dir(tmp_path)
+    outs = []
+    for jobs in ("1", "2"):
+        corpus = str(tmp_path / ("corpus" + jobs))
+        r = run(search_exe, ["search", "--seed", "5", "--runs", "40",
+                             "--jobs", jobs, "--faults", "1", "--seed-dir",
+                             seeds, "--corpus", corpus])
+        assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
+        assert re.search(r"^candidates: 40 in ", r.stdout, re.M), r.stdout
+        outs.append(kept(corpus))
+        m = re.search(r"kept (\d+), edges (\d+) of (\d+)", r.stdout)
+        assert m and int(m.group(1)) == len(outs[-1]) > 0, r.cmd + r.stdout
+        s = re.search(r"^seeds reach (\d+) of", r.stdout, re.M)
+        assert int(m.group(2)) > int(s.group(1))
+    assert outs[0] == outs[1], "search --seed 5 differs between --jobs 1 and 2"
+    first = sorted(outs[0])[0]
+    r = run(search_exe, ["run", str(tmp_path / "corpus1" / first), "--json",
+                         "--no-continue"])
+    assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
+
+
+def test_search_shards_split_the_candidates(search_exe, tmp_path):
+    seeds = seed_dir(tmp_path)
+    r = run(search_exe, ["search", "--seed", "5", "--runs", "8", "--shard",
+                         "1/2", "--faults", "0", "--seed-dir", seeds,
+                         "--corpus", str(tmp_path / "c")])
+    assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
+    names = [f for f in os.listdir(tmp_path / "c") if f.endswith(".scn")]
+    assert all(int(f[1:8]) % 2 == 1 for f in names), names
+
+
+# One snapshot in the right place away from the bug: the root is left with
+# one child after the unmaps of 0..131, and the next unmap absorbs it.
+NEAR_ABSORB = """pool data=20000 meta=1024
+create 0
+map 0 0..299
+commit
+unmap 0 0..131
+unmap 0 132..140
+commit
+"""
+
+
+def test_search_finds_a_planted_bug(search_exe, tmp_path):
+    """Candidate 177 of --seed 1 cuts the second unmap into single unmaps
+    with a snapshot after each: the root absorbs a shared child."""
+    seeds = seed_dir(tmp_path, NEAR_ABSORB)
+    corpus = str(tmp_path / "c")
+    r = run(search_exe, ["search", "--seed", "1", "--runs", "200", "--jobs",
+                         "2", "--faults", "0", "--no-minimize", "--mutant",
+                         "absorb-shared-no-inc", "--seed-dir", seeds,
+                         "--corpus", corpus], timeout=600)
+    assert r.returncode == 1, r.cmd + "\n" + r.stdout + r.stderr
+    m = re.search(r"^violation: (\S+)$", r.stdout, re.M)
+    assert m, r.stdout
+    assert re.search(r"^first violation: \S+ after [0-9.]+ s$", r.stdout, re.M)
+    a = run(search_exe, ["replay", m.group(1), "--mutant",
+                         "absorb-shared-no-inc"])
+    assert a.returncode == 1, a.cmd + "\n" + a.stdout + a.stderr
+    assert "bad reference count" in a.stdout
+
+
+def test_minimize_works_on_lines_and_ranges(mutants_exe, tmp_path):
+    """A failing id of the default suite (unmap, under the planted
+    rebalance2-old-threshold) minimizes to a few readable lines."""
+    mutant = "rebalance2-old-threshold"
+    r = run(mutants_exe, ["run", "unmap", "--mutant", mutant, "--json",
+                          "--no-continue"], cwd=tmp_path)
+    assert r.returncode == 1
+    import json
+    ids = [i for i in json.loads(r.stdout)["violations"]
+           if "+small" not in i and re.search(r":c\d+:", i)]
+    last = max(ids, key=lambda i: int(re.search(r":c(\d+):", i).group(1)))
+    r = run(mutants_exe, ["minimize", last, "--mutant", mutant, "-o",
+                          "min.scn", "--max-runs", "300"], cwd=tmp_path)
+    assert r.returncode == 1, r.cmd + "\n" + r.stdout + r.stderr
+    m = re.search(r"^ops: (\d+) up to the cut -> (\d+) lines, (\d+) ops "
+                  r"\((\d+) candidate runs of at most 300 ", r.stdout, re.M)
+    assert m, r.stdout
+    lines = op_lines(tmp_path / "min.scn")
+    assert len(lines) == int(m.group(2)) <= 20, lines
+    assert int(m.group(4)) <= 300
+    # ranges stay ranges: some line covers more than one block
+    assert any(re.search(r"\d+\.\.\d+", l) for l in lines), lines
+
+
+@pytest.mark.parametrize("args,what", [
+    (["--max-runs", "0"], "--max-runs must be"),
+    (["--max-seconds", "x"], "bad number for --max-seconds"),
+])
+def test_minimize_budget_options_are_checked(pdcrash, args, what):
+    r = pdcrash(["minimize", "unmap:s1:c5:l-:e0"] + args)
+    assert r.returncode == 2
+    assert what in r.stderr
