@@ -58,6 +58,8 @@ def scenario(tmp_path, text, name="ops"):
     ("check now", "'check' takes 0 arguments, got 1"),
     ("needs-check 1", "'needs-check' takes 0 arguments"),
     ("meta-snap-check 0", "'meta-snap-check' takes 0 arguments"),
+    # the op runs A..B+1: a range ending at 2^64-1 would wrap (and loop)
+    ("map 0 18446744073709551614..18446744073709551615", "ends at 2^64-1"),
     ("random ops=5 mix=lookup:x", "mix: bad weight 'x' for lookup"),
     ("random ops=5 mix=looksup:1", "unknown op kind 'looksup'"),
 ])

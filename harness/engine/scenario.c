@@ -111,6 +111,8 @@ static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
 		return fail(ps, "bad range '%s' (want A..B)", s);
 	if (*a > *b)
 		return fail(ps, "empty range '%s' (A > B)", s);
+	if (*b == UINT64_MAX)	/* the op runs A..B+1 and would wrap */
+		return fail(ps, "range '%s' ends at 2^64-1 (at most 2^64-2)", s);
 	if (*b - *a >= (1ull << 24))
 		return fail(ps, "range '%s' is too long (at most 2^24 blocks)", s);
 	return 0;
