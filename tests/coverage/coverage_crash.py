@@ -153,6 +153,12 @@ EXPLAINED = (
     ("core/thin.c", r"^(commit_superblock_early|commit_copy_roots_locked)$",
      None, "a planted bug (core/mutant.h): runs only in the mutants build, "
      "under `make mutants`"),
+    ("core/thin.c", None, r"early",
+     "the planted bug sm-root-before-pre-commit (core/mutant.h): only the "
+     "mutants build takes it, under `make mutants`"),
+    ("core/thin.c", None, r"THIN_DEFAULT_CACHE_BLOCKS",
+     "the harness always names a cache size (the scenario's, or 16 for "
+     "NAME+small); pdtool and the unit tests take the default"),
     ("core/bt.c", r"^split_two_into_three$", r"key < bt_node_key\(nodes\[1\], 0\)",
      "dead by construction: the key routes to the current node rb, above "
      "every key of its left sibling lb, and lb (full: no room for "
