@@ -122,6 +122,10 @@ struct client_ops {
 	int message_commits;		/* the caller commits right after each
 					 * create, snap and delete, as dm-thin's
 					 * pool_message does (K8) */
+	int committed_only_queries;	/* dev_info, list_devs, walk and
+					 * get_time answer for the last commit
+					 * only (K1): the workload asks them
+					 * only with nothing uncommitted */
 	int (*format)(struct bdev *bd, const struct client_params *p,
 		      struct client **result);
 	int (*format_finish)(struct client *c, pd_block_t nr_data_blocks);

@@ -515,6 +515,21 @@ int oracle_held(const struct oracle *o)
 	return o->held;
 }
 
+int oracle_dev_info(const struct oracle *o, uint64_t dev,
+		    struct thin_dev_info *info)
+{
+	const struct odev *d = find(o, dev);
+
+	if (!d)
+		return -ENODATA;
+	info->dev = d->id;
+	info->mapped_blocks = d->nr;
+	info->transaction_id = d->trans_id;
+	info->creation_time = d->ctime;
+	info->snapshotted_time = d->stime;
+	return 0;
+}
+
 int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
 		  uint64_t *block, uint32_t *time)
 {
@@ -577,9 +592,16 @@ uint64_t oracle_data_in_use(const struct oracle *a, const struct oracle *b)
 
 struct digest oracle_digest(const struct oracle *o)
 {
-	struct digest d = { 0, 0 };
+	struct digest d = oracle_digest_devs(o);
 
 	digest_pool(&d, o->trans_id, o->time, o->nr_data_blocks, o->held);
+	return d;
+}
+
+struct digest oracle_digest_devs(const struct oracle *o)
+{
+	struct digest d = { 0, 0 };
+
 	for (size_t i = 0; i < o->nr_devs; i++) {
 		const struct odev *v = &o->devs[i];
 

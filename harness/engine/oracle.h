@@ -70,6 +70,9 @@ int oracle_dev_range(const struct oracle *o, uint64_t dev, uint64_t *lo,
 		     uint64_t *hi);
 uint64_t oracle_dev_vblock_at(const struct oracle *o, uint64_t dev, uint64_t k);
 int oracle_held(const struct oracle *o);
+/* A device's details as thin_dev_info gives them, or -ENODATA. */
+int oracle_dev_info(const struct oracle *o, uint64_t dev,
+		    struct thin_dev_info *info);
 /* A mapping's (block, time) or -ENODATA. */
 int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
 		  uint64_t *block, uint32_t *time);
@@ -81,6 +84,9 @@ int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
 uint64_t oracle_data_in_use(const struct oracle *a, const struct oracle *b);
 
 struct digest oracle_digest(const struct oracle *o);
+/* The same without the pool-wide values (devices, details and mappings
+ * only): what a held metadata snapshot must show. */
+struct digest oracle_digest_devs(const struct oracle *o);
 /* The digest of what a pool shows (walks every device).  0 or -errno. */
 int pool_digest(struct thin_pool *pool, struct digest *d);
 

@@ -3,7 +3,8 @@
  * Op fields:
  *   create/delete      a = dev
  *   snap               a = dev, b = origin
- *   map/unmap          a = dev, b = first vblock, c = last vblock (inclusive)
+ *   map/unmap/lookup   a = dev, b = first vblock, c = last vblock (inclusive)
+ *   dev-info           a = dev
  *   unmap-range        a = dev, b = begin, c = last (inclusive)
  *   trans-id           a = new id
  *   resize-data/-meta  a = blocks
@@ -36,6 +37,11 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_META_SNAP] = "meta-snap",
 	[OP_META_SNAP_RELEASE] = "meta-snap-release",
 	[OP_WRITE] = "write",
+	[OP_LOOKUP] = "lookup",
+	[OP_DEV_INFO] = "dev-info",
+	[OP_NEEDS_CHECK] = "needs-check",
+	[OP_CHECK] = "check",
+	[OP_META_SNAP_CHECK] = "meta-snap-check",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -108,6 +114,8 @@ static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
 		return fail(ps, "bad range '%s' (want A..B)", s);
 	if (*a > *b)
 		return fail(ps, "empty range '%s' (A > B)", s);
+	if (*b == UINT64_MAX)	/* the op runs A..B+1 and would wrap */
+		return fail(ps, "range '%s' ends at 2^64-1 (at most 2^64-2)", s);
 	if (*b - *a >= (1ull << 24))
 		return fail(ps, "range '%s' is too long (at most 2^24 blocks)", s);
 	return 0;
@@ -293,10 +301,24 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		r = parse_pool(ps, argv, argc, &s->geo);
 		return r ? r : 1;
 	}
-	if (!strcmp(cmd, "create") || !strcmp(cmd, "delete")) {
-		op->kind = cmd[0] == 'c' ? OP_CREATE : OP_DELETE;
+	if (!strcmp(cmd, "create") || !strcmp(cmd, "delete") ||
+	    !strcmp(cmd, "dev-info")) {
+		op->kind = cmd[0] == 'c' ? OP_CREATE :
+			   !strcmp(cmd, "delete") ? OP_DELETE : OP_DEV_INFO;
 		return want_args(ps, cmd, argc - 1, 1) ?:
 		       number(ps, "device", argv[1], MAX_DEV, &op->a);
+	}
+	if (!strcmp(cmd, "lookup")) {
+		op->kind = OP_LOOKUP;
+		return want_args(ps, cmd, argc - 1, 2) ?:
+		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
+		       range(ps, argv[2], &op->b, &op->c);
+	}
+	if (!strcmp(cmd, "needs-check") || !strcmp(cmd, "check") ||
+	    !strcmp(cmd, "meta-snap-check")) {
+		op->kind = !strcmp(cmd, "needs-check") ? OP_NEEDS_CHECK :
+			   !strcmp(cmd, "check") ? OP_CHECK : OP_META_SNAP_CHECK;
+		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "snap")) {
 		op->kind = OP_SNAP;
@@ -501,6 +523,7 @@ void op_format(const struct op *op, char *buf, size_t len)
 	switch (op->kind) {
 	case OP_CREATE:
 	case OP_DELETE:
+	case OP_DEV_INFO:
 		snprintf(buf, len, "%s %llu", n, a);
 		break;
 	case OP_SNAP:
@@ -508,6 +531,7 @@ void op_format(const struct op *op, char *buf, size_t len)
 		break;
 	case OP_MAP:
 	case OP_UNMAP:
+	case OP_LOOKUP:
 		if (b == c)
 			snprintf(buf, len, "%s %llu %llu", n, a, b);
 		else

@@ -21,12 +21,31 @@
  *                        vblock, copy-on-write a shared one, overwrite an
  *                        unshared one in place; fua: FUA writes (one that
  *                        provisions or copies completes after a commit)
+ *   lookup DEV V | A..B  look each block up (thin_lookup): data block,
+ *                        time and shared flag against the oracle, or
+ *                        -ENODATA for an unmapped block or absent device
+ *   dev-info DEV         the device's details (thin_dev_info) against the
+ *                        oracle: mapped blocks, transaction id, creation
+ *                        and snapshot times, or -ENODATA
+ *   needs-check          set NEEDS_CHECK (thin_set_needs_check) and read
+ *                        it back: it must be set
+ *   check                the committed metadata on the device, read by our
+ *                        core as a fresh reader: the structural checker
+ *                        (core/check.h, CHECK_STRICT) finds nothing, and a
+ *                        read-only open shows the last committed state
+ *   meta-snap-check      the metadata snapshot the committed superblock
+ *                        names, opened read-only (thin_pool_open_metadata_
+ *                        snap): devices, details and mappings as the
+ *                        oracle had them at the reservation; -ENODATA if
+ *                        the committed superblock holds none
  *   random ops=N [seed=S] [mix=KIND:W,...] [devs=N] [span=N]
  *          [aim=boundaries]
  *                        N generated ops; the seed defaults to the run's
  *                        --seed; KIND is one of map unmap unmap-range snap
  *                        delete create commit abort trans-id resize-data
- *                        meta-snap.  aim=boundaries bends the ops drawn
+ *                        meta-snap, and with an explicit weight only
+ *                        (default 0) lookup dev-info needs-check check
+ *                        meta-snap-check.  aim=boundaries bends the ops drawn
  *                        (same kinds, same weights) towards the core's
  *                        edge cases (workload.c, aim_op); without it a
  *                        line generates exactly what it always did
@@ -58,12 +77,17 @@ enum op_kind {
 	OP_META_SNAP,
 	OP_META_SNAP_RELEASE,
 	OP_WRITE,
+	OP_LOOKUP,
+	OP_DEV_INFO,
+	OP_NEEDS_CHECK,
+	OP_CHECK,
+	OP_META_SNAP_CHECK,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS
 };
 
-#define MIX_KINDS 11		/* kinds a random line can generate */
+#define MIX_KINDS 16		/* kinds a random line can generate */
 
 struct op {
 	enum op_kind kind;

@@ -10,6 +10,7 @@
 #include "bm.h"
 #include "cache_oracle.h"
 #include "cache_scenario.h"
+#include "check.h"
 #include "client_digest.h"
 #include "bt.h"
 #include "sm_common.h"
@@ -39,6 +40,9 @@ struct run {
 					 * but resize-meta runs */
 	uint64_t meta_free;		/* free metadata blocks beyond the
 					 * reserve when the op began */
+	struct oracle *snap_model;	/* the model at the last metadata
+					 * snapshot reservation (meta-snap-check) */
+	int skip_noted;			/* a skipped op was reported */
 };
 
 /*
@@ -458,7 +462,8 @@ static void gen_op(struct run *w, struct prng *p, const struct op *spec,
 	memset(out, 0, sizeof(*out));
 	out->kind = (enum op_kind)k;
 	size_t ndev = oracle_nr_devs(w->model);
-	if (!ndev && k != OP_COMMIT && k != OP_TRANS_ID && k != OP_RESIZE_DATA)
+	if (!ndev && k != OP_COMMIT && k != OP_TRANS_ID && k != OP_RESIZE_DATA &&
+	    k != OP_NEEDS_CHECK && k != OP_CHECK && k != OP_META_SNAP_CHECK)
 		out->kind = k = OP_CREATE;
 	switch (k) {
 	case OP_CREATE:
@@ -514,6 +519,20 @@ static void gen_op(struct run *w, struct prng *p, const struct op *spec,
 	case OP_META_SNAP:
 		if (oracle_held(w->model))
 			out->kind = OP_META_SNAP_RELEASE;
+		break;
+	case OP_LOOKUP: {	/* kinds drawn only with an explicit weight */
+		uint64_t dev = pick_dev(w, p), n = oracle_dev_mapped(w->model, dev);
+
+		out->a = dev;
+		if (n && prng_below(p, 8))
+			out->b = oracle_dev_vblock_at(w->model, dev, prng_below(p, n));
+		else
+			out->b = prng_below(p, spec->span);
+		out->c = out->b;
+		break;
+	}
+	case OP_DEV_INFO:
+		out->a = pick_dev(w, p);
 		break;
 	default:
 		break;
@@ -809,6 +828,258 @@ static void message_commit(struct run *w, struct run_op *ro)
 	do_commit_with(w, ro, w->ops->commit);
 }
 
+/* --- the read-only ops: lookup, dev-info, needs-check, check,
+ * meta-snap-check (scenario.h) ----------------------------------------------- */
+
+static void note_skip(struct run *w, struct run_op *ro, const char *why)
+{
+	char buf[128];
+
+	ro->result = -EOPNOTSUPP;
+	w->res->skipped_ops++;
+	if (w->cfg->quiet || w->skip_noted)
+		return;
+	w->skip_noted = 1;
+	op_format(&ro->op, buf, sizeof(buf));
+	fprintf(stderr, "%s:%u: '%s' skipped on backend %s: %s (further "
+		"skips of this run not shown; %s)\n", w->cfg->sc->path,
+		ro->op.line, buf, w->ops->name, why,
+		"run_result.skipped_ops counts them");
+}
+
+static void exec_lookup(struct run *w, struct run_op *ro)
+{
+	const struct op *op = &ro->op;
+	struct thin_lookup_result lr = { 0, 0, 0 };
+	struct thin_dev_info di;
+	uint64_t eb = 0;
+	uint32_t et = 0;
+	int r, e, shared;
+
+	r = w->ops->lookup(w->cl, op->a, op->b, &lr);
+	e = oracle_lookup(w->model, op->a, op->b, &eb, &et);
+	if (!settle(w, ro, r, injected(w, r) ? 0 : e))
+		return;
+	/* TH3: shared iff the device was snapshotted after the mapping's time */
+	shared = !oracle_dev_info(w->model, op->a, &di) &&
+		 di.snapshotted_time > et;
+	if (lr.data_block != eb || !!lr.shared != shared ||
+	    (lr.time != CLIENT_NO_TIME && lr.time != et))
+		live_fail(w, "op %zu 'lookup %llu %llu': block %llu time %u "
+			  "shared %d, the model block %llu time %u shared %d",
+			  (size_t)(ro - w->res->ops), (unsigned long long)op->a,
+			  (unsigned long long)op->b,
+			  (unsigned long long)lr.data_block, lr.time, !!lr.shared,
+			  (unsigned long long)eb, et, shared);
+}
+
+static void exec_dev_info(struct run *w, struct run_op *ro)
+{
+	const struct op *op = &ro->op;
+	struct thin_dev_info got, want;
+	int r, e;
+
+	if (w->ops->committed_only_queries &&
+	    w->clean_op != (int64_t)(ro - w->res->ops) - 1) {
+		note_skip(w, ro, "its dev_info reads the committed image "
+			  "(client.h K1) and this transaction has uncommitted "
+			  "changes");
+		return;
+	}
+	memset(&got, 0, sizeof(got));
+	r = w->ops->dev_info(w->cl, op->a, &got);
+	e = oracle_dev_info(w->model, op->a, &want);
+	if (!settle(w, ro, r, injected(w, r) ? 0 : e))
+		return;
+	if (got.dev != want.dev || got.mapped_blocks != want.mapped_blocks ||
+	    got.transaction_id != want.transaction_id ||
+	    got.creation_time != want.creation_time ||
+	    got.snapshotted_time != want.snapshotted_time)
+		live_fail(w, "op %zu 'dev-info %llu': mapped %llu trans_id %llu "
+			  "ctime %u stime %u, the model mapped %llu trans_id %llu "
+			  "ctime %u stime %u", (size_t)(ro - w->res->ops),
+			  (unsigned long long)op->a,
+			  (unsigned long long)got.mapped_blocks,
+			  (unsigned long long)got.transaction_id,
+			  got.creation_time, got.snapshotted_time,
+			  (unsigned long long)want.mapped_blocks,
+			  (unsigned long long)want.transaction_id,
+			  want.creation_time, want.snapshotted_time);
+}
+
+static void exec_needs_check(struct run *w, struct run_op *ro)
+{
+	int r, nc = 0;
+
+	r = w->ops->set_needs_check(w->cl);
+	if (!settle(w, ro, r, 0))
+		return;
+	r = w->ops->get_needs_check(w->cl, &nc);
+	if (!settle(w, ro, r, 0))
+		return;
+	if (!nc)
+		live_fail(w, "op %zu 'needs-check': set, yet read back as clear",
+			  (size_t)(ro - w->res->ops));
+}
+
+/*
+ * check and meta-snap-check read the device with our core as a fresh
+ * reader would (thin_check, thin_dump -m on a live pool): the live pool's
+ * caches play no part.  Their reads are not IO ops of the pool, so the
+ * --io-errors sweep does not fail them (the op hook is off while they
+ * run); a planned read fault still counts them, and one that lands in
+ * them is an injected error like any other.
+ */
+struct image_read {
+	uint64_t reads;
+};
+
+static void image_read_begin(struct run *w, struct image_read *ir)
+{
+	ir->reads = simdisk_count(w->res->sd, SD_READ);
+	if (w->cfg->sd_hook)
+		simdisk_set_op_hook(w->res->sd, NULL, NULL);
+}
+
+/* 1 if a planned read fault hit one of the reads since begin. */
+static int image_read_end(struct run *w, const struct image_read *ir)
+{
+	const struct fault_spec *f = &w->cfg->fault;
+	uint64_t now = simdisk_count(w->res->sd, SD_READ);
+
+	if (w->cfg->sd_hook)
+		simdisk_set_op_hook(w->res->sd, w->cfg->sd_hook,
+				    w->cfg->sd_hook_ctx);
+	if (w->cfg->fiu_name)
+		return 1;	/* a libfiu point may have fired: not ours to judge */
+	if (f->kind != FAULT_READ)
+		return 0;
+	return f->sticky ? now >= f->nth : ir->reads < f->nth && f->nth <= now;
+}
+
+struct check_msgs {
+	char first[200];
+	unsigned n;
+};
+
+static void check_msg(void *ctx, const char *text)
+{
+	struct check_msgs *m = ctx;
+
+	if (!m->n++)
+		snprintf(m->first, sizeof(m->first), "%s", text);
+}
+
+static void sub_pool_term(struct digest *d, struct thin_pool *pool, int *r)
+{
+	struct digest t = { 0, 0 };
+	uint64_t trans_id;
+	uint32_t time;
+	pd_block_t nr_data, held;
+
+	*r = *r ?: thin_get_transaction_id(pool, &trans_id) ?:
+	     thin_get_time(pool, &time) ?:
+	     thin_get_nr_data_blocks(pool, &nr_data) ?:
+	     thin_get_metadata_snap(pool, &held);
+	if (*r)
+		return;
+	digest_add_pool(&t, trans_id, time, nr_data, held != 0);
+	d->a -= t.a;
+	d->b -= t.b;
+}
+
+static void exec_check(struct run *w, struct run_op *ro)
+{
+	struct thin_pool_params tp = { .cache_blocks = 64,
+				       .flags = THIN_OPEN_READ_ONLY };
+	struct check_msgs m = { "", 0 };
+	struct check_result cr;
+	struct image_read ir;
+	struct thin_pool *pool = NULL;
+	struct digest d = { 0, 0 }, want = oracle_digest(w->committed);
+	int r, damaged;
+
+	image_read_begin(w, &ir);
+	r = check_thin_metadata(w->bd, CHECK_STRICT, check_msg, &m, &cr);
+	damaged = !r && (cr.errors || cr.leaks);
+	if (!r && !damaged)
+		r = thin_pool_open(w->bd, &tp, &pool);
+	if (!r && !damaged)
+		r = pool_digest(pool, &d);
+	thin_pool_destroy(pool);
+	if (image_read_end(w, &ir) && (r || damaged)) {
+		ro->result = r ? r : -EIO;
+		recover(w, -1);
+		return;
+	}
+	ro->result = r;
+	if (damaged)
+		live_fail(w, "op %zu 'check': the structural check of the "
+			  "committed metadata found %u errors, %u leaks: %s",
+			  (size_t)(ro - w->res->ops), cr.errors, cr.leaks, m.first);
+	else if (r)
+		live_fail(w, "op %zu 'check': reading the committed metadata: "
+			  "%d (%s)", (size_t)(ro - w->res->ops), r, pd_strerror(r));
+	else if (!digest_eq(d, want))
+		live_fail(w, "op %zu 'check': the committed metadata on the device "
+			  "differs from committed state %llu of the model",
+			  (size_t)(ro - w->res->ops),
+			  (unsigned long long)(w->res->nr_states - 1));
+}
+
+static void exec_meta_snap_check(struct run *w, struct run_op *ro)
+{
+	struct thin_pool_params tp = { .cache_blocks = 64,
+				       .flags = THIN_OPEN_READ_ONLY };
+	struct image_read ir;
+	struct thin_pool *snap = NULL;
+	struct digest d = { 0, 0 }, want = { 0, 0 };
+	uint64_t trans_id = 0;
+	uint32_t time = 0;
+	int r, e = oracle_held(w->committed) ? 0 : -ENODATA;
+
+	if (!e && !w->snap_model) {
+		live_fail(w, "op %zu 'meta-snap-check': the model holds a "
+			  "snapshot but kept no state of its reservation",
+			  (size_t)(ro - w->res->ops));
+		return;
+	}
+	image_read_begin(w, &ir);
+	r = thin_pool_open_metadata_snap(w->bd, 0, &tp, &snap);
+	if (!r)
+		r = pool_digest(snap, &d);
+	sub_pool_term(&d, snap, &r);
+	if (!r)
+		r = thin_get_transaction_id(snap, &trans_id) ?:
+		    thin_get_time(snap, &time);
+	thin_pool_destroy(snap);
+	if (image_read_end(w, &ir) && r && r != -ENODATA) {
+		ro->result = r;
+		recover(w, -1);
+		return;
+	}
+	ro->result = r;
+	if (r != e) {
+		live_fail(w, "op %zu 'meta-snap-check': opening the snapshot the "
+			  "committed superblock names: %d (%s), the model %d (%s)",
+			  (size_t)(ro - w->res->ops), r, pd_strerror(r), e,
+			  pd_strerror(e));
+		return;
+	}
+	if (r)
+		return;
+	want = oracle_digest_devs(w->snap_model);
+	if (!digest_eq(d, want) || trans_id != oracle_trans_id(w->snap_model) ||
+	    time != oracle_time(w->snap_model))
+		live_fail(w, "op %zu 'meta-snap-check': the held snapshot (trans_id "
+			  "%llu, time %u) differs from the model at its "
+			  "reservation (trans_id %llu, time %u)%s",
+			  (size_t)(ro - w->res->ops), (unsigned long long)trans_id,
+			  time, (unsigned long long)oracle_trans_id(w->snap_model),
+			  oracle_time(w->snap_model),
+			  digest_eq(d, want) ? "" : "; devices or mappings differ");
+}
+
 static void exec_op(struct run *w, const struct op *op)
 {
 	struct run_result *res = w->res;
@@ -824,7 +1095,7 @@ static void exec_op(struct run *w, const struct op *op)
 		return;
 	}
 	if ((op->kind == OP_MAP || op->kind == OP_UNMAP ||
-	     op->kind == OP_WRITE) && op->b != op->c) {
+	     op->kind == OP_WRITE || op->kind == OP_LOOKUP) && op->b != op->c) {
 		for (uint64_t v = op->b; v <= op->c && !w->done; v++) {
 			struct op one = *op;
 
@@ -942,7 +1213,13 @@ static void exec_op(struct run *w, const struct op *op)
 		 * the snapshot joins the model once it is done. */
 		if (!oracle_held(w->model)) {
 			do_commit_with(w, ro, w->ops->reserve_meta_snap);
-			if (!w->done && !ro->result && oracle_meta_snap(w->model))
+			if (w->done || ro->result)
+				break;
+			oracle_destroy(w->snap_model);
+			w->snap_model = NULL;
+			if (oracle_clone(w->model, &w->snap_model))
+				live_fail(w, "out of memory");
+			else if (oracle_meta_snap(w->model))
 				live_fail(w, "op %zu 'meta-snap': the model refused it",
 					  (size_t)(ro - res->ops));
 			break;
@@ -955,6 +1232,21 @@ static void exec_op(struct run *w, const struct op *op)
 		r = w->ops->release_meta_snap(w->cl);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_meta_snap_release(w->model));
+		break;
+	case OP_LOOKUP:
+		exec_lookup(w, ro);
+		break;
+	case OP_DEV_INFO:
+		exec_dev_info(w, ro);
+		break;
+	case OP_NEEDS_CHECK:
+		exec_needs_check(w, ro);
+		break;
+	case OP_CHECK:
+		exec_check(w, ro);
+		break;
+	case OP_META_SNAP_CHECK:
+		exec_meta_snap_check(w, ro);
 		break;
 	default:
 		live_fail(w, "unknown op kind %d", op->kind);
@@ -1087,6 +1379,7 @@ out:
 		w.ops->destroy(w.cl);
 	oracle_destroy(w.model);
 	oracle_destroy(w.committed);
+	oracle_destroy(w.snap_model);
 	if (r)
 		run_result_free(res);
 	return r;

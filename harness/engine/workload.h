@@ -120,6 +120,9 @@ struct run_result {
 	int read_only;			/* the caller's policy left the pool
 					 * read-only after an error (kernel) */
 	const struct client_ops *client;	/* the backend it ran on */
+	uint64_t skipped_ops;		/* ops this backend cannot answer
+					 * here, named on stderr (workload.c
+					 * note_skip); their result -EOPNOTSUPP */
 	int live_failed;		/* the core disagreed with the oracle */
 	char live_msg[512];
 	struct pool_geometry geo;	/* as run */

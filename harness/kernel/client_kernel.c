@@ -700,6 +700,7 @@ const struct client_ops KCLIENT_OPS = {
 	.abort_makes_durable = 0,
 	.unchanged_commit_is_noop = 0,		/* K9 */
 	.message_commits = 1,			/* K8 */
+	.committed_only_queries = 1,		/* K1 */
 	.format = k_format,
 	.format_finish = k_format_finish,
 	.open = k_open,

@@ -1,0 +1,136 @@
+"""The read-only scenario ops (lookup, dev-info, needs-check, check,
+meta-snap-check; harness/engine/scenario.h): their grammar, their runs on
+every backend, their place in the random mix, and a planted bug each kind
+of check catches.  tests/unit/test_workload_ops.c plants a wrong answer
+into each op through a lying client."""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("PD_BUILD", os.path.join(ROOT, "build"))
+PDCRASH = os.path.join(BUILD, "pdcrash")
+
+OPS = """pool data=2000 meta=256
+create 0
+map 0 0..40
+lookup 0 39..42
+dev-info 0
+check
+commit
+snap 1 0
+map 0 5
+lookup 0 4..6
+lookup 1 4..6
+dev-info 1
+meta-snap
+commit
+meta-snap-check
+needs-check
+check
+meta-snap-release
+commit
+meta-snap-check
+"""
+
+
+def run(exe, args, timeout=300, **kw):
+    return subprocess.run([exe] + args, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, **kw)
+
+
+def scenario(tmp_path, text, name="ops"):
+    p = tmp_path / (name + ".scn")
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize("line,what", [
+    ("lookup 0", "'lookup' takes 2 arguments, got 1"),
+    ("lookup 0 5..3", "empty range"),
+    ("lookup x 1", "device: 'x' is not a number"),
+    ("lookup 16777216 1", "out of range"),
+    ("dev-info", "'dev-info' takes 1 argument, got 0"),
+    ("dev-info 1 2", "'dev-info' takes 1 argument, got 2"),
+    ("check now", "'check' takes 0 arguments, got 1"),
+    ("needs-check 1", "'needs-check' takes 0 arguments"),
+    ("meta-snap-check 0", "'meta-snap-check' takes 0 arguments"),
+    # the op runs A..B+1: a range ending at 2^64-1 would wrap (and loop)
+    ("map 0 18446744073709551614..18446744073709551615", "ends at 2^64-1"),
+    ("random ops=5 mix=lookup:x", "mix: bad weight 'x' for lookup"),
+    ("random ops=5 mix=looksup:1", "unknown op kind 'looksup'"),
+])
+def test_bad_lines_name_file_and_line(tmp_path, line, what):
+    path = scenario(tmp_path, "create 0\ncommit\n" + line + "\n", "bad")
+    r = run(PDCRASH, ["run", path])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "bad.scn:3: " in r.stderr, r.stderr
+    assert what in r.stderr, r.stderr
+
+
+def test_ops_run_on_every_backend(tmp_path):
+    path = scenario(tmp_path, OPS)
+    for be in ("core", "kernel-6.1", "kernel-6.12"):
+        r = run(PDCRASH, ["run", path, "--backend", be, "--json"])
+        if be != "core" and "not built" in r.stderr:
+            continue
+        assert r.returncode == 0, be + r.stdout[-2000:] + r.stderr
+        j = json.loads(r.stdout)
+        assert not j["violations"], be
+
+
+def test_kernel_skips_dev_info_mid_transaction_by_name(tmp_path):
+    path = scenario(tmp_path, "create 0\nmap 0 1\ndev-info 0\ncommit\n"
+                    "dev-info 0\n")
+    r = run(PDCRASH, ["run", path, "--backend", "kernel-6.1"])
+    if "not built" in r.stderr:
+        pytest.skip("kernel-6.1 not built into this pdcrash")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert re.search(r"ops\.scn:3: 'dev-info 0' skipped on backend "
+                     r"kernel-6\.1: .*K1", r.stderr), r.stderr
+    assert "ops.scn:5:" not in r.stderr
+    r = run(PDCRASH, ["run", path])
+    assert r.returncode == 0 and "skipped" not in r.stderr, r.stderr
+
+
+def test_ops_under_io_errors(tmp_path):
+    path = scenario(tmp_path, OPS)
+    r = run(PDCRASH, ["run", path, "--io-errors", "--json"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert not json.loads(r.stdout)["violations"]
+
+
+def test_random_lines_draw_the_new_kinds_only_when_weighted(tmp_path):
+    """An existing random line generates what it always did (the new kinds
+    have weight 0 unless named); with weights they are drawn and pass."""
+    plain = scenario(tmp_path, "pool data=4000 meta=256\nrandom ops=200 seed=5\n",
+                     "plain")
+    r = run(PDCRASH, ["replay", plain[:-4] + ":s1:c99999999:p0-of-1:e0"])
+    n = int(re.search(r"the end of the log \((\d+) entries\)", r.stderr).group(1))
+    r = run(PDCRASH, ["replay", plain[:-4] + ":s1:c%d:p0-of-1:e0" % n, "--trace"])
+    assert r.returncode == 0, r.stderr
+    ops = re.findall(r"-- op \d+: (.*?)  \(line", r.stdout)
+    assert ops and not [o for o in ops if o.split()[0] in (
+        "lookup", "dev-info", "needs-check", "check", "meta-snap-check")]
+    mixed = scenario(tmp_path, "pool data=4000 meta=256\nrandom ops=200 seed=5 "
+                     "mix=map:10,unmap:2,snap:1,commit:2,meta-snap:1,lookup:3,"
+                     "dev-info:1,needs-check:1,check:1,meta-snap-check:1\n",
+                     "mixed")
+    r = run(PDCRASH, ["run", mixed, "--json"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+
+
+def test_lookup_catches_a_planted_bug(tmp_path, mutants_exe):
+    """remove-keeps-mapping (core/mutant.h): the unmap leaves its mapping;
+    the next lookup of that block is a live failure naming the lookup."""
+    path = scenario(tmp_path, "create 0\nmap 0 0..40\nunmap 0 20\n"
+                    "lookup 0 20\ncommit\n")
+    r = run(mutants_exe, ["run", path, "--mutant", "remove-keeps-mapping",
+                          "--no-continue"])
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr
+    assert "'lookup 0 20'" in r.stdout + r.stderr, r.stdout[-2000:]
+    r = run(PDCRASH, ["run", path, "--no-continue"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
