@@ -108,3 +108,15 @@ def test_skip_read_checksum_caught_by_media_faults(tmp_path, mutants_exe):
     # the correct core, on the same fault, refuses the block instead
     r = run(["run", path, "--media-faults", "--json"])
     assert r.returncode == 0
+
+
+def test_read_back_ops_find_a_lost_sector_as_detection():
+    """The `check` and `meta-snap-check` ops read the committed metadata
+    back: in a run whose lost sector damaged it, finding the damage is the
+    point (the run aborts as after a refused block), never a live
+    disagreement with the model."""
+    r = run(["run", "reach/read-ops", "--media-faults", "--json"])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    j = json.loads(r.stdout)
+    assert j["violations"] == []
+    assert j["media_faults"]["fired"] > 0 and j["outcomes"]["detected"] > 0

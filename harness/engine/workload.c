@@ -988,6 +988,15 @@ static void sub_pool_term(struct digest *d, struct thin_pool *pool, int *r)
 	d->b -= t.b;
 }
 
+/* A media fault of this run has damaged what a read-back op read: the
+ * damage is found, which is the point (the op then goes the way of a block
+ * the core refused: abort, needs_check). */
+static int media_explains(const struct run *w)
+{
+	return fault_is_media(w->cfg->fault.kind) &&
+	       simdisk_media_hit(w->res->sd)->fired;
+}
+
 static void exec_check(struct run *w, struct run_op *ro)
 {
 	struct thin_pool_params tp = { .cache_blocks = 64,
@@ -1007,7 +1016,7 @@ static void exec_check(struct run *w, struct run_op *ro)
 	if (!r && !damaged)
 		r = pool_digest(pool, &d);
 	thin_pool_destroy(pool);
-	if (image_read_end(w, &ir) && (r || damaged)) {
+	if ((image_read_end(w, &ir) || media_explains(w)) && (r || damaged)) {
 		ro->result = r ? r : -EIO;
 		recover(w, -1);
 		return;
@@ -1053,7 +1062,8 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 		r = thin_get_transaction_id(snap, &trans_id) ?:
 		    thin_get_time(snap, &time);
 	thin_pool_destroy(snap);
-	if (image_read_end(w, &ir) && r && r != -ENODATA) {
+	if ((image_read_end(w, &ir) || media_explains(w)) && r &&
+	    r != -ENODATA) {
 		ro->result = r;
 		recover(w, -1);
 		return;
