@@ -277,6 +277,7 @@ struct simdisk {
 	int cut_armed;
 	uint64_t cut_after;		/* power goes when this entry is logged */
 	int power_cut;
+	int side_reads;			/* see simdisk_side_reads() */
 	simdisk_op_hook_fn op_hook;	/* see simdisk_set_op_hook() */
 	void *op_hook_ctx;
 	enum sd_media_kind media;	/* the planned media fault, or NONE */
@@ -462,6 +463,10 @@ static int sd_read(struct bdev *bd, pd_block_t b, void *buf)
 		return -EIO;
 	if (b >= bd->nr_blocks)
 		return -EINVAL;
+	if (sd->side_reads) {
+		sd_read_current(sd, b, buf);	/* not an op of the owner */
+		return 0;
+	}
 	if (sd->log_reads) {
 		r = log_reserve(sd);
 		if (r)
@@ -750,6 +755,11 @@ static int fault_kind(enum sd_op_kind kind, enum fault_kind *fk)
 	case SD_FLUSH:	*fk = FK_FLUSH; return 0;
 	default:	return -EINVAL;
 	}
+}
+
+void simdisk_side_reads(struct simdisk *sd, int on)
+{
+	sd->side_reads = !!on;
 }
 
 void simdisk_set_op_hook(struct simdisk *sd, simdisk_op_hook_fn fn, void *ctx)

@@ -108,6 +108,11 @@ int simdisk_fail_nth(struct simdisk *sd, enum sd_op_kind kind, uint64_t nth,
  * simdisk_fail_nth would name); not after a power cut.  The hook may call
  * simdisk_fail_nth() for this very op (pdcrash --io-errors forks there, so
  * each fault run continues from the shared prefix).  NULL removes it. */
+/* While on, reads come from a reader beside the disk's owner (a checker
+ * reading what is there): they return the newest content, with whatever
+ * damage the media holds, and are not counted for the fault plan, hooked,
+ * logged or failed.  Writes and flushes are unchanged. */
+void simdisk_side_reads(struct simdisk *sd, int on);
 typedef void (*simdisk_op_hook_fn)(void *ctx, struct simdisk *sd,
 				   enum sd_op_kind kind, uint64_t nth);
 void simdisk_set_op_hook(struct simdisk *sd, simdisk_op_hook_fn fn, void *ctx);
