@@ -9,7 +9,7 @@
 set -u
 
 PACKAGES="gcc make libfiu-dev fiu-utils python3 python3-pytest
-python3-fiu valgrind gcovr thin-provisioning-tools time"
+python3-fiu valgrind gcovr thin-provisioning-tools time clang-14"
 
 [ "${PD_SKIP_DEPS:-0}" = 1 ] && exit 0
 
