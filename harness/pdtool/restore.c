@@ -369,46 +369,11 @@ static int end_el(void *ctx, const char *el)
 /* One pass over the XML file; 0 or the exit code. */
 static int parse_file(struct parser *p)
 {
-	static char buf[1 << 16];
-	FILE *f = fopen(p->path, "r");
-	int done = 0;
-
-	if (!f) {
-		fprintf(stderr, "pdtool restore: cannot read '%s': %s\n",
-			p->path, strerror(errno));
-		return 2;
-	}
 	struct xml_handler h = { p, start_el, end_el };
+	int r = xml_parse_file(p->path, "pdtool restore", &h, &p->xp);
 
-	if (xml_reader_create(&h, &p->xp)) {
-		fclose(f);
-		fputs("pdtool restore: out of memory\n", stderr);
-		return 1;
-	}
-	while (!done && !p->failed) {
-		size_t n = fread(buf, 1, sizeof(buf), f);
-
-		if (ferror(f)) {
-			fprintf(stderr, "pdtool restore: cannot read '%s': %s\n",
-				p->path, strerror(errno));
-			p->failed = 2;
-			break;
-		}
-		done = feof(f);
-		int r = xml_feed(p->xp, buf, n, done);
-
-		if (r == -ENOMEM && !p->failed) {
-			fputs("pdtool restore: out of memory\n", stderr);
-			p->failed = 1;
-		} else if (r && !p->failed) {
-			fprintf(stderr, "pdtool restore: %s:%lu: XML error: %s\n",
-				p->path, xml_line(p->xp), xml_error(p->xp));
-			p->failed = 2;
-		}
-	}
-	xml_reader_destroy(p->xp);
-	p->xp = NULL;
-	fclose(f);
+	if (r && !p->failed)
+		p->failed = r;
 	if (!p->failed && !p->seen_superblock) {
 		fprintf(stderr, "pdtool restore: %s: no <superblock> element\n",
 			p->path);

@@ -503,3 +503,47 @@ int xml_feed(struct xml_reader *x, const char *buf, size_t len, int final)
 	}
 	return 0;
 }
+
+int xml_parse_file(const char *path, const char *prog,
+		   const struct xml_handler *h, struct xml_reader **reader)
+{
+	static char buf[1 << 16];
+	FILE *f = fopen(path, "r");
+	int done = 0, r = 0;
+
+	*reader = NULL;
+	if (!f) {
+		fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path,
+			strerror(errno));
+		return 2;
+	}
+	if (xml_reader_create(h, reader)) {
+		fclose(f);
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return 1;
+	}
+	while (!done && !r) {
+		size_t n = fread(buf, 1, sizeof(buf), f);
+
+		if (ferror(f)) {
+			fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path,
+				strerror(errno));
+			r = 2;
+			break;
+		}
+		done = feof(f);
+		r = xml_feed(*reader, buf, n, done);
+		if (r == -ENOMEM) {
+			fprintf(stderr, "%s: out of memory\n", prog);
+			r = 1;
+		} else if (r == XML_ERR) {
+			fprintf(stderr, "%s: %s:%lu: XML error: %s\n", prog, path,
+				xml_line(*reader), xml_error(*reader));
+			r = 2;
+		}
+	}
+	xml_reader_destroy(*reader);
+	*reader = NULL;
+	fclose(f);
+	return r;
+}

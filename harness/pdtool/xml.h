@@ -48,6 +48,17 @@ void xml_reader_destroy(struct xml_reader *x);
 #define XML_ERR 1000
 int xml_feed(struct xml_reader *x, const char *buf, size_t len, int final);
 
+/*
+ * Read the file at path through a new reader with handler h, in 64 KiB
+ * chunks.  *reader is the reader while it runs (handlers may ask it for
+ * xml_line) and NULL after.  Returns 0; a handler's nonzero return as it
+ * is (the handler has said why); else, after a message "PROG: ..." on
+ * stderr, 2 when the file cannot be read or is not well-formed XML (the
+ * message names file and line) and 1 when out of memory.
+ */
+int xml_parse_file(const char *path, const char *prog,
+		   const struct xml_handler *h, struct xml_reader **reader);
+
 /* The line (from 1) of the token being reported or that failed. */
 unsigned long xml_line(const struct xml_reader *x);
 /* The syntax error, or "" if none. */
