@@ -177,8 +177,9 @@ $(B)/test_list.h: $(filter-out tests/unit/runner.c,$(UNIT_SRC)) $(B)/flags.txt
 	@mv $@.tmp $@
 $(B)/obj/tests/unit/runner.o: CPPFLAGS += -I$(B)
 $(B)/obj/tests/unit/runner.o: $(B)/test_list.h
-# pdtool's XML reader is tested on its own (tests/unit/test_xml.c).
-UNIT_EXTRA := $(B)/obj/harness/pdtool/xml.o
+# pdtool's XML reader is tested on its own (tests/unit/test_xml.c); the
+# fuzz targets that include pdtool's commands need its shared part too.
+UNIT_EXTRA := $(B)/obj/harness/pdtool/xml.o $(B)/obj/harness/pdtool/common.o
 $(UNIT): $(call obj,$(UNIT_SRC)) $(UNIT_EXTRA) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(UNIT_SRC)) $(UNIT_EXTRA) $(LIBS) $(LDLIBS)
 
@@ -327,7 +328,7 @@ FUZZ_INC     := -Icore -Isimdisk -Iharness/engine -Iharness/pdcrash \
 FUZZ_CFLAGS  := -std=c11 -g -O1 -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809L \
 		-D_DEFAULT_SOURCE -MMD -MP -fsanitize=address,undefined \
 		-fno-sanitize-recover=undefined
-FUZZ_LIB_SRC := $(CORE_SRC) $(SIMDISK_SRC) $(ENGINE_SRC) harness/pdtool/xml.c \
+FUZZ_LIB_SRC := $(CORE_SRC) $(SIMDISK_SRC) $(ENGINE_SRC) harness/pdtool/xml.c harness/pdtool/common.c \
 		$(filter-out harness/pdcrash/main.c,$(PDCRASH_SRC))
 FUZZ_LIB     := $(B)/fuzz/libfuzzdeps.a
 FUZZ_BINS    := $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))

@@ -11,7 +11,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bdev.h"
 #include "bm.h"
@@ -43,18 +42,6 @@ static const char cache_check_help[] =
 "Exit: 0 clean; 1 damaged (the findings say what and which block);\n"
 "2 bad usage or IMAGE cannot be opened.\n";
 
-struct check_out {
-	int quiet;
-};
-
-static void print_finding(void *ctx, const char *text)
-{
-	struct check_out *o = ctx;
-
-	if (!o->quiet)
-		fprintf(stderr, "  %s\n", text);
-}
-
 static const char *plural(unsigned n)
 {
 	return n == 1 ? "" : "s";
@@ -62,79 +49,40 @@ static const char *plural(unsigned n)
 
 int pdtool_cache_check(int argc, char **argv)
 {
-	struct check_out out = { 0 };
+	struct check_args a;
 	struct check_cache_result res;
-	const char *path = NULL;
-	unsigned flags = 0;
 	struct bdev *bd;
-	struct stat st;
 	int r, damaged;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(cache_check_help, stdout);
-			return 0;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			out.quiet = 1;
-		} else if (!strcmp(a, "--strict")) {
-			flags |= CHECK_STRICT;
-		} else if (!strcmp(a, "--all")) {
-			flags |= CHECK_ALL_MESSAGES;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "pdtool cache-check: unknown option '%s'\n", a);
-			fputs(cache_check_help, stderr);
-			return 2;
-		} else if (path) {
-			fprintf(stderr, "pdtool cache-check: one IMAGE only ('%s' and '%s')\n",
-				path, a);
-			return 2;
-		} else {
-			path = a;
-		}
-	}
-	if (!path) {
-		fputs("pdtool cache-check: no IMAGE given\n", stderr);
-		fputs(cache_check_help, stderr);
-		return 2;
-	}
-	if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		fprintf(stderr, "pdtool cache-check: '%s' is not a file or block device\n",
-			path);
-		return 2;
-	}
-	r = bdev_file_open(path, PD_BLOCK_SIZE, 0, BDEV_FILE_READONLY, &bd);
-	if (r) {
-		fprintf(stderr, "pdtool cache-check: cannot open '%s': %s\n", path,
-			strerror(-r));
-		return 2;
-	}
-	r = check_cache_metadata(bd, flags, print_finding, &out, &res);
+	if ((r = pdtool_check_args(argc, argv, "pdtool cache-check", cache_check_help, &a)) >= 0)
+		return r;
+	if ((r = pdtool_open_image("pdtool cache-check", a.path, &bd)))
+		return r;
+	r = check_cache_metadata(bd, a.flags, pdtool_print_finding, &a, &res);
 	bdev_destroy(bd);
 	if (r) {
-		fprintf(stderr, "pdtool cache-check: '%s': cannot check: %s\n", path,
+		fprintf(stderr, "pdtool cache-check: '%s': cannot check: %s\n", a.path,
 			pd_strerror(r));
 		return 2;
 	}
-	damaged = res.errors || ((flags & CHECK_STRICT) && res.leaks);
-	if (out.quiet)
+	damaged = res.errors || ((a.flags & CHECK_STRICT) && res.leaks);
+	if (a.quiet)
 		return damaged ? 1 : 0;
 	if (damaged) {
 		fprintf(stderr, "%s: damaged: %u error%s, %u leaked block%s, %u warning%s\n",
-			path, res.errors, plural(res.errors), res.leaks,
+			a.path, res.errors, plural(res.errors), res.leaks,
 			plural(res.leaks), res.warnings, plural(res.warnings));
 		return 1;
 	}
 	printf("%s: clean: format %" PRIu32 ", %" PRIu32 " cache blocks, %" PRIu64
 	       " mapped, %" PRIu64 " dirty, %" PRIu64 " of %" PRIu64 " discard blocks discarded, %" PRIu64
 	       " metadata blocks in use of %" PRIu64 "\n",
-	       path, res.version, res.cache_blocks, res.nr_mapped, res.nr_dirty,
+	       a.path, res.version, res.cache_blocks, res.nr_mapped, res.nr_dirty,
 	       res.nr_discarded, res.discard_nr_blocks, res.metadata_blocks_used,
 	       res.metadata_nr_blocks);
 	if (res.leaks || res.warnings)
 		fprintf(stderr, "%s: passes with %u leaked block%s and %u warning%s (--strict fails on them)\n",
-			path, res.leaks, plural(res.leaks), res.warnings,
+			a.path, res.leaks, plural(res.leaks), res.warnings,
 			plural(res.warnings));
 	return 0;
 }

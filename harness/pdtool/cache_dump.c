@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bdev.h"
 #include "bm.h"
@@ -178,7 +177,6 @@ int pdtool_cache_dump(int argc, char **argv)
 	struct cache_sb_info sb;
 	struct cache_md *cmd;
 	struct bdev *bd;
-	struct stat st;
 	FILE *out = stdout;
 	int r, rc;
 
@@ -211,17 +209,8 @@ int pdtool_cache_dump(int argc, char **argv)
 		fputs(cache_dump_help, stderr);
 		return 2;
 	}
-	if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		fprintf(stderr, "pdtool cache-dump: '%s' is not a file or block device\n",
-			path);
-		return 2;
-	}
-	r = bdev_file_open(path, PD_BLOCK_SIZE, 0, BDEV_FILE_READONLY, &bd);
-	if (r) {
-		fprintf(stderr, "pdtool cache-dump: cannot open '%s': %s\n", path,
-			strerror(-r));
-		return 2;
-	}
+	if ((r = pdtool_open_image("pdtool cache-dump", path, &bd)))
+		return r;
 	r = cache_read_superblock(bd, &sb);
 	if (r) {
 		fprintf(stderr, "pdtool cache-dump: '%s': %s\n", path,

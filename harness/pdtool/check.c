@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bdev.h"
 #include "bm.h"
@@ -35,76 +34,25 @@ static const char check_help[] =
 "Exit: 0 clean (warnings allowed); 1 damaged (errors or leaked blocks);\n"
 "2 bad usage or IMAGE cannot be opened.\n";
 
-struct check_out {
-	int quiet;
-};
-
-static void print_finding(void *ctx, const char *text)
-{
-	struct check_out *o = ctx;
-
-	if (!o->quiet)
-		fprintf(stderr, "  %s\n", text);
-}
-
 int pdtool_check(int argc, char **argv)
 {
-	struct check_out out = { 0 };
+	struct check_args a;
 	struct check_result res;
 	struct bdev *bd;
-	struct stat st;
-	const char *path = NULL;
-	unsigned flags = 0;
 	int r;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(check_help, stdout);
-			return 0;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			out.quiet = 1;
-		} else if (!strcmp(a, "--strict")) {
-			flags |= CHECK_STRICT;
-		} else if (!strcmp(a, "--all")) {
-			flags |= CHECK_ALL_MESSAGES;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "pdtool check: unknown option '%s'\n", a);
-			fputs(check_help, stderr);
-			return 2;
-		} else if (path) {
-			fprintf(stderr, "pdtool check: one IMAGE only ('%s' and '%s')\n",
-				path, a);
-			return 2;
-		} else {
-			path = a;
-		}
-	}
-	if (!path) {
-		fputs("pdtool check: no IMAGE given\n", stderr);
-		fputs(check_help, stderr);
-		return 2;
-	}
-	if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		fprintf(stderr, "pdtool check: '%s' is not a file or block device\n",
-			path);
-		return 2;
-	}
-	r = bdev_file_open(path, PD_BLOCK_SIZE, 0, BDEV_FILE_READONLY, &bd);
-	if (r) {
-		fprintf(stderr, "pdtool check: cannot open '%s': %s\n", path,
-			strerror(-r));
-		return 2;
-	}
-	r = check_thin_metadata(bd, flags, print_finding, &out, &res);
+	if ((r = pdtool_check_args(argc, argv, "pdtool check", check_help, &a)) >= 0)
+		return r;
+	if ((r = pdtool_open_image("pdtool check", a.path, &bd)))
+		return r;
+	r = check_thin_metadata(bd, a.flags, pdtool_print_finding, &a, &res);
 	bdev_destroy(bd);
 	if (r) {
-		fprintf(stderr, "pdtool check: '%s': cannot check: %s\n", path,
+		fprintf(stderr, "pdtool check: '%s': cannot check: %s\n", a.path,
 			pd_strerror(r));
 		return 2;
 	}
-	if (!out.quiet) {
+	if (!a.quiet) {
 		if (res.superblock_ok) {
 			printf("TRANSACTION_ID=%" PRIu64 "\n", res.trans_id);
 			printf("METADATA_FREE_BLOCKS=%" PRIu64 "\n",
@@ -114,11 +62,11 @@ int pdtool_check(int argc, char **argv)
 		}
 		if (res.errors || res.leaks)
 			fprintf(stderr, "%s: damaged: %u error%s, %u leaked block%s, %u warning%s\n",
-				path, res.errors, res.errors == 1 ? "" : "s",
+				a.path, res.errors, res.errors == 1 ? "" : "s",
 				res.leaks, res.leaks == 1 ? "" : "s",
 				res.warnings, res.warnings == 1 ? "" : "s");
 		else if (res.warnings)
-			fprintf(stderr, "%s: clean, with %u warning%s\n", path,
+			fprintf(stderr, "%s: clean, with %u warning%s\n", a.path,
 				res.warnings, res.warnings == 1 ? "" : "s");
 	}
 	return res.errors || res.leaks ? 1 : 0;

@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bdev.h"
 #include "bm.h"
@@ -208,7 +207,6 @@ int pdtool_dump(int argc, char **argv)
 	struct thin_sb_info sb;
 	struct thin_pool *pool;
 	struct bdev *bd;
-	struct stat st;
 	FILE *out = stdout;
 	int r, rc;
 
@@ -271,17 +269,8 @@ int pdtool_dump(int argc, char **argv)
 		fputs(dump_help, stderr);
 		return 2;
 	}
-	if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		fprintf(stderr, "pdtool dump: '%s' is not a file or block device\n",
-			path);
-		return 2;
-	}
-	r = bdev_file_open(path, PD_BLOCK_SIZE, 0, BDEV_FILE_READONLY, &bd);
-	if (r) {
-		fprintf(stderr, "pdtool dump: cannot open '%s': %s\n", path,
-			strerror(-r));
-		return 2;
-	}
+	if ((r = pdtool_open_image("pdtool dump", path, &bd)))
+		return r;
 	r = thin_read_superblock(bd, &sb);
 	if (r) {
 		fprintf(stderr, "pdtool dump: '%s': %s\n", path,

@@ -12,11 +12,33 @@
 #ifndef PD_PDTOOL_H
 #define PD_PDTOOL_H
 
+#include "bdev.h"
+
 int pdtool_dump(int argc, char **argv);		/* dump.c */
 int pdtool_restore(int argc, char **argv);	/* restore.c */
 int pdtool_check(int argc, char **argv);	/* check.c */
 int pdtool_cache_dump(int argc, char **argv);	/* cache_dump.c */
 int pdtool_cache_restore(int argc, char **argv);	/* cache_restore.c */
 int pdtool_cache_check(int argc, char **argv);	/* cache_check.c */
+
+/* --- shared by the commands (common.c) --------------------------------- */
+
+/* Open IMAGE read-only (a file or block device): 0, or 2 after a message
+ * "PROG: ..." naming it. */
+int pdtool_open_image(const char *prog, const char *path, struct bdev **bd);
+
+/* The command line of check and cache-check: [-q] [--strict] [--all]
+ * IMAGE, or --help. */
+struct check_args {
+	const char *path;
+	unsigned flags;			/* CHECK_STRICT, CHECK_ALL_MESSAGES */
+	int quiet;			/* -q: nothing printed */
+};
+/* -1: go on with *a; else the exit code (0 after --help, 2 after a usage
+ * message naming what is wrong). */
+int pdtool_check_args(int argc, char **argv, const char *prog,
+		      const char *help, struct check_args *a);
+/* A checker's finding on stderr, indented, unless -q (ctx: check_args). */
+void pdtool_print_finding(void *ctx, const char *text);
 
 #endif /* PD_PDTOOL_H */
