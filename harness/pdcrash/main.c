@@ -183,14 +183,14 @@ static const char help_text[] =
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
-static const char *prog_name = "pdcrash";
+const char *pdcrash_prog_name = "pdcrash";
 
 /* --fail-fast: the first violation, how to replay it, when it came. */
 static void print_first_failure(const struct run_opts *o,
 				const struct run_summary *sum, FILE *f)
 {
 	fprintf(f, "first violation: %s\n", sum->first_id);
-	fprintf(f, "replay: %s replay %s", prog_name, sum->first_id);
+	fprintf(f, "replay: %s replay %s", pdcrash_prog_name, sum->first_id);
 	if (o->mutant)
 		fprintf(f, " --mutant %s", o->mutant);
 	if (o->fiu_name)
@@ -404,7 +404,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage_error("no command%s", "");
-	prog_name = argv[0];
+	pdcrash_prog_name = argv[0];
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		printf("%s\n%s", cli_usage_text, help_text);
