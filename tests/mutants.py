@@ -40,6 +40,7 @@ TIMEOUT = 300
 HOW = {
     "no-flush-before-superblock": ["provision"],
     "superblock-first": ["provision"],
+    "no-flush-after-superblock": ["provision"],
     "superblock-despite-flush-error": ["--io-errors"],
     # the 3rd copy: format copies both roots, then commit 1 the metadata one
     "sm-roots-copied-under-lock": ["provision", "--fiu", "sm/copy_root:3"],

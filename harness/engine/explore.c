@@ -238,6 +238,10 @@ size_t cut_points(const struct run_result *res, uint64_t **cuts)
 		    op->kind == SD_FLUSH)
 			c[k++] = i + 1;
 	}
+	/* a crash after the last op returned: markers after the last IO
+	 * (a commit's end) make that a state of its own */
+	if (c[k - 1] != n)
+		c[k++] = n;
 	*cuts = c;
 	return (size_t)k;
 }
