@@ -112,7 +112,7 @@ REASONS = (
 # of the line before]).  The first match wins, before the
 # function-never-called rule and REASONS.
 EXPLAINED = (
-    ("core/bt.c", r"^(find_edge|find_key|bt_find_lowest_key|bt_find_highest_key)$",
+    ("core/bt.c", r"^(find_key|bt_find_lowest_key|bt_find_highest_key)$",
      None, "not on any thin path: only core/array.c (dm-cache arrays) calls "
      "bt_find_highest_key, and core/thin.h offers no lowest/highest mapped "
      "block (the kernel's dm_thin_get_highest_mapped_block has no "
@@ -245,6 +245,25 @@ EXPLAINED = (
      "tree always has its top-level entry (create_thin and create_snap "
      "insert it before the details, thin_delete removes it last, and an "
      "error in between poisons the pool), so the upper level holds the key"),
+    # find_edge serves bt_lookup_next (thin's range removal: the lowest
+    # key right of a hole between leaves, scenarios/reach/leaf-edges) and
+    # find_key (bt_find_lowest/highest_key, on no thin path: see above).
+    ("core/bt.c", r"^find_edge$", r"highest \? nr - 1 : 0|^if \(value\)$",
+     "only find_key asks for the highest key, or for no value; "
+     "bt_lookup_next asks for the lowest key and its value"),
+    ("core/bt.c", r"^find_edge$", r"child && !bt_block_in_range",
+     "child is 0 only for the root find_key starts from (no thin path); a "
+     "child out of range is corrupt metadata (CK2), which crash states "
+     "never hold; " + DAMAGE_TESTS),
+    ("core/bt.c", r"^find_edge$", r"^if \(!nr\) \{$|is_root && depth == 1",
+     "an empty node: bt_lookup_next starts from a child subtree, and a "
+     "non-root node holds at least max/3 entries (CK3, in every state); "
+     "an empty root (-ENODATA) is find_key's case"),
+    ("core/bt.c", r"^find_edge$", r"^if \(bt_node_is_leaf\(n\)\) \{$",
+     "an internal node right of the path needs a tree of three levels "
+     "(the leaf the descent lands in is the last child of its parent): "
+     "more than 252 leaves in one device, some 32000 mappings, too big "
+     "for a suite that must stay fast"),
     ("core/bt.c", r"^del_push$", r"s->f\[i\]\.b == b|count == 0",
      "defensive check on corrupt metadata: a node on its own delete path "
      "(a cycle) or a referenced node whose count is 0; crash states never "
