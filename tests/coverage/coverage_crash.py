@@ -439,14 +439,6 @@ EXPLAINED = (
      "the scenario grammar caps `pool meta=` at SM_METADATA_MAX_BLOCKS "
      "(4161600), so the clamp never applies; tests/unit/test_sm.c "
      "sm_metadata_clamped_to_255_bitmaps"),
-    ("core/sm_metadata.c", r"^boot_new_block$", r"smm->begin >= limit",
-     "finding, not dead: `pool meta=16320` then `resize-meta 16321` "
-     "reaches it: the one new block goes to the new bitmap and the index "
-     "block's shadow at the extend's commit finds none, so the resize "
-     "fails with -ENOSPC, as on Linux 6.1 and 6.12 (the same bootstrap), "
-     "while the model expects success: a live violation on every backend "
-     "(reported with issue 10; no scenario until the model or core is "
-     "settled)"),
     ("core/thin.c", r"^check_features$", r"^if \(!read_only &&$",
      "a superblock with compat_ro feature bits this code does not know: "
      "core and the kernel write none, so no state of the suite holds one"),
