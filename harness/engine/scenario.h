@@ -143,6 +143,8 @@ struct op {
 	int expect;		/* expect=: the -errno the op must return;
 				 * 0 none */
 	int has_from;		/* OP_TRANS_ID: from=M given, M in b */
+	int aim_extra;		/* generated: an op aim=boundaries added
+				 * (workload.c aim_extra) */
 	/* OP_RANDOM only */
 	uint64_t seed;
 	int has_seed;

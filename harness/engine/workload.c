@@ -802,6 +802,7 @@ static void exec_random(struct run *w, const struct op *spec)
 
 			aim_extra(w, &q, &g);
 			g.line = spec->line;
+			g.aim_extra = 1;
 			exec_op(w, &g);
 			w->next_dev = next_dev;
 		}

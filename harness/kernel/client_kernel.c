@@ -8,7 +8,7 @@
  * object kthin.o, not inside it: it uses only the public API (what
  * dm-thin.c may call), so it cannot reach anything dm-thin could not.
  *
- * What does not map, named (client.h K1-K6 has the list):
+ * What does not map, named (client.h K1-K12 has the list):
  *  K1  walk(), dev_info(), list_devs() and get_time(): the kernel has no
  *      mapping walk with times, no device list and keeps the pool time
  *      private.  They read the image with our core, read-only (the state

@@ -56,7 +56,7 @@
 #define SALT_BITMAP 240779u
 #define SALT_INDEX 160478u
 
-/* The named deliberate differences (client.h K1..K9, core TH1/TH4) and
+/* The named deliberate differences (client.h K1..K12, core TH1/TH4) and
  * what diff does with each. */
 static const struct cause {
 	const char *id;
