@@ -1313,7 +1313,7 @@ static void exec_find_range(struct run *w, struct run_op *ro)
 		}
 		begin = got.thin_end;
 	}
-	if (!w->done)
+	if (!w->done && ro->result == -ENODATA)	/* the walk's normal end */
 		ro->result = first;
 }
 
