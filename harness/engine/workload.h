@@ -89,6 +89,8 @@ struct run_config {
 					 * (simdisk_set_op_hook), or NULL */
 	void *sd_hook_ctx;
 	const struct client_ops *client;	/* the backend; NULL: core */
+	int no_aim_extras;		/* aim=boundaries without the ops it
+					 * adds (workload.c aim_extra): tests */
 };
 
 /* 0 if name is a fault point of core/fault.h and this build has libfiu

@@ -263,7 +263,8 @@ void cli_print_op_line(const struct run_result *res, uint64_t i)
 			op_format(&ro->op, buf, sizeof(buf));
 			printf("  %6" PRIu64 "  -- op %" PRIu64 ": %s", i, op->value, buf);
 			if (ro->op.line)
-				printf("  (line %u)", ro->op.line);
+				printf("  (line %u%s)", ro->op.line,
+				       ro->op.aim_extra ? ", aim extra" : "");
 			printf("\n");
 		} else {
 			uint64_t v = op->value & ~MK_UNCERTAIN;

@@ -112,12 +112,10 @@ REASONS = (
 # of the line before]).  The first match wins, before the
 # function-never-called rule and REASONS.
 EXPLAINED = (
-    ("core/bt.c", r"^(find_key|bt_find_lowest_key|bt_find_highest_key)$",
-     None, "not on any thin path: only core/array.c (dm-cache arrays) calls "
-     "bt_find_highest_key, and core/thin.h offers no lowest/highest mapped "
-     "block (the kernel's dm_thin_get_highest_mapped_block has no "
-     "counterpart), so no scenario op can reach it; tests/unit/test_bt.c and "
-     "test_array.c call it"),
+    ("core/bt.c", r"^bt_find_lowest_key$", None,
+     "no thin path asks for the lowest key (the kernel has no lowest mapped "
+     "block either; find-range's first run starts at bt_lookup_next): "
+     "core/array.c and tests/unit/test_bt.c call it"),
     ("core/bt_walk.c", r"^(cursor_\w+|bt_cursor_\w+)$", None,
      "the leaf cursor serves core/array.c (dm-cache) only; tests/unit/"
      "test_bt.c and test_array.c drive it"),
@@ -136,12 +134,29 @@ EXPLAINED = (
      "builds counts through inc); tests/unit/test_sm.c calls it"),
     ("core/sm_(disk|metadata).c", r"^(smd|smm|boot)_set_count$", None,
      "set_count: no thin_* op calls it; tests/unit/test_sm.c does"),
-    ("core/sm_(disk|metadata).c", r"^(smd|smm|boot)_get_nr_free$", None,
-     "free-block counts (dm-thin's status line): not in the client "
-     "interface (client.h); tests/unit/test_sm.c and test_thin.c"),
-    ("core/thin.c", r"^thin_get_free_(data|metadata)_blocks$", None,
-     "free-block counts (dm-thin's status line): not in the client "
-     "interface (client.h); tests/unit/test_thin.c"),
+    ("core/sm_disk.c", r"^smd_get_nr_free$", r"old->nr_allocated >",
+     "a damaged data space-map root (more allocated than it has blocks): "
+     "crash states never hold one; tests/unit/test_sm.c"),
+    ("core/sm_metadata.c", r"^smm_get_nr_free$", None,
+     "the count clamped at 0 needs more metadata blocks in use than the "
+     "committed size has: the workload commits as soon as none is free "
+     "beyond the commit reserve (workload.c, dm-thin's caller), so no "
+     "transaction gets there"),
+    ("core/sm_metadata.c", r"^boot_get_nr_free$", None,
+     "the bootstrap space map lives only inside tm_create_with_sm and the "
+     "metadata extend; nothing asks it for a free count then"),
+    ("core/thin.c", None, r"!pool->data_sm",
+     "a metadata snapshot view (thin_pool_open_metadata_snap) has no data "
+     "space map: meta-snap-check reads its devices and mappings, never its "
+     "counts; tests/unit/test_thin.c"),
+    ("core/thin.c", None, r"THIN_METADATA_RESERVE_MAX",
+     "the commit reserve's cap of 4096 blocks needs a metadata device of "
+     "more than 40960 blocks; the largest in the suite has 20000 "
+     "(scenarios/resize.scn)"),
+    ("core/thin.c", r"^(thin_get_\w+|read_dev)$",
+     r"^\s*if \(!?r\)|r \? r :",
+     "a read of a failed pool (may_read: -EIO): the workload aborts right "
+     "after any error (client.h CL4), so no read meets a failed pool"),
     ("core/sm_disk.c", r"^smd_count_is_more_than_one$", None,
      "asked by tm.c of the metadata space map only (tm_block_is_shared, "
      "shadowing); the data space map never: tests/unit/test_sm.c"),
@@ -206,7 +221,7 @@ EXPLAINED = (
      "(DESIGN.md 10, in progress on another branch)"),
     ("core/thin.c", None, r"p->data_block_size|p->flags & THIN_OPEN_READ_ONLY|"
      r"p->nr_data_blocks >|dev > THIN_MAX_DEV_ID|nr_blocks > \(1ull << 40\)|"
-     r"data_block >= nr_data|begin > end|trans_id != current_id",
+     r"data_block >= nr_data|begin > end",
      "caller misuse (-EINVAL): the scenario grammar and the workload never "
      "make this call (ids, sizes and the current transaction id come from "
      "the oracle); tests/unit/test_thin.c"),
