@@ -57,10 +57,12 @@
  *       block; format 2: the bitset built anew).  A format-2 insert or
  *       remove of a block whose bit is set is followed by it too (CA4:
  *       the kernel's shrink check assumes unmapped blocks clean).
- *  KC4  the kernel's shrink check reads the stored dirty bits: before a
- *       shrink the adapter stores its own when they may differ (after an
- *       unclean open), as dm-cache's postsuspend does before the resize
- *       of the next resume.
+ *  KC4  resize(): dm_cache_resize as dm-cache's first resume calls it,
+ *       with nothing stored first.  Its shrink check reads the stored
+ *       dirty bits even after an unclean open, where its own
+ *       load_mappings reports every mapped block dirty: a shrink over
+ *       blocks stored clean succeeds where CA6 refuses it (a finding,
+ *       README "dm-cache on the kernel backend").
  *  KC5  close() is dm-cache's sync_metadata: every dirty bit, every discard
  *       bit and the policy's hints are written, then dm_cache_commit(cmd,
  *       true) and dm_cache_metadata_close.  The kernel cannot store "no

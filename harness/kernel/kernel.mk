@@ -84,8 +84,10 @@ kprefix = k$(subst .,,$(1))_
 # The backend name pdcrash knows the version by (--backend).
 kname = $(if $(filter custom,$(1)),kernel,kernel-$(1))
 
-# The adapters pdcrash links (beside libkernel.a), one per version.
-KCLIENT_OBJS = $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/client_kernel.o)
+# The adapters pdcrash links (beside libkernel.a), two per version: thin
+# (client_kernel.c) and dm-cache (client_kernel_cache.c).
+KCLIENT_OBJS = $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/client_kernel.o \
+	$(KB)/$(v)/client_kernel_cache.o)
 
 # Kernel files: our flags, GNU C, and silence for what is the kernel's style
 # (unused parameters, shadowing, %llu for uint64_t) rather than our business.
@@ -163,6 +165,13 @@ $(KB)/$(1)/rename.h: $(KB)/$(1)/entry.syms
 # The client adapter (harness/kernel/client_kernel.c) for this version:
 # compiled like the tests, beside kthin.o (it uses the public API only).
 $(KB)/$(1)/client_kernel.o: $(KDIR)/client_kernel.c harness/engine/client.h core/thin.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
+	@mkdir -p $$(dir $$@)
+	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Iharness/engine \
+		-include $(KB)/$(1)/rename.h -DKCLIENT_PREFIX=$(call kprefix,$(1)) \
+		-DKCLIENT_NAME='"$(call kname,$(1))"' -c -o $$@ $$<
+
+# The dm-cache adapter (harness/kernel/client_kernel_cache.c) likewise.
+$(KB)/$(1)/client_kernel_cache.o: $(KDIR)/client_kernel_cache.c $(KDIR)/policy.h harness/engine/cache_client.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
 	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Iharness/engine \
 		-include $(KB)/$(1)/rename.h -DKCLIENT_PREFIX=$(call kprefix,$(1)) \
