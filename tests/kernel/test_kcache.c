@@ -25,17 +25,11 @@
 
 static const unsigned int policy_version[3] = { 2, 0, 0 };
 
-static void quiet_msg(void *ctx, const char *text)
-{
-	(void)ctx;
-	fprintf(stderr, "check: %s\n", text);
-}
-
 static struct check_cache_result core_check(struct bdev *bd)
 {
 	struct check_cache_result res;
 
-	ASSERT_OK(check_cache_metadata(bd, CHECK_STRICT, quiet_msg, NULL, &res));
+	ASSERT_OK(check_cache_metadata(bd, CHECK_STRICT, ktest_check_msg, NULL, &res));
 	ASSERT_TRUE(res.superblock_ok);
 	ASSERT_EQ(res.errors, 0);
 	ASSERT_EQ(res.leaks, 0);
@@ -52,14 +46,6 @@ static int cache_check_status(const char *path)
 	st = system(cmd);
 	ASSERT_TRUE(WIFEXITED(st));
 	return WEXITSTATUS(st);
-}
-
-static const char *image_path(const char *name)
-{
-	static char path[4096];
-
-	snprintf(path, sizeof(path), "%s/%s", test_tmpdir(), name);
-	return path;
 }
 
 static struct dm_cache_metadata *kopen(struct block_device *bdev,
@@ -174,7 +160,7 @@ static void core_sees_kernel_cache(struct bdev *bd)
 TEST(kcache_kernel_image_checks_clean)
 {
 	for (unsigned version = 1; version <= 2; version++) {
-		const char *path = image_path(version == 1 ? "k1.img" : "k2.img");
+		const char *path = ktest_image_path(version == 1 ? "k1.img" : "k2.img");
 		struct block_device bdev;
 		struct bdev *bd;
 
@@ -434,7 +420,7 @@ TEST(kcache_finding_discard_resize_keeps_cached_word)
  * checker only warns (check_cache.h CC5). */
 TEST(kcache_finding_resize_leaves_hint_array_cache_check_refuses)
 {
-	const char *path = image_path("hints.img");
+	const char *path = ktest_image_path("hints.img");
 	struct block_device bdev;
 	struct dm_cache_metadata *cmd;
 	struct check_cache_result res;
