@@ -97,6 +97,12 @@
  *       read-only; then a reload (KC6) and 1: no new transaction.
  *  KC12 set_needs_check() only dirties the superblock; it is written with
  *       the next commit or at close (as client.h K4).
+ *  KC13 a failed write-back reaches the kernel only at the next flush
+ *       (dm-bufio records it); until then the kernel goes on from what its
+ *       cache holds and the disk lacks, and an op may fail with any code
+ *       (a validator mismatch is -EINVAL).  The adapter counts the errors
+ *       the device returns: after one, the metadata is failed (is_failed),
+ *       as dm-cache would find at its next commit.
  */
 #ifndef PD_CACHE_CLIENT_H
 #define PD_CACHE_CLIENT_H

@@ -42,18 +42,20 @@ struct kblock {
 					 * added since the last write_hints) */
 };
 
-/* KC7, KC8: a device in front of the real one that drops every write and
- * flush; reads go to inner, or fail when there is none (a detached
- * device, for destroy). */
-struct kdrop {
+/* The device the kernel is given: in front of the real one, it counts the
+ * I/O errors the real one returns (KC13), and drops every write and flush
+ * when asked (KC7, KC8); with no inner device (detached) reads fail. */
+struct kfront {
 	struct bdev bd;			/* first */
 	struct bdev *inner;		/* not owned; NULL: detached */
+	int drop;			/* writes and flushes go nowhere */
+	unsigned errors;		/* errors inner returned */
 };
 
 struct kcache {
 	struct cache_client c;		/* first */
 	struct block_device bdev;	/* dm-bufio's view of the device */
-	struct kdrop drop;		/* KC7, KC8 */
+	struct kfront front;		/* KC7, KC8, KC13 */
 	struct dm_cache_metadata *cmd;
 	struct cache_client_params p;
 	int failed;			/* an error no op means (I/O) seen */
@@ -76,43 +78,58 @@ struct kcache {
 
 const struct cache_client_ops KCACHE_OPS;
 
-/* --- the device in front (KC7, KC8) ------------------------------------- */
+/* --- the device in front (KC7, KC8, KC13) -------------------------------- */
 
-static int kdrop_read(struct bdev *bd, pd_block_t b, void *buf)
+static int kfront_seen(struct bdev *bd, int r)
 {
-	struct bdev *inner = ((struct kdrop *)bd)->inner;
-
-	return inner ? inner->ops->read(inner, b, buf) : -EIO;
+	if (r)
+		((struct kfront *)bd)->errors++;
+	return r;
 }
 
-static int kdrop_write(struct bdev *bd, pd_block_t b, const void *buf,
-		       unsigned flags)
+static int kfront_read(struct bdev *bd, pd_block_t b, void *buf)
 {
-	(void)bd, (void)b, (void)buf, (void)flags;
-	return 0;
+	struct bdev *inner = ((struct kfront *)bd)->inner;
+
+	return inner ? kfront_seen(bd, inner->ops->read(inner, b, buf)) : -EIO;
 }
 
-static int kdrop_flush(struct bdev *bd)
+static int kfront_write(struct bdev *bd, pd_block_t b, const void *buf,
+			unsigned flags)
 {
-	(void)bd;
-	return 0;
+	struct kfront *f = (struct kfront *)bd;
+
+	if (f->drop || !f->inner)
+		return 0;
+	return kfront_seen(bd, f->inner->ops->write(f->inner, b, buf, flags));
 }
 
-static const struct bdev_ops kdrop_ops = {
-	.read = kdrop_read,
-	.write = kdrop_write,
-	.flush = kdrop_flush,
+static int kfront_flush(struct bdev *bd)
+{
+	struct kfront *f = (struct kfront *)bd;
+
+	if (f->drop || !f->inner)
+		return 0;
+	return kfront_seen(bd, f->inner->ops->flush(f->inner));
+}
+
+static const struct bdev_ops kfront_ops = {
+	.read = kfront_read,
+	.write = kfront_write,
+	.flush = kfront_flush,
 };
 
-/* Put the drop device in front of kc's device, with inner (or none). */
-static void kdrop_attach(struct kcache *kc, struct bdev *inner)
+/* The front device on inner (NULL: detached), dropping writes or not. */
+static void kfront_attach(struct kcache *kc, struct bdev *inner, int drop)
 {
-	kc->drop.bd.ops = &kdrop_ops;
-	kc->drop.bd.block_size = kc->c.bd->block_size;
-	kc->drop.bd.nr_blocks = kc->c.bd->nr_blocks;
-	kc->drop.bd.caps = kc->c.bd->caps;
-	kc->drop.inner = inner;
-	kc->bdev.bd = &kc->drop.bd;
+	kc->front.bd.ops = &kfront_ops;
+	kc->front.bd.block_size = kc->c.bd->block_size;
+	kc->front.bd.nr_blocks = kc->c.bd->nr_blocks;
+	kc->front.bd.caps = kc->c.bd->caps;
+	kc->front.inner = inner;
+	kc->front.drop = drop;
+	kc->front.errors = 0;
+	kc->bdev.bd = &kc->front.bd;
 }
 
 /* --- errors --------------------------------------------------------------- */
@@ -273,10 +290,8 @@ static int kstart(struct kcache *kc, bool format)
 
 	kshim_quiet = getenv("PDCRASH_KERNEL_LOG") == NULL;
 	memset(&sb, 0, sizeof(sb));
-	if (ro) {
-		kdrop_attach(kc, kc->c.bd);		/* KC7 */
-	} else {
-		kc->bdev.bd = kc->c.bd;
+	kfront_attach(kc, kc->c.bd, ro);		/* KC7, KC13 */
+	if (!ro) {
 		/* KC1: before the open, which clears CLEAN_SHUTDOWN */
 		sb_r = cache_client_read_sb(kc->c.bd, &sb);
 		if (sb_r == -EIO)
@@ -386,7 +401,7 @@ static void k_destroy(struct cache_client *c)
 	if (!kc)
 		return;
 	if (kc->cmd) {
-		kdrop_attach(kc, NULL);
+		kfront_attach(kc, NULL, 1);
 		dm_cache_metadata_set_read_only(kc->cmd);
 		dm_cache_metadata_close(kc->cmd);
 	}
@@ -442,7 +457,7 @@ static int k_after_error(struct cache_client *c)
 
 static int k_is_failed(struct cache_client *c)
 {
-	return KCC(c)->failed || !KCC(c)->cmd;
+	return KCC(c)->failed || !KCC(c)->cmd || KCC(c)->front.errors;	/* KC13 */
 }
 
 static int k_clean_when_opened(struct cache_client *c)
