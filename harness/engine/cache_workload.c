@@ -948,7 +948,7 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 		params.flags = CC_OPEN_READ_ONLY;
 		r = ops->open(fb, &params, &cc);
 		params.flags = 0;
-		if (!r && fault_bdev_failed(fb)) {
+		if (!r && fault_bdev_unrecovered(fb)) {
 			set_out(out, OUT_VIOLATION, "open succeeded although a "
 				"read failed (read %" PRIu64 ")",
 				fault_bdev_count(fb, FB_READ));
