@@ -5,7 +5,9 @@
  * (README, "dm-cache on the kernel backend"), each kept by a test that
  * passes while the kernel behaves so.
  */
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "dm-cache-metadata.h"
 #include "policy.h"
@@ -13,6 +15,7 @@
 /* core/cache.h spells the kernel's two policy constants with a u suffix */
 #undef CACHE_POLICY_NAME_SIZE
 #undef CACHE_POLICY_VERSION_SIZE
+#include "bm.h"
 #include "cache.h"
 #include "check_cache.h"
 #include "ktest.h"
@@ -439,4 +442,132 @@ TEST(kcache_finding_resize_leaves_hint_array_cache_check_refuses)
 	ASSERT_EQ(res.warnings, 1);
 	bdev_destroy(bd);
 	ASSERT_EQ(cache_check_status(path), 1);
+}
+
+/* A device in front of another that fails every read of a hint-array
+ * block (an array block of 4-byte values), or every flush. */
+struct failing {
+	struct bdev bd;			/* first */
+	struct bdev *inner;
+	int hint_reads, flushes;	/* what fails */
+	unsigned failed;
+};
+
+static int failing_read(struct bdev *bd, pd_block_t b, void *buf)
+{
+	struct failing *f = (struct failing *)bd;
+	int r = bdev_read(f->inner, b, buf);
+	const uint8_t *d = buf;
+
+	if (!r && f->hint_reads &&
+	    le32_get(d) == pd_block_csum(d + 4, KBLOCK - 4, 595846735u) &&
+	    le32_get(d + 12) == 4) {
+		f->failed++;
+		return -EIO;
+	}
+	return r;
+}
+
+static int failing_write(struct bdev *bd, pd_block_t b, const void *buf,
+			 unsigned flags)
+{
+	return bdev_write(((struct failing *)bd)->inner, b, buf, flags);
+}
+
+static int failing_flush(struct bdev *bd)
+{
+	struct failing *f = (struct failing *)bd;
+
+	if (f->flushes) {
+		f->failed++;
+		return -EIO;
+	}
+	return bdev_flush(f->inner);
+}
+
+static const struct bdev_ops failing_ops = {
+	.read = failing_read, .write = failing_write, .flush = failing_flush,
+};
+
+static struct failing failing_on(struct bdev *inner)
+{
+	struct failing f = {
+		.bd = { .ops = &failing_ops, .block_size = inner->block_size,
+			.nr_blocks = inner->nr_blocks, .caps = inner->caps },
+		.inner = inner,
+	};
+	return f;
+}
+
+/* Finding (--io-errors): metadata_open's error path after a failed
+ * __begin_transaction_flags (the superblock write or its flush at open,
+ * e.g. a failing metadata device at activation) calls
+ * dm_cache_metadata_close on an object never added to the open table:
+ * list_del of a list_head kzalloc left zero, a NULL pointer dereference
+ * (with CONFIG_DEBUG_LIST, a "list_del corruption" report). */
+TEST(kcache_finding_open_error_path_list_del_null)
+{
+	struct block_device bdev;
+	struct dm_cache_metadata *cmd;
+	struct simdisk *sd;
+	struct failing f;
+	pid_t pid;
+	int st;
+
+	ASSERT_OK(simdisk_create(KBLOCK, NR_META, &sd));
+	bdev = ktest_bdev(simdisk_bdev(sd), 0, 0);
+	cmd = kopen(&bdev, true, 1);
+	ASSERT_OK(dm_cache_commit(cmd, true));
+	dm_cache_metadata_close(cmd);
+
+	f = failing_on(simdisk_bdev(sd));
+	f.flushes = 1;
+	bdev = ktest_bdev(&f.bd, 0, 0);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (!pid) {		/* returns an error, or dies in list_del */
+		cmd = dm_cache_metadata_open(&bdev, DBS, false, 4, 1);
+		_exit(IS_ERR(cmd) ? 3 : 0);
+	}
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFSIGNALED(st));
+	ASSERT_EQ(WTERMSIG(st), SIGSEGV);
+	simdisk_destroy(sd);
+}
+
+/* Finding (--io-errors): dm-array's __block_dec, the btree's dec of an
+ * array block, cannot return an error: when the read of an array block
+ * whose last reference goes fails, it logs "couldn't get array block" and
+ * skips the decrement.  dm_cache_write_hints (which deletes the old hint
+ * array) returns 0, the commit succeeds, and the old array blocks stay
+ * counted in the space map with nothing referencing them. */
+TEST(kcache_finding_array_dec_read_error_leaks_blocks)
+{
+	struct check_cache_result res;
+	struct block_device bdev;
+	struct dm_cache_metadata *cmd;
+	struct simdisk *sd;
+	struct failing f;
+
+	ASSERT_OK(simdisk_create(KBLOCK, NR_META, &sd));
+	bdev = ktest_bdev(simdisk_bdev(sd), 0, 0);
+	cmd = kopen(&bdev, true, 1);
+	ASSERT_OK(dm_cache_resize(cmd, to_cblock(NR_CB)));
+	write_hints_all(cmd, NR_CB);
+	ASSERT_OK(dm_cache_commit(cmd, true));
+	dm_cache_metadata_close(cmd);
+
+	f = failing_on(simdisk_bdev(sd));
+	f.hint_reads = 1;
+	bdev = ktest_bdev(&f.bd, 0, 0);
+	cmd = kopen(&bdev, false, 1);
+	write_hints_all(cmd, NR_CB);		/* returns 0 */
+	ASSERT_TRUE(f.failed > 0);
+	ASSERT_OK(dm_cache_commit(cmd, true));
+	dm_cache_metadata_close(cmd);
+	ASSERT_OK(check_cache_metadata(simdisk_bdev(sd), CHECK_STRICT, NULL,
+				       NULL, &res));
+	ASSERT_EQ(res.errors, 0);
+	ASSERT_TRUE(res.leaks >= 1);		/* the old hint array's block */
+	simdisk_destroy(sd);
 }
