@@ -1164,11 +1164,9 @@ int cmd_diff(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (size_t i = 0; i < nr_args; i++) {
-		if ((rc = cli_load_named(args[i], &scs[nr_sc])))
+	for (size_t i = 0; i < nr_args; i++)
+		if ((rc = cli_load_arg(args[i], scs, DIFF_MAX_SCENARIOS, &nr_sc)))
 			goto out;
-		nr_sc++;
-	}
 	if (!nr_sc) {
 		if ((rc = cli_list_scenarios(&names, &nr_names)))
 			return rc;

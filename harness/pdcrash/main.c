@@ -293,11 +293,10 @@ int cmd_run(int argc, char **argv)
 	}
 	/* Options first, then the scenarios: a usage error leaves nothing
 	 * loaded behind. */
-	for (size_t i = 0; i < nr_args; i++) {
-		if ((rc = cli_load_named(args[i], &scs[o.nr_scenarios])))
+	for (size_t i = 0; i < nr_args; i++)
+		if ((rc = cli_load_arg(args[i], scs, MAX_SCENARIOS,
+				       &o.nr_scenarios)))
 			goto out;
-		o.nr_scenarios++;
-	}
 	if (!o.nr_scenarios) {
 		if ((rc = cli_list_scenarios(&names, &nr_names)))
 			return rc;
