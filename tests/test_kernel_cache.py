@@ -209,5 +209,7 @@ def test_io_errors_reach_the_open_error_path(tmp_path):
     a violation with an id that replays the death."""
     need("kernel-6.1")
     r = run(["replay", "cache/basic@kernel-6.1:s1:c0:p0-of-1:eF3"])
+    out = r.stdout + r.stderr
     assert r.returncode == 1
-    assert "died: signal 11" in r.stdout + r.stderr
+    # a sanitizer build reports the null dereference in list_del itself
+    assert "died: signal 11" in out or ("list.h" in out and "null" in out)

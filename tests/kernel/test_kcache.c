@@ -530,8 +530,10 @@ TEST(kcache_finding_open_error_path_list_del_null)
 		_exit(IS_ERR(cmd) ? 3 : 0);
 	}
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
-	ASSERT_TRUE(WIFSIGNALED(st));
-	ASSERT_EQ(WTERMSIG(st), SIGSEGV);
+	/* SIGSEGV; a sanitizer build reports the fault and exits instead */
+	ASSERT_TRUE((WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) ||
+		    (WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
+		     WEXITSTATUS(st) != 3));
 	simdisk_destroy(sd);
 }
 
