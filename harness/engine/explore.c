@@ -516,7 +516,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			return;
 		}
 		r = ops->open(fb, &params, &pool);
-		if (!r && fault_bdev_failed(fb)) {
+		if (!r && fault_bdev_unrecovered(fb)) {
 			set_out(out, OUT_VIOLATION, "open succeeded although a "
 				"read failed (read %" PRIu64 ")",
 				fault_bdev_count(fb, FB_READ));

@@ -967,20 +967,28 @@ static void message_commit(struct run *w, struct run_op *ro)
 /* --- the read-only ops: lookup, dev-info, needs-check, check,
  * meta-snap-check (scenario.h) ----------------------------------------------- */
 
-static void note_skip(struct run *w, struct run_op *ro, const char *why)
+void workload_note_skip(const struct run_config *cfg, struct run_result *res,
+			struct run_op *ro, const char *backend, int *noted,
+			const char *why)
 {
 	char buf[128];
 
 	ro->result = -EOPNOTSUPP;
-	w->res->skipped_ops++;
-	if (w->cfg->quiet || w->skip_noted)
+	res->skipped_ops++;
+	if (cfg->quiet || *noted)
 		return;
-	w->skip_noted = 1;
+	*noted = 1;
 	op_format(&ro->op, buf, sizeof(buf));
 	fprintf(stderr, "%s:%u: '%s' skipped on backend %s: %s (further "
-		"skips of this run not shown; %s)\n", w->cfg->sc->path,
-		ro->op.line, buf, w->ops->name, why,
+		"skips of this run not shown; %s)\n", cfg->sc->path,
+		ro->op.line, buf, backend, why,
 		"run_result.skipped_ops counts them");
+}
+
+static void note_skip(struct run *w, struct run_op *ro, const char *why)
+{
+	workload_note_skip(w->cfg, w->res, ro, w->ops->name, &w->skip_noted,
+			   why);
 }
 
 static void exec_lookup(struct run *w, struct run_op *ro)

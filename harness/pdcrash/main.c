@@ -28,11 +28,12 @@ static const char help_text[] =
 "          or rollforward to the commit in flight); then more ops and a commit\n"
 "          must work.  Each scenario runs twice: NAME with its own cache and\n"
 "          NAME+small with a 16-block cache (dirty blocks written back in the\n"
-"          middle of transactions).  SCENARIO is a name in scenarios/ or a\n"
-"          path to a .scn file.\n"
+"          middle of transactions).  SCENARIO is a name in scenarios/, a\n"
+"          path to a .scn file, or a folder (every .scn below it).\n"
 "  --backend B     the metadata code under test: core (ours, the default),\n"
-"                  kernel-6.1, kernel-6.12 (Linux's dm-thin-metadata.c and\n"
-"                  persistent-data from Debian's linux-source), kernel (the\n"
+"                  kernel-6.1, kernel-6.12 (Linux's dm-thin-metadata.c,\n"
+"                  dm-cache-metadata.c and persistent-data from Debian's\n"
+"                  linux-source), kernel (the\n"
 "                  tree make was given as KERNEL_SRC).  Ids then carry it:\n"
 "                  NAME[+small]@B:..., so replay and minimize use it too\n"
 "  --seed N        seed for random workloads and random persistence choices\n"
@@ -293,11 +294,10 @@ int cmd_run(int argc, char **argv)
 	}
 	/* Options first, then the scenarios: a usage error leaves nothing
 	 * loaded behind. */
-	for (size_t i = 0; i < nr_args; i++) {
-		if ((rc = cli_load_named(args[i], &scs[o.nr_scenarios])))
+	for (size_t i = 0; i < nr_args; i++)
+		if ((rc = cli_load_arg(args[i], scs, MAX_SCENARIOS,
+				       &o.nr_scenarios)))
 			goto out;
-		o.nr_scenarios++;
-	}
 	if (!o.nr_scenarios) {
 		if ((rc = cli_list_scenarios(&names, &nr_names)))
 			return rc;
