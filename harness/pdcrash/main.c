@@ -208,7 +208,7 @@ int cmd_run(int argc, char **argv)
 	size_t nr_args = 0;
 	char **names = NULL;
 	size_t nr_names = 0;
-	int rc = 0, r;
+	int rc = 0, r, damage = 0;
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -225,6 +225,8 @@ int cmd_run(int argc, char **argv)
 			o.io_errors = 1;
 		} else if (!strcmp(a, "--media-faults")) {
 			o.media_faults = 1;
+		} else if (!strcmp(a, "--damage")) {
+			damage = 1;
 		} else if (!strcmp(a, "--jobs")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a value", a);
@@ -313,6 +315,10 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	o.progress = !o.json && isatty(2);
+	if (damage) {
+		rc = cmd_run_damage(&o);
+		goto out;
+	}
 	r = driver_run(&o, &sum);
 	if (r) {
 		fprintf(stderr, "pdcrash: run failed: %s\n", pd_strerror(r));

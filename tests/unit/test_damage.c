@@ -1,0 +1,93 @@
+/* tests/unit/test_damage.c - the damage step (harness/engine/damage.h): its
+ * plan of an image's metadata blocks and its damage kinds, and the core
+ * bugs `pdcrash run --damage` found, each on the image that showed it.
+ */
+#include "damage_internal.h"
+#include "simdisk.h"
+#include "test.h"
+#include "thin.h"
+#include "util.h"
+
+#define META_BLOCKS 256
+
+struct rig {
+	struct simdisk *sd;
+	struct bdev *bd;
+	struct thin_pool_params p;
+};
+
+/* A committed pool of nr_data data blocks, device 1 mapping the first
+ * `mapped` of them; the pool closed (crashed) after the commit. */
+static void rig_build(struct rig *g, pd_block_t nr_data, uint64_t mapped)
+{
+	struct thin_pool *pool;
+
+	ASSERT_OK(simdisk_create(4096, META_BLOCKS, &g->sd));
+	g->bd = simdisk_bdev(g->sd);
+	g->p = (struct thin_pool_params) {
+		.data_block_size = 128,
+		.nr_data_blocks = nr_data,
+	};
+	ASSERT_OK(thin_pool_format(g->bd, &g->p, &pool));
+	ASSERT_OK(thin_create_thin(pool, 1));
+	for (uint64_t v = 0; v < mapped; v++) {
+		pd_block_t b;
+
+		ASSERT_OK(thin_alloc_data_block(pool, &b));
+		ASSERT_OK(thin_insert(pool, 1, v, b));
+	}
+	ASSERT_OK(thin_commit(pool));
+	thin_pool_destroy(pool);
+}
+
+TEST(damage_plan_finds_every_metadata_block)
+{
+	struct rig g;
+	struct dmg_plan plan;
+	unsigned roles[DR_NR] = { 0 };
+
+	rig_build(&g, 1000, 300);
+	ASSERT_OK(dmg_plan_build(g.bd, &plan));
+	for (size_t i = 0; i < plan.nr; i++) {
+		roles[plan.t[i].role]++;
+		if (i)
+			ASSERT_TRUE(plan.t[i - 1].block < plan.t[i].block);
+	}
+	ASSERT_EQ(roles[DR_SB], 1);
+	ASSERT_EQ(roles[DR_INDEX], 1);
+	ASSERT_EQ(roles[DR_BITMAP], 2);		/* one metadata, one data */
+	/* mapping top leaf, an internal node and 2 leaves for 300 mappings,
+	 * details, data index, two ref-count roots */
+	ASSERT_EQ(roles[DR_NODE], 8);
+	ASSERT_EQ(plan.data_used, 300);
+	dmg_plan_free(&plan);
+	simdisk_destroy(g.sd);
+}
+
+TEST(damage_kinds_fit_and_recompute_the_checksum)
+{
+	struct rig g;
+	struct dmg_plan plan;
+	uint8_t buf[4096], tmp[4096];
+	unsigned fitted = 0;
+
+	rig_build(&g, 1000, 300);
+	ASSERT_OK(dmg_plan_build(g.bd, &plan));
+	for (size_t i = 0; i < plan.nr; i++) {
+		ASSERT_OK(bdev_read(g.bd, plan.t[i].block, buf));
+		for (unsigned k = 0; k < damage_nr_kinds(); k++) {
+			memcpy(tmp, buf, sizeof(tmp));
+			if (dmg_apply(&plan, &plan.t[i], k, tmp))
+				continue;
+			fitted++;
+			ASSERT_TRUE(memcmp(tmp, buf, sizeof(tmp)));
+			/* a damage changes more than the checksum */
+			ASSERT_TRUE(memcmp(tmp + 4, buf + 4, sizeof(tmp) - 4));
+		}
+	}
+	ASSERT_TRUE(fitted > 100);
+	ASSERT_UEQ(damage_id_parse("x:s1:d2.17.child-self:e0",
+				   &(struct damage_id){ 0 }, (char[80]){ 0 }, 80), 1);
+	dmg_plan_free(&plan);
+	simdisk_destroy(g.sd);
+}
