@@ -121,6 +121,9 @@ struct damage_summary {
 	struct damage_violation *violations;
 	size_t nr_violations, cap_violations;
 	double seconds;
+	double first_seconds;		/* from the start to the first
+					 * violation (violations[0]) */
+	double started;			/* internal: when the run began */
 	unsigned jobs;
 	uint64_t seed;
 };

@@ -286,9 +286,11 @@ static int slot_service(const struct dmg_scn *s, struct slot *sl,
 }
 
 /* Recover every job of s, jobs workers at a time; results[i] for job i.
- * *stop (may be NULL) is checked between chunks: --fail-fast. */
+ * With stop (--fail-fast; may be NULL), the first violation sets *stop
+ * and ends it: the other workers are killed, their jobs left unrun (an
+ * empty msg). */
 static int run_jobs(const struct dmg_scn *s, unsigned jobs,
-		    struct dmg_result *results, const int *stop)
+		    struct dmg_result *results, int *stop)
 {
 	unsigned timeout = (unsigned)env_num("PDCRASH_DAMAGE_TIMEOUT",
 					     DAMAGE_TIMEOUT_SEC);
@@ -328,10 +330,18 @@ static int run_jobs(const struct dmg_scn *s, unsigned jobs,
 			r = -errno;
 			break;
 		}
-		for (unsigned i = 0; i < jobs && !r; i++)
+		for (unsigned i = 0; i < jobs && !r; i++) {
+			size_t done = sl[i].next;
+
 			if (sl[i].pid > 0)
 				r = slot_service(s, &sl[i], sl, jobs, results,
 						 pf[i].revents != 0, timeout);
+			for (; stop && done < sl[i].next; done++)
+				if (results[done].outcome == DMG_VIOLATION)
+					*stop = 1;
+		}
+		if (stop && *stop)
+			break;
 	}
 	for (unsigned i = 0; i < jobs; i++) {
 		if (sl[i].pid > 0) {
@@ -449,6 +459,8 @@ static int add_violation(struct damage_summary *sum, const char *id,
 
 	if (r)
 		return r;
+	if (!sum->nr_violations)
+		sum->first_seconds = now_sec() - sum->started;
 	v = &sum->violations[sum->nr_violations++];
 	snprintf(v->id, sizeof(v->id), "%s", id);
 	snprintf(v->msg, sizeof(v->msg), "%s", msg);
@@ -510,7 +522,8 @@ static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 	s.first_image = *image_no;
 	if (!r && s.nr_jobs) {
 		results = calloc(s.nr_jobs, sizeof(*results));
-		r = results ? run_jobs(&s, sum->jobs, results, stop) : -ENOMEM;
+		r = results ? run_jobs(&s, sum->jobs, results,
+				       o->fail_fast ? stop : NULL) : -ENOMEM;
 	}
 	for (size_t i = 0; i < s.nr_jobs && !r; i++) {
 		const struct dmg_job *j = &s.jobs[i];
@@ -562,6 +575,7 @@ int damage_run(const struct run_opts *o, struct damage_summary *sum)
 	int stop = 0, r = 0;
 
 	memset(sum, 0, sizeof(*sum));
+	sum->started = t0;
 	sum->jobs = o->jobs ? o->jobs : 1;
 	sum->seed = o->seed;
 	sum->scn = calloc(o->nr_scenarios + 1, sizeof(*sum->scn));
@@ -788,9 +802,10 @@ static const char *const role_names[DR_NR] = {
 };
 
 static const char *const tree_names[] = {
-	"", "mapping tree, top level", "a device's mapping tree",
-	"details tree", "data space map index", "data space map ref counts",
-	"metadata space map", "metadata space map ref counts",
+	"", "the mapping tree's top level", "a device's mapping tree",
+	"the details tree", "the data space map's index",
+	"the data space map's ref counts", "the metadata space map",
+	"the metadata space map's ref counts",
 };
 
 int damage_replay(const struct damage_id *id, const struct scenario *sc,
@@ -865,7 +880,7 @@ int damage_replay(const struct damage_id *id, const struct scenario *sc,
 		sc->name, sc->path, id->seed, c.k, c.cut, simdisk_nr_ops(res.sd));
 	fprintf(f, "block %" PRIu64 ": %s%s%s%s (parent %" PRIu64 "); damage %s: "
 		"%s; checksum recomputed\n", (uint64_t)t->block,
-		role_names[t->role], t->tree ? " of the " : "",
+		role_names[t->role], t->tree ? " of " : "",
 		tree_names[t->tree], t->role == DR_NODE ?
 		(t->leaf ? ", a leaf" : ", an internal node") : "",
 		(uint64_t)t->parent, damage_kind_name(id->kind),

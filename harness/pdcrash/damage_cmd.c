@@ -44,9 +44,10 @@ int cmd_run_damage(const struct run_opts *o)
 	}
 	if (o->fail_fast && sum.nr_violations)
 		fprintf(o->json ? stderr : stdout, "first violation: %s\n"
-			"replay: pdcrash replay %s%s%s\n", sum.violations[0].id,
-			sum.violations[0].id, o->mutant ? " --mutant " : "",
-			o->mutant ? o->mutant : "");
+			"replay: pdcrash replay %s%s%s\ntime to first failure: "
+			"%.2f s\n", sum.violations[0].id, sum.violations[0].id,
+			o->mutant ? " --mutant " : "", o->mutant ? o->mutant : "",
+			sum.first_seconds);
 	if (!rc)
 		rc = sum.nr_violations ? 1 : 0;
 	damage_summary_free(&sum);
