@@ -56,9 +56,10 @@ static unsigned check_findings(struct bdev *bd)
 	return cr.errors + cr.leaks;
 }
 
-/* Damage the first planned block of tree with the kind called name. */
-static void damage_first(struct rig *g, enum dmg_tree tree, int leaf,
-			 const char *name)
+/* Damage the first planned block of tree with the kind called name;
+ * returns the block. */
+static pd_block_t damage_first(struct rig *g, enum dmg_tree tree, int leaf,
+			       const char *name)
 {
 	struct dmg_plan plan;
 	uint8_t buf[4096];
@@ -74,7 +75,44 @@ static void damage_first(struct rig *g, enum dmg_tree tree, int leaf,
 	ASSERT_OK(bdev_read(g->bd, plan.t[i].block, buf));
 	ASSERT_OK(dmg_apply(&plan, &plan.t[i], (unsigned)kind, buf));
 	ASSERT_OK(bdev_write(g->bd, plan.t[i].block, buf, 0));
+	pd_block_t b = plan.t[i].block;
 	dmg_plan_free(&plan);
+	return b;
+}
+
+static void msg_collect(void *ctx, const char *text)
+{
+	size_t n = strlen(ctx);
+
+	snprintf((char *)ctx + n, 4096 - n, "%s\n", text);
+}
+
+/* Issue 16: a finding about a reference names the block holding it, so a
+ * bad child pointer is reported at the node that was damaged. */
+TEST(damage_checker_names_the_node_holding_a_bad_pointer)
+{
+	static const char *const kinds[] = { "child-end", "child-zero",
+					     "child-self", "child0-other" };
+	char msgs[4096], want[64];
+	struct check_result cr;
+
+	for (size_t k = 0; k < PD_ARRAY_SIZE(kinds); k++) {
+		struct rig g;
+		pd_block_t b;
+
+		rig_build(&g, 1000, 300);
+		b = damage_first(&g, DT_MAP_BOTTOM, 0, kinds[k]);
+		msgs[0] = 0;
+		ASSERT_OK(check_thin_metadata(g.bd, CHECK_STRICT, msg_collect,
+					      msgs, &cr));
+		ASSERT_TRUE(cr.errors > 0);
+		snprintf(want, sizeof(want), "named by block %" PRIu64 ")",
+			 (uint64_t)b);
+		if (!strstr(msgs, want))
+			test_fail(__FILE__, __LINE__, "%s: no '%s' in:\n%s",
+				  kinds[k], want, msgs);
+		simdisk_destroy(g.sd);
+	}
 }
 
 TEST(damage_plan_finds_every_metadata_block)
