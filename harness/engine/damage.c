@@ -1039,8 +1039,30 @@ static int read_meta_snap(struct bdev *image, const struct client_params *cp)
 	return r;
 }
 
+/* Does text name block b ("block B", "bitmap B"; the superblock for 0)? */
+static int names_block(const char *text, pd_block_t b)
+{
+	static const char *const words[] = { "block ", "bitmap " };
+	char num[32];
+
+	snprintf(num, sizeof(num), "%" PRIu64, (uint64_t)b);
+	if (!b && strstr(text, "superblock"))
+		return 1;
+	for (const char *p = text; (p = strstr(p, num)); p++) {
+		if (p[strlen(num)] >= '0' && p[strlen(num)] <= '9')
+			continue;
+		for (size_t w = 0; w < PD_ARRAY_SIZE(words); w++) {
+			size_t n = strlen(words[w]);
+
+			if ((size_t)(p - text) >= n && !memcmp(p - n, words[w], n))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, struct dmg_result *out)
+		 struct bdev *image, pd_block_t block, struct dmg_result *out)
 {
 	struct client_params params = {
 		.data_block_size = res->geo.block_size,
@@ -1056,14 +1078,17 @@ void dmg_recover(const struct run_result *res, uint64_t cut,
 
 	out->core_only = 0;
 	workload_expect(res, cut, &e);
+	/* the checker first, on the image as damaged: its findings name the
+	 * block even where the core's error cannot (issue 16) */
+	chk = explore_structural(image, chk_msg, sizeof(chk_msg));
 	rd = ops->open(image, &params, &pool);
 	if (rd) {
-		say(out, DMG_DETECTED, "open refused the image: %s",
-		    pd_strerror(rd));
+		say(out, DMG_DETECTED, "open refused the image: %s%s%s",
+		    pd_strerror(rd), chk > 0 ? "; checker: " : "",
+		    chk > 0 ? chk_msg : "");
+		out->named = names_block(out->msg, block);
 		return;
 	}
-	/* the checker sees the image as damaged: the open wrote nothing */
-	chk = explore_structural(image, chk_msg, sizeof(chk_msg));
 	rd = client_digest(pool, &d);
 	for (int64_t k = e.lo < 0 ? 0 : e.lo; !rd && k <= e.hi; k++)
 		if ((uint64_t)k < res->nr_states && digest_eq(d, res->digests[k]))
@@ -1109,5 +1134,6 @@ void dmg_recover(const struct run_result *res, uint64_t cut,
 			say(out, DMG_HARMLESS, "the damage did not matter: state "
 			    "allowed, continue and exercise clean");
 	}
+	out->named = names_block(out->msg, block);
 	ops->destroy(pool);
 }

@@ -104,6 +104,8 @@ struct damage_scn_stats {
 	uint64_t outcomes[DMG_NR];
 	uint64_t core_only;		/* detected by a core error on an image
 					 * the checker passes */
+	uint64_t named;			/* detected, the message naming the
+					 * damaged block (issue 16) */
 	int live_failed;		/* the workload disagreed with its model */
 };
 
@@ -115,9 +117,10 @@ struct damage_violation {
 struct damage_summary {
 	struct damage_scn_stats *scn;
 	size_t nr_scn;
-	uint64_t images, outcomes[DMG_NR], core_only;
+	uint64_t images, outcomes[DMG_NR], core_only, named;
 	uint64_t commits, commits_damaged, blocks;
 	uint64_t per_kind[DAMAGE_MAX_KINDS][DMG_NR];	/* by damage kind */
+	uint64_t per_kind_named[DAMAGE_MAX_KINDS];
 	struct damage_violation *violations;
 	size_t nr_violations, cap_violations;
 	double seconds;

@@ -76,12 +76,14 @@ struct dmg_result {
 	int32_t outcome;		/* enum damage_outcome */
 	int32_t core_only;		/* detected by a core error on an image
 					 * the checker passed */
+	int32_t named;			/* msg names the damaged block */
 	char msg[DAMAGE_MSG_MAX];
 };
 
 /* Recover a damaged image of res's run, cut just after a commit (damage.h
- * says how); the image is written to. */
+ * says how); the image is written to.  block: the one damaged (for
+ * out->named). */
 void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, struct dmg_result *out);
+		 struct bdev *image, pd_block_t block, struct dmg_result *out);
 
 #endif /* PD_DAMAGE_INTERNAL_H */

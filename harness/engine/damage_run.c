@@ -159,7 +159,8 @@ static void run_job(const struct dmg_scn *s, size_t i, struct dmg_result *out)
 			 "damaged image: %s", pd_strerror(r));
 		return;
 	}
-	dmg_recover(s->res, s->commits[j->commit].cut, image, out);
+	dmg_recover(s->res, s->commits[j->commit].cut, image,
+		    s->commits[j->commit].plan.t[j->target].block, out);
 	bdev_destroy(image);
 }
 
@@ -489,9 +490,12 @@ static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 	struct dmg_result *results = NULL;
 	struct seen_set ss = { NULL, 0, 0 };
 	uint64_t *ks = NULL, *cuts = NULL;
+	uint64_t every = env_num("PDCRASH_DAMAGE_EVERY", DAMAGE_EVERY);
 	size_t n;
 	int r;
 
+	if (!every)
+		every = 1;
 	r = workload_run(&cfg, &res);
 	if (r)
 		return r;
@@ -512,7 +516,7 @@ static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 	if (!r)
 		r = sd_cutter_create(res.sd, &s.cutter);
 	for (size_t i = 0; i < n && !r; i++) {
-		if (ks[i] % DAMAGE_EVERY && i + 1 != n)
+		if (ks[i] % every && i + 1 != n)
 			continue;		/* DG1 */
 		s.commits[s.nr_commits].k = ks[i];
 		s.commits[s.nr_commits].cut = cuts[i];
@@ -538,6 +542,10 @@ static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 		st->outcomes[oc]++;
 		st->core_only += x->core_only;
 		sum->per_kind[j->kind][oc]++;
+		if (oc == DMG_DETECTED) {
+			st->named += x->named != 0;
+			sum->per_kind_named[j->kind] += x->named != 0;
+		}
 		if (oc == DMG_VIOLATION || getenv("PDCRASH_DAMAGE_LOG")) {
 			struct damage_id id = {
 				.seed = o->seed,
@@ -598,6 +606,7 @@ int damage_run(const struct run_opts *o, struct damage_summary *sum)
 		for (int k = 0; k < DMG_NR; k++)
 			sum->outcomes[k] += st->outcomes[k];
 		sum->core_only += st->core_only;
+		sum->named += st->named;
 		sum->commits += st->commits;
 		sum->commits_damaged += st->commits_damaged;
 		sum->blocks += st->blocks;
@@ -637,12 +646,14 @@ void damage_print_json(const struct run_opts *o,
 	fprintf(f, "{\"mode\": \"damage\", \"scenarios\": %zu, \"states\": %"
 		PRIu64 ", \"images\": %" PRIu64 ", \"outcomes\": {\"detected\": %"
 		PRIu64 ", \"harmless\": %" PRIu64 ", \"violation\": %" PRIu64
-		"}, \"core_only\": %" PRIu64 ", \"commits\": %" PRIu64
+		"}, \"core_only\": %" PRIu64 ", \"named\": %" PRIu64
+		", \"commits\": %" PRIu64
 		", \"commits_damaged\": %" PRIu64 ", \"blocks\": %" PRIu64
 		", \"every\": %d, \"seconds\": %.2f, \"jobs\": %u, \"seed\": %"
 		PRIu64 ", \"mutant\": ", sum->nr_scn, sum->images, sum->images,
 		sum->outcomes[DMG_DETECTED], sum->outcomes[DMG_HARMLESS],
-		sum->outcomes[DMG_VIOLATION], sum->core_only, sum->commits,
+		sum->outcomes[DMG_VIOLATION], sum->core_only, sum->named,
+		sum->commits,
 		sum->commits_damaged, sum->blocks, DAMAGE_EVERY, sum->seconds,
 		sum->jobs, sum->seed);
 	if (o->mutant)
@@ -672,18 +683,19 @@ void damage_print_json(const struct run_opts *o,
 			", \"commits_damaged\": %" PRIu64 ", \"blocks\": %" PRIu64
 			", \"images\": %" PRIu64 ", \"detected\": %" PRIu64
 			", \"harmless\": %" PRIu64 ", \"violations\": %" PRIu64
-			", \"core_only\": %" PRIu64 "}", st->skipped ? "true" :
-			"false", st->commits, st->commits_damaged, st->blocks,
-			st->images, st->outcomes[DMG_DETECTED],
-			st->outcomes[DMG_HARMLESS], st->outcomes[DMG_VIOLATION],
-			st->core_only);
+			", \"core_only\": %" PRIu64 ", \"named\": %" PRIu64 "}",
+			st->skipped ? "true" : "false", st->commits,
+			st->commits_damaged, st->blocks, st->images,
+			st->outcomes[DMG_DETECTED], st->outcomes[DMG_HARMLESS],
+			st->outcomes[DMG_VIOLATION], st->core_only, st->named);
 	}
 	fputs("], \"per_kind\": {", f);
 	for (unsigned k = 0; k < damage_nr_kinds(); k++) {
 		fputs(k ? ", " : "", f);
 		json_str(f, damage_kind_name(k));
-		fprintf(f, ": {\"detected\": %" PRIu64 ", \"harmless\": %" PRIu64
-			", \"violation\": %" PRIu64 "}", sum->per_kind[k][DMG_DETECTED],
+		fprintf(f, ": {\"detected\": %" PRIu64 ", \"named\": %" PRIu64
+			", \"harmless\": %" PRIu64 ", \"violation\": %" PRIu64 "}",
+			sum->per_kind[k][DMG_DETECTED], sum->per_kind_named[k],
 			sum->per_kind[k][DMG_HARMLESS],
 			sum->per_kind[k][DMG_VIOLATION]);
 	}
@@ -741,9 +753,10 @@ void damage_print_text(const struct run_opts *o,
 	(void)o;
 	print_rows(sum, f, 0);
 	fprintf(f, "%" PRIu64 " damaged images in %.1f s (%u jobs): %" PRIu64
-		" detected (%" PRIu64 " by the core alone), %" PRIu64
-		" harmless, %" PRIu64 " violations\n", sum->images, sum->seconds,
-		sum->jobs, sum->outcomes[DMG_DETECTED], sum->core_only,
+		" detected (%" PRIu64 " naming the block, %" PRIu64 " by the "
+		"core alone), %" PRIu64 " harmless, %" PRIu64 " violations\n",
+		sum->images, sum->seconds, sum->jobs,
+		sum->outcomes[DMG_DETECTED], sum->named, sum->core_only,
 		sum->outcomes[DMG_HARMLESS], sum->outcomes[DMG_VIOLATION]);
 	for (size_t i = 0; i < sum->nr_violations; i++)
 		fprintf(f, "VIOLATION %s: %s\n", sum->violations[i].id,
@@ -776,13 +789,16 @@ int damage_write_report(const struct run_opts *o,
 		", %u jobs, %.1f s.\n\n", DAMAGE_EVERY, sum->seed, sum->jobs,
 		sum->seconds);
 	print_rows(sum, f, 1);
-	fprintf(f, "\nDetected by a core error on an image the checker "
-		"passes: %" PRIu64 ".\n\n## By damage kind\n\n| kind | detected "
-		"| harmless | violations | what |\n|---|---|---|---|---|\n",
-		sum->core_only);
+	fprintf(f, "\nDetected with a message naming the damaged block: %"
+		PRIu64 " of %" PRIu64 ".  Detected by a core error on an image "
+		"the checker passes: %" PRIu64 ".\n\n## By damage kind\n\n"
+		"| kind | detected | naming the block | harmless | violations | "
+		"what |\n|---|---|---|---|---|---|\n", sum->named,
+		sum->outcomes[DMG_DETECTED], sum->core_only);
 	for (unsigned k = 0; k < damage_nr_kinds(); k++)
-		fprintf(f, "| %s | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %s |\n",
-			damage_kind_name(k), sum->per_kind[k][DMG_DETECTED],
+		fprintf(f, "| %s | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %"
+			PRIu64 " | %s |\n", damage_kind_name(k),
+			sum->per_kind[k][DMG_DETECTED], sum->per_kind_named[k],
 			sum->per_kind[k][DMG_HARMLESS],
 			sum->per_kind[k][DMG_VIOLATION], damage_kind_what(k));
 	fprintf(f, "\n## Violations\n\n%s", sum->nr_violations ? "" : "None.\n");
