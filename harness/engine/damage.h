@@ -48,6 +48,12 @@
  * by name), e.g. snapshots:s1:d3.17.child-self:e0.  `pdcrash replay ID`
  * rebuilds the damaged image and reruns its recovery; --save-image writes
  * the damaged image.
+ *
+ * Environment: PDCRASH_DAMAGE_TIMEOUT (seconds a recovery may take),
+ * PDCRASH_DAMAGE_EVERY (DG1's N), PDCRASH_DAMAGE_LOG (every image's id,
+ * outcome and message on stderr), and the self-test hooks of driver.h:
+ * PDCRASH_SELFTEST_CRASH=N / PDCRASH_SELFTEST_HANG=N make the recovery of
+ * damaged image N (counted over the whole run from 0) crash or hang.
  */
 #ifndef PD_DAMAGE_H
 #define PD_DAMAGE_H
