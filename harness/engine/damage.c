@@ -27,13 +27,13 @@
 
 /* Superblock fields this file touches (FORMAT.md 1.2). */
 enum {
-	SBO_BLOCKNR = 8, SBO_MAGIC = 32, SBO_HELD = 56, SBO_DATA_SM = 64,
+	SBO_MAGIC = 32, SBO_HELD = 56, SBO_DATA_SM = 64,
 	SBO_META_SM = 192, SBO_MAP_ROOT = 320, SBO_DETAILS_ROOT = 328,
 	SBO_DATA_BLOCK_SIZE = 336, SBO_INCOMPAT = 360,
 };
 /* Btree node header (FORMAT.md 1.3). */
 enum {
-	NO_FLAGS = 4, NO_BLOCKNR = 8, NO_NR = 16, NO_MAX = 20, NO_VSIZE = 24,
+	NO_FLAGS = 4, NO_NR = 16, NO_MAX = 20, NO_VSIZE = 24,
 	NO_PADDING = 28, NO_KEYS = BT_NODE_HEADER_SIZE,
 };
 

@@ -135,6 +135,7 @@ struct damage_summary {
 	double started;			/* internal: when the run began */
 	unsigned jobs;
 	uint64_t seed;
+	uint64_t every;			/* DG1's N, as run */
 };
 
 /* Of opts, run --damage uses: the scenarios, seed, jobs, fail_fast

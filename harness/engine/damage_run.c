@@ -250,10 +250,10 @@ static int slot_service(const struct dmg_scn *s, struct slot *sl,
 			unsigned timeout)
 {
 	int status = 0, hung = 0;
+	size_t got = 0;
 
 	if (readable) {
 		struct wrec w;
-		size_t got = 0;
 
 		while (got < sizeof(w)) {
 			ssize_t k = read(sl->fd, (char *)&w + got, sizeof(w) - got);
@@ -275,6 +275,8 @@ static int slot_service(const struct dmg_scn *s, struct slot *sl,
 		hung = 1;
 		kill(sl->pid, SIGKILL);
 	}
+	if (got)		/* not the end but no record in order: a bug */
+		kill(sl->pid, SIGKILL);
 	close(sl->fd);
 	while (waitpid(sl->pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -490,12 +492,9 @@ static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 	struct dmg_result *results = NULL;
 	struct seen_set ss = { NULL, 0, 0 };
 	uint64_t *ks = NULL, *cuts = NULL;
-	uint64_t every = env_num("PDCRASH_DAMAGE_EVERY", DAMAGE_EVERY);
 	size_t n;
 	int r;
 
-	if (!every)
-		every = 1;
 	r = workload_run(&cfg, &res);
 	if (r)
 		return r;
@@ -516,7 +515,7 @@ static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 	if (!r)
 		r = sd_cutter_create(res.sd, &s.cutter);
 	for (size_t i = 0; i < n && !r; i++) {
-		if (ks[i] % every && i + 1 != n)
+		if (ks[i] % sum->every && i + 1 != n)
 			continue;		/* DG1 */
 		s.commits[s.nr_commits].k = ks[i];
 		s.commits[s.nr_commits].cut = cuts[i];
@@ -585,6 +584,9 @@ int damage_run(const struct run_opts *o, struct damage_summary *sum)
 	memset(sum, 0, sizeof(*sum));
 	sum->started = t0;
 	sum->jobs = o->jobs ? o->jobs : 1;
+	sum->every = env_num("PDCRASH_DAMAGE_EVERY", DAMAGE_EVERY);
+	if (!sum->every)
+		sum->every = 1;
 	sum->seed = o->seed;
 	sum->scn = calloc(o->nr_scenarios + 1, sizeof(*sum->scn));
 	if (!sum->scn)
@@ -649,12 +651,12 @@ void damage_print_json(const struct run_opts *o,
 		"}, \"core_only\": %" PRIu64 ", \"named\": %" PRIu64
 		", \"commits\": %" PRIu64
 		", \"commits_damaged\": %" PRIu64 ", \"blocks\": %" PRIu64
-		", \"every\": %d, \"seconds\": %.2f, \"jobs\": %u, \"seed\": %"
+		", \"every\": %" PRIu64 ", \"seconds\": %.2f, \"jobs\": %u, \"seed\": %"
 		PRIu64 ", \"mutant\": ", sum->nr_scn, sum->images, sum->images,
 		sum->outcomes[DMG_DETECTED], sum->outcomes[DMG_HARMLESS],
 		sum->outcomes[DMG_VIOLATION], sum->core_only, sum->named,
 		sum->commits,
-		sum->commits_damaged, sum->blocks, DAMAGE_EVERY, sum->seconds,
+		sum->commits_damaged, sum->blocks, sum->every, sum->seconds,
 		sum->jobs, sum->seed);
 	if (o->mutant)
 		json_str(f, o->mutant);
@@ -783,10 +785,10 @@ int damage_write_report(const struct run_opts *o,
 	if (!f)
 		return -errno;
 	fprintf(f, "# pdcrash run --damage\n\nEvery metadata block the "
-		"superblock reaches, at every %dth commit and the last of each "
+		"superblock reaches, at every %" PRIu64 "th commit and the last of each "
 		"run, damaged by each kind that fits it (checksum recomputed), "
 		"then recovered (harness/engine/damage.h).  Seed %" PRIu64
-		", %u jobs, %.1f s.\n\n", DAMAGE_EVERY, sum->seed, sum->jobs,
+		", %u jobs, %.1f s.\n\n", sum->every, sum->seed, sum->jobs,
 		sum->seconds);
 	print_rows(sum, f, 1);
 	fprintf(f, "\nDetected with a message naming the damaged block: %"
