@@ -472,6 +472,13 @@ static int k_flip(struct dmg_at *a)
 	return 0;
 }
 
+/* the whole block zeroed (a lost or discarded block) */
+static int k_zero(struct dmg_at *a)
+{
+	memset(a->d, 0, PD_BLOCK_SIZE);
+	return 0;
+}
+
 static int k_keys_swap(struct dmg_at *a)
 {
 	uint64_t k0 = le64_get(a->d + NO_KEYS), k1 = le64_get(a->d + NO_KEYS + 8);
@@ -577,6 +584,9 @@ static const struct dmg_kind kinds[] = {
 	{ "csum-bad", "a bit of the payload flipped, the checksum left as it "
 	  "was (the only kind whose checksum is not recomputed)", C_ALL,
 	  W_SPECIAL, PD_BLOCK_SIZE - 96, V_ZERO, k_flip, 1 },
+	{ "zero", "the whole block zeroes, checksum too (a block lost or "
+	  "discarded; an all-zero superblock reads as unformatted)", C_ALL,
+	  W_SPECIAL, 0, V_ZERO, k_zero, 1 },
 	SPECIAL("keys-swap", "keys 0 and 1 swapped (out of order)", C_NODE,
 		k_keys_swap, 0, V_ZERO),
 	SPECIAL("key-dup", "the last key = the one before it", C_NODE,
@@ -1019,6 +1029,7 @@ static int read_meta_snap(struct bdev *image, const struct client_params *cp)
 	};
 	struct thin_pool *snap;
 	uint64_t *devs = NULL;
+	pd_block_t nr_data;
 	size_t nr = 0;
 	int r = thin_pool_open_metadata_snap(image, 0, &p, &snap);
 
@@ -1026,7 +1037,9 @@ static int read_meta_snap(struct bdev *image, const struct client_params *cp)
 		return 0;
 	if (r)
 		return r;
-	r = thin_list_devs_alloc(snap, &devs, &nr);
+	r = thin_get_nr_data_blocks(snap, &nr_data);
+	if (!r)
+		r = thin_list_devs_alloc(snap, &devs, &nr);
 	for (size_t i = 0; i < nr && !r; i++) {
 		struct thin_dev_info info;
 
