@@ -946,9 +946,10 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 }
 
 /*
- * The exercise (damage.h): the devices (the walk, else the device list),
- * lookups of each one's lowest, highest and one past the highest mapped
- * block (they must agree with the walk when it went through), an insert
+ * The exercise (damage.h): the devices (the walk, else the device list,
+ * else the details of ids 0..EX_DEVS-1), lookups of each one's lowest,
+ * highest and one past the highest mapped block (they must agree with
+ * the walk when it went through), an insert
  * past the highest, removes of the lowest and of a range, a snapshot of
  * the first, a delete of the last, the held metadata snapshot released (or
  * one reserved), a data device resize and a commit; after a failed step an
@@ -974,6 +975,17 @@ static int exercise(struct client *cl, char *msg, size_t len)
 			if (!x.nr || devs[i] > x.dev[x.nr - 1].id)
 				ex_add_dev(&x, devs[i]);
 		free(devs);
+	}
+	/* the device list walks the mapping tree's top level: when that is
+	 * damaged, ask the details tree for the first few ids instead */
+	for (uint64_t id = 0; !x.dead && !x.nr && id < EX_DEVS; id++) {
+		struct thin_dev_info info;
+
+		r = cl->ops->dev_info(cl, id, &info);
+		if (!r)
+			ex_add_dev(&x, id);
+		else if (r != -ENODATA)
+			ex_done(&x, "dev_info", r);
 	}
 	for (size_t i = 0; i < x.nr && !x.dead; i++) {
 		const struct ex_dev *d = &x.dev[i];
