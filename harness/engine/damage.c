@@ -949,12 +949,11 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
  * The exercise (damage.h): the devices (the walk, else the device list,
  * else the details of ids 0..EX_DEVS-1), lookups of each one's lowest,
  * highest and one past the highest mapped block (they must agree with
- * the walk when it went through), an insert
- * past the highest, removes of the lowest and of a range, a snapshot of
- * the first, a delete of the last, the held metadata snapshot released (or
- * one reserved), a data device resize and a commit; after a failed step an
- * abort, and on.  0, 1 a wrong answer, or the first -errno; msg says
- * which step.
+ * the walk when it went through), an insert past the highest, removes of
+ * the lowest and of a range, a snapshot of the first, a delete of the
+ * last, the held metadata snapshot released (or one reserved), a data
+ * device resize and a commit; after a failed step an abort, and on.  0, 1
+ * a wrong answer, or the first -errno; msg says which step.
  */
 static int exercise(struct client *cl, char *msg, size_t len)
 {
