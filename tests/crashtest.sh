@@ -20,10 +20,15 @@
 #     replay.
 #  3. the same (torn writes too) with --media-faults on core: bit rot at
 #     every read and a lost sector at every write of each run, report in
-#     reports/crashtest-media/ (detected states counted apart).
+#     reports/crashtest-media/ (detected states counted apart);
+#  4. --damage on core: every metadata block the committed images reach
+#     damaged by each kind that fits it, checksum recomputed, and recovered
+#     (harness/engine/damage.h), report in reports/crashtest-damage/
+#     (summary.md, summary.json).
 # A per-backend line at the end; exit 0 only if no step found a violation.
 # PDCRASH_ARGS adds options to every run (e.g. PDCRASH_ARGS="--seed 7");
-# CRASHTEST_IO=0 skips step 2, CRASHTEST_MEDIA=0 step 3.
+# CRASHTEST_IO=0 skips step 2, CRASHTEST_MEDIA=0 step 3, CRASHTEST_DAMAGE=0
+# step 4.
 set -u
 cd "$(dirname "$0")/.."
 pdcrash="${PD_BUILD:-build}/pdcrash"
@@ -64,6 +69,10 @@ fi
 if [ "${CRASHTEST_MEDIA:-1}" != 0 ]; then
 	one "core, media faults at every read and write of every run" \
 		reports/crashtest-media --tear --media-faults
+fi
+if [ "${CRASHTEST_DAMAGE:-1}" != 0 ]; then
+	one "core, structure-aware damage of every metadata block of the committed images" \
+		reports/crashtest-damage --damage
 fi
 echo "== per backend$summary"
 exit $fail

@@ -4,7 +4,8 @@
 What `make coverage-crash` runs after the suite: the coverage build
 (BUILD, e.g. build/cov) wrote the parent's counters (the live workloads)
 under BUILD/gcda-workload and the workers' counters (recovery: open,
-structural check, continue) under BUILD/gcda-recovery, each a GCOV_PREFIX
+structural check, continue; and the recovery of the damaged images of
+`pdcrash run --damage`) under BUILD/gcda-recovery, each a GCOV_PREFIX
 tree mirroring BUILD/obj's absolute path (harness/engine/covdump.h).
 
 For each tree this copies the .gcno notes beside the .gcda counters and
@@ -85,6 +86,15 @@ DAMAGE_TESTS = ("exercised instead by the damage tests (tests/unit/test_bt.c, "
                 "blocks) and the fuzz targets fuzz_thin_raw / fuzz_thin_edit, "
                 "whose regress corpus `make check` runs "
                 "(tests/test_fuzz_regress.py)")
+DAMAGE_STEP = ("the damage step (pdcrash run --damage, harness/engine/"
+               "damage.h: one block damaged at a time, by every kind that fits "
+               "it) does not reach it either: it takes damage in two places "
+               "at once (a path of more than BT_MAX_DEPTH distinct nodes, a "
+               "single-entry node whose one child is bad), sizes no image has "
+               "(a block size other than 4096, more than 255 metadata "
+               "bitmaps past the open's own check), a caller's misuse, or it "
+               "stands behind another check that refuses the same damage "
+               "first")
 # Why a branch is unreached, from the text of its line (first match wins).
 REASONS = (
     ("pd_malloc|malloc\\(|-ENOMEM|ENOMEM", "allocation failure (-ENOMEM): "
@@ -94,8 +104,8 @@ REASONS = (
      "corrupt|nr_blocks\\(|check_shape|node_check|in_range\\(|bt_info_ok|"
      "> 3\\)|< 3\\)", "defensive check on "
      "corrupt metadata: crash states never hold it (every state the model "
-     "allows is a whole committed tree or is stopped by a checksum first); "
-     + DAMAGE_TESTS),
+     "allows is a whole committed tree or is stopped by a checksum first), "
+     "and " + DAMAGE_STEP + "; " + DAMAGE_TESTS),
     ("EINVAL", "caller misuse (-EINVAL): the harness makes only valid calls"),
     ("^\\s*if \\(r\\)|^\\s*if \\(r2?\\)|return r;|if \\(r < 0\\)|"
      "combine\\(|\\? r :|goto out|if \\(r && |_err\\(r\\)|if \\(r == -", "error passed up from a "
@@ -235,7 +245,8 @@ EXPLAINED = (
      r"len < SM_ROOT_SIZE|max < SM_ROOT_SIZE|le64_get\(d \+ SB\(blocknr\)\) != block",
      "defensive check on corrupt metadata or impossible sizes: crash states "
      "never hold it (every state the model allows is a whole committed tree "
-     "or is stopped by a checksum first); " + DAMAGE_TESTS),
+     "or is stopped by a checksum first), and " + DAMAGE_STEP + "; " +
+     DAMAGE_TESTS),
     ("core/.*", None, r"^if \(!(s|tm|pool|smd|smm|d|t|n|copy)\)$",
      "allocation failure (-ENOMEM): no scenario runs out of memory; the "
      "core/alloc libfiu point reaches it in tests/unit/test_faults_oom.c"),
