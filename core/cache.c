@@ -1093,6 +1093,32 @@ out:
 	return r;
 }
 
+int cache_check_trees(struct cache_md *cmd, const char **tree)
+{
+	int r = may_read(cmd);
+
+	if (r)
+		return r;
+	*tree = "mapping array";
+	r = bt_check(&cmd->mapping_info.bt, cmd->root, NULL, NULL, NULL);
+	if (!r && cmd->hint_root) {
+		*tree = "hint array";
+		r = bt_check(&cmd->hint_info.bt, cmd->hint_root, NULL, NULL,
+			     NULL);
+	}
+	if (!r) {
+		*tree = "discard bitset";
+		r = bt_check(&cmd->discard_info.array.bt, cmd->discard_root,
+			     NULL, NULL, NULL);
+	}
+	if (!r && cmd->version >= 2) {
+		*tree = "dirty bitset";
+		r = bt_check(&cmd->dirty_info.array.bt, cmd->dirty_root, NULL,
+			     NULL, NULL);
+	}
+	return r;
+}
+
 /* --- hints ------------------------------------------------------------------------ */
 
 struct hint_src {

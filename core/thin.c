@@ -1133,6 +1133,20 @@ int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
 	return bt_walk(&pool->nb_info, le64_get(v), walk_one, &w);
 }
 
+int thin_check_trees(struct thin_pool *pool, const char **tree)
+{
+	int r = may_read(pool);
+
+	if (r)
+		return r;
+	*tree = "device details";
+	r = bt_check(&pool->details_info, pool->details_root, NULL, NULL, NULL);
+	if (r)
+		return r;
+	*tree = "mapping";
+	return bt_check(&pool->info, pool->root, NULL, NULL, NULL);
+}
+
 /* --- pool-wide values ----------------------------------------------------- */
 
 int thin_get_transaction_id(struct thin_pool *pool, uint64_t *id)

@@ -146,6 +146,13 @@ typedef int (*thin_mapping_fn)(void *ctx, uint64_t vblock,
 			       pd_block_t data_block, uint32_t time);
 int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
 		       thin_mapping_fn fn, void *ctx);
+/* bt_check (bt.h) of the trees the pool has open: the device-details
+ * tree, then the mapping tree (its top level and every device's tree).
+ * 0, or the first error with *tree naming the tree ("device details",
+ * "mapping").  A structural check by the btree code itself, beside
+ * check.h's, which shares none of its code: where the two disagree, one
+ * of them is wrong. */
+int thin_check_trees(struct thin_pool *pool, const char **tree);
 
 /* Pool-wide values. */
 int thin_get_transaction_id(struct thin_pool *pool, uint64_t *id);
