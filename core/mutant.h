@@ -120,7 +120,11 @@
 	X(ABSORB_SHARED_NO_INC, "absorb-shared-no-inc", \
 	  "a node left with a single entry absorbs a child shared with a " \
 	  "snapshot without incrementing the grandchildren, so they are " \
-	  "referenced twice and counted once", "")
+	  "referenced twice and counted once", "") \
+	X(BT_CHECK_ROOT_OCCUPANCY, "bt-check-root-occupancy", \
+	  "bt_check holds a root to BT2 (a third full) as well, so it " \
+	  "rejects every small tree the structural checker accepts: a " \
+	  "disagreement between the two checks", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

@@ -734,17 +734,30 @@ static void collect_msg(void *ctx, const char *text)
 }
 
 /* 0 clean; 1 damaged (what in msg); -errno could not run. */
-static int structural(struct bdev *bd, char *msg, size_t len)
+/* 0 clean; 1 damaged, 2 the checks disagree (what in msg); -errno could
+ * not run.  As in explore.c: core/check_cache.c on the image, then, when
+ * it finds nothing, bt_check of the index trees cmd has open. */
+static int structural(struct bdev *bd, struct cache_md *cmd, char *msg,
+		      size_t len)
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_cache_result cr;
+	const char *tree = "";
 	int r;
 
 	msg[0] = 0;
 	r = check_cache_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
 	if (r)
 		return r;
-	return (cr.errors || cr.leaks || !cr.superblock_ok) ? 1 : 0;
+	if (cr.errors || cr.leaks || !cr.superblock_ok)
+		return 1;
+	r = cache_check_trees(cmd, &tree);
+	if (!r || r == -ENOMEM)
+		return r;
+	snprintf(msg, len, "the structural checks disagree: core/check_cache.c "
+		 "finds nothing wrong, bt_check of the %s's index tree fails: %s",
+		 tree, pd_strerror(r));
+	return 2;
 }
 
 /* ": " and the first differences between what cmd reports and o, or "". */
@@ -838,7 +851,7 @@ static void continue_and_check(struct cache_md **cmdp, struct bdev *image,
 			r ? ": " : "", r ? pd_strerror(r) : "", msg);
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, cmd, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -859,7 +872,7 @@ static void continue_and_check(struct cache_md **cmdp, struct bdev *image,
 			r ? ": " : "", r ? pd_strerror(r) : "", r ? "" : msg);
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, *cmdp, msg, sizeof(msg));
 	if (r)
 		set_out(out, OUT_VIOLATION, "continuing, after a clean shutdown: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -937,7 +950,7 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, cmd, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "structural check: %s",
 			r < 0 ? pd_strerror(r) : msg);

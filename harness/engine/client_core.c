@@ -8,6 +8,7 @@
  * not go on (client_kernel.c); that is the named difference.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,6 +282,18 @@ static int core_walk(struct client *c, const struct client_walker *w, void *ctx)
 	return client_core_walk_pool(POOL(c), w, ctx);
 }
 
+static int core_check_trees(struct client *c)
+{
+	const char *tree = "";
+	int r = thin_check_trees(POOL(c), &tree);
+
+	c->msg[0] = 0;
+	if (r)
+		snprintf(c->msg, sizeof(c->msg), "bt_check of the %s tree",
+			 tree);
+	return r;
+}
+
 const struct client_ops client_core_ops = {
 	.name = "core",
 	.format_steps = 1,
@@ -319,4 +332,5 @@ const struct client_ops client_core_ops = {
 	.dev_info = core_dev_info,
 	.list_devs = core_list,
 	.walk = core_walk,
+	.check_trees = core_check_trees,
 };
