@@ -1093,28 +1093,42 @@ out:
 	return r;
 }
 
-int cache_check_trees(struct cache_md *cmd, const char **tree)
+/* bt_check of one array's index tree, which must hold one entry per
+ * array block of an array of nr_values values (AR1). */
+static int check_array_tree(struct array_info *info, pd_block_t root,
+			    uint64_t nr_values)
+{
+	uint32_t max = array_max_entries(info->value_type.size);
+	struct bt_check_stats st;
+	int r = bt_check(&info->bt, root, NULL, NULL, &st);
+
+	if (r)
+		return r;
+	return st.nr_entries == (nr_values + max - 1) / max ? 0 : -EILSEQ;
+}
+
+int cache_check_trees(struct cache_md *cmd, const char **what)
 {
 	int r = may_read(cmd);
 
 	if (r)
 		return r;
-	*tree = "mapping array";
-	r = bt_check(&cmd->mapping_info.bt, cmd->root, NULL, NULL, NULL);
-	if (!r && cmd->hint_root) {
-		*tree = "hint array";
-		r = bt_check(&cmd->hint_info.bt, cmd->hint_root, NULL, NULL,
-			     NULL);
+	*what = "mapping array";
+	r = check_array_tree(&cmd->mapping_info, cmd->root, cmd->cache_blocks);
+	if (!r && cmd->hint_root && cmd->policy_hint_size) {
+		*what = "hint array";
+		r = check_array_tree(&cmd->hint_info, cmd->hint_root,
+				     cmd->cache_blocks);
 	}
 	if (!r) {
-		*tree = "discard bitset";
-		r = bt_check(&cmd->discard_info.array.bt, cmd->discard_root,
-			     NULL, NULL, NULL);
+		*what = "discard bitset";
+		r = check_array_tree(&cmd->discard_info.array, cmd->discard_root,
+				     (cmd->discard_nr_blocks + 63) / 64);
 	}
 	if (!r && cmd->version >= 2) {
-		*tree = "dirty bitset";
-		r = bt_check(&cmd->dirty_info.array.bt, cmd->dirty_root, NULL,
-			     NULL, NULL);
+		*what = "dirty bitset";
+		r = check_array_tree(&cmd->dirty_info.array, cmd->dirty_root,
+				     ((uint64_t)cmd->cache_blocks + 63) / 64);
 	}
 	return r;
 }

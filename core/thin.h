@@ -147,12 +147,13 @@ typedef int (*thin_mapping_fn)(void *ctx, uint64_t vblock,
 int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
 		       thin_mapping_fn fn, void *ctx);
 /* bt_check (bt.h) of the trees the pool has open: the device-details
- * tree, then the mapping tree (its top level and every device's tree).
- * 0, or the first error with *tree naming the tree ("device details",
- * "mapping").  A structural check by the btree code itself, beside
- * check.h's, which shares none of its code: where the two disagree, one
- * of them is wrong. */
-int thin_check_trees(struct thin_pool *pool, const char **tree);
+ * tree, then the mapping tree (its top level and every device's tree),
+ * whose bottom-level entries must add up to the devices' mapped_blocks
+ * (TH2).  0, or the first error (-EILSEQ / -ENOTBLK damage, -EIO, -ENOMEM)
+ * with *what naming the tree or count.  A structural check by the btree
+ * code itself, beside check.h's, which shares none of its code: where
+ * the two disagree, one of them is wrong. */
+int thin_check_trees(struct thin_pool *pool, const char **what);
 
 /* Pool-wide values. */
 int thin_get_transaction_id(struct thin_pool *pool, uint64_t *id);

@@ -742,7 +742,7 @@ static int structural(struct bdev *bd, struct cache_md *cmd, char *msg,
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_cache_result cr;
-	const char *tree = "";
+	const char *what = "";
 	int r;
 
 	msg[0] = 0;
@@ -751,12 +751,12 @@ static int structural(struct bdev *bd, struct cache_md *cmd, char *msg,
 		return r;
 	if (cr.errors || cr.leaks || !cr.superblock_ok)
 		return 1;
-	r = cache_check_trees(cmd, &tree);
+	r = cache_check_trees(cmd, &what);
 	if (!r || r == -ENOMEM)
 		return r;
 	snprintf(msg, len, "the structural checks disagree: core/check_cache.c "
 		 "finds nothing wrong, bt_check of the %s's index tree fails: %s",
-		 tree, pd_strerror(r));
+		 what, pd_strerror(r));
 	return 2;
 }
 

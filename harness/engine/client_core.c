@@ -284,13 +284,12 @@ static int core_walk(struct client *c, const struct client_walker *w, void *ctx)
 
 static int core_check_trees(struct client *c)
 {
-	const char *tree = "";
-	int r = thin_check_trees(POOL(c), &tree);
+	const char *what = "";
+	int r = thin_check_trees(POOL(c), &what);
 
 	c->msg[0] = 0;
 	if (r)
-		snprintf(c->msg, sizeof(c->msg), "bt_check of the %s tree",
-			 tree);
+		snprintf(c->msg, sizeof(c->msg), "bt_check of the %s", what);
 	return r;
 }
 

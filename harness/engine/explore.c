@@ -299,7 +299,7 @@ static int structural(struct bdev *bd, struct client *cl, char *msg,
 	if (!r || r == -ENOMEM)
 		return r;
 	snprintf(msg, len, "the structural checks disagree: core/check.c finds "
-		 "nothing wrong, %s fails: %s",
+		 "nothing wrong, %.200s fails: %s",
 		 cl->msg[0] ? cl->msg : "the backend's check of its trees",
 		 pd_strerror(r));
 	return 2;
