@@ -127,7 +127,11 @@
 	X(LOOKUP_NO_DEPTH_LIMIT, "lookup-no-depth-limit", \
 	  "a btree lookup descends without a depth bound (as the kernel's " \
 	  "btree_lookup_raw does), so a child pointer that leads back to " \
-	  "its own node makes it spin for ever", "")
+	  "its own node makes it spin for ever", "") \
+	X(BT_CHECK_ROOT_OCCUPANCY, "bt-check-root-occupancy", \
+	  "bt_check holds a root to BT2 (a third full) as well, so it " \
+	  "rejects every small tree the structural checker accepts: a " \
+	  "disagreement between the two checks", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

@@ -1104,7 +1104,7 @@ void dmg_recover(const struct run_result *res, uint64_t cut,
 	workload_expect(res, cut, &e);
 	/* the checker first, on the image as damaged: its findings name the
 	 * block even where the core's error cannot (issue 16) */
-	chk = explore_structural(image, chk_msg, sizeof(chk_msg));
+	chk = explore_structural(image, NULL, chk_msg, sizeof(chk_msg));
 	rd = ops->open(image, &params, &pool);
 	if (rd) {
 		say(out, DMG_DETECTED, "open refused the image: %s%s%s",
@@ -1150,7 +1150,7 @@ void dmg_recover(const struct run_result *res, uint64_t cut,
 	} else if (rx > 0) {
 		say(out, DMG_VIOLATION, "exercise: %s", ex_msg);
 	} else {
-		chk = explore_structural(image, chk_msg, sizeof(chk_msg));
+		chk = explore_structural(image, NULL, chk_msg, sizeof(chk_msg));
 		if (chk)
 			say(out, DMG_VIOLATION, "after the exercise's commit: %s",
 			    chk < 0 ? pd_strerror(chk) : chk_msg);

@@ -279,7 +279,13 @@ static void collect_msg(void *ctx, const char *text)
 							: m->len - m->used - 1;
 }
 
-int explore_structural(struct bdev *bd, char *msg, size_t len)
+/* 0 clean; 1 damaged, 2 the checks disagree (what in msg); -errno could
+ * not run.  Two checks that share no code: core/check.c on the image and,
+ * when it finds nothing, the backend's own check of the trees cl has open
+ * (core: bt_check; none when cl is NULL).  Damage only the second sees
+ * means one of them is wrong: a finding either way, never "detected". */
+int explore_structural(struct bdev *bd, struct client *cl, char *msg,
+		       size_t len)
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_result cr;
@@ -289,7 +295,18 @@ int explore_structural(struct bdev *bd, char *msg, size_t len)
 	r = check_thin_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
 	if (r)
 		return r;
-	return (cr.errors || cr.leaks) ? 1 : 0;
+	if (cr.errors || cr.leaks)
+		return 1;
+	if (!cl || !cl->ops->check_trees)
+		return 0;
+	r = cl->ops->check_trees(cl);
+	if (!r || r == -ENOMEM)
+		return r;
+	snprintf(msg, len, "the structural checks disagree: core/check.c finds "
+		 "nothing wrong, %.200s fails: %s",
+		 cl->msg[0] ? cl->msg : "the backend's check of its trees",
+		 pd_strerror(r));
+	return 2;
 }
 
 static int next_free_dev(struct client *cl, uint64_t *dev)
@@ -359,7 +376,7 @@ int explore_continue(struct client *cl, struct bdev *image,
 			r && cl->msg[0] ? ": " : "", r ? cl->msg : "");
 		return r ? r : 1;
 	}
-	r = explore_structural(image, msg, sizeof(msg));
+	r = explore_structural(image, cl, msg, sizeof(msg));
 	if (r)
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -555,8 +572,8 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		return;
 	}
-	r = explore_structural(image, msg, sizeof(msg));
-	if (r > 0 && lw.seen && strstr(msg, "bad checksum")) {
+	r = explore_structural(image, pool, msg, sizeof(msg));
+	if (r == 1 && lw.seen && strstr(msg, "bad checksum")) {
 		set_out(out, OUT_DETECTED, "a sector lost on the media (block %"
 			PRIu64 "): structural check: %s", (uint64_t)lw.block, msg);
 		goto out;

@@ -127,16 +127,35 @@ EXPLAINED = (
      "block either; find-range's first run starts at bt_lookup_next): "
      "core/array.c and tests/unit/test_bt.c call it"),
     ("core/bt_walk.c", r"^(cursor_\w+|bt_cursor_\w+)$", None,
-     "the leaf cursor serves core/array.c (dm-cache) only; tests/unit/"
-     "test_bt.c and test_array.c drive it"),
-    ("core/bt_walk.c", r"^bt_check$", None,
-     "bt_check (one tree's structural check) is called by the unit tests "
-     "only (tests/unit/test_bt.c, test_sm.c): the crash suite checks with "
-     "core/check.c, independent of bt.c on purpose (check.h)"),
-    ("core/bt_walk.c", None, r"t->check|t->node_fn|t->st\b|leaf_depth|rg->|"
-     r"r > 0\)|depth \+ 1 > t->st",
-     "a bt_check-only branch of the shared walker (bt_check is called by "
-     "the unit tests only: tests/unit/test_bt.c, test_sm.c)"),
+     "the leaf cursor under core/array.c: the cache scenarios walk it "
+     "(cache_walk_mappings, cache_walk_discards, the CA6 shrink check) "
+     "across array blocks, but every array index tree they make is one "
+     "leaf; stepping from leaf to leaf needs more than 252 array blocks "
+     "(a cache of 128269+ blocks), and a scenario that grew one in its "
+     "last transaction cost about 30 s of CPU in the --io-errors step "
+     "(each read of the walk after its commit is a fault run that "
+     "recovers the big cache), so it is not in the suite; the loaders "
+     "never move past the last entry (as the kernel's __load_mappings); "
+     "the rest is damage or a failed allocation; tests/unit/test_bt.c "
+     "and test_array.c drive every branch"),
+    ("core/bt_walk.c", r"^trav_node$", r"if \(!t->bufs\[depth\]\)$",
+     "allocation failure (-ENOMEM) of a node buffer (the test after "
+     "pd_malloc): no scenario runs out of memory; the core/alloc libfiu "
+     "point reaches it in tests/unit/test_faults_oom.c"),
+    ("core/bt_walk.c", None, r"t->node_fn|r > 0\)",
+     "bt_check's node callback: recovery's checks (core/thin.c "
+     "thin_check_trees, core/cache.c cache_check_trees) pass none; "
+     "tests/unit/test_sm.c does"),
+    ("core/bt_walk.c", None, r"leaf_depth >= 0 &&|depth >= \(unsigned\)",
+     "an internal node after a leaf of the same tree: a tree of three "
+     "levels (253 full leaves in one tree, see bt.c has_space_for_insert), "
+     "too big for a suite that must stay fast; tests/unit/test_bt.c"),
+    ("core/bt_walk.c", None, r"t->check|leaf_depth|rg->|bt_node_max\(n\) / 3",
+     "damage found by bt_check (key outside its parent's range, BT2, "
+     "leaves at two depths): recovery runs it on every tree of every "
+     "crash state (beside core/check.c), and every state the model allows "
+     "is whole committed trees; " + DAMAGE_TESTS + ", and "
+     "tests/unit/test_tree_check.c"),
     ("core/bt_spine.c", r"^bt_node_upper_bound$", None,
      "no caller in core/: kept for tests/unit/test_bt.c"),
     ("core/sm_common.c", r"^sm_ll_insert$", None,
