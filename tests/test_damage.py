@@ -166,6 +166,22 @@ def node_points_to_an_ancestor(im):
     return CYCLE % (root, mid), 'damaged metadata'
 
 
+def dag_of_one_path(im):
+    """Every entry of the root names its first child, every entry of that
+    child its first leaf: 252 x 252 paths to one leaf, which a walk without
+    a seen set or range checks would take 252^2 times."""
+    root = im.dev_roots()[3]
+    mid = im.node_child(root, 0)
+    leaf = im.node_child(mid, 0)
+    for b, child in ((root, mid), (mid, leaf)):
+        for i in range(im.node_nr(b)):
+            im.put64(b, im.node_value_at(b, i), child)
+        im.fix(b, SALT_NODE)
+    return ('block %d (bottom-level mapping tree node) is referenced twice in '
+            'one mapping tree, in entry 1 of block %d' % (leaf, mid),
+            'damaged metadata')
+
+
 def recount(im, what, bm, b, was, now):
     """Entry b of bitmap bm goes from count `was` to `now`: the finding."""
     assert im.sm_entry(bm, b) == was
@@ -209,7 +225,8 @@ def data_index_past_the_end(im):
 THIN_DAMAGE = {f.__name__: (f, base) for f, base in (
     (sb_bad_checksum, 'thin'), (node_more_entries_than_max, 'thin'),
     (child_past_the_end, 'thin'), (node_points_to_itself, 'thin'),
-    (node_points_to_an_ancestor, 'tall'), (metadata_bitmap_wrong_count, 'thin'),
+    (node_points_to_an_ancestor, 'tall'), (dag_of_one_path, 'tall'),
+    (metadata_bitmap_wrong_count, 'thin'),
     (data_bitmap_wrong_count, 'thin'), (metadata_index_past_the_end, 'thin'),
     (data_index_past_the_end, 'thin'))}
 
