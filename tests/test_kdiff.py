@@ -57,7 +57,7 @@ def test_diff_core_against_itself_is_byte_identical():
         assert commits > 0 and ident == commits and expl == 0 and unexpl == 0, name
 
 
-def test_diff_default_suite_core_kernel_no_unexplained():
+def test_diff_default_suite_core_kernel_no_unexplained(build_flags):
     """The default suite on core and kernel-6.1: every op alike, every
     image opens in both with the same dump, and every byte difference is
     put down to a named cause; the scenarios without a remove stay
@@ -72,8 +72,13 @@ def test_diff_default_suite_core_kernel_no_unexplained():
         assert ops > 0 and commits > 0 and ident + expl == commits, name
         assert unexpl == 0
     causes = set(re.findall(r"explained: ([a-z-]+)", r.stdout))
-    assert causes <= {"stale-node-slots", "free-block-contents",
-                      "range-remove", "metadata-space"}, causes
+    allowed = {"stale-node-slots", "free-block-contents", "range-remove",
+               "metadata-space"}
+    if "-fsanitize=address" in build_flags:
+        # ASan fills new allocations with 0xbe: the kernel's kmalloc'd
+        # superblock buffer then shows its never-zeroed SM-root padding
+        allowed.add("sm-root-padding")
+    assert causes <= allowed, causes
     # -ENOSPC at another op is put down to metadata space only where the
     # metadata device is meant to run out
     for name in re.findall(r"^  (\S+): op .*explained: metadata-space",
