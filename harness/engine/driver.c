@@ -738,7 +738,8 @@ out_free:
  * and most of them fail the same way as the one before: what differs is
  * the path the error takes back up.  So a site is the call stack of the
  * hit, its innermost `depth` frames from the allocating function (the
- * frame that called pd_malloc or sm_new_block) up, and the fault-free run
+ * frame that called pd_malloc or sm_new_block, or at -O0 that inline
+ * wrapper itself) up, and the fault-free run
  * plans one fault run for each hit whose (kind, site) it has not seen
  * before in this variant: the first hit of each site fails.  The rule is
  * deterministic (the run is; the frames are compared, never printed), the
@@ -802,10 +803,10 @@ static void plan_hook(void *ctx, enum fault_kind kind, uint64_t n)
 	for (int i = ALLOC_FRAMES_SKIP; i < nf; i++)
 		key = prng_derive(key, (uint64_t)(uintptr_t)frames[i]);
 	r = plan_seen_add(p, key);
-	if (r <= 0) {
+	if (r < 0)
 		p->err = r;
-		return;
-	}
+	if (r <= 0)
+		return;		/* a site seen before */
 	if (p->nr[k] == p->cap[k]) {
 		size_t cap = p->cap[k] ? p->cap[k] * 2 : 64;
 		uint64_t *a = realloc(p->nth[k], cap * sizeof(*a));

@@ -273,20 +273,29 @@ int workload_fiu_check(const char *name)
 	return -EINVAL;
 }
 
-/* An error the fault plan, the libfiu point, or a pool they poisoned
- * explains. */
+/* The error an allocation failure of kind k makes the core return. */
+static int alloc_errno(enum fault_kind k)
+{
+	return k == FAULT_NOMEM ? -ENOMEM : -ENOSPC;
+}
+
+/* r is the planned allocation failure's doing: it fired in the op now
+ * running and r is its error, or the pool it poisoned refuses (any
+ * error: -EIO from then on). */
 static int alloc_explains(struct run *w, int r)
 {
 	const struct run_result *res = w->res;
-	int want = w->cfg->fault.kind == FAULT_NOMEM ? -ENOMEM : -ENOSPC;
 
 	if (!res->alloc_fired)
 		return 0;
 	if (w->ops->is_failed(w->cl))
-		return 1;	/* poisoned by it (-EIO from then on) */
-	return r == want && res->nr_ops && res->alloc_op == res->nr_ops - 1;
+		return 1;
+	return r == alloc_errno(w->cfg->fault.kind) && res->nr_ops &&
+	       res->alloc_op == res->nr_ops - 1;
 }
 
+/* An error the fault plan, the libfiu point, or a pool they poisoned
+ * explains. */
 static int injected(struct run *w, int r)
 {
 	if ((w->cfg->fault.kind == FAULT_NONE && !w->cfg->fiu_name) || !r)
@@ -1467,11 +1476,12 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		r = w.ops->format(w.bd, &params, &w.cl);
 	}
 	if (r) {
-		if ((cfg->fault.kind == FAULT_NONE && !cfg->fiu_name) ||
-		    (fault_is_alloc(cfg->fault.kind) &&
-		     !(res->alloc_fired && (r == (cfg->fault.kind == FAULT_NOMEM ?
-						  -ENOMEM : -ENOSPC) ||
-					    r == -EIO)))) {
+		int planned = cfg->fault.kind != FAULT_NONE || cfg->fiu_name;
+
+		if (fault_is_alloc(cfg->fault.kind))	/* and no pool yet */
+			planned = res->alloc_fired &&
+				  (r == alloc_errno(cfg->fault.kind) || r == -EIO);
+		if (!planned) {
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
 		} else {
 			res->injected++;
