@@ -27,13 +27,21 @@ commit
 """
 
 
+@pytest.fixture
+def fiu(fiu_built):
+    """The allocation fault points exist only in a FIU=1 build (the
+    default); a FIU=0 build refuses --alloc-faults (exit 2)."""
+    if not fiu_built:
+        pytest.skip("built with FIU=0: no allocation fault points")
+
+
 def scenario(tmp_path):
     p = tmp_path / "alloc.scn"
     p.write_text(SCN)
     return "./alloc.scn"
 
 
-def test_alloc_faults_clean_run_counts_hits_and_runs(tmp_path):
+def test_alloc_faults_clean_run_counts_hits_and_runs(fiu, tmp_path):
     scn = scenario(tmp_path)
     r = run(["run", scn, "--alloc-faults", "--json"], cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
@@ -69,7 +77,7 @@ def test_alloc_faults_clean_run_counts_hits_and_runs(tmp_path):
     assert "alloc_faults" not in json.loads(r.stdout)
 
 
-def test_alloc_sweep_equals_serial_runs(tmp_path):
+def test_alloc_sweep_equals_serial_runs(fiu, tmp_path):
     scn = scenario(tmp_path)
     a = run(["run", scn, "--alloc-faults", "--json", "--jobs", "2"],
             cwd=tmp_path)
@@ -81,13 +89,13 @@ def test_alloc_sweep_equals_serial_runs(tmp_path):
         without_times(json.loads(b.stdout))
 
 
-def test_dm_cache_scenarios_are_skipped_by_name():
+def test_dm_cache_scenarios_are_skipped_by_name(fiu):
     r = run(["run", "cache/basic", "--alloc-faults", "--json"])
     assert r.returncode == 0, r.stderr
     assert "cache/basic: --alloc-faults: skipped" in r.stderr
 
 
-def test_clean_alloc_ids_replay(tmp_path):
+def test_clean_alloc_ids_replay(fiu, tmp_path):
     scn = scenario(tmp_path)
     # a live id of a fault run: the run agrees with its model, and replay
     # says where the failure happened and what came of it
@@ -124,7 +132,8 @@ def cut_of(ident):
     return int(re.search(r":c(\d+):", ident).group(1))
 
 
-def test_alloc_ids_of_a_planted_bug_replay_and_minimize(tmp_path, mutants_exe):
+def test_alloc_ids_of_a_planted_bug_replay_and_minimize(fiu, tmp_path,
+                                                        mutants_exe):
     """no-flush-before-superblock breaks every commit, so the fault runs'
     commits after the abort show it too: their ids carry em/es, replay as
     violations and minimize to a scenario whose id keeps the kind."""
@@ -168,10 +177,12 @@ def test_alloc_ids_of_a_planted_bug_replay_and_minimize(tmp_path, mutants_exe):
     (["--alloc-faults", "--fiu", "core/alloc:3"], "cannot be combined"),
     (["--alloc-faults=1"], "unknown option '--alloc-faults=1'"),
 ])
-def test_alloc_faults_bad_usage_exits_2(tmp_path, args, what):
+def test_alloc_faults_bad_usage_exits_2(tmp_path, fiu_built, args, what):
     scn = scenario(tmp_path)
     r = run(["run", scn] + args, cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
+    if not fiu_built and "--fiu" in args:
+        what = "needs a build with libfiu points"    # --fiu refused first
     assert what in r.stderr
 
 
