@@ -1116,6 +1116,15 @@ int cache_get_policy(struct cache_md *cmd,
 	return 0;
 }
 
+int cache_walk_hints(struct cache_md *cmd, cache_hint_fn fn, void *ctx)
+{
+	int r = may_read(cmd);
+
+	if (r || !cmd->hint_root)
+		return r;
+	return array_walk(&cmd->hint_info, cmd->hint_root, fn, ctx);
+}
+
 /* --- discards --------------------------------------------------------------------- */
 
 int cache_discard_resize(struct cache_md *cmd, uint64_t discard_block_size,

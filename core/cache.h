@@ -161,6 +161,13 @@ int cache_get_policy(struct cache_md *cmd,
 		     uint32_t version[CACHE_POLICY_VERSION_SIZE],
 		     uint32_t *hint_size);
 
+/* Every hint of the hint array in index order, of mapped blocks or not,
+ * as stored (CA3 aside): for a caller that rewrites hints it did not
+ * write (the kernel adapter, harness/engine/cache_client.h KC1).  No hint
+ * array: nothing.  A nonzero return from fn stops the walk. */
+typedef int (*cache_hint_fn)(void *ctx, uint32_t cblock, const void *hint);
+int cache_walk_hints(struct cache_md *cmd, cache_hint_fn fn, void *ctx);
+
 /* Discard bits: nr_dblocks blocks of discard_block_size sectors. */
 int cache_discard_resize(struct cache_md *cmd, uint64_t discard_block_size,
 			 uint32_t nr_dblocks);

@@ -19,6 +19,9 @@
 	X(NO_FLUSH_BEFORE_SUPERBLOCK, "no-flush-before-superblock", \
 	  "pre_commit writes the metadata but issues no device flush, so the " \
 	  "superblock may land before the blocks it points to", "") \
+	X(NO_FLUSH_AFTER_SUPERBLOCK, "no-flush-after-superblock", \
+	  "commit writes the superblock but issues no flush after it, so " \
+	  "a commit that returned may still roll back", "") \
 	X(SUPERBLOCK_FIRST, "superblock-first", \
 	  "commit writes the superblock before the other dirty metadata " \
 	  "blocks, with one flush after all of them", "") \

@@ -6,13 +6,18 @@
 #     with torn writes (exhaustive, --tear), on each backend of
 #     CRASHTEST_BACKENDS (default: core, kernel-6.1, kernel-6.12; a kernel
 #     backend this pdcrash lacks, a KERNEL=0 build, is reported as skipped),
-#     report in reports/crashtest[-BACKEND]/;
+#     report in reports/crashtest[-BACKEND]/; the dm-cache scenarios
+#     (scenarios/cache/) run on the kernel backends through Linux's own
+#     dm-cache-metadata.c (about 0.6 s of each kernel step);
 #  2. the same (torn writes too) with --io-errors on core: every read, write
 #     and flush of each run failed once and from then on, report in
 #     reports/crashtest-io/.  Not on the kernel backends: there a read
 #     error reaches a kernel BUG_ON in Linux 6.1 (README, "The kernel
-#     backend"), a known finding that pdcrash reports as a violation of
-#     that fault run, with an id that replays.
+#     backend"), and on the dm-cache scenarios a failed superblock write
+#     or flush at open reaches a NULL dereference in metadata_open's error
+#     path (README, "dm-cache on the kernel backend"): known findings that
+#     pdcrash reports as violations of those fault runs, with ids that
+#     replay.
 #  3. the same (torn writes too) with --media-faults on core: bit rot at
 #     every read and a lost sector at every write of each run, report in
 #     reports/crashtest-media/ (detected states counted apart).

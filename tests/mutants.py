@@ -40,6 +40,7 @@ TIMEOUT = 300
 HOW = {
     "no-flush-before-superblock": ["provision"],
     "superblock-first": ["provision"],
+    "no-flush-after-superblock": ["provision"],
     "superblock-despite-flush-error": ["--io-errors"],
     # the 3rd copy: format copies both roots, then commit 1 the metadata one
     "sm-roots-copied-under-lock": ["provision", "--fiu", "sm/copy_root:3"],
@@ -125,6 +126,12 @@ KHOW = {
     "absorb-shared-no-inc": ["scenarios/mutants/absorb-shared.scn"],
     "deferred-ops-lifo": ["resize"],
     "alloc-old-map-only": ["scenarios/mutants/data-full.scn"],
+    # dm-cache-metadata.c: the superblock written in the flush of its tree
+    # (write-time rule (b))
+    "cache-no-flush-before-superblock": ["cache/basic"],
+    # the open leaves CLEAN_SHUTDOWN set: the next unclean reopen says
+    # otherwise (a live failure), a crash after it trusts stale bits
+    "cache-open-keeps-clean-shutdown": ["cache/shutdown"],
 }
 KDIR = os.path.join(ROOT, "harness", "kernel", "mutants")
 

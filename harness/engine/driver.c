@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_client.h"
 #include "covdump.h"
 #include "driver.h"
 #include "errors.h"
@@ -1552,6 +1553,7 @@ out:
 
 int driver_run(const struct run_opts *o, struct run_summary *sum)
 {
+	const struct cache_client_ops *cops;
 	double t0 = now_sec();
 	int r = 0;
 
@@ -1564,12 +1566,12 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 	if (!sum->variants)
 		return -ENOMEM;
 	for (size_t i = 0; i < o->nr_scenarios && !r && !stop_now(o, sum); i++) {
-		/* dm-cache metadata has our core's client only (no kernel
-		 * cache backend yet): another backend skips its scenarios */
+		/* a dm-cache scenario needs the backend's cache client
+		 * (cache_client.h); a backend without one skips it, named */
 		if (o->scenarios[i]->geo.is_cache && o->client &&
-		    o->client != &client_core_ops) {
-			fprintf(stderr, "%s: skipped: a dm-cache scenario runs on "
-				"the core backend only\n", o->scenarios[i]->name);
+		    cache_client_backend(o->client->name, &cops)) {
+			fprintf(stderr, "%s: skipped: backend %s has no dm-cache "
+				"client\n", o->scenarios[i]->name, o->client->name);
 			continue;
 		}
 		for (size_t v = 0; v < PD_NR_VARIANTS && !r && !stop_now(o, sum); v++) {

@@ -240,6 +240,10 @@ size_t cut_points(const struct run_result *res, uint64_t **cuts)
 		    op->kind == SD_FLUSH)
 			c[k++] = i + 1;
 	}
+	/* a crash after the last op returned: markers after the last IO
+	 * (a commit's end) make that a state of its own */
+	if (c[k - 1] != n)
+		c[k++] = n;
 	*cuts = c;
 	return (size_t)k;
 }
@@ -514,7 +518,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			return;
 		}
 		r = ops->open(fb, &params, &pool);
-		if (!r && fault_bdev_failed(fb)) {
+		if (!r && fault_bdev_unrecovered(fb)) {
 			set_out(out, OUT_VIOLATION, "open succeeded although a "
 				"read failed (read %" PRIu64 ")",
 				fault_bdev_count(fb, FB_READ));

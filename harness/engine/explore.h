@@ -205,7 +205,9 @@ int leaf_image_create(struct sd_cutter *cutter, const struct state_id *id,
 		      struct bdev **image, struct leaf_image **li);
 void leaf_image_free(struct leaf_image *li, struct bdev *image);
 
-/* The cut points of a run: 0 and i+1 for every write/flush entry i. */
+/* The cut points of a run: 0, i+1 for every write/flush entry i, and the
+ * end of the log when markers follow the last IO (a crash after the last
+ * commit returned). */
 size_t cut_points(const struct run_result *res, uint64_t **cuts);
 
 #endif /* PD_EXPLORE_H */

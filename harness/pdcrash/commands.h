@@ -16,4 +16,8 @@ int cmd_search(int argc, char **argv);		/* search.c */
 int cmd_merge(int argc, char **argv);		/* merge.c */
 int cmd_diff(int argc, char **argv);		/* diff.c */
 
+/* How this program was invoked (argv[0]), for the replay hints it prints:
+ * build/search/pdcrash's ids replay with that binary, not another. */
+extern const char *pdcrash_prog_name;			/* main.c */
+
 #endif /* PD_COMMANDS_H */

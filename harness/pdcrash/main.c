@@ -29,11 +29,12 @@ static const char help_text[] =
 "          or rollforward to the commit in flight); then more ops and a commit\n"
 "          must work.  Each scenario runs twice: NAME with its own cache and\n"
 "          NAME+small with a 16-block cache (dirty blocks written back in the\n"
-"          middle of transactions).  SCENARIO is a name in scenarios/ or a\n"
-"          path to a .scn file.\n"
+"          middle of transactions).  SCENARIO is a name in scenarios/, a\n"
+"          path to a .scn file, or a folder (every .scn below it).\n"
 "  --backend B     the metadata code under test: core (ours, the default),\n"
-"                  kernel-6.1, kernel-6.12 (Linux's dm-thin-metadata.c and\n"
-"                  persistent-data from Debian's linux-source), kernel (the\n"
+"                  kernel-6.1, kernel-6.12 (Linux's dm-thin-metadata.c,\n"
+"                  dm-cache-metadata.c and persistent-data from Debian's\n"
+"                  linux-source), kernel (the\n"
 "                  tree make was given as KERNEL_SRC).  Ids then carry it:\n"
 "                  NAME[+small]@B:..., so replay and minimize use it too\n"
 "  --seed N        seed for random workloads and random persistence choices\n"
@@ -206,14 +207,14 @@ static const char help_text[] =
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
-static const char *prog_name = "pdcrash";
+const char *pdcrash_prog_name = "pdcrash";
 
 /* --fail-fast: the first violation, how to replay it, when it came. */
 static void print_first_failure(const struct run_opts *o,
 				const struct run_summary *sum, FILE *f)
 {
 	fprintf(f, "first violation: %s\n", sum->first_id);
-	fprintf(f, "replay: %s replay %s", prog_name, sum->first_id);
+	fprintf(f, "replay: %s replay %s", pdcrash_prog_name, sum->first_id);
 	if (o->mutant)
 		fprintf(f, " --mutant %s", o->mutant);
 	if (o->fiu_name)
@@ -341,11 +342,10 @@ int cmd_run(int argc, char **argv)
 #endif
 	/* Options first, then the scenarios: a usage error leaves nothing
 	 * loaded behind. */
-	for (size_t i = 0; i < nr_args; i++) {
-		if ((rc = cli_load_named(args[i], &scs[o.nr_scenarios])))
+	for (size_t i = 0; i < nr_args; i++)
+		if ((rc = cli_load_arg(args[i], scs, MAX_SCENARIOS,
+				       &o.nr_scenarios)))
 			goto out;
-		o.nr_scenarios++;
-	}
 	if (!o.nr_scenarios) {
 		if ((rc = cli_list_scenarios(&names, &nr_names)))
 			return rc;
@@ -452,7 +452,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage_error("no command%s", "");
-	prog_name = argv[0];
+	pdcrash_prog_name = argv[0];
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		printf("%s\n%s", cli_usage_text, help_text);

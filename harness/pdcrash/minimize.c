@@ -326,6 +326,7 @@ static int live_once(struct minimizer *m, struct scenario *sc,
 	struct run_config cfg = {
 		.sc = sc, .seed = m->seed, .fault = *fault, .keep_state = -1,
 		.quiet = 1, .stop_after_recovery = fault->kind != FAULT_NONE,
+		.client = m->client,
 	};
 	struct run_result res;
 	int r = workload_run(&cfg, &res);
@@ -334,7 +335,11 @@ static int live_once(struct minimizer *m, struct scenario *sc,
 		return r;
 	r = res.live_failed;
 	if (r) {
-		live_id_format(sc->name, m->seed, fault, v->id, sizeof(v->id));
+		char name[sizeof(v->id)];
+
+		snprintf(name, sizeof(name), "%s%s%s", sc->name,
+			 m->client ? "@" : "", m->client ? m->client->name : "");
+		live_id_format(name, m->seed, fault, v->id, sizeof(v->id));
 		snprintf(v->msg, sizeof(v->msg), "%s%.380s", LIVE_PREFIX,
 			 res.live_msg);
 	}

@@ -449,6 +449,52 @@ TEST(cache_as_stored_and_uuid)
 	}
 }
 
+struct hint_walk {
+	uint32_t n, hint[4];
+};
+
+static int keep_hint(void *ctx, uint32_t cb, const void *hint)
+{
+	struct hint_walk *h = ctx;
+
+	ASSERT_EQ(cb, h->n);
+	ASSERT_TRUE(cb < 4);
+	h->hint[h->n++] = le32_get(hint);
+	return 0;
+}
+
+/* cache_walk_hints: every stored hint, of unmapped blocks too, whether the
+ * hints are trusted (CA3) or not; nothing without a hint array. */
+TEST(cache_walk_hints_gives_every_stored_hint)
+{
+	struct cache_params p = { .data_block_size = 64, .version = 1 };
+	static const uint32_t pv[CACHE_POLICY_VERSION_SIZE] = { 2, 0, 0 };
+	uint8_t hints[3 * 4] = { 7, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0 };
+	struct hint_walk h = { 0, { 0 } };
+	struct simdisk *sd;
+	struct bdev *bd;
+	struct cache_md *cmd;
+
+	ASSERT_OK(simdisk_create(4096, 256, &sd));
+	bd = simdisk_bdev(sd);
+	ASSERT_OK(cache_md_format(bd, &p, &cmd));
+	ASSERT_OK(cache_walk_hints(cmd, keep_hint, &h));
+	ASSERT_EQ(h.n, 0);
+	ASSERT_OK(cache_resize(cmd, 3));
+	ASSERT_OK(cache_insert_mapping(cmd, 1, 10));
+	ASSERT_OK(cache_write_hints(cmd, "smq", pv, 4, hints));
+	ASSERT_OK(cache_commit(cmd, 0));
+	cache_md_destroy(cmd);			/* crash: hints untrusted */
+	ASSERT_OK(cache_md_open(bd, &p, &cmd));
+	ASSERT_OK(cache_walk_hints(cmd, keep_hint, &h));
+	ASSERT_EQ(h.n, 3);
+	ASSERT_EQ(h.hint[0], 7);
+	ASSERT_EQ(h.hint[1], 8);
+	ASSERT_EQ(h.hint[2], 9);
+	cache_md_destroy(cmd);
+	simdisk_destroy(sd);
+}
+
 /* CA5: a failed commit poisons the metadata until cache_abort(), which
  * goes back to the last commit. */
 TEST(cache_failed_commit_is_sticky)
