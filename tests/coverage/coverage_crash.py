@@ -246,7 +246,8 @@ EXPLAINED = (
      "harness makes (the digest of the pool, the fresh reader of the check "
      "and meta-snap-check ops) or recovery: the --alloc-faults run counts "
      "and fails the pool's own calls only; tests/unit/test_faults_oom.c"),
-    ("core/bt_walk.c", r"^bt_walk$", r"^if \(!t\)$",
+    ("core/bt_walk.c", r"^(bt_walk|trav_node)$",
+     r"^if \(!(t|t->bufs\[depth\])\)$",
      "allocation failure (-ENOMEM) in bt_walk, which only the harness's "
      "digest of the pool and recovery call (thin_walk_mappings, "
      "thin_list_devs): the --alloc-faults run fails the pool's own calls "
@@ -301,8 +302,8 @@ EXPLAINED = (
      "every state); " + DAMAGE_TESTS),
     ("core/(bt|bt_walk).c", r"^(del_push|trav_node)$",
      r"^if \(!(s->bufs\[s->top\]|t->bufs\[depth\])\)$",
-     "allocation failure (-ENOMEM): no scenario runs out of memory; the "
-     "core/alloc libfiu point reaches it in tests/unit/test_faults_oom.c"),
+     "allocation failure (-ENOMEM): " + ALLOC_SWEEP + "; the core/alloc "
+     "libfiu point reaches it in tests/unit/test_faults_oom.c"),
     ("core/bt.c", r"^del_run$", r"f->level \+ 1 == info->levels && vt->dec",
      "dead by construction: the last arm meets a leaf with cur == 0 and "
      "nr > 0 only at the bottom level; a leaf of an upper level with "
