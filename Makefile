@@ -267,13 +267,17 @@ coverage: deps
 # branches of the reach files, so off by default).  The parent (the
 # workloads) writes its counters under $(B)/cov/gcda-workload, the workers
 # (recovery: open, check, continue) under $(B)/cov/gcda-recovery; see
-# harness/engine/covdump.h and tests/coverage/coverage_crash.py.  The full
-# default run (the plain, --io-errors and --alloc-faults runs, nothing
-# narrowed) also copies unreached.md to scenarios/reach/UNREACHED.md.
+# harness/engine/covdump.h and tests/coverage/coverage_crash.py.  Then
+# `pdcrash run --damage` (every metadata block of the committed images
+# damaged, harness/engine/damage.h; its recovery counts as recovery) unless
+# COVERAGE_DAMAGE=0.  The full default run (the plain, --io-errors,
+# --alloc-faults and --damage runs, nothing narrowed) also copies
+# unreached.md to scenarios/reach/UNREACHED.md.
 COVERAGE_IO ?= 1
 COVERAGE_IO_ARGS ?=
 COVERAGE_ALLOC ?= 1
 COVERAGE_MEDIA ?= 0
+COVERAGE_DAMAGE ?= 1
 COVB := $(B)/cov
 coverage-crash: deps
 	$(MAKE) B=$(COVB) COV=1 SAN=0 $(COVB)/pdcrash
@@ -290,7 +294,7 @@ coverage-crash: deps
 		$(COVB)/pdcrash run --io-errors $(PDCRASH_ARGS) $(COVERAGE_IO_ARGS) > $(COVB)/run-io.txt; \
 		echo "pdcrash run --io-errors: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 4 $(COVB)/run-io.txt; \
 	fi; \
-	rm -f $(COVB)/run-alloc.txt $(COVB)/run-media.txt; \
+	rm -f $(COVB)/run-alloc.txt $(COVB)/run-media.txt $(COVB)/run-damage.txt; \
 	if [ "$(COVERAGE_ALLOC)" = 1 ]; then \
 		t=$$(date +%s); \
 		$(COVB)/pdcrash run --alloc-faults $(PDCRASH_ARGS) > $(COVB)/run-alloc.txt; \
@@ -300,11 +304,16 @@ coverage-crash: deps
 		t=$$(date +%s); \
 		$(COVB)/pdcrash run --media-faults $(PDCRASH_ARGS) > $(COVB)/run-media.txt; \
 		echo "pdcrash run --media-faults: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 4 $(COVB)/run-media.txt; \
+	fi; \
+	if [ "$(COVERAGE_DAMAGE)" = 1 ]; then \
+		t=$$(date +%s); \
+		$(COVB)/pdcrash run --damage $(PDCRASH_ARGS) > $(COVB)/run-damage.txt; \
+		echo "pdcrash run --damage: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 2 $(COVB)/run-damage.txt; \
 	fi
 	$(PYTHON) tests/coverage/coverage_crash.py --build $(COVB) \
 		--out reports/coverage-crash \
 		--unreached-md reports/coverage-crash/unreached.md
-	@if [ "$(COVERAGE_IO)$(COVERAGE_ALLOC)$(COVERAGE_MEDIA)" = 110 ] && \
+	@if [ "$(COVERAGE_IO)$(COVERAGE_ALLOC)$(COVERAGE_MEDIA)$(COVERAGE_DAMAGE)" = 1101 ] && \
 	    [ -z "$(COVERAGE_IO_ARGS)$(PDCRASH_ARGS)" ]; then \
 		cp reports/coverage-crash/unreached.md scenarios/reach/UNREACHED.md; \
 		echo "scenarios/reach/UNREACHED.md regenerated (commit it)"; \

@@ -123,7 +123,15 @@
 	X(ABSORB_SHARED_NO_INC, "absorb-shared-no-inc", \
 	  "a node left with a single entry absorbs a child shared with a " \
 	  "snapshot without incrementing the grandchildren, so they are " \
-	  "referenced twice and counted once", "")
+	  "referenced twice and counted once", "") \
+	X(LOOKUP_NO_DEPTH_LIMIT, "lookup-no-depth-limit", \
+	  "a btree lookup descends without a depth bound (as the kernel's " \
+	  "btree_lookup_raw does), so a child pointer that leads back to " \
+	  "its own node makes it spin for ever", "") \
+	X(BT_CHECK_ROOT_OCCUPANCY, "bt-check-root-occupancy", \
+	  "bt_check holds a root to BT2 (a third full) as well, so it " \
+	  "rejects every small tree the structural checker accepts: a " \
+	  "disagreement between the two checks", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

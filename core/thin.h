@@ -146,6 +146,14 @@ typedef int (*thin_mapping_fn)(void *ctx, uint64_t vblock,
 			       pd_block_t data_block, uint32_t time);
 int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
 		       thin_mapping_fn fn, void *ctx);
+/* bt_check (bt.h) of the trees the pool has open: the device-details
+ * tree, then the mapping tree (its top level and every device's tree),
+ * whose bottom-level entries must add up to the devices' mapped_blocks
+ * (TH2).  0, or the first error (-EILSEQ / -ENOTBLK damage, -EIO, -ENOMEM)
+ * with *what naming the tree or count.  A structural check by the btree
+ * code itself, beside check.h's, which shares none of its code: where
+ * the two disagree, one of them is wrong. */
+int thin_check_trees(struct thin_pool *pool, const char **what);
 
 /* The reads dm-thin makes of a device (the kernel's dm_thin_* calls of
  * the same purpose); each sees this transaction's changes and changes

@@ -176,6 +176,7 @@ def test_alloc_ids_of_a_planted_bug_replay_and_minimize(fiu, tmp_path,
     (["--alloc-faults", "--alloc-depth", "33"], "--alloc-depth must be 1..32"),
     (["--alloc-faults", "--fiu", "core/alloc:3"], "cannot be combined"),
     (["--alloc-faults=1"], "unknown option '--alloc-faults=1'"),
+    (["--alloc-faults", "--damage"], "--alloc-faults, --backend"),
 ])
 def test_alloc_faults_bad_usage_exits_2(tmp_path, fiu_built, args, what):
     scn = scenario(tmp_path)

@@ -187,6 +187,11 @@ struct cache_client_ops {
 
 	int (*set_needs_check)(struct cache_client *c);		/* KC12 */
 	int (*get_needs_check)(struct cache_client *c, int *needs_check);
+	/* The backend's own structural check of the array trees it has open
+	 * (core: cache_check_trees, bt_check of each index tree); 0, or an
+	 * error with the array named in c->msg.  NULL for a backend without
+	 * one (the kernel's). */
+	int (*check_trees)(struct cache_client *c);
 };
 
 extern const struct cache_client_ops cache_client_core_ops;

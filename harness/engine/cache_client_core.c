@@ -6,6 +6,7 @@
  * and go on with a new transaction.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +174,18 @@ static int core_get_needs_check(struct cache_client *c, int *nc)
 	return cache_get_needs_check(CMD(c), nc);
 }
 
+static int core_check_trees(struct cache_client *c)
+{
+	const char *what = "";
+	int r = cache_check_trees(CMD(c), &what);
+
+	c->msg[0] = 0;
+	if (r)
+		snprintf(c->msg, sizeof(c->msg), "bt_check of the %s's index "
+			 "tree", what);
+	return r;
+}
+
 const struct cache_client_ops cache_client_core_ops = {
 	.name = "core",
 	.abort_makes_durable = 1,		/* CA5 */
@@ -199,6 +212,7 @@ const struct cache_client_ops cache_client_core_ops = {
 	.walk_discards = core_walk_discards,
 	.set_needs_check = core_set_needs_check,
 	.get_needs_check = core_get_needs_check,
+	.check_trees = core_check_trees,
 };
 
 int cache_client_read_sb(struct bdev *bd, struct cache_client_sb *sb)

@@ -764,8 +764,12 @@ static void collect_msg(void *ctx, const char *text)
 							: m->len - m->used - 1;
 }
 
-/* 0 clean; 1 damaged (what in msg); -errno could not run. */
-static int structural(struct bdev *bd, char *msg, size_t len)
+/* 0 clean; 1 damaged, 2 the checks disagree (what in msg); -errno could
+ * not run.  As in explore.c: core/check_cache.c on the image, then, when
+ * it finds nothing, the backend's own check of the arrays cc has open
+ * (core: bt_check of each index tree; none when cc is NULL). */
+static int structural(struct bdev *bd, struct cache_client *cc, char *msg,
+		      size_t len)
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_cache_result cr;
@@ -775,7 +779,18 @@ static int structural(struct bdev *bd, char *msg, size_t len)
 	r = check_cache_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
 	if (r)
 		return r;
-	return (cr.errors || cr.leaks || !cr.superblock_ok) ? 1 : 0;
+	if (cr.errors || cr.leaks || !cr.superblock_ok)
+		return 1;
+	if (!cc || !cc->ops->check_trees)
+		return 0;
+	r = cc->ops->check_trees(cc);
+	if (!r || r == -ENOMEM)
+		return r;
+	snprintf(msg, len, "the structural checks disagree: core/check_cache.c "
+		 "finds nothing wrong, %.200s fails: %s",
+		 cc->msg[0] ? cc->msg : "the backend's check of its arrays",
+		 pd_strerror(r));
+	return 2;
 }
 
 /* ": " and the first differences between what cc reports and o, or "". */
@@ -870,7 +885,7 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 			r ? ": " : "", r ? pd_strerror(r) : "", msg);
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, cc, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -891,7 +906,7 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 			r ? ": " : "", r ? pd_strerror(r) : "", r ? "" : msg);
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, *ccp, msg, sizeof(msg));
 	if (r)
 		set_out(out, OUT_VIOLATION, "continuing, after a clean shutdown: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -977,7 +992,7 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, cc, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "structural check: %s",
 			r < 0 ? pd_strerror(r) : msg);

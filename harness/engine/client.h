@@ -205,6 +205,11 @@ struct client_ops {
 	int (*list_devs)(struct client *c, uint64_t **devs, size_t *nr);
 	int (*walk)(struct client *c, const struct client_walker *w,
 		    void *ctx);			/* CL5 */
+	/* The backend's own structural check of the trees it has open (core:
+	 * thin_check_trees, bt_check of each tree); 0, or an error with the
+	 * tree named in c->msg.  NULL for a backend without one (the
+	 * kernel's). */
+	int (*check_trees)(struct client *c);
 };
 
 extern const struct client_ops client_core_ops;

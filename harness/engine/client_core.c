@@ -8,6 +8,7 @@
  * not go on (client_kernel.c); that is the named difference.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -307,6 +308,17 @@ static int core_walk(struct client *c, const struct client_walker *w, void *ctx)
 	return client_core_walk_pool(POOL(c), w, ctx);
 }
 
+static int core_check_trees(struct client *c)
+{
+	const char *what = "";
+	int r = thin_check_trees(POOL(c), &what);
+
+	c->msg[0] = 0;
+	if (r)
+		snprintf(c->msg, sizeof(c->msg), "bt_check of the %s", what);
+	return r;
+}
+
 const struct client_ops client_core_ops = {
 	.name = "core",
 	.format_steps = 1,
@@ -350,4 +362,5 @@ const struct client_ops client_core_ops = {
 	.find_mapped_range = core_find_range,
 	.list_devs = core_list,
 	.walk = core_walk,
+	.check_trees = core_check_trees,
 };

@@ -16,6 +16,7 @@
 #include "driver.h"
 #include "errors.h"
 #include "prng.h"
+#include "forkpipe.h"
 #include "writecheck.h"
 #include "liveid.h"
 
@@ -248,26 +249,18 @@ static void lazy_worker_free(struct worker *w);
 static int spawn(const struct job *jb, const struct run_opts *o,
 		 struct worker *w)
 {
-	int p[2];
+	int fd;
 
-	if (pipe(p))
-		return -errno;
-	fflush(NULL);
-	w->pid = fork();
-	if (w->pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
+	w->pid = fork_piped(&fd);
+	if (w->pid < 0)
+		return (int)w->pid;
 	if (w->pid == 0) {
-		close(p[0]);
 		cov_worker_start();
 		if (!o->sample)
-			worker_main_lazy(jb, o, w, p[1]);
-		worker_main(jb, o, w->slot, w->next_rank, p[1]);
+			worker_main_lazy(jb, o, w, fd);
+		worker_main(jb, o, w->slot, w->next_rank, fd);
 	}
-	close(p[1]);
-	w->fd = p[0];
+	w->fd = fd;
 	w->busy = 0;
 	w->done = 0;
 	w->last_heard = now_sec();

@@ -20,7 +20,7 @@ const char cli_usage_text[] =
 "                   [--media-faults] [--alloc-faults [--alloc-depth N]]\n"
 "                   [--jobs N] [--shard K/N] [--report DIR]\n"
 "                   [--json] [--no-continue] [--no-memo] [--fiu NAME[:N]]\n"
-"                   [--fail-fast] [--sample]\n"
+"                   [--fail-fast] [--sample] [--damage]\n"
 "                   [--max-branches N] [--backend core|kernel-6.1|kernel-6.12|kernel]\n"
 "       pdcrash replay ID [--trace] [--save-image FILE] [--expected-xml FILE]\n"
 "                         [--fiu NAME[:N]]\n"

@@ -79,6 +79,22 @@ static const char help_text[] =
 "                  skipped, named on stderr\n"
 "  --alloc-depth N  frames that make a call site for --alloc-faults (1..32,\n"
 "                  default 8): more frames, more sites, more runs\n"
+"  --damage        instead of crash states: the damage step.  At every 4th\n"
+"                  commit and the last of each thin scenario, every metadata\n"
+"                  block the superblock reaches is damaged by each kind that\n"
+"                  fits it (node headers nr/max/flags/value size, keys, child\n"
+"                  pointers to itself, its parent, block 0, past the end,\n"
+"                  another node; superblock roots and counts, data block size\n"
+"                  0; index entries' free counts and bitmaps; bitmap and\n"
+"                  ref-count values; location fields; a bad checksum), the\n"
+"                  checksum recomputed, and recovered in a worker (10 s at\n"
+"                  most): checker, open, the whole pool read and compared,\n"
+"                  continue, and an exercise of the damaged trees.  detected\n"
+"                  (an error, or the checker's finding), harmless (it did not\n"
+"                  matter), violation (a crash, a hang, or the core and the\n"
+"                  checker accepting a wrong state).  Ids\n"
+"                  NAME:sSEED:dK.BLOCK.KIND:e0 (committed state K); README\n"
+"                  lists the kinds\n"
 "  --jobs N        worker processes (default: the number of CPUs); results\n"
 "                  do not depend on N\n"
 "  --shard K/N     check only the share K of N (0 <= K < N) of the work, to\n"
@@ -125,7 +141,9 @@ static const char help_text[] =
 "replay    Rebuild the crash state ID (printed by run for each violation)\n"
 "          exactly, check it, print the ops around the cut and the expected\n"
 "          state against the found one.  A write id (wSEQ) runs the\n"
-"          workload again and shows the write and the rule it breaks.\n"
+"          workload again and shows the write and the rule it breaks.  A\n"
+"          damage id (dK.BLOCK.KIND) rebuilds the damaged image, says what\n"
+"          the block is, and recovers it as run --damage did.\n"
 "  --trace         print the whole op log up to the cut\n"
 "  --save-image F  write the crash image to F (for thin_check, thin_dump)\n"
 "  --expected-xml F  write the model of the state the image recovered to\n"
@@ -198,7 +216,8 @@ static const char help_text[] =
 "variant, seed, cut point, the leaf of the exploration, torn, fault),\n"
 "NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT (a --sample state), NAME:sSEED:wSEQ:eFAULT\n"
 "(a write that breaks a write-time rule), NAME:sSEED:live:eFAULT (the live\n"
-"run disagreed with its model); NAME ends in @BACKEND when the backend is not\n"
+"run disagreed with its model), NAME:sSEED:dK.BLOCK.KIND:e0 (a damaged image\n"
+"of run --damage); NAME ends in @BACKEND when the backend is not\n"
 "core.  FAULT: e0 none; ewN / eWN the Nth write failed once / from then on;\n"
 "r reads, f flushes; ebN bit rot at read N, ezN a sector lost by write N\n"
 "(--media-faults); emN allocation N returns NULL (-ENOMEM), esN space-map\n"
@@ -232,7 +251,7 @@ int cmd_run(int argc, char **argv)
 	size_t nr_args = 0;
 	char **names = NULL;
 	size_t nr_names = 0;
-	int rc = 0, r;
+	int rc = 0, r, damage = 0;
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -260,6 +279,8 @@ int cmd_run(int argc, char **argv)
 				return cli_usage_error("--alloc-depth must be 1..32, "
 						       "got %s", argv[i]);
 			o.alloc_depth = (unsigned)v;
+		} else if (!strcmp(a, "--damage")) {
+			damage = 1;
 		} else if (!strcmp(a, "--jobs")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a value", a);
@@ -361,6 +382,10 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	o.progress = !o.json && isatty(2);
+	if (damage) {
+		rc = cmd_run_damage(&o);
+		goto out;
+	}
 	r = driver_run(&o, &sum);
 	if (r) {
 		fprintf(stderr, "pdcrash: run failed: %s\n", pd_strerror(r));
