@@ -1213,38 +1213,29 @@ static int sweep_per_op(const struct sweep *sw)
  * cfg now plans f), 0 in the parent, -errno. */
 static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 {
-	int p[2], r;
 	pid_t pid;
+	int fd, r;
 
 	r = sweep_wait(sw, sw->o->jobs - 1);
 	if (r)
 		return r;
 	if (sw->stop)
 		return 0;
-	if (pipe(p))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(p[0]);
-		close(p[1]);
-		return r;
-	}
+	pid = fork_piped(&fd);
+	if (pid < 0)
+		return (int)pid;
 	if (pid == 0) {
-		close(p[0]);
 		for (unsigned i = 0; i < sw->nr_kids; i++)
 			close(sw->kids[i].fd);
 		sw->nr_kids = 0;
 		sw->in_kid = 1;
-		sw->kid_fd = p[1];
+		sw->kid_fd = fd;
 		sw->jb->cfg.fault = f;
 		sw->jb->cfg.stop_after_recovery = 1;
 		return 1;		/* on as this fault run */
 	}
-	close(p[1]);
 	sw->kids[sw->nr_kids++] = (struct sweep_kid) {
-		.pid = pid, .fd = p[0],
+		.pid = pid, .fd = fd,
 		.order = sw->base[k] + (uint64_t)sweep_per_op(sw) * (x - 1) +
 			 (uint64_t)f.sticky,
 		.fault = f,
