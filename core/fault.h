@@ -28,9 +28,14 @@
  * (sm_copy_root, core/sm.h) returns -ENOMEM, as the kernel's may fail. */
 #define FP_SM_COPY_ROOT		"sm/copy_root"
 
+/* A named protocol step: a space map (metadata or data) is asked for a
+ * new block (sm_new_block, core/sm.h) and answers -ENOSPC, before it
+ * looks for one: nothing is allocated or queued. */
+#define FP_SM_NEW_BLOCK		"sm/new_block"
+
 /* The names above, for tests that check every point is reachable. */
 #define PD_FAULT_POINTS { FP_BDEV_READ, FP_BDEV_WRITE, FP_BDEV_FLUSH, \
 			  FP_SIMDISK_READ, FP_SIMDISK_WRITE, FP_SIMDISK_FLUSH, \
-			  FP_CORE_ALLOC, FP_SM_COPY_ROOT }
+			  FP_CORE_ALLOC, FP_SM_COPY_ROOT, FP_SM_NEW_BLOCK }
 
 #endif /* PD_FAULT_H */

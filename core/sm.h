@@ -117,6 +117,7 @@ static inline int sm_dec_block(struct space_map *sm, pd_block_t b)
 }
 static inline int sm_new_block(struct space_map *sm, pd_block_t *b)
 {
+	fiu_return_on(FP_SM_NEW_BLOCK, -ENOSPC);
 	return sm->ops->new_block(sm, b);
 }
 static inline int sm_root_size(struct space_map *sm, size_t *result)

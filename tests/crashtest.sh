@@ -24,11 +24,16 @@
 #  4. --damage on core: every metadata block the committed images reach
 #     damaged by each kind that fits it, checksum recomputed, and recovered
 #     (harness/engine/damage.h), report in reports/crashtest-damage/
-#     (summary.md, summary.json).
+#     (summary.md, summary.json);
+#  5. the same as 1 (torn writes too) with --alloc-faults on core: an
+#     allocation failure (-ENOMEM) and a space-map -ENOSPC at the first hit
+#     of every allocation call site of each run, report in
+#     reports/crashtest-alloc/.  Core only (the kernel backends allocate
+#     through their shim, not through the core's fault points).
 # A per-backend line at the end; exit 0 only if no step found a violation.
 # PDCRASH_ARGS adds options to every run (e.g. PDCRASH_ARGS="--seed 7");
 # CRASHTEST_IO=0 skips step 2, CRASHTEST_MEDIA=0 step 3, CRASHTEST_DAMAGE=0
-# step 4.
+# step 4, CRASHTEST_ALLOC=0 step 5.
 set -u
 cd "$(dirname "$0")/.."
 pdcrash="${PD_BUILD:-build}/pdcrash"
@@ -73,6 +78,10 @@ fi
 if [ "${CRASHTEST_DAMAGE:-1}" != 0 ]; then
 	one "core, structure-aware damage of every metadata block of the committed images" \
 		reports/crashtest-damage --damage
+fi
+if [ "${CRASHTEST_ALLOC:-1}" != 0 ]; then
+	one "core, an allocation failure and an out-of-space failure at every allocation site" \
+		reports/crashtest-alloc --tear --alloc-faults
 fi
 echo "== per backend$summary"
 exit $fail

@@ -97,19 +97,24 @@ UNIT = {
         "bt_fault_loop_alloc_and_read",
         "a failed remove poisons the pool (TH4) and thin_abort re-reads "
         "every root from the superblock, so the bad root never reaches the "
-        "disk; BT6 (a failed mutation leaves *new_root alone) is checked "
-        "at every allocation and read failure"),
+        "disk; --alloc-faults makes removes fail half way (the bad root is "
+        "stored) but the poisoned pool answers nothing before the abort; "
+        "BT6 (a failed mutation leaves *new_root alone) is checked at "
+        "every allocation and read failure"),
     "split-beneath-uninit-left": (
         "bt_failed_split_beneath_leaves_no_half_built_node",
         "the half-built node is dirty but new and unreferenced, and our "
-        "abort drops dirty blocks where dm-bufio writes them back; the "
-        "test writes them back as dm-bufio would, and BM8 refuses the "
-        "node its own validator rejects"),
+        "abort drops dirty blocks where dm-bufio writes them back; "
+        "--alloc-faults fails the right child's allocation (-ENOMEM and "
+        "-ENOSPC), but the zeroed left node never leaves the cache: no "
+        "write, no crash state; the test writes them back as dm-bufio "
+        "would, and BM8 refuses the node its own validator rejects"),
     "dec-below-zero": (
         "sm_counts_up_through_ref_count_tree_and_back",
         "no correct path decrements a count of 0, so alone it changes no "
-        "state; SM4 (decrementing 0 is -EINVAL, nothing changes) is "
-        "checked directly"),
+        "state, and after a failed allocation (--alloc-faults) the pool "
+        "aborts before any count of the half-done op is used again; SM4 "
+        "(decrementing 0 is -EINVAL, nothing changes) is checked directly"),
     "array-shadow-no-inc": (
         "array_shared_root_copy_on_write_and_refcounts",
         "dm-cache's arrays hold plain values (no inc/dec) and never share "

@@ -74,6 +74,7 @@ PDCRASH_OPTS = [
     ('run', '--report', ['missing', 'empty']),
     ('run', '--fiu', NUMERIC + ['nth-garbage', 'nth-huge', 'nth-zero']),
     ('run', '--mutant', NUMERIC),
+    ('run', '--alloc-depth', NUMERIC + ['zero', 'too-deep']),
     ('replay', '--save-image', ['missing', 'empty']),
     ('replay', '--expected-xml', ['missing', 'empty']),  # an output file: any name goes
     ('replay', '--fiu', NUMERIC),
@@ -81,7 +82,7 @@ PDCRASH_OPTS = [
     ('minimize', '-o', ['missing', 'empty', 'garbage']),
     ('minimize', '--mutant', NUMERIC),
 ]
-EXTRA = {'zero': '0', 'k-ge-n': '3/3', 'nth-garbage': 'core/alloc:x',
+EXTRA = {'zero': '0', 'too-deep': '33', 'k-ge-n': '3/3', 'nth-garbage': 'core/alloc:x',
          'nth-huge': 'core/alloc:' + HUGE, 'nth-zero': 'core/alloc:0'}
 
 
@@ -118,7 +119,8 @@ def test_pdcrash_bad_id(files, cmd, kind):
 @pytest.mark.parametrize('args', [[], ['bogus'], ['run', '--bogus'],
                                   ['merge'], ['merge', '--bogus'],
                                   ['merge', ''], ['list', 'extra'],
-                                  ['run', '--seed=1']],
+                                  ['run', '--seed=1'],
+                                  ['run', '--alloc-faults=1']],
                          ids=lambda a: '_'.join(a) or 'none')
 def test_pdcrash_bad_command(files, args):
     check_bad([PDCRASH] + args, '', files, named='pdcrash')

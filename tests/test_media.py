@@ -26,9 +26,9 @@ commit
 """
 
 
-def run(args, exe=PDCRASH, env=None, timeout=600):
+def run(args, exe=PDCRASH, env=None, timeout=600, cwd=None):
     return subprocess.run([exe] + args, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=cwd)
 
 
 def scenario(tmp_path):

@@ -1,5 +1,6 @@
 /* harness/engine/driver.c - pdcrash run: workers, aggregation (see driver.h). */
 #include <errno.h>
+#include <execinfo.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "covdump.h"
 #include "driver.h"
 #include "errors.h"
+#include "prng.h"
 #include "forkpipe.h"
 #include "writecheck.h"
 #include "liveid.h"
@@ -513,6 +515,15 @@ static void fault_window(struct job *jb)
 			first = at;
 		if (!res->injected || recovered < at)
 			recovered = at;
+	} else if (fault_is_alloc(jb->cfg.fault.kind) && !res->injected) {
+		/* The failure happened and every op still answered as the
+		 * model says (the core absorbed it): from there to the next
+		 * commit (the run stops after it). */
+		if (!res->alloc_fired) {
+			jb->nr_cuts = 0;
+			return;
+		}
+		first = recovered = res->alloc_seq;
 	} else if (!res->injected) {
 		jb->nr_cuts = 0;		/* the fault never fired */
 		return;
@@ -677,6 +688,10 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 		vs->media_fired += simdisk_media_hit(jb->res.sd)->fired;
 		vs->media_refused += jb->res.injected != 0;
 	}
+	if (fault_is_alloc(jb->cfg.fault.kind)) {
+		vs->alloc_fired += jb->res.alloc_fired != 0;
+		vs->alloc_failed += jb->res.injected || jb->res.stopped;
+	}
 	if (jb->res.live_failed) {
 		char text[200], msg[600];
 
@@ -711,18 +726,130 @@ out_free:
 	return r;
 }
 
+/*
+ * The allocation plan of --alloc-faults.  Allocations are far more
+ * numerous than IO ops (every cache miss of the block manager allocates),
+ * and most of them fail the same way as the one before: what differs is
+ * the path the error takes back up.  So a site is the call stack of the
+ * hit, its innermost `depth` frames from the allocating function (the
+ * frame that called pd_malloc or sm_new_block, or at -O0 that inline
+ * wrapper itself) up, and the fault-free run
+ * plans one fault run for each hit whose (kind, site) it has not seen
+ * before in this variant: the first hit of each site fails.  The rule is
+ * deterministic (the run is; the frames are compared, never printed), the
+ * ids name only the hit number (emN, esN), so they replay on any build;
+ * which hits the plan picks depends on the binary's inlining.
+ */
+struct alloc_plan {
+	unsigned depth;
+	uint64_t *nth[2];		/* per kind, the hits to fail, ascending */
+	size_t nr[2], cap[2];
+	uint64_t *seen;			/* open-addressing set of site keys */
+	size_t nr_seen, cap_seen;	/* cap a power of two */
+	int err;
+};
+
+#define ALLOC_FRAMES_SKIP 3		/* plan_hook, alloc_hit, fiu_fail */
+
+/* 1 if key was new (now kept), 0 if seen, -errno. */
+static int plan_seen_add(struct alloc_plan *p, uint64_t key)
+{
+	size_t i;
+
+	key |= 1;			/* 0 marks a free slot */
+	if ((p->nr_seen + 1) * 2 > p->cap_seen) {
+		size_t cap = p->cap_seen ? p->cap_seen * 2 : 1024;
+		uint64_t *n = calloc(cap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		for (size_t j = 0; j < p->cap_seen; j++) {
+			if (!p->seen[j])
+				continue;
+			for (i = prng_derive(p->seen[j], 0) & (cap - 1); n[i];
+			     i = (i + 1) & (cap - 1))
+				;
+			n[i] = p->seen[j];
+		}
+		free(p->seen);
+		p->seen = n;
+		p->cap_seen = cap;
+	}
+	for (i = prng_derive(key, 0) & (p->cap_seen - 1); p->seen[i];
+	     i = (i + 1) & (p->cap_seen - 1))
+		if (p->seen[i] == key)
+			return 0;
+	p->seen[i] = key;
+	p->nr_seen++;
+	return 1;
+}
+
+static void plan_hook(void *ctx, enum fault_kind kind, uint64_t n)
+{
+	struct alloc_plan *p = ctx;
+	void *frames[ALLOC_FRAMES_SKIP + ALLOC_DEPTH_MAX];
+	int k = kind == FAULT_NOSPACE, nf, r;
+	uint64_t key = (uint64_t)k + 1;
+
+	if (p->err)
+		return;
+	nf = backtrace(frames, ALLOC_FRAMES_SKIP + (int)p->depth);
+	for (int i = ALLOC_FRAMES_SKIP; i < nf; i++)
+		key = prng_derive(key, (uint64_t)(uintptr_t)frames[i]);
+	r = plan_seen_add(p, key);
+	if (r < 0)
+		p->err = r;
+	if (r <= 0)
+		return;		/* a site seen before */
+	if (p->nr[k] == p->cap[k]) {
+		size_t cap = p->cap[k] ? p->cap[k] * 2 : 64;
+		uint64_t *a = realloc(p->nth[k], cap * sizeof(*a));
+
+		if (!a) {
+			p->err = -ENOMEM;
+			return;
+		}
+		p->nth[k] = a;
+		p->cap[k] = cap;
+	}
+	p->nth[k][p->nr[k]++] = n;
+}
+
+static void plan_free(struct alloc_plan *p)
+{
+	free(p->nth[0]);
+	free(p->nth[1]);
+	free(p->seen);
+	memset(p, 0, sizeof(*p));
+}
+
 static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		       const char *variant, unsigned cache,
 		       struct fault_spec fault, struct run_summary *sum,
-		       struct variant_stats *vs, uint64_t counts[3])
+		       struct variant_stats *vs, uint64_t counts[3],
+		       struct alloc_plan *plan)
 {
 	struct job jb;
 	int r;
 
 	job_init(&jb, o, sc, variant, cache, fault);
+	if (plan) {
+		jb.cfg.alloc_hook = plan_hook;
+		jb.cfg.alloc_hook_ctx = plan;
+	}
 	r = workload_run(&jb.cfg, &jb.res);
 	if (r)
 		return r;
+	if (plan) {
+		if (plan->err) {
+			free_job(&jb);
+			return plan->err;
+		}
+		vs->alloc_hits[0] = jb.res.alloc_hits[0];
+		vs->alloc_hits[1] = jb.res.alloc_hits[1];
+		vs->alloc_runs[0] = plan->nr[0];
+		vs->alloc_runs[1] = plan->nr[1];
+	}
 	return check_variant_run(o, &jb, sum, vs, counts);
 }
 
@@ -801,9 +928,15 @@ static const struct { const char *suffix; unsigned cache; } variants[] = {
 	{ "+small", SMALL_CACHE_BLOCKS },
 };
 
+/* The sweeps: IO errors (once and sticky at every read, write, flush),
+ * media faults (bit rot at every read, a lost sector at every write),
+ * allocation failures (the allocation plan's hits). */
+enum sweep_mode { SWEEP_IO, SWEEP_MEDIA, SWEEP_ALLOC };
+
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
-			 size_t v, const uint64_t counts[3], int media,
-			 struct run_summary *sum, struct variant_stats *vs);
+			 size_t v, enum sweep_mode mode, const uint64_t counts[3],
+			 const struct alloc_plan *plan, struct run_summary *sum,
+			 struct variant_stats *vs);
 
 /* The fault runs one after another, each from the start (the linear sweep
  * is the default; this is its reference). */
@@ -814,15 +947,76 @@ static int sweep_serial(const struct run_opts *o)
 	return o->fiu_name || (e && !strcmp(e, "serial"));
 }
 
+/* The fault runs of one sweep (mode) one after another, each from the
+ * start, in the sweep's order. */
+static int serial_runs(const struct run_opts *o, const struct scenario *sc,
+		       size_t v, enum sweep_mode mode, const uint64_t counts[3],
+		       const struct alloc_plan *plan, struct run_summary *sum,
+		       struct variant_stats *vs)
+{
+	struct fault_spec f = { FAULT_NONE, 0, 0 };
+	struct fault_plan fp;
+	int r = 0;
+
+	if (mode == SWEEP_IO) {
+		fault_plan_init(&fp, counts, vs);
+		while (!r && !stop_now(o, sum) && fault_plan_next(&fp, &f))
+			r = run_variant(o, sc, variants[v].suffix,
+					variants[v].cache, f, sum, vs, NULL, NULL);
+		return r;
+	}
+	for (int k = 0; k < 2 && !r; k++) {
+		uint64_t c = mode == SWEEP_ALLOC ? plan->nr[k] : counts[k];
+		uint64_t m = mode == SWEEP_MEDIA && k == 0 &&
+			     c > MAX_READ_FAULTS ? MAX_READ_FAULTS : c;
+
+		for (uint64_t x = 1; x <= m && !r && !stop_now(o, sum); x++) {
+			if (mode == SWEEP_ALLOC) {
+				f.kind = k ? FAULT_NOSPACE : FAULT_NOMEM;
+				f.nth = plan->nth[k][x - 1];
+			} else {
+				/* bit rot at each read (sampled as
+				 * --io-errors does), then a lost sector at
+				 * each write */
+				f.kind = k ? FAULT_LOST_SECTOR : FAULT_BITROT;
+				f.nth = m == c ? x : 1 + (x - 1) * c / m;
+			}
+			f.sticky = 0;
+			r = run_variant(o, sc, variants[v].suffix,
+					variants[v].cache, f, sum, vs, NULL, NULL);
+		}
+	}
+	return r;
+}
+
+/* Not modelled yet for dm-cache scenarios: the cache workload takes a
+ * refused block (-EILSEQ) or a failed allocation for a disagreement, where
+ * it should abort and go on as after an IO error; named, never silently
+ * passed.  1 if sc is skipped. */
+static int cache_skips(const struct scenario *sc, size_t v, const char *what,
+		       int *skipped)
+{
+	if (!sc->geo.is_cache)
+		return 0;
+	if (v == 0)
+		fprintf(stderr, "%s: %s: skipped: not modelled for dm-cache "
+			"scenarios yet\n", sc->name, what);
+	*skipped = 1;
+	return 1;
+}
+
 /* Every run of variant v of sc: the one fault given (minimize), or the
- * fault-free run and then, with --io-errors, its fault plan. */
+ * fault-free run and then the sweeps asked for (--io-errors,
+ * --media-faults, --alloc-faults), each fault run by the linear sweep or,
+ * with sweep_serial, from the start. */
 static int run_all_of_variant(const struct run_opts *o,
 			      const struct scenario *sc, size_t v,
 			      struct run_summary *sum, struct variant_stats *vs)
 {
 	struct fault_spec f = { FAULT_NONE, 0, 0 };
-	struct fault_plan plan;
+	struct alloc_plan plan;
 	uint64_t counts[3] = { 0, 0, 0 };
+	int serial = sweep_serial(o), want_plan;
 	int r;
 
 	snprintf(vs->name, sizeof(vs->name), "%s%s%s%s", sc->name,
@@ -830,48 +1024,24 @@ static int run_all_of_variant(const struct run_opts *o,
 		 o->client ? o->client->name : "");
 	if (o->fault)
 		return run_variant(o, sc, variants[v].suffix, variants[v].cache,
-				   *o->fault, sum, vs, counts);
+				   *o->fault, sum, vs, counts, NULL);
+	memset(&plan, 0, sizeof(plan));
+	plan.depth = o->alloc_depth ? o->alloc_depth : ALLOC_DEPTH_DEFAULT;
+	want_plan = o->alloc_faults &&
+		    !cache_skips(sc, v, "--alloc-faults", &vs->alloc_skipped);
 	r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f, sum,
-			vs, counts);
-	if (r || stop_now(o, sum))
-		return r;
-	if (o->io_errors && !sweep_serial(o))
-		r = sweep_variant(o, sc, v, counts, 0, sum, vs);
-	else if (o->io_errors) {
-		fault_plan_init(&plan, counts, vs);
-		while (!r && !stop_now(o, sum) && fault_plan_next(&plan, &f))
-			r = run_variant(o, sc, variants[v].suffix,
-					variants[v].cache, f, sum, vs, counts);
-	}
-	if (r || !o->media_faults || stop_now(o, sum))
-		return r;
-	if (sc->geo.is_cache) {
-		/* not modelled yet: the cache workload takes a refused block
-		 * (-EILSEQ) for a disagreement, where it should abort and go
-		 * on as after an IO error; named, never silently passed */
-		if (v == 0)
-			fprintf(stderr, "%s: --media-faults: skipped: media "
-				"faults are not modelled for dm-cache "
-				"scenarios yet\n", sc->name);
-		vs->media_skipped = 1;
-		return 0;
-	}
-	if (!sweep_serial(o))
-		return sweep_variant(o, sc, v, counts, 1, sum, vs);
-	/* serial: bit rot at each read (sampled as --io-errors does), then a
-	 * lost sector at each write, in the sweep's order */
-	for (int k = 0; k < 2 && !r; k++) {
-		uint64_t c = counts[k], m = k == 0 && c > MAX_READ_FAULTS ?
-					      MAX_READ_FAULTS : c;
-
-		for (uint64_t x = 1; x <= m && !r && !stop_now(o, sum); x++) {
-			f.kind = k ? FAULT_LOST_SECTOR : FAULT_BITROT;
-			f.nth = m == c ? x : 1 + (x - 1) * c / m;
-			f.sticky = 0;
-			r = run_variant(o, sc, variants[v].suffix,
-					variants[v].cache, f, sum, vs, counts);
-		}
-	}
+			vs, counts, want_plan ? &plan : NULL);
+	if (!r && o->io_errors && !stop_now(o, sum))
+		r = serial ? serial_runs(o, sc, v, SWEEP_IO, counts, NULL, sum, vs)
+			   : sweep_variant(o, sc, v, SWEEP_IO, counts, NULL, sum, vs);
+	if (!r && o->media_faults && !stop_now(o, sum) &&
+	    !cache_skips(sc, v, "--media-faults", &vs->media_skipped))
+		r = serial ? serial_runs(o, sc, v, SWEEP_MEDIA, counts, NULL, sum, vs)
+			   : sweep_variant(o, sc, v, SWEEP_MEDIA, counts, NULL, sum, vs);
+	if (!r && want_plan && !stop_now(o, sum))
+		r = serial ? serial_runs(o, sc, v, SWEEP_ALLOC, NULL, &plan, sum, vs)
+			   : sweep_variant(o, sc, v, SWEEP_ALLOC, NULL, &plan, sum, vs);
+	plan_free(&plan);
 	return r;
 }
 
@@ -892,6 +1062,12 @@ static int run_all_of_variant(const struct run_opts *o,
  * before sticky), so figures, ids and messages are those of running the
  * fault runs one after another, as PDCRASH_SWEEP=serial still does (a test
  * compares the two).
+ *
+ * --media-faults forks the same way at each read and write, and
+ * --alloc-faults at each hit of the allocation plan: there the hook is the
+ * workload's allocation hook (workload.h, alloc_hook_fn), called from the
+ * libfiu callback of core/alloc or sm/new_block, and the kid returns into
+ * that callback with the fault planned, so that very hit fails.
  */
 struct sweep_kid {
 	pid_t pid;
@@ -922,8 +1098,7 @@ struct sweep {
 	unsigned nr_kids;
 	struct sweep_done *done;
 	size_t nr_done, cap_done;
-	int media;			/* the media sweep: bit rot at reads,
-					 * lost sectors at writes, once each */
+	enum sweep_mode mode;
 	int in_kid;			/* this process is a kid */
 	int kid_fd;			/* kid: where its message goes */
 	int stop;			/* --fail-fast: a violation came */
@@ -1027,11 +1202,82 @@ static int sweep_wait(struct sweep *sw, unsigned most)
 	return 0;
 }
 
+/* Fault runs of one sweep per op (or hit) it forks at: IO errors twice
+ * (once, then sticky), media and allocation faults once. */
+static int sweep_per_op(const struct sweep *sw)
+{
+	return sw->mode == SWEEP_IO ? 2 : 1;
+}
+
+/* Fork the fault run f, plan position x of kind k.  1 in the kid (its
+ * cfg now plans f), 0 in the parent, -errno. */
+static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
+{
+	pid_t pid;
+	int fd, r;
+
+	r = sweep_wait(sw, sw->o->jobs - 1);
+	if (r)
+		return r;
+	if (sw->stop)
+		return 0;
+	pid = fork_piped(&fd);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0) {
+		for (unsigned i = 0; i < sw->nr_kids; i++)
+			close(sw->kids[i].fd);
+		sw->nr_kids = 0;
+		sw->in_kid = 1;
+		sw->kid_fd = fd;
+		sw->jb->cfg.fault = f;
+		sw->jb->cfg.stop_after_recovery = 1;
+		return 1;		/* on as this fault run */
+	}
+	sw->kids[sw->nr_kids++] = (struct sweep_kid) {
+		.pid = pid, .fd = fd,
+		.order = sw->base[k] + (uint64_t)sweep_per_op(sw) * (x - 1) +
+			 (uint64_t)f.sticky,
+		.fault = f,
+	};
+	return 0;
+}
+
 static void sweep_hook(void *ctx, struct simdisk *sd, enum sd_op_kind kind,
 		       uint64_t n)
 {
 	struct sweep *sw = ctx;
 	int k = kind == SD_READ ? 0 : kind == SD_FLUSH ? 2 : 1;
+	int media = sw->mode == SWEEP_MEDIA;
+	uint64_t x;
+
+	if (sw->mode == SWEEP_ALLOC || sw->in_kid || sw->err || sw->stop)
+		return;
+	x = sweep_position(sw, k, n);
+	if (!x)
+		return;
+	for (int sticky = 0; sticky < sweep_per_op(sw); sticky++) {
+		enum fault_kind fk = media ?
+			(k ? FAULT_LOST_SECTOR : FAULT_BITROT) :
+			(enum fault_kind)(FAULT_READ + k);
+		int r = sweep_fork(sw, k, x, (struct fault_spec) { fk, n, sticky });
+
+		if (r < 0)
+			sw->err = r;
+		if (r <= 0)
+			continue;
+		if (media ? simdisk_media_fault(sd, k ? SD_MEDIA_LOST_SECTOR :
+						SD_MEDIA_BITROT, n, sw->jb->cfg.seed) :
+			    simdisk_fail_nth(sd, kind, n, sticky))
+			_exit(3);
+		return;
+	}
+}
+
+static void sweep_alloc_hook(void *ctx, enum fault_kind kind, uint64_t n)
+{
+	struct sweep *sw = ctx;
+	int k = kind == FAULT_NOSPACE, r;
 	uint64_t x;
 
 	if (sw->in_kid || sw->err || sw->stop)
@@ -1039,56 +1285,9 @@ static void sweep_hook(void *ctx, struct simdisk *sd, enum sd_op_kind kind,
 	x = sweep_position(sw, k, n);
 	if (!x)
 		return;
-	for (int sticky = 0; sticky < (sw->media ? 1 : 2); sticky++) {
-		enum fault_kind fk = sw->media ?
-			(k ? FAULT_LOST_SECTOR : FAULT_BITROT) :
-			(enum fault_kind)(FAULT_READ + k);
-		int p[2], r;
-		pid_t pid;
-
-		r = sweep_wait(sw, sw->o->jobs - 1);
-		if (r) {
-			sw->err = r;
-			return;
-		}
-		if (sw->stop)
-			return;
-		if (pipe(p)) {
-			sw->err = -errno;
-			return;
-		}
-		fflush(NULL);
-		pid = fork();
-		if (pid < 0) {
-			sw->err = -errno;
-			close(p[0]);
-			close(p[1]);
-			return;
-		}
-		if (pid == 0) {
-			close(p[0]);
-			for (unsigned i = 0; i < sw->nr_kids; i++)
-				close(sw->kids[i].fd);
-			sw->nr_kids = 0;
-			sw->in_kid = 1;
-			sw->kid_fd = p[1];
-			sw->jb->cfg.fault = (struct fault_spec) { fk, n, sticky };
-			sw->jb->cfg.stop_after_recovery = 1;
-			if (sw->media ?
-			    simdisk_media_fault(sd, k ? SD_MEDIA_LOST_SECTOR :
-						SD_MEDIA_BITROT, n, sw->jb->cfg.seed) :
-			    simdisk_fail_nth(sd, kind, n, sticky))
-				_exit(3);
-			return;		/* on as this fault run */
-		}
-		close(p[1]);
-		sw->kids[sw->nr_kids++] = (struct sweep_kid) {
-			.pid = pid, .fd = p[0],
-			.order = sw->base[k] + (sw->media ? 1 : 2) * (x - 1) +
-				 (uint64_t)sticky,
-			.fault = { fk, n, sticky },
-		};
-	}
+	r = sweep_fork(sw, k, x, (struct fault_spec) { kind, n, 0 });
+	if (r < 0)
+		sw->err = r;
 }
 
 /*
@@ -1204,6 +1403,8 @@ static int sweep_merge(const struct sweep *sw, const struct sweep_done *d,
 	vs->media_runs += ks.media_runs;
 	vs->media_fired += ks.media_fired;
 	vs->media_refused += ks.media_refused;
+	vs->alloc_fired += ks.alloc_fired;
+	vs->alloc_failed += ks.alloc_failed;
 	vs->recoveries += ks.recoveries;
 	vs->sampled += ks.sampled;
 	vs->incomplete_cuts += ks.incomplete_cuts;
@@ -1250,15 +1451,16 @@ static int cmp_done(const void *a, const void *b)
 
 /* The whole plan of a variant by the linear sweep (see above). */
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
-			 size_t v, const uint64_t counts[3], int media,
-			 struct run_summary *sum, struct variant_stats *vs)
+			 size_t v, enum sweep_mode mode, const uint64_t counts[3],
+			 const struct alloc_plan *plan, struct run_summary *sum,
+			 struct variant_stats *vs)
 {
 	struct sweep sw;
 	struct job jb;
 	int r = 0;
 
 	memset(&sw, 0, sizeof(sw));
-	sw.media = media;
+	sw.mode = mode;
 	sw.o = o;
 	sw.sum = sum;
 	sw.jb = &jb;
@@ -1266,27 +1468,40 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 	if (!sw.kids)
 		return -ENOMEM;
 	for (int k = 0; k < 3; k++) {
-		uint64_t c = media && k == 2 ? 0 : counts[k], m = c;
+		uint64_t c, m;
 
-		if (k == 0 && m > MAX_READ_FAULTS) {
+		if (mode == SWEEP_ALLOC)
+			c = k < 2 ? plan->nr[k] : 0;
+		else
+			c = mode == SWEEP_MEDIA && k == 2 ? 0 : counts[k];
+		m = c;
+		if (mode != SWEEP_ALLOC && k == 0 && m > MAX_READ_FAULTS) {
 			vs->reads_sampled = c;
 			m = MAX_READ_FAULTS;
 		}
 		sw.limit[k] = m;
-		sw.base[k] = k ? sw.base[k - 1] + (media ? 1 : 2) * sw.limit[k - 1]
-			       : 0;
+		sw.base[k] = k ? sw.base[k - 1] +
+				 (uint64_t)sweep_per_op(&sw) * sw.limit[k - 1] : 0;
 		sw.nth[k] = malloc((m ? m : 1) * sizeof(uint64_t));
 		if (!sw.nth[k]) {
 			r = -ENOMEM;
 			goto out;
 		}
-		for (uint64_t x = 1; x <= m; x++)	/* as fault_plan_next */
-			sw.nth[k][x - 1] = m == c ? x : 1 + (x - 1) * c / m;
+		if (mode == SWEEP_ALLOC && m)
+			memcpy(sw.nth[k], plan->nth[k], m * sizeof(uint64_t));
+		else
+			for (uint64_t x = 1; x <= m; x++)	/* as fault_plan_next */
+				sw.nth[k][x - 1] = m == c ? x : 1 + (x - 1) * c / m;
 	}
 	job_init(&jb, o, sc, variants[v].suffix, variants[v].cache,
 		 (struct fault_spec) { FAULT_NONE, 0, 0 });
-	jb.cfg.sd_hook = sweep_hook;
-	jb.cfg.sd_hook_ctx = &sw;
+	if (mode == SWEEP_ALLOC) {
+		jb.cfg.alloc_hook = sweep_alloc_hook;
+		jb.cfg.alloc_hook_ctx = &sw;
+	} else {
+		jb.cfg.sd_hook = sweep_hook;
+		jb.cfg.sd_hook_ctx = &sw;
+	}
 	r = workload_run(&jb.cfg, &jb.res);
 	if (sw.in_kid) {
 		if (r) {
@@ -1368,6 +1583,12 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 		sum->media_runs += vs->media_runs;
 		sum->media_fired += vs->media_fired;
 		sum->media_refused += vs->media_refused;
+		for (int k = 0; k < 2; k++) {
+			sum->alloc_hits[k] += vs->alloc_hits[k];
+			sum->alloc_runs[k] += vs->alloc_runs[k];
+		}
+		sum->alloc_fired += vs->alloc_fired;
+		sum->alloc_failed += vs->alloc_failed;
 		for (int k = 0; k < OUT_NR; k++)
 			sum->outcomes[k] += vs->outcomes[k];
 	}

@@ -29,6 +29,9 @@
 #define STATE_TIMEOUT_SEC 30
 #define PLOT_BINS 100
 #define MAX_READ_FAULTS 1000	/* --io-errors: reads failed per run, at most */
+#define ALLOC_DEPTH_DEFAULT 8	/* --alloc-faults: innermost frames that
+				 * make an allocation site */
+#define ALLOC_DEPTH_MAX 32
 
 struct run_opts {
 	struct scenario **scenarios;
@@ -39,6 +42,12 @@ struct run_opts {
 	int media_faults;		/* --media-faults: bit rot at every read
 					 * (bN), a lost sector at every write
 					 * (zN), one run each */
+	int alloc_faults;		/* --alloc-faults: an allocation failure
+					 * (mN) and a space-map -ENOSPC (sN) at
+					 * each new allocation site, a run each
+					 * (driver.c, "The allocation plan") */
+	unsigned alloc_depth;		/* --alloc-depth: frames of the call
+					 * stack that make a site (0: default) */
 	unsigned jobs;
 	unsigned shard_k, shard_n;	/* n == 0: no sharding */
 	const char *report_dir;		/* NULL: no files */
@@ -75,6 +84,13 @@ struct variant_stats {
 	uint64_t media_runs;		/* runs with a media fault planned, */
 	uint64_t media_fired;		/* in which it happened, */
 	uint64_t media_refused;		/* and the core returned an error */
+	uint64_t alloc_hits[2];		/* --alloc-faults: allocations and
+					 * space-map new_block calls of the
+					 * fault-free run, */
+	uint64_t alloc_runs[2];		/* the fault runs planned of each, */
+	uint64_t alloc_fired;		/* in how many the failure happened, */
+	uint64_t alloc_failed;		/* and an op returned it */
+	int alloc_skipped;		/* --alloc-faults not run (dm-cache) */
 	uint64_t plot[PLOT_BINS][OUT_NR];	/* outcomes along the op log */
 	/* exhaustive mode (states counts leaves there): */
 	uint64_t recoveries;		/* leaves whose recovery ran */
@@ -100,6 +116,7 @@ struct run_summary {
 	uint64_t states, cut_points, injected;
 	uint64_t outcomes[OUT_NR];
 	uint64_t media_runs, media_fired, media_refused;
+	uint64_t alloc_hits[2], alloc_runs[2], alloc_fired, alloc_failed;
 	int sample;
 	uint64_t recoveries, sampled, incomplete_cuts;
 	struct bignum states_total, states_covered;

@@ -31,7 +31,9 @@ const char *outcome_name(enum outcome o)
 
 /* --- failure ids ------------------------------------------------------------ */
 
-static const char fault_chars[] = { '0', 'r', 'w', 'f', 'b', 'z' };
+static const char fault_chars[] = { '0', 'r', 'w', 'f', 'b', 'z', 'm', 's' };
+_Static_assert(sizeof(fault_chars) == FAULT_NOSPACE + 1,
+	       "one letter per fault kind (workload.h)");
 #define NR_FAULT_CHARS ((int)sizeof(fault_chars))
 
 int state_id_format(const struct state_id *id, char *buf, size_t len)
@@ -150,13 +152,13 @@ int state_id_parse(const char *text, struct state_id *id, char *err,
 	for (k = 1; k < NR_FAULT_CHARS; k++)
 		if (e[1] == fault_chars[k] ||
 		    (e[1] == fault_chars[k] - 32 &&
-		     !fault_is_media((enum fault_kind)k)))
+		     fault_can_stick((enum fault_kind)k)))
 			break;
 	if (k == NR_FAULT_CHARS ||
 	    parse_num(e + 2, e + strlen(e), &id->fault.nth) || !id->fault.nth)
 		return id_error(text, err, errlen,
-				"fault is not 0, rN, RN, wN, WN, fN, FN, bN or "
-				"zN (N >= 1)");
+				"fault is not 0, rN, RN, wN, WN, fN, FN, bN, "
+				"zN, mN or sN (N >= 1)");
 	id->fault.kind = (enum fault_kind)k;
 	id->fault.sticky = e[1] == fault_chars[k] - 32;
 #undef FIELD_END

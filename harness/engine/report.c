@@ -59,6 +59,25 @@ static void json_cover(FILE *f, const struct bignum *total,
 		recoveries, sampled);
 }
 
+static unsigned alloc_depth(const struct run_opts *o)
+{
+	return o->alloc_depth ? o->alloc_depth : ALLOC_DEPTH_DEFAULT;
+}
+
+/* The allocation sweep in one sentence (text and markdown). */
+static void print_alloc(const struct run_opts *o, const struct run_summary *s,
+			FILE *f)
+{
+	fprintf(f, "allocation faults: %" PRIu64 " allocations and %" PRIu64
+		" space-map new_block calls in the fault-free runs; the first "
+		"of each call site (its innermost %u frames) failed, a run "
+		"each: %" PRIu64 " -ENOMEM runs and %" PRIu64 " -ENOSPC runs; "
+		"%" PRIu64 " fired, in %" PRIu64 " an op or the abort after it "
+		"failed with it (the rest absorbed it)\n", s->alloc_hits[0], s->alloc_hits[1],
+		alloc_depth(o), s->alloc_runs[0], s->alloc_runs[1],
+		s->alloc_fired, s->alloc_failed);
+}
+
 void report_print_json(const struct run_opts *o, const struct run_summary *s,
 		       FILE *f)
 {
@@ -76,6 +95,13 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 		fprintf(f, "\"media_faults\": {\"runs\": %" PRIu64 ", \"fired\": %"
 			PRIu64 ", \"refused\": %" PRIu64 "}, ", s->media_runs,
 			s->media_fired, s->media_refused);
+	if (o->alloc_faults)
+		fprintf(f, "\"alloc_faults\": {\"depth\": %u, \"alloc_calls\": %"
+			PRIu64 ", \"new_block_calls\": %" PRIu64 ", \"nomem_runs\": %"
+			PRIu64 ", \"nospace_runs\": %" PRIu64 ", \"fired\": %" PRIu64
+			", \"failed_ops\": %" PRIu64 "}, ", alloc_depth(o),
+			s->alloc_hits[0], s->alloc_hits[1], s->alloc_runs[0],
+			s->alloc_runs[1], s->alloc_fired, s->alloc_failed);
 	fprintf(f, "\"mode\": \"%s\"", o->sample ? "sample" : "exhaustive");
 	fprintf(f, ", \"writes_checked\": %" PRIu64 ", \"write_violations\": %"
 		PRIu64, s->writes_checked, s->write_violations);
@@ -206,6 +232,8 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 			"media, the core refused %" PRIu64 " (EILSEQ/EIO); "
 			"%" PRIu64 " crash states detected\n", s->media_runs,
 			s->media_fired, s->media_refused, s->outcomes[OUT_DETECTED]);
+	if (o->alloc_faults)
+		print_alloc(o, s, f);
 	if (!s->nr_violations) {
 		fprintf(f, "no violation: every crash state rolled back or "
 			"forward, every write kept the write-time rules\n");
@@ -229,6 +257,9 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 	if (o->media_faults)
 		fprintf(f, "- media faults (bit rot at each read, a lost sector at "
 			"each write)\n");
+	if (o->alloc_faults)
+		fprintf(f, "- allocation faults (-ENOMEM and -ENOSPC at the first "
+			"hit of each call site)\n");
 	fprintf(f, "- %zu scenarios, %zu variants, %" PRIu64 " cut points, %"
 		PRIu64 " crash states in %.1f s (%.0f states/s)\n\n",
 		o->nr_scenarios, s->nr_variants, s->cut_points, s->states,
@@ -260,6 +291,10 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 			"media, the core refused %" PRIu64 " (EILSEQ/EIO); %"
 			PRIu64 " crash states detected.\n", s->media_runs,
 			s->media_fired, s->media_refused, s->outcomes[OUT_DETECTED]);
+	if (o->alloc_faults) {
+		fprintf(f, "\n");
+		print_alloc(o, s, f);
+	}
 	fprintf(f, "\n## Violations\n\n");
 	if (!s->nr_violations)
 		fprintf(f, "None.\n");

@@ -43,6 +43,9 @@ struct run {
 	struct oracle *snap_model;	/* the model at the last metadata
 					 * snapshot reservation (meta-snap-check) */
 	int skip_noted;			/* a skipped op was reported */
+	int alloc_paused;		/* the harness's own calls into the
+					 * core: their allocations are not
+					 * the pool's (not counted) */
 	int recovered;			/* the workload recovered from an
 					 * error (recover_inner): the pool may
 					 * be in an earlier state than the
@@ -133,6 +136,8 @@ static struct run_op *push_op(struct run *w, const struct op *op)
 	memset(ro, 0, sizeof(*ro));
 	ro->op = *op;
 	ro->seq = simdisk_nr_ops(res->sd);
+	ro->alloc_before[0] = res->alloc_hits[0];
+	ro->alloc_before[1] = res->alloc_hits[1];
 	mark(w, MK_OP, res->nr_ops - 1);
 	return ro;
 }
@@ -168,6 +173,71 @@ static void fiu_disarm(const struct run_config *cfg)
 		fiu_disable(cfg->fiu_name);
 	fiu_countdown = 0;
 }
+
+/*
+ * Allocation failures (FAULT_NOMEM, FAULT_NOSPACE) through libfiu's
+ * external callback on core/alloc and sm/new_block: no hook in core/
+ * beyond its named points.  A callback has no context, so the run being
+ * counted is a static (one workload runs at a time in a process).  Every
+ * hit is counted, the sweep's hook sees it, and the planned one fails.
+ */
+static struct run *alloc_run;
+
+static const char *const alloc_points[2] = { FP_CORE_ALLOC, FP_SM_NEW_BLOCK };
+
+static int alloc_hit(const char *name, int *failnum, void **failinfo,
+		     unsigned int *flags)
+{
+	struct run *w = alloc_run;
+	int k = strcmp(name, FP_CORE_ALLOC) != 0;
+	enum fault_kind fk = k ? FAULT_NOSPACE : FAULT_NOMEM;
+	struct run_result *res;
+	uint64_t n;
+
+	(void)failnum;
+	(void)failinfo;
+	(void)flags;
+	if (!w || w->alloc_paused)
+		return 0;
+	res = w->res;
+	n = ++res->alloc_hits[k];
+	if (w->cfg->alloc_hook)
+		w->cfg->alloc_hook(w->cfg->alloc_hook_ctx, fk, n);
+	/* (a sweep's kid has just planned its fault in cfg) */
+	if (w->cfg->fault.kind != fk || w->cfg->fault.nth != n ||
+	    res->alloc_fired)
+		return 0;
+	res->alloc_fired = 1;
+	res->alloc_seq = simdisk_nr_ops(res->sd);
+	res->alloc_op = res->nr_ops ? res->nr_ops - 1 : SIZE_MAX;
+	return 1;
+}
+
+static int alloc_arm(struct run *w)
+{
+	const struct run_config *cfg = w->cfg;
+
+	if (!cfg->alloc_hook && !fault_is_alloc(cfg->fault.kind))
+		return 0;
+	if (cfg->fiu_name && (!strcmp(cfg->fiu_name, alloc_points[0]) ||
+			      !strcmp(cfg->fiu_name, alloc_points[1])))
+		return -EBUSY;	/* --fiu already fails that point */
+	fiu_init(0);
+	alloc_run = w;
+	for (int k = 0; k < 2; k++)
+		if (fiu_enable_external(alloc_points[k], 1, NULL, 0, alloc_hit))
+			return -EINVAL;
+	return 0;
+}
+
+static void alloc_disarm(struct run *w)
+{
+	if (alloc_run != w)
+		return;
+	for (int k = 0; k < 2; k++)
+		fiu_disable(alloc_points[k]);
+	alloc_run = NULL;
+}
 #else
 static int fiu_arm(const struct run_config *cfg)
 {
@@ -177,6 +247,17 @@ static int fiu_arm(const struct run_config *cfg)
 static void fiu_disarm(const struct run_config *cfg)
 {
 	(void)cfg;
+}
+
+static int alloc_arm(struct run *w)
+{
+	return w->cfg->alloc_hook || fault_is_alloc(w->cfg->fault.kind) ?
+	       -EOPNOTSUPP : 0;
+}
+
+static void alloc_disarm(struct run *w)
+{
+	(void)w;
 }
 #endif
 
@@ -196,12 +277,35 @@ int workload_fiu_check(const char *name)
 	return -EINVAL;
 }
 
+/* The error an allocation failure of kind k makes the core return. */
+static int alloc_errno(enum fault_kind k)
+{
+	return k == FAULT_NOMEM ? -ENOMEM : -ENOSPC;
+}
+
+/* r is the planned allocation failure's doing: it fired in the op now
+ * running and r is its error, or the pool it poisoned refuses (any
+ * error: -EIO from then on). */
+static int alloc_explains(struct run *w, int r)
+{
+	const struct run_result *res = w->res;
+
+	if (!res->alloc_fired)
+		return 0;
+	if (w->ops->is_failed(w->cl))
+		return 1;
+	return r == alloc_errno(w->cfg->fault.kind) && res->nr_ops &&
+	       res->alloc_op == res->nr_ops - 1;
+}
+
 /* An error the fault plan, the libfiu point, or a pool they poisoned
  * explains. */
 static int injected(struct run *w, int r)
 {
 	if ((w->cfg->fault.kind == FAULT_NONE && !w->cfg->fiu_name) || !r)
 		return 0;
+	if (fault_is_alloc(w->cfg->fault.kind))
+		return alloc_explains(w, r);
 	if (fault_is_media(w->cfg->fault.kind) &&
 	    (r == -EILSEQ || r == -ENOTBLK) &&
 	    simdisk_media_hit(w->res->sd)->fired)
@@ -230,8 +334,11 @@ static void recover_inner(struct run *w, int64_t cand)
 	read_only = r == 1;
 	if (read_only)
 		r = 0;
-	if (!r)
+	if (!r) {
+		w->alloc_paused++;	/* the harness reading the pool */
 		r = client_digest(w->cl, &d);
+		w->alloc_paused--;
+	}
 	if (r) {
 		/* The pool is dead: nothing more runs.  A commit's candidate
 		 * stays, its superblock may have landed. */
@@ -334,6 +441,10 @@ static void keep_clean(struct run *w, const struct run_op *ro)
 static int settle(struct run *w, struct run_op *ro, int core, int expect)
 {
 	ro->result = core;
+	if (fault_is_alloc(w->cfg->fault.kind) && injected(w, core)) {
+		recover(w, -1);	/* its -ENOSPC is not the metadata's */
+		return 0;
+	}
 	if (expect != core && meta_enospc(w, core)) {
 		out_of_meta_space(w, -1);
 		return 0;
@@ -409,6 +520,10 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	mark(w, MK_COMMIT_BEGIN, k);
 	r = fn(w->cl);
 	ro->result = r;
+	if (fault_is_alloc(w->cfg->fault.kind) && injected(w, r)) {
+		recover(w, (int64_t)k);
+		return;
+	}
 	if (meta_enospc(w, r)) {
 		out_of_meta_space(w, (int64_t)k);
 		return;
@@ -443,7 +558,8 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	if (meta_free(w) == 0)
 		w->ooms = 1;
 	if (w->cfg->stop_after_recovery &&
-	    (res->injected || simdisk_media_hit(res->sd)->fired))
+	    (res->injected || simdisk_media_hit(res->sd)->fired ||
+	     res->alloc_fired))
 		w->done = 1;
 }
 
@@ -912,7 +1028,7 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 		return;
 	}
 	r = w->ops->alloc_data_block(w->cl, &b);
-	if (r == -ENOSPC && !w->ops->is_failed(w->cl) &&
+	if (r == -ENOSPC && !w->ops->is_failed(w->cl) && !injected(w, r) &&
 	    !digest_eq(oracle_digest(w->model), oracle_digest(w->committed))) {
 		/* Commit: the blocks unmapped in this transaction are free
 		 * after it (SM1).  The map itself then goes on uncommitted. */
@@ -926,7 +1042,7 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 		w->clean_op = (int64_t)(ro - w->res->ops) - 1;
 		r = w->ops->alloc_data_block(w->cl, &b);
 	}
-	if (r == -ENOSPC && !w->ops->is_failed(w->cl)) {
+	if (r == -ENOSPC && !w->ops->is_failed(w->cl) && !injected(w, r)) {
 		data_full(w, ro);
 		return;
 	}
@@ -1082,12 +1198,14 @@ static void image_read_begin(struct run *w, struct image_read *ir)
 {
 	ir->reads = simdisk_count(w->res->sd, SD_READ);
 	simdisk_side_reads(w->res->sd, 1);
+	w->alloc_paused++;	/* nor are its allocations the pool's */
 }
 
 /* 1 if a planned read fault hit one of the reads since begin. */
 static int image_read_end(struct run *w, const struct image_read *ir)
 {
 	simdisk_side_reads(w->res->sd, 0);
+	w->alloc_paused--;
 	(void)ir;
 	/* a libfiu point (bdev/read in the core's own path) may have fired:
 	 * not ours to judge */
@@ -1467,7 +1585,9 @@ static void check_expect(struct run *w, struct run_op *ro)
 	}
 	if (w->ops->committed_only_queries)
 		return;
+	w->alloc_paused++;	/* the harness reading the pool */
 	r = client_digest(w->cl, &d);
+	w->alloc_paused--;
 	if (injected(w, r)) {
 		recover(w, -1);
 		return;
@@ -1695,7 +1815,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 					cfg->fault.nth, cfg->seed);
 		if (r)
 			goto out;
-	} else if (cfg->fault.kind != FAULT_NONE) {
+	} else if (fault_can_stick(cfg->fault.kind)) {
 		static const enum sd_op_kind kinds[] = {
 			[FAULT_READ] = SD_READ,
 			[FAULT_WRITE] = SD_WRITE,
@@ -1707,6 +1827,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 			goto out;
 	}
 	r = fiu_arm(cfg);
+	if (!r)
+		r = alloc_arm(&w);
 	if (r)
 		goto out;
 	for (size_t i = 0; i < sc->nr_ops && !res->dd; i++) {
@@ -1753,7 +1875,12 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		r = w.ops->format(w.bd, &params, &w.cl);
 	}
 	if (r) {
-		if (cfg->fault.kind == FAULT_NONE && !cfg->fiu_name) {
+		int planned = cfg->fault.kind != FAULT_NONE || cfg->fiu_name;
+
+		if (fault_is_alloc(cfg->fault.kind))	/* and no pool yet */
+			planned = res->alloc_fired &&
+				  (r == alloc_errno(cfg->fault.kind) || r == -EIO);
+		if (!planned) {
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
 		} else {
 			res->injected++;
@@ -1775,6 +1902,7 @@ out:
 	if (!r)
 		r = index_marks(res);
 	fiu_disarm(cfg);
+	alloc_disarm(&w);
 	if (w.cl)
 		w.ops->destroy(w.cl);
 	oracle_destroy(w.model);

@@ -20,6 +20,11 @@
  * whatever state the reopened pool shows (k or, after a failed final
  * flush, k+1); when abort itself fails the workload stops.
  *
+ * An allocation failure (FAULT_NOMEM, FAULT_NOSPACE) counts as injected
+ * only in the op during which it fired, and only as its own error (-ENOMEM,
+ * -ENOSPC) or, once the pool is failed, any error: then abort and go on as
+ * above.  Any other result is compared with the oracle as usual.
+ *
  * A media fault (FAULT_BITROT, FAULT_LOST_SECTOR) returns no error: the
  * core must refuse the damaged block (-EILSEQ; -ENOTBLK when the damage
  * is in its location field; or -EIO from the pool it
@@ -58,12 +63,36 @@ enum fault_kind {
 	 * bytes differ; never sticky */
 	FAULT_BITROT,			/* read nth returns a bit flipped */
 	FAULT_LOST_SECTOR,		/* write nth loses a sector */
+	/* allocation failures (--alloc-faults): hit nth of a libfiu point
+	 * of the core fails, once (never sticky); hits are counted from the
+	 * format on, in the pool's own calls only (see workload.c) */
+	FAULT_NOMEM,			/* allocation nth (pd_malloc, pd_calloc,
+					 * pd_realloc: core/alloc) returns
+					 * NULL: the core returns -ENOMEM */
+	FAULT_NOSPACE,			/* space-map new_block call nth
+					 * (sm/new_block, metadata or data)
+					 * returns -ENOSPC */
 };
 
 static inline int fault_is_media(enum fault_kind k)
 {
 	return k == FAULT_BITROT || k == FAULT_LOST_SECTOR;
 }
+
+static inline int fault_is_alloc(enum fault_kind k)
+{
+	return k == FAULT_NOMEM || k == FAULT_NOSPACE;
+}
+
+/* Which kinds may be sticky (failed from nth on): the IO errors. */
+static inline int fault_can_stick(enum fault_kind k)
+{
+	return k == FAULT_READ || k == FAULT_WRITE || k == FAULT_FLUSH;
+}
+
+/* Called at every allocation hit n (1-based, per kind) of a run, before
+ * the hit is failed or not; the sweep forks there (driver.c). */
+typedef void (*alloc_hook_fn)(void *ctx, enum fault_kind kind, uint64_t n);
 
 struct fault_spec {
 	enum fault_kind kind;
@@ -88,6 +117,11 @@ struct run_config {
 	simdisk_op_hook_fn sd_hook;	/* installed on the run's simdisk
 					 * (simdisk_set_op_hook), or NULL */
 	void *sd_hook_ctx;
+	alloc_hook_fn alloc_hook;	/* counts the allocation hits (both
+					 * kinds) and calls this at each, or
+					 * NULL (a FAULT_NOMEM/NOSPACE run
+					 * counts them without it) */
+	void *alloc_hook_ctx;
 	const struct client_ops *client;	/* the backend; NULL: core */
 	int no_aim_extras;		/* aim=boundaries without the ops it
 					 * adds (workload.c aim_extra): tests */
@@ -105,6 +139,8 @@ struct run_op {
 	int result;			/* what the core returned */
 	uint64_t data_block;		/* map, write: the block allocated or
 					 * written */
+	uint64_t alloc_before[2];	/* allocation hits (FAULT_NOMEM,
+					 * FAULT_NOSPACE) before it began */
 };
 
 struct run_result {
@@ -137,6 +173,13 @@ struct run_result {
 	size_t nr_marks;
 	struct datadev *dd;		/* the data device, when the scenario
 					 * writes data (OP_WRITE); owned */
+	/* allocation hits, counted when alloc_hook is set or the fault is an
+	 * allocation failure: [0] core/alloc, [1] sm/new_block */
+	uint64_t alloc_hits[2];
+	int alloc_fired;		/* the planned allocation failure
+					 * happened (at log index alloc_seq, */
+	uint64_t alloc_seq;		/* in op alloc_op; SIZE_MAX: the format) */
+	size_t alloc_op;
 };
 
 /* What the commit markers say after one of them (for workload_expect). */

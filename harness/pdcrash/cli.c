@@ -17,7 +17,8 @@
 
 const char cli_usage_text[] =
 "usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors]\n"
-"                   [--media-faults] [--jobs N] [--shard K/N] [--report DIR]\n"
+"                   [--media-faults] [--alloc-faults [--alloc-depth N]]\n"
+"                   [--jobs N] [--shard K/N] [--report DIR]\n"
 "                   [--json] [--no-continue] [--no-memo] [--fiu NAME[:N]]\n"
 "                   [--fail-fast] [--sample] [--damage]\n"
 "                   [--max-branches N] [--backend core|kernel-6.1|kernel-6.12|kernel]\n"
@@ -352,6 +353,37 @@ void cli_print_op_line(const struct run_result *res, uint64_t i)
 		       op->failed ? "  FAILED" : "");
 		break;
 	}
+}
+
+void cli_print_alloc_fault(const struct run_result *res,
+			   const struct fault_spec *f)
+{
+	int k = f->kind == FAULT_NOSPACE;
+	const char *what = k ? "space-map new_block call" : "allocation";
+	const char *err = k ? "-ENOSPC" : "NULL (-ENOMEM)";
+
+	if (!fault_is_alloc(f->kind))
+		return;
+	if (!res->alloc_fired) {
+		printf("allocation failure: never happened (the run makes %"
+		       PRIu64 " %ss)\n", res->alloc_hits[k], what);
+		return;
+	}
+	printf("allocation failure: %s %" PRIu64 " returned %s at log entry %"
+	       PRIu64, what, f->nth, err, res->alloc_seq);
+	if (res->alloc_op == SIZE_MAX) {
+		printf(", in the format\n");
+		return;
+	}
+	char buf[128];
+
+	op_format(&res->ops[res->alloc_op].op, buf, sizeof(buf));
+	printf(", in op %zu '%s'; %s\n", res->alloc_op, buf,
+	       res->injected && !res->stopped ? "an op failed with it, the "
+	       "pool was aborted and went on" :
+	       res->stopped ? "the pool's abort failed (with it, or after "
+	       "it): the pool is dead, the run stopped" :
+	       "no op failed (the core absorbed it)");
 }
 
 /* Split NAME+VARIANT into the scenario and its cache override. */

@@ -41,6 +41,10 @@ int cli_parse_backend(const char *name, const struct client_ops **ops);
 int cli_split_backend(const char *name, const struct client_ops **ops);
 /* One line of the op log, as replay prints it. */
 void cli_print_op_line(const struct run_result *res, uint64_t i);
+/* With an allocation failure planned (emN, esN): where it happened and
+ * what came of it, one line. */
+void cli_print_alloc_fault(const struct run_result *res,
+			   const struct fault_spec *f);
 
 /* --fiu NAME[:N]: a fault point of core/fault.h failed at its Nth hit
  * (arg is split in place); 0, or 2 after a usage message. */

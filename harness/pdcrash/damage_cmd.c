@@ -15,11 +15,12 @@ int cmd_run_damage(const struct run_opts *o)
 	struct damage_summary sum;
 	int rc = 0, r;
 
-	if (o->io_errors || o->media_faults || o->client || o->shard_n ||
-	    o->sample || o->fiu_name)
+	if (o->io_errors || o->media_faults || o->alloc_faults || o->client ||
+	    o->shard_n || o->sample || o->fiu_name)
 		return cli_usage_error("--damage runs on its own, on core, whole: "
 				       "not with --io-errors, --media-faults, "
-				       "--backend, --shard, --sample or --fiu%s", "");
+				       "--alloc-faults, --backend, --shard, "
+				       "--sample or --fiu%s", "");
 	r = damage_run(o, &sum);
 	if (r) {
 		fprintf(stderr, "pdcrash: run --damage failed: %s\n",

@@ -16,6 +16,7 @@
 #include "mutant.h"
 
 #define MAX_SCENARIOS 256
+_Static_assert(ALLOC_DEPTH_MAX == 32, "the --alloc-depth message says 1..32");
 
 static const char help_text[] =
 "pdcrash - crash-consistency harness for dm persistent-data / dm-thin metadata\n"
@@ -59,6 +60,25 @@ static const char help_text[] =
 "                  the states from the fault to the next good commit are\n"
 "                  checked, and a crash state whose recovery meets the lost\n"
 "                  sector may be refused with a checksum error (detected)\n"
+"  --alloc-faults  also allocation failures: the fault-free run counts every\n"
+"                  allocation of the core (pd_malloc, pd_calloc, pd_realloc:\n"
+"                  libfiu point core/alloc) and every space-map new_block\n"
+"                  call (sm/new_block, metadata and data), and the first hit\n"
+"                  of each call site gets a run of its own where that hit\n"
+"                  fails: NULL, so -ENOMEM (id part mN), or -ENOSPC (sN).\n"
+"                  A call site is the call stack of the hit, its innermost\n"
+"                  --alloc-depth frames from the allocating function up (a\n"
+"                  deterministic rule; which hits it picks depends on the\n"
+"                  build's inlining, the ids do not).  The op must fail with\n"
+"                  that error (or leave the pool failed), else the live run\n"
+"                  is a violation; the workload aborts and goes on as after\n"
+"                  an IO error, and the states from the fault to the next\n"
+"                  good commit are checked.  The summary gives the hits and\n"
+"                  the runs of each kind.  Forked at each hit like\n"
+"                  --io-errors.  Core backend only; dm-cache scenarios are\n"
+"                  skipped, named on stderr\n"
+"  --alloc-depth N  frames that make a call site for --alloc-faults (1..32,\n"
+"                  default 8): more frames, more sites, more runs\n"
 "  --damage        instead of crash states: the damage step.  At every 4th\n"
 "                  commit and the last of each thin scenario, every metadata\n"
 "                  block the superblock reaches is damaged by each kind that\n"
@@ -199,7 +219,10 @@ static const char help_text[] =
 "run disagreed with its model), NAME:sSEED:dK.BLOCK.KIND:e0 (a damaged image\n"
 "of run --damage); NAME ends in @BACKEND when the backend is not\n"
 "core.  FAULT: e0 none; ewN / eWN the Nth write failed once / from then on;\n"
-"r reads, f flushes.\n"
+"r reads, f flushes; ebN bit rot at read N, ezN a sector lost by write N\n"
+"(--media-faults); emN allocation N returns NULL (-ENOMEM), esN space-map\n"
+"new_block call N returns -ENOSPC (--alloc-faults; N counts from the format\n"
+"on, the pool's own calls).\n"
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
@@ -245,6 +268,17 @@ int cmd_run(int argc, char **argv)
 			o.io_errors = 1;
 		} else if (!strcmp(a, "--media-faults")) {
 			o.media_faults = 1;
+		} else if (!strcmp(a, "--alloc-faults")) {
+			o.alloc_faults = 1;
+		} else if (!strcmp(a, "--alloc-depth")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a value", a);
+			if ((rc = cli_parse_u64_arg(a, argv[++i], &v)))
+				return rc;
+			if (v < 1 || v > ALLOC_DEPTH_MAX)
+				return cli_usage_error("--alloc-depth must be 1..32, "
+						       "got %s", argv[i]);
+			o.alloc_depth = (unsigned)v;
 		} else if (!strcmp(a, "--damage")) {
 			damage = 1;
 		} else if (!strcmp(a, "--jobs")) {
@@ -313,6 +347,20 @@ int cmd_run(int argc, char **argv)
 			args[nr_args++] = a;
 		}
 	}
+	if (o.alloc_depth && !o.alloc_faults)
+		return cli_usage_error("--alloc-depth needs --alloc-faults%s", "");
+	if (o.alloc_faults && o.fiu_name)
+		return cli_usage_error("--alloc-faults and --fiu cannot be combined "
+				       "(both fail libfiu points of the core)%s", "");
+	if (o.alloc_faults && o.client && o.client != &client_core_ops)
+		return cli_usage_error("--alloc-faults: backend %s does not "
+				       "allocate through the core's fault points "
+				       "(core only)", o.client->name);
+#if !(defined(FIU_ENABLE) && FIU_ENABLE)
+	if (o.alloc_faults)
+		return cli_usage_error("--alloc-faults needs a build with libfiu "
+				       "points (FIU=1, the default)%s", "");
+#endif
 	/* Options first, then the scenarios: a usage error leaves nothing
 	 * loaded behind. */
 	for (size_t i = 0; i < nr_args; i++)

@@ -202,7 +202,8 @@ static const char *const known_keys[] = {
 	"violation_messages", "per_variant", "mode", "states_total",
 	"states_total_log2", "states_covered", "states_covered_log2",
 	"covered_all", "incomplete_cuts", "recoveries", "states_sampled",
-	"writes_checked", "write_violations", "media_faults", NULL
+	"writes_checked", "write_violations", "media_faults", "alloc_faults",
+	NULL
 };
 
 static int unknown_key(const struct shard_file *sf)

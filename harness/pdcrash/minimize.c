@@ -24,7 +24,8 @@
  *     (no crash exploration: much cheaper).
  *     With a fault: the same kind and stickiness, with the fault number
  *     searched: the IO at the same place in the op that met the fault
- *     (writes and flushes; reads are not logged), then the id's own N,
+ *     (writes and flushes; reads are not logged; for an allocation
+ *     failure the allocation hit), then the id's own N,
  *     then their neighbours, at most MIN_FAULT_TRIES numbers within the
  *     candidate's count of that IO.
  *  4. Budget: at most MIN_MAX_RUNS driver runs or MIN_MAX_SECONDS seconds,
@@ -208,6 +209,17 @@ static void find_anchor(struct minimizer *m, const struct run_result *res,
 	enum sd_op_kind a, b;
 
 	m->anchor = SIZE_MAX;
+	if (fault_is_alloc(m->fault.kind)) {
+		int k = m->fault.kind == FAULT_NOSPACE;
+
+		/* in the format (SIZE_MAX): N stays right */
+		if (res->alloc_fired && res->alloc_op < nbase) {
+			m->anchor = res->alloc_op;
+			m->anchor_k = m->fault.nth -
+				      res->ops[res->alloc_op].alloc_before[k];
+		}
+		return;
+	}
 	if (!fault_sd_kind(m->fault.kind, &a, &b) || !res->nr_ops)
 		return;
 	for (uint64_t i = 0; i < simdisk_nr_ops(res->sd); i++) {
@@ -252,9 +264,15 @@ static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
 	uint64_t count, guess = 0;
 	unsigned nt = 0;
 
+	if (fault_is_alloc(m->fault.kind))
+		cfg.fault.kind = m->fault.kind;	/* counts the hits (nth 0:
+						 * none fails) */
 	if (workload_run(&cfg, &res))
 		return 0;
-	count = simdisk_count(res.sd, kinds[m->fault.kind]);
+	if (fault_is_alloc(m->fault.kind))
+		count = res.alloc_hits[m->fault.kind == FAULT_NOSPACE];
+	else
+		count = simdisk_count(res.sd, kinds[m->fault.kind]);
 	if (m->anchor != SIZE_MAX) {
 		uint64_t e = 0;	/* the anchor's place among expanded ops */
 
@@ -263,7 +281,11 @@ static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
 			    m->anchor >= u[i].first + unit_len(&u[i]))
 				continue;
 			e += m->anchor - u[i].first;
-			if (e < res.nr_ops)
+			if (e < res.nr_ops && fault_is_alloc(m->fault.kind))
+				guess = res.ops[e].alloc_before[
+					m->fault.kind == FAULT_NOSPACE] +
+					m->anchor_k;
+			else if (e < res.nr_ops)
 				guess = count_kind(&res, m->fault.kind, 0,
 						   res.ops[e].seq) + m->anchor_k;
 			break;

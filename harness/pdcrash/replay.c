@@ -216,6 +216,7 @@ static void print_context(const struct replay *rp, const char *idtext,
 	       rp->base, rp->sc->path, id->seed, res->geo.cache_blocks);
 	if (res->live_failed)
 		printf("live run failed: %s\n", res->live_msg);
+	cli_print_alloc_fault(res, &id->fault);
 	if (fault_is_media(id->fault.kind)) {
 		const struct sd_media_hit *h = simdisk_media_hit(res->sd);
 
@@ -446,6 +447,7 @@ static int replay_live(const struct replay_args *a, struct run_config *cfg)
 	       id.seed, res.geo.cache_blocks);
 	printf("%zu ops ran, %" PRIu64 " log entries, %" PRIu64 " committed "
 	       "states\n", res.nr_ops, simdisk_nr_ops(res.sd), res.nr_states);
+	cli_print_alloc_fault(&res, &id.fault);
 	uint64_t end = simdisk_nr_ops(res.sd);
 	uint64_t from = a->trace || end < 40 ? 0 : end - 40;
 	printf("log up to where it stopped:\n");

@@ -59,6 +59,7 @@ int replay_write(const char *idtext, const struct state_id *id,
 	       sc->path, id->seed, res.geo.cache_blocks);
 	if (res.live_failed)
 		printf("live run failed: %s\n", res.live_msg);
+	cli_print_alloc_fault(&res, &id->fault);
 	printf("log entry %" PRIu64 " of %" PRIu64 ": write of block %" PRIu64
 	       "; log around it:\n", id->cut, n, op->block);
 	from = trace || id->cut < 40 ? 0 : id->cut - 40;

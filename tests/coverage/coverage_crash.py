@@ -86,6 +86,9 @@ DAMAGE_TESTS = ("exercised instead by the damage tests (tests/unit/test_bt.c, "
                 "blocks) and the fuzz targets fuzz_thin_raw / fuzz_thin_edit, "
                 "whose regress corpus `make check` runs "
                 "(tests/test_fuzz_regress.py)")
+ALLOC_SWEEP = ("the --alloc-faults run fails only the first hit of each "
+               "allocation call site (its innermost 8 frames) of the pool's "
+               "own calls, and not this one here")
 DAMAGE_STEP = ("the damage step (pdcrash run --damage, harness/engine/"
                "damage.h: one block damaged at a time, by every kind that fits "
                "it) does not reach it either: it takes damage in two places "
@@ -98,8 +101,8 @@ DAMAGE_STEP = ("the damage step (pdcrash run --damage, harness/engine/"
 # Why a branch is unreached, from the text of its line (first match wins).
 REASONS = (
     ("pd_malloc|malloc\\(|-ENOMEM|ENOMEM", "allocation failure (-ENOMEM): "
-     "no scenario runs out of memory; the libfiu point mem/alloc reaches it "
-     "in the C unit tests"),
+     + ALLOC_SWEEP + "; the libfiu point core/alloc reaches it in the C unit "
+     "tests"),
     ("EILSEQ|ENOTBLK|checksum|magic|BT_MAX_DEPTH|_seen\\(|>= bm_nr_blocks|"
      "corrupt|nr_blocks\\(|check_shape|node_check|in_range\\(|bt_info_ok|"
      "> 3\\)|< 3\\)", "defensive check on "
@@ -110,8 +113,10 @@ REASONS = (
     ("^\\s*if \\(r\\)|^\\s*if \\(r2?\\)|return r;|if \\(r < 0\\)|"
      "combine\\(|\\? r :|goto out|if \\(r && |_err\\(r\\)|if \\(r == -", "error passed up from a "
      "callee that no failed read, write or flush of the --io-errors run "
-     "made fail here: the callee's error is -ENOMEM (the core/alloc libfiu "
-     "point: tests/unit/test_faults_oom.c), -ENOSPC, damage (" + 
+     "and no failed allocation of the --alloc-faults run made fail here: "
+     "the callee's error is -ENOMEM or -ENOSPC on a path where " + ALLOC_SWEEP
+     + " (the core/alloc and sm/new_block libfiu points: "
+     "tests/unit/test_faults_oom.c, test_faults.c), damage (" + 
      "see the defensive checks) or an IO error on a path the sweep's "
      "workloads do not take"),
 )
@@ -140,8 +145,10 @@ EXPLAINED = (
      "and test_array.c drive every branch"),
     ("core/bt_walk.c", r"^trav_node$", r"if \(!t->bufs\[depth\]\)$",
      "allocation failure (-ENOMEM) of a node buffer (the test after "
-     "pd_malloc): no scenario runs out of memory; the core/alloc libfiu "
-     "point reaches it in tests/unit/test_faults_oom.c"),
+     "pd_malloc) in the walker that only the harness's digest of the pool "
+     "(bt_walk) and recovery's checks (bt_check) run: the --alloc-faults "
+     "run fails the pool's own calls only; the core/alloc libfiu point "
+     "reaches it in tests/unit/test_faults_oom.c"),
     ("core/bt_walk.c", None, r"t->node_fn|r > 0\)",
      "bt_check's node callback: recovery's checks (core/thin.c "
      "thin_check_trees, core/cache.c cache_check_trees) pass none; "
@@ -226,7 +233,7 @@ EXPLAINED = (
      "a full internal node below the root: 253 full leaves in one tree "
      "(about 63000 mappings in one device, or 32000 devices), too big for "
      "a suite that must stay fast"),
-    ("core/tm.c", r"^shadow_insert$", r"nr_shadows|old_cap|old\[i\]",
+    ("core/tm.c", r"^shadow_insert$", r"nr_shadows|old_cap|old\[i\]|^if \(!s\)$",
      "the shadow table grows when one transaction shadows or allocates "
      "more than 128 blocks (256 slots, grown at half full); "
      "scenarios/reach/many-devs reached it by mapping a block in each of "
@@ -266,9 +273,19 @@ EXPLAINED = (
      "never hold it (every state the model allows is a whole committed tree "
      "or is stopped by a checksum first), and " + DAMAGE_STEP + "; " +
      DAMAGE_TESTS),
+    ("core/thin.c", r"^(thin_list_devs_alloc|thin_read_superblock_at)$",
+     r"^if \(!d\)$", "allocation failure (-ENOMEM) in a read only the "
+     "harness makes (the digest of the pool, the fresh reader of the check "
+     "and meta-snap-check ops) or recovery: the --alloc-faults run counts "
+     "and fails the pool's own calls only; tests/unit/test_faults_oom.c"),
+    ("core/bt_walk.c", r"^bt_walk$", r"^if \(!t\)$",
+     "allocation failure (-ENOMEM) in bt_walk, which only the harness's "
+     "digest of the pool and recovery call (thin_walk_mappings, "
+     "thin_list_devs): the --alloc-faults run fails the pool's own calls "
+     "only; tests/unit/test_faults_oom.c"),
     ("core/.*", None, r"^if \(!(s|tm|pool|smd|smm|d|t|n|copy)\)$",
-     "allocation failure (-ENOMEM): no scenario runs out of memory; the "
-     "core/alloc libfiu point reaches it in tests/unit/test_faults_oom.c"),
+     "allocation failure (-ENOMEM): " + ALLOC_SWEEP + "; the core/alloc "
+     "libfiu point reaches it in tests/unit/test_faults_oom.c"),
     ("core/bt.c", r"^split_two_into_three$",
      r"pi == 0|lb != keep && lb != cur|rb != keep && rb != cur",
      "dead by construction in part: rebalance_or_split calls "
@@ -316,8 +333,8 @@ EXPLAINED = (
      "every state); " + DAMAGE_TESTS),
     ("core/(bt|bt_walk).c", r"^(del_push|trav_node)$",
      r"^if \(!(s->bufs\[s->top\]|t->bufs\[depth\])\)$",
-     "allocation failure (-ENOMEM): no scenario runs out of memory; the "
-     "core/alloc libfiu point reaches it in tests/unit/test_faults_oom.c"),
+     "allocation failure (-ENOMEM): " + ALLOC_SWEEP + "; the core/alloc "
+     "libfiu point reaches it in tests/unit/test_faults_oom.c"),
     ("core/bt.c", r"^del_run$", r"f->level \+ 1 == info->levels && vt->dec",
      "dead by construction: the last arm meets a leaf with cur == 0 and "
      "nr > 0 only at the bottom level; a leaf of an upper level with "
@@ -563,9 +580,10 @@ def write_unreached(path, sides):
     out = ["# Branches of the reach files that the crash suite does not reach",
            "",
            "Generated by `make coverage-crash` (tests/coverage/coverage_crash.py",
-           "--unreached-md) from the plain run and the --io-errors run",
-           "together.  Reasons come first from EXPLAINED in that script (read",
-           "from the code: who calls the function, why a branch is dead),",
+           "--unreached-md) from the plain run, the --io-errors run, the",
+           "--alloc-faults run and the --damage run together.  Reasons come",
+           "first from EXPLAINED in that script (read from the code: who",
+           "calls the function, why a branch is dead),",
            "then from the text of each branch's line.  Regenerate after",
            "changing core/ or the scenarios, and read the `open` entries:",
            "those are the workloads still to write.", ""]

@@ -165,3 +165,11 @@ TEST(faults_each_sm_copy_root_in_turn)
 {
 	fail_each_in_turn(FP_SM_COPY_ROOT, -ENOMEM, 4);
 }
+
+/* A space map that answers -ENOSPC (metadata blocks for shadows and new
+ * nodes, data blocks for mappings) fails the op; the pool reopens in a
+ * committed state. */
+TEST(faults_each_sm_new_block_in_turn)
+{
+	fail_each_in_turn(FP_SM_NEW_BLOCK, -ENOSPC, 20);
+}

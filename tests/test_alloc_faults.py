@@ -1,0 +1,197 @@
+"""pdcrash run --alloc-faults: an allocation failure (-ENOMEM, id part
+em<N>) and a space-map -ENOSPC (es<N>) at the first hit of each allocation
+call site of every run (harness/engine/driver.c, "The allocation plan").
+The op must fail with the injected error and the workload aborts and goes
+on; the crash states from the fault to the next good commit are checked.
+Ids replay and minimize; the rule itself is tested in C
+(tests/unit/test_alloc_faults.c)."""
+import json
+import os
+import re
+
+import pytest
+
+from test_media import run, without_times
+
+# A small cache: block-manager misses allocate all along the run.
+SCN = """pool data=2000 meta=256 cache=16
+create 0
+map 0 0..30
+commit
+snap 1 0
+map 1 0..10
+unmap 0 3..12
+commit
+delete 1
+commit
+"""
+
+
+@pytest.fixture
+def fiu(fiu_built):
+    """The allocation fault points exist only in a FIU=1 build (the
+    default); a FIU=0 build refuses --alloc-faults (exit 2)."""
+    if not fiu_built:
+        pytest.skip("built with FIU=0: no allocation fault points")
+
+
+def scenario(tmp_path):
+    p = tmp_path / "alloc.scn"
+    p.write_text(SCN)
+    return "./alloc.scn"
+
+
+def test_alloc_faults_clean_run_counts_hits_and_runs(fiu, tmp_path):
+    scn = scenario(tmp_path)
+    r = run(["run", scn, "--alloc-faults", "--json"], cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    j = json.loads(r.stdout)
+    assert j["violations"] == []
+    af = j["alloc_faults"]
+    assert af["depth"] == 8
+    assert af["alloc_calls"] > 0 and af["new_block_calls"] > 0
+    assert af["nomem_runs"] > 0 and af["nospace_runs"] > 0
+    # a run per site, far fewer than per hit
+    assert af["nomem_runs"] < af["alloc_calls"]
+    assert af["nospace_runs"] < af["new_block_calls"]
+    # every planned hit happens (the fault runs replay the planning run)
+    assert af["fired"] == af["nomem_runs"] + af["nospace_runs"]
+    assert af["failed_ops"] > 0
+    assert j["injected_errors"] >= af["failed_ops"]
+    # fewer frames, fewer sites; never more runs than hits
+    r = run(["run", scn, "--alloc-faults", "--alloc-depth", "1", "--json"],
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    a1 = json.loads(r.stdout)["alloc_faults"]
+    assert a1["depth"] == 1
+    assert a1["nomem_runs"] + a1["nospace_runs"] < \
+        af["nomem_runs"] + af["nospace_runs"]
+    # the text summary says it in a sentence
+    r = run(["run", scn, "--alloc-faults"], cwd=tmp_path)
+    assert r.returncode == 0
+    assert re.search(r"allocation faults: \d+ allocations and \d+ space-map "
+                     r"new_block calls .* \d+ -ENOMEM runs and \d+ -ENOSPC "
+                     r"runs", r.stdout), r.stdout[-1500:]
+    # without the option: no key, no runs
+    r = run(["run", scn, "--json"], cwd=tmp_path)
+    assert "alloc_faults" not in json.loads(r.stdout)
+
+
+def test_alloc_sweep_equals_serial_runs(fiu, tmp_path):
+    scn = scenario(tmp_path)
+    a = run(["run", scn, "--alloc-faults", "--json", "--jobs", "2"],
+            cwd=tmp_path)
+    env = dict(os.environ, PDCRASH_SWEEP="serial")
+    b = run(["run", scn, "--alloc-faults", "--json", "--jobs", "2"],
+            env=env, cwd=tmp_path)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert without_times(json.loads(a.stdout)) == \
+        without_times(json.loads(b.stdout))
+
+
+def test_dm_cache_scenarios_are_skipped_by_name(fiu):
+    r = run(["run", "cache/basic", "--alloc-faults", "--json"])
+    assert r.returncode == 0, r.stderr
+    assert "cache/basic: --alloc-faults: skipped" in r.stderr
+
+
+def test_clean_alloc_ids_replay(fiu, tmp_path):
+    scn = scenario(tmp_path)
+    # a live id of a fault run: the run agrees with its model, and replay
+    # says where the failure happened and what came of it
+    for kind, what in (("em", r"allocation (\d+) returned NULL \(-ENOMEM\)"),
+                       ("es", r"space-map new_block call (\d+) returned "
+                              r"-ENOSPC")):
+        ident = "./alloc:s1:live:%s40" % kind
+        r = run(["replay", ident], cwd=tmp_path)
+        assert r.returncode == 0, r.stdout + r.stderr
+        m = re.search("allocation failure: " + what + r" at log entry \d+, "
+                      r"in op \d+ '[^']+'; an op failed with it", r.stdout)
+        assert m and m.group(1) == "40", r.stdout
+        assert "outcome: agrees" in r.stdout
+    # a hit the run never makes: said so
+    r = run(["replay", "./alloc:s1:live:em999999"], cwd=tmp_path)
+    assert r.returncode == 0
+    assert "allocation failure: never happened" in r.stdout
+
+
+@pytest.mark.parametrize("bad", ["eM3", "eS3", "em0", "es0", "ex3"])
+def test_alloc_fault_ids_parse(tmp_path, bad):
+    scenario(tmp_path)
+    r = run(["replay", "./alloc:s1:c1:l-:" + bad], cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "fault is not" in r.stderr and "mN or sN" in r.stderr
+
+
+def crash_ids(j, kind):
+    return [i for i in j["violations"]
+            if re.search(r":c\d+:", i) and re.search(r":%s\d+$" % kind, i)]
+
+
+def cut_of(ident):
+    return int(re.search(r":c(\d+):", ident).group(1))
+
+
+def test_alloc_ids_of_a_planted_bug_replay_and_minimize(fiu, tmp_path,
+                                                        mutants_exe):
+    """no-flush-before-superblock breaks every commit, so the fault runs'
+    commits after the abort show it too: their ids carry em/es, replay as
+    violations and minimize to a scenario whose id keeps the kind."""
+    mutant = "no-flush-before-superblock"
+    scn = scenario(tmp_path)
+    r = run(["run", scn, "--alloc-faults", "--mutant", mutant, "--json",
+             "--no-continue"], exe=mutants_exe, cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    j = json.loads(r.stdout)
+    em = [i for i in crash_ids(j, "em") if "+small" not in i]
+    es = [i for i in crash_ids(j, "es") if "+small" not in i]
+    assert em and es, j["violations"][:20]
+    for ident in (em[0], es[0]):
+        a = run(["replay", ident, "--mutant", mutant], exe=mutants_exe,
+                cwd=tmp_path)
+        b = run(["replay", ident, "--mutant", mutant], exe=mutants_exe,
+                cwd=tmp_path)
+        assert a.returncode == 1, a.stdout + a.stderr
+        assert "outcome: violation" in a.stdout
+        assert "allocation failure: " in a.stdout
+        assert a.stdout == b.stdout
+    last = max(em, key=cut_of)
+    r = run(["minimize", last, "--mutant", mutant], exe=mutants_exe,
+            cwd=tmp_path, timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    m = re.search(r"^ops: (\d+) up to the cut -> (\d+)", r.stdout, re.M)
+    new = re.search(r"^new id: (\S+)$", r.stdout, re.M)
+    assert m and new, r.stdout
+    assert int(m.group(2)) < int(m.group(1))
+    assert re.search(r":em\d+$", new.group(1)), new.group(1)
+    a = run(["replay", new.group(1), "--mutant", mutant], exe=mutants_exe,
+            cwd=tmp_path)
+    assert a.returncode == 1, a.stdout + a.stderr
+    assert "allocation failure: allocation" in a.stdout
+
+
+@pytest.mark.parametrize("args,what", [
+    (["--alloc-depth", "4"], "--alloc-depth needs --alloc-faults"),
+    (["--alloc-faults", "--alloc-depth", "0"], "--alloc-depth must be 1..32"),
+    (["--alloc-faults", "--alloc-depth", "33"], "--alloc-depth must be 1..32"),
+    (["--alloc-faults", "--fiu", "core/alloc:3"], "cannot be combined"),
+    (["--alloc-faults=1"], "unknown option '--alloc-faults=1'"),
+    (["--alloc-faults", "--damage"], "--alloc-faults, --backend"),
+])
+def test_alloc_faults_bad_usage_exits_2(tmp_path, fiu_built, args, what):
+    scn = scenario(tmp_path)
+    r = run(["run", scn] + args, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    if not fiu_built and "--fiu" in args:
+        what = "needs a build with libfiu points"    # --fiu refused first
+    assert what in r.stderr
+
+
+def test_alloc_faults_core_backend_only(tmp_path):
+    scn = scenario(tmp_path)
+    r = run(["run", scn, "--alloc-faults", "--backend", "kernel-6.1"],
+            cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    # either this pdcrash has no kernel backend, or it refuses the pair
+    assert "--alloc-faults: backend kernel-6.1" in r.stderr or \
+        "not built" in r.stderr, r.stderr
