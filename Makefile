@@ -263,9 +263,13 @@ coverage: deps
 # COVERAGE_IO_ARGS (e.g. a few scenario names) narrows it.  The parent (the
 # workloads) writes its counters under $(B)/cov/gcda-workload, the workers
 # (recovery: open, check, continue) under $(B)/cov/gcda-recovery; see
-# harness/engine/covdump.h and tests/coverage/coverage_crash.py.
+# harness/engine/covdump.h and tests/coverage/coverage_crash.py.  Then
+# `pdcrash run --damage` (every metadata block of the committed images
+# damaged, harness/engine/damage.h; its recovery counts as recovery) unless
+# COVERAGE_DAMAGE=0.
 COVERAGE_IO ?= 1
 COVERAGE_IO_ARGS ?=
+COVERAGE_DAMAGE ?= 1
 COVB := $(B)/cov
 coverage-crash: deps
 	$(MAKE) B=$(COVB) COV=1 SAN=0 $(COVB)/pdcrash
@@ -281,6 +285,12 @@ coverage-crash: deps
 		t=$$(date +%s); \
 		$(COVB)/pdcrash run --io-errors $(PDCRASH_ARGS) $(COVERAGE_IO_ARGS) > $(COVB)/run-io.txt; \
 		echo "pdcrash run --io-errors: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 4 $(COVB)/run-io.txt; \
+	fi; \
+	rm -f $(COVB)/run-damage.txt; \
+	if [ "$(COVERAGE_DAMAGE)" = 1 ]; then \
+		t=$$(date +%s); \
+		$(COVB)/pdcrash run --damage $(PDCRASH_ARGS) > $(COVB)/run-damage.txt; \
+		echo "pdcrash run --damage: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 2 $(COVB)/run-damage.txt; \
 	fi
 	$(PYTHON) tests/coverage/coverage_crash.py --build $(COVB) \
 		--out reports/coverage-crash \

@@ -83,7 +83,8 @@ static int descend(const struct bt_info *info, unsigned level, pd_block_t b,
 		const uint8_t *n;
 		int i;
 
-		if (++depth > BT_MAX_DEPTH)
+		/* planted: no bound, a cycle spins */
+		if (++depth > BT_MAX_DEPTH && !PD_MUTANT(LOOKUP_NO_DEPTH_LIMIT))
 			return -EILSEQ;
 		if (child && !bt_block_in_range(tm, b))
 			return -EILSEQ;

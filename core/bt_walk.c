@@ -11,6 +11,7 @@
 #include "bt.h"
 #include "bt_internal.h"
 #include "errors.h"
+#include "mutant.h"
 #include "util.h"
 
 /* --- walk and check ----------------------------------------------------- */
@@ -65,7 +66,8 @@ static int trav_node(struct trav *t, unsigned level, pd_block_t b,
 	if (nr && (bt_node_key(n, 0) < rg->lo ||
 		   (rg->has_hi && bt_node_key(n, nr - 1) >= rg->hi)))
 		return -EILSEQ;
-	if (t->check && !is_root && nr < bt_node_max(n) / 3)
+	if (t->check && (!is_root || PD_MUTANT(BT_CHECK_ROOT_OCCUPANCY)) &&
+	    nr < bt_node_max(n) / 3)
 		return -EILSEQ;			/* BT2 */
 	if (!bt_node_is_leaf(n) && *leaf_depth >= 0 &&
 	    depth >= (unsigned)*leaf_depth)

@@ -940,35 +940,59 @@ int cache_set_dirty(struct cache_md *cmd, uint32_t cblock, int dirty)
 }
 
 /* A bit of a bitset as the caller last set it: the cached word wins over
- * the array; nothing is written (readers stay readers). */
+ * the array; nothing is written (readers stay readers: where the kernel's
+ * __load_discards flushes the cached word before its cursor, ours reads
+ * the word from the cache). */
+static int cached_bit(const struct bitset_info *info, uint32_t index, int *bit)
+{
+	if (!info->current_set || info->current_index != index / 64)
+		return 0;
+	*bit = (int)(info->current_bits >> (index % 64) & 1);
+	return 1;
+}
+
 static int peek_bit(struct bitset_info *info, pd_block_t root, uint32_t index,
 		    int *bit)
 {
 	uint8_t v[8];
-	uint64_t w;
 	int r;
 
-	if (info->current_set && info->current_index == index / 64) {
-		w = info->current_bits;
-	} else {
-		r = array_get(&info->array, root, index / 64, v);
-		if (r)
-			return r;
-		w = le64_get(v);
-	}
-	*bit = (int)(w >> (index % 64) & 1);
+	if (cached_bit(info, index, bit))
+		return 0;
+	r = array_get(&info->array, root, index / 64, v);
+	if (r)
+		return r;
+	*bit = (int)(le64_get(v) >> (index % 64) & 1);
 	return 0;
 }
 
+/* The bit under a cursor over info's array, the cached word first. */
+static int cursor_bit(const struct bitset_info *info,
+		      const struct bitset_cursor *c)
+{
+	int bit;
+
+	if (cached_bit(info, bitset_cursor_index(c), &bit))
+		return bit;
+	return bitset_cursor_get(c);
+}
+
+/* The dirty bit cache_walk_mappings and cache_lookup_mapping report; dc
+ * (format 2, may be NULL) is a dirty-bitset cursor at cblock. */
 static int reported_dirty(struct cache_md *cmd, uint32_t cblock, uint32_t fl,
-			  int *dirty)
+			  const struct bitset_cursor *dc, int *dirty)
 {
 	if (!cmd->dirty_trusted) {
 		*dirty = 1;		/* CA3 */
 		return 0;
 	}
-	if (cmd->version >= 2)
-		return peek_bit(&cmd->dirty_info, cmd->dirty_root, cblock, dirty);
+	if (cmd->version >= 2) {
+		if (!dc)
+			return peek_bit(&cmd->dirty_info, cmd->dirty_root,
+					cblock, dirty);
+		*dirty = cursor_bit(&cmd->dirty_info, dc);
+		return 0;
+	}
 	*dirty = !!(fl & CACHE_M_DIRTY);
 	return 0;
 }
@@ -990,12 +1014,16 @@ int cache_lookup_mapping(struct cache_md *cmd, uint32_t cblock,
 	unpack_mapping(v, &m->oblock, &fl);
 	if (!(fl & CACHE_M_VALID))
 		return -ENODATA;
-	return reported_dirty(cmd, cblock, fl, &m->dirty);
+	return reported_dirty(cmd, cblock, fl, NULL, &m->dirty);
 }
 
+/* Like the kernel's __load_mappings: a cursor over the mapping array, one
+ * over the hint array and, in format 2, one over the dirty bitset, moved
+ * in step and never past the last cache block. */
 int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 {
 	struct array_cursor *mc = NULL, *hc = NULL;
+	struct bitset_cursor *dc = NULL;
 	int hints_valid, r = may_read(cmd);
 
 	if (r)
@@ -1015,9 +1043,15 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 			hints_valid = 0;
 			r = 0;
 		} else if (r) {
-			array_cursor_end(mc);
-			return r;
+			goto out;
 		}
+	}
+	/* read even while untrusted (CA3), as the kernel reads it */
+	if (cmd->version >= 2) {
+		r = bitset_cursor_begin(&cmd->dirty_info, cmd->dirty_root,
+					cmd->cache_blocks, &dc);
+		if (r)
+			goto out;
 	}
 	for (uint32_t cb = 0; ; cb++) {
 		uint64_t ob;
@@ -1026,7 +1060,7 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 
 		unpack_mapping(array_cursor_value(mc), &ob, &fl);
 		if (fl & CACHE_M_VALID) {
-			r = reported_dirty(cmd, cb, fl, &dirty);
+			r = reported_dirty(cmd, cb, fl, dc, &dirty);
 			if (!r)
 				r = fn(ctx, cb, ob, dirty,
 				       hints_valid ? array_cursor_value(hc) : NULL);
@@ -1046,9 +1080,56 @@ int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx)
 			} else if (r)
 				break;
 		}
+		if (dc) {
+			r = bitset_cursor_next(dc);
+			if (r)
+				break;
+		}
 	}
+out:
+	bitset_cursor_end(dc);
 	array_cursor_end(hc);
 	array_cursor_end(mc);
+	return r;
+}
+
+/* bt_check of one array's index tree, which must hold one entry per
+ * array block of an array of nr_values values (AR1). */
+static int check_array_tree(struct array_info *info, pd_block_t root,
+			    uint64_t nr_values)
+{
+	uint32_t max = array_max_entries(info->value_type.size);
+	struct bt_check_stats st;
+	int r = bt_check(&info->bt, root, NULL, NULL, &st);
+
+	if (r)
+		return r;
+	return st.nr_entries == (nr_values + max - 1) / max ? 0 : -EILSEQ;
+}
+
+int cache_check_trees(struct cache_md *cmd, const char **what)
+{
+	int r = may_read(cmd);
+
+	if (r)
+		return r;
+	*what = "mapping array";
+	r = check_array_tree(&cmd->mapping_info, cmd->root, cmd->cache_blocks);
+	if (!r && cmd->hint_root && cmd->policy_hint_size) {
+		*what = "hint array";
+		r = check_array_tree(&cmd->hint_info, cmd->hint_root,
+				     cmd->cache_blocks);
+	}
+	if (!r) {
+		*what = "discard bitset";
+		r = check_array_tree(&cmd->discard_info.array, cmd->discard_root,
+				     (cmd->discard_nr_blocks + 63) / 64);
+	}
+	if (!r && cmd->version >= 2) {
+		*what = "dirty bitset";
+		r = check_array_tree(&cmd->dirty_info.array, cmd->dirty_root,
+				     ((uint64_t)cmd->cache_blocks + 63) / 64);
+	}
 	return r;
 }
 
@@ -1116,6 +1197,15 @@ int cache_get_policy(struct cache_md *cmd,
 	return 0;
 }
 
+int cache_walk_hints(struct cache_md *cmd, cache_hint_fn fn, void *ctx)
+{
+	int r = may_read(cmd);
+
+	if (r || !cmd->hint_root)
+		return r;
+	return array_walk(&cmd->hint_info, cmd->hint_root, fn, ctx);
+}
+
 /* --- discards --------------------------------------------------------------------- */
 
 int cache_discard_resize(struct cache_md *cmd, uint64_t discard_block_size,
@@ -1157,26 +1247,35 @@ int cache_set_discard(struct cache_md *cmd, uint32_t dblock, int discard)
 	return poison(cmd, r);
 }
 
+/* Like the kernel's __load_discards: a cursor over the discard bitset
+ * when the bits are trusted (CA3), all clear without a read when not. */
 int cache_walk_discards(struct cache_md *cmd, cache_discard_fn fn, void *ctx)
 {
+	struct bitset_cursor *c = NULL;
 	int r = may_read(cmd);
 
 	if (r)
 		return r;
-	for (uint32_t b = 0; b < cmd->discard_nr_blocks; b++) {
-		int bit = 0;
-
-		if (cmd->discards_trusted) {
-			r = peek_bit(&cmd->discard_info, cmd->discard_root, b,
-				     &bit);
-			if (r)
-				return r;
-		}
-		r = fn(ctx, b, bit);
+	if (!cmd->discard_nr_blocks)
+		return 0;
+	if (cmd->discards_trusted) {
+		r = bitset_cursor_begin(&cmd->discard_info, cmd->discard_root,
+					cmd->discard_nr_blocks, &c);
 		if (r)
 			return r;
 	}
-	return 0;
+	for (uint32_t b = 0; ; b++) {
+		r = fn(ctx, b, c ? cursor_bit(&cmd->discard_info, c) : 0);
+		if (r || b + 1 >= cmd->discard_nr_blocks)
+			break;
+		if (c) {
+			r = bitset_cursor_next(c);
+			if (r)
+				break;
+		}
+	}
+	bitset_cursor_end(c);
+	return r;
 }
 
 /* --- the rest ---------------------------------------------------------------------- */

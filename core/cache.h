@@ -148,6 +148,14 @@ int cache_lookup_mapping(struct cache_md *cmd, uint32_t cblock,
 typedef int (*cache_mapping_fn)(void *ctx, uint32_t cblock, uint64_t oblock,
 				int dirty, const void *hint);
 int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx);
+/* bt_check (bt.h) of the index btree of every array: mappings, hints
+ * (a hint array of policy_hint_size values), discard bits, dirty bits
+ * (format 2); each must hold one entry per array block of an array of the
+ * length the superblock gives (AR1).  0, or the first error with *what
+ * naming the array ("mapping array", "hint array", "discard bitset",
+ * "dirty bitset").  The array blocks themselves are not read:
+ * check_cache.h checks them (CC3). */
+int cache_check_trees(struct cache_md *cmd, const char **what);
 
 /* Policy and hints: replaces the hint array by a new one of cache_blocks
  * hints (hints: hint_size bytes each, little-endian as stored) and sets
@@ -160,6 +168,13 @@ int cache_get_policy(struct cache_md *cmd,
 		     char name[CACHE_POLICY_NAME_SIZE + 1],
 		     uint32_t version[CACHE_POLICY_VERSION_SIZE],
 		     uint32_t *hint_size);
+
+/* Every hint of the hint array in index order, of mapped blocks or not,
+ * as stored (CA3 aside): for a caller that rewrites hints it did not
+ * write (the kernel adapter, harness/engine/cache_client.h KC1).  No hint
+ * array: nothing.  A nonzero return from fn stops the walk. */
+typedef int (*cache_hint_fn)(void *ctx, uint32_t cblock, const void *hint);
+int cache_walk_hints(struct cache_md *cmd, cache_hint_fn fn, void *ctx);
 
 /* Discard bits: nr_dblocks blocks of discard_block_size sectors. */
 int cache_discard_resize(struct cache_md *cmd, uint64_t discard_block_size,

@@ -134,8 +134,8 @@ struct rc_entry {
 
 struct idx_entry {
 	uint64_t key, blocknr;
-	uint64_t node;			/* the index tree leaf holding it */
 	uint32_t nr_free, none_free_before;
+	pd_block_t leaf;		/* the index tree leaf holding it */
 };
 
 struct drange {
@@ -151,14 +151,6 @@ struct dev_entry {
 struct vec {
 	void *p;
 	size_t n, cap, esz;
-};
-
-/* Where a reference to a node was found (NULL: a root named by the
- * superblock or a space-map root); findings about the node name it. */
-struct ref_from {
-	pd_block_t b;
-	enum kind kind;
-	uint32_t entry;
 };
 
 struct tree_walk {
@@ -191,6 +183,11 @@ struct checker {
 	struct vec list;		/* struct dev_entry, listing walks */
 	size_t list_start;		/* first entry of the current listing */
 	int reach_only;			/* check_thin_reachable: stop after CK6 */
+	pd_block_t from;		/* the block whose value names the node
+					 * walk_node is given (a node, or the
+					 * superblock or its copy for a root) */
+	pd_block_t root_from;		/* the superblock walk_tree's roots
+					 * come from: 0, or the held copy */
 };
 
 /* --- small helpers ------------------------------------------------------- */
@@ -348,6 +345,15 @@ static void say(struct checker *c, enum finding f, const char *fmt, ...)
 	c->msg(c->ctx, buf);
 }
 
+/* " (named by block P)": a reference finding names both ends, so it
+ * names the damaged block whichever end the damage is at. */
+static const char *named_by(const struct checker *c, char *buf, size_t len)
+{
+	snprintf(buf, len, " (named by %sblock %" PRIu64 ")",
+		 c->from ? "" : "the superblock, ", c->from);
+	return buf;
+}
+
 /*
  * Read-lock b (no validator).  0 and *blk set; 1 if the block could not be
  * read (reported as damage); -ENOMEM.
@@ -387,18 +393,19 @@ static int check_block_header(struct checker *c, pd_block_t b, const uint8_t *d,
 
 /*
  * Count one reference to a block that is not a btree node (superblocks,
- * index block, bitmaps).  1 if it is out of range or already something
- * else (reported), 0 if counted.
+ * index block, bitmaps), made by block c->from.  1 if it is out of range
+ * or already something else (reported), 0 if counted.
  */
 static int ref_plain_block(struct checker *c, pd_block_t b, enum kind k,
 			   const char *where)
 {
 	struct mstate *ms;
 	enum kind old;
+	char by[48];
 
 	if (b >= c->nr_meta) {
-		say(c, F_ERROR, "%s: block %" PRIu64 " is outside the metadata device (%" PRIu64 " blocks)",
-		    where, b, c->nr_meta);
+		say(c, F_ERROR, "%s: block %" PRIu64 " is outside the metadata device (%" PRIu64 " blocks)%s",
+		    where, b, c->nr_meta, named_by(c, by, sizeof(by)));
 		return 1;
 	}
 	ms = &c->ms[b];
@@ -406,8 +413,8 @@ static int ref_plain_block(struct checker *c, pd_block_t b, enum kind k,
 		ms->count++;
 	old = (enum kind)(ms->info & 15);
 	if (old != K_NONE) {
-		say(c, F_ERROR, "block %" PRIu64 " is used as a %s and as a %s",
-		    b, kind_name[old], kind_name[k]);
+		say(c, F_ERROR, "block %" PRIu64 " is used as a %s and as a %s%s",
+		    b, kind_name[old], kind_name[k], named_by(c, by, sizeof(by)));
 		return 1;
 	}
 	ms->info = k;
@@ -417,20 +424,8 @@ static int ref_plain_block(struct checker *c, pd_block_t b, enum kind k,
 /* --- counting walk of a btree (CK2..CK4, CK6) ---------------------------- */
 
 static int walk_node(struct checker *c, const struct tree_walk *w,
-		     const struct ref_from *from, pd_block_t b, uint64_t lo,
-		     uint64_t hi, int has_hi, int is_root, unsigned depth,
-		     struct sub *out);
-
-/* ", in entry I of block P (kind)" for a finding about a node, or "". */
-static const char *from_text(const struct ref_from *from, char *buf,
-			     size_t size)
-{
-	if (!from)
-		return "";
-	snprintf(buf, size, ", in entry %u of block %" PRIu64 " (%s)",
-		 from->entry, from->b, kind_name[from->kind]);
-	return buf;
-}
+		     pd_block_t b, uint64_t lo, uint64_t hi, int has_hi,
+		     int is_root, unsigned depth, struct sub *out);
 
 static int add_data_ref(struct checker *c, uint64_t block)
 {
@@ -468,11 +463,10 @@ static int leaf_values(struct checker *c, const struct tree_walk *w,
 				.kind = K_MAP_BOTTOM, .value_size = 8,
 				.tree = ++c->tree_seq, .what = "mapping tree",
 			};
-			struct ref_from from = { b, w->kind, i };
 			struct sub s;
 
-			r = walk_node(c, &bw, &from, le64_get(v), 0, 0, 0, 1, 0,
-				      &s);
+			c->from = b;
+			r = walk_node(c, &bw, le64_get(v), 0, 0, 0, 1, 0, &s);
 			if (r)
 				return r;
 			break;
@@ -508,8 +502,8 @@ static int leaf_values(struct checker *c, const struct tree_walk *w,
 			if (!e)
 				return -ENOMEM;
 			e->key = key;
+			e->leaf = b;
 			e->blocknr = le64_get(v);
-			e->node = b;
 			e->nr_free = le32_get(v + 8);
 			e->none_free_before = le32_get(v + 12);
 			break;
@@ -539,20 +533,19 @@ static int new_rec(struct checker *c, size_t *idx)
 
 /* A node reached again: count it (done by the caller), check it fits. */
 static void revisit(struct checker *c, const struct tree_walk *w,
-		    const struct ref_from *from, pd_block_t b,
-		    struct node_rec *rec, uint64_t lo, uint64_t hi, int has_hi,
-		    int is_root, struct sub *out)
+		    pd_block_t b, struct node_rec *rec, uint64_t lo,
+		    uint64_t hi, int has_hi, int is_root, struct sub *out)
 {
-	char ft[128];
+	char by[48];
 
 	if (rec->busy) {
 		say(c, F_ERROR, "block %" PRIu64 " (%s in the %s) is its own ancestor: a cycle%s",
-		    b, kind_name[w->kind], w->what, from_text(from, ft, sizeof(ft)));
+		    b, kind_name[w->kind], w->what, named_by(c, by, sizeof(by)));
 		return;
 	}
 	if (rec->tree == w->tree) {
 		say(c, F_ERROR, "block %" PRIu64 " (%s) is referenced twice in one %s%s",
-		    b, kind_name[w->kind], w->what, from_text(from, ft, sizeof(ft)));
+		    b, kind_name[w->kind], w->what, named_by(c, by, sizeof(by)));
 		return;
 	}
 	rec->tree = w->tree;
@@ -563,8 +556,9 @@ static void revisit(struct checker *c, const struct tree_walk *w,
 		    b, kind_name[w->kind], rec->nr_entries, rec->max_entries);
 	if (rec->nr_values &&
 	    (rec->min_key < lo || (has_hi && rec->max_key >= hi))) {
-		say(c, F_ERROR, "block %" PRIu64 " (%s, shared): keys %" PRIu64 "..%" PRIu64 " outside the range its parent gives",
-		    b, kind_name[w->kind], rec->min_key, rec->max_key);
+		say(c, F_ERROR, "block %" PRIu64 " (%s, shared): keys %" PRIu64 "..%" PRIu64 " outside the range its parent gives%s",
+		    b, kind_name[w->kind], rec->min_key, rec->max_key,
+		    named_by(c, by, sizeof(by)));
 		return;
 	}
 	out->ok = 1;
@@ -586,31 +580,34 @@ static int check_node_header(struct checker *c, const struct tree_walk *w,
 	uint32_t flags = le32_get(d + 4), nr = le32_get(d + 16);
 	uint32_t max = le32_get(d + 20), vs = le32_get(d + 24), want_vs;
 	uint64_t prev = 0;
+	char by[48];
+	/* the finding may be the referrer's damage: name it too */
+	const char *nb = named_by(c, by, sizeof(by));
 
 	if (!csum_ok(d, NODE_CSUM_XOR)) {
-		say(c, F_ERROR, "block %" PRIu64 " (%s): bad checksum (not a btree node?)",
-		    b, what);
+		say(c, F_ERROR, "block %" PRIu64 " (%s): bad checksum (not a btree node?)%s",
+		    b, what, nb);
 		return 1;
 	}
 	if (le64_get(d + 8) != b) {
-		say(c, F_ERROR, "block %" PRIu64 " (%s): says it is block %" PRIu64,
-		    b, what, le64_get(d + 8));
+		say(c, F_ERROR, "block %" PRIu64 " (%s): says it is block %" PRIu64 "%s",
+		    b, what, le64_get(d + 8), nb);
 		return 1;
 	}
 	if (flags != NODE_INTERNAL && flags != NODE_LEAF) {
-		say(c, F_ERROR, "block %" PRIu64 " (%s): bad node flags %#x",
-		    b, what, flags);
+		say(c, F_ERROR, "block %" PRIu64 " (%s): bad node flags %#x%s",
+		    b, what, flags, nb);
 		return 1;
 	}
 	want_vs = flags == NODE_LEAF ? w->value_size : 8;
 	if (vs != want_vs) {
-		say(c, F_ERROR, "block %" PRIu64 " (%s): value size %u, expected %u",
-		    b, what, vs, want_vs);
+		say(c, F_ERROR, "block %" PRIu64 " (%s): value size %u, expected %u%s",
+		    b, what, vs, want_vs, nb);
 		return 1;
 	}
 	if (max != max_entries_for(vs)) {
-		say(c, F_ERROR, "block %" PRIu64 " (%s): max_entries %u, expected %u",
-		    b, what, max, max_entries_for(vs));
+		say(c, F_ERROR, "block %" PRIu64 " (%s): max_entries %u, expected %u%s",
+		    b, what, max, max_entries_for(vs), nb);
 		return 1;
 	}
 	if (nr > max) {
@@ -630,15 +627,15 @@ static int check_node_header(struct checker *c, const struct tree_walk *w,
 		uint64_t k = le64_get(d + NODE_HEADER + 8 * (size_t)i);
 
 		if (i ? k <= prev : k < lo) {
-			say(c, F_ERROR, "block %" PRIu64 " (%s): key %" PRIu64 " at %u is %s",
+			say(c, F_ERROR, "block %" PRIu64 " (%s): key %" PRIu64 " at %u is %s%s",
 			    b, what, k, i,
 			    i ? "not above the one before it" :
-				"below the range its parent gives");
+				"below the range its parent gives", i ? "" : nb);
 			return 1;
 		}
 		if (has_hi && k >= hi) {
-			say(c, F_ERROR, "block %" PRIu64 " (%s): key %" PRIu64 " at %u is above the range its parent gives",
-			    b, what, k, i);
+			say(c, F_ERROR, "block %" PRIu64 " (%s): key %" PRIu64 " at %u is above the range its parent gives%s",
+			    b, what, k, i, nb);
 			return 1;
 		}
 		prev = k;
@@ -653,11 +650,9 @@ static int check_node_header(struct checker *c, const struct tree_walk *w,
  * and leaves out->ok 0.
  */
 static int walk_node(struct checker *c, const struct tree_walk *w,
-		     const struct ref_from *from, pd_block_t b, uint64_t lo,
-		     uint64_t hi, int has_hi, int is_root, unsigned depth,
-		     struct sub *out)
+		     pd_block_t b, uint64_t lo, uint64_t hi, int has_hi,
+		     int is_root, unsigned depth, struct sub *out)
 {
-	char ft[128];
 	struct bm_block *blk;
 	struct mstate *ms;
 	struct node_rec *rec;
@@ -666,6 +661,7 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 	size_t idx;
 	int r, ok = 1, first = 1;
 	enum kind k;
+	char by[48];
 
 	memset(out, 0, sizeof(*out));
 	if (depth >= CHECK_MAX_DEPTH) {
@@ -675,7 +671,7 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 	}
 	if (b >= c->nr_meta) {
 		say(c, F_ERROR, "%s: reference to block %" PRIu64 ", outside the metadata device (%" PRIu64 " blocks)%s",
-		    w->what, b, c->nr_meta, from_text(from, ft, sizeof(ft)));
+		    w->what, b, c->nr_meta, named_by(c, by, sizeof(by)));
 		return 0;
 	}
 	ms = &c->ms[b];
@@ -686,11 +682,11 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 		if (k != w->kind) {
 			say(c, F_ERROR, "block %" PRIu64 " is used as a %s and as a %s%s",
 			    b, kind_name[k], kind_name[w->kind],
-			    from_text(from, ft, sizeof(ft)));
+			    named_by(c, by, sizeof(by)));
 			return 0;
 		}
-		revisit(c, w, from, b, &c->recs[(ms->info >> 4) - 1], lo, hi,
-			has_hi, is_root, out);
+		revisit(c, w, b, &c->recs[(ms->info >> 4) - 1], lo, hi, has_hi,
+			is_root, out);
 		return 0;
 	}
 
@@ -737,11 +733,11 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 			uint64_t clo = le64_get(keys + 8 * (size_t)i);
 			int last = i + 1 == nr;
 			uint64_t chi = last ? hi : le64_get(keys + 8 * (size_t)(i + 1));
-			struct ref_from child = { b, w->kind, i };
 			struct sub s;
 
-			r = walk_node(c, w, &child, le64_get(vals + 8 * (size_t)i),
-				      clo, chi, last ? has_hi : 1, 0, depth + 1, &s);
+			c->from = b;
+			r = walk_node(c, w, le64_get(vals + 8 * (size_t)i), clo,
+				      chi, last ? has_hi : 1, 0, depth + 1, &s);
 			if (r)
 				goto out_unlock;
 			if (!s.ok) {
@@ -789,7 +785,8 @@ static int walk_tree(struct checker *c, enum kind kind, uint32_t value_size,
 		.tree = ++c->tree_seq, .what = what,
 	};
 
-	return walk_node(c, &w, NULL, root, 0, 0, 0, 1, 0, s);
+	c->from = c->root_from;
+	return walk_node(c, &w, root, 0, 0, 0, 1, 0, s);
 }
 
 /* --- listing walks (CK5) ------------------------------------------------- */
@@ -972,6 +969,7 @@ static int check_snapshot(struct checker *c, pd_block_t held)
 	uint8_t *copy;
 	int r;
 
+	c->from = 0;
 	if (ref_plain_block(c, held, K_SNAP_SB, "held metadata snapshot"))
 		return 0;
 	r = read_block(c, held, kind_name[K_SNAP_SB], &blk);
@@ -995,7 +993,9 @@ static int check_snapshot(struct checker *c, pd_block_t held)
 	}
 	memcpy(copy, bm_block_cdata(blk), MD_BLOCK_SIZE);
 	bm_unlock(blk);
+	c->root_from = held;
 	r = walk_sb_trees(c, copy, "snapshot", 0);
+	c->root_from = 0;
 	pd_free(copy);
 	return r;
 }
@@ -1035,6 +1035,7 @@ static int count_meta_sm(struct checker *c, const struct sm_root *root,
 		      root->ref_count_root, &s);
 	if (r)
 		return r;
+	c->from = 0;
 	if (ref_plain_block(c, root->bitmap_root, K_META_INDEX,
 			    "metadata space map root"))
 		return 0;
@@ -1050,13 +1051,13 @@ static int count_meta_sm(struct checker *c, const struct sm_root *root,
 	*index_ok = 1;
 	for (unsigned i = 0; i < nr_bitmaps; i++) {
 		const uint8_t *e = d + 16 + INDEX_ENTRY_SIZE * (size_t)i;
-		char where[128];
+		char where[64];
 
 		bms[i].blocknr = le64_get(e);
 		bms[i].nr_free = le32_get(e + 8);
 		bms[i].none_free_before = le32_get(e + 12);
-		snprintf(where, sizeof(where), "block %" PRIu64 " (%s), metadata index entry %u",
-			 root->bitmap_root, kind_name[K_META_INDEX], i);
+		snprintf(where, sizeof(where), "metadata index entry %u", i);
+		c->from = root->bitmap_root;
 		bms[i].ok = !ref_plain_block(c, bms[i].blocknr, K_META_BITMAP,
 					     where);
 	}
@@ -1083,10 +1084,11 @@ static int count_data_sm(struct checker *c, const struct sm_root *root,
 		return r;
 	e = c->data_idx.p;
 	for (size_t i = 0; i < c->data_idx.n; i++) {
-		char where[128];
+		char where[64];
 
-		snprintf(where, sizeof(where), "block %" PRIu64 " (%s), data index entry %" PRIu64,
-			 e[i].node, kind_name[K_DATA_INDEX], e[i].key);
+		snprintf(where, sizeof(where), "data index entry %" PRIu64,
+			 e[i].key);
+		c->from = e[i].leaf;
 		if (ref_plain_block(c, e[i].blocknr, K_DATA_BITMAP, where))
 			e[i].blocknr = UINT64_MAX;	/* not to be read */
 	}
@@ -1187,9 +1189,10 @@ static uint64_t expect_next_change(const struct expect *x)
  * Adds the blocks in use on disk to *allocated.
  */
 static int compare_bitmap(struct checker *c, const char *what, pd_block_t loc,
-			  uint64_t base, uint32_t nr, uint32_t nr_free,
-			  uint32_t none_free_before, struct expect *x,
-			  struct rc_cursor *rc, uint64_t *allocated)
+			  pd_block_t index_at, uint64_t base, uint32_t nr,
+			  uint32_t nr_free, uint32_t none_free_before,
+			  struct expect *x, struct rc_cursor *rc,
+			  uint64_t *allocated)
 {
 	struct bm_block *blk;
 	const uint8_t *d;
@@ -1276,11 +1279,11 @@ static int compare_bitmap(struct checker *c, const char *what, pd_block_t loc,
 	 * the device as free (FORMAT.md 1.8); thin_restore does not. */
 	if (nr_free != free_here &&
 	    nr_free != free_here + (ENTRIES_PER_BITMAP - nr))
-		say(c, F_WARNING, "%s space map bitmap %" PRIu64 " (blocks from %" PRIu64 "): index says %u free, bitmap has %u",
-		    what, loc, base, nr_free, free_here);
+		say(c, F_WARNING, "%s space map bitmap %" PRIu64 " (blocks from %" PRIu64 "): index says %u free (its entry in block %" PRIu64 "), bitmap has %u",
+		    what, loc, base, nr_free, index_at, free_here);
 	if (first_free < none_free_before)
-		say(c, F_WARNING, "%s space map bitmap %" PRIu64 ": block %" PRIu64 " is free but none_free_before is %u",
-		    what, loc, base + first_free, none_free_before);
+		say(c, F_WARNING, "%s space map bitmap %" PRIu64 ": block %" PRIu64 " is free but none_free_before is %u (its entry in block %" PRIu64 ")",
+		    what, loc, base + first_free, none_free_before, index_at);
 	return 0;
 }
 
@@ -1312,8 +1315,9 @@ static int compare_meta_sm(struct checker *c, const struct sm_root *root,
 			complete = 0;
 			continue;
 		}
-		r = compare_bitmap(c, "metadata", bms[i].blocknr, base,
-				   (uint32_t)n, bms[i].nr_free,
+		r = compare_bitmap(c, "metadata", bms[i].blocknr,
+				   root->bitmap_root, base, (uint32_t)n,
+				   bms[i].nr_free,
 				   bms[i].none_free_before, &x, &rc, &allocated);
 		if (r < 0)
 			return r;
@@ -1322,7 +1326,7 @@ static int compare_meta_sm(struct checker *c, const struct sm_root *root,
 	}
 	rc_skip_to(c, &rc, UINT64_MAX);
 	if (complete && allocated != root->nr_allocated)
-		say(c, F_WARNING, "metadata space map: nr_allocated is %" PRIu64 " but %" PRIu64 " blocks are in use",
+		say(c, F_WARNING, "metadata space map: nr_allocated is %" PRIu64 " (the superblock's root) but %" PRIu64 " blocks are in use",
 		    root->nr_allocated, allocated);
 	return 0;
 }
@@ -1371,7 +1375,7 @@ static int compare_data_sm(struct checker *c, const struct sm_root *root)
 		uint64_t base, n;
 
 		if (idx[i].key >= nr_bitmaps) {
-			say(c, F_ERROR, "data space map: index entry for bitmap %" PRIu64 ", beyond the %" PRIu64 " bitmaps of %" PRIu64 " blocks",
+			say(c, F_ERROR, "data space map: index entry for bitmap %" PRIu64 ", beyond the %" PRIu64 " bitmaps of %" PRIu64 " blocks (the superblock's root)",
 			    idx[i].key, nr_bitmaps, root->nr_blocks);
 			continue;
 		}
@@ -1390,9 +1394,9 @@ static int compare_data_sm(struct checker *c, const struct sm_root *root)
 		n = root->nr_blocks - base;
 		if (n > ENTRIES_PER_BITMAP)
 			n = ENTRIES_PER_BITMAP;
-		r = compare_bitmap(c, "data", idx[i].blocknr, base, (uint32_t)n,
-				   idx[i].nr_free, idx[i].none_free_before, &x,
-				   &rc, &allocated);
+		r = compare_bitmap(c, "data", idx[i].blocknr, idx[i].leaf, base,
+				   (uint32_t)n, idx[i].nr_free,
+				   idx[i].none_free_before, &x, &rc, &allocated);
 		if (r < 0)
 			goto out_free;
 		if (r)
@@ -1406,7 +1410,7 @@ static int compare_data_sm(struct checker *c, const struct sm_root *root)
 	}
 	rc_skip_to(c, &rc, UINT64_MAX);
 	if (complete && allocated != root->nr_allocated)
-		say(c, F_WARNING, "data space map: nr_allocated is %" PRIu64 " but %" PRIu64 " blocks are in use",
+		say(c, F_WARNING, "data space map: nr_allocated is %" PRIu64 " (the superblock's root) but %" PRIu64 " blocks are in use",
 		    root->nr_allocated, allocated);
 out_free:
 	pd_free(ends);
@@ -1456,6 +1460,10 @@ static int check_superblock(struct checker *c, const uint8_t *d)
 	if (le32_get(d + SBO_INCOMPAT))
 		say(c, F_WARNING, "superblock: unknown incompatible features %#x",
 		    le32_get(d + SBO_INCOMPAT));
+	if (res->data_block_size < 128 || res->data_block_size > 2097152 ||
+	    res->data_block_size % 128)
+		say(c, F_WARNING, "superblock: data block size %u sectors, not a multiple of 128 in 128..2097152 (64 KiB..1 GiB)",
+		    res->data_block_size);
 	return 0;
 }
 
@@ -1492,25 +1500,25 @@ static int run_check(struct checker *c, struct bdev *bd)
 
 	c->nr_meta = mroot.nr_blocks;
 	if (c->nr_meta == 0) {
-		say(c, F_ERROR, "metadata space map: 0 blocks");
+		say(c, F_ERROR, "metadata space map: 0 blocks (the superblock's root)");
 		return 0;
 	}
 	if (c->nr_meta > MAX_META_BLOCKS) {
-		say(c, F_ERROR, "metadata space map: %" PRIu64 " blocks, more than 255 bitmaps can hold",
+		say(c, F_ERROR, "metadata space map: %" PRIu64 " blocks (the superblock's root), more than 255 bitmaps can hold",
 		    c->nr_meta);
 		c->nr_meta = MAX_META_BLOCKS;
 	}
 	if (c->nr_meta > dev_blocks) {
-		say(c, F_ERROR, "metadata space map: %" PRIu64 " blocks, but the device has only %" PRIu64 " (truncated?)",
+		say(c, F_ERROR, "metadata space map: %" PRIu64 " blocks (the superblock's root), but the device has only %" PRIu64 " (truncated?)",
 		    c->nr_meta, dev_blocks);
 		c->nr_meta = dev_blocks;
 	}
 	c->meta_sm_nr_blocks = c->nr_meta;
 	if (mroot.nr_allocated > mroot.nr_blocks)
-		say(c, F_ERROR, "metadata space map: nr_allocated %" PRIu64 " > nr_blocks %" PRIu64,
+		say(c, F_ERROR, "metadata space map: nr_allocated %" PRIu64 " > nr_blocks %" PRIu64 " (the superblock's root)",
 		    mroot.nr_allocated, mroot.nr_blocks);
 	if (droot.nr_allocated > droot.nr_blocks)
-		say(c, F_ERROR, "data space map: nr_allocated %" PRIu64 " > nr_blocks %" PRIu64,
+		say(c, F_ERROR, "data space map: nr_allocated %" PRIu64 " > nr_blocks %" PRIu64 " (the superblock's root)",
 		    droot.nr_allocated, droot.nr_blocks);
 	nr_meta_bitmaps = (unsigned)((c->nr_meta + ENTRIES_PER_BITMAP - 1) /
 				     ENTRIES_PER_BITMAP);

@@ -92,6 +92,19 @@ warn(struct cc *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A warning even under CHECK_STRICT: what the kernel itself writes in
+ * normal operation (a hint array of another length, CC5). */
+static void __attribute__((format(printf, 2, 3)))
+lenient(struct cc *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->res->warnings++;
+	va_start(ap, fmt);
+	say(c, "warning", fmt, ap);
+	va_end(ap);
+}
+
 /* Read b and check checksum and location; 0 or -1 (reported as what). */
 static int read_checked(struct cc *c, pd_block_t b, uint32_t salt,
 			unsigned blocknr_at, const char *what, uint8_t *d)
@@ -298,20 +311,21 @@ static void array_leaf(struct cc *c, void *ctx, uint64_t key,
 			      d + ARRAY_HEADER + (size_t)i * a->vsize, b);
 }
 
-static void check_one_array(struct cc *c, const char *what, pd_block_t root,
-			    uint32_t vsize, uint64_t nr_entries, value_fn fn,
-			    void *ctx)
+/* Returns the entries found. */
+static uint64_t check_one_array(struct cc *c, const char *what,
+				pd_block_t root, uint32_t vsize,
+				uint64_t nr_entries, value_fn fn, void *ctx)
 {
 	struct array_walk a = { what, vsize, 0, 0, 0, UINT64_MAX, 0, fn, ctx };
 
 	if (vsize > BS - ARRAY_HEADER) {
 		error(c, "%s: value size %u", what, vsize);
-		return;
+		return 0;
 	}
 	a.max = vsize ? (BS - ARRAY_HEADER) / vsize : 0;
 	walk_tree(c, root, what, 8, array_leaf, &a);
 	if (nr_entries == CHECK_ARRAY_ANY_SIZE || a.entries == nr_entries)
-		return;
+		return a.entries;
 	if (a.last_block == UINT64_MAX)
 		error(c, "%s (btree root block %llu): %llu entries, %llu expected",
 		      what, (unsigned long long)root,
@@ -323,6 +337,7 @@ static void check_one_array(struct cc *c, const char *what, pd_block_t root,
 		      (unsigned long long)a.last_block,
 		      (unsigned long long)a.entries,
 		      (unsigned long long)nr_entries);
+	return a.entries;
 }
 
 /* --- the metadata space map (CC4) ------------------------------------------ */
@@ -685,6 +700,7 @@ static void cache_fn(struct cc *c, void *ctx)
 	pd_block_t mroot = le64_get(sb + SB_MAPPING_ROOT);
 	pd_block_t hroot = le64_get(sb + SB_HINT_ROOT);
 	pd_block_t droot = le64_get(sb + SB_DISCARD_ROOT);
+	uint64_t nr_hints = res->cache_blocks;
 
 	ref(c, mroot);
 	check_one_array(c, "mapping array", mroot, 8, res->cache_blocks,
@@ -703,8 +719,9 @@ static void cache_fn(struct cc *c, void *ctx)
 	}
 	if (hroot && res->policy_hint_size) {
 		ref(c, hroot);
-		check_one_array(c, "hint array", hroot, res->policy_hint_size,
-				res->cache_blocks, NULL, NULL);
+		nr_hints = check_one_array(c, "hint array", hroot,
+					   res->policy_hint_size,
+					   CHECK_ARRAY_ANY_SIZE, NULL, NULL);
 	} else if (hroot) {
 		/* Debian's cache_restore 0.9.0 writes a hint array but leaves
 		 * policy_hint_size 0 (the kernel then ignores the hints): take
@@ -712,9 +729,13 @@ static void cache_fn(struct cc *c, void *ctx)
 		warn(c, "hint_root %llu with policy_hint_size 0",
 		     (unsigned long long)hroot);
 		ref(c, hroot);
-		check_one_array(c, "hint array", hroot, 0, res->cache_blocks,
-				NULL, NULL);
+		nr_hints = check_one_array(c, "hint array", hroot, 0,
+					   CHECK_ARRAY_ANY_SIZE, NULL, NULL);
 	}
+	if (nr_hints != res->cache_blocks)	/* CC5: the kernel's resize */
+		lenient(c, "hint array: %llu entries, %llu cache blocks",
+		     (unsigned long long)nr_hints,
+		     (unsigned long long)res->cache_blocks);
 	ref(c, droot);
 	check_one_array(c, "discard bitset", droot, 8,
 			(res->discard_nr_blocks + 63) / 64, discard_value, k);

@@ -35,11 +35,17 @@
  *  CC5  cache contents: mapping values use only flag bits VALID (1) and
  *       DIRTY (2) (format 2: VALID only), an unmapped entry is all zero,
  *       no origin block is mapped by two cache blocks; the arrays'
- *       lengths: mappings and hints cache_blocks, dirty bitset (format 2)
+ *       lengths: mappings cache_blocks, dirty bitset (format 2)
  *       ceil(cache_blocks / 64) words, discard bitset ceil(discard_nr_blocks
  *       / 64) words.  A zero hint_root means no hints; a hint array with
  *       policy_hint_size 0 (what Debian's cache_restore 0.9.0 writes) is
- *       a warning, checked with the width its array blocks give.
+ *       a warning, checked with the width its array blocks give.  A hint
+ *       array whose length is not cache_blocks is a warning, even with
+ *       CHECK_STRICT: the kernel's dm_cache_resize leaves the hint array
+ *       as it was (dm-cache writes it anew at its next clean shutdown)
+ *       and its load_mappings reads no hint past the end of a short one;
+ *       Debian's cache_check 0.9.0 refuses such metadata, 1.x does not
+ *       check the length.
  *
  * Robustness: damaged metadata never makes it crash or loop: depth is
  * bounded, each block's references are counted once (a per-block record),

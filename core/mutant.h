@@ -19,6 +19,9 @@
 	X(NO_FLUSH_BEFORE_SUPERBLOCK, "no-flush-before-superblock", \
 	  "pre_commit writes the metadata but issues no device flush, so the " \
 	  "superblock may land before the blocks it points to", "") \
+	X(NO_FLUSH_AFTER_SUPERBLOCK, "no-flush-after-superblock", \
+	  "commit writes the superblock but issues no flush after it, so " \
+	  "a commit that returned may still roll back", "") \
 	X(SUPERBLOCK_FIRST, "superblock-first", \
 	  "commit writes the superblock before the other dirty metadata " \
 	  "blocks, with one flush after all of them", "") \
@@ -120,7 +123,15 @@
 	X(ABSORB_SHARED_NO_INC, "absorb-shared-no-inc", \
 	  "a node left with a single entry absorbs a child shared with a " \
 	  "snapshot without incrementing the grandchildren, so they are " \
-	  "referenced twice and counted once", "")
+	  "referenced twice and counted once", "") \
+	X(LOOKUP_NO_DEPTH_LIMIT, "lookup-no-depth-limit", \
+	  "a btree lookup descends without a depth bound (as the kernel's " \
+	  "btree_lookup_raw does), so a child pointer that leads back to " \
+	  "its own node makes it spin for ever", "") \
+	X(BT_CHECK_ROOT_OCCUPANCY, "bt-check-root-occupancy", \
+	  "bt_check holds a root to BT2 (a third full) as well, so it " \
+	  "rejects every small tree the structural checker accepts: a " \
+	  "disagreement between the two checks", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

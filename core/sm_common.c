@@ -375,6 +375,56 @@ int sm_ll_open_disk(struct ll_disk *ll, struct transaction_manager *tm,
 	return ll_open(ll, tm, LL_DISK, root, len);
 }
 
+/* Free entries of a whole bitmap (entries past the device are 0). */
+static uint32_t bitmap_count_free(const uint8_t *payload, uint32_t entries)
+{
+	uint32_t used = 0;
+
+	for (uint32_t w = 0; w < entries / ENTRIES_PER_WORD; w++) {
+		uint64_t x = le64_get(payload + 8u * w);
+
+		used += (uint32_t)__builtin_popcountll((x | (x >> 1)) &
+						       WORD_MASK_LOW);
+	}
+	return entries - used;
+}
+
+/*
+ * LL2 when the device grows inside its partial last bitmap: that bitmap
+ * gains entries.  The kernel counts a partial bitmap's entries past the
+ * device as free, thin_restore only those inside it (FORMAT.md 1.8; the
+ * checker takes both), and none_free_before may point past the old end.
+ * Count the bitmap the kernel's way and bring none_free_before back to
+ * the old end, else the new entries would never be searched (a bitmap
+ * with nr_free 0 is skipped) and the index would contradict the bitmap.
+ */
+static int grow_partial_bitmap(struct ll_disk *ll)
+{
+	pd_block_t index = ll->nr_blocks / ll->entries_per_block;
+	uint32_t end = (uint32_t)(ll->nr_blocks % ll->entries_per_block);
+	struct sm_index_entry ie;
+	struct bm_block *blk;
+	uint32_t nr_free;
+	int r;
+
+	if (!end)
+		return 0;			/* the last bitmap is whole */
+	r = load_ie(ll, index, &ie);
+	if (r)
+		return r;
+	r = bitmap_read_lock(ll, ie.blocknr, &blk);
+	if (r)
+		return r;
+	nr_free = bitmap_count_free(bitmap_cpayload(blk), ll->entries_per_block);
+	tm_unlock(ll->tm, blk);
+	if (ie.nr_free == nr_free && ie.none_free_before <= end)
+		return 0;
+	ie.nr_free = nr_free;
+	if (ie.none_free_before > end)
+		ie.none_free_before = end;
+	return save_ie(ll, index, &ie);
+}
+
 int sm_ll_extend(struct ll_disk *ll, pd_block_t extra)
 {
 	pd_block_t nr_blocks = ll->nr_blocks + extra;
@@ -387,6 +437,11 @@ int sm_ll_extend(struct ll_disk *ll, pd_block_t extra)
 	bitmaps = sm_nr_bitmaps(nr_blocks);
 	if (bitmaps > max_index_entries(ll))
 		return -EINVAL;
+	if (extra) {
+		r = grow_partial_bitmap(ll);
+		if (r)
+			return r;
+	}
 	/* Raised first: the allocations below may look at the new bitmaps'
 	 * entries (metadata space map extending itself). */
 	ll->nr_blocks = nr_blocks;

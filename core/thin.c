@@ -837,19 +837,23 @@ static void dev_to_info(const struct thin_dev *td, struct thin_dev_info *info)
 	info->snapshotted_time = td->snapshotted_time;
 }
 
+/* The guard of every read of one device, then its in-core details. */
+static int read_dev(struct thin_pool *pool, uint64_t id, struct thin_dev **result)
+{
+	int r = may_read(pool);
+
+	return r ? r : get_dev(pool, id, result);
+}
+
 int thin_dev_info(struct thin_pool *pool, uint64_t dev,
 		  struct thin_dev_info *info)
 {
 	struct thin_dev *td;
-	int r = may_read(pool);
+	int r = read_dev(pool, dev, &td);
 
-	if (r)
-		return r;
-	r = get_dev(pool, dev, &td);
-	if (r)
-		return r;
-	dev_to_info(td, info);
-	return 0;
+	if (!r)
+		dev_to_info(td, info);
+	return r;
 }
 
 int thin_set_dev_info(struct thin_pool *pool, const struct thin_dev_info *info)
@@ -955,11 +959,8 @@ int thin_lookup(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 	uint64_t keys[2] = { dev, vblock };
 	struct thin_dev *td;
 	uint8_t v[8];
-	int r = may_read(pool);
+	int r = read_dev(pool, dev, &td);
 
-	if (r)
-		return r;
-	r = get_dev(pool, dev, &td);
 	if (r)
 		return r;
 	r = bt_lookup(&pool->info, pool->root, keys, v);
@@ -1131,6 +1132,111 @@ int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
 	if (r)
 		return r;
 	return bt_walk(&pool->nb_info, le64_get(v), walk_one, &w);
+}
+
+/* --- reads of one device (dm-thin's status and discards) ------------------ */
+
+int thin_get_highest_mapped(struct thin_pool *pool, uint64_t dev,
+			    uint64_t *vblock)
+{
+	struct thin_dev *td;
+	int r = read_dev(pool, dev, &td);
+
+	/* keys[0] = dev picks the device's tree; -ENODATA if it is empty */
+	return r ? r : bt_find_highest_key(&pool->info, pool->root, &dev, vblock);
+}
+
+int thin_get_mapped_count(struct thin_pool *pool, uint64_t dev,
+			  uint64_t *count)
+{
+	struct thin_dev *td;
+	int r = read_dev(pool, dev, &td);
+
+	if (!r)
+		*count = td->mapped_blocks;
+	return r;
+}
+
+int thin_find_mapped_range(struct thin_pool *pool, uint64_t dev,
+			   uint64_t begin, uint64_t end,
+			   struct thin_mapped_range *range)
+{
+	uint64_t keys[2] = { dev, begin }, v;
+	struct thin_dev *td;
+	pd_block_t b, next;
+	uint32_t t;
+	uint8_t val[8];
+	int r = read_dev(pool, dev, &td);
+
+	if (!r && end <= begin)
+		r = -ENODATA;
+	if (r)
+		return r;
+	r = bt_lookup_next(&pool->info, pool->root, keys, &v, val);
+	if (r)
+		return r;
+	if (v >= end)
+		return -ENODATA;
+	unpack_block_time(le64_get(val), &b, &t);
+	range->thin_begin = v;
+	range->pool_begin = b;
+	range->maybe_shared = td->snapshotted_time > t;		/* TH3 */
+	for (next = b + 1, v++; v < end; v++, next++) {
+		keys[1] = v;
+		r = bt_lookup(&pool->info, pool->root, keys, val);
+		if (r == -ENODATA)
+			break;
+		if (r)
+			return r;
+		unpack_block_time(le64_get(val), &b, &t);
+		if (b != next || (td->snapshotted_time > t) != range->maybe_shared)
+			break;
+	}
+	range->thin_end = v;
+	return 0;
+}
+
+
+struct mapped_sum {
+	struct thin_pool *pool;
+	uint64_t mapped;
+};
+
+/* A device's mapped_blocks from the details tree, unless it is in core
+ * (counted from there: it may have changed since). */
+static int add_stored_mapped(void *ctx, const uint64_t *keys, const void *value)
+{
+	struct mapped_sum *s = ctx;
+
+	if (!find_dev(s->pool, keys[0]))
+		s->mapped += le64_get((const uint8_t *)value + DD_MAPPED_BLOCKS);
+	return 0;
+}
+
+int thin_check_trees(struct thin_pool *pool, const char **what)
+{
+	struct mapped_sum s = { pool, 0 };
+	struct bt_check_stats st;
+	int r = may_read(pool);
+
+	if (r)
+		return r;
+	*what = "device details tree";
+	r = bt_check(&pool->details_info, pool->details_root, NULL, NULL, NULL);
+	if (r)
+		return r;
+	*what = "mapping tree";
+	r = bt_check(&pool->info, pool->root, NULL, NULL, &st);
+	if (r)
+		return r;
+	r = bt_walk(&pool->details_info, pool->details_root, add_stored_mapped,
+		    &s);
+	if (r)
+		return r;
+	for (size_t i = 0; i < pool->nr_devs; i++)
+		s.mapped += pool->devs[i].mapped_blocks;
+	*what = "mapping tree's entries against the devices' mapped_blocks";
+	return st.nr_entries == s.mapped ? 0 : -EILSEQ;		/* TH2 */
 }
 
 /* --- pool-wide values ----------------------------------------------------- */

@@ -146,6 +146,39 @@ typedef int (*thin_mapping_fn)(void *ctx, uint64_t vblock,
 			       pd_block_t data_block, uint32_t time);
 int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
 		       thin_mapping_fn fn, void *ctx);
+/* bt_check (bt.h) of the trees the pool has open: the device-details
+ * tree, then the mapping tree (its top level and every device's tree),
+ * whose bottom-level entries must add up to the devices' mapped_blocks
+ * (TH2).  0, or the first error (-EILSEQ / -ENOTBLK damage, -EIO, -ENOMEM)
+ * with *what naming the tree or count.  A structural check by the btree
+ * code itself, beside check.h's, which shares none of its code: where
+ * the two disagree, one of them is wrong. */
+int thin_check_trees(struct thin_pool *pool, const char **what);
+
+/* The reads dm-thin makes of a device (the kernel's dm_thin_* calls of
+ * the same purpose); each sees this transaction's changes and changes
+ * nothing.  -ENODATA for a device that does not exist. */
+/* The highest mapped vblock of dev (dm_thin_get_highest_mapped_block, for
+ * the thin status line); -ENODATA when dev maps nothing. */
+int thin_get_highest_mapped(struct thin_pool *pool, uint64_t dev,
+			    uint64_t *vblock);
+/* dev's mapped_blocks (dm_thin_get_mapped_count). */
+int thin_get_mapped_count(struct thin_pool *pool, uint64_t dev,
+			  uint64_t *count);
+/* The first run of mappings of dev in [begin, end) (dm_thin_find_mapped_
+ * range, which dm-thin's discards walk run by run): vblocks [thin_begin,
+ * thin_end) map data blocks pool_begin, pool_begin + 1, ... with one
+ * shared flag (TH3).  The run stops before the first vblock that is
+ * unmapped, maps another block, has the other shared flag, or is end.
+ * -ENODATA if nothing in [begin, end) is mapped (so also if end <= begin). */
+struct thin_mapped_range {
+	uint64_t thin_begin, thin_end;
+	pd_block_t pool_begin;
+	int maybe_shared;
+};
+int thin_find_mapped_range(struct thin_pool *pool, uint64_t dev,
+			   uint64_t begin, uint64_t end,
+			   struct thin_mapped_range *range);
 
 /* Pool-wide values. */
 int thin_get_transaction_id(struct thin_pool *pool, uint64_t *id);
@@ -155,6 +188,15 @@ int thin_set_transaction_id(struct thin_pool *pool, uint64_t current_id,
 int thin_get_time(struct thin_pool *pool, uint32_t *time);
 int thin_set_time(struct thin_pool *pool, uint32_t time);	/* restore */
 int thin_get_data_block_size(struct thin_pool *pool, uint32_t *sectors);
+/* The pool status line's counts (dm_pool_get_data_dev_size,
+ * dm_pool_get_free_block_count, dm_pool_get_metadata_dev_size and, below,
+ * dm_pool_get_free_metadata_block_count).  The sizes are the current ones
+ * (a resize counts at once; the kernel's data size waits for the commit,
+ * sm_disk.c DS1).  The free data count is the committed size less every
+ * block with a reference now: a block freed in this transaction counts as
+ * free at once, one added by a resize only after the commit (sm_disk.c
+ * DS1, DS2); 0 if that is below zero (a grow and more allocations than
+ * the old size had free, in one transaction: the kernel's count wraps). */
 int thin_get_nr_data_blocks(struct thin_pool *pool, pd_block_t *nr);
 int thin_get_free_data_blocks(struct thin_pool *pool, pd_block_t *nr);
 int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr);

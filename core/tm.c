@@ -193,6 +193,10 @@ int tm_commit(struct transaction_manager *tm, struct bm_block *superblock)
 	}
 	shadow_wipe(tm);
 	bm_unlock(superblock);
+#ifdef PD_MUTANTS
+	if (PD_MUTANT(NO_FLUSH_AFTER_SUPERBLOCK))
+		return check(tm, bm_write_dirty(bm));	/* planted */
+#endif
 	if (PD_MUTANT(SUPERBLOCK_FIRST)) {
 		/* planted: the superblock is written before the blocks it
 		 * points to, one flush after all of them */

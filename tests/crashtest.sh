@@ -6,19 +6,29 @@
 #     with torn writes (exhaustive, --tear), on each backend of
 #     CRASHTEST_BACKENDS (default: core, kernel-6.1, kernel-6.12; a kernel
 #     backend this pdcrash lacks, a KERNEL=0 build, is reported as skipped),
-#     report in reports/crashtest[-BACKEND]/;
+#     report in reports/crashtest[-BACKEND]/; the dm-cache scenarios
+#     (scenarios/cache/) run on the kernel backends through Linux's own
+#     dm-cache-metadata.c (about 0.6 s of each kernel step);
 #  2. the same (torn writes too) with --io-errors on core: every read, write
 #     and flush of each run failed once and from then on, report in
 #     reports/crashtest-io/.  Not on the kernel backends: there a read
 #     error reaches a kernel BUG_ON in Linux 6.1 (README, "The kernel
-#     backend"), a known finding that pdcrash reports as a violation of
-#     that fault run, with an id that replays.
+#     backend"), and on the dm-cache scenarios a failed superblock write
+#     or flush at open reaches a NULL dereference in metadata_open's error
+#     path (README, "dm-cache on the kernel backend"): known findings that
+#     pdcrash reports as violations of those fault runs, with ids that
+#     replay.
 #  3. the same (torn writes too) with --media-faults on core: bit rot at
 #     every read and a lost sector at every write of each run, report in
-#     reports/crashtest-media/ (detected states counted apart).
+#     reports/crashtest-media/ (detected states counted apart);
+#  4. --damage on core: every metadata block the committed images reach
+#     damaged by each kind that fits it, checksum recomputed, and recovered
+#     (harness/engine/damage.h), report in reports/crashtest-damage/
+#     (summary.md, summary.json).
 # A per-backend line at the end; exit 0 only if no step found a violation.
 # PDCRASH_ARGS adds options to every run (e.g. PDCRASH_ARGS="--seed 7");
-# CRASHTEST_IO=0 skips step 2, CRASHTEST_MEDIA=0 step 3.
+# CRASHTEST_IO=0 skips step 2, CRASHTEST_MEDIA=0 step 3, CRASHTEST_DAMAGE=0
+# step 4.
 set -u
 cd "$(dirname "$0")/.."
 pdcrash="${PD_BUILD:-build}/pdcrash"
@@ -59,6 +69,10 @@ fi
 if [ "${CRASHTEST_MEDIA:-1}" != 0 ]; then
 	one "core, media faults at every read and write of every run" \
 		reports/crashtest-media --tear --media-faults
+fi
+if [ "${CRASHTEST_DAMAGE:-1}" != 0 ]; then
+	one "core, structure-aware damage of every metadata block of the committed images" \
+		reports/crashtest-damage --damage
 fi
 echo "== per backend$summary"
 exit $fail

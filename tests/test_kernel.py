@@ -55,7 +55,8 @@ def test_kernel_ctests(ktest, version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_only_prefixed_symbols_are_global(ktest, build_dir, version):
     """kernel.mk's localisation: the version's object exports only
-    <prefix>dm_pool_*, dm_thin_*, dm_bufio_*, kbufio_* names."""
+    <prefix>dm_pool_*, dm_thin_*, dm_cache_*, dm_bufio_*, kbufio_*,
+    kpolicy_* names."""
     obj = os.path.join(build_dir, "kernel", version, "kthin.o")
     out = subprocess.run(["nm", "-g", "--defined-only", obj], check=True,
                          capture_output=True, text=True).stdout
@@ -64,8 +65,11 @@ def test_only_prefixed_symbols_are_global(ktest, build_dir, version):
     p = prefix(version)
     assert p + "dm_pool_metadata_open" in names
     assert p + "dm_bufio_write_dirty_buffers" in names
+    assert p + "dm_cache_metadata_open" in names
+    assert p + "kpolicy_create" in names
     wrong = [n for n in names
-             if not re.match(p + r"(dm_pool_|dm_thin_|dm_bufio_|kbufio_)", n)]
+             if not re.match(p + r"(dm_pool_|dm_thin_|dm_cache_|dm_bufio_|"
+                             r"kbufio_|kpolicy_)", n)]
     assert not wrong, wrong
     und = subprocess.run(["nm", "-u", obj], check=True, capture_output=True,
                          text=True).stdout

@@ -541,3 +541,27 @@ def test_io_error_sweep_equals_serial_fault_runs(mutant, scn, mutants_exe):
     if mutant:
         assert ja["violations"]
     assert without_times(ja, True) == without_times(jb, True)
+
+
+def test_a_crash_after_the_last_commit_returned_is_a_cut(tmp_path, mutants_exe):
+    """The end of the log is a cut of its own when markers follow the last
+    IO: a commit that returned without flushing its superblock (planted:
+    no-flush-after-superblock) must not roll back there."""
+    p = tmp_path / "last-commit.scn"
+    p.write_text("create 0\nmap 0 0..3\ncommit\n")
+    r = subprocess.run([mutants_exe, "run", str(p), "--json", "--mutant",
+                        "no-flush-after-superblock"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr
+    ids = json.loads(r.stdout)["violations"]
+    last = max(int(re.search(r":c(\d+):", i).group(1)) for i in ids)
+    end_id = [i for i in ids if ":c%d:" % last in i][0]
+    r = subprocess.run([mutants_exe, "replay", end_id, "--trace",
+                        "--mutant", "no-flush-after-superblock"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "none of the committed states 1..1" in r.stdout, r.stdout[-1500:]
+    # that cut is after the last log entry, a commit-end marker
+    entries = re.findall(r"^\s+(\d+)\s+(.*)$", r.stdout, re.M)
+    assert int(entries[-1][0]) + 1 == last, r.stdout[-1500:]
+    assert "commit-end 1" in entries[-1][1], entries[-1]

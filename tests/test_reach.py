@@ -174,13 +174,17 @@ commit
 """
 
 
-def op_trace(path):
-    """The ops of the run of scenario path, as `replay --trace` prints them."""
+def op_trace(path, extras=False):
+    """The ops of the run of scenario path, as `replay --trace` prints them
+    (with extras, those aim=boundaries added: [(op, is_extra)])."""
     r = run(PDCRASH, ["replay", path[:-4] + ":s1:c99999999:p0-of-1:e0"])
     n = int(re.search(r"the end of the log \((\d+) entries\)", r.stderr).group(1))
     r = run(PDCRASH, ["replay", path[:-4] + ":s1:c%d:p0-of-1:e0" % n, "--trace"])
     assert r.returncode == 0, r.stdout + r.stderr
-    return re.findall(r"-- op \d+: (.*?)  \(line", r.stdout)
+    ops = re.findall(r"-- op \d+: (.*?)  \(line \d+(, aim extra)?\)", r.stdout)
+    if extras:
+        return [(o, bool(x)) for o, x in ops]
+    return [o for o, x in ops if not x]
 
 
 def test_random_aim_boundaries(tmp_path):
@@ -197,6 +201,14 @@ def test_random_aim_boundaries(tmp_path):
     # a snapshot of the same origin twice: a tree shared three ways
     snaps = [o.split()[2] for o in b if o.startswith("snap")]
     assert len(snaps) > len(set(snaps)), b
+    # and, from a stream of its own, reads and caller errors; none of them
+    # in the plain line
+    extra = [o for o, x in op_trace(aimed, extras=True) if x]
+    assert not [o for o, x in op_trace(plain, extras=True) if x]
+    kinds = {o.split()[0] for o in extra}
+    assert {"status", "find-range"} <= kinds, kinds
+    assert kinds & {"create", "snap", "delete", "map", "unmap", "resize-data",
+                    "resize-meta", "trans-id", "meta-snap-release"}, kinds
 
 
 def test_random_aim_is_checked(tmp_path):

@@ -273,7 +273,7 @@ static int digest_discard(void *ctx, uint32_t dblock, int discarded)
 	return 0;
 }
 
-int cache_md_digest(struct cache_md *cmd, struct digest *d)
+int cache_client_digest(struct cache_client *c, struct digest *d)
 {
 	char name[CACHE_POLICY_NAME_SIZE + 1];
 	uint32_t pv[CACHE_POLICY_VERSION_SIZE], hint_size, nr;
@@ -281,13 +281,13 @@ int cache_md_digest(struct cache_md *cmd, struct digest *d)
 	int r;
 
 	*d = (struct digest) { 0, 0 };
-	r = cache_get_size(cmd, &nr);
+	r = c->ops->get_size(c, &nr);
 	if (!r)
-		r = cache_get_policy(cmd, name, pv, &hint_size);
+		r = c->ops->get_policy(c, name, pv, &hint_size);
 	if (!r)
-		r = cache_walk_mappings(cmd, digest_mapping, &w);
+		r = c->ops->walk_mappings(c, digest_mapping, &w);
 	if (!r)
-		r = cache_walk_discards(cmd, digest_discard, &w);
+		r = c->ops->walk_discards(c, digest_discard, &w);
 	if (r)
 		return r;
 	add_header(d, nr, w.nr_dblocks, name, pv, hint_size);
@@ -323,7 +323,8 @@ static int model_discard(void *ctx, uint32_t dblock, int discarded)
 	return r;
 }
 
-int cache_oracle_from_md(struct cache_md *cmd, struct cache_oracle **result)
+int cache_oracle_from_client(struct cache_client *c,
+			     struct cache_oracle **result)
 {
 	struct cache_oracle *o;
 	struct md_walk w = { NULL, NULL, 0 };
@@ -334,15 +335,15 @@ int cache_oracle_from_md(struct cache_md *cmd, struct cache_oracle **result)
 	if (r)
 		return r;
 	w.o = o;
-	r = cache_get_size(cmd, &nr);
+	r = c->ops->get_size(c, &nr);
 	if (!r)
 		r = cache_oracle_resize(o, nr);
 	if (!r)
-		r = cache_get_policy(cmd, o->policy, o->pversion, &o->hint_size);
+		r = c->ops->get_policy(c, o->policy, o->pversion, &o->hint_size);
 	if (!r)
-		r = cache_walk_mappings(cmd, model_mapping, &w);
+		r = c->ops->walk_mappings(c, model_mapping, &w);
 	if (!r)
-		r = cache_walk_discards(cmd, model_discard, &w);
+		r = c->ops->walk_discards(c, model_discard, &w);
 	if (r) {
 		cache_oracle_destroy(o);
 		return r;

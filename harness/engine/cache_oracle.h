@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "cache_client.h"
 #include "oracle.h"
 
 struct cache_entry {
@@ -71,12 +72,13 @@ void cache_oracle_reopen(struct cache_oracle *o, int clean);
 int cache_oracle_oblock_mapped(const struct cache_oracle *o, uint64_t ob);
 
 struct digest cache_oracle_digest(const struct cache_oracle *o);
-/* The digest of what cmd reports (walks every mapping and discard bit);
- * 0 or -errno. */
-int cache_md_digest(struct cache_md *cmd, struct digest *d);
-/* A model of what cmd reports; hints_valid when a mapped block showed a
+/* The digest of what c reports (cache_client.h CC2: walks every mapping
+ * and discard bit, through whichever backend); 0 or -errno. */
+int cache_client_digest(struct cache_client *c, struct digest *d);
+/* A model of what c reports; hints_valid when a mapped block showed a
  * hint (the hints of unmapped blocks cannot be seen: 0).  0 or -errno. */
-int cache_oracle_from_md(struct cache_md *cmd, struct cache_oracle **result);
+int cache_oracle_from_client(struct cache_client *c,
+			     struct cache_oracle **result);
 /* Lines "- what the model holds / + what was found" into buf (at most
  * max_lines differences; 0 no limit); returns the number of differences. */
 size_t cache_oracle_diff(const struct cache_oracle *want,

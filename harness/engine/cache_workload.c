@@ -24,6 +24,7 @@
 
 #include "bm.h"
 #include "cache.h"
+#include "cache_client.h"
 #include "cache_oracle.h"
 #include "cache_scenario.h"
 #include "check.h"
@@ -36,13 +37,15 @@ struct crun {
 	const struct run_config *cfg;
 	struct run_result *res;
 	struct bdev *bd;
-	struct cache_md *cmd;
-	struct cache_params params;
+	const struct cache_client_ops *ops;	/* the run's backend */
+	struct cache_client *cc;
+	struct cache_client_params params;
 	struct cache_oracle *model;	/* current transaction, as reported */
 	struct cache_oracle *committed;	/* last committed, as stored */
 	size_t cap_ops, cap_states;
 	int done;
 	int setup_err;
+	int skip_noted;			/* a skip was named on stderr */
 	uint64_t next_oblock;		/* for generated maps */
 };
 
@@ -160,7 +163,7 @@ static int injected(struct crun *w, int r)
 {
 	if (!faults_planned(w) || !r)
 		return 0;
-	return r == -EIO || (w->cmd && cache_is_failed(w->cmd));
+	return r == -EIO || (w->cc && w->ops->is_failed(w->cc));
 }
 
 static void note_error(struct crun *w)
@@ -184,8 +187,10 @@ static void stop(struct crun *w)
 	w->done = 1;
 }
 
-/* After an injected error: abort (CA5) and follow the metadata to the state
- * it reopened in.  cand: the state a failed commit was making, or -1. */
+/* After an injected error: the caller's policy (cache_client.h CC5: our
+ * core aborts (CA5) and goes on; dm-cache aborts, sets needs_check and
+ * stays read-only, KC11) and follow the metadata to the state it reopened
+ * in.  cand: the state a failed commit was making, or -1. */
 static void recover(struct crun *w, int64_t cand)
 {
 	struct run_result *res = w->res;
@@ -195,9 +200,14 @@ static void recover(struct crun *w, int64_t cand)
 	int r;
 
 	note_error(w);
-	r = cache_abort(w->cmd);
+	r = w->ops->after_error(w->cc);
+	if (r == 1) {
+		res->read_only = 1;	/* checked, then nothing more runs */
+		w->done = 1;
+		r = 0;
+	}
 	if (!r)
-		r = cache_md_digest(w->cmd, &d);
+		r = cache_client_digest(w->cc, &d);
 	if (r) {
 		res->stopped = 1;	/* dead: nothing more runs */
 		w->done = 1;
@@ -207,13 +217,15 @@ static void recover(struct crun *w, int64_t cand)
 		if (cand >= 0)
 			res->nr_states--;	/* it did not happen */
 	} else if (cand >= 0 && digest_eq(d, res->digests[cand])) {
-		/* the superblock of cand had landed; cache_abort() wrote it
-		 * back and flushed it: durable from here on */
+		/* the superblock of cand had landed; the core's abort wrote
+		 * it back and flushed it, so did the kernel adapter's reload
+		 * (KC6): durable from here on (else cand - 1 stays possible) */
 		if (cache_oracle_assign(w->committed, w->model)) {
 			live_fail(w, "out of memory");
 			goto out;
 		}
-		mark(w, MK_COMMIT_END, (uint64_t)cand);
+		mark(w, MK_COMMIT_END, (uint64_t)cand |
+		     (w->ops->abort_makes_durable ? 0 : MK_UNCERTAIN));
 		keep_model(w, (uint64_t)cand, 0);
 	} else {
 		live_fail(w, "after abort the metadata shows neither committed "
@@ -239,9 +251,9 @@ static int settle(struct crun *w, struct run_op *ro, int core, int expect)
 		char buf[128];
 
 		op_format(&ro->op, buf, sizeof(buf));
-		live_fail(w, "op %zu '%s': core returned %d (%s), the model %d (%s)",
-			  (size_t)(ro - w->res->ops), buf, core, pd_strerror(core),
-			  expect, pd_strerror(expect));
+		live_fail(w, "op %zu '%s': %s returned %d (%s), the model %d (%s)",
+			  (size_t)(ro - w->res->ops), buf, w->ops->name, core,
+			  pd_strerror(core), expect, pd_strerror(expect));
 		return 0;
 	}
 	return core == 0;
@@ -251,21 +263,22 @@ static int settle(struct crun *w, struct run_op *ro, int core, int expect)
 static void live_check(struct crun *w, const char *when)
 {
 	struct digest d;
-	int r = cache_md_digest(w->cmd, &d);
+	int r = cache_client_digest(w->cc, &d);
 
 	if (injected(w, r)) {
 		recover(w, -1);
 		return;
 	}
 	if (r) {
-		live_fail(w, "%s: reading the metadata failed: %s", when, pd_strerror(r));
+		live_fail(w, "%s: reading the metadata failed: %s%s%s", when,
+			  pd_strerror(r), w->cc->msg[0] ? ": " : "", w->cc->msg);
 		return;
 	}
 	if (!digest_eq(d, cache_oracle_digest(w->model))) {
 		struct cache_oracle *found;
 		char diff[300] = "";
 
-		if (!cache_oracle_from_md(w->cmd, &found)) {
+		if (!cache_oracle_from_client(w->cc, &found)) {
 			cache_oracle_diff(w->model, found, diff, sizeof(diff), 3);
 			cache_oracle_destroy(found);
 		}
@@ -285,7 +298,7 @@ static void do_commit(struct crun *w, struct run_op *ro)
 		return;
 	}
 	mark(w, MK_COMMIT_BEGIN, k);
-	r = cache_commit(w->cmd, 0);
+	r = w->ops->commit(w->cc);
 	ro->result = r;
 	if (injected(w, r)) {
 		recover(w, (int64_t)k);
@@ -322,10 +335,10 @@ static void do_open(struct crun *w, struct run_op *ro, int clean)
 		}
 		mark(w, MK_COMMIT_BEGIN, k);
 	}
-	r = cache_md_open(w->bd, &w->params, &w->cmd);
+	r = w->ops->open(w->bd, &w->params, &w->cc);
 	ro->result = r;
 	if (r) {
-		w->cmd = NULL;
+		w->cc = NULL;
 		if (faults_planned(w))
 			stop(w);
 		else
@@ -333,7 +346,7 @@ static void do_open(struct crun *w, struct run_op *ro, int clean)
 				  (size_t)(ro - res->ops), r, pd_strerror(r));
 		return;
 	}
-	if (cache_clean_when_opened(w->cmd) != clean) {
+	if (w->ops->clean_when_opened(w->cc) != clean) {
 		live_fail(w, "op %zu: reopened %s a clean shutdown, the superblock "
 			  "says otherwise", (size_t)(ro - res->ops),
 			  clean ? "after" : "without");
@@ -364,8 +377,8 @@ static void do_shutdown(struct crun *w, struct run_op *ro)
 		return;
 	}
 	mark(w, MK_COMMIT_BEGIN, k);
-	r = cache_md_close(w->cmd);
-	w->cmd = NULL;
+	r = w->ops->close(w->cc);
+	w->cc = NULL;
 	ro->result = r;
 	if (r) {
 		if (faults_planned(w))
@@ -385,6 +398,13 @@ static void do_shutdown(struct crun *w, struct run_op *ro)
 }
 
 static void exec_op(struct crun *w, const struct op *op);
+
+/* An op this backend cannot do as the grammar means it (workload.h). */
+static void note_skip(struct crun *w, struct run_op *ro, const char *why)
+{
+	workload_note_skip(w->cfg, w->res, ro, w->ops->name, &w->skip_noted,
+			   why);
+}
 
 /* --- random ops ------------------------------------------------------------ */
 
@@ -536,18 +556,18 @@ static void exec_op(struct crun *w, const struct op *op)
 				  (unsigned long long)op->c);
 			break;
 		}
-		r = cache_insert_mapping(w->cmd, a, op->c);
+		r = w->ops->insert(w->cc, a, op->c);
 		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_insert(m, a, op->c));
 		break;
 	case CO_UNMAP:
-		r = cache_remove_mapping(w->cmd, a);
+		r = w->ops->remove(w->cc, a);
 		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_remove(m, a));
 		break;
 	case CO_DIRTY:
 	case CO_CLEAN: {
 		int dirty = op->sub == CO_DIRTY;
 
-		r = cache_set_dirty(w->cmd, a, dirty);
+		r = w->ops->set_dirty(w->cc, a, dirty);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       cache_oracle_set_dirty(m, a, dirty));
 		break;
@@ -562,7 +582,7 @@ static void exec_op(struct crun *w, const struct op *op)
 		}
 		for (uint32_t i = 0; i < m->nr_cblocks; i++)
 			h[i] = cache_hint_value((uint32_t)op->c, i);
-		r = cache_write_hints(w->cmd, g->policy, version, g->hint_size, h);
+		r = w->ops->write_hints(w->cc, g->policy, version, g->hint_size, h);
 		free(h);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       cache_oracle_write_hints(m, g->policy, g->hint_size,
@@ -573,24 +593,24 @@ static void exec_op(struct crun *w, const struct op *op)
 	case CO_UNDISCARD: {
 		int on = op->sub == CO_DISCARD;
 
-		r = cache_set_discard(w->cmd, a, on);
+		r = w->ops->set_discard(w->cc, a, on);
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       cache_oracle_set_discard(m, a, on));
 		break;
 	}
 	case CO_DISCARD_RESIZE:
-		r = cache_discard_resize(w->cmd, (uint64_t)res->geo.block_size * 4, a);
+		r = w->ops->discard_resize(w->cc, (uint64_t)res->geo.block_size * 4, a);
 		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_discard_resize(m, a));
 		break;
 	case CO_RESIZE:
-		r = cache_resize(w->cmd, a);
+		r = w->ops->resize(w->cc, a);
 		settle(w, ro, r, injected(w, r) ? 0 : cache_oracle_resize(m, a));
 		break;
 	case CO_COMMIT:
 		do_commit(w, ro);
 		break;
 	case CO_ABORT:
-		r = cache_abort(w->cmd);
+		r = w->ops->abort(w->cc);
 		if (settle(w, ro, r, 0)) {
 			if (cache_oracle_assign(m, w->committed))
 				live_fail(w, "out of memory");
@@ -599,11 +619,18 @@ static void exec_op(struct crun *w, const struct op *op)
 		}
 		break;
 	case CO_SHUTDOWN:
-		do_shutdown(w, ro);
+		if (w->ops->shutdown_needs_hints && m->hint_size &&
+		    !m->hints_valid)
+			note_skip(w, ro, "the kernel cannot store a clean "
+				  "shutdown without valid hints (cache_client.h "
+				  "KC5): no hints were written since an unclean "
+				  "open");
+		else
+			do_shutdown(w, ro);
 		break;
 	case CO_REOPEN:
-		cache_md_destroy(w->cmd);
-		w->cmd = NULL;
+		w->ops->destroy(w->cc);
+		w->cc = NULL;
 		do_open(w, ro, 0);
 		break;
 	default:
@@ -621,14 +648,17 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	res->client = &client_core_ops;
+	res->client = cfg->client ? cfg->client : &client_core_ops;
+	r = cache_client_backend(res->client->name, &w.ops);
+	if (r)
+		return r;
 	res->geo = sc->geo;
 	g = &res->geo.cache;
 	if (cfg->cache_blocks)
 		res->geo.cache_blocks = cfg->cache_blocks;
 	if (cfg->fiu_name)
 		return -EOPNOTSUPP;	/* not for cache scenarios (yet) */
-	w.params = (struct cache_params) {
+	w.params = (struct cache_client_params) {
 		.data_block_size = res->geo.block_size,
 		.version = g->version,
 		.cache_blocks = res->geo.cache_blocks,
@@ -662,9 +692,9 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 	if (r)
 		goto out;
 	mark(&w, MK_COMMIT_BEGIN, 0);
-	r = cache_md_format(w.bd, &w.params, &w.cmd);
+	r = w.ops->format(w.bd, &w.params, &w.cc);
 	if (r) {
-		w.cmd = NULL;
+		w.cc = NULL;
 		if (cfg->fault.kind == FAULT_NONE) {
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
 		} else {
@@ -693,7 +723,8 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 		exec_op(&w, &sc->ops[i]);
 	r = w.setup_err;
 out:
-	cache_md_destroy(w.cmd);
+	if (w.cc)
+		w.ops->destroy(w.cc);
 	cache_oracle_destroy(w.model);
 	cache_oracle_destroy(w.committed);
 	return r;
@@ -733,8 +764,12 @@ static void collect_msg(void *ctx, const char *text)
 							: m->len - m->used - 1;
 }
 
-/* 0 clean; 1 damaged (what in msg); -errno could not run. */
-static int structural(struct bdev *bd, char *msg, size_t len)
+/* 0 clean; 1 damaged, 2 the checks disagree (what in msg); -errno could
+ * not run.  As in explore.c: core/check_cache.c on the image, then, when
+ * it finds nothing, the backend's own check of the arrays cc has open
+ * (core: bt_check of each index tree; none when cc is NULL). */
+static int structural(struct bdev *bd, struct cache_client *cc, char *msg,
+		      size_t len)
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_cache_result cr;
@@ -744,17 +779,28 @@ static int structural(struct bdev *bd, char *msg, size_t len)
 	r = check_cache_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
 	if (r)
 		return r;
-	return (cr.errors || cr.leaks || !cr.superblock_ok) ? 1 : 0;
+	if (cr.errors || cr.leaks || !cr.superblock_ok)
+		return 1;
+	if (!cc || !cc->ops->check_trees)
+		return 0;
+	r = cc->ops->check_trees(cc);
+	if (!r || r == -ENOMEM)
+		return r;
+	snprintf(msg, len, "the structural checks disagree: core/check_cache.c "
+		 "finds nothing wrong, %.200s fails: %s",
+		 cc->msg[0] ? cc->msg : "the backend's check of its arrays",
+		 pd_strerror(r));
+	return 2;
 }
 
-/* ": " and the first differences between what cmd reports and o, or "". */
-static void diff_text(struct cache_md *cmd, const struct cache_oracle *o,
+/* ": " and the first differences between what cc reports and o, or "". */
+static void diff_text(struct cache_client *cc, const struct cache_oracle *o,
 		      char *buf, size_t len)
 {
 	struct cache_oracle *found;
 
 	buf[0] = 0;
-	if (len < 8 || cache_oracle_from_md(cmd, &found))
+	if (len < 8 || cache_oracle_from_client(cc, &found))
 		return;
 	strcpy(buf, ": ");
 	cache_oracle_diff(o, found, buf + 2, len - 2, 2);
@@ -770,11 +816,12 @@ static void diff_text(struct cache_md *cmd, const struct cache_oracle *o,
  * discard bit, a commit; what is reported must be the recovered state plus
  * those, the structure clean; then a clean shutdown and reopen must report
  * the same, and the structure stay clean. */
-static void continue_and_check(struct cache_md **cmdp, struct bdev *image,
-			       const struct cache_params *params,
+static void continue_and_check(struct cache_client **ccp, struct bdev *image,
+			       const struct cache_client_params *params,
 			       struct check_out *out)
 {
-	struct cache_md *cmd = *cmdp;
+	struct cache_client *cc = *ccp;
+	const struct cache_client_ops *ops = cc->ops;
 	struct cache_oracle *o = NULL;
 	const uint32_t version[3] = { 2, 0, 0 };
 	uint32_t *h = NULL;
@@ -783,7 +830,7 @@ static void continue_and_check(struct cache_md **cmdp, struct bdev *image,
 	uint64_t ob = 0;
 	int made = 0, r;
 
-	r = cache_oracle_from_md(cmd, &o);
+	r = cache_oracle_from_client(cc, &o);
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing: reading the metadata: %s",
 			pd_strerror(r));
@@ -800,18 +847,18 @@ static void continue_and_check(struct cache_md **cmdp, struct bdev *image,
 		}
 		for (uint32_t i = 0; i < o->nr_cblocks; i++)
 			h[i] = cache_hint_value(0xc0ffee, i);
-		r = cache_write_hints(cmd, o->policy, version, o->hint_size, h);
+		r = ops->write_hints(cc, o->policy, version, o->hint_size, h);
 		if (!r)
 			r = cache_oracle_write_hints(o, o->policy, o->hint_size, 0xc0ffee);
 	}
 	for (uint32_t i = 0; i < o->nr_cblocks && made < CONT_MAPPINGS && !r; i++) {
 		if (o->cb[i].mapped)
 			continue;
-		r = cache_insert_mapping(cmd, i, ob);
+		r = ops->insert(cc, i, ob);
 		if (!r)
 			r = cache_oracle_insert(o, i, ob);
 		if (!r && !made) {
-			r = cache_set_dirty(cmd, i, 1);
+			r = ops->set_dirty(cc, i, 1);
 			if (!r)
 				r = cache_oracle_set_dirty(o, i, 1);
 		}
@@ -819,47 +866,47 @@ static void continue_and_check(struct cache_md **cmdp, struct bdev *image,
 		made++;
 	}
 	if (!r && o->nr_dblocks) {
-		r = cache_set_discard(cmd, o->nr_dblocks - 1, 1);
+		r = ops->set_discard(cc, o->nr_dblocks - 1, 1);
 		if (!r)
 			r = cache_oracle_set_discard(o, o->nr_dblocks - 1, 1);
 	}
 	if (!r)
-		r = cache_commit(cmd, 0);
+		r = ops->commit(cc);
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery failed: %s",
 			pd_strerror(r));
 		goto out;
 	}
-	r = cache_md_digest(cmd, &d);
+	r = cache_client_digest(cc, &d);
 	if (r || !digest_eq(d, cache_oracle_digest(o))) {
-		diff_text(cmd, o, msg, sizeof(msg));
+		diff_text(cc, o, msg, sizeof(msg));
 		set_out(out, OUT_VIOLATION, "continuing after recovery: the metadata "
 			"does not report the recovered state plus the changes%s%s%s",
 			r ? ": " : "", r ? pd_strerror(r) : "", msg);
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, cc, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
 		goto out;
 	}
 	/* clean shutdown and reopen: everything trusted, as reported */
-	r = cache_md_close(cmd);
-	*cmdp = NULL;
+	r = ops->close(cc);
+	*ccp = NULL;
 	if (!r)
-		r = cache_md_open(image, params, cmdp);
+		r = ops->open(image, params, ccp);
 	if (!r)
-		r = cache_clean_when_opened(*cmdp) ? cache_md_digest(*cmdp, &d) : -EPROTO;
+		r = ops->clean_when_opened(*ccp) ? cache_client_digest(*ccp, &d) : -EPROTO;
 	if (r || !digest_eq(d, cache_oracle_digest(o))) {
 		if (!r)
-			diff_text(*cmdp, o, msg, sizeof(msg));
+			diff_text(*ccp, o, msg, sizeof(msg));
 		set_out(out, OUT_VIOLATION, "continuing: after a clean shutdown and "
 			"reopen the metadata does not report what it did%s%s%s",
 			r ? ": " : "", r ? pd_strerror(r) : "", r ? "" : msg);
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, *ccp, msg, sizeof(msg));
 	if (r)
 		set_out(out, OUT_VIOLATION, "continuing, after a clean shutdown: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -875,12 +922,13 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 		       uint64_t fault_key, const int *torn,
 		       struct check_out *out)
 {
-	struct cache_params params = {
+	struct cache_client_params params = {
 		.data_block_size = res->geo.block_size,
 		.version = res->geo.cache.version,
 		.cache_blocks = res->geo.cache_blocks,
 	};
-	struct cache_md *cmd = NULL;
+	const struct cache_client_ops *ops;
+	struct cache_client *cc = NULL;
 	struct bdev *fb = NULL;
 	struct expect e;
 	struct digest d;
@@ -889,6 +937,13 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 
 	out->state = -2;
 	out->msg[0] = 0;
+	r = cache_client_backend(res->client ? res->client->name : "core", &ops);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "harness: no cache client for backend "
+			"%s: %s", res->client ? res->client->name : "core",
+			pd_strerror(r));
+		return;
+	}
 	workload_expect(res, id->cut, &e);
 	if (opts && opts->recovery_fault) {
 		struct prng p;
@@ -905,31 +960,31 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 		/* read-only: a read-write open that met no failing read would
 		 * clear CLEAN_SHUTDOWN (CA2), and the open below would see
 		 * another state; the reads of an open are the same */
-		params.flags = CACHE_OPEN_READ_ONLY;
-		r = cache_md_open(fb, &params, &cmd);
+		params.flags = CC_OPEN_READ_ONLY;
+		r = ops->open(fb, &params, &cc);
 		params.flags = 0;
-		if (!r && fault_bdev_failed(fb)) {
+		if (!r && fault_bdev_unrecovered(fb)) {
 			set_out(out, OUT_VIOLATION, "open succeeded although a "
 				"read failed (read %" PRIu64 ")",
 				fault_bdev_count(fb, FB_READ));
-			cache_md_destroy(cmd);
+			ops->destroy(cc);
 			bdev_destroy(fb);
 			return;
 		}
 		if (!r)
-			cache_md_destroy(cmd);
-		cmd = NULL;
+			ops->destroy(cc);
+		cc = NULL;
 		bdev_destroy(fb);
 		fb = NULL;
 	}
-	r = cache_md_open(image, &params, &cmd);
+	r = ops->open(image, &params, &cc);
 	if (r == -ENODATA && e.lo < 0) {
 		out->state = -1;
 		set_out(out, OUT_ROLLBACK, "unformatted, as before the format committed");
 		goto out;
 	}
 	if (r) {
-		cmd = NULL;
+		cc = NULL;
 		if ((torn ? *torn : id->tear) && (r == -EILSEQ || r == -ENOTBLK))
 			set_out(out, OUT_DETECTED, "open refused a torn image: %s",
 				pd_strerror(r));
@@ -937,16 +992,16 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		goto out;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = structural(image, cc, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "structural check: %s",
 			r < 0 ? pd_strerror(r) : msg);
 		goto out;
 	}
-	r = cache_md_digest(cmd, &d);
+	r = cache_client_digest(cc, &d);
 	if (r) {
-		set_out(out, OUT_VIOLATION, "reading the recovered metadata: %s",
-			pd_strerror(r));
+		set_out(out, OUT_VIOLATION, "reading the recovered metadata: %s%s%s",
+			pd_strerror(r), cc->msg[0] ? ": " : "", cc->msg);
 		goto out;
 	}
 	for (int64_t k = e.lo < 0 ? 0 : e.lo; k <= e.hi; k++) {
@@ -959,7 +1014,7 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 		set_out(out, OUT_VIOLATION, "recovered state is none of the "
 			"committed states %" PRId64 "..%" PRId64 " (as a reopen "
 			"reports them: %s)", e.lo < 0 ? 0 : e.lo, e.hi,
-			cache_clean_when_opened(cmd) ? "after a clean shutdown" :
+			ops->clean_when_opened(cc) ? "after a clean shutdown" :
 			"every mapped block dirty, no discards, no hints");
 		goto out;
 	}
@@ -968,9 +1023,10 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 	else
 		set_out(out, OUT_ROLLBACK, "state %" PRId64, out->state);
 	if (!opts || !opts->no_continue)
-		continue_and_check(&cmd, image, &params, out);
+		continue_and_check(&cc, image, &params, out);
 out:
-	cache_md_destroy(cmd);
+	if (cc)
+		ops->destroy(cc);
 	if (fb)
 		bdev_destroy(fb);
 }
@@ -997,32 +1053,35 @@ static struct cache_oracle *model_of(const struct run_config *cfg0, int64_t k)
 void cache_replay_show(const struct run_config *cfg, const struct run_result *res,
 		       struct bdev *image, int64_t lo, int64_t hi)
 {
-	struct cache_params params = {
+	struct cache_client_params params = {
 		.data_block_size = res->geo.block_size,
 		.version = res->geo.cache.version,
 		.cache_blocks = res->geo.cache_blocks,
-		.flags = CACHE_OPEN_READ_ONLY,
+		.flags = CC_OPEN_READ_ONLY,
 	};
 	struct cache_oracle *found = NULL;
-	struct cache_md *cmd;
+	const struct cache_client_ops *ops;
+	struct cache_client *cc;
 	char diff[8192];
 	int64_t best = -1;
 	size_t best_nd = SIZE_MAX;
 	int r;
 
-	r = cache_md_open(image, &params, &cmd);
+	r = cache_client_backend(res->client ? res->client->name : "core", &ops);
+	if (!r)
+		r = ops->open(image, &params, &cc);
 	if (r) {
 		printf("found: the metadata does not open: %s\n", pd_strerror(r));
 		return;
 	}
-	r = cache_oracle_from_md(cmd, &found);
+	r = cache_oracle_from_client(cc, &found);
 	if (r) {
 		printf("found: the metadata cannot be read: %s\n", pd_strerror(r));
 		goto out;
 	}
 	printf("found: %u cache blocks, %u discard blocks, opened %s\n",
 	       found->nr_cblocks, found->nr_dblocks,
-	       cache_clean_when_opened(cmd) ? "after a clean shutdown" :
+	       ops->clean_when_opened(cc) ? "after a clean shutdown" :
 	       "without a clean shutdown (every mapped block dirty)");
 	for (int64_t s = lo; s <= hi; s++) {
 		struct cache_oracle *o = model_of(cfg, s);
@@ -1055,5 +1114,5 @@ void cache_replay_show(const struct run_config *cfg, const struct run_result *re
 	}
 out:
 	cache_oracle_destroy(found);
-	cache_md_destroy(cmd);
+	ops->destroy(cc);
 }

@@ -71,6 +71,20 @@
  *      first change since open (pmd->in_service, the fix "dm thin
  *      metadata: do not write metadata if no changes occurred"); later it
  *      flushes and rewrites the superblock (unchanged_commit_is_noop = 0).
+ *  K10 get_nr_data_blocks(): dm_pool_get_data_dev_size answers the data
+ *      space map's size at the last commit; a resize shows after the next
+ *      commit (data_size_at_commit = 1).  The core answers the size now
+ *      (core/sm_disk.c DS1).
+ *  K11 get_free_data_blocks(): dm_pool_get_free_block_count is the size at
+ *      the last commit less the blocks in use now, in unsigned arithmetic:
+ *      after a grow and more allocations than the old size had free, in
+ *      one transaction, it wraps to near 2^64 (free_data_wraps = 1); the
+ *      core says 0 (DS2).  dm-thin commits right after each resize, so it
+ *      never asks in between.
+ *  K12 highest_mapped(): dm_thin_get_highest_mapped_block returns 1 and
+ *      the block, or 0 and nothing when the device maps nothing (the
+ *      number of tree levels dm_btree_find_highest_key found); the adapter
+ *      reports that 0 as -ENODATA, thin.h's meaning.
  */
 #ifndef PD_CLIENT_H
 #define PD_CLIENT_H
@@ -126,6 +140,10 @@ struct client_ops {
 					 * get_time answer for the last commit
 					 * only (K1): the workload asks them
 					 * only with nothing uncommitted */
+	int data_size_at_commit;	/* get_nr_data_blocks answers the size
+					 * at the last commit (K10) */
+	int free_data_wraps;		/* get_free_data_blocks wraps below
+					 * zero (K11); else it says 0 */
 	int (*format)(struct bdev *bd, const struct client_params *p,
 		      struct client **result);
 	int (*format_finish)(struct client *c, pd_block_t nr_data_blocks);
@@ -166,6 +184,9 @@ struct client_ops {
 	/* free metadata blocks less the commit reserve, as dm-thin sees them
 	 * (thin.h thin_get_free_metadata_blocks) */
 	int (*get_free_metadata_blocks)(struct client *c, pd_block_t *nr);
+	/* the rest of dm-thin's pool status line (thin.h; K10, K11) */
+	int (*get_nr_data_blocks)(struct client *c, pd_block_t *nr);
+	int (*get_free_data_blocks)(struct client *c, pd_block_t *nr);
 	int (*reserve_meta_snap)(struct client *c);
 	int (*release_meta_snap)(struct client *c);
 	int (*get_meta_snap)(struct client *c, pd_block_t *block);
@@ -174,10 +195,21 @@ struct client_ops {
 
 	int (*dev_info)(struct client *c, uint64_t dev,
 			struct thin_dev_info *info);
+	/* dm-thin's reads of one device, mid-transaction too (thin.h):
+	 * -ENODATA for no device, or (highest, a range) nothing mapped. */
+	int (*highest_mapped)(struct client *c, uint64_t dev, uint64_t *vblock);
+	int (*mapped_count)(struct client *c, uint64_t dev, uint64_t *count);
+	int (*find_mapped_range)(struct client *c, uint64_t dev, uint64_t begin,
+				 uint64_t end, struct thin_mapped_range *range);
 	/* Ids ascending, in an array it allocates (free()). */
 	int (*list_devs)(struct client *c, uint64_t **devs, size_t *nr);
 	int (*walk)(struct client *c, const struct client_walker *w,
 		    void *ctx);			/* CL5 */
+	/* The backend's own structural check of the trees it has open (core:
+	 * thin_check_trees, bt_check of each tree); 0, or an error with the
+	 * tree named in c->msg.  NULL for a backend without one (the
+	 * kernel's). */
+	int (*check_trees)(struct client *c);
 };
 
 extern const struct client_ops client_core_ops;

@@ -8,6 +8,7 @@
  * not go on (client_kernel.c); that is the named difference.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +219,32 @@ static int core_dev_info(struct client *c, uint64_t dev,
 	return thin_dev_info(POOL(c), dev, info);
 }
 
+static int core_highest(struct client *c, uint64_t dev, uint64_t *v)
+{
+	return thin_get_highest_mapped(POOL(c), dev, v);
+}
+
+static int core_mapped_count(struct client *c, uint64_t dev, uint64_t *n)
+{
+	return thin_get_mapped_count(POOL(c), dev, n);
+}
+
+static int core_find_range(struct client *c, uint64_t dev, uint64_t begin,
+			   uint64_t end, struct thin_mapped_range *range)
+{
+	return thin_find_mapped_range(POOL(c), dev, begin, end, range);
+}
+
+static int core_nr_data(struct client *c, pd_block_t *n)
+{
+	return thin_get_nr_data_blocks(POOL(c), n);
+}
+
+static int core_free_data(struct client *c, pd_block_t *n)
+{
+	return thin_get_free_data_blocks(POOL(c), n);
+}
+
 static int core_list(struct client *c, uint64_t **devs, size_t *nr)
 {
 	return thin_list_devs_alloc(POOL(c), devs, nr);
@@ -281,6 +308,17 @@ static int core_walk(struct client *c, const struct client_walker *w, void *ctx)
 	return client_core_walk_pool(POOL(c), w, ctx);
 }
 
+static int core_check_trees(struct client *c)
+{
+	const char *what = "";
+	int r = thin_check_trees(POOL(c), &what);
+
+	c->msg[0] = 0;
+	if (r)
+		snprintf(c->msg, sizeof(c->msg), "bt_check of the %s", what);
+	return r;
+}
+
 const struct client_ops client_core_ops = {
 	.name = "core",
 	.format_steps = 1,
@@ -311,12 +349,18 @@ const struct client_ops client_core_ops = {
 	.resize_metadata = core_resize_metadata,
 	.get_nr_metadata_blocks = core_nr_meta,
 	.get_free_metadata_blocks = core_free_meta,
+	.get_nr_data_blocks = core_nr_data,
+	.get_free_data_blocks = core_free_data,
 	.reserve_meta_snap = core_reserve,
 	.release_meta_snap = core_release,
 	.get_meta_snap = core_get_snap,
 	.set_needs_check = core_set_nc,
 	.get_needs_check = core_get_nc,
 	.dev_info = core_dev_info,
+	.highest_mapped = core_highest,
+	.mapped_count = core_mapped_count,
+	.find_mapped_range = core_find_range,
 	.list_devs = core_list,
 	.walk = core_walk,
+	.check_trees = core_check_trees,
 };

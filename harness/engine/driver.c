@@ -10,9 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_client.h"
 #include "covdump.h"
 #include "driver.h"
 #include "errors.h"
+#include "forkpipe.h"
 #include "writecheck.h"
 #include "liveid.h"
 
@@ -245,26 +247,18 @@ static void lazy_worker_free(struct worker *w);
 static int spawn(const struct job *jb, const struct run_opts *o,
 		 struct worker *w)
 {
-	int p[2];
+	int fd;
 
-	if (pipe(p))
-		return -errno;
-	fflush(NULL);
-	w->pid = fork();
-	if (w->pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
+	w->pid = fork_piped(&fd);
+	if (w->pid < 0)
+		return (int)w->pid;
 	if (w->pid == 0) {
-		close(p[0]);
 		cov_worker_start();
 		if (!o->sample)
-			worker_main_lazy(jb, o, w, p[1]);
-		worker_main(jb, o, w->slot, w->next_rank, p[1]);
+			worker_main_lazy(jb, o, w, fd);
+		worker_main(jb, o, w->slot, w->next_rank, fd);
 	}
-	close(p[1]);
-	w->fd = p[0];
+	w->fd = fd;
 	w->busy = 0;
 	w->done = 0;
 	w->last_heard = now_sec();
@@ -1328,6 +1322,7 @@ out:
 
 int driver_run(const struct run_opts *o, struct run_summary *sum)
 {
+	const struct cache_client_ops *cops;
 	double t0 = now_sec();
 	int r = 0;
 
@@ -1340,12 +1335,12 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 	if (!sum->variants)
 		return -ENOMEM;
 	for (size_t i = 0; i < o->nr_scenarios && !r && !stop_now(o, sum); i++) {
-		/* dm-cache metadata has our core's client only (no kernel
-		 * cache backend yet): another backend skips its scenarios */
+		/* a dm-cache scenario needs the backend's cache client
+		 * (cache_client.h); a backend without one skips it, named */
 		if (o->scenarios[i]->geo.is_cache && o->client &&
-		    o->client != &client_core_ops) {
-			fprintf(stderr, "%s: skipped: a dm-cache scenario runs on "
-				"the core backend only\n", o->scenarios[i]->name);
+		    cache_client_backend(o->client->name, &cops)) {
+			fprintf(stderr, "%s: skipped: backend %s has no dm-cache "
+				"client\n", o->scenarios[i]->name, o->client->name);
 			continue;
 		}
 		for (size_t v = 0; v < PD_NR_VARIANTS && !r && !stop_now(o, sum); v++) {

@@ -238,6 +238,10 @@ size_t cut_points(const struct run_result *res, uint64_t **cuts)
 		    op->kind == SD_FLUSH)
 			c[k++] = i + 1;
 	}
+	/* a crash after the last op returned: markers after the last IO
+	 * (a commit's end) make that a state of its own */
+	if (c[k - 1] != n)
+		c[k++] = n;
 	*cuts = c;
 	return (size_t)k;
 }
@@ -275,8 +279,13 @@ static void collect_msg(void *ctx, const char *text)
 							: m->len - m->used - 1;
 }
 
-/* 0 clean; 1 damaged (what in msg); -errno could not run. */
-static int structural(struct bdev *bd, char *msg, size_t len)
+/* 0 clean; 1 damaged, 2 the checks disagree (what in msg); -errno could
+ * not run.  Two checks that share no code: core/check.c on the image and,
+ * when it finds nothing, the backend's own check of the trees cl has open
+ * (core: bt_check; none when cl is NULL).  Damage only the second sees
+ * means one of them is wrong: a finding either way, never "detected". */
+int explore_structural(struct bdev *bd, struct client *cl, char *msg,
+		       size_t len)
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_result cr;
@@ -286,7 +295,18 @@ static int structural(struct bdev *bd, char *msg, size_t len)
 	r = check_thin_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
 	if (r)
 		return r;
-	return (cr.errors || cr.leaks) ? 1 : 0;
+	if (cr.errors || cr.leaks)
+		return 1;
+	if (!cl || !cl->ops->check_trees)
+		return 0;
+	r = cl->ops->check_trees(cl);
+	if (!r || r == -ENOMEM)
+		return r;
+	snprintf(msg, len, "the structural checks disagree: core/check.c finds "
+		 "nothing wrong, %.200s fails: %s",
+		 cl->msg[0] ? cl->msg : "the backend's check of its trees",
+		 pd_strerror(r));
+	return 2;
 }
 
 static int next_free_dev(struct client *cl, uint64_t *dev)
@@ -304,10 +324,8 @@ static int next_free_dev(struct client *cl, uint64_t *dev)
 	return 0;
 }
 
-/* Continue after recovery: a new device with a few mappings, a commit;
- * then the structure must be clean and the state what it was plus them. */
-static void continue_and_check(struct client *cl, struct bdev *image,
-			       struct digest found, struct check_out *out)
+int explore_continue(struct client *cl, struct bdev *image,
+		     struct digest found, struct check_out *out)
 {
 	struct digest want = found, now;
 	uint64_t dev, trans_id;
@@ -340,14 +358,14 @@ static void continue_and_check(struct client *cl, struct bdev *image,
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery failed: %s",
 			pd_strerror(r));
-		return;
+		return r;
 	}
 	struct thin_dev_info info;
 	r = cl->ops->dev_info(cl, dev, &info);
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing: the new device is unreadable: %s",
 			pd_strerror(r));
-		return;
+		return r;
 	}
 	digest_add_dev(&want, dev, info.mapped_blocks, trans_id, time, time);
 	r = client_digest(cl, &now);
@@ -356,12 +374,13 @@ static void continue_and_check(struct client *cl, struct bdev *image,
 			"is not the recovered one plus the new device%s%s%s%s",
 			r ? ": " : "", r ? pd_strerror(r) : "",
 			r && cl->msg[0] ? ": " : "", r ? cl->msg : "");
-		return;
+		return r ? r : 1;
 	}
-	r = structural(image, msg, sizeof(msg));
+	r = explore_structural(image, cl, msg, sizeof(msg));
 	if (r)
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
+	return r ? 1 : 0;
 }
 
 /* 1 + the log index of the last op before cut that changed the durable
@@ -512,7 +531,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			return;
 		}
 		r = ops->open(fb, &params, &pool);
-		if (!r && fault_bdev_failed(fb)) {
+		if (!r && fault_bdev_unrecovered(fb)) {
 			set_out(out, OUT_VIOLATION, "open succeeded although a "
 				"read failed (read %" PRIu64 ")",
 				fault_bdev_count(fb, FB_READ));
@@ -553,8 +572,8 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		return;
 	}
-	r = structural(image, msg, sizeof(msg));
-	if (r > 0 && lw.seen && strstr(msg, "bad checksum")) {
+	r = explore_structural(image, pool, msg, sizeof(msg));
+	if (r == 1 && lw.seen && strstr(msg, "bad checksum")) {
 		set_out(out, OUT_DETECTED, "a sector lost on the media (block %"
 			PRIu64 "): structural check: %s", (uint64_t)lw.block, msg);
 		goto out;
@@ -605,7 +624,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	else
 		set_out(out, OUT_ROLLBACK, "state %" PRId64, out->state);
 	if (!opts || !opts->no_continue)
-		continue_and_check(pool, image, d, out);
+		explore_continue(pool, image, d, out);
 out:
 	ops->destroy(pool);
 }

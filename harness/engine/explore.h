@@ -205,7 +205,25 @@ int leaf_image_create(struct sd_cutter *cutter, const struct state_id *id,
 		      struct bdev **image, struct leaf_image **li);
 void leaf_image_free(struct leaf_image *li, struct bdev *image);
 
-/* The cut points of a run: 0 and i+1 for every write/flush entry i. */
+/* Pieces of the recovery check, shared with the damage step (damage.h).
+ * explore_structural: core/check.c in strict mode on bd and, when it finds
+ * nothing and cl is not NULL, the backend's own check of the trees cl has
+ * open: 0 clean, 1 damaged (what, naming the blocks, in msg), 2 the two
+ * checks disagree, -errno could not run.
+ * explore_continue: the continue step on a recovered pool whose digest
+ * is found: a new device with a few mappings, a commit; then the state
+ * must be found plus them and the structure clean.  0 when all is well
+ * (out left alone); else out says OUT_VIOLATION and why, and it returns
+ * the core's -errno when a call failed, 1 when the state or the
+ * structure is wrong (or the checker could not run). */
+int explore_structural(struct bdev *bd, struct client *cl, char *msg,
+		       size_t len);
+int explore_continue(struct client *cl, struct bdev *image,
+		     struct digest found, struct check_out *out);
+
+/* The cut points of a run: 0, i+1 for every write/flush entry i, and the
+ * end of the log when markers follow the last IO (a crash after the last
+ * commit returned). */
 size_t cut_points(const struct run_result *res, uint64_t **cuts);
 
 #endif /* PD_EXPLORE_H */

@@ -12,6 +12,8 @@ struct fault_bdev {
 	int sticky;
 	uint64_t count[3];
 	uint64_t failed;
+	uint64_t unrecovered;		/* failures not made good since */
+	pd_block_t failed_block;	/* of the last failed read */
 	uint64_t *read_bits;		/* blocks read, or NULL */
 	uint64_t nbits;
 };
@@ -30,6 +32,7 @@ static int fires(struct fault_bdev *fb, enum fb_kind k)
 	    (n > fb->nth && !fb->sticky))
 		return 0;
 	fb->failed++;
+	fb->unrecovered++;
 	return 1;
 }
 
@@ -37,9 +40,18 @@ static int fb_read(struct bdev *bd, pd_block_t b, void *buf)
 {
 	struct fault_bdev *fb = to_fb(bd);
 
+	int r;
+
 	if (fb->read_bits && b < fb->nbits)
 		fb->read_bits[b / 64] |= 1ull << (b % 64);
-	return fires(fb, FB_READ) ? -EIO : bdev_read(fb->inner, b, buf);
+	if (fires(fb, FB_READ)) {
+		fb->failed_block = b;
+		return -EIO;
+	}
+	r = bdev_read(fb->inner, b, buf);
+	if (!r && fb->unrecovered && b == fb->failed_block && !fb->sticky)
+		fb->unrecovered--;	/* the block was read again, good */
+	return r;
 }
 
 static int fb_write(struct bdev *bd, pd_block_t b, const void *buf,
@@ -97,6 +109,11 @@ uint64_t fault_bdev_count(struct bdev *bd, enum fb_kind kind)
 uint64_t fault_bdev_failed(struct bdev *bd)
 {
 	return to_fb(bd)->failed;
+}
+
+uint64_t fault_bdev_unrecovered(struct bdev *bd)
+{
+	return to_fb(bd)->unrecovered;
 }
 
 void fault_bdev_record_reads(struct bdev *bd, uint64_t *bits, uint64_t nbits)

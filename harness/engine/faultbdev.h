@@ -14,6 +14,11 @@ int fault_bdev_wrap(struct bdev *inner, enum fb_kind kind, uint64_t nth,
 /* How many calls of each kind went through, failed or not. */
 uint64_t fault_bdev_count(struct bdev *bd, enum fb_kind kind);
 uint64_t fault_bdev_failed(struct bdev *bd);
+/* The failures whose effect may still be in use: every failed write and
+ * flush, and a failed read unless its block was read again successfully
+ * since (a read that fails once: the kernel's dm-bufio drops a failed
+ * prefetch with its buffer, and a later read of the block succeeds). */
+uint64_t fault_bdev_unrecovered(struct bdev *bd);
 /* Record every block read from now on into bits (nbits bits, one per
  * block; the caller owns and clears it).  NULL stops recording. */
 void fault_bdev_record_reads(struct bdev *bd, uint64_t *bits, uint64_t nbits);

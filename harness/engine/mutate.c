@@ -65,16 +65,11 @@ uint64_t scenario_weight(const struct scenario *sc)
 
 static void format_full(const struct op *op, FILE *f)
 {
-	unsigned long long a = op->a, b = op->b, c = op->c;
-
 	switch (op->kind) {
-	case OP_UNMAP_RANGE:
-		fprintf(f, "unmap %llu %llu..%llu\n", a, b, c);
-		return;
 	case OP_RANDOM: {
 		const char *sep = " mix=";
 
-		fprintf(f, "random ops=%llu", a);
+		fprintf(f, "random ops=%llu", (unsigned long long)op->a);
 		if (op->has_seed)
 			fprintf(f, " seed=%" PRIu64, op->seed);
 		fprintf(f, " devs=%" PRIu64 " span=%" PRIu64, op->devs, op->span);
@@ -657,9 +652,11 @@ int scenario_mutate(struct scenario *sc, const struct scenario *other,
 			break;
 	}
 	fclose(m.what);
-	for (size_t i = 0; i < sc->nr_ops; i++)
+	for (size_t i = 0; i < sc->nr_ops; i++) {
 		if (sc->ops[i].kind == OP_SNAP && sc->ops[i].a == sc->ops[i].b)
 			sc->ops[i].a = sc->ops[i].b + 1 <= MAX_DEV ? sc->ops[i].b + 1 : 0;
+		sc->ops[i].expect = 0;		/* MU4 */
+	}
 	/* MU2: a candidate too big, or one the parser refuses, goes back to
 	 * where it was */
 	if (!r && (sc->nr_ops > MUTATE_MAX_LINES ||

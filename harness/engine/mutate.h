@@ -17,6 +17,9 @@
  *  MU3  ops that the oracle answers with an error (a map to a device that
  *       does not exist, ...) are allowed: the workload checks the core
  *       returns the same error.
+ *  MU4  a candidate carries no expect= (scenario.h): an edited line may no
+ *       longer meet the error its author wrote down; the oracle's own
+ *       prediction is still checked (MU3).
  */
 #ifndef PD_MUTATE_H
 #define PD_MUTATE_H

@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "oracle.h"
+#include "sm_common.h"
 
 #define EMPTY UINT64_MAX
 #define TIME_MASK 0xffffffu
@@ -36,6 +37,8 @@ struct oracle {
 	uint64_t trans_id;
 	uint32_t time;
 	uint64_t nr_data_blocks;
+	uint64_t nr_meta_blocks;	/* not in the digest: the metadata
+					 * device's size is not the model's */
 	int held;
 };
 
@@ -249,6 +252,7 @@ int oracle_assign(struct oracle *dst, const struct oracle *src)
 	dst->trans_id = src->trans_id;
 	dst->time = src->time;
 	dst->nr_data_blocks = src->nr_data_blocks;
+	dst->nr_meta_blocks = src->nr_meta_blocks;
 	dst->held = src->held;
 	return 0;
 }
@@ -425,6 +429,38 @@ int oracle_resize_data(struct oracle *o, uint64_t nr_blocks)
 	return 0;
 }
 
+void oracle_set_meta_blocks(struct oracle *o, uint64_t nr_blocks)
+{
+	o->nr_meta_blocks = nr_blocks;
+}
+
+/*
+ * Growing the metadata device.  The metadata space map takes every block
+ * its extension needs from the new area (MS4): the new bitmap, the index
+ * block's shadow, and the shadow of the bitmap that counts the old index
+ * block, which the commit decrements (seen in gdb on our core).  An
+ * extension that adds a bitmap but fewer than EXTEND_MIN_NEW blocks runs
+ * out of them: -ENOSPC, the same on our core and on Linux 6.1 and 6.12
+ * (tests/test_scenario_ops.py, test_resize_meta_across_bitmap_boundary).
+ */
+#define EXTEND_MIN_NEW 3
+
+int oracle_resize_meta(struct oracle *o, uint64_t nr_blocks)
+{
+	if (nr_blocks < o->nr_meta_blocks)
+		return -EINVAL;
+	if (sm_nr_bitmaps(nr_blocks) > sm_nr_bitmaps(o->nr_meta_blocks) &&
+	    nr_blocks - o->nr_meta_blocks < EXTEND_MIN_NEW)
+		return -ENOSPC;
+	o->nr_meta_blocks = nr_blocks;
+	return 0;
+}
+
+uint64_t oracle_nr_meta_blocks(const struct oracle *o)
+{
+	return o->nr_meta_blocks;
+}
+
 int oracle_meta_snap(struct oracle *o)
 {
 	if (o->held)
@@ -543,6 +579,35 @@ int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
 		return -ENODATA;
 	*block = m->block;
 	*time = m->time;
+	return 0;
+}
+
+int oracle_find_range(const struct oracle *o, uint64_t dev, uint64_t begin,
+		      uint64_t end, struct thin_mapped_range *range)
+{
+	const struct odev *d = find(o, dev);
+	const struct mapping *m = NULL, *n;
+	uint64_t v;
+
+	for (size_t i = 0; d && i < d->cap; i++) {
+		const struct mapping *s = &d->slots[i];
+
+		if (s->vblock != EMPTY && s->vblock >= begin && s->vblock < end &&
+		    (!m || s->vblock < m->vblock))
+			m = s;
+	}
+	if (!m)
+		return -ENODATA;
+	range->thin_begin = m->vblock;
+	range->pool_begin = m->block;
+	range->maybe_shared = d->stime > m->time;		/* TH3 */
+	for (v = m->vblock + 1; v < end; v++) {
+		n = map_find(d, v);
+		if (!n || n->block != m->block + (v - m->vblock) ||
+		    (d->stime > n->time) != range->maybe_shared)
+			break;
+	}
+	range->thin_end = v;
 	return 0;
 }
 

@@ -53,6 +53,11 @@ int oracle_remove_range(struct oracle *o, uint64_t dev, uint64_t begin,
 			uint64_t end, uint64_t *removed);
 int oracle_set_trans_id(struct oracle *o, uint64_t current_id, uint64_t new_id);
 int oracle_resize_data(struct oracle *o, uint64_t nr_blocks);
+/* The metadata device's size: kept beside the model (so abort and
+ * recovery restore it) but not part of its digest. */
+void oracle_set_meta_blocks(struct oracle *o, uint64_t nr_blocks);
+int oracle_resize_meta(struct oracle *o, uint64_t nr_blocks);	/* -EINVAL smaller */
+uint64_t oracle_nr_meta_blocks(const struct oracle *o);
 int oracle_meta_snap(struct oracle *o);
 int oracle_meta_snap_release(struct oracle *o);
 
@@ -76,6 +81,11 @@ int oracle_dev_info(const struct oracle *o, uint64_t dev,
 /* A mapping's (block, time) or -ENODATA. */
 int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
 		  uint64_t *block, uint32_t *time);
+/* What thin_find_mapped_range must answer (thin.h): the first run of dev's
+ * mappings in [begin, end) with contiguous data blocks and one shared
+ * flag, or -ENODATA.  O(mappings of dev) a call. */
+int oracle_find_range(const struct oracle *o, uint64_t dev, uint64_t begin,
+		      uint64_t end, struct thin_mapped_range *range);
 
 /* Distinct data blocks the mappings of a and b (NULL: none) point at: a
  * lower bound of the blocks a data space map with both as its committed

@@ -6,8 +6,11 @@
  *   map/unmap/lookup   a = dev, b = first vblock, c = last vblock (inclusive)
  *   dev-info           a = dev
  *   unmap-range        a = dev, b = begin, c = last (inclusive)
- *   trans-id           a = new id
+ *   trans-id           a = new id; with from=, b = the id given as current
  *   resize-data/-meta  a = blocks
+ *   highest/mapped-count  a = dev
+ *   find-range         a = dev, b = first vblock, c = last (inclusive)
+ * and expect= in op->expect (a negative errno) on any of them.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +45,10 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_NEEDS_CHECK] = "needs-check",
 	[OP_CHECK] = "check",
 	[OP_META_SNAP_CHECK] = "meta-snap-check",
+	[OP_HIGHEST] = "highest",
+	[OP_MAPPED_COUNT] = "mapped-count",
+	[OP_FIND_RANGE] = "find-range",
+	[OP_STATUS] = "status",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -127,6 +134,53 @@ static int want_args(struct parser *ps, const char *cmd, int got, int want)
 		return fail(ps, "'%s' takes %d argument%s, got %d", cmd, want,
 			    want == 1 ? "" : "s", got);
 	return 0;
+}
+
+/* The errors expect= may name: those a caller can meet (thin.h). */
+static const struct {
+	const char *name;
+	int err;
+} expect_names[] = {
+	{ "ENODATA", -ENODATA }, { "EEXIST", -EEXIST }, { "EINVAL", -EINVAL },
+	{ "EBUSY", -EBUSY }, { "ENOSPC", -ENOSPC }, { "EPERM", -EPERM },
+};
+
+static const char *expect_name(int err)
+{
+	for (size_t i = 0; i < sizeof(expect_names) / sizeof(expect_names[0]); i++)
+		if (expect_names[i].err == err)
+			return expect_names[i].name;
+	return "?";
+}
+
+/* Take the first KEY=VALUE word after the op's name off argv; its value,
+ * or NULL if there is none. */
+static const char *take_suffix(char **argv, int *argc, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (int i = 1; i < *argc; i++) {
+		const char *v = argv[i];
+
+		if (strncmp(v, key, n) || v[n] != '=')
+			continue;
+		memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof(*argv));
+		--*argc;
+		return v + n + 1;
+	}
+	return NULL;
+}
+
+static int parse_expect(struct parser *ps, const char *v, struct op *op)
+{
+	for (size_t i = 0; i < sizeof(expect_names) / sizeof(expect_names[0]); i++) {
+		if (!strcmp(v, expect_names[i].name)) {
+			op->expect = expect_names[i].err;
+			return 0;
+		}
+	}
+	return fail(ps, "expect: unknown error '%s' (ENODATA EEXIST EINVAL EBUSY "
+		    "ENOSPC EPERM)", v);
 }
 
 static int parse_mix(struct parser *ps, char *s, unsigned *mix)
@@ -301,23 +355,33 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		r = parse_pool(ps, argv, argc, &s->geo);
 		return r ? r : 1;
 	}
+	if (strcmp(cmd, "random")) {
+		const char *v = take_suffix(argv, &argc, "expect");
+
+		if (v && (r = parse_expect(ps, v, op)))
+			return r;
+	}
 	if (!strcmp(cmd, "create") || !strcmp(cmd, "delete") ||
-	    !strcmp(cmd, "dev-info")) {
-		op->kind = cmd[0] == 'c' ? OP_CREATE :
-			   !strcmp(cmd, "delete") ? OP_DELETE : OP_DEV_INFO;
+	    !strcmp(cmd, "dev-info") || !strcmp(cmd, "highest") ||
+	    !strcmp(cmd, "mapped-count")) {
+		op->kind = !strcmp(cmd, "create") ? OP_CREATE :
+			   !strcmp(cmd, "delete") ? OP_DELETE :
+			   !strcmp(cmd, "dev-info") ? OP_DEV_INFO :
+			   !strcmp(cmd, "highest") ? OP_HIGHEST : OP_MAPPED_COUNT;
 		return want_args(ps, cmd, argc - 1, 1) ?:
 		       number(ps, "device", argv[1], MAX_DEV, &op->a);
 	}
-	if (!strcmp(cmd, "lookup")) {
-		op->kind = OP_LOOKUP;
+	if (!strcmp(cmd, "lookup") || !strcmp(cmd, "find-range")) {
+		op->kind = cmd[0] == 'l' ? OP_LOOKUP : OP_FIND_RANGE;
 		return want_args(ps, cmd, argc - 1, 2) ?:
 		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
 		       range(ps, argv[2], &op->b, &op->c);
 	}
 	if (!strcmp(cmd, "needs-check") || !strcmp(cmd, "check") ||
-	    !strcmp(cmd, "meta-snap-check")) {
+	    !strcmp(cmd, "meta-snap-check") || !strcmp(cmd, "status")) {
 		op->kind = !strcmp(cmd, "needs-check") ? OP_NEEDS_CHECK :
-			   !strcmp(cmd, "check") ? OP_CHECK : OP_META_SNAP_CHECK;
+			   !strcmp(cmd, "check") ? OP_CHECK :
+			   !strcmp(cmd, "status") ? OP_STATUS : OP_META_SNAP_CHECK;
 		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "snap")) {
@@ -356,9 +420,13 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "trans-id")) {
+		const char *from = take_suffix(argv, &argc, "from");
+
 		op->kind = OP_TRANS_ID;
+		op->has_from = from != NULL;
 		return want_args(ps, cmd, argc - 1, 1) ?:
-		       number(ps, "transaction id", argv[1], UINT64_MAX, &op->a);
+		       number(ps, "transaction id", argv[1], UINT64_MAX, &op->a) ?:
+		       (from ? number(ps, "from", from, UINT64_MAX, &op->b) : 0);
 	}
 	if (!strcmp(cmd, "resize-data")) {
 		op->kind = OP_RESIZE_DATA;
@@ -372,6 +440,10 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 	}
 	if (!strcmp(cmd, "random")) {
 		op->kind = OP_RANDOM;
+		for (int i = 1; i < argc; i++)
+			if (!strncmp(argv[i], "expect=", 7))
+				return fail(ps, "random: expect= belongs on "
+					    "single ops");
 		return parse_random(ps, argv, argc, op);
 	}
 	return fail(ps, "unknown op '%s'", cmd);
@@ -515,7 +587,22 @@ void scenario_free(struct scenario *s)
 	free(s);
 }
 
+static void format_op(const struct op *op, char *buf, size_t len);
+
 void op_format(const struct op *op, char *buf, size_t len)
+{
+	size_t n;
+
+	format_op(op, buf, len);
+	n = strlen(buf);
+	if (op->kind == OP_TRANS_ID && op->has_from && n < len)
+		n += (size_t)snprintf(buf + n, len - n, " from=%llu",
+				      (unsigned long long)op->b);
+	if (op->expect && n < len)
+		snprintf(buf + n, len - n, " expect=%s", expect_name(op->expect));
+}
+
+static void format_op(const struct op *op, char *buf, size_t len)
 {
 	const char *n = op_kind_name(op->kind);
 	unsigned long long a = op->a, b = op->b, c = op->c;
@@ -524,6 +611,8 @@ void op_format(const struct op *op, char *buf, size_t len)
 	case OP_CREATE:
 	case OP_DELETE:
 	case OP_DEV_INFO:
+	case OP_HIGHEST:
+	case OP_MAPPED_COUNT:
 		snprintf(buf, len, "%s %llu", n, a);
 		break;
 	case OP_SNAP:
@@ -532,6 +621,7 @@ void op_format(const struct op *op, char *buf, size_t len)
 	case OP_MAP:
 	case OP_UNMAP:
 	case OP_LOOKUP:
+	case OP_FIND_RANGE:
 		if (b == c)
 			snprintf(buf, len, "%s %llu %llu", n, a, b);
 		else

@@ -11,7 +11,9 @@
  *   unmap DEV V          remove one mapping
  *   unmap DEV A..B       remove the range [A, B] (inclusive)
  *   commit | abort
- *   trans-id N           set the transaction id (from the current one) to N
+ *   trans-id N [from=M]  set the transaction id to N, giving the current one
+ *                        (M with from=: -EINVAL unless M is current, the
+ *                        kernel's "mismatched transaction id")
  *   resize-data N        data device to N blocks
  *   resize-meta N        metadata device to N blocks (grows the disk first)
  *   meta-snap | meta-snap-release
@@ -38,6 +40,31 @@
  *                        snap): devices, details and mappings as the
  *                        oracle had them at the reservation; -ENODATA if
  *                        the committed superblock holds none
+ *   highest DEV          the highest mapped vblock (thin_get_highest_mapped,
+ *                        dm-thin's thin status) against the oracle, or
+ *                        -ENODATA (no device, nothing mapped)
+ *   mapped-count DEV     the device's mapped count (thin_get_mapped_count),
+ *                        this transaction included, or -ENODATA
+ *   find-range DEV V | A..B
+ *                        walk [A, B] run by run as dm-thin's discards do
+ *                        (thin_find_mapped_range from A, then from each
+ *                        run's end until -ENODATA); every run, its data
+ *                        blocks and shared flag against the oracle.  The
+ *                        op's result is the first call's
+ *   status               dm-thin's pool status line, as `dmsetup status
+ *                        --noflush` reads it (no commit first): transaction
+ *                        id, metadata size, data size (the kernel's: the
+ *                        size at the last commit, client.h K10), held
+ *                        root set or not, the free data blocks (exact: the
+ *                        size at the last commit less the data blocks the
+ *                        model's mappings and a held snapshot's use; below
+ *                        zero 0, or wrapped on the kernel, K11) and the
+ *                        free metadata blocks: exact where nothing is
+ *                        uncommitted (the metadata size less the blocks
+ *                        the structural checker finds in use on the
+ *                        device, less the commit reserve min(4096, a
+ *                        tenth)), only within [0, committed size - 1 -
+ *                        reserve] otherwise
  *   random ops=N [seed=S] [mix=KIND:W,...] [devs=N] [span=N]
  *          [aim=boundaries]
  *                        N generated ops; the seed defaults to the run's
@@ -45,10 +72,25 @@
  *                        delete create commit abort trans-id resize-data
  *                        meta-snap, and with an explicit weight only
  *                        (default 0) lookup dev-info needs-check check
- *                        meta-snap-check.  aim=boundaries bends the ops drawn
+ *                        meta-snap-check highest mapped-count find-range
+ *                        status.  aim=boundaries bends the ops drawn
  *                        (same kinds, same weights) towards the core's
- *                        edge cases (workload.c, aim_op); without it a
- *                        line generates exactly what it always did
+ *                        edge cases (workload.c, aim_op), and adds, from a
+ *                        PRNG stream of its own, about one op in eight of
+ *                        the read ops above or an error a caller can meet
+ *                        (workload.c, aim_extra); without it a line
+ *                        generates exactly what it always did
+ *
+ * Any op but random may end with expect=ERRNO (ENODATA EEXIST EINVAL
+ * EBUSY ENOSPC EPERM): the line must fail with -ERRNO.  The oracle must
+ * predict that error (else the scenario is wrong: a live failure naming
+ * the line), the backend must return it, the pool must not be failed by
+ * it, and on a backend that reads mid-transaction (not K1) the pool must
+ * show the model's state after it (client_digest).  Without expect= the
+ * oracle's prediction is checked all the same; and an error the oracle
+ * predicted (other than meta-snap's -EBUSY: the kernel commits first)
+ * leaves the pool as clean as it was: a commit right after writes
+ * nothing (TH1).
  *
  * A dm-cache scenario starts with a `cache` line instead (its ops and
  * their grammar: cache_scenario.h); the two kinds of op never mix.
@@ -82,18 +124,27 @@ enum op_kind {
 	OP_NEEDS_CHECK,
 	OP_CHECK,
 	OP_META_SNAP_CHECK,
+	OP_HIGHEST,
+	OP_MAPPED_COUNT,
+	OP_FIND_RANGE,
+	OP_STATUS,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS
 };
 
-#define MIX_KINDS 16		/* kinds a random line can generate */
+#define MIX_KINDS 20		/* kinds a random line can generate */
 
 struct op {
 	enum op_kind kind;
 	uint64_t a, b, c;	/* dev/origin/values; see scenario.c */
 	unsigned line;		/* 1-based line in the file, 0 if generated */
 	int fua;		/* OP_WRITE: FUA writes */
+	int expect;		/* expect=: the -errno the op must return;
+				 * 0 none */
+	int has_from;		/* OP_TRANS_ID: from=M given, M in b */
+	int aim_extra;		/* generated: an op aim=boundaries added
+				 * (workload.c aim_extra) */
 	/* OP_RANDOM only */
 	uint64_t seed;
 	int has_seed;

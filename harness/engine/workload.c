@@ -43,6 +43,10 @@ struct run {
 	struct oracle *snap_model;	/* the model at the last metadata
 					 * snapshot reservation (meta-snap-check) */
 	int skip_noted;			/* a skipped op was reported */
+	int recovered;			/* the workload recovered from an
+					 * error (recover_inner): the pool may
+					 * be in an earlier state than the
+					 * scenario's lines assume */
 };
 
 /*
@@ -214,13 +218,14 @@ static void recover_inner(struct run *w, int64_t cand)
 	struct run_result *res = w->res;
 	uint64_t last = cand >= 0 ? (uint64_t)cand - 1 : res->nr_states - 1;
 	struct digest d;
-	int r, read_only;
+	int r, read_only, is_last, is_cand;
 
 	/* The caller's policy after a failed metadata operation (client.h
 	 * CL4): the core aborts, sets needs_check and goes on; the kernel's
 	 * caller (dm-thin) aborts, sets needs_check, goes read-only and is
 	 * reloaded, and stays read-only: nothing more runs after the check
 	 * of the state it shows. */
+	w->recovered = 1;
 	r = w->ops->after_error(w->cl);
 	read_only = r == 1;
 	if (read_only)
@@ -239,14 +244,24 @@ static void recover_inner(struct run *w, int64_t cand)
 		w->done = 1;
 	}
 	w->clean_op = res->nr_ops ? (int64_t)res->nr_ops - 1 : -1;
-	if (digest_eq(d, res->digests[last])) {
+	is_last = digest_eq(d, res->digests[last]);
+	is_cand = cand >= 0 && digest_eq(d, res->digests[cand]);
+	if (is_last && is_cand) {
+		/* A commit of a metadata resize alone: the digest (which has
+		 * no metadata size) cannot tell, the pool's size can. */
+		pd_block_t nr;
+
+		is_last = w->ops->get_nr_metadata_blocks(w->cl, &nr) ||
+			  nr != oracle_nr_meta_blocks(w->model);
+	}
+	if (is_last) {
 		if (cand >= 0)
 			res->nr_states--;	/* it did not happen */
 		if (oracle_assign(w->model, w->committed))
 			live_fail(w, "out of memory");
 		return;
 	}
-	if (cand >= 0 && digest_eq(d, res->digests[cand])) {
+	if (is_cand) {
 		if (oracle_assign(w->committed, w->model)) {
 			live_fail(w, "out of memory");
 			return;
@@ -302,6 +317,18 @@ static void recover(struct run *w, int64_t cand)
 		res->recovered_seq = simdisk_nr_ops(res->sd);
 }
 
+/* Op ro changed nothing (a read, or an error the oracle predicted): the
+ * pool is as clean as before it, so a commit right after must write
+ * nothing (TH1) and the committed-only queries (client.h K1) stay valid.
+ * Not meta-snap's -EBUSY: the kernel commits before it refuses. */
+static void keep_clean(struct run *w, const struct run_op *ro)
+{
+	int64_t i = (int64_t)(ro - w->res->ops);
+
+	if (!w->done && w->clean_op == i - 1 && ro->op.kind != OP_META_SNAP)
+		w->clean_op = i;
+}
+
 /* Compare the core's result with the oracle's; on an injected error go
  * to recovery instead.  Returns 1 if the op took effect in both. */
 static int settle(struct run *w, struct run_op *ro, int core, int expect)
@@ -324,6 +351,8 @@ static int settle(struct run *w, struct run_op *ro, int core, int expect)
 			  expect, pd_strerror(expect));
 		return 0;
 	}
+	if (core)
+		keep_clean(w, ro);
 	return core == 0;
 }
 
@@ -463,7 +492,8 @@ static void gen_op(struct run *w, struct prng *p, const struct op *spec,
 	out->kind = (enum op_kind)k;
 	size_t ndev = oracle_nr_devs(w->model);
 	if (!ndev && k != OP_COMMIT && k != OP_TRANS_ID && k != OP_RESIZE_DATA &&
-	    k != OP_NEEDS_CHECK && k != OP_CHECK && k != OP_META_SNAP_CHECK)
+	    k != OP_NEEDS_CHECK && k != OP_CHECK && k != OP_META_SNAP_CHECK &&
+	    k != OP_STATUS)
 		out->kind = k = OP_CREATE;
 	switch (k) {
 	case OP_CREATE:
@@ -532,7 +562,14 @@ static void gen_op(struct run *w, struct prng *p, const struct op *spec,
 		break;
 	}
 	case OP_DEV_INFO:
+	case OP_HIGHEST:
+	case OP_MAPPED_COUNT:
 		out->a = pick_dev(w, p);
+		break;
+	case OP_FIND_RANGE:
+		out->a = pick_dev(w, p);
+		out->b = prng_below(p, spec->span);
+		out->c = out->b + prng_below(p, 256);
 		break;
 	default:
 		break;
@@ -655,13 +692,102 @@ static void aim_op(struct run *w, struct prng *p, const struct op *spec,
 	}
 }
 
+/*
+ * aim=boundaries also adds, after about one generated op in eight, an op
+ * that reads the pool or meets an error a caller can meet.  Its draws come
+ * from a stream of their own and it changes nothing in the model (the
+ * next free device id is put back after it), so the ops the line
+ * generates stay exactly what they were:
+ *  - highest and mapped-count of a device (sometimes a missing one);
+ *    find-range across the device's lowest or highest mapping, or a leaf's
+ *    worth of keys anywhere between (runs that cross leaves); status;
+ *  - create of an existing device (-EEXIST); snap of a missing origin,
+ *    delete, map and unmap of a missing device (-ENODATA); resize-data and
+ *    resize-meta to fewer blocks, trans-id from a wrong id, meta-snap-
+ *    release with none held (-EINVAL).
+ */
+#define AIM_EXTRA_TAG 0x61696d2d65787472ull	/* "aim-extr" */
+
+static void aim_extra(struct run *w, struct prng *q, struct op *out)
+{
+	const uint64_t leaf = AIM_LEAF_ENTRIES;
+	size_t ndev = oracle_nr_devs(w->model);
+	uint64_t dev = ndev ? oracle_dev_at(w->model, prng_below(q, ndev)) : 0;
+	uint64_t missing = w->next_dev, lo = 0, hi = 0, x;
+	int have = ndev && !oracle_dev_range(w->model, dev, &lo, &hi);
+
+	memset(out, 0, sizeof(*out));
+	out->kind = OP_STATUS;
+	switch (prng_below(q, 12)) {
+	case 0:
+	case 1:
+		out->kind = prng_below(q, 2) ? OP_HIGHEST : OP_MAPPED_COUNT;
+		out->a = ndev && prng_below(q, 4) ? dev : missing;
+		break;
+	case 2:
+	case 3:
+		out->kind = OP_FIND_RANGE;
+		out->a = dev;
+		x = have ? prng_below(q, 3) : 3;
+		out->b = x == 0 ? (lo ? lo - 1 : 0) :
+			 x == 1 ? (hi > leaf ? hi - leaf : 0) :
+			 x == 2 ? lo + prng_below(q, hi - lo + 1) : 0;
+		out->c = x == 0 ? lo + prng_below(q, 2 * leaf) :
+			 x == 1 ? hi + 1 + prng_below(q, 3) : out->b + leaf;
+		break;
+	case 4:
+		break;				/* status */
+	case 5:
+		out->kind = ndev ? OP_CREATE : OP_DELETE;
+		out->a = ndev ? dev : missing;
+		break;
+	case 6:
+		out->kind = OP_SNAP;
+		out->a = missing;
+		out->b = missing + 1;
+		break;
+	case 7:
+		out->kind = prng_below(q, 2) ? OP_DELETE : OP_UNMAP;
+		out->a = missing;
+		out->b = out->c = prng_below(q, leaf);
+		break;
+	case 8:
+		out->kind = OP_MAP;
+		out->a = missing;
+		out->b = out->c = have ? hi + 1 : prng_below(q, leaf);
+		break;
+	case 9:
+		x = oracle_nr_data_blocks(w->model);
+		if (x > 4) {
+			out->kind = OP_RESIZE_DATA;
+			out->a = x - 1 - prng_below(q, 4);
+		}
+		break;
+	case 10:
+		out->kind = OP_RESIZE_META;
+		out->a = oracle_nr_meta_blocks(w->model) - 1 - prng_below(q, 16);
+		break;
+	default:
+		if (!oracle_held(w->model) && prng_below(q, 2)) {
+			out->kind = OP_META_SNAP_RELEASE;
+			break;
+		}
+		out->kind = OP_TRANS_ID;
+		out->a = oracle_trans_id(w->model) + 1;
+		out->b = out->a + prng_below(q, 3);	/* never the current one */
+		out->has_from = 1;
+		break;
+	}
+}
+
 static void exec_random(struct run *w, const struct op *spec)
 {
-	struct prng p;
+	struct prng p, q;
 	uint64_t seed = spec->has_seed ? spec->seed : w->cfg->seed;
 	struct aim_state aim = { UINT64_MAX, UINT64_MAX, 0, 0, 0, 0 };
 
 	prng_seed(&p, prng_derive(seed, spec->line));
+	prng_seed(&q, prng_derive(seed ^ AIM_EXTRA_TAG, spec->line));
 	for (uint64_t i = 0; i < spec->a && !w->done; i++) {
 		struct op g;
 
@@ -670,6 +796,16 @@ static void exec_random(struct run *w, const struct op *spec)
 			aim_op(w, &p, spec, &aim, &g);
 		g.line = spec->line;
 		exec_op(w, &g);
+		if (spec->aim == AIM_BOUNDARIES && !w->done &&
+		    !prng_below(&q, 8) && !w->cfg->no_aim_extras) {
+			uint64_t next_dev = w->next_dev;
+
+			aim_extra(w, &q, &g);
+			g.line = spec->line;
+			g.aim_extra = 1;
+			exec_op(w, &g);
+			w->next_dev = next_dev;
+		}
 	}
 }
 
@@ -831,20 +967,28 @@ static void message_commit(struct run *w, struct run_op *ro)
 /* --- the read-only ops: lookup, dev-info, needs-check, check,
  * meta-snap-check (scenario.h) ----------------------------------------------- */
 
-static void note_skip(struct run *w, struct run_op *ro, const char *why)
+void workload_note_skip(const struct run_config *cfg, struct run_result *res,
+			struct run_op *ro, const char *backend, int *noted,
+			const char *why)
 {
 	char buf[128];
 
 	ro->result = -EOPNOTSUPP;
-	w->res->skipped_ops++;
-	if (w->cfg->quiet || w->skip_noted)
+	res->skipped_ops++;
+	if (cfg->quiet || *noted)
 		return;
-	w->skip_noted = 1;
+	*noted = 1;
 	op_format(&ro->op, buf, sizeof(buf));
 	fprintf(stderr, "%s:%u: '%s' skipped on backend %s: %s (further "
-		"skips of this run not shown; %s)\n", w->cfg->sc->path,
-		ro->op.line, buf, w->ops->name, why,
+		"skips of this run not shown; %s)\n", cfg->sc->path,
+		ro->op.line, buf, backend, why,
 		"run_result.skipped_ops counts them");
+}
+
+static void note_skip(struct run *w, struct run_op *ro, const char *why)
+{
+	workload_note_skip(w->cfg, w->res, ro, w->ops->name, &w->skip_noted,
+			   why);
 }
 
 static void exec_lookup(struct run *w, struct run_op *ro)
@@ -990,36 +1134,64 @@ static int media_explains(const struct run *w)
 	       simdisk_media_hit(w->res->sd)->fired;
 }
 
+/* The structural check of the committed metadata on the device, for op
+ * ro (check, status).  0: nothing found, *cr filled; 1: the op is over (a
+ * media fault explains the damage and the workload recovered, or a live
+ * failure names it). */
+static int check_committed(struct run *w, struct run_op *ro,
+			   struct check_result *cr)
+{
+	struct check_msgs m = { "", 0 };
+	struct image_read ir;
+	char buf[128];
+	int r, damaged;
+
+	image_read_begin(w, &ir);
+	r = check_thin_metadata(w->bd, CHECK_STRICT, check_msg, &m, cr);
+	damaged = !r && (cr->errors || cr->leaks);
+	if ((image_read_end(w, &ir) || media_explains(w)) && (r || damaged)) {
+		ro->result = r ? r : -EIO;
+		recover(w, -1);
+		return 1;
+	}
+	ro->result = r;
+	op_format(&ro->op, buf, sizeof(buf));
+	if (damaged)
+		live_fail(w, "op %zu '%s': the structural check of the "
+			  "committed metadata found %u errors, %u leaks: %s",
+			  (size_t)(ro - w->res->ops), buf, cr->errors, cr->leaks,
+			  m.first);
+	else if (r)
+		live_fail(w, "op %zu '%s': reading the committed metadata: "
+			  "%d (%s)", (size_t)(ro - w->res->ops), buf, r,
+			  pd_strerror(r));
+	return r || damaged;
+}
+
 static void exec_check(struct run *w, struct run_op *ro)
 {
 	struct thin_pool_params tp = { .cache_blocks = 64,
 				       .flags = THIN_OPEN_READ_ONLY };
-	struct check_msgs m = { "", 0 };
 	struct check_result cr;
 	struct image_read ir;
 	struct thin_pool *pool = NULL;
 	struct digest d = { 0, 0 }, want = oracle_digest(w->committed);
-	int r, damaged;
+	int r;
 
+	if (check_committed(w, ro, &cr))
+		return;
 	image_read_begin(w, &ir);
-	r = check_thin_metadata(w->bd, CHECK_STRICT, check_msg, &m, &cr);
-	damaged = !r && (cr.errors || cr.leaks);
-	if (!r && !damaged)
-		r = thin_pool_open(w->bd, &tp, &pool);
-	if (!r && !damaged)
+	r = thin_pool_open(w->bd, &tp, &pool);
+	if (!r)
 		r = pool_digest(pool, &d);
 	thin_pool_destroy(pool);
-	if ((image_read_end(w, &ir) || media_explains(w)) && (r || damaged)) {
-		ro->result = r ? r : -EIO;
+	if ((image_read_end(w, &ir) || media_explains(w)) && r) {
+		ro->result = r;
 		recover(w, -1);
 		return;
 	}
 	ro->result = r;
-	if (damaged)
-		live_fail(w, "op %zu 'check': the structural check of the "
-			  "committed metadata found %u errors, %u leaks: %s",
-			  (size_t)(ro - w->res->ops), cr.errors, cr.leaks, m.first);
-	else if (r)
+	if (r)
 		live_fail(w, "op %zu 'check': reading the committed metadata: "
 			  "%d (%s)", (size_t)(ro - w->res->ops), r, pd_strerror(r));
 	else if (!digest_eq(d, want))
@@ -1083,13 +1255,235 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 			  digest_eq(d, want) ? "" : "; devices or mappings differ");
 }
 
+/* --- dm-thin's reads of one device and of the pool status line
+ * (scenario.h: highest, mapped-count, find-range, status) ------------------- */
+
+static void exec_highest(struct run *w, struct run_op *ro)
+{
+	uint64_t dev = ro->op.a, got = 0, lo, hi = 0;
+	int r = w->ops->highest_mapped(w->cl, dev, &got);
+	int e = oracle_dev_range(w->model, dev, &lo, &hi);
+
+	if (settle(w, ro, r, injected(w, r) ? 0 : e) && got != hi)
+		live_fail(w, "op %zu 'highest %llu': vblock %llu, the model %llu",
+			  (size_t)(ro - w->res->ops), (unsigned long long)dev,
+			  (unsigned long long)got, (unsigned long long)hi);
+}
+
+static void exec_mapped_count(struct run *w, struct run_op *ro)
+{
+	uint64_t dev = ro->op.a, got = 0, want = oracle_dev_mapped(w->model, dev);
+	int r = w->ops->mapped_count(w->cl, dev, &got);
+	int e = oracle_has_dev(w->model, dev) ? 0 : -ENODATA;
+
+	if (settle(w, ro, r, injected(w, r) ? 0 : e) && got != want)
+		live_fail(w, "op %zu 'mapped-count %llu': %llu, the model %llu",
+			  (size_t)(ro - w->res->ops), (unsigned long long)dev,
+			  (unsigned long long)got, (unsigned long long)want);
+}
+
+/* Run by run from op->b, as dm-thin's discard walks a range. */
+static void exec_find_range(struct run *w, struct run_op *ro)
+{
+	const struct op *op = &ro->op;
+	uint64_t begin = op->b, end = op->c + 1;
+	int first = 0, r;
+
+	for (int k = 0; !w->done; k++) {
+		struct thin_mapped_range got = { 0, 0, 0, 0 }, want = got;
+		int e = oracle_find_range(w->model, op->a, begin, end, &want);
+
+		r = w->ops->find_mapped_range(w->cl, op->a, begin, end, &got);
+		if (!k)
+			first = r;
+		if (!settle(w, ro, r, injected(w, r) ? 0 : e))
+			break;
+		if (got.thin_begin != want.thin_begin ||
+		    got.thin_end != want.thin_end ||
+		    got.pool_begin != want.pool_begin ||
+		    !!got.maybe_shared != !!want.maybe_shared) {
+			live_fail(w, "op %zu 'find-range %llu %llu..%llu' from %llu: "
+				  "%llu..%llu -> %llu%s, the model %llu..%llu -> "
+				  "%llu%s", (size_t)(ro - w->res->ops),
+				  (unsigned long long)op->a,
+				  (unsigned long long)op->b,
+				  (unsigned long long)op->c,
+				  (unsigned long long)begin,
+				  (unsigned long long)got.thin_begin,
+				  (unsigned long long)got.thin_end,
+				  (unsigned long long)got.pool_begin,
+				  got.maybe_shared ? " shared" : "",
+				  (unsigned long long)want.thin_begin,
+				  (unsigned long long)want.thin_end,
+				  (unsigned long long)want.pool_begin,
+				  want.maybe_shared ? " shared" : "");
+			return;
+		}
+		begin = got.thin_end;
+	}
+	if (!w->done && ro->result == -ENODATA)	/* the walk's normal end */
+		ro->result = first;
+}
+
+/* What the free data count must be (scenario.h, status; client.h K11). */
+static int free_data_want(struct run *w, uint64_t *want)
+{
+	const struct oracle *held = oracle_held(w->model) ? w->snap_model : NULL;
+	uint64_t nr = oracle_nr_data_blocks(w->committed), used;
+
+	if (oracle_held(w->model) && !held)
+		return -EPROTO;		/* no model of the held snapshot */
+	used = oracle_data_in_use(w->model, held);
+	if (used == UINT64_MAX)
+		return -ENOMEM;
+	*want = used <= nr || w->ops->free_data_wraps ? nr - used : 0;
+	return 0;
+}
+
+/* The free metadata count: the recount where nothing is uncommitted, the
+ * bounds otherwise (scenario.h, status).  0 agreed; 1 the op is over. */
+static int status_free_meta(struct run *w, struct run_op *ro, uint64_t got,
+			    uint64_t nr)
+{
+	uint64_t reserve = nr / 10 < THIN_METADATA_RESERVE_MAX ? nr / 10 :
+			   THIN_METADATA_RESERVE_MAX;
+	uint64_t committed = oracle_nr_meta_blocks(w->committed), used;
+	struct check_result cr;
+
+	if (w->clean_op != (int64_t)(ro - w->res->ops) - 1) {
+		uint64_t hi = committed > reserve + 1 ? committed - reserve - 1 : 0;
+
+		if (got <= hi)
+			return 0;
+		live_fail(w, "op %zu 'status': %llu free metadata blocks, more than "
+			  "the committed %llu blocks less the superblock and the "
+			  "reserve of %llu allow", (size_t)(ro - w->res->ops),
+			  (unsigned long long)got, (unsigned long long)committed,
+			  (unsigned long long)reserve);
+		return 1;
+	}
+	if (check_committed(w, ro, &cr))
+		return 1;
+	used = cr.metadata_blocks_used + reserve;
+	if (cr.metadata_nr_blocks == nr &&
+	    got == (used < nr ? nr - used : 0))
+		return 0;
+	live_fail(w, "op %zu 'status': %llu free metadata blocks of %llu; the "
+		  "structural checker finds %llu of the committed %llu in use, "
+		  "and the reserve is %llu", (size_t)(ro - w->res->ops),
+		  (unsigned long long)got, (unsigned long long)nr,
+		  (unsigned long long)cr.metadata_blocks_used,
+		  (unsigned long long)cr.metadata_nr_blocks,
+		  (unsigned long long)reserve);
+	return 1;
+}
+
+static void exec_status(struct run *w, struct run_op *ro)
+{
+	const struct client_ops *o = w->ops;
+	const struct oracle *sized = o->data_size_at_commit ? w->committed :
+				     w->model;
+	uint64_t tid = 0, free_want = 0;
+	pd_block_t free_meta = 0, nr_meta = 0, free_data = 0, nr_data = 0,
+		   held = 0;
+	int r;
+
+	/* in the order of dm-thin's pool_status */
+	r = o->get_trans_id(w->cl, &tid) ?:
+	    o->get_free_metadata_blocks(w->cl, &free_meta) ?:
+	    o->get_nr_metadata_blocks(w->cl, &nr_meta) ?:
+	    o->get_free_data_blocks(w->cl, &free_data) ?:
+	    o->get_nr_data_blocks(w->cl, &nr_data) ?:
+	    o->get_meta_snap(w->cl, &held);
+	if (!settle(w, ro, r, 0))
+		return;
+	r = free_data_want(w, &free_want);
+	if (r) {
+		live_fail(w, "op %zu 'status': the free data count: %s",
+			  (size_t)(ro - w->res->ops), pd_strerror(r));
+		return;
+	}
+	const struct {
+		const char *what;
+		uint64_t got, want;
+	} v[] = {
+		{ "transaction id", tid, oracle_trans_id(w->model) },
+		{ "metadata blocks", nr_meta, oracle_nr_meta_blocks(w->model) },
+		{ "data blocks", nr_data, oracle_nr_data_blocks(sized) },
+		{ "free data blocks", free_data, free_want },
+		{ "held metadata snapshot", held != 0, oracle_held(w->model) },
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (v[i].got == v[i].want)
+			continue;
+		live_fail(w, "op %zu 'status': %s %llu, the model %llu",
+			  (size_t)(ro - w->res->ops), v[i].what,
+			  (unsigned long long)v[i].got,
+			  (unsigned long long)v[i].want);
+		return;
+	}
+	status_free_meta(w, ro, free_meta, nr_meta);
+}
+
+/* The ops that only read (scenario.h): none changes the pool. */
+static void (*const read_ops[OP_NR_KINDS])(struct run *, struct run_op *) = {
+	[OP_LOOKUP] = exec_lookup,
+	[OP_DEV_INFO] = exec_dev_info,
+	[OP_CHECK] = exec_check,
+	[OP_META_SNAP_CHECK] = exec_meta_snap_check,
+	[OP_HIGHEST] = exec_highest,
+	[OP_MAPPED_COUNT] = exec_mapped_count,
+	[OP_FIND_RANGE] = exec_find_range,
+	[OP_STATUS] = exec_status,
+};
+
+/* After op ro with expect= (scenario.h): the error the scenario names, a
+ * pool that is not failed, and (where the backend can read mid-
+ * transaction) the model's state.  Not once the workload has recovered
+ * from an error (an injected fault, metadata out of space): the lines
+ * after it may meet another state than their author had in mind. */
+static void check_expect(struct run *w, struct run_op *ro)
+{
+	struct digest d;
+	char buf[128];
+	int r;
+
+	if (!ro->op.expect || w->done || w->recovered ||
+	    ro->result == -EOPNOTSUPP)	/* this backend skipped it (note_skip) */
+		return;
+	op_format(&ro->op, buf, sizeof(buf));
+	if (ro->result != ro->op.expect) {
+		live_fail(w, "op %zu '%s': returned %d (%s), as the model predicts; "
+			  "the scenario line expects %d (%s)",
+			  (size_t)(ro - w->res->ops), buf, ro->result,
+			  pd_strerror(ro->result), ro->op.expect,
+			  pd_strerror(ro->op.expect));
+		return;
+	}
+	if (w->ops->is_failed(w->cl)) {
+		live_fail(w, "op %zu '%s': the expected error left the pool "
+			  "failed", (size_t)(ro - w->res->ops), buf);
+		return;
+	}
+	if (w->ops->committed_only_queries)
+		return;
+	r = client_digest(w->cl, &d);
+	if (injected(w, r)) {
+		recover(w, -1);
+		return;
+	}
+	if (r || !digest_eq(d, oracle_digest(w->model)))
+		live_fail(w, "op %zu '%s': after the expected error the pool "
+			  "shows %s", (size_t)(ro - w->res->ops), buf,
+			  r ? pd_strerror(r) : "another state than the model's");
+}
+
 static void exec_op(struct run *w, const struct op *op)
 {
 	struct run_result *res = w->res;
 	struct run_op *ro;
 	uint64_t n, n2;
-	pd_block_t nm;
-	int r, e;
+	int r, e, want;
 
 	if (w->done)
 		return;
@@ -1183,7 +1577,7 @@ static void exec_op(struct run *w, const struct op *op)
 		}
 		break;
 	case OP_TRANS_ID: {
-		uint64_t cur = oracle_trans_id(w->model);
+		uint64_t cur = op->has_from ? op->b : oracle_trans_id(w->model);
 
 		r = w->ops->set_trans_id(w->cl, cur, op->a);
 		settle(w, ro, r, injected(w, r) ? 0 :
@@ -1198,15 +1592,21 @@ static void exec_op(struct run *w, const struct op *op)
 			live_fail(w, "out of memory");
 		break;
 	case OP_RESIZE_META:
-		r = w->ops->get_nr_metadata_blocks(w->cl, &nm);
-		if (!r && op->a > bdev_nr_blocks(w->bd))
-			r = bdev_resize(w->bd, op->a);
+		r = op->a > bdev_nr_blocks(w->bd) ? bdev_resize(w->bd, op->a) : 0;
 		if (!r)
 			r = w->ops->resize_metadata(w->cl, op->a);
+		want = injected(w, r) ? 0 : oracle_resize_meta(w->model, op->a);
+		if (r == -ENOSPC && want == -ENOSPC) {
+			/* too small to hold its own new bitmap: dm-thin aborts
+			 * (metadata_operation_failed) and waits for a grow */
+			ro->result = r;
+			out_of_meta_space(w, -1);
+			break;
+		}
 		/* Out of metadata space, dm-thin's preresume leaves that mode
 		 * and commits after the resize (the new blocks count as free
 		 * from that commit on, SM2). */
-		if (settle(w, ro, r, op->a < nm ? -EINVAL : 0) && w->ooms) {
+		if (settle(w, ro, r, want) && w->ooms) {
 			w->ooms = 0;
 			do_commit(w, ro);
 		}
@@ -1236,26 +1636,21 @@ static void exec_op(struct run *w, const struct op *op)
 		settle(w, ro, r, injected(w, r) ? 0 :
 		       oracle_meta_snap_release(w->model));
 		break;
-	case OP_LOOKUP:
-		exec_lookup(w, ro);
-		break;
-	case OP_DEV_INFO:
-		exec_dev_info(w, ro);
-		break;
 	case OP_NEEDS_CHECK:
 		exec_needs_check(w, ro);
 		break;
-	case OP_CHECK:
-		exec_check(w, ro);
-		break;
-	case OP_META_SNAP_CHECK:
-		exec_meta_snap_check(w, ro);
-		break;
 	default:
-		live_fail(w, "unknown op kind %d", op->kind);
+		if (read_ops[op->kind]) {
+			read_ops[op->kind](w, ro);
+			if (!ro->result)
+				keep_clean(w, ro);
+		} else {
+			live_fail(w, "unknown op kind %d", op->kind);
+		}
 		break;
 	}
 	message_commit(w, ro);
+	check_expect(w, ro);
 }
 
 int workload_run(const struct run_config *cfg, struct run_result *res)
@@ -1292,6 +1687,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		r = oracle_create(res->geo.data_blocks, &w.committed);
 	if (r)
 		goto out;
+	oracle_set_meta_blocks(w.model, res->geo.meta_blocks);
+	oracle_set_meta_blocks(w.committed, res->geo.meta_blocks);
 	if (fault_is_media(cfg->fault.kind)) {
 		r = simdisk_media_fault(res->sd, cfg->fault.kind == FAULT_BITROT ?
 					SD_MEDIA_BITROT : SD_MEDIA_LOST_SECTOR,

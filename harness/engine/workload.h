@@ -89,6 +89,8 @@ struct run_config {
 					 * (simdisk_set_op_hook), or NULL */
 	void *sd_hook_ctx;
 	const struct client_ops *client;	/* the backend; NULL: core */
+	int no_aim_extras;		/* aim=boundaries without the ops it
+					 * adds (workload.c aim_extra): tests */
 };
 
 /* 0 if name is a fault point of core/fault.h and this build has libfiu
@@ -161,6 +163,13 @@ void workload_expect(const struct run_result *res, uint64_t cut,
 /* The metadata log index of committed state k's commit-begin marker (0
  * for a state no commit-begin names, the format). */
 uint64_t workload_commit_begin(const struct run_result *res, int64_t k);
+
+/* An op the backend cannot answer as the grammar means it: its result
+ * -EOPNOTSUPP, counted in res->skipped_ops, named on stderr the first time
+ * of a run (*noted) unless cfg->quiet. */
+void workload_note_skip(const struct run_config *cfg, struct run_result *res,
+			struct run_op *ro, const char *backend, int *noted,
+			const char *why);
 
 /* Index of the op running at log position seq (or the last before it). */
 size_t workload_op_at(const struct run_result *res, uint64_t seq);

@@ -8,7 +8,7 @@
  * object kthin.o, not inside it: it uses only the public API (what
  * dm-thin.c may call), so it cannot reach anything dm-thin could not.
  *
- * What does not map, named (client.h K1-K6 has the list):
+ * What does not map, named (client.h K1-K12 has the list):
  *  K1  walk(), dev_info(), list_devs() and get_time(): the kernel has no
  *      mapping walk with times, no device list and keeps the pool time
  *      private.  They read the image with our core, read-only (the state
@@ -34,6 +34,10 @@
  *      and its dm-bufio writes dirty buffers back at destroy; the adapter
  *      detaches the device first (writes go nowhere), sets the metadata
  *      read-only (no commit) and closes.
+ *  K10 get_nr_data_blocks(): the size at the last commit.
+ *  K11 get_free_data_blocks(): passed on as the kernel computes it (it
+ *      wraps below zero).
+ *  K12 highest_mapped(): the kernel's 0 ("nothing mapped") is -ENODATA.
  *
  * Caller policy after a failed metadata operation (after_error, CL4), as
  * dm-thin's metadata_operation_failed: abort_transaction
@@ -448,6 +452,88 @@ static int k_get_nc(struct client *c, int *nc)
 	return 0;
 }
 
+/* --- the reads of the pool status line and of one device ------------------ */
+
+static int k_nr_data(struct client *c, pd_block_t *n)
+{
+	dm_block_t x;
+	int r = dm_pool_get_data_dev_size(KC(c)->pmd, &x);	/* K10 */
+
+	if (!r)
+		*n = x;
+	return note(KC(c), r);
+}
+
+static int k_free_data(struct client *c, pd_block_t *n)
+{
+	dm_block_t x;
+	int r = dm_pool_get_free_block_count(KC(c)->pmd, &x);	/* K11 */
+
+	if (!r)
+		*n = x;
+	return note(KC(c), r);
+}
+
+static int open_dev(struct client *c, uint64_t dev, struct dm_thin_device **td)
+{
+	return note(KC(c), dm_pool_open_thin_device(KC(c)->pmd, dev, td));
+}
+
+static int k_highest(struct client *c, uint64_t dev, uint64_t *v)
+{
+	struct dm_thin_device *td;
+	dm_block_t x;
+	int r = open_dev(c, dev, &td);
+
+	if (r)
+		return r;
+	r = dm_thin_get_highest_mapped_block(td, &x);
+	dm_pool_close_thin_device(td);
+	if (!r)
+		return -ENODATA;			/* K12 */
+	if (r > 0) {
+		*v = x;
+		r = 0;
+	}
+	return note(KC(c), r);
+}
+
+static int k_mapped_count(struct client *c, uint64_t dev, uint64_t *n)
+{
+	struct dm_thin_device *td;
+	dm_block_t x;
+	int r = open_dev(c, dev, &td);
+
+	if (r)
+		return r;
+	r = dm_thin_get_mapped_count(td, &x);
+	dm_pool_close_thin_device(td);
+	if (!r)
+		*n = x;
+	return note(KC(c), r);
+}
+
+static int k_find_range(struct client *c, uint64_t dev, uint64_t begin,
+			uint64_t end, struct thin_mapped_range *m)
+{
+	struct dm_thin_device *td;
+	dm_block_t tb, te, pb;
+	bool shared;
+	int r = open_dev(c, dev, &td);
+
+	if (r)
+		return r;
+	r = dm_thin_find_mapped_range(td, begin, end, &tb, &te, &pb, &shared);
+	dm_pool_close_thin_device(td);
+	if (!r) {
+		m->thin_begin = tb;
+		m->thin_end = te;
+		m->pool_begin = pb;
+		m->maybe_shared = shared;
+	}
+	return note(KC(c), r);
+}
+
 /* --- K1: the image through our core, read-only, against the kernel --------- */
 
 __attribute__((format(printf, 2, 3)))
@@ -701,6 +787,8 @@ const struct client_ops KCLIENT_OPS = {
 	.unchanged_commit_is_noop = 0,		/* K9 */
 	.message_commits = 1,			/* K8 */
 	.committed_only_queries = 1,		/* K1 */
+	.data_size_at_commit = 1,		/* K10 */
+	.free_data_wraps = 1,			/* K11 */
 	.format = k_format,
 	.format_finish = k_format_finish,
 	.open = k_open,
@@ -726,12 +814,17 @@ const struct client_ops KCLIENT_OPS = {
 	.resize_metadata = k_resize_metadata,
 	.get_nr_metadata_blocks = k_nr_meta,
 	.get_free_metadata_blocks = k_free_meta,
+	.get_nr_data_blocks = k_nr_data,
+	.get_free_data_blocks = k_free_data,
 	.reserve_meta_snap = k_reserve,
 	.release_meta_snap = k_release,
 	.get_meta_snap = k_get_snap,
 	.set_needs_check = k_set_nc,
 	.get_needs_check = k_get_nc,
 	.dev_info = k_dev_info,
+	.highest_mapped = k_highest,
+	.mapped_count = k_mapped_count,
+	.find_mapped_range = k_find_range,
 	.list_devs = k_list,
 	.walk = k_walk,
 };

@@ -33,14 +33,17 @@
 # core/ (which has names of its own like sm_ll_*).  Per version V:
 #   1. ld -r links the kernel objects and bufio.o into kthin-all.o;
 #   2. entry.syms lists the names that stay global: every global defined by
-#      dm-thin-metadata.o (its API: dm_pool_*, dm_thin_*) and every global of
-#      bufio.o named dm_bufio_* or kbufio_*;
+#      dm-thin-metadata.o (its API: dm_pool_*, dm_thin_*) and by
+#      dm-cache-metadata.o (dm_cache_*), every global of bufio.o named
+#      dm_bufio_* or kbufio_*, and of policy.o (our dm-cache policy
+#      stand-in, harness/kernel/policy.h) named kpolicy_*;
 #   3. objcopy --keep-global-symbols=entry.syms makes every other defined
 #      global local (dm_bm_*, dm_tm_*, dm_btree_*, dm_sm_*, sm_ll_*,
 #      btree_node_validator, bdev_nr_sectors, ...);
 #   4. objcopy --redefine-syms renames each entry NAME to <P>NAME, with
 #      P = k61_ for 6.1, k612_ for 6.12, kcustom_ for KERNEL_SRC.
-# The result is $(B)/kernel/<V>/kthin.o.  Undefined references (libc,
+# The result is $(B)/kernel/<V>/kthin.o (it holds dm-cache-metadata.c too;
+# the name is older than that).  Undefined references (libc,
 # libfiu, pd_crc32c from libpdata, kshim_* from kshim.o) are untouched, so
 # the final link resolves them once for every version.  rename.h has one
 # `#define NAME <P>NAME` per entry: a C file compiled with the kernel
@@ -59,7 +62,7 @@ KLD   ?= ld
 KOBJCOPY ?= objcopy
 KNM   ?= nm
 
-# The kernel files we compile (dm-cache-metadata.c is fetched, not built yet).
+# The kernel files we compile.
 KERNEL_C := \
 	drivers/md/persistent-data/dm-array.c \
 	drivers/md/persistent-data/dm-bitset.c \
@@ -71,7 +74,8 @@ KERNEL_C := \
 	drivers/md/persistent-data/dm-space-map-disk.c \
 	drivers/md/persistent-data/dm-space-map-metadata.c \
 	drivers/md/persistent-data/dm-transaction-manager.c \
-	drivers/md/dm-thin-metadata.c
+	drivers/md/dm-thin-metadata.c \
+	drivers/md/dm-cache-metadata.c
 
 KSHIM_HDRS := $(shell find $(KDIR)/include -name '*.h') $(KDIR)/bufio.h
 KFLAGS_STAMP := $(wildcard $(B)/flags.txt)
@@ -80,15 +84,17 @@ kprefix = k$(subst .,,$(1))_
 # The backend name pdcrash knows the version by (--backend).
 kname = $(if $(filter custom,$(1)),kernel,kernel-$(1))
 
-# The adapters pdcrash links (beside libkernel.a), one per version.
-KCLIENT_OBJS = $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/client_kernel.o)
+# The adapters pdcrash links (beside libkernel.a), two per version: thin
+# (client_kernel.c) and dm-cache (client_kernel_cache.c).
+KCLIENT_OBJS = $(foreach v,$(KERNEL_VERSIONS),$(KB)/$(v)/client_kernel.o \
+	$(KB)/$(v)/client_kernel_cache.o)
 
 # Kernel files: our flags, GNU C, and silence for what is the kernel's style
 # (unused parameters, shadowing, %llu for uint64_t) rather than our business.
 KERNEL_CFLAGS = $(CFLAGS) -std=gnu11 -fno-strict-aliasing -fwrapv \
 	-Wno-unused-parameter -Wno-shadow -Wno-format -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-implicit-fallthrough \
-	-Wno-type-limits -Wno-unused-function
+	-Wno-type-limits -Wno-unused-function -Wno-pointer-sign
 KSHIM_CFLAGS = $(CFLAGS) -std=gnu11
 kcppflags = -I$(KDIR)/include -I$(KB)/$(1)/include -I$(KB)/$(1)/drivers/md \
 	-Icore -I$(KDIR) -include $(KDIR)/include/kshim.h -D_DEFAULT_SOURCE \
@@ -129,11 +135,17 @@ $(KB)/$(1)/obj/bufio.o: $(KDIR)/bufio.c $(KB)/$(1)/.fetched $(KSHIM_HDRS) $(KFLA
 	@mkdir -p $$(dir $$@)
 	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -c -o $$@ $$<
 
-$(KB)/$(1)/kthin-all.o: $(patsubst %.c,$(KB)/$(1)/obj/%.o,$(KERNEL_C)) $(KB)/$(1)/obj/bufio.o
+$(KB)/$(1)/obj/policy.o: $(KDIR)/policy.c $(KDIR)/policy.h $(KB)/$(1)/.fetched $(KSHIM_HDRS) $(KFLAGS_STAMP)
+	@mkdir -p $$(dir $$@)
+	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -c -o $$@ $$<
+
+$(KB)/$(1)/kthin-all.o: $(patsubst %.c,$(KB)/$(1)/obj/%.o,$(KERNEL_C)) $(KB)/$(1)/obj/bufio.o $(KB)/$(1)/obj/policy.o
 	$(KLD) -r -o $$@ $$^
 
 $(KB)/$(1)/entry.syms: $(KB)/$(1)/kthin-all.o
 	{ $(KNM) -g --defined-only $(KB)/$(1)/obj/drivers/md/dm-thin-metadata.o; \
+	  $(KNM) -g --defined-only $(KB)/$(1)/obj/drivers/md/dm-cache-metadata.o; \
+	  $(KNM) -g --defined-only $(KB)/$(1)/obj/policy.o | grep -E ' kpolicy_'; \
 	  $(KNM) -g --defined-only $(KB)/$(1)/obj/bufio.o | grep -E ' (dm_bufio_|kbufio_)'; } | \
 		awk '{print $$$$3}' | sort -u > $$@.tmp
 	@test -s $$@.tmp
@@ -153,6 +165,13 @@ $(KB)/$(1)/rename.h: $(KB)/$(1)/entry.syms
 # The client adapter (harness/kernel/client_kernel.c) for this version:
 # compiled like the tests, beside kthin.o (it uses the public API only).
 $(KB)/$(1)/client_kernel.o: $(KDIR)/client_kernel.c harness/engine/client.h core/thin.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
+	@mkdir -p $$(dir $$@)
+	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Iharness/engine \
+		-include $(KB)/$(1)/rename.h -DKCLIENT_PREFIX=$(call kprefix,$(1)) \
+		-DKCLIENT_NAME='"$(call kname,$(1))"' -c -o $$@ $$<
+
+# The dm-cache adapter (harness/kernel/client_kernel_cache.c) likewise.
+$(KB)/$(1)/client_kernel_cache.o: $(KDIR)/client_kernel_cache.c $(KDIR)/policy.h harness/engine/cache_client.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
 	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Iharness/engine \
 		-include $(KB)/$(1)/rename.h -DKCLIENT_PREFIX=$(call kprefix,$(1)) \

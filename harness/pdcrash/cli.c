@@ -19,7 +19,7 @@ const char cli_usage_text[] =
 "usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors]\n"
 "                   [--media-faults] [--jobs N] [--shard K/N] [--report DIR]\n"
 "                   [--json] [--no-continue] [--no-memo] [--fiu NAME[:N]]\n"
-"                   [--fail-fast] [--sample]\n"
+"                   [--fail-fast] [--sample] [--damage]\n"
 "                   [--max-branches N] [--backend core|kernel-6.1|kernel-6.12|kernel]\n"
 "       pdcrash replay ID [--trace] [--save-image FILE] [--expected-xml FILE]\n"
 "                         [--fiu NAME[:N]]\n"
@@ -214,6 +214,73 @@ int cli_list_scenarios(char ***names, size_t *nr)
 	return 0;
 }
 
+/* Every .scn below the folder arg, sorted, as names cli_load_named takes:
+ * relative to the scenarios directory when the folder is in it
+ * (cache/basic), else as paths (DIR/NAME.scn). */
+static int folder_names(const char *arg, char ***names, size_t *nr)
+{
+	char dir[PATH_MAX], rdir[PATH_MAX], rarg[PATH_MAX];
+	size_t n;
+	int inside, r;
+
+	cli_scenario_dir(dir, sizeof(dir));
+	inside = realpath(dir, rdir) && realpath(arg, rarg) &&
+		 !strncmp(rarg, rdir, (n = strlen(rdir))) &&
+		 (rarg[n] == '/' || !rarg[n]);
+	*names = NULL;
+	*nr = 0;
+	r = inside ? list_dir(rdir, rarg[n] ? rarg + n + 1 : "", names, nr, 0) :
+		     list_dir(arg, "", names, nr, 0);
+	for (size_t i = 0; !r && !inside && i < *nr; i++) {
+		char *path = malloc(strlen(arg) + strlen((*names)[i]) + 6);
+
+		if (!path) {
+			r = -ENOMEM;
+			break;
+		}
+		sprintf(path, "%s/%s.scn", arg, (*names)[i]);
+		free((*names)[i]);
+		(*names)[i] = path;
+	}
+	if (!r)
+		qsort(*names, *nr, sizeof(**names), cmp_str);
+	return r;
+}
+
+int cli_load_arg(const char *arg, struct scenario **scs, size_t max,
+		 size_t *nr)
+{
+	struct stat st;
+	char **names;
+	size_t nn;
+	int r, rc = 0;
+
+	if (stat(arg, &st) || !S_ISDIR(st.st_mode)) {
+		if (*nr == max)
+			return cli_usage_error("too many scenarios (at most %s)",
+					       "256");
+		rc = cli_load_named(arg, &scs[*nr]);
+		if (!rc)
+			(*nr)++;
+		return rc;
+	}
+	r = folder_names(arg, &names, &nn);
+	if (r) {
+		fprintf(stderr, "pdcrash: cannot read %s: %s\n", arg, strerror(-r));
+		return 2;
+	}
+	if (!nn) {
+		fprintf(stderr, "pdcrash: no scenarios in %s\n", arg);
+		rc = 2;
+	}
+	for (size_t i = 0; i < nn && !rc; i++)
+		rc = cli_load_arg(names[i], scs, max, nr);
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
 int cli_parse_u64_arg(const char *flag, const char *s, uint64_t *v)
 {
 	char *end;
@@ -264,7 +331,8 @@ void cli_print_op_line(const struct run_result *res, uint64_t i)
 			op_format(&ro->op, buf, sizeof(buf));
 			printf("  %6" PRIu64 "  -- op %" PRIu64 ": %s", i, op->value, buf);
 			if (ro->op.line)
-				printf("  (line %u)", ro->op.line);
+				printf("  (line %u%s)", ro->op.line,
+				       ro->op.aim_extra ? ", aim extra" : "");
 			printf("\n");
 		} else {
 			uint64_t v = op->value & ~MK_UNCERTAIN;

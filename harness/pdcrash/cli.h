@@ -17,6 +17,12 @@ void cli_scenario_dir(char *out, size_t len);
 /* Load a scenario by name (scenarios dir) or path; 0, or 2 after a
  * message on stderr. */
 int cli_load_named(const char *arg, struct scenario **sc);
+/* A SCENARIO argument into scs[*nr] (at most max): a name or a path as
+ * cli_load_named takes, or a folder: every .scn below it, named as in the
+ * scenarios directory when it is inside it (scenarios/cache: cache/basic,
+ * ...).  0, or 2 after a message on stderr. */
+int cli_load_arg(const char *arg, struct scenario **scs, size_t max,
+		 size_t *nr);
 /* Names of the scenarios in the directory, sorted; 0 or 2. */
 int cli_list_scenarios(char ***names, size_t *nr);
 /* 0, or 2 after a usage error naming flag. */

@@ -43,6 +43,7 @@
 #include "client.h"
 #include "client_digest.h"
 #include "commands.h"
+#include "diff.h"
 #include "errors.h"
 #include "simdisk.h"
 #include "workload.h"
@@ -56,12 +57,9 @@
 #define SALT_BITMAP 240779u
 #define SALT_INDEX 160478u
 
-/* The named deliberate differences (client.h K1..K9, core TH1/TH4) and
+/* The named deliberate differences (client.h K1..K12, core TH1/TH4) and
  * what diff does with each. */
-static const struct cause {
-	const char *id;
-	const char *what;
-} causes[] = {
+static const struct diff_cause causes[] = {
 	{ "format-two-step", "the kernel formats with a data device of 0 blocks "
 	  "and resizes in a second commit (CL2): removed, both backends format "
 	  "in two steps" },
@@ -110,14 +108,29 @@ static const struct cause {
 	  "on a nearly full metadata device -ENOSPC (or the pool failing on "
 	  "it) comes at a different op, or on one backend only; diff names "
 	  "the op and compares no further in that scenario" },
+	{ "data-size-at-commit", "the status op's data device size: the "
+	  "kernel answers the size at the last commit, our core the size now "
+	  "(K10): explained where a resize is uncommitted" },
+	{ "free-data-wraps", "the status op's free data blocks below zero (a "
+	  "grow and more allocations than the old size had free, in one "
+	  "transaction): the kernel's count wraps, our core says 0 (K11)" },
+	{ "free-metadata-layout", "the status op's free metadata blocks: once "
+	  "a remove has laid the metadata out differently (range-remove), the "
+	  "two use other numbers of blocks" },
 };
 
-static const struct cause *cause_find(const char *id)
+const struct diff_cause *diff_cause_find(const struct diff_cause *table,
+					 size_t n, const char *id)
 {
-	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++)
-		if (!strcmp(causes[i].id, id))
-			return &causes[i];
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(table[i].id, id))
+			return &table[i];
 	return NULL;
+}
+
+static const struct diff_cause *cause_find(const char *id)
+{
+	return diff_cause_find(causes, sizeof(causes) / sizeof(causes[0]), id);
 }
 
 /* A block device in memory: the copy of an image an open in the other
@@ -160,7 +173,7 @@ static const struct bdev_ops membd_ops = {
 	.destroy = mb_destroy,
 };
 
-static int membd_create(const uint8_t *img, pd_block_t nr, struct bdev **out)
+int diff_membd_create(const uint8_t *img, pd_block_t nr, struct bdev **out)
 {
 	struct membd *m = calloc(1, sizeof(*m));
 
@@ -175,6 +188,25 @@ static int membd_create(const uint8_t *img, pd_block_t nr, struct bdev **out)
 	m->bd.caps = BDEV_ATOMIC_BLOCK;
 	*out = &m->bd;
 	return 0;
+}
+
+struct bdev *diff_copy(const uint8_t *img, pd_block_t nr, char *msg, size_t len)
+{
+	struct bdev *bd;
+	int r = diff_membd_create(img, nr, &bd);
+
+	if (r) {
+		snprintf(msg, len, "%s", pd_strerror(r));
+		return NULL;
+	}
+	return bd;
+}
+
+int diff_open_failed(int r, struct bdev *bd, char *msg, size_t len)
+{
+	snprintf(msg, len, "open failed: %d (%s)", r, pd_strerror(r));
+	bdev_destroy(bd);
+	return r;
 }
 
 /* --- decoding a block: type and the field at a byte offset ------------ */
@@ -346,34 +378,25 @@ static void side_free(struct side *s)
 	s->img = NULL;
 }
 
-static int side_read_image(struct side *s)
+int diff_read_image(struct bdev *bd, uint8_t **img, pd_block_t *nr)
 {
-	pd_block_t nr = s->bd->nr_blocks;
-	uint8_t *img = realloc(s->img, nr * BS);
+	pd_block_t n = bd->nr_blocks;
+	uint8_t *p = realloc(*img, n * BS);
 	int r;
 
-	if (!img)
+	if (!p)
 		return -ENOMEM;
-	s->img = img;
-	s->nr_img = nr;
-	for (pd_block_t b = 0; b < nr; b++)
-		if ((r = bdev_read(s->bd, b, img + b * BS)))
+	*img = p;
+	*nr = n;
+	for (pd_block_t b = 0; b < n; b++)
+		if ((r = bdev_read(bd, b, p + b * BS)))
 			return r;
 	return 0;
 }
 
 /* --- thin_dump-style text through the client walk -------------------- */
 
-struct text {
-	char *buf;
-	size_t len, cap;
-	int oom;
-	uint64_t open_dev;
-	int in_dev;
-	uint32_t data_block_size;
-};
-
-static void text_add(struct text *t, const char *fmt, ...)
+void diff_text_add(struct diff_text *t, const char *fmt, ...)
 {
 	va_list ap;
 	char line[256];
@@ -400,6 +423,27 @@ static void text_add(struct text *t, const char *fmt, ...)
 	memcpy(t->buf + t->len, line, (size_t)n + 1);
 	t->len += (size_t)n;
 }
+
+const char *diff_text_mismatch(const struct diff_text *a,
+			       const struct diff_text *b)
+{
+	size_t o = 0, ls = 0;
+
+	if (a->len == b->len && !memcmp(a->buf, b->buf, a->len))
+		return NULL;
+	while (o < a->len && o < b->len && a->buf[o] == b->buf[o])
+		if (a->buf[o++] == '\n')
+			ls = o;
+	return b->buf ? b->buf + ls : "";
+}
+
+struct text {
+	struct diff_text t;		/* first */
+	int in_dev;
+	uint32_t data_block_size;
+};
+
+#define text_add(tx, ...) diff_text_add(&(tx)->t, __VA_ARGS__)
 
 static int tx_pool(void *ctx, const struct client_pool_info *pi)
 {
@@ -431,7 +475,7 @@ static int tx_map(void *ctx, uint64_t dev, uint64_t v, pd_block_t b,
 		  uint32_t time)
 {
 	(void)dev;
-	text_add(ctx, "    <single_mapping origin_block=\"%" PRIu64
+	diff_text_add(ctx, "    <single_mapping origin_block=\"%" PRIu64
 		 "\" data_block=\"%" PRIu64 "\" time=\"%" PRIu32 "\"/>\n",
 		 v, (uint64_t)b, time);
 	return 0;
@@ -443,20 +487,15 @@ static int open_walk(const struct client_ops *ops, const uint8_t *img,
 		     struct digest *d, struct text *t, char *msg, size_t len)
 {
 	static const struct client_walker w = { tx_pool, tx_dev, tx_map };
+	struct bdev *bd = diff_copy(img, nr, msg, len);
 	struct client *c;
-	struct bdev *bd;
-	int r = membd_create(img, nr, &bd);
+	int r;
 
-	if (r) {
-		snprintf(msg, len, "%s", pd_strerror(r));
-		return r;
-	}
+	if (!bd)
+		return -ENOMEM;
 	r = ops->open(bd, p, &c);
-	if (r) {
-		snprintf(msg, len, "open failed: %d (%s)", r, pd_strerror(r));
-		bdev_destroy(bd);
-		return r;
-	}
+	if (r)
+		return diff_open_failed(r, bd, msg, len);
 	r = client_digest(c, d);
 	if (!r)
 		r = ops->walk(c, &w, t);
@@ -467,7 +506,7 @@ static int open_walk(const struct client_ops *ops, const uint8_t *img,
 	if (r)
 		snprintf(msg, len, "walk failed: %d (%s)%s%s", r,
 			 pd_strerror(r), c->msg[0] ? ": " : "", c->msg);
-	else if (t->oom)
+	else if (t->t.oom)
 		r = -ENOMEM;
 	ops->destroy(c);
 	bdev_destroy(bd);
@@ -475,11 +514,6 @@ static int open_walk(const struct client_ops *ops, const uint8_t *img,
 }
 
 /* --- the comparison of one scenario ---------------------------------- */
-
-struct diff_stats {
-	uint64_t ops, commits, identical, explained, unexplained;
-	int first_shown;		/* the first byte difference printed */
-};
 
 struct diff {
 	struct side s[2];
@@ -490,7 +524,7 @@ struct diff {
 	int verbose;
 	int removed;			/* a mapping was removed since the
 					 * last compare point */
-	const struct cause *diverged;	/* the block numbers went apart */
+	const struct diff_cause *diverged;	/* the block numbers went apart */
 };
 
 static const char *bname(const struct diff *df, int i)
@@ -498,16 +532,23 @@ static const char *bname(const struct diff *df, int i)
 	return df->s[i].ops->name;
 }
 
+void diff_vunexplained(struct diff_stats *st, const char *scenario,
+		       const char *fmt, va_list ap)
+{
+	st->unexplained++;
+	printf("  %s: UNEXPLAINED: ", scenario);
+	vprintf(fmt, ap);
+	printf("\n");
+}
+
+__attribute__((format(printf, 2, 3)))
 static void unexplained(struct diff *df, const char *fmt, ...)
 {
 	va_list ap;
 
-	df->st.unexplained++;
-	printf("  %s: UNEXPLAINED: ", df->sc->name);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	diff_vunexplained(&df->st, df->sc->name, fmt, ap);
 	va_end(ap);
-	printf("\n");
 }
 
 /* The bytes of a btree node a reader uses: the header past the checksum,
@@ -515,7 +556,7 @@ static void unexplained(struct diff *df, const char *fmt, ...)
  * with memmove/memcpy and never clears the slots past nr_entries (a split
  * leaves the moved entries behind in the left node, a remove the last one);
  * nothing reads them. */
-static int node_used_bytes_equal(const uint8_t *a, const uint8_t *b)
+int diff_node_used_bytes_equal(const uint8_t *a, const uint8_t *b)
 {
 	uint32_t nr = le32(a + 16), max = le32(a + 20), vs = le32(a + 24);
 
@@ -532,15 +573,14 @@ static uint64_t le64(const uint8_t *p)
 	return le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-/* The count of block b in the metadata space map of img (FORMAT.md 1.7-
- * 1.9): 0 free, 1, 2, 3 (3 or more); -1 if the map cannot be read. */
-static int meta_count(const uint8_t *img, pd_block_t nr, pd_block_t b)
+int diff_meta_count(const uint8_t *img, pd_block_t nr, pd_block_t b,
+		    uint32_t sb_salt, unsigned sm_root)
 {
-	uint64_t index = le64(img + 192 + 16), bm;
+	uint64_t index = le64(img + sm_root + 16), bm;
 	uint64_t i = b / 16320, j = b % 16320, w;
 
-	if (le32(img) != pd_block_csum(img + 4, BS - 4, SALT_SB) ||
-	    index >= nr || b >= le64(img + 192) || i >= 255)
+	if (le32(img) != pd_block_csum(img + 4, BS - 4, sb_salt) ||
+	    index >= nr || b >= le64(img + sm_root) || i >= 255)
 		return -1;
 	if (block_type(img + index * BS, index) != BT_INDEX)
 		return -1;
@@ -554,7 +594,7 @@ static int meta_count(const uint8_t *img, pd_block_t nr, pd_block_t b)
 
 /* Which named cause explains the difference of a block (both images'
  * copies and their types), or NULL. */
-static const struct cause *explain(const struct side *sa,
+static const struct diff_cause *explain(const struct side *sa,
 				   const struct side *sb, pd_block_t b)
 {
 	const uint8_t *da = sa->img + b * BS, *db = sb->img + b * BS;
@@ -564,11 +604,11 @@ static const struct cause *explain(const struct side *sa,
 	    !memcmp(da + 192, db + 192, 32) && !memcmp(da + 320, db + 320,
 						     BS - 320))
 		return cause_find("sm-root-padding");
-	if (b && !meta_count(sa->img, sa->nr_img, b) &&
-	    !meta_count(sb->img, sb->nr_img, b))
+	if (b && !diff_meta_count(sa->img, sa->nr_img, b, SALT_SB, 192) &&
+	    !diff_meta_count(sb->img, sb->nr_img, b, SALT_SB, 192))
 		return cause_find("free-block-contents");
 	if (ta == tb && (ta == BT_INTERNAL || ta == BT_LEAF) &&
-	    node_used_bytes_equal(da, db))
+	    diff_node_used_bytes_equal(da, db))
 		return cause_find("stale-node-slots");
 	return NULL;
 }
@@ -581,7 +621,7 @@ static void compare_bytes(struct diff *df, const char *where)
 	struct side *a = &df->s[0], *b = &df->s[1];
 	pd_block_t nr = a->nr_img < b->nr_img ? a->nr_img : b->nr_img;
 	pd_block_t first = UINT64_MAX, bad = UINT64_MAX, nr_diff = 0;
-	const struct cause *c = NULL, *fc = NULL;
+	const struct diff_cause *c = NULL, *fc = NULL;
 
 	if (a->nr_img != b->nr_img) {
 		unexplained(df, "%s: the images have %" PRIu64 " and %" PRIu64
@@ -671,7 +711,8 @@ static int compare_point(struct diff *df, const char *where)
 
 	df->st.commits++;
 	for (int i = 0; i < 2; i++)
-		if ((r = side_read_image(&df->s[i]))) {
+		if ((r = diff_read_image(df->s[i].bd, &df->s[i].img,
+					 &df->s[i].nr_img))) {
 			unexplained(df, "%s: reading the image of %s: %s", where,
 				    bname(df, i), pd_strerror(r));
 			return -1;
@@ -693,24 +734,20 @@ static int compare_point(struct diff *df, const char *where)
 		}
 	}
 	for (int k = 1; k < 4 && !bad; k++) {
-		if (digest_eq(d[k], d[0]) && t[k].len == t[0].len &&
-		    !memcmp(t[k].buf, t[0].buf, t[0].len))
-			continue;
-		/* the first differing line */
-		size_t o = 0, ls = 0;
+		const char *from = diff_text_mismatch(&t[0].t, &t[k].t);
 
-		while (o < t[0].len && o < t[k].len && t[0].buf[o] == t[k].buf[o])
-			if (t[0].buf[o++] == '\n')
-				ls = o;
+		if (!from && digest_eq(d[k], d[0]))
+			continue;
 		unexplained(df, "%s: the image of %s in %s dumps otherwise than "
 			    "the image of %s in %s, from: %.120s", where,
 			    bname(df, k / 2), bname(df, k % 2), bname(df, 0),
-			    bname(df, 0), t[k].buf + ls);
+			    bname(df, 0), from ? from : "(the same dump, "
+			    "another digest)");
 		bad = 1;
 		break;
 	}
 	for (int k = 0; k < 4; k++)
-		free(t[k].buf);
+		free(t[k].t.buf);
 	return bad ? -1 : 0;
 }
 
@@ -788,6 +825,97 @@ static int both_commit(struct diff *df, size_t idx, const struct op *op,
 	return compare_point(df, where);
 }
 
+static void explained_op(struct diff *df, size_t idx, const struct op *op,
+			 const char *what, uint64_t v0, uint64_t v1,
+			 const char *cause)
+{
+	char ob[128];
+
+	print_op(op, ob, sizeof(ob));
+	printf("  %s: op %zu '%s': %s %s %" PRIu64 ", %s %" PRIu64 ": explained: "
+	       "%s\n", df->sc->name, idx, ob, what, bname(df, 0), v0,
+	       bname(df, 1), v1, cause);
+}
+
+/* status on both (scenario.h): each count of the pool status line; the
+ * named differences K10, K11 and the metadata layout are explained. */
+static int status_both(struct diff *df, size_t idx, const struct op *op)
+{
+	uint64_t v[2][6];
+	int r[2];
+
+	for (int i = 0; i < 2; i++) {
+		const struct client_ops *o = df->s[i].ops;
+		struct client *c = df->s[i].cl;
+
+		r[i] = o->get_trans_id(c, &v[i][0]) ?:
+		       o->get_free_metadata_blocks(c, &v[i][1]) ?:
+		       o->get_nr_metadata_blocks(c, &v[i][2]) ?:
+		       o->get_free_data_blocks(c, &v[i][3]) ?:
+		       o->get_nr_data_blocks(c, &v[i][4]) ?:
+		       o->get_meta_snap(c, &v[i][5]);
+		v[i][5] = v[i][5] != 0;
+	}
+	if (!same_result(df, idx, op, "", r[0], r[1], 0, 0))
+		return -1;
+	for (int k = 0; k < 6 && !r[0]; k++) {
+		static const char *const what[6] = {
+			"transaction id", "free metadata blocks",
+			"metadata blocks", "free data blocks", "data blocks",
+			"held root set",
+		};
+		const struct client_ops *o0 = df->s[0].ops, *o1 = df->s[1].ops;
+		const char *cause = NULL;
+
+		if (v[0][k] == v[1][k])
+			continue;
+		if (k == 1 && (df->diverged || df->removed))
+			cause = "free-metadata-layout";
+		if (k == 3 && o0->free_data_wraps != o1->free_data_wraps &&
+		    !v[o0->free_data_wraps ? 1 : 0][3] &&
+		    v[o0->free_data_wraps ? 0 : 1][3] > v[o0->free_data_wraps ? 0 : 1][4])
+			cause = "free-data-wraps";
+		if (k == 4 && o0->data_size_at_commit != o1->data_size_at_commit)
+			cause = "data-size-at-commit";
+		if (cause) {
+			explained_op(df, idx, op, what[k], v[0][k], v[1][k], cause);
+			continue;
+		}
+		return same_result(df, idx, op, what[k], 0, 0, v[0][k], v[1][k]) ?
+		       0 : -1;
+	}
+	return 0;
+}
+
+/* find-range on both, call by call as the workload walks it. */
+static int find_range_both(struct diff *df, size_t idx, const struct op *op)
+{
+	uint64_t begin = op->b, end = op->c + 1;
+
+	for (;;) {
+		struct thin_mapped_range m[2];
+		int r[2];
+
+		for (int i = 0; i < 2; i++) {
+			memset(&m[i], 0, sizeof(m[i]));
+			r[i] = df->s[i].ops->find_mapped_range(df->s[i].cl, op->a,
+								begin, end, &m[i]);
+		}
+		if (!same_result(df, idx, op, "", r[0], r[1], m[0].thin_begin,
+				 m[1].thin_begin) ||
+		    !same_result(df, idx, op, "run end", r[0], r[1],
+				 m[0].thin_end, m[1].thin_end) ||
+		    !same_result(df, idx, op, "data block", r[0], r[1],
+				 m[0].pool_begin, m[1].pool_begin) ||
+		    !same_result(df, idx, op, "shared", r[0], r[1],
+				 !!m[0].maybe_shared, !!m[1].maybe_shared))
+			return -1;
+		if (r[0])
+			return 0;
+		begin = m[0].thin_end;
+	}
+}
+
 static int is_message(enum op_kind k)
 {
 	return k == OP_CREATE || k == OP_SNAP || k == OP_DELETE ||
@@ -804,6 +932,10 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 	uint64_t v[2] = { 0, 0 };
 
 	df->st.ops++;
+	if (op->kind == OP_STATUS)
+		return status_both(df, idx, op);
+	if (op->kind == OP_FIND_RANGE)
+		return find_range_both(df, idx, op);
 	for (int i = 0; i < 2; i++) {
 		const struct client_ops *o = s[i].ops;
 		struct client *c = s[i].cl;
@@ -840,9 +972,16 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 			r[i] = o->abort(c);
 			break;
 		case OP_TRANS_ID:
-			r[i] = o->get_trans_id(c, &cur);
+			r[i] = op->has_from ? 0 : o->get_trans_id(c, &cur);
 			if (!r[i])
-				r[i] = o->set_trans_id(c, cur, op->a);
+				r[i] = o->set_trans_id(c, op->has_from ? op->b : cur,
+						       op->a);
+			break;
+		case OP_HIGHEST:
+			r[i] = o->highest_mapped(c, op->a, &v[i]);
+			break;
+		case OP_MAPPED_COUNT:
+			r[i] = o->mapped_count(c, op->a, &v[i]);
 			break;
 		case OP_RESIZE_DATA:
 			r[i] = o->resize_data(c, op->a);
@@ -945,32 +1084,38 @@ static int format_both(struct diff *df, int two_step)
 	return compare_point(df, "format step 2 (resize)");
 }
 
-static int save_images(struct diff *df)
+int diff_save_image(const char *dir, const char *scenario,
+		    const char *backend, int second, const uint8_t *img,
+		    pd_block_t nr)
 {
+	const char *base = strrchr(scenario, '/');
 	char path[4096];
 	FILE *f;
 
-	for (int i = 0; i < 2; i++) {
-		if (!df->s[i].img)
-			continue;
-		const char *base = strrchr(df->sc->name, '/');
-
-		snprintf(path, sizeof(path), "%s/%s.%s%s.img", df->save_dir,
-			 base ? base + 1 : df->sc->name, bname(df, i),
-			 i && !strcmp(bname(df, 0), bname(df, 1)) ? "-2" : "");
-		f = fopen(path, "wb");
-		if (!f || fwrite(df->s[i].img, BS, df->s[i].nr_img, f) !=
-		    df->s[i].nr_img) {
-			fprintf(stderr, "pdcrash: cannot write %s\n", path);
-			if (f)
-				fclose(f);
-			return -1;
-		}
-		if (fclose(f)) {
-			fprintf(stderr, "pdcrash: cannot write %s\n", path);
-			return -1;
-		}
+	snprintf(path, sizeof(path), "%s/%s.%s%s.img", dir,
+		 base ? base + 1 : scenario, backend, second ? "-2" : "");
+	f = fopen(path, "wb");
+	if (!f || fwrite(img, BS, nr, f) != nr) {
+		fprintf(stderr, "pdcrash: cannot write %s\n", path);
+		if (f)
+			fclose(f);
+		return -1;
 	}
+	if (fclose(f)) {
+		fprintf(stderr, "pdcrash: cannot write %s\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int save_images(struct diff *df)
+{
+	for (int i = 0; i < 2; i++)
+		if (df->s[i].img &&
+		    diff_save_image(df->save_dir, df->sc->name, bname(df, i),
+				    i && !strcmp(bname(df, 0), bname(df, 1)),
+				    df->s[i].img, df->s[i].nr_img))
+			return -1;
 	return 0;
 }
 
@@ -990,6 +1135,8 @@ static int diff_scenario(const struct scenario *sc,
 	struct run_result res;
 	int r;
 
+	if (sc->geo.is_cache)		/* dm-cache metadata: diff_cache.c */
+		return diff_cache_scenario(sc, ops, seed, save_dir, verbose, out);
 	/* The expanded ops, from the workload under the policy's caller. */
 	r = workload_run(&cfg, &res);
 	if (r) {
@@ -1038,6 +1185,7 @@ static void print_causes(void)
 	printf("named differences (client.h) and what diff does with them:\n");
 	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++)
 		printf("  %-26s %s\n", causes[i].id, causes[i].what);
+	diff_cache_print_causes();
 }
 
 int cmd_diff(int argc, char **argv)
@@ -1127,11 +1275,9 @@ int cmd_diff(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (size_t i = 0; i < nr_args; i++) {
-		if ((rc = cli_load_named(args[i], &scs[nr_sc])))
+	for (size_t i = 0; i < nr_args; i++)
+		if ((rc = cli_load_arg(args[i], scs, DIFF_MAX_SCENARIOS, &nr_sc)))
 			goto out;
-		nr_sc++;
-	}
 	if (!nr_sc) {
 		if ((rc = cli_list_scenarios(&names, &nr_names)))
 			return rc;

@@ -28,11 +28,12 @@ static const char help_text[] =
 "          or rollforward to the commit in flight); then more ops and a commit\n"
 "          must work.  Each scenario runs twice: NAME with its own cache and\n"
 "          NAME+small with a 16-block cache (dirty blocks written back in the\n"
-"          middle of transactions).  SCENARIO is a name in scenarios/ or a\n"
-"          path to a .scn file.\n"
+"          middle of transactions).  SCENARIO is a name in scenarios/, a\n"
+"          path to a .scn file, or a folder (every .scn below it).\n"
 "  --backend B     the metadata code under test: core (ours, the default),\n"
-"                  kernel-6.1, kernel-6.12 (Linux's dm-thin-metadata.c and\n"
-"                  persistent-data from Debian's linux-source), kernel (the\n"
+"                  kernel-6.1, kernel-6.12 (Linux's dm-thin-metadata.c,\n"
+"                  dm-cache-metadata.c and persistent-data from Debian's\n"
+"                  linux-source), kernel (the\n"
 "                  tree make was given as KERNEL_SRC).  Ids then carry it:\n"
 "                  NAME[+small]@B:..., so replay and minimize use it too\n"
 "  --seed N        seed for random workloads and random persistence choices\n"
@@ -58,6 +59,22 @@ static const char help_text[] =
 "                  the states from the fault to the next good commit are\n"
 "                  checked, and a crash state whose recovery meets the lost\n"
 "                  sector may be refused with a checksum error (detected)\n"
+"  --damage        instead of crash states: the damage step.  At every 4th\n"
+"                  commit and the last of each thin scenario, every metadata\n"
+"                  block the superblock reaches is damaged by each kind that\n"
+"                  fits it (node headers nr/max/flags/value size, keys, child\n"
+"                  pointers to itself, its parent, block 0, past the end,\n"
+"                  another node; superblock roots and counts, data block size\n"
+"                  0; index entries' free counts and bitmaps; bitmap and\n"
+"                  ref-count values; location fields; a bad checksum), the\n"
+"                  checksum recomputed, and recovered in a worker (10 s at\n"
+"                  most): checker, open, the whole pool read and compared,\n"
+"                  continue, and an exercise of the damaged trees.  detected\n"
+"                  (an error, or the checker's finding), harmless (it did not\n"
+"                  matter), violation (a crash, a hang, or the core and the\n"
+"                  checker accepting a wrong state).  Ids\n"
+"                  NAME:sSEED:dK.BLOCK.KIND:e0 (committed state K); README\n"
+"                  lists the kinds\n"
 "  --jobs N        worker processes (default: the number of CPUs); results\n"
 "                  do not depend on N\n"
 "  --shard K/N     check only the share K of N (0 <= K < N) of the work, to\n"
@@ -104,7 +121,9 @@ static const char help_text[] =
 "replay    Rebuild the crash state ID (printed by run for each violation)\n"
 "          exactly, check it, print the ops around the cut and the expected\n"
 "          state against the found one.  A write id (wSEQ) runs the\n"
-"          workload again and shows the write and the rule it breaks.\n"
+"          workload again and shows the write and the rule it breaks.  A\n"
+"          damage id (dK.BLOCK.KIND) rebuilds the damaged image, says what\n"
+"          the block is, and recovers it as run --damage did.\n"
 "  --trace         print the whole op log up to the cut\n"
 "  --save-image F  write the crash image to F (for thin_check, thin_dump)\n"
 "  --expected-xml F  write the model of the state the image recovered to\n"
@@ -177,20 +196,21 @@ static const char help_text[] =
 "variant, seed, cut point, the leaf of the exploration, torn, fault),\n"
 "NAME:sSEED:cCUT:pIDX-of-N[:t]:eFAULT (a --sample state), NAME:sSEED:wSEQ:eFAULT\n"
 "(a write that breaks a write-time rule), NAME:sSEED:live:eFAULT (the live\n"
-"run disagreed with its model); NAME ends in @BACKEND when the backend is not\n"
+"run disagreed with its model), NAME:sSEED:dK.BLOCK.KIND:e0 (a damaged image\n"
+"of run --damage); NAME ends in @BACKEND when the backend is not\n"
 "core.  FAULT: e0 none; ewN / eWN the Nth write failed once / from then on;\n"
 "r reads, f flushes.\n"
 "Exit: 0 every state survived; 1 a violation (ids printed); 2 bad usage or\n"
 "bad input.\n";
 
-static const char *prog_name = "pdcrash";
+const char *pdcrash_prog_name = "pdcrash";
 
 /* --fail-fast: the first violation, how to replay it, when it came. */
 static void print_first_failure(const struct run_opts *o,
 				const struct run_summary *sum, FILE *f)
 {
 	fprintf(f, "first violation: %s\n", sum->first_id);
-	fprintf(f, "replay: %s replay %s", prog_name, sum->first_id);
+	fprintf(f, "replay: %s replay %s", pdcrash_prog_name, sum->first_id);
 	if (o->mutant)
 		fprintf(f, " --mutant %s", o->mutant);
 	if (o->fiu_name)
@@ -208,7 +228,7 @@ int cmd_run(int argc, char **argv)
 	size_t nr_args = 0;
 	char **names = NULL;
 	size_t nr_names = 0;
-	int rc = 0, r;
+	int rc = 0, r, damage = 0;
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -225,6 +245,8 @@ int cmd_run(int argc, char **argv)
 			o.io_errors = 1;
 		} else if (!strcmp(a, "--media-faults")) {
 			o.media_faults = 1;
+		} else if (!strcmp(a, "--damage")) {
+			damage = 1;
 		} else if (!strcmp(a, "--jobs")) {
 			if (i + 1 >= argc)
 				return cli_usage_error("%s needs a value", a);
@@ -293,11 +315,10 @@ int cmd_run(int argc, char **argv)
 	}
 	/* Options first, then the scenarios: a usage error leaves nothing
 	 * loaded behind. */
-	for (size_t i = 0; i < nr_args; i++) {
-		if ((rc = cli_load_named(args[i], &scs[o.nr_scenarios])))
+	for (size_t i = 0; i < nr_args; i++)
+		if ((rc = cli_load_arg(args[i], scs, MAX_SCENARIOS,
+				       &o.nr_scenarios)))
 			goto out;
-		o.nr_scenarios++;
-	}
 	if (!o.nr_scenarios) {
 		if ((rc = cli_list_scenarios(&names, &nr_names)))
 			return rc;
@@ -313,6 +334,10 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	o.progress = !o.json && isatty(2);
+	if (damage) {
+		rc = cmd_run_damage(&o);
+		goto out;
+	}
 	r = driver_run(&o, &sum);
 	if (r) {
 		fprintf(stderr, "pdcrash: run failed: %s\n", pd_strerror(r));
@@ -404,7 +429,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage_error("no command%s", "");
-	prog_name = argv[0];
+	pdcrash_prog_name = argv[0];
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		printf("%s\n%s", cli_usage_text, help_text);

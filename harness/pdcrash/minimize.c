@@ -51,6 +51,7 @@
 #include "commands.h"
 #include "driver.h"
 #include "errors.h"
+#include "forkpipe.h"
 #include "writecheck.h"
 #include "liveid.h"
 #include "minimize.h"
@@ -304,6 +305,7 @@ static int live_once(struct minimizer *m, struct scenario *sc,
 	struct run_config cfg = {
 		.sc = sc, .seed = m->seed, .fault = *fault, .keep_state = -1,
 		.quiet = 1, .stop_after_recovery = fault->kind != FAULT_NONE,
+		.client = m->client,
 	};
 	struct run_result res;
 	int r = workload_run(&cfg, &res);
@@ -312,7 +314,11 @@ static int live_once(struct minimizer *m, struct scenario *sc,
 		return r;
 	r = res.live_failed;
 	if (r) {
-		live_id_format(sc->name, m->seed, fault, v->id, sizeof(v->id));
+		char name[sizeof(v->id)];
+
+		snprintf(name, sizeof(name), "%s%s%s", sc->name,
+			 m->client ? "@" : "", m->client ? m->client->name : "");
+		live_id_format(name, m->seed, fault, v->id, sizeof(v->id));
 		snprintf(v->msg, sizeof(v->msg), "%s%.380s", LIVE_PREFIX,
 			 res.live_msg);
 	}
@@ -624,35 +630,27 @@ static int state_fails(const struct run_result *res, const struct state_id *id,
 {
 	struct check_opts copts = { .recovery_fault = recovery_fault };
 	struct sd_cutter *cutter;
-	int p[2], status;
+	int fd, status;
 	pid_t pid;
 
-	if (pipe(p))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
+	pid = fork_piped(&fd);
+	if (pid < 0)
+		return (int)pid;
 	if (pid == 0) {
 		struct check_out out;
 
-		close(p[0]);
 		alarm(STATE_TIMEOUT_SEC);
 		if (sd_cutter_create(res->sd, &cutter) ||
 		    sd_cutter_seek(cutter, id->cut))
 			_exit(100);
 		check_state(res, cutter, id, &copts, NULL, &out);
-		ssize_t k = write(p[1], out.msg, strlen(out.msg));
+		ssize_t k = write(fd, out.msg, strlen(out.msg));
 		(void)k;
 		_exit(out.outcome);
 	}
-	close(p[1]);
-	ssize_t got = read(p[0], msg, msglen - 1);
+	ssize_t got = read(fd, msg, msglen - 1);
 	msg[got > 0 ? got : 0] = 0;
-	close(p[0]);
+	close(fd);
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	if (WIFSIGNALED(status)) {

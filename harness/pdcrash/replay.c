@@ -483,6 +483,8 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (strstr(a.idtext, LIVE_ID_TAG))
 		return replay_live(&a, &rp.cfg);
+	if (strstr(a.idtext, ":d") && !strstr(a.idtext, ":c"))
+		return replay_damage(a.idtext, a.save);	/* damage.h */
 	if ((rc = rebuild(&rp, a.idtext)))
 		goto out;
 	print_context(&rp, a.idtext, a.trace);

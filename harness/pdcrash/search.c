@@ -243,7 +243,7 @@ static void found(struct search *s, const char *id, const char *msg)
 	if (s->o.progress)
 		fprintf(stderr, "\r%*s\r", 78, "");
 	printf("violation: %s\n  %s\n", id, msg);
-	printf("replay: pdcrash replay %s%s%s\n", id,
+	printf("replay: %s replay %s%s%s\n", pdcrash_prog_name, id,
 	       s->o.mutant ? " --mutant " : "", s->o.mutant ? s->o.mutant : "");
 	printf("found after %.1f s, %" PRIu64 " candidates\n",
 	       now_sec() - s->t0, s->candidates);

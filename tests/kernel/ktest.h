@@ -11,6 +11,7 @@
 #define PD_KTEST_H
 
 #include <linux/blkdev.h>
+#include <stdio.h>
 
 #include "test.h"
 #include "bdev.h"
@@ -33,6 +34,22 @@ static inline struct block_device ktest_bdev(struct bdev *bd, unsigned cache_blo
 		.writeback_ratio = writeback_ratio,
 	};
 	return b;
+}
+
+/* A checker's message callback: each message on stderr. */
+static inline void ktest_check_msg(void *ctx, const char *text)
+{
+	(void)ctx;
+	fprintf(stderr, "check: %s\n", text);
+}
+
+/* name in the test's scratch directory (static buffer). */
+static inline const char *ktest_image_path(const char *name)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", test_tmpdir(), name);
+	return path;
 }
 
 #endif /* PD_KTEST_H */

@@ -14,18 +14,12 @@
 #define NR_DATA 10000u		/* data blocks */
 #define DATA_BLOCK_SECTORS 128u
 
-static void quiet_msg(void *ctx, const char *text)
-{
-	(void)ctx;
-	fprintf(stderr, "check: %s\n", text);
-}
-
 /* Our checker, strict, finds nothing; returns its result. */
 static struct check_result core_check(struct bdev *bd)
 {
 	struct check_result res;
 
-	ASSERT_OK(check_thin_metadata(bd, CHECK_STRICT, quiet_msg, NULL, &res));
+	ASSERT_OK(check_thin_metadata(bd, CHECK_STRICT, ktest_check_msg, NULL, &res));
 	ASSERT_TRUE(res.superblock_ok);
 	ASSERT_EQ(res.errors, 0);
 	ASSERT_EQ(res.leaks, 0);
@@ -42,14 +36,6 @@ static void thin_check_accepts(const char *path)
 	st = system(cmd);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 0);
-}
-
-static const char *image_path(const char *name)
-{
-	static char path[4096];
-
-	snprintf(path, sizeof(path), "%s/%s", test_tmpdir(), name);
-	return path;
 }
 
 /* Data block the kernel mapped dev/vblock to, or -errno. */
@@ -130,7 +116,7 @@ static void core_sees_kernel_pool(struct bdev *bd)
 /* The kernel's image on a file: our checker, our core, thin_check. */
 TEST(kthin_kernel_image_checks_clean)
 {
-	const char *path = image_path("kernel.img");
+	const char *path = ktest_image_path("kernel.img");
 	struct block_device bdev;
 	struct bdev *bd;
 
@@ -146,7 +132,7 @@ TEST(kthin_kernel_image_checks_clean)
  * the middle of transactions (KB1/KB2), and the result is the same. */
 TEST(kthin_small_cache_writes_back_early)
 {
-	const char *path = image_path("small.img");
+	const char *path = ktest_image_path("small.img");
 	struct block_device bdev;
 	struct simdisk *sd;
 	uint64_t i, flushes = 0, early = 0;
@@ -181,7 +167,7 @@ TEST(kthin_kernel_opens_core_image)
 		.data_block_size = DATA_BLOCK_SECTORS,
 		.nr_data_blocks = NR_DATA,
 	};
-	const char *path = image_path("core.img");
+	const char *path = ktest_image_path("core.img");
 	struct block_device bdev;
 	struct dm_pool_metadata *pmd;
 	struct dm_thin_device *td;

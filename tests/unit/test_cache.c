@@ -8,13 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "bdev.h"
 #include "bm.h"
 #include "cache.h"
 #include "check_cache.h"
 #include "prng.h"
 #include "simdisk.h"
+#include "sm.h"
 #include "test.h"
+#include "tm.h"
 #include "util.h"
 
 #define META_BLOCKS 2048
@@ -314,6 +317,288 @@ TEST(cache_random_ops_match_model_v2)
 	random_workload(2, test_seed(42));
 }
 
+/* --- the cursor load against a get-by-index load ------------------------------ */
+
+/* cache_walk_mappings / cache_walk_discards move cursors over the arrays
+ * and bitsets in step (the kernel's __load_mappings / __load_discards);
+ * here their report is compared with one read value by value.  Sizes
+ * cross array-block boundaries: 509 mappings, 1018 hints, 509 bitset
+ * words (32576 bits) a block. */
+#define LOADC 4200u
+#define LOADD 40000u
+
+struct load {
+	uint8_t mapped[LOADC], dirty[LOADC], has_hint[LOADC];
+	uint64_t oblock[LOADC];
+	uint32_t hint[LOADC];
+	uint8_t discard[LOADD];
+	uint32_t nr, nr_discard;
+};
+
+static int load_mapping(void *ctx, uint32_t cb, uint64_t ob, int dirty,
+			const void *hint)
+{
+	struct load *l = ctx;
+
+	ASSERT_TRUE(cb < l->nr);
+	l->mapped[cb] = 1;
+	l->oblock[cb] = ob;
+	l->dirty[cb] = (uint8_t)!!dirty;
+	l->has_hint[cb] = hint != NULL;
+	l->hint[cb] = hint ? le32_get(hint) : 0;
+	return 0;
+}
+
+static int load_discard(void *ctx, uint32_t b, int discarded)
+{
+	struct load *l = ctx;
+
+	ASSERT_TRUE(b < l->nr_discard);
+	l->discard[b] = (uint8_t)!!discarded;
+	return 0;
+}
+
+/* The cursors' report. */
+static void load_by_cursor(struct cache_md *cmd, uint32_t nr_discard,
+			   struct load *l)
+{
+	memset(l, 0, sizeof(*l));
+	ASSERT_OK(cache_get_size(cmd, &l->nr));
+	ASSERT_TRUE(l->nr <= LOADC);
+	l->nr_discard = nr_discard;
+	ASSERT_OK(cache_walk_mappings(cmd, load_mapping, l));
+	ASSERT_OK(cache_walk_discards(cmd, load_discard, l));
+}
+
+/* What is stored, read index by index (array_get, one word per bit) through
+ * a tm of its own on the committed superblock. */
+static void load_by_index(struct bdev *bd, struct load *l)
+{
+	struct array_info mapping, hints, dirty, discard;
+	struct bt_value_type vt = { .context = NULL, .size = 8 };
+	struct block_manager *bm;
+	struct transaction_manager *tm;
+	struct space_map *sm;
+	struct cache_sb_info sbi;
+	uint8_t v[8];
+
+	memset(l, 0, sizeof(*l));
+	ASSERT_OK(cache_read_superblock(bd, &sbi));
+	ASSERT_TRUE(sbi.cache_blocks <= LOADC && sbi.discard_nr_blocks <= LOADD);
+	l->nr = sbi.cache_blocks;
+	l->nr_discard = (uint32_t)sbi.discard_nr_blocks;
+	ASSERT_OK(bm_create(bd, 64, &bm));
+	bm_set_read_only(bm, 1);
+	ASSERT_OK(sm_core_create(bd->nr_blocks, &sm));
+	ASSERT_OK(tm_create(bm, sm, &tm));
+	array_info_init(&mapping, tm, &vt);
+	array_info_init(&dirty, tm, &vt);
+	array_info_init(&discard, tm, &vt);
+	vt.size = 4;
+	array_info_init(&hints, tm, &vt);
+	for (uint32_t cb = 0; cb < l->nr; cb++) {
+		uint64_t x;
+
+		ASSERT_OK(array_get(&mapping, sbi.mapping_root, cb, v));
+		x = le64_get(v);
+		if (!(x & CACHE_M_VALID))
+			continue;
+		l->mapped[cb] = 1;
+		l->oblock[cb] = x >> 16;
+		l->dirty[cb] = !!(x & CACHE_M_DIRTY);
+		if (sbi.version >= 2) {
+			ASSERT_OK(array_get(&dirty, sbi.dirty_root, cb / 64, v));
+			l->dirty[cb] = (uint8_t)(le64_get(v) >> (cb % 64) & 1);
+		}
+		if (sbi.hint_root) {
+			ASSERT_OK(array_get(&hints, sbi.hint_root, cb, v));
+			l->has_hint[cb] = 1;
+			l->hint[cb] = le32_get(v);
+		}
+	}
+	for (uint32_t b = 0; b < l->nr_discard; b++) {
+		ASSERT_OK(array_get(&discard, sbi.discard_root, b / 64, v));
+		l->discard[b] = (uint8_t)(le64_get(v) >> (b % 64) & 1);
+	}
+	tm_destroy(tm);
+	sm_destroy(sm);
+	bm_destroy(bm);
+}
+
+static void load_compare(const struct load *a, const struct load *b,
+			 const char *what)
+{
+	if (a->nr != b->nr || a->nr_discard != b->nr_discard)
+		test_fail(__FILE__, __LINE__, "%s: sizes %u/%u, %u/%u", what,
+			  a->nr, a->nr_discard, b->nr, b->nr_discard);
+	for (uint32_t cb = 0; cb < a->nr; cb++)
+		if (a->mapped[cb] != b->mapped[cb] ||
+		    a->oblock[cb] != b->oblock[cb] ||
+		    a->dirty[cb] != b->dirty[cb] ||
+		    a->has_hint[cb] != b->has_hint[cb] ||
+		    a->hint[cb] != b->hint[cb])
+			test_fail(__FILE__, __LINE__, "%s: cblock %u: mapped %u/%u "
+				  "oblock %llu/%llu dirty %u/%u hint %u:%u/%u:%u",
+				  what, cb, a->mapped[cb], b->mapped[cb],
+				  (unsigned long long)a->oblock[cb],
+				  (unsigned long long)b->oblock[cb],
+				  a->dirty[cb], b->dirty[cb], a->has_hint[cb],
+				  a->hint[cb], b->has_hint[cb], b->hint[cb]);
+	for (uint32_t d = 0; d < a->nr_discard; d++)
+		if (a->discard[d] != b->discard[d])
+			test_fail(__FILE__, __LINE__, "%s: dblock %u: %u/%u", what,
+				  d, a->discard[d], b->discard[d]);
+}
+
+/* What the model says is stored: mappings, the hint array's content
+ * (hintval, valid once written) and the discard bits. */
+struct load_model {
+	struct load l;			/* mapped, oblock, dirty, discard */
+	uint32_t hintval[LOADC];
+	int hints_valid;
+};
+
+/* In the middle of a transaction: the cursors (which see the bitsets'
+ * cached words through cache.c) against cache_lookup_mapping, block by
+ * block, and against the model's hints and discard bits. */
+static void compare_live(struct cache_md *cmd, const struct load_model *m,
+			 struct load *l)
+{
+	load_by_cursor(cmd, m->l.nr_discard, l);
+	ASSERT_UEQ(l->nr, m->l.nr);
+	for (uint32_t cb = 0; cb < l->nr; cb++) {
+		struct cache_mapping cm;
+		int r = cache_lookup_mapping(cmd, cb, &cm);
+
+		ASSERT_EQ(l->mapped[cb], m->l.mapped[cb]);
+		if (!l->mapped[cb]) {
+			ASSERT_ERR(r, -ENODATA);
+			continue;
+		}
+		ASSERT_OK(r);
+		ASSERT_UEQ(cm.oblock, l->oblock[cb]);
+		ASSERT_EQ(cm.dirty, l->dirty[cb]);
+		ASSERT_UEQ(l->oblock[cb], m->l.oblock[cb]);
+		ASSERT_EQ(l->dirty[cb], m->l.dirty[cb]);
+		ASSERT_EQ(l->has_hint[cb], m->hints_valid);
+		ASSERT_UEQ(l->hint[cb], m->hints_valid ? m->hintval[cb] : 0);
+	}
+	ASSERT_MEMEQ(l->discard, m->l.discard, l->nr_discard);
+}
+
+/* Committed: the cursors of a read-only AS_STORED open (CA7: as stored)
+ * against the get-by-index load. */
+static void compare_committed(struct bdev *bd, struct load *a, struct load *b)
+{
+	struct cache_params ro = {
+		.flags = CACHE_OPEN_READ_ONLY | CACHE_OPEN_AS_STORED
+	};
+	struct cache_md *cmd;
+
+	load_by_index(bd, a);
+	ASSERT_OK(cache_md_open(bd, &ro, &cmd));
+	load_by_cursor(cmd, a->nr_discard, b);
+	cache_md_destroy(cmd);
+	load_compare(b, a, "cursor load vs get-by-index load");
+}
+
+TEST(cache_cursor_load_equals_get_by_index)
+{
+	uint64_t seed = test_seed(43);
+	static struct load_model m;
+	static struct load a, b;
+	static uint8_t hbuf[LOADC * 4];
+	const uint32_t pv[3] = { 2, 0, 0 };
+
+	for (unsigned version = 1; version <= 2; version++) {
+		struct cache_params p = { .data_block_size = 128,
+					  .version = version };
+		struct load *ml = &m.l;
+		struct simdisk *sd;
+		struct bdev *bd;
+		struct cache_md *cmd;
+		struct prng rng;
+
+		prng_seed(&rng, prng_derive(seed, version));
+		memset(&m, 0, sizeof(m));
+		ASSERT_OK(simdisk_create(4096, 4096, &sd));
+		bd = simdisk_bdev(sd);
+		ASSERT_OK(cache_md_format(bd, &p, &cmd));
+		ml->nr = 1100 + (uint32_t)prng_below(&rng, LOADC - 1100 + 1);
+		ASSERT_OK(cache_resize(cmd, ml->nr));
+		ml->nr_discard = 32600 + (uint32_t)prng_below(&rng, LOADD - 32600 + 1);
+		ASSERT_OK(cache_discard_resize(cmd, 256, ml->nr_discard));
+		for (int op = 0; op < 2000; op++) {
+			uint64_t k = prng_below(&rng, 1000);
+			uint32_t cb = (uint32_t)prng_below(&rng, ml->nr);
+
+			if (k < 300) {
+				uint64_t ob = (uint64_t)op * 4 + prng_below(&rng, 4);
+
+				ASSERT_OK(cache_insert_mapping(cmd, cb, ob));
+				ml->mapped[cb] = 1;
+				ml->oblock[cb] = ob;
+				ml->dirty[cb] = 0;
+			} else if (k < 400) {
+				ASSERT_OK(cache_remove_mapping(cmd, cb));
+				ml->mapped[cb] = ml->dirty[cb] = 0;
+				ml->oblock[cb] = 0;
+			} else if (k < 650 && ml->mapped[cb]) {
+				int d = (int)prng_below(&rng, 2);
+
+				ASSERT_OK(cache_set_dirty(cmd, cb, d));
+				ml->dirty[cb] = (uint8_t)d;
+			} else if (k < 850) {
+				uint32_t d = (uint32_t)prng_below(&rng, ml->nr_discard);
+				int on = (int)prng_below(&rng, 2);
+
+				ASSERT_OK(cache_set_discard(cmd, d, on));
+				ml->discard[d] = (uint8_t)on;
+			} else if (k < 860) {
+				for (uint32_t i = 0; i < ml->nr; i++) {
+					m.hintval[i] = (uint32_t)prng_next(&rng);
+					le32_put(hbuf + 4 * i, m.hintval[i]);
+				}
+				ASSERT_OK(cache_write_hints(cmd, "smq", pv, 4, hbuf));
+				m.hints_valid = 1;
+			} else if (k < 870) {
+				uint32_t nr = 1100 + (uint32_t)prng_below(&rng,
+									LOADC - 1100 + 1);
+				int dirty = 0;
+
+				for (uint32_t i = nr; i < ml->nr; i++)
+					dirty |= ml->mapped[i] && ml->dirty[i];
+				if (dirty) {
+					ASSERT_ERR(cache_resize(cmd, nr), -EINVAL);
+				} else {
+					ASSERT_OK(cache_resize(cmd, nr));
+					for (uint32_t i = nr; i < LOADC; i++) {
+						ml->mapped[i] = ml->dirty[i] = 0;
+						ml->oblock[i] = 0;
+						m.hintval[i] = 0;
+					}
+					ml->nr = nr;
+				}
+			} else if (k < 900) {
+				ASSERT_OK(cache_commit(cmd, 0));
+				compare_committed(bd, &a, &b);
+			} else if (k < 910) {
+				ASSERT_OK(cache_md_close(cmd));
+				compare_committed(bd, &a, &b);
+				ASSERT_OK(cache_md_open(bd, &p, &cmd));
+				ASSERT_EQ(cache_clean_when_opened(cmd), 1);
+			}
+			if (op % 100 == 0)
+				compare_live(cmd, &m, &a);
+		}
+		compare_live(cmd, &m, &a);
+		ASSERT_OK(cache_md_close(cmd));
+		compare_committed(bd, &a, &b);
+		audit(bd, CHECK_STRICT);
+		simdisk_destroy(sd);
+	}
+}
+
 /* CA2, CA3 by hand, both formats: an unclean reopen reports every mapped
  * block dirty; a clean close and reopen reports the real bits. */
 TEST(cache_unclean_reopen_reports_all_dirty)
@@ -447,6 +732,52 @@ TEST(cache_as_stored_and_uuid)
 		ASSERT_ERR(cache_md_open(bd, &p, &cmd), -EINVAL);
 		simdisk_destroy(sd);
 	}
+}
+
+struct hint_walk {
+	uint32_t n, hint[4];
+};
+
+static int keep_hint(void *ctx, uint32_t cb, const void *hint)
+{
+	struct hint_walk *h = ctx;
+
+	ASSERT_EQ(cb, h->n);
+	ASSERT_TRUE(cb < 4);
+	h->hint[h->n++] = le32_get(hint);
+	return 0;
+}
+
+/* cache_walk_hints: every stored hint, of unmapped blocks too, whether the
+ * hints are trusted (CA3) or not; nothing without a hint array. */
+TEST(cache_walk_hints_gives_every_stored_hint)
+{
+	struct cache_params p = { .data_block_size = 64, .version = 1 };
+	static const uint32_t pv[CACHE_POLICY_VERSION_SIZE] = { 2, 0, 0 };
+	uint8_t hints[3 * 4] = { 7, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0 };
+	struct hint_walk h = { 0, { 0 } };
+	struct simdisk *sd;
+	struct bdev *bd;
+	struct cache_md *cmd;
+
+	ASSERT_OK(simdisk_create(4096, 256, &sd));
+	bd = simdisk_bdev(sd);
+	ASSERT_OK(cache_md_format(bd, &p, &cmd));
+	ASSERT_OK(cache_walk_hints(cmd, keep_hint, &h));
+	ASSERT_EQ(h.n, 0);
+	ASSERT_OK(cache_resize(cmd, 3));
+	ASSERT_OK(cache_insert_mapping(cmd, 1, 10));
+	ASSERT_OK(cache_write_hints(cmd, "smq", pv, 4, hints));
+	ASSERT_OK(cache_commit(cmd, 0));
+	cache_md_destroy(cmd);			/* crash: hints untrusted */
+	ASSERT_OK(cache_md_open(bd, &p, &cmd));
+	ASSERT_OK(cache_walk_hints(cmd, keep_hint, &h));
+	ASSERT_EQ(h.n, 3);
+	ASSERT_EQ(h.hint[0], 7);
+	ASSERT_EQ(h.hint[1], 8);
+	ASSERT_EQ(h.hint[2], 9);
+	cache_md_destroy(cmd);
+	simdisk_destroy(sd);
 }
 
 /* CA5: a failed commit poisons the metadata until cache_abort(), which

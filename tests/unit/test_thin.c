@@ -1,5 +1,6 @@
 /* tests/unit/test_thin.c - dm-thin pool metadata (thin.h TH1-TH5). */
 #include "bm.h"
+#include "check.h"
 #include "prng.h"
 #include "simdisk.h"
 #include "test.h"
@@ -465,6 +466,261 @@ TEST(thin_small_cache_random_workload_matches_model)
 					ASSERT_EQ(lr.data_block, model[d][v]);
 				}
 			}
+	}
+	rig_down(&g);
+}
+
+/* --- the reads dm-thin makes: highest mapped block, mapped count, mapped
+ * ranges, the pool status counts ------------------------------------------ */
+
+TEST(thin_highest_mapped_block)
+{
+	struct rig g;
+	uint64_t v, n;
+
+	rig_format(&g, 5000, 0);
+	ASSERT_ERR(thin_get_highest_mapped(g.pool, 0, &v), -ENODATA);
+	ASSERT_ERR(thin_get_mapped_count(g.pool, 0, &n), -ENODATA);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	ASSERT_ERR(thin_get_highest_mapped(g.pool, 0, &v), -ENODATA);	/* empty */
+	ASSERT_OK(thin_get_mapped_count(g.pool, 0, &n));
+	ASSERT_EQ(n, 0);
+	for (uint64_t k = 0; k < 1500; k++)		/* several leaves */
+		map(&g, 0, (k * 7919) % 3001 + (k == 777) * 3001);
+	ASSERT_OK(thin_get_highest_mapped(g.pool, 0, &v));
+	ASSERT_EQ(v, 777 * 7919 % 3001 + 3001);
+	ASSERT_OK(thin_get_mapped_count(g.pool, 0, &n));
+	ASSERT_EQ(n, 1500);
+	ASSERT_OK(thin_remove(g.pool, 0, 777 * 7919 % 3001 + 3001));
+	ASSERT_OK(thin_get_highest_mapped(g.pool, 0, &v));
+	ASSERT_TRUE(v < 3001);
+	ASSERT_OK(thin_get_mapped_count(g.pool, 0, &n));
+	ASSERT_EQ(n, 1499);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_create_snap(g.pool, 1, 0));
+	uint64_t v1;
+	ASSERT_OK(thin_get_highest_mapped(g.pool, 1, &v1));
+	ASSERT_EQ(v1, v);
+	ASSERT_OK(thin_get_mapped_count(g.pool, 1, &n));
+	ASSERT_EQ(n, 1499);
+	rig_reopen(&g);					/* the snapshot is gone */
+	ASSERT_ERR(thin_get_highest_mapped(g.pool, 1, &v1), -ENODATA);
+	ASSERT_OK(thin_get_highest_mapped(g.pool, 0, &v1));
+	ASSERT_EQ(v1, v);
+	ASSERT_OK(thin_remove_range(g.pool, 0, 0, 4000, &n));
+	ASSERT_EQ(n, 1499);
+	ASSERT_ERR(thin_get_highest_mapped(g.pool, 0, &v), -ENODATA);
+	ASSERT_OK(thin_abort(g.pool));
+	ASSERT_OK(thin_get_highest_mapped(g.pool, 0, &v));
+	ASSERT_EQ(v, v1);
+	rig_down(&g);
+}
+
+/* Expected thin_find_mapped_range by brute force over a model: block[v]
+ * (-1 unmapped) and shared[v]. */
+static int model_range(const int64_t *block, const int *shared, uint64_t nv,
+		       uint64_t begin, uint64_t end, struct thin_mapped_range *m)
+{
+	uint64_t v = begin;
+
+	while (v < end && v < nv && block[v] < 0)
+		v++;
+	if (v >= end || v >= nv)
+		return -ENODATA;
+	m->thin_begin = v;
+	m->pool_begin = (pd_block_t)block[v];
+	m->maybe_shared = shared[v];
+	for (v++; v < end && v < nv && block[v] >= 0 &&
+	     block[v] == block[v - 1] + 1 && shared[v] == m->maybe_shared; v++)
+		;
+	m->thin_end = v;
+	return 0;
+}
+
+static void assert_range(struct rig *g, uint64_t dev, uint64_t begin,
+			 uint64_t end, int want_r, uint64_t tb, uint64_t te,
+			 pd_block_t pb, int shared)
+{
+	struct thin_mapped_range m;
+	int r = thin_find_mapped_range(g->pool, dev, begin, end, &m);
+
+	ASSERT_EQ(r, want_r);
+	if (r)
+		return;
+	ASSERT_EQ(m.thin_begin, tb);
+	ASSERT_EQ(m.thin_end, te);
+	ASSERT_EQ(m.pool_begin, pb);
+	ASSERT_EQ(m.maybe_shared, shared);
+}
+
+TEST(thin_find_mapped_range_runs)
+{
+	struct rig g;
+
+	rig_format(&g, 1000, 0);
+	assert_range(&g, 0, 0, 100, -ENODATA, 0, 0, 0, 0);	/* no device */
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	assert_range(&g, 0, 0, 100, -ENODATA, 0, 0, 0, 0);	/* nothing mapped */
+	for (uint64_t v = 10; v < 20; v++)
+		map(&g, 0, v);				/* blocks 0..9 */
+	for (uint64_t v = 21; v < 26; v++)
+		map(&g, 0, v);				/* blocks 10..14 */
+	assert_range(&g, 0, 0, 100, 0, 10, 20, 0, 0);
+	assert_range(&g, 0, 13, 100, 0, 13, 20, 3, 0);
+	assert_range(&g, 0, 0, 15, 0, 10, 15, 0, 0);		/* cut by end */
+	assert_range(&g, 0, 20, 100, 0, 21, 26, 10, 0);
+	assert_range(&g, 0, 26, 100, -ENODATA, 0, 0, 0, 0);
+	assert_range(&g, 0, 0, 10, -ENODATA, 0, 0, 0, 0);	/* all below */
+	assert_range(&g, 0, 12, 12, -ENODATA, 0, 0, 0, 0);	/* empty */
+	assert_range(&g, 0, 15, 3, -ENODATA, 0, 0, 0, 0);	/* end < begin */
+	map(&g, 0, 20);					/* block 15 */
+	assert_range(&g, 0, 0, 100, 0, 10, 20, 0, 0);		/* 15 != 10 */
+	assert_range(&g, 0, 20, 100, 0, 20, 21, 15, 0);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_create_snap(g.pool, 1, 0));
+	map(&g, 0, 12);					/* block 16, unshared */
+	assert_range(&g, 0, 0, 100, 0, 10, 12, 0, 1);
+	assert_range(&g, 0, 12, 100, 0, 12, 13, 16, 0);
+	assert_range(&g, 0, 13, 100, 0, 13, 20, 3, 1);
+	assert_range(&g, 1, 0, 100, 0, 10, 20, 0, 1);
+	assert_range(&g, 2, 0, 100, -ENODATA, 0, 0, 0, 0);
+	rig_down(&g);
+}
+
+TEST(thin_find_mapped_range_matches_brute_force)
+{
+	enum { NV = 3000 };
+	static int64_t block[NV];
+	static int shared[NV];
+	struct rig g;
+	struct prng p;
+
+	prng_seed(&p, test_seed(11));
+	rig_format(&g, 20000, 16);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (int v = 0; v < NV; v++) {
+		block[v] = -1;
+		shared[v] = 0;
+	}
+	/* runs of contiguous blocks with holes, over many leaves */
+	for (int k = 0; k < 2500; k++) {
+		uint64_t v = prng_below(&p, NV);
+		pd_block_t b;
+
+		if (prng_below(&p, 5) == 0) {
+			int r = thin_remove(g.pool, 0, v);
+
+			ASSERT_EQ(r, block[v] < 0 ? -ENODATA : 0);
+			block[v] = -1;
+			continue;
+		}
+		for (uint64_t e = v + prng_below(&p, 12); v <= e && v < NV; v++) {
+			ASSERT_OK(thin_alloc_data_block(g.pool, &b));
+			ASSERT_OK(thin_insert(g.pool, 0, v, b));
+			block[v] = (int64_t)b;
+			shared[v] = 0;
+		}
+		if (k == 1200) {		/* a snapshot: everything shared */
+			ASSERT_OK(thin_create_snap(g.pool, 1, 0));
+			for (int i = 0; i < NV; i++)
+				shared[i] = block[i] >= 0;
+		}
+	}
+	for (int k = 0; k < 3000; k++) {
+		uint64_t begin = prng_below(&p, NV + 10), end = begin + prng_below(&p, 200);
+		struct thin_mapped_range m, want;
+		int r = thin_find_mapped_range(g.pool, 0, begin, end, &m);
+		int e = model_range(block, shared, NV, begin, end, &want);
+
+		ASSERT_EQ(r, e);
+		if (r)
+			continue;
+		ASSERT_EQ(m.thin_begin, want.thin_begin);
+		ASSERT_EQ(m.thin_end, want.thin_end);
+		ASSERT_EQ(m.pool_begin, want.pool_begin);
+		ASSERT_EQ(m.maybe_shared, want.maybe_shared);
+	}
+	/* walking the runs from 0 visits every mapping once */
+	uint64_t v = 0, seen = 0, n;
+	struct thin_mapped_range m;
+
+	while (!thin_find_mapped_range(g.pool, 0, v, UINT64_MAX, &m)) {
+		seen += m.thin_end - m.thin_begin;
+		v = m.thin_end;
+	}
+	ASSERT_OK(thin_get_mapped_count(g.pool, 0, &n));
+	ASSERT_EQ(seen, n);
+	rig_down(&g);
+}
+
+static void assert_free_data(struct rig *g, pd_block_t want)
+{
+	pd_block_t nfree;
+
+	ASSERT_OK(thin_get_free_data_blocks(g->pool, &nfree));
+	ASSERT_EQ(nfree, want);
+}
+
+TEST(thin_free_data_count_follows_the_transaction)
+{
+	struct rig g;
+	pd_block_t nr;
+
+	rig_format(&g, 100, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (uint64_t v = 0; v < 10; v++)
+		map(&g, 0, v);
+	assert_free_data(&g, 90);		/* allocations count at once */
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_remove(g.pool, 0, 3));
+	assert_free_data(&g, 91);		/* DS2: free, not yet reusable */
+	ASSERT_OK(thin_resize_data(g.pool, 200));
+	ASSERT_OK(thin_get_nr_data_blocks(g.pool, &nr));
+	ASSERT_EQ(nr, 200);			/* the size at once ... */
+	assert_free_data(&g, 91);		/* ... its new blocks at commit (DS1) */
+	ASSERT_OK(thin_commit(g.pool));
+	assert_free_data(&g, 191);
+	rig_down(&g);
+
+	/* a grow, then more allocations than the old size had free */
+	rig_format(&g, 10, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (uint64_t v = 0; v < 8; v++)
+		map(&g, 0, v);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_resize_data(g.pool, 20));
+	for (uint64_t v = 8; v < 13; v++)
+		map(&g, 0, v);
+	assert_free_data(&g, 0);		/* 10 - 13 clamped (the kernel wraps) */
+	ASSERT_OK(thin_commit(g.pool));
+	assert_free_data(&g, 7);
+	rig_down(&g);
+}
+
+TEST(thin_free_metadata_count_is_the_checkers_recount_after_commit)
+{
+	struct rig g;
+	struct check_result cr;
+	pd_block_t nfree, nr, reserve;
+
+	rig_format(&g, 5000, 0);
+	for (int round = 0; round < 4; round++) {
+		ASSERT_OK(thin_create_thin(g.pool, (uint64_t)round));
+		for (uint64_t v = 0; v < 700; v++)
+			map(&g, (uint64_t)round, v * 2);
+		if (round == 2)
+			ASSERT_OK(thin_delete(g.pool, 0));
+		if (round == 3)
+			ASSERT_OK(thin_reserve_metadata_snap(g.pool));
+		ASSERT_OK(thin_commit(g.pool));
+		ASSERT_OK(check_thin_metadata(g.bd, CHECK_STRICT, NULL, NULL, &cr));
+		ASSERT_EQ(cr.errors + cr.leaks, 0);
+		ASSERT_OK(thin_get_nr_metadata_blocks(g.pool, &nr));
+		ASSERT_OK(thin_get_metadata_reserve(g.pool, &reserve));
+		ASSERT_OK(thin_get_free_metadata_blocks(g.pool, &nfree));
+		ASSERT_EQ(nr, META_BLOCKS);
+		ASSERT_EQ(reserve, META_BLOCKS / 10);
+		ASSERT_EQ(nfree, nr - cr.metadata_blocks_used - reserve);
 	}
 	rig_down(&g);
 }

@@ -1,6 +1,7 @@
 /* tests/unit/test_workload_ops.c - the read-only scenario ops (lookup,
- * dev-info, needs-check, check, meta-snap-check; harness/engine/scenario.h)
- * are checked against the oracle, and each check can fail.
+ * dev-info, needs-check, check, meta-snap-check, highest, mapped-count,
+ * find-range, status; harness/engine/scenario.h) and expect= are checked
+ * against the oracle, and each check can fail.
  *
  * Each test runs a small scenario through workload_run() on a client that
  * is our core (client_core_ops) with one answer planted wrong, and asserts
@@ -12,6 +13,7 @@
 
 #include "client.h"
 #include "scenario.h"
+#include "simdisk.h"
 #include "test.h"
 #include "thin.h"
 #include "workload.h"
@@ -152,6 +154,15 @@ static const char base[] =
 	"snap 1 0\n"
 	"map 0 5\n";
 
+/* expect_caught() of base followed by tail. */
+static void caught_after_base(const char *tail, const char *op_name)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "%s%s", base, tail);
+	expect_caught(text, op_name);
+}
+
 TEST(workload_op_lookup_shared_flag_checked)
 {
 	liar = client_core_ops;
@@ -161,12 +172,9 @@ TEST(workload_op_lookup_shared_flag_checked)
 
 TEST(workload_op_lookup_block_checked)
 {
-	char text[256];
-
 	liar = client_core_ops;
 	liar.lookup = lie_lookup_block;
-	snprintf(text, sizeof(text), "%slookup 1 0..9\n", base);
-	expect_caught(text, "'lookup 1 5'");
+	caught_after_base("lookup 1 0..9\n", "'lookup 1 5'");
 }
 
 TEST(workload_op_lookup_unmapped_checked)
@@ -178,12 +186,9 @@ TEST(workload_op_lookup_unmapped_checked)
 
 TEST(workload_op_dev_info_checked)
 {
-	char text[256];
-
 	liar = client_core_ops;
 	liar.dev_info = lie_dev_info;
-	snprintf(text, sizeof(text), "%sdev-info 0\ndev-info 1\n", base);
-	expect_caught(text, "'dev-info 1'");
+	caught_after_base("dev-info 0\ndev-info 1\n", "'dev-info 1'");
 }
 
 TEST(workload_op_needs_check_checked)
@@ -248,17 +253,313 @@ TEST(workload_op_random_mix_draws_new_kinds_only_when_asked)
 	for (size_t i = 0; i < a.nr_ops; i++)
 		n[a.ops[i].op.kind]++;
 	ASSERT_EQ(n[OP_LOOKUP] + n[OP_DEV_INFO] + n[OP_NEEDS_CHECK] + n[OP_CHECK] +
-		  n[OP_META_SNAP_CHECK], 0);
+		  n[OP_META_SNAP_CHECK] + n[OP_HIGHEST] + n[OP_MAPPED_COUNT] +
+		  n[OP_FIND_RANGE] + n[OP_STATUS], 0);
 	run_result_free(&a);
 	memset(n, 0, sizeof(n));
 	run_text("random ops=400 seed=3 mix=map:10,commit:2,meta-snap:1,"
-		 "lookup:4,dev-info:2,needs-check:1,check:1,meta-snap-check:1\n",
+		 "lookup:4,dev-info:2,needs-check:1,check:1,meta-snap-check:1,"
+		 "highest:1,mapped-count:1,find-range:2,status:1\n",
 		 &client_core_ops, &b);
 	if (b.live_failed)
 		test_fail(__FILE__, __LINE__, "%s", b.live_msg);
 	for (size_t i = 0; i < b.nr_ops; i++)
 		n[b.ops[i].op.kind]++;
 	ASSERT_TRUE(n[OP_LOOKUP] > 0 && n[OP_DEV_INFO] > 0 && n[OP_CHECK] > 0 &&
-		    n[OP_NEEDS_CHECK] > 0 && n[OP_META_SNAP_CHECK] > 0);
+		    n[OP_NEEDS_CHECK] > 0 && n[OP_META_SNAP_CHECK] > 0 &&
+		    n[OP_HIGHEST] > 0 && n[OP_MAPPED_COUNT] > 0 &&
+		    n[OP_FIND_RANGE] > 0 && n[OP_STATUS] > 0);
 	run_result_free(&b);
+}
+
+/* --- dm-thin's reads (highest, mapped-count, find-range, status) and the
+ * errors a caller can meet (expect=) ---------------------------------------- */
+
+static int lie_highest_plus_one(struct client *c, uint64_t dev, uint64_t *v)
+{
+	int e = client_core_ops.highest_mapped(c, dev, v);
+
+	if (!e)
+		++*v;
+	return e;
+}
+
+static int lie_highest_empty(struct client *c, uint64_t dev, uint64_t *v)
+{
+	int e = client_core_ops.highest_mapped(c, dev, v);
+
+	if (e == -ENODATA) {
+		*v = 0;
+		return 0;
+	}
+	return e;
+}
+
+static int lie_mapped_count(struct client *c, uint64_t dev, uint64_t *n)
+{
+	int e = client_core_ops.mapped_count(c, dev, n);
+
+	if (!e && dev == 1)
+		--*n;
+	return e;
+}
+
+static int lie_range_short(struct client *c, uint64_t dev, uint64_t b,
+			   uint64_t e, struct thin_mapped_range *m)
+{
+	int r = client_core_ops.find_mapped_range(c, dev, b, e, m);
+
+	if (!r && m->thin_end > m->thin_begin + 1)
+		m->thin_end--;
+	return r;
+}
+
+static int lie_range_shared(struct client *c, uint64_t dev, uint64_t b,
+			    uint64_t e, struct thin_mapped_range *m)
+{
+	int r = client_core_ops.find_mapped_range(c, dev, b, e, m);
+
+	if (!r && m->thin_begin == 5)
+		m->maybe_shared = !m->maybe_shared;
+	return r;
+}
+
+static int lie_free_data(struct client *c, pd_block_t *n)
+{
+	int e = client_core_ops.get_free_data_blocks(c, n);
+
+	if (!e)
+		++*n;
+	return e;
+}
+
+static int lie_free_meta(struct client *c, pd_block_t *n)
+{
+	int e = client_core_ops.get_free_metadata_blocks(c, n);
+
+	if (!e)
+		++*n;
+	return e;
+}
+
+static int lie_free_meta_all(struct client *c, pd_block_t *n)
+{
+	return client_core_ops.get_nr_metadata_blocks(c, n);
+}
+
+static pd_block_t committed_size;
+
+static int lie_commit_size(struct client *c)
+{
+	int e = client_core_ops.commit(c);
+
+	if (!e)
+		e = client_core_ops.get_nr_data_blocks(c, &committed_size);
+	return e;
+}
+
+static int lie_nr_data_at_commit(struct client *c, pd_block_t *n)
+{
+	*n = committed_size;		/* the kernel's answer, without its flag */
+	return client_core_ops.get_nr_data_blocks(c, &(pd_block_t){ 0 });
+}
+
+static int lie_meta_snap_none(struct client *c, pd_block_t *b)
+{
+	int e = client_core_ops.get_meta_snap(c, b);
+
+	*b = 0;
+	return e;
+}
+
+static int lie_set_trans_id_any(struct client *c, uint64_t cur, uint64_t id)
+{
+	uint64_t now;
+
+	(void)cur;
+	return client_core_ops.get_trans_id(c, &now) ?:
+	       client_core_ops.set_trans_id(c, now, id);
+}
+
+/* A refused delete that changes the pool all the same. */
+static int lie_delete_touches(struct client *c, uint64_t dev)
+{
+	int e = client_core_ops.delete_dev(c, dev);
+	uint64_t now;
+
+	if (e == -ENODATA && !client_core_ops.get_trans_id(c, &now))
+		client_core_ops.set_trans_id(c, now, now + 7);
+	return e;
+}
+
+TEST(workload_op_highest_checked)
+{
+	liar = client_core_ops;
+	liar.highest_mapped = lie_highest_plus_one;
+	expect_caught("create 0\nmap 0 3..9\nhighest 0\n", "'highest 0'");
+	liar.highest_mapped = lie_highest_empty;
+	expect_caught("create 0\nmap 0 3\nhighest 0\ncreate 1\nhighest 1\n",
+		      "'highest 1'");
+}
+
+TEST(workload_op_mapped_count_checked)
+{
+	liar = client_core_ops;
+	liar.mapped_count = lie_mapped_count;
+	caught_after_base("mapped-count 0\nmapped-count 1\n", "'mapped-count 1'");
+}
+
+TEST(workload_op_find_range_checked)
+{
+	liar = client_core_ops;
+	liar.find_mapped_range = lie_range_short;
+	expect_caught("create 0\nmap 0 4\nfind-range 0 0..3\nmap 0 10..14\n"
+		      "find-range 0 0..20\n", "'find-range 0 0..20'");
+	liar.find_mapped_range = lie_range_shared;
+	caught_after_base("find-range 1 0..3\nfind-range 0 0..20\n",
+			  "'find-range 0 0..20' from 5");
+}
+
+TEST(workload_op_status_checks_each_count)
+{
+	liar = client_core_ops;
+	liar.get_free_data_blocks = lie_free_data;
+	expect_caught("create 0\nmap 0 0..9\nstatus\n", "'status': free data blocks");
+
+	/* the recount after a commit, the bounds in a transaction */
+	liar = client_core_ops;
+	liar.get_free_metadata_blocks = lie_free_meta;
+	expect_caught("create 0\nmap 0 0..9\nstatus\ncommit\nstatus\n",
+		      "structural checker finds");
+	liar.get_free_metadata_blocks = lie_free_meta_all;
+	expect_caught("create 0\nmap 0 0..9\nstatus\n", "more than the committed");
+
+	/* the kernel's data size (K10) is wrong for a backend without the flag */
+	liar = client_core_ops;
+	liar.commit = lie_commit_size;
+	liar.get_nr_data_blocks = lie_nr_data_at_commit;
+	expect_caught("create 0\ncommit\nstatus\nresize-data 200000\nstatus\n",
+		      "'status': data blocks");
+
+	liar = client_core_ops;
+	liar.get_meta_snap = lie_meta_snap_none;
+	expect_caught("create 0\nstatus\nmeta-snap\nstatus\n",
+		      "'status': held metadata snapshot");
+}
+
+TEST(workload_op_status_free_data_counts_the_held_snapshot)
+{
+	struct run_result res;
+
+	/* the held snapshot keeps the unmapped blocks in use until its
+	 * release, which frees them at once (sm_disk.c DS2); a grow counts
+	 * at the commit (DS1), below zero it is 0 */
+	run_text("pool data=100 meta=256\ncreate 0\nmap 0 0..39\nmeta-snap\n"
+		 "unmap 0 0..29\nstatus\ncommit\nstatus\nmeta-snap-release\n"
+		 "status\nabort\nstatus\nmeta-snap-release\ncommit\nstatus\n"
+		 "map 0 40..99\ncommit\nresize-data 150\nmap 0 100..139\nstatus\n"
+		 "commit\nstatus\n", &client_core_ops, &res);
+	if (res.live_failed)
+		test_fail(__FILE__, __LINE__, "%s", res.live_msg);
+	run_result_free(&res);
+}
+
+TEST(workload_op_expect_names_the_scenario_error)
+{
+	struct run_result res;
+
+	/* the model and the core agree on -EEXIST; the line says otherwise */
+	run_text("create 0\ncreate 0 expect=ENODATA\n", &client_core_ops, &res);
+	ASSERT_TRUE(res.live_failed);
+	if (!strstr(res.live_msg, "'create 0 expect=ENODATA'") ||
+	    !strstr(res.live_msg, "the scenario line expects"))
+		test_fail(__FILE__, __LINE__, "%s", res.live_msg);
+	run_result_free(&res);
+	run_text("create 0\ncreate 0 expect=EEXIST\ndelete 4 expect=ENODATA\n"
+		 "trans-id 3 from=1 expect=EINVAL\ntrans-id 3 from=0\n"
+		 "resize-meta 100 expect=EINVAL\nmeta-snap-release expect=EINVAL\n"
+		 "highest 0 expect=ENODATA\nfind-range 0 0..9 expect=ENODATA\n",
+		 &client_core_ops, &res);
+	if (res.live_failed)
+		test_fail(__FILE__, __LINE__, "%s", res.live_msg);
+	run_result_free(&res);
+}
+
+TEST(workload_op_trans_id_from_checked)
+{
+	liar = client_core_ops;
+	liar.set_trans_id = lie_set_trans_id_any;
+	expect_caught("create 0\ntrans-id 5 from=0\ntrans-id 6 from=3\n",
+		      "'trans-id 6 from=3'");
+}
+
+TEST(workload_op_expected_error_leaves_the_pool_as_it_was)
+{
+	/* with expect=: the pool is read back against the model */
+	liar = client_core_ops;
+	liar.delete_dev = lie_delete_touches;
+	expect_caught("create 0\ndelete 9 expect=ENODATA\n",
+		      "after the expected error the pool shows");
+	/* without: a commit right after a refused op writes nothing */
+	expect_caught("create 0\ncommit\ndelete 9\ncommit\n",
+		      "nothing changed since the last commit");
+}
+
+/* The extra ops of aim=boundaries change no committed state and no write:
+ * the line's own ops are what they were. */
+TEST(workload_aim_extras_change_nothing)
+{
+	static const char text[] = "pool data=16000 meta=1024 cache=64\n"
+		"random ops=300 devs=4 span=1200 aim=boundaries mix=map:50,"
+		"unmap:14,unmap-range:4,snap:5,delete:3,create:1,commit:6,"
+		"abort:1,resize-data:1,meta-snap:1\ncommit\n";
+	struct run_result a, b;
+	struct run_config cfg;
+	struct scenario *sc;
+	char err[256];
+	size_t na = 0, nb = 0, reads = 0;
+
+	ASSERT_OK(scenario_parse("aim", text, &sc, err, sizeof(err)));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.sc = sc;
+	cfg.seed = 1;
+	cfg.quiet = 1;
+	cfg.keep_state = -1;
+	ASSERT_OK(workload_run(&cfg, &a));
+	cfg.no_aim_extras = 1;
+	ASSERT_OK(workload_run(&cfg, &b));
+	if (a.live_failed || b.live_failed)
+		test_fail(__FILE__, __LINE__, "%s%s", a.live_msg, b.live_msg);
+	ASSERT_TRUE(a.nr_ops > b.nr_ops);
+	for (size_t i = 0; i < a.nr_ops; i++)
+		reads += a.ops[i].op.kind == OP_STATUS ||
+			 a.ops[i].op.kind == OP_FIND_RANGE;
+	ASSERT_TRUE(reads > 0);
+	ASSERT_EQ(a.nr_states, b.nr_states);
+	for (uint64_t k = 0; k < a.nr_states; k++)
+		ASSERT_TRUE(digest_eq(a.digests[k], b.digests[k]));
+	/* the same writes, in the same order */
+	for (;;) {
+		const struct sd_op *x = NULL, *y = NULL;
+
+		while (na < simdisk_nr_ops(a.sd) &&
+		       (x = simdisk_op(a.sd, na))->kind != SD_WRITE &&
+		       x->kind != SD_WRITE_FUA && x->kind != SD_FLUSH)
+			na++;
+		while (nb < simdisk_nr_ops(b.sd) &&
+		       (y = simdisk_op(b.sd, nb))->kind != SD_WRITE &&
+		       y->kind != SD_WRITE_FUA && y->kind != SD_FLUSH)
+			nb++;
+		if (na == simdisk_nr_ops(a.sd) || nb == simdisk_nr_ops(b.sd))
+			break;
+		ASSERT_EQ(x->kind, y->kind);
+		ASSERT_EQ(x->block, y->block);
+		na++;
+		nb++;
+	}
+	ASSERT_EQ(na, simdisk_nr_ops(a.sd));
+	ASSERT_EQ(nb, simdisk_nr_ops(b.sd));
+	run_result_free(&a);
+	run_result_free(&b);
+	scenario_free(sc);
 }

@@ -4,7 +4,8 @@
  * printk goes to stderr (kshim_log, silenced by kshim_quiet), rate limits
  * are ignored (every message is printed), cond_resched/might_sleep are
  * no-ops (one thread).  Kernel files rely on this header for what the real
- * one pulls in transitively: bitops.h and list.h are included at the end.
+ * one pulls in transitively: bitops.h, list.h and string.h are included at
+ * the end.
  */
 #ifndef KSHIM_LINUX_KERNEL_H
 #define KSHIM_LINUX_KERNEL_H
@@ -81,5 +82,6 @@ static inline u64 div_u64(u64 dividend, u32 divisor) { return dividend / divisor
 
 #include <linux/bitops.h>
 #include <linux/list.h>
+#include <linux/string.h>
 
 #endif /* KSHIM_LINUX_KERNEL_H */

@@ -12,6 +12,7 @@ struct mutex {
 	int held;
 };
 
+#define DEFINE_MUTEX(name) struct mutex name = { 0 }
 #define mutex_init(m) ((m)->held = 0)
 #define mutex_lock(m) do { BUG_ON((m)->held); (m)->held = 1; } while (0)
 #define mutex_unlock(m) do { BUG_ON(!(m)->held); (m)->held = 0; } while (0)
