@@ -16,7 +16,8 @@
  *
  * Each candidate runs live against the oracle (workload_run) in a forked
  * child, which hands back its counters through shared memory; a crash or
- * hang of that child, or a disagreement with the oracle, is a finding.
+ * hang of that child (more than SEARCH_LIVE_CPU seconds of CPU), or a
+ * disagreement with the oracle, is a finding.
  * A kept candidate is written to the corpus folder (cNNNNNNN.scn, NNN the
  * candidate's number) and, named by that path, goes through the full crash
  * exploration of `pdcrash run` (exhaustive, both cache variants), then
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,7 +63,11 @@
 #define SEARCH_FAULTS 3
 #define SEARCH_HEAVY 5000		/* blocks: a costly entry to mutate */
 #define SEARCH_MAX_BRANCHES 20000
-#define SEARCH_LIVE_TIMEOUT 60
+/* A live run that takes more than this much CPU is a hang: CPU time, so
+ * that a loaded machine does not make slow candidates findings; the wall
+ * clock bound catches a run that waits on nothing. */
+#define SEARCH_LIVE_CPU 60
+#define SEARCH_LIVE_WALL 900
 #define LIVE_MSG_MAX 400
 /* A live disagreement that is the core running out of metadata space,
  * which the oracle does not model yet (DESIGN.md 10): such a candidate is
@@ -108,6 +114,7 @@ struct search {
 	uint64_t candidates, kept, crash_runs, fault_runs, states;
 	uint64_t violations, nospace;
 	double t0, first_seconds;
+	double t_live, t_crash, t_faults;	/* seconds spent in each */
 	char first_id[200];
 	int stop;
 };
@@ -151,7 +158,12 @@ static void live_child(const struct search *s, const struct scenario *sc,
 	struct run_result res;
 	int r;
 
-	alarm(SEARCH_LIVE_TIMEOUT);
+	struct rlimit cpu = { SEARCH_LIVE_CPU, SEARCH_LIVE_CPU + 1 };
+	struct rlimit core = { 0, 0 };
+
+	setrlimit(RLIMIT_CPU, &cpu);
+	setrlimit(RLIMIT_CORE, &core);
+	alarm(SEARCH_LIVE_WALL);
 	sancov_reset();
 	r = workload_run(&cfg, &res);
 	memcpy((uint8_t *)(out + 1), sancov_counters(), s->nr_edges);
@@ -359,12 +371,16 @@ static int keep(struct search *s, uint64_t g, struct scenario *cand,
 	if (s->o.live_only)
 		return add_entry(s, sc);
 	s->crash_runs++;
+	double t = now_sec();
 	r = explore(s, sc, NULL);
+	s->t_crash += now_sec() - t;
+	t = now_sec();
 	sample_faults(s, g, sl, f, &nf);
 	for (unsigned i = 0; !r && !s->stop && i < nf; i++) {
 		s->fault_runs++;
 		r = explore(s, sc, &f[i]);
 	}
+	s->t_faults += now_sec() - t;
 	if (r) {
 		scenario_free(sc);
 		return r;
@@ -390,7 +406,8 @@ static int child_died(struct search *s, uint64_t g, struct scenario *cand,
 	live_id_format(path, 1, &none, id, sizeof(id));
 	if (WIFSIGNALED(st))
 		snprintf(msg, sizeof(msg), "the live run %s (signal %d)",
-			 WTERMSIG(st) == SIGALRM ? "hung" : "crashed",
+			 WTERMSIG(st) == SIGALRM || WTERMSIG(st) == SIGXCPU ?
+			 "hung" : "crashed",
 			 WTERMSIG(st));
 	else
 		snprintf(msg, sizeof(msg), "the live run exited %d: %s",
@@ -475,8 +492,12 @@ static int search_loop(struct search *s)
 		}
 		if (!n)
 			break;
-		if (!r)
+		if (!r) {
+			double t = now_sec();
+
 			r = run_live(s, scs, n, mem, status);
+			s->t_live += now_sec() - t;
+		}
 		for (size_t i = 0; i < n; i++) {
 			const struct slot *sl = (const struct slot *)(mem + i * ss);
 
@@ -762,6 +783,8 @@ int cmd_search(int argc, char **argv)
 	printf("crash explorations: %" PRIu64 ", IO-error runs: %" PRIu64
 	       ", states: %" PRIu64 ", violations: %" PRIu64 "\n", s.crash_runs,
 	       s.fault_runs, s.states, s.violations);
+	printf("seconds: live runs %.1f, crash explorations %.1f, IO-error "
+	       "runs %.1f\n", s.t_live, s.t_crash, s.t_faults);
 	if (s.nospace)
 		printf("out of metadata space (not modelled, not reported): %"
 		       PRIu64 " candidates\n", s.nospace);
