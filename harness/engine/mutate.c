@@ -116,6 +116,12 @@ char *scenario_to_text(const struct scenario *sc, const char *header)
 	return text;
 }
 
+void scenario_number_lines(struct scenario *sc, unsigned header_lines)
+{
+	for (size_t i = 0; i < sc->nr_ops; i++)
+		sc->ops[i].line = header_lines + 2 + (unsigned)i;	/* after the pool line */
+}
+
 /* --- helpers ---------------------------------------------------------- */
 
 struct mctx {

@@ -44,6 +44,12 @@ int scenario_clone(const struct scenario *src, const char *name,
 int scenario_mutate(struct scenario *sc, const struct scenario *other,
 		    struct prng *p, char *what, size_t len);
 
+/* Number sc's ops as scenario_to_text(sc, header) numbers its lines, for a
+ * header of header_lines lines: a random line's ops are drawn from its
+ * line number (workload.c), so a candidate run from memory runs as its
+ * file will. */
+void scenario_number_lines(struct scenario *sc, unsigned header_lines);
+
 /* The text of a scenario file for sc (the pool line, then one line per
  * op, random lines in full), after header (may be NULL).  malloc'd; NULL
  * when out of memory. */

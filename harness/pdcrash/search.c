@@ -60,6 +60,7 @@
 #include "sancov.h"
 
 #define SEARCH_BATCH 8
+#define SEARCH_HEADER_LINES 2		/* comment lines atop a corpus file */
 #define SEARCH_FAULTS 3
 #define SEARCH_HEAVY 5000		/* blocks: a costly entry to mutate */
 #define SEARCH_MAX_BRANCHES 20000
@@ -394,7 +395,7 @@ static int child_died(struct search *s, uint64_t g, struct scenario *cand,
 {
 	char path[PATH_MAX], id[200], msg[200];
 	char *text = scenario_to_text(cand, "# pdcrash search: the live run "
-				      "of this candidate crashed or hung\n");
+				      "of this candidate crashed or hung\n#\n");
 	struct fault_spec none = { 0 };
 
 	if (!text)
@@ -456,7 +457,9 @@ static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
 	if (r)
 		return r;
 	int k = snprintf(what, len, "from %s: ", s->corpus[a].sc->name);
-	return scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
+	r = scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
+	scenario_number_lines(*out, SEARCH_HEADER_LINES);
+	return r;
 }
 
 static int search_loop(struct search *s)
