@@ -19,8 +19,9 @@
  *       overwriting a value calls value_type.dec on it (overwrite not when
  *       value_type.equal says the values are equal); bt_del decs a shared
  *       node only, and frees an unshared one with everything it references.
- *  BT5  a lookup, walk or cursor never loops or crashes on damaged metadata:
- *       depth is bounded (BT_MAX_DEPTH) and every node is validated.
+ *  BT5  a lookup, walk, cursor or range removal never loops or crashes on
+ *       damaged metadata: depth is bounded (BT_MAX_DEPTH), every node is
+ *       validated, and bt_remove_range's key only goes up.
  *
  * Errors: -ENODATA (key absent), -EILSEQ (damaged node: checksum, bad
  * header, keys out of order, depth over BT_MAX_DEPTH), -ENOTBLK, -EIO,

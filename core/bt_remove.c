@@ -18,7 +18,10 @@
  * Removing an absent key changes nothing (bt.h): bt_remove looks the key
  * up first, since the descent above shadows and rebalances before it
  * knows whether the key is there.  bt_remove_range removes one key at a
- * time, each found with bt_lookup_next.
+ * time, each found with bt_lookup_next.  The key it asks from only goes
+ * up: a damaged tree whose lookup_next answers a key below it is -EILSEQ,
+ * so the loop ends after at most one round per key in the tree (BT5) and
+ * never removes a key outside the range.
  */
 #include <string.h>
 
@@ -330,6 +333,10 @@ int bt_remove_range(const struct bt_info *info, pd_block_t root,
 		}
 		if (r || found >= end_key)
 			break;
+		if (found < k[last]) {
+			r = -EILSEQ;	/* keys out of order: never go back */
+			break;
+		}
 		k[last] = found;
 		r = remove_present(info, root, k, &root);
 		if (r)

@@ -153,6 +153,14 @@ struct vec {
 	size_t n, cap, esz;
 };
 
+/* Where a reference to a node was found (NULL: a root named by the
+ * superblock or a space-map root); findings about the node name it. */
+struct ref_from {
+	pd_block_t b;
+	enum kind kind;
+	uint32_t entry;
+};
+
 struct tree_walk {
 	enum kind kind;
 	uint32_t value_size;		/* of the leaves */
@@ -424,8 +432,20 @@ static int ref_plain_block(struct checker *c, pd_block_t b, enum kind k,
 /* --- counting walk of a btree (CK2..CK4, CK6) ---------------------------- */
 
 static int walk_node(struct checker *c, const struct tree_walk *w,
-		     pd_block_t b, uint64_t lo, uint64_t hi, int has_hi,
-		     int is_root, unsigned depth, struct sub *out);
+		     const struct ref_from *from, pd_block_t b, uint64_t lo,
+		     uint64_t hi, int has_hi, int is_root, unsigned depth,
+		     struct sub *out);
+
+/* ", in entry I of block P (kind)" for a finding about a node, or "". */
+static const char *from_text(const struct ref_from *from, char *buf,
+			     size_t size)
+{
+	if (!from)
+		return "";
+	snprintf(buf, size, ", in entry %u of block %" PRIu64 " (%s)",
+		 from->entry, from->b, kind_name[from->kind]);
+	return buf;
+}
 
 static int add_data_ref(struct checker *c, uint64_t block)
 {
@@ -463,10 +483,11 @@ static int leaf_values(struct checker *c, const struct tree_walk *w,
 				.kind = K_MAP_BOTTOM, .value_size = 8,
 				.tree = ++c->tree_seq, .what = "mapping tree",
 			};
+			struct ref_from from = { b, w->kind, i };
 			struct sub s;
 
-			c->from = b;
-			r = walk_node(c, &bw, le64_get(v), 0, 0, 0, 1, 0, &s);
+			r = walk_node(c, &bw, &from, le64_get(v), 0, 0, 0, 1, 0,
+				      &s);
 			if (r)
 				return r;
 			break;
@@ -533,19 +554,20 @@ static int new_rec(struct checker *c, size_t *idx)
 
 /* A node reached again: count it (done by the caller), check it fits. */
 static void revisit(struct checker *c, const struct tree_walk *w,
-		    pd_block_t b, struct node_rec *rec, uint64_t lo,
-		    uint64_t hi, int has_hi, int is_root, struct sub *out)
+		    const struct ref_from *from, pd_block_t b,
+		    struct node_rec *rec, uint64_t lo, uint64_t hi, int has_hi,
+		    int is_root, struct sub *out)
 {
-	char by[48];
+	char ft[128];
 
 	if (rec->busy) {
 		say(c, F_ERROR, "block %" PRIu64 " (%s in the %s) is its own ancestor: a cycle%s",
-		    b, kind_name[w->kind], w->what, named_by(c, by, sizeof(by)));
+		    b, kind_name[w->kind], w->what, from_text(from, ft, sizeof(ft)));
 		return;
 	}
 	if (rec->tree == w->tree) {
 		say(c, F_ERROR, "block %" PRIu64 " (%s) is referenced twice in one %s%s",
-		    b, kind_name[w->kind], w->what, named_by(c, by, sizeof(by)));
+		    b, kind_name[w->kind], w->what, from_text(from, ft, sizeof(ft)));
 		return;
 	}
 	rec->tree = w->tree;
@@ -558,7 +580,7 @@ static void revisit(struct checker *c, const struct tree_walk *w,
 	    (rec->min_key < lo || (has_hi && rec->max_key >= hi))) {
 		say(c, F_ERROR, "block %" PRIu64 " (%s, shared): keys %" PRIu64 "..%" PRIu64 " outside the range its parent gives%s",
 		    b, kind_name[w->kind], rec->min_key, rec->max_key,
-		    named_by(c, by, sizeof(by)));
+		    from_text(from, ft, sizeof(ft)));
 		return;
 	}
 	out->ok = 1;
@@ -650,9 +672,11 @@ static int check_node_header(struct checker *c, const struct tree_walk *w,
  * and leaves out->ok 0.
  */
 static int walk_node(struct checker *c, const struct tree_walk *w,
-		     pd_block_t b, uint64_t lo, uint64_t hi, int has_hi,
-		     int is_root, unsigned depth, struct sub *out)
+		     const struct ref_from *from, pd_block_t b, uint64_t lo,
+		     uint64_t hi, int has_hi, int is_root, unsigned depth,
+		     struct sub *out)
 {
+	char ft[128];
 	struct bm_block *blk;
 	struct mstate *ms;
 	struct node_rec *rec;
@@ -661,9 +685,9 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 	size_t idx;
 	int r, ok = 1, first = 1;
 	enum kind k;
-	char by[48];
 
 	memset(out, 0, sizeof(*out));
+	c->from = from ? from->b : 0;	/* named_by: the referrer */
 	if (depth >= CHECK_MAX_DEPTH) {
 		say(c, F_ERROR, "block %" PRIu64 " (%s): the %s is deeper than %u levels",
 		    b, kind_name[w->kind], w->what, CHECK_MAX_DEPTH);
@@ -671,7 +695,7 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 	}
 	if (b >= c->nr_meta) {
 		say(c, F_ERROR, "%s: reference to block %" PRIu64 ", outside the metadata device (%" PRIu64 " blocks)%s",
-		    w->what, b, c->nr_meta, named_by(c, by, sizeof(by)));
+		    w->what, b, c->nr_meta, from_text(from, ft, sizeof(ft)));
 		return 0;
 	}
 	ms = &c->ms[b];
@@ -682,11 +706,11 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 		if (k != w->kind) {
 			say(c, F_ERROR, "block %" PRIu64 " is used as a %s and as a %s%s",
 			    b, kind_name[k], kind_name[w->kind],
-			    named_by(c, by, sizeof(by)));
+			    from_text(from, ft, sizeof(ft)));
 			return 0;
 		}
-		revisit(c, w, b, &c->recs[(ms->info >> 4) - 1], lo, hi, has_hi,
-			is_root, out);
+		revisit(c, w, from, b, &c->recs[(ms->info >> 4) - 1], lo, hi,
+			has_hi, is_root, out);
 		return 0;
 	}
 
@@ -733,11 +757,11 @@ static int walk_node(struct checker *c, const struct tree_walk *w,
 			uint64_t clo = le64_get(keys + 8 * (size_t)i);
 			int last = i + 1 == nr;
 			uint64_t chi = last ? hi : le64_get(keys + 8 * (size_t)(i + 1));
+			struct ref_from child = { b, w->kind, i };
 			struct sub s;
 
-			c->from = b;
-			r = walk_node(c, w, le64_get(vals + 8 * (size_t)i), clo,
-				      chi, last ? has_hi : 1, 0, depth + 1, &s);
+			r = walk_node(c, w, &child, le64_get(vals + 8 * (size_t)i),
+				      clo, chi, last ? has_hi : 1, 0, depth + 1, &s);
 			if (r)
 				goto out_unlock;
 			if (!s.ok) {
@@ -785,8 +809,7 @@ static int walk_tree(struct checker *c, enum kind kind, uint32_t value_size,
 		.tree = ++c->tree_seq, .what = what,
 	};
 
-	c->from = c->root_from;
-	return walk_node(c, &w, root, 0, 0, 0, 1, 0, s);
+	return walk_node(c, &w, NULL, root, 0, 0, 0, 1, 0, s);
 }
 
 /* --- listing walks (CK5) ------------------------------------------------- */
@@ -1051,13 +1074,13 @@ static int count_meta_sm(struct checker *c, const struct sm_root *root,
 	*index_ok = 1;
 	for (unsigned i = 0; i < nr_bitmaps; i++) {
 		const uint8_t *e = d + 16 + INDEX_ENTRY_SIZE * (size_t)i;
-		char where[64];
+		char where[128];
 
 		bms[i].blocknr = le64_get(e);
 		bms[i].nr_free = le32_get(e + 8);
 		bms[i].none_free_before = le32_get(e + 12);
-		snprintf(where, sizeof(where), "metadata index entry %u", i);
-		c->from = root->bitmap_root;
+		snprintf(where, sizeof(where), "block %" PRIu64 " (%s), metadata index entry %u",
+			 root->bitmap_root, kind_name[K_META_INDEX], i);
 		bms[i].ok = !ref_plain_block(c, bms[i].blocknr, K_META_BITMAP,
 					     where);
 	}
@@ -1084,11 +1107,10 @@ static int count_data_sm(struct checker *c, const struct sm_root *root,
 		return r;
 	e = c->data_idx.p;
 	for (size_t i = 0; i < c->data_idx.n; i++) {
-		char where[64];
+		char where[128];
 
-		snprintf(where, sizeof(where), "data index entry %" PRIu64,
-			 e[i].key);
-		c->from = e[i].leaf;
+		snprintf(where, sizeof(where), "block %" PRIu64 " (%s), data index entry %" PRIu64,
+			 e[i].leaf, kind_name[K_DATA_INDEX], e[i].key);
 		if (ref_plain_block(c, e[i].blocknr, K_DATA_BITMAP, where))
 			e[i].blocknr = UINT64_MAX;	/* not to be read */
 	}
@@ -1131,17 +1153,18 @@ static uint32_t rc_count(struct checker *c, struct rc_cursor *rc, uint64_t b)
 	return n;
 }
 
-static void compare_count(struct checker *c, const char *what, uint64_t b,
-			  uint64_t disk, uint64_t expected)
+/* A count on disk against the expected one; loc is the bitmap holding it. */
+static void compare_count(struct checker *c, const char *what, pd_block_t loc,
+			  uint64_t b, uint64_t disk, uint64_t expected)
 {
 	if (disk == expected)
 		return;
 	if (disk == 1 && expected == 0)
-		say(c, F_LEAK, "%s block %" PRIu64 ": leaked (count 1 on disk, nothing references it)",
-		    what, b);
+		say(c, F_LEAK, "%s block %" PRIu64 ": leaked (count 1 on disk, nothing references it; bitmap block %" PRIu64 ")",
+		    what, b, loc);
 	else
-		say(c, F_ERROR, "%s block %" PRIu64 ": bad reference count: %" PRIu64 " on disk, %" PRIu64 " expected",
-		    what, b, disk, expected);
+		say(c, F_ERROR, "%s block %" PRIu64 ": bad reference count: %" PRIu64 " on disk, %" PRIu64 " expected (bitmap block %" PRIu64 ")",
+		    what, b, disk, expected, loc);
 }
 
 /* Source of expected counts for one space map, in block order. */
@@ -1269,7 +1292,7 @@ static int compare_bitmap(struct checker *c, const char *what, pd_block_t loc,
 				if (first_free == UINT32_MAX)
 					first_free = j0 + k;
 			}
-			compare_count(c, what, b, disk, expect_at(x, b));
+			compare_count(c, what, loc, b, disk, expect_at(x, b));
 		}
 	}
 	bm_unlock(blk);

@@ -33,6 +33,7 @@
 #define ENTRIES_PER_BITMAP	16320u
 #define MAX_BITMAPS		255u
 #define MAX_DEPTH		16u
+#define MAPPINGS_PER_BLOCK	((BS - ARRAY_HEADER) / 8u)	/* 509 */
 #define M_VALID			1u
 #define M_DIRTY			2u
 
@@ -252,14 +253,16 @@ static void walk_tree(struct cc *c, pd_block_t root, const char *what,
 
 /* --- arrays (CC3) ------------------------------------------------------------ */
 
+/* Value `index` of an array, held in array block ablock. */
 typedef void (*value_fn)(struct cc *c, void *ctx, uint64_t index,
-			 const uint8_t *value);
+			 const uint8_t *value, pd_block_t ablock);
 
 struct array_walk {
 	const char *what;
 	uint32_t vsize, max;
 	uint64_t next_key;
 	uint64_t entries;
+	pd_block_t last_block;		/* the last array block read */
 	int short_seen;			/* a block that is not full */
 	value_fn fn;
 	void *ctx;
@@ -283,6 +286,7 @@ static void array_leaf(struct cc *c, void *ctx, uint64_t key,
 		ref(c, b);
 	if (read_checked(c, b, SALT_ARRAY, 16, a->what, d))
 		return;
+	a->last_block = b;
 	nr = le32_get(d + 8);
 	if (!a->vsize && le32_get(d + 12) && le32_get(d + 12) <= BS - ARRAY_HEADER) {
 		a->vsize = le32_get(d + 12);	/* width learnt from the array */
@@ -304,7 +308,7 @@ static void array_leaf(struct cc *c, void *ctx, uint64_t key,
 	if (a->fn)
 		for (uint32_t i = 0; i < nr; i++)
 			a->fn(c, a->ctx, key * a->max + i,
-			      d + ARRAY_HEADER + (size_t)i * a->vsize);
+			      d + ARRAY_HEADER + (size_t)i * a->vsize, b);
 }
 
 /* Returns the entries found. */
@@ -312,7 +316,7 @@ static uint64_t check_one_array(struct cc *c, const char *what,
 				pd_block_t root, uint32_t vsize,
 				uint64_t nr_entries, value_fn fn, void *ctx)
 {
-	struct array_walk a = { what, vsize, 0, 0, 0, 0, fn, ctx };
+	struct array_walk a = { what, vsize, 0, 0, 0, UINT64_MAX, 0, fn, ctx };
 
 	if (vsize > BS - ARRAY_HEADER) {
 		error(c, "%s: value size %u", what, vsize);
@@ -320,8 +324,17 @@ static uint64_t check_one_array(struct cc *c, const char *what,
 	}
 	a.max = vsize ? (BS - ARRAY_HEADER) / vsize : 0;
 	walk_tree(c, root, what, 8, array_leaf, &a);
-	if (nr_entries != CHECK_ARRAY_ANY_SIZE && a.entries != nr_entries)
-		error(c, "%s: %llu entries, %llu expected", what,
+	if (nr_entries == CHECK_ARRAY_ANY_SIZE || a.entries == nr_entries)
+		return a.entries;
+	if (a.last_block == UINT64_MAX)
+		error(c, "%s (btree root block %llu): %llu entries, %llu expected",
+		      what, (unsigned long long)root,
+		      (unsigned long long)a.entries,
+		      (unsigned long long)nr_entries);
+	else
+		error(c, "%s (btree root block %llu, last array block %llu): %llu entries, %llu expected",
+		      what, (unsigned long long)root,
+		      (unsigned long long)a.last_block,
 		      (unsigned long long)a.entries,
 		      (unsigned long long)nr_entries);
 	return a.entries;
@@ -580,28 +593,40 @@ int check_arrays(struct bdev *bd, const void *sm_root,
 #define SB_INCOMPAT_FLAGS	252
 #define SB_DIRTY_ROOT		284
 
+/* A valid mapping: its origin block and where it is. */
+struct oref {
+	uint64_t oblock;
+	uint32_t cblock;
+};
+
 struct cache_ctx {
 	const uint8_t *sb;
 	uint32_t version;
-	uint64_t *oblocks;		/* valid mappings' origin blocks */
+	struct oref *oblocks;		/* valid mappings */
 	size_t nr_oblocks;
 	uint8_t *mapped;		/* per cache block */
+	pd_block_t *ablocks;		/* mapping array block of each key */
+	size_t nr_ablocks;
 };
 
 static void mapping_value(struct cc *c, void *ctx, uint64_t index,
-			  const uint8_t *value)
+			  const uint8_t *value, pd_block_t ablock)
 {
 	struct cache_ctx *k = ctx;
 	uint64_t v = le64_get(value);
 	uint32_t fl = (uint32_t)(v & 0xffff);
 	uint32_t allowed = k->version >= 2 ? M_VALID : (M_VALID | M_DIRTY);
 
+	if (index / MAPPINGS_PER_BLOCK < k->nr_ablocks)
+		k->ablocks[index / MAPPINGS_PER_BLOCK] = ablock;
 	if (fl & ~allowed)
-		error(c, "mapping %llu: flags 0x%x", (unsigned long long)index, fl);
+		error(c, "mapping %llu (array block %llu): flags 0x%x",
+		      (unsigned long long)index, (unsigned long long)ablock, fl);
 	if (!(fl & M_VALID)) {
 		if (v)
-			warn(c, "mapping %llu: unmapped but not zero (0x%llx)",
-			     (unsigned long long)index, (unsigned long long)v);
+			warn(c, "mapping %llu (array block %llu): unmapped but not zero (0x%llx)",
+			     (unsigned long long)index,
+			     (unsigned long long)ablock, (unsigned long long)v);
 		return;
 	}
 	c->res->nr_mapped++;
@@ -609,12 +634,22 @@ static void mapping_value(struct cc *c, void *ctx, uint64_t index,
 		c->res->nr_dirty++;
 	if (k->mapped && index < c->res->cache_blocks)
 		k->mapped[index] = 1;
-	if (k->oblocks && k->nr_oblocks < c->res->cache_blocks)
-		k->oblocks[k->nr_oblocks++] = v >> 16;
+	if (k->oblocks && k->nr_oblocks < c->res->cache_blocks) {
+		k->oblocks[k->nr_oblocks].oblock = v >> 16;
+		k->oblocks[k->nr_oblocks++].cblock = (uint32_t)index;
+	}
+}
+
+/* The mapping array block holding cache block cb (UINT64_MAX: unknown). */
+static unsigned long long mapping_ablock(const struct cache_ctx *k, uint32_t cb)
+{
+	return cb / MAPPINGS_PER_BLOCK < k->nr_ablocks ?
+	       (unsigned long long)k->ablocks[cb / MAPPINGS_PER_BLOCK] :
+	       (unsigned long long)UINT64_MAX;
 }
 
 static void dirty_value(struct cc *c, void *ctx, uint64_t index,
-			const uint8_t *value)
+			const uint8_t *value, pd_block_t ablock)
 {
 	struct cache_ctx *k = ctx;
 	uint64_t w = le64_get(value);
@@ -625,8 +660,8 @@ static void dirty_value(struct cc *c, void *ctx, uint64_t index,
 		if (!(w >> i & 1))
 			continue;
 		if (cb >= c->res->cache_blocks) {
-			warn(c, "dirty bit %llu past cache_blocks",
-			     (unsigned long long)cb);
+			warn(c, "dirty bit %llu (array block %llu) past cache_blocks",
+			     (unsigned long long)cb, (unsigned long long)ablock);
 			continue;
 		}
 		c->res->nr_dirty++;
@@ -637,21 +672,24 @@ static void dirty_value(struct cc *c, void *ctx, uint64_t index,
 }
 
 static void discard_value(struct cc *c, void *ctx, uint64_t index,
-			  const uint8_t *value)
+			  const uint8_t *value, pd_block_t ablock)
 {
 	uint64_t w = le64_get(value);
 
 	(void)ctx;
+	(void)ablock;
 	for (unsigned i = 0; i < 64; i++)
 		if ((w >> i & 1) && index * 64 + i < c->res->discard_nr_blocks)
 			c->res->nr_discarded++;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_oref(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const struct oref *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	if (x->oblock != y->oblock)
+		return x->oblock < y->oblock ? -1 : 1;
+	return x->cblock < y->cblock ? -1 : x->cblock > y->cblock;
 }
 
 static void cache_fn(struct cc *c, void *ctx)
@@ -668,11 +706,16 @@ static void cache_fn(struct cc *c, void *ctx)
 	check_one_array(c, "mapping array", mroot, 8, res->cache_blocks,
 			mapping_value, k);
 	if (k->oblocks && k->nr_oblocks > 1) {
-		qsort(k->oblocks, k->nr_oblocks, sizeof(uint64_t), cmp_u64);
-		for (size_t i = 1; i < k->nr_oblocks; i++)
-			if (k->oblocks[i] == k->oblocks[i - 1])
-				error(c, "origin block %llu mapped twice",
-				      (unsigned long long)k->oblocks[i]);
+		qsort(k->oblocks, k->nr_oblocks, sizeof(*k->oblocks), cmp_oref);
+		for (size_t i = 1; i < k->nr_oblocks; i++) {
+			const struct oref *x = &k->oblocks[i - 1], *y = &k->oblocks[i];
+
+			if (x->oblock == y->oblock)
+				error(c, "origin block %llu mapped twice: cache block %u (array block %llu) and cache block %u (array block %llu)",
+				      (unsigned long long)y->oblock, x->cblock,
+				      mapping_ablock(k, x->cblock), y->cblock,
+				      mapping_ablock(k, y->cblock));
+		}
 	}
 	if (hroot && res->policy_hint_size) {
 		ref(c, hroot);
@@ -732,7 +775,7 @@ static int check_cache_common(struct bdev *bd, unsigned flags,
 			      check_reach_fn reach, void *reach_ctx)
 {
 	uint8_t sb[BS];
-	struct cache_ctx k = { sb, 0, NULL, 0, NULL };
+	struct cache_ctx k = { sb, 0, NULL, 0, NULL, NULL, 0 };
 	struct cc c;
 	int r;
 
@@ -790,16 +833,21 @@ static int check_cache_common(struct bdev *bd, unsigned flags,
 	if (r)
 		return r;
 	k.oblocks = pd_calloc(res->cache_blocks ? res->cache_blocks : 1,
-			      sizeof(uint64_t));
+			      sizeof(*k.oblocks));
 	k.mapped = pd_calloc(res->cache_blocks ? res->cache_blocks : 1, 1);
+	k.nr_ablocks = (res->cache_blocks + MAPPINGS_PER_BLOCK - 1) /
+		       MAPPINGS_PER_BLOCK;
+	k.ablocks = pd_calloc(k.nr_ablocks ? k.nr_ablocks : 1,
+			      sizeof(*k.ablocks));
 	c.reach_only = reach != NULL;
-	if (!k.oblocks || !k.mapped)
+	if (!k.oblocks || !k.mapped || !k.ablocks)
 		r = -ENOMEM;
 	else
 		r = run_check(&c, sb + SB_SM_ROOT, cache_fn, &k);
 	for (pd_block_t b = 0; !r && reach && b < c.nr_blocks; b++)
 		if (c.exp[b])
 			reach(reach_ctx, b);
+	pd_free(k.ablocks);
 	pd_free(k.oblocks);
 	pd_free(k.mapped);
 	cc_exit(&c);

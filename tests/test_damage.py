@@ -125,7 +125,7 @@ def test_damage_ids_replay_to_the_same_outcome(tmp_path):
     assert rp.returncode == 0 and os.path.getsize(img) > 0
     c = subprocess.run([PDTOOL, "check", img], capture_output=True, text=True)
     assert c.returncode == 1, c.stdout + c.stderr
-    assert "named by block %d)" % block in c.stdout + c.stderr
+    assert "of block %d (" % block in c.stdout + c.stderr
 
 
 def test_damage_bad_ids_are_usage_errors(tmp_path):

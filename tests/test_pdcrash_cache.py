@@ -121,3 +121,27 @@ def test_oracle_refuses_an_origin_block_mapped_twice(tmp_path):
     msgs = j["violation_messages"]
     assert any(":live:" in i and "origin block 5 twice" in msgs[i]
                for i in j["violations"]), msgs
+
+
+def test_cache_ids_minimize(tmp_path, mutants_exe):
+    """minimize works on a cache id: the planted missing "all dirty after
+    an unclean shutdown" shrinks to a few lines whose new id replays as a
+    violation under the same mutant."""
+    mut = ["--mutant", "cache-unclean-trusts-dirty"]
+    r = subprocess.run([mutants_exe, "run", "cache/basic", "--json",
+                        "--fail-fast"] + mut, capture_output=True, text=True,
+                       timeout=300, cwd=ROOT)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr
+    vid = json.loads(r.stdout)["violations"][0]
+    out = str(tmp_path / "min.scn")
+    r = subprocess.run([mutants_exe, "minimize", vid, "-o", out] + mut,
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr
+    lines = [ln for ln in open(out).read().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    assert lines[0].startswith("cache ") and len(lines) <= 6, lines
+    new = [ln.split()[-1] for ln in r.stdout.splitlines()
+           if ln.startswith("new id: ")][0]
+    rp = subprocess.run([mutants_exe, "replay", new] + mut,
+                        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert rp.returncode == 1 and "outcome: violation" in rp.stdout, rp.stdout

@@ -9,7 +9,6 @@ trips (30,000 mappings a pool) take a few seconds and always run.
 import os
 import random
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PDTOOL = Path(os.environ.get('PD_PDTOOL', Path(os.environ.get('PD_BUILD', ROOT / 'build')) / 'pdtool'))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import xmlgen  # noqa: E402
-
-BS = 4096
-SALT_SB, SALT_NODE, SALT_BITMAP, SALT_INDEX = 160774, 121107, 240779, 160478
-
+from metaimage import (BS, SALT_BITMAP, SALT_INDEX, SALT_NODE,  # noqa: E402
+                       SALT_THIN_SB as SALT_SB, ThinImage as Image)
 
 
 def _have(tool):
@@ -85,77 +82,6 @@ def gen(tmp_path, seed, name='in.xml', **kw):
     path = tmp_path / name
     path.write_text(text)
     return path, text
-
-
-# --- crc32c and block patching (for damage) ----------------------------------
-
-def _crc_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        t.append(c)
-    return t
-
-
-_T = _crc_table()
-
-
-def block_csum(block, salt):
-    crc = 0xffffffff
-    for b in block[4:]:
-        crc = (crc >> 8) ^ _T[(crc ^ b) & 0xff]
-    return crc ^ salt
-
-
-class Image:
-    """A metadata image in memory: read, patch (checksum fixed), write."""
-
-    def __init__(self, path):
-        self.path = path
-        self.data = bytearray(Path(path).read_bytes())
-
-    def block(self, b):
-        return self.data[b * BS:(b + 1) * BS]
-
-    def u64(self, b, off):
-        return struct.unpack_from('<Q', self.data, b * BS + off)[0]
-
-    def u32(self, b, off):
-        return struct.unpack_from('<I', self.data, b * BS + off)[0]
-
-    def put64(self, b, off, v):
-        struct.pack_into('<Q', self.data, b * BS + off, v)
-
-    def flip(self, b, off, bit=0):
-        self.data[b * BS + off] ^= 1 << bit
-
-    def fix(self, b, salt):
-        struct.pack_into('<I', self.data, b * BS,
-                         block_csum(bytes(self.block(b)), salt))
-
-    def save(self, path=None):
-        Path(path or self.path).write_bytes(self.data)
-
-    # locations
-    def mapping_root(self):
-        return self.u64(0, 320)
-
-    def details_root(self):
-        return self.u64(0, 328)
-
-    def meta_index(self):
-        return self.u64(0, 192 + 16)
-
-    def meta_bitmap0(self):
-        return self.u64(self.meta_index(), 16)
-
-    def data_index_root(self):
-        return self.u64(0, 64 + 16)
-
-    def nr_blocks(self):
-        return len(self.data) // BS
 
 
 # --- round trips --------------------------------------------------------------

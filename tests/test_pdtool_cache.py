@@ -16,16 +16,17 @@ import random
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PDTOOL = Path(os.environ.get('PD_PDTOOL', Path(os.environ.get('PD_BUILD', ROOT / 'build')) / 'pdtool'))
-BS = 4096
-SALT_SB, SALT_NODE, SALT_ARRAY = 9031977, 121107, 595846735
-SALT_INDEX, SALT_BITMAP = 160478, 240779
-BLOCKNR_AT = {SALT_NODE: 8, SALT_ARRAY: 16, SALT_INDEX: 8, SALT_BITMAP: 8}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from metaimage import (BLOCKNR_AT, BS, SALT_ARRAY, SALT_BITMAP,  # noqa: E402
+                       SALT_INDEX, SALT_NODE, SALT_CACHE_SB as SALT_SB,
+                       CacheImage as Image)
 
 
 def _have(name):
@@ -287,75 +288,6 @@ def test_output_file_and_existing_size(tmp_path):
 
 
 # --- damage ------------------------------------------------------------------------
-
-def _crc_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        t.append(c)
-    return t
-
-
-_T = _crc_table()
-
-
-def block_csum(block, salt):
-    crc = 0xffffffff
-    for b in block[4:]:
-        crc = (crc >> 8) ^ _T[(crc ^ b) & 0xff]
-    return crc ^ salt
-
-
-class Image:
-    def __init__(self, path):
-        self.path = path
-        self.data = bytearray(Path(path).read_bytes())
-
-    def block(self, b):
-        return bytes(self.data[b * BS:(b + 1) * BS])
-
-    def u32(self, b, off):
-        return struct.unpack_from('<I', self.data, b * BS + off)[0]
-
-    def u64(self, b, off):
-        return struct.unpack_from('<Q', self.data, b * BS + off)[0]
-
-    def put32(self, b, off, v):
-        struct.pack_into('<I', self.data, b * BS + off, v)
-
-    def put64(self, b, off, v):
-        struct.pack_into('<Q', self.data, b * BS + off, v)
-
-    def fix(self, b, salt):
-        struct.pack_into('<I', self.data, b * BS, block_csum(self.block(b), salt))
-
-    def salt(self, b):
-        stored = self.u32(b, 0)
-        for s in (SALT_NODE, SALT_ARRAY, SALT_INDEX, SALT_BITMAP, SALT_SB):
-            if block_csum(self.block(b), s) == stored:
-                return s
-        return None
-
-    def in_use(self):
-        """Blocks with a nonzero count in the metadata space map (bitmaps:
-        2 bits a block after a 16-byte header, bit 2i high, 2i+1 low)."""
-        nr = self.u64(0, 64)
-        index = self.u64(0, 64 + 16)
-        used = []
-        for i in range((nr + 16319) // 16320):
-            bm = self.u64(index, 16 + 16 * i)
-            for j in range(min(16320, nr - i * 16320)):
-                byte = self.data[bm * BS + 16 + (2 * j) // 8]
-                hi, lo = byte >> (2 * j % 8) & 1, byte >> (2 * j % 8 + 1) & 1
-                if hi or lo:
-                    used.append(i * 16320 + j)
-        return used
-
-    def save(self):
-        Path(self.path).write_bytes(self.data)
-
 
 @pytest.fixture(scope='module')
 def images(tmp_path_factory):

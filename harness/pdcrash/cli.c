@@ -210,7 +210,8 @@ int cli_list_scenarios(char ***names, size_t *nr)
 		fprintf(stderr, "pdcrash: cannot read %s: %s\n", dir, strerror(-r));
 		return 2;
 	}
-	qsort(*names, *nr, sizeof(**names), cmp_str);
+	if (*nr > 1)		/* qsort of NULL, 0 is undefined */
+		qsort(*names, *nr, sizeof(**names), cmp_str);
 	return 0;
 }
 

@@ -1545,6 +1545,48 @@ TEST(bt_damage_exponential_dag_is_cut_short)
 	damage_down(&d);
 }
 
+/* A valid copy of leaf `from` at block `at` (its own location, counted). */
+static void copy_leaf_to(struct damage_rig *d, pd_block_t from, pd_block_t at)
+{
+	ASSERT_OK(sm_inc_block(d->g.sm, at));
+	memcpy(raw(&d->g, at), raw(&d->g, from), PD_BLOCK_SIZE);
+	le64_put(raw(&d->g, at) + 8, at);
+	raw_fix_csum(&d->g, at);
+}
+
+/*
+ * bt_remove_range finds each key with bt_lookup_next.  Here the leaf the
+ * descent for the range's start lands in and the subtree right of it hold
+ * only keys below the start (copies of the first leaf), so lookup_next
+ * answers a key below the range.  Taking it would remove keys outside the
+ * range, with no bound but the tree's paths; the range walk must only go
+ * up: -EILSEQ, nothing removed.
+ */
+TEST(bt_damage_remove_range_never_goes_back)
+{
+	struct damage_rig d;
+	pd_block_t new_root;
+	uint64_t k, n = 99;
+	uint8_t v[8], *in;
+
+	damage_up(&d);
+	in = raw(&d.g, d.inner);
+	copy_leaf_to(&d, d.leaf, 4000);
+	copy_leaf_to(&d, d.leaf, 4002);
+	le64_put(in + 32 + 8 * 252 + 8, 4000);
+	le64_put(in + 32 + 8 * 252 + 16, 4002);
+	raw_fix_csum(&d.g, d.inner);
+	ASSERT_OK(bm_reset(d.g.bm));
+	k = d.sib_key;
+	ASSERT_ERR(bt_remove_range(&d.info, d.root, &k, k + 10, &new_root, &n),
+		   -EILSEQ);
+	ASSERT_EQ(n, 0);
+	ASSERT_UEQ(new_root, d.root);
+	k = d.leaf_key;
+	ASSERT_OK(bt_lookup(&d.info, d.root, &k, v));
+	damage_down(&d);
+}
+
 TEST(bt_node_validator_on_its_own)
 {
 	struct rig g;
