@@ -278,11 +278,11 @@ EXPLAINED = (
      "harness makes (the digest of the pool, the fresh reader of the check "
      "and meta-snap-check ops) or recovery: the --alloc-faults run counts "
      "and fails the pool's own calls only; tests/unit/test_faults_oom.c"),
-    ("core/bt_walk.c", r"^bt_walk$", r"^if \(!t\)$",
-     "allocation failure (-ENOMEM) in bt_walk, which only the harness's "
-     "digest of the pool and recovery call (thin_walk_mappings, "
-     "thin_list_devs): the --alloc-faults run fails the pool's own calls "
-     "only; tests/unit/test_faults_oom.c"),
+    ("core/bt_walk.c", r"^(bt_walk|bt_check)$", r"^if \(!t\)$",
+     "allocation failure (-ENOMEM) in bt_walk or bt_check, which only the "
+     "harness's digest of the pool (thin_walk_mappings, thin_list_devs) "
+     "and recovery's checks (thin_check_trees) call: the --alloc-faults "
+     "run fails the pool's own calls only; tests/unit/test_faults_oom.c"),
     ("core/.*", None, r"^if \(!(s|tm|pool|smd|smm|d|t|n|copy)\)$",
      "allocation failure (-ENOMEM): " + ALLOC_SWEEP + "; the core/alloc "
      "libfiu point reaches it in tests/unit/test_faults_oom.c"),
