@@ -1159,10 +1159,12 @@ static void compare_count(struct checker *c, const char *what, pd_block_t loc,
 {
 	if (disk == expected)
 		return;
-	if (disk == 1 && expected == 0)
+	if (disk == 1 && expected == 0) {
 		say(c, F_LEAK, "%s block %" PRIu64 ": leaked (count 1 on disk, nothing references it; bitmap block %" PRIu64 ")",
 		    what, b, loc);
-	else
+		if (!strcmp(what, "data"))
+			c->res->data_leaks++;
+	} else
 		say(c, F_ERROR, "%s block %" PRIu64 ": bad reference count: %" PRIu64 " on disk, %" PRIu64 " expected (bitmap block %" PRIu64 ")",
 		    what, b, disk, expected, loc);
 }

@@ -82,6 +82,7 @@ enum check_flags {
 struct check_result {
 	unsigned errors;		/* damage (CK1..CK8) */
 	unsigned leaks;			/* blocks in use on disk, referenced by nothing */
+	unsigned data_leaks;		/* those of them in the data space map */
 	unsigned warnings;		/* CK3 / CK8 findings without CHECK_STRICT */
 	int superblock_ok;		/* CK1 passed: the fields below are read */
 	uint32_t flags, version, time;	/* superblock */

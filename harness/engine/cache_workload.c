@@ -676,6 +676,10 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 		r = cache_oracle_create(&w.committed);
 	if (r)
 		goto out;
+	if (fault_is_data(cfg->fault.kind)) {
+		r = -EINVAL;		/* no data device in a cache run */
+		goto out;
+	}
 	if (cfg->fault.kind != FAULT_NONE) {
 		static const enum sd_op_kind kinds[] = {
 			[FAULT_READ] = SD_READ,

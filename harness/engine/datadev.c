@@ -18,6 +18,11 @@ struct dd_rec {
 	uint64_t dev, vblock;
 	uint64_t meta_seq;		/* metadata log length when issued */
 	int blank;			/* provisioning without data */
+	uint64_t dseq;			/* data log index of the write */
+	uint64_t failed_flush;		/* data log index of the first flush
+					 * after it if that flush failed (it
+					 * may be lost for good: D4), else
+					 * NO_SEQ; set by index_blocks */
 };
 
 struct dd_fua {
@@ -36,6 +41,7 @@ struct datadev {
 	struct dd_rec *by_block;	/* recs sorted by (block, gen), built
 					 * at the first check */
 	size_t nr_by_block;
+	uint64_t indexed_entries;	/* data log length by_block saw */
 	uint64_t *entry_meta;		/* per data-disk log entry: meta_seq */
 	size_t nr_entries, cap_entries;
 	struct dd_fua *fua;
@@ -184,8 +190,8 @@ int datadev_write(struct datadev *dd, uint64_t dev, uint64_t vblock,
 {
 	uint8_t buf[DD_BLOCK_SIZE];
 	struct bdev *bd = simdisk_bdev(dd->sd);
-	struct dd_rec rec = { dd->next_gen++, block, dev, vblock,
-			      meta_now(dd), 0 };
+	struct dd_rec rec = { dd->next_gen, block, dev, vblock,
+			      meta_now(dd), 0, simdisk_nr_ops(dd->sd), NO_SEQ };
 	int r;
 
 	if (block >= bdev_nr_blocks(bd))
@@ -193,8 +199,14 @@ int datadev_write(struct datadev *dd, uint64_t dev, uint64_t vblock,
 	for (unsigned s = 0; s < DD_BLOCK_SIZE / DD_SECTOR; s++)
 		dd_tag_put(buf + s * DD_SECTOR, dev, vblock, rec.gen);
 	r = bdev_write(bd, block, buf, fua ? BDEV_FUA : 0);
-	if (!r)
-		r = add_rec(dd, &rec);
+	if (r) {
+		/* a failed write stores nothing (D4): its generation is
+		 * not used, the next write takes it */
+		note_entries(dd);
+		return r;
+	}
+	dd->next_gen++;
+	r = add_rec(dd, &rec);
 	if (!r)
 		r = note_entries(dd);
 	if (!r)
@@ -206,7 +218,7 @@ int datadev_blank(struct datadev *dd, uint64_t dev, uint64_t vblock,
 		  pd_block_t block)
 {
 	struct dd_rec rec = { dd->next_gen++, block, dev, vblock,
-			      meta_now(dd), 1 };
+			      meta_now(dd), 1, NO_SEQ, NO_SEQ };
 
 	return add_rec(dd, &rec);
 }
@@ -271,21 +283,42 @@ static int cmp_rec(const void *a, const void *b)
 
 static int index_blocks(struct datadev *dd)
 {
-	if (dd->by_block && dd->nr_by_block == dd->nr_recs)
+	uint64_t n = simdisk_nr_ops(dd->sd), next = NO_SEQ;
+	size_t i = dd->nr_recs;
+
+	if (dd->by_block && dd->nr_by_block == dd->nr_recs &&
+	    dd->indexed_entries == n)
 		return 0;
+	/* DD4: a write whose next flush failed may be lost for good */
+	for (uint64_t j = n; j-- > 0;) {
+		const struct sd_op *op = simdisk_op(dd->sd, j);
+
+		if (op->kind == SD_FLUSH)
+			next = op->failed ? j : NO_SEQ;
+		for (; i > 0 && (dd->recs[i - 1].blank ||
+				 dd->recs[i - 1].dseq >= j); i--)
+			if (!dd->recs[i - 1].blank &&
+			    dd->recs[i - 1].dseq == j &&
+			    op->kind == SD_WRITE)
+				dd->recs[i - 1].failed_flush = next;
+	}
 	free(dd->by_block);
 	dd->by_block = malloc((dd->nr_recs ? dd->nr_recs : 1) * sizeof(struct dd_rec));
 	if (!dd->by_block)
 		return -ENOMEM;
+	dd->indexed_entries = n;
 	memcpy(dd->by_block, dd->recs, dd->nr_recs * sizeof(struct dd_rec));
 	qsort(dd->by_block, dd->nr_recs, sizeof(struct dd_rec), cmp_rec);
 	dd->nr_by_block = dd->nr_recs;
 	return 0;
 }
 
-/* The newest event on block b issued at a metadata log length <= seq. */
+/* The newest event on block b issued at a metadata log length <= seq,
+ * leaving out writes a failed flush before data log position dcut may
+ * have dropped (DD4). */
 static const struct dd_rec *newest_before(const struct datadev *dd,
-					  pd_block_t b, uint64_t seq)
+					  pd_block_t b, uint64_t seq,
+					  uint64_t dcut)
 {
 	size_t lo = 0, hi = dd->nr_by_block;
 	const struct dd_rec *best = NULL;
@@ -299,7 +332,9 @@ static const struct dd_rec *newest_before(const struct datadev *dd,
 			hi = mid;
 	}
 	for (; lo < dd->nr_by_block && dd->by_block[lo].block == b; lo++)
-		if (dd->by_block[lo].meta_seq <= seq)
+		if (dd->by_block[lo].meta_seq <= seq &&
+		    (dd->by_block[lo].blank ||
+		     dd->by_block[lo].failed_flush >= dcut))
 			best = &dd->by_block[lo];
 	return best;
 }
@@ -312,6 +347,7 @@ static const struct dd_rec *rec_of_gen(const struct datadev *dd, uint64_t gen)
 struct check_ctx {
 	struct datadev *dd;
 	uint64_t cut, commit_begin;
+	uint64_t dcut;			/* the data disk's log length there */
 	struct bdev *durable;		/* the data disk's durable image */
 	const struct sd_pending *pend;
 	size_t npend;
@@ -385,7 +421,7 @@ static int check_map(void *ctx, uint64_t dev, uint64_t vblock, pd_block_t b,
 	const struct dd_rec *want;
 
 	(void)time;
-	want = newest_before(c->dd, b, c->commit_begin);
+	want = newest_before(c->dd, b, c->commit_begin, c->dcut);
 	if (!want || want->blank)
 		return 0;		/* nothing promised */
 	return check_block(c, dev, vblock, b, want, "the commit");
@@ -424,7 +460,8 @@ int datadev_check(struct datadev *dd, uint64_t cut, uint64_t commit_begin,
 		  struct client *pool, char *msg, size_t len)
 {
 	struct client_walker walker = { .map = check_map };
-	struct check_ctx c = { dd, cut, commit_begin, NULL, NULL, 0, msg, len, 0 };
+	struct check_ctx c = { dd, cut, commit_begin, 0, NULL, NULL, 0, msg,
+			       len, 0 };
 	uint8_t *landed = NULL;
 	int r;
 
@@ -433,8 +470,9 @@ int datadev_check(struct datadev *dd, uint64_t cut, uint64_t commit_begin,
 		r = index_blocks(dd);
 	if (!r && !dd->cutter)
 		r = sd_cutter_create(dd->sd, &dd->cutter);
+	c.dcut = datadev_cut_of(dd, cut);
 	if (!r)
-		r = sd_cutter_seek(dd->cutter, datadev_cut_of(dd, cut));
+		r = sd_cutter_seek(dd->cutter, c.dcut);
 	if (r)
 		return r;
 	c.npend = sd_cutter_nr_pending(dd->cutter);

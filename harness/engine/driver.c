@@ -61,6 +61,14 @@ struct job {
 
 #define PD_NR_VARIANTS 2
 
+/* The IO kinds --io-errors fails, in the plan's order: the metadata
+ * disk's reads, writes, flushes, then the data disk's writes and flushes
+ * (datadev.h DD3, DD4; none without a data device). */
+#define NR_IO_KINDS 5
+static const enum fault_kind io_fault_kinds[NR_IO_KINDS] = {
+	FAULT_READ, FAULT_WRITE, FAULT_FLUSH, FAULT_DATA_WRITE, FAULT_DATA_FLUSH,
+};
+
 struct worker {
 	pid_t pid;
 	int fd;
@@ -677,7 +685,7 @@ static void job_init(struct job *jb, const struct run_opts *o,
  * NULL) gets its reads, writes and flushes. */
 static int check_variant_run(const struct run_opts *o, struct job *jb,
 			     struct run_summary *sum, struct variant_stats *vs,
-			     uint64_t counts[3])
+			     uint64_t counts[NR_IO_KINDS])
 {
 	int r;
 
@@ -687,6 +695,10 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 		vs->media_runs++;
 		vs->media_fired += simdisk_media_hit(jb->res.sd)->fired;
 		vs->media_refused += jb->res.injected != 0;
+	}
+	if (fault_is_data(jb->cfg.fault.kind)) {
+		vs->data_runs++;
+		vs->data_fired += jb->res.injected != 0;
 	}
 	if (fault_is_alloc(jb->cfg.fault.kind)) {
 		vs->alloc_fired += jb->res.alloc_fired != 0;
@@ -711,6 +723,12 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 		counts[0] = simdisk_count(jb->res.sd, SD_READ);
 		counts[1] = simdisk_count(jb->res.sd, SD_WRITE);
 		counts[2] = simdisk_count(jb->res.sd, SD_FLUSH);
+		if (jb->res.dd) {
+			struct simdisk *dsd = datadev_disk(jb->res.dd);
+
+			counts[3] = simdisk_count(dsd, SD_WRITE);
+			counts[4] = simdisk_count(dsd, SD_FLUSH);
+		}
 	}
 	r = prepare_job(jb);
 	if (!r && jb->nr_cuts && !stop_now(o, sum)) {
@@ -826,7 +844,7 @@ static void plan_free(struct alloc_plan *p)
 static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		       const char *variant, unsigned cache,
 		       struct fault_spec fault, struct run_summary *sum,
-		       struct variant_stats *vs, uint64_t counts[3],
+		       struct variant_stats *vs, uint64_t counts[NR_IO_KINDS],
 		       struct alloc_plan *plan)
 {
 	struct job jb;
@@ -869,24 +887,26 @@ static int cmp_violation(const void *a, const void *b)
 /*
  * The fault plan of one variant under --io-errors: after the fault-free
  * run, every read, write and flush N of that run failed once and then from
- * N on, each a run of its own, in that order (reads, writes, flushes; N
- * ascending; once before sticky).  Reads beyond MAX_READ_FAULTS are
- * sampled: that many, spread evenly.
+ * N on, each a run of its own, in that order (reads, writes, flushes of
+ * the metadata disk, then writes and flushes of the data disk when the
+ * scenario has one; N ascending; once before sticky).  Reads beyond
+ * MAX_READ_FAULTS are sampled: that many, spread evenly.
  */
 struct fault_plan {
-	uint64_t counts[3];		/* reads, writes, flushes of the run */
-	uint64_t limit[3];		/* how many of each are failed */
-	int kind;			/* 0..2; 3 when done */
+	uint64_t counts[NR_IO_KINDS];	/* the run's IO ops of each kind */
+	uint64_t limit[NR_IO_KINDS];	/* how many of each are failed */
+	int kind;			/* 0..4; NR_IO_KINDS when done */
 	uint64_t x;			/* 1..limit[kind] */
 	int sticky;
 	int started;
 };
 
-static void fault_plan_init(struct fault_plan *p, const uint64_t counts[3],
+static void fault_plan_init(struct fault_plan *p,
+			    const uint64_t counts[NR_IO_KINDS],
 			    struct variant_stats *vs)
 {
 	memset(p, 0, sizeof(*p));
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < NR_IO_KINDS; k++)
 		p->counts[k] = p->limit[k] = counts[k];
 	if (p->limit[0] > MAX_READ_FAULTS) {
 		vs->reads_sampled = p->counts[0];
@@ -908,16 +928,16 @@ static int fault_plan_next(struct fault_plan *p, struct fault_spec *f)
 		p->sticky = 0;
 		p->x++;
 	}
-	while (p->kind < 3 && p->x > p->limit[p->kind]) {
+	while (p->kind < NR_IO_KINDS && p->x > p->limit[p->kind]) {
 		p->kind++;
 		p->x = 1;
 		p->sticky = 0;
 	}
-	if (p->kind >= 3)
+	if (p->kind >= NR_IO_KINDS)
 		return 0;
 	c = p->counts[p->kind];
 	m = p->limit[p->kind];
-	f->kind = (enum fault_kind)(FAULT_READ + p->kind);
+	f->kind = io_fault_kinds[p->kind];
 	f->nth = m == c ? p->x : 1 + (p->x - 1) * c / m;
 	f->sticky = p->sticky;
 	return 1;
@@ -934,7 +954,7 @@ static const struct { const char *suffix; unsigned cache; } variants[] = {
 enum sweep_mode { SWEEP_IO, SWEEP_MEDIA, SWEEP_ALLOC };
 
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
-			 size_t v, enum sweep_mode mode, const uint64_t counts[3],
+			 size_t v, enum sweep_mode mode, const uint64_t counts[NR_IO_KINDS],
 			 const struct alloc_plan *plan, struct run_summary *sum,
 			 struct variant_stats *vs);
 
@@ -950,7 +970,8 @@ static int sweep_serial(const struct run_opts *o)
 /* The fault runs of one sweep (mode) one after another, each from the
  * start, in the sweep's order. */
 static int serial_runs(const struct run_opts *o, const struct scenario *sc,
-		       size_t v, enum sweep_mode mode, const uint64_t counts[3],
+		       size_t v, enum sweep_mode mode,
+		       const uint64_t counts[NR_IO_KINDS],
 		       const struct alloc_plan *plan, struct run_summary *sum,
 		       struct variant_stats *vs)
 {
@@ -1015,7 +1036,7 @@ static int run_all_of_variant(const struct run_opts *o,
 {
 	struct fault_spec f = { FAULT_NONE, 0, 0 };
 	struct alloc_plan plan;
-	uint64_t counts[3] = { 0, 0, 0 };
+	uint64_t counts[NR_IO_KINDS] = { 0, 0, 0, 0, 0 };
 	int serial = sweep_serial(o), want_plan;
 	int r;
 
@@ -1091,9 +1112,9 @@ struct sweep {
 	struct run_summary *sum;
 	struct job *jb;			/* the sweep's run; a kid changes its
 					 * cfg to its fault */
-	uint64_t *nth[3];		/* per kind, the ops the plan fails */
-	uint64_t limit[3];
-	uint64_t base[3];		/* order of a kind's first fault */
+	uint64_t *nth[NR_IO_KINDS];	/* per kind, the ops the plan fails */
+	uint64_t limit[NR_IO_KINDS];
+	uint64_t base[NR_IO_KINDS];	/* order of a kind's first fault */
 	struct sweep_kid *kids;
 	unsigned nr_kids;
 	struct sweep_done *done;
@@ -1247,19 +1268,23 @@ static void sweep_hook(void *ctx, struct simdisk *sd, enum sd_op_kind kind,
 		       uint64_t n)
 {
 	struct sweep *sw = ctx;
+	int data = sd != sw->jb->res.sd;	/* the data disk's op */
 	int k = kind == SD_READ ? 0 : kind == SD_FLUSH ? 2 : 1;
 	int media = sw->mode == SWEEP_MEDIA;
 	uint64_t x;
 
-	if (sw->mode == SWEEP_ALLOC || sw->in_kid || sw->err || sw->stop)
+	if (sw->mode == SWEEP_ALLOC || sw->in_kid || sw->err || sw->stop ||
+	    (data && (media || kind == SD_READ)))
 		return;
+	if (data)
+		k += 2;				/* 3 data writes, 4 flushes */
 	x = sweep_position(sw, k, n);
 	if (!x)
 		return;
 	for (int sticky = 0; sticky < sweep_per_op(sw); sticky++) {
 		enum fault_kind fk = media ?
 			(k ? FAULT_LOST_SECTOR : FAULT_BITROT) :
-			(enum fault_kind)(FAULT_READ + k);
+			io_fault_kinds[k];
 		int r = sweep_fork(sw, k, x, (struct fault_spec) { fk, n, sticky });
 
 		if (r < 0)
@@ -1401,6 +1426,8 @@ static int sweep_merge(const struct sweep *sw, const struct sweep_done *d,
 	vs->injected += ks.injected;
 	vs->runs += ks.runs;
 	vs->media_runs += ks.media_runs;
+	vs->data_runs += ks.data_runs;
+	vs->data_fired += ks.data_fired;
 	vs->media_fired += ks.media_fired;
 	vs->media_refused += ks.media_refused;
 	vs->alloc_fired += ks.alloc_fired;
@@ -1451,7 +1478,8 @@ static int cmp_done(const void *a, const void *b)
 
 /* The whole plan of a variant by the linear sweep (see above). */
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
-			 size_t v, enum sweep_mode mode, const uint64_t counts[3],
+			 size_t v, enum sweep_mode mode,
+			 const uint64_t counts[NR_IO_KINDS],
 			 const struct alloc_plan *plan, struct run_summary *sum,
 			 struct variant_stats *vs)
 {
@@ -1467,13 +1495,13 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 	sw.kids = calloc(o->jobs ? o->jobs : 1, sizeof(*sw.kids));
 	if (!sw.kids)
 		return -ENOMEM;
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < NR_IO_KINDS; k++) {
 		uint64_t c, m;
 
 		if (mode == SWEEP_ALLOC)
 			c = k < 2 ? plan->nr[k] : 0;
 		else
-			c = mode == SWEEP_MEDIA && k == 2 ? 0 : counts[k];
+			c = mode == SWEEP_MEDIA && k >= 2 ? 0 : counts[k];
 		m = c;
 		if (mode != SWEEP_ALLOC && k == 0 && m > MAX_READ_FAULTS) {
 			vs->reads_sampled = c;
@@ -1529,7 +1557,7 @@ out:
 	for (size_t i = 0; i < sw.nr_done; i++)
 		free(sw.done[i].buf);
 	free(sw.done);
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < NR_IO_KINDS; k++)
 		free(sw.nth[k]);
 	free(sw.kids);
 	return r;
@@ -1581,6 +1609,8 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 			r = -ENOMEM;
 		sum->injected += vs->injected;
 		sum->media_runs += vs->media_runs;
+		sum->data_runs += vs->data_runs;
+		sum->data_fired += vs->data_fired;
 		sum->media_fired += vs->media_fired;
 		sum->media_refused += vs->media_refused;
 		for (int k = 0; k < 2; k++) {

@@ -84,6 +84,9 @@ struct variant_stats {
 	uint64_t media_runs;		/* runs with a media fault planned, */
 	uint64_t media_fired;		/* in which it happened, */
 	uint64_t media_refused;		/* and the core returned an error */
+	uint64_t data_runs;		/* runs with a data-disk IO error
+					 * planned (--io-errors), */
+	uint64_t data_fired;		/* in which an op met it */
 	uint64_t alloc_hits[2];		/* --alloc-faults: allocations and
 					 * space-map new_block calls of the
 					 * fault-free run, */
@@ -116,6 +119,7 @@ struct run_summary {
 	uint64_t states, cut_points, injected;
 	uint64_t outcomes[OUT_NR];
 	uint64_t media_runs, media_fired, media_refused;
+	uint64_t data_runs, data_fired;	/* see variant_stats */
 	uint64_t alloc_hits[2], alloc_runs[2], alloc_fired, alloc_failed;
 	int sample;
 	uint64_t recoveries, sampled, incomplete_cuts;

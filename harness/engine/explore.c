@@ -31,8 +31,9 @@ const char *outcome_name(enum outcome o)
 
 /* --- failure ids ------------------------------------------------------------ */
 
-static const char fault_chars[] = { '0', 'r', 'w', 'f', 'b', 'z', 'm', 's' };
-_Static_assert(sizeof(fault_chars) == FAULT_NOSPACE + 1,
+static const char fault_chars[] = { '0', 'r', 'w', 'f', 'b', 'z', 'm', 's',
+				     'd', 'y' };
+_Static_assert(sizeof(fault_chars) == FAULT_DATA_FLUSH + 1,
 	       "one letter per fault kind (workload.h)");
 #define NR_FAULT_CHARS ((int)sizeof(fault_chars))
 
@@ -158,7 +159,7 @@ int state_id_parse(const char *text, struct state_id *id, char *err,
 	    parse_num(e + 2, e + strlen(e), &id->fault.nth) || !id->fault.nth)
 		return id_error(text, err, errlen,
 				"fault is not 0, rN, RN, wN, WN, fN, FN, bN, "
-				"zN, mN or sN (N >= 1)");
+				"zN, mN, sN, dN, DN, yN or YN (N >= 1)");
 	id->fault.kind = (enum fault_kind)k;
 	id->fault.sticky = e[1] == fault_chars[k] - 32;
 #undef FIELD_END
@@ -289,6 +290,12 @@ static void collect_msg(void *ctx, const char *text)
 int explore_structural(struct bdev *bd, struct client *cl, char *msg,
 		       size_t len)
 {
+	return explore_structural_leaky(bd, cl, NULL, msg, len);
+}
+
+int explore_structural_leaky(struct bdev *bd, struct client *cl,
+			     uint64_t *data_leaks, char *msg, size_t len)
+{
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_result cr;
 	int r;
@@ -297,7 +304,9 @@ int explore_structural(struct bdev *bd, struct client *cl, char *msg,
 	r = check_thin_metadata(bd, CHECK_STRICT, collect_msg, &m, &cr);
 	if (r)
 		return r;
-	if (cr.errors || cr.leaks)
+	if (data_leaks)
+		*data_leaks = cr.data_leaks;
+	if (cr.errors || (cr.leaks && (!data_leaks || cr.leaks != cr.data_leaks)))
 		return 1;
 	if (!cl || !cl->ops->check_trees)
 		return 0;
@@ -329,6 +338,14 @@ static int next_free_dev(struct client *cl, uint64_t *dev)
 int explore_continue(struct client *cl, struct bdev *image,
 		     struct digest found, struct check_out *out)
 {
+	return explore_continue_leaky(cl, image, found, NULL, out);
+}
+
+int explore_continue_leaky(struct client *cl, struct bdev *image,
+			   struct digest found, const uint64_t *data_leaks,
+			   struct check_out *out)
+{
+	uint64_t leaks = 0;
 	struct digest want = found, now;
 	uint64_t dev, trans_id;
 	uint32_t time;
@@ -378,7 +395,13 @@ int explore_continue(struct client *cl, struct bdev *image,
 			r && cl->msg[0] ? ": " : "", r ? cl->msg : "");
 		return r ? r : 1;
 	}
-	r = explore_structural(image, cl, msg, sizeof(msg));
+	r = explore_structural_leaky(image, cl, data_leaks ? &leaks : NULL,
+				     msg, sizeof(msg));
+	if (!r && data_leaks && leaks != *data_leaks) {
+		snprintf(msg, sizeof(msg), "%" PRIu64 " data blocks leaked, "
+			 "the recovered state left %" PRIu64, leaks, *data_leaks);
+		r = 1;
+	}
 	if (r)
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -505,6 +528,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	struct client *pool = NULL;
 	struct expect e;
 	struct digest d;
+	uint64_t leaks = 0;
 	char msg[300];
 	int r;
 
@@ -574,7 +598,8 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		return;
 	}
-	r = explore_structural(image, pool, msg, sizeof(msg));
+	r = explore_structural_leaky(image, pool, res->data_leaks ? &leaks : NULL,
+				     msg, sizeof(msg));
 	if (r == 1 && lw.seen && strstr(msg, "bad checksum")) {
 		set_out(out, OUT_DETECTED, "a sector lost on the media (block %"
 			PRIu64 "): structural check: %s", (uint64_t)lw.block, msg);
@@ -609,6 +634,14 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			e.lo < 0 ? 0 : e.lo, e.hi);
 		goto out;
 	}
+	if (res->data_leaks && leaks != res->data_leaks[out->state]) {
+		/* datadev.h DD3: exactly the blocks failed data writes left */
+		set_out(out, OUT_VIOLATION, "structural check: %" PRIu64 " data "
+			"blocks leaked; failed data writes left %" PRIu64
+			" in committed state %" PRId64 ": %s", leaks,
+			res->data_leaks[out->state], out->state, msg);
+		goto out;
+	}
 	if (res->dd) {		/* the data device (datadev.h) */
 		r = datadev_check(res->dd, id->cut,
 				  workload_commit_begin(res, out->state), pool,
@@ -626,7 +659,8 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	else
 		set_out(out, OUT_ROLLBACK, "state %" PRId64, out->state);
 	if (!opts || !opts->no_continue)
-		explore_continue(pool, image, d, out);
+		explore_continue_leaky(pool, image, d, res->data_leaks ?
+				       &res->data_leaks[out->state] : NULL, out);
 out:
 	ops->destroy(pool);
 }

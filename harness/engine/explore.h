@@ -220,6 +220,15 @@ int explore_structural(struct bdev *bd, struct client *cl, char *msg,
 		       size_t len);
 int explore_continue(struct client *cl, struct bdev *image,
 		     struct digest found, struct check_out *out);
+/* The same, where failed data writes (datadev.h DD3) left data blocks
+ * allocated and unmapped: data_leaks NULL is the strict check above; else
+ * leaks that are all in the data space map are no damage, and their
+ * number goes to *data_leaks (the continue step: must equal it). */
+int explore_structural_leaky(struct bdev *bd, struct client *cl,
+			     uint64_t *data_leaks, char *msg, size_t len);
+int explore_continue_leaky(struct client *cl, struct bdev *image,
+			   struct digest found, const uint64_t *data_leaks,
+			   struct check_out *out);
 
 /* The cut points of a run: 0, i+1 for every write/flush entry i, and the
  * end of the log when markers follow the last IO (a crash after the last

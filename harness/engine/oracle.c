@@ -40,6 +40,9 @@ struct oracle {
 	uint64_t nr_meta_blocks;	/* not in the digest: the metadata
 					 * device's size is not the model's */
 	int held;
+	uint64_t leaked_data;		/* not in the digest: data blocks
+					 * allocated, never mapped (a failed
+					 * data write, datadev.h DD3) */
 };
 
 /* --- hashing -------------------------------------------------------------- */
@@ -254,7 +257,18 @@ int oracle_assign(struct oracle *dst, const struct oracle *src)
 	dst->nr_data_blocks = src->nr_data_blocks;
 	dst->nr_meta_blocks = src->nr_meta_blocks;
 	dst->held = src->held;
+	dst->leaked_data = src->leaked_data;
 	return 0;
+}
+
+void oracle_leak_data(struct oracle *o)
+{
+	o->leaked_data++;
+}
+
+uint64_t oracle_leaked_data(const struct oracle *o)
+{
+	return o->leaked_data;
 }
 
 int oracle_clone(const struct oracle *o, struct oracle **result)

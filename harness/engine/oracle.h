@@ -59,6 +59,11 @@ void oracle_set_meta_blocks(struct oracle *o, uint64_t nr_blocks);
 int oracle_resize_meta(struct oracle *o, uint64_t nr_blocks);	/* -EINVAL smaller */
 uint64_t oracle_nr_meta_blocks(const struct oracle *o);
 int oracle_meta_snap(struct oracle *o);
+/* A data block was allocated and will never be mapped (a failed data
+ * write, datadev.h DD3): the pool holds one more leaked block, which the
+ * structural check must find.  Kept beside the model, not in its digest. */
+void oracle_leak_data(struct oracle *o);
+uint64_t oracle_leaked_data(const struct oracle *o);
 int oracle_meta_snap_release(struct oracle *o);
 
 /* Queries for generators and reports. */

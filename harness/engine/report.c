@@ -91,6 +91,9 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 		s->seconds, s->seconds > 0 ? s->states / s->seconds : 0.0,
 		s->jobs, o->seed, o->tear ? "true" : "false",
 		o->io_errors ? "true" : "false", s->injected);
+	if (o->io_errors)
+		fprintf(f, "\"data_faults\": {\"runs\": %" PRIu64 ", \"fired\": %"
+			PRIu64 "}, ", s->data_runs, s->data_fired);
 	if (o->media_faults)
 		fprintf(f, "\"media_faults\": {\"runs\": %" PRIu64 ", \"fired\": %"
 			PRIu64 ", \"refused\": %" PRIu64 "}, ", s->media_runs,
@@ -227,6 +230,10 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 				"were failed in turn (every write and flush was)\n",
 				s->variants[v].name, s->variants[v].reads_sampled,
 				MAX_READ_FAULTS);
+	if (o->io_errors && s->data_runs)
+		fprintf(f, "data device: %" PRIu64 " runs with a data write or "
+			"flush failed, an op met the error in %" PRIu64 "\n",
+			s->data_runs, s->data_fired);
 	if (o->media_faults)
 		fprintf(f, "media faults: %" PRIu64 " runs, %" PRIu64 " hit the "
 			"media, the core refused %" PRIu64 " (EILSEQ/EIO); "
@@ -286,6 +293,10 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 				"evenly, were failed in turn (every write and flush "
 				"was).\n", s->variants[v].name,
 				s->variants[v].reads_sampled, MAX_READ_FAULTS);
+	if (o->io_errors && s->data_runs)
+		fprintf(f, "\nData device: %" PRIu64 " runs with a data write or "
+			"flush failed, an op met the error in %" PRIu64 ".\n",
+			s->data_runs, s->data_fired);
 	if (o->media_faults)
 		fprintf(f, "\nMedia faults: %" PRIu64 " runs, %" PRIu64 " hit the "
 			"media, the core refused %" PRIu64 " (EILSEQ/EIO); %"

@@ -114,10 +114,41 @@ static int push_state(struct run *w, struct digest d)
 		if (!n)
 			return -ENOMEM;
 		res->digests = n;
+		if (res->dd) {
+			uint64_t *l = realloc(res->data_leaks, cap * sizeof(*l));
+
+			if (!l)
+				return -ENOMEM;
+			res->data_leaks = l;
+		}
 		w->cap_states = cap;
 	}
+	if (res->dd)
+		res->data_leaks[res->nr_states] = oracle_leaked_data(w->model);
 	res->digests[res->nr_states++] = d;
 	return 0;
+}
+
+/* A data write of op ro failed with an injected error (datadev.h DD3):
+ * the bio fails, nothing is mapped, and a block allocated for it (fresh)
+ * stays allocated in the transaction, unmapped.  The pool goes on. */
+static void data_write_failed(struct run *w, struct run_op *ro, int r,
+			      int fresh)
+{
+	struct run_result *res = w->res;
+
+	if (r != -EIO || !fault_is_data(w->cfg->fault.kind)) {
+		live_fail(w, "op %zu: the data device: %s",
+			  (size_t)(ro - res->ops), pd_strerror(r));
+		return;
+	}
+	ro->result = r;
+	if (fresh)
+		oracle_leak_data(w->model);
+	if (!res->injected++) {
+		res->first_error_seq = ro->seq;
+		res->recovered_seq = simdisk_nr_ops(res->sd);
+	}
 }
 
 static struct run_op *push_op(struct run *w, const struct op *op)
@@ -993,15 +1024,19 @@ static void exec_write_one(struct run *w, struct run_op *ro, const struct op *op
 		return;
 	}
 	if (!r && !lr.shared) {
+		ro->data_block = lr.data_block;
 		r = datadev_write(dd, op->a, op->b, lr.data_block, op->fua,
 				  &dr.gen);
-		if (!r && op->fua)
+		if (r) {
+			data_write_failed(w, ro, r, 0);
+			return;
+		}
+		if (op->fua)
 			r = datadev_fua_done(dd, op->a, op->b, dr.gen);
 		if (r)
 			live_fail(w, "op %zu: the data device: %s",
 				  (size_t)(ro - w->res->ops), pd_strerror(r));
 		ro->result = r;
-		ro->data_block = lr.data_block;
 		return;
 	}
 	exec_map_one(w, ro, op->a, op->b, &dr);
@@ -1053,8 +1088,7 @@ static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 		r = dr ? datadev_write(w->res->dd, dev, v, b, dr->fua, &dr->gen) :
 			 datadev_blank(w->res->dd, dev, v, b);
 		if (r) {
-			live_fail(w, "op %zu: the data device: %s",
-				  (size_t)(ro - w->res->ops), pd_strerror(r));
+			data_write_failed(w, ro, r, 1);
 			return;
 		}
 	}
@@ -1815,7 +1849,8 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 					cfg->fault.nth, cfg->seed);
 		if (r)
 			goto out;
-	} else if (fault_can_stick(cfg->fault.kind)) {
+	} else if (fault_can_stick(cfg->fault.kind) &&
+		   !fault_is_data(cfg->fault.kind)) {
 		static const enum sd_op_kind kinds[] = {
 			[FAULT_READ] = SD_READ,
 			[FAULT_WRITE] = SD_WRITE,
@@ -1835,6 +1870,16 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		if (sc->ops[i].kind != OP_WRITE)
 			continue;
 		r = datadev_create(res->sd, res->geo.data_blocks, &res->dd);
+		if (r)
+			goto out;
+		if (cfg->sd_hook)	/* told apart from res->sd by its sd */
+			simdisk_set_op_hook(datadev_disk(res->dd), cfg->sd_hook,
+					    cfg->sd_hook_ctx);
+		if (fault_is_data(cfg->fault.kind))
+			r = simdisk_fail_nth(datadev_disk(res->dd),
+					     cfg->fault.kind == FAULT_DATA_WRITE ?
+					     SD_WRITE : SD_FLUSH, cfg->fault.nth,
+					     cfg->fault.sticky);
 		if (r)
 			goto out;
 	}
@@ -1898,6 +1943,16 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		exec_op(&w, &sc->ops[i]);
 	r = w.setup_err;
 out:
+	if (res->data_leaks) {		/* kept only if some state leaked */
+		uint64_t any = 0;
+
+		for (uint64_t k = 0; k < res->nr_states; k++)
+			any |= res->data_leaks[k];
+		if (!any) {
+			free(res->data_leaks);
+			res->data_leaks = NULL;
+		}
+	}
 	res->fault = cfg->fault;
 	if (!r)
 		r = index_marks(res);
@@ -1917,6 +1972,7 @@ void run_result_free(struct run_result *res)
 {
 	simdisk_destroy(res->sd);
 	free(res->digests);
+	free(res->data_leaks);
 	free(res->ops);
 	free(res->marks);
 	oracle_destroy(res->kept);

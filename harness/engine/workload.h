@@ -72,6 +72,11 @@ enum fault_kind {
 	FAULT_NOSPACE,			/* space-map new_block call nth
 					 * (sm/new_block, metadata or data)
 					 * returns -ENOSPC */
+	/* IO errors on the data disk (datadev.h), counted on it alone, once
+	 * or sticky: what dm-thin does with them is in datadev.h DD3, DD4 */
+	FAULT_DATA_WRITE,		/* data write nth (FUA too) fails */
+	FAULT_DATA_FLUSH,		/* data flush nth (the pre-commit
+					 * callback, DD1) fails */
 };
 
 static inline int fault_is_media(enum fault_kind k)
@@ -84,10 +89,16 @@ static inline int fault_is_alloc(enum fault_kind k)
 	return k == FAULT_NOMEM || k == FAULT_NOSPACE;
 }
 
+static inline int fault_is_data(enum fault_kind k)
+{
+	return k == FAULT_DATA_WRITE || k == FAULT_DATA_FLUSH;
+}
+
 /* Which kinds may be sticky (failed from nth on): the IO errors. */
 static inline int fault_can_stick(enum fault_kind k)
 {
-	return k == FAULT_READ || k == FAULT_WRITE || k == FAULT_FLUSH;
+	return k == FAULT_READ || k == FAULT_WRITE || k == FAULT_FLUSH ||
+	       fault_is_data(k);
 }
 
 /* Called at every allocation hit n (1-based, per kind) of a run, before
@@ -173,6 +184,10 @@ struct run_result {
 	size_t nr_marks;
 	struct datadev *dd;		/* the data device, when the scenario
 					 * writes data (OP_WRITE); owned */
+	uint64_t *data_leaks;		/* per committed state, the data
+					 * blocks a failed data write left
+					 * allocated and unmapped (datadev.h
+					 * DD3); NULL when none ever was */
 	/* allocation hits, counted when alloc_hook is set or the fault is an
 	 * allocation failure: [0] core/alloc, [1] sm/new_block */
 	uint64_t alloc_hits[2];

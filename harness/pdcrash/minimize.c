@@ -271,6 +271,9 @@ static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
 		return 0;
 	if (fault_is_alloc(m->fault.kind))
 		count = res.alloc_hits[m->fault.kind == FAULT_NOSPACE];
+	else if (fault_is_data(m->fault.kind))	/* on the data disk */
+		count = !res.dd ? 0 : simdisk_count(datadev_disk(res.dd),
+			m->fault.kind == FAULT_DATA_WRITE ? SD_WRITE : SD_FLUSH);
 	else
 		count = simdisk_count(res.sd, kinds[m->fault.kind]);
 	if (m->anchor != SIZE_MAX) {
