@@ -20,30 +20,60 @@
  *  DD2  a FUA write that provisions or copies completes only after the
  *       commit that maps it; an in-place one is a FUA write of the data
  *       device and completes at once.
+ *  DD3  a data write that fails (--io-errors, fault dN/DN) fails its op
+ *       with -EIO and changes no mapping: dm-thin's overwrite_endio
+ *       records the error and process_prepared_mapping errors the bio
+ *       without dm_thin_insert_block.  The block allocated for a
+ *       provisioning or copy-on-write write stays allocated in the
+ *       transaction (dm-thin never releases it): the next commit makes it
+ *       a leaked data block, which the structural check must find, exactly
+ *       as many as the failed writes before that commit left (the
+ *       oracle's count, run_result.data_leaks); an abort rolls it back.
+ *       The pool goes on.  A failed write stores nothing (simdisk D4) and
+ *       takes no generation.
+ *  DD4  a data flush that fails (fault yN/YN) fails the pre-commit
+ *       callback, so the commit (dm_pool_commit_metadata): dm-thin's
+ *       metadata_operation_failed aborts and sets needs_check, as after a
+ *       metadata IO error (the workload's recovery, client.h CL4).  The
+ *       writes it did not make durable may be lost for good (simdisk D4):
+ *       a later commit promises none of them.
  *
  * The check, for a recovered pool in committed state T (explore.c calls
  * it after the state matched): for every block b a mapping (d, v) -> b
  * of T points at, if some data write to b was issued before commit T
- * began, let g be the newest such write's generation (DD1 made it
- * durable), raised to the generation of any FUA write to b done before
- * the cut.  Every sector of b, in every content the data disk allows at
- * the cut (its durable content and each pending write to b: D3, and with
- * tearing any per-sector mix of them), must hold a tag of a write to b
- * of vblock v with generation >= g: never older, never another block's
- * or vblock's, never garbage.  The rule is a conjunction over blocks and
+ * began and no failed flush before the crash may have dropped it (DD4),
+ * let g be the newest such write's generation (DD1 made it durable),
+ * raised to the generation of any FUA write to b done before the crash.
+ * Every sector of b, in every content the data disk allows at the crash
+ * (its durable content and each pending write to b: D3, and with tearing
+ * any per-sector mix of them), must hold a tag of a write to b of vblock
+ * v with generation >= g: never older, never another block's or
+ * vblock's, never garbage.  The rule is a conjunction over blocks and
  * sectors of a condition on one sector's content, so checking every
  * version of every sector proves it for every subset of the pending data
  * writes and every tearing: the data disk's crash states are covered in
  * full without being enumerated.  DD2: every FUA write completed before
- * the cut, whose vblock no later op before the cut unmapped, deleted or
- * rolled back (abort), must be mapped in T to a block that holds it or a
- * newer write.
+ * the crash, whose vblock no later op before the crash unmapped, deleted
+ * or rolled back (abort), must be mapped in T to a block that holds it or
+ * a newer write.
  *
- * Crash points are the metadata device's cut points; the data writes
- * issued up to a cut are the data disk's log at that cut.  A crash
- * between two data writes with no metadata IO between them is not a cut
- * of its own (named limitation).  IO errors are not injected on the data
- * disk (named limitation).
+ * Crash points (DD5): each data write and flush is a crash point of its
+ * own.  A metadata cut c (explore.c: just after a metadata write or flush)
+ * fixes the metadata image until the next metadata write or flush, entry
+ * j; every data op issued in between (metadata log length in [c, j]) may
+ * come before the crash, or not.  So datadev_check checks, at cut c, each
+ * data position p of the window [datadev_cut_of(c - 1), datadev_cut_of(j)]
+ * (datadev_window) in turn: the data disk's durable content and pending
+ * writes at p, the DD4 drops before p, and the FUA promises alive at some
+ * moment of that window (done by its last moment, not forgotten before
+ * its first; at the same log lengths an event may come either side of
+ * the crash, so the stricter reading is taken).  A check at the last
+ * position alone would not do: a flush or FUA write inside the window
+ * replaces versions an earlier crash may still show, and an unmap inside
+ * it ends a FUA promise an earlier crash must keep (the unit test
+ * datadev_check_covers_a_crash_between_two_data_writes shows the first:
+ * it fails with the last position alone).  The answer of
+ * (cut, commit_begin) is memoized: the leaves of one cut share it.
  */
 #ifndef PD_DATADEV_H
 #define PD_DATADEV_H
@@ -95,8 +125,13 @@ void datadev_forget(struct datadev *dd, uint64_t dev, uint64_t begin,
 void dd_tag_put(uint8_t *sector, uint64_t dev, uint64_t vblock, uint64_t gen);
 int dd_tag_get(const uint8_t *sector, struct dd_tag *tag);	/* 0 or -EILSEQ */
 
-/* The data disk's log length at metadata cut `cut` (for the memo key). */
+/* The data disk's log length when the metadata log had `cut` entries:
+ * the data ops issued before metadata log entry cut. */
 uint64_t datadev_cut_of(const struct datadev *dd, uint64_t cut);
+/* DD5: the data positions [*lo, *hi] a crash with metadata cut `cut`'s
+ * image may come at (each one checked by datadev_check). */
+void datadev_window(struct datadev *dd, uint64_t cut, uint64_t *lo,
+		    uint64_t *hi);
 
 /* The check above.  commit_begin: the metadata log index of the
  * commit-begin marker of the recovered state (0 for the format).

@@ -11,6 +11,8 @@
 #include "scenario.h"
 #include "test.h"
 
+#define TEST_MARK 100		/* a marker kind the workload never uses */
+
 struct rig {
 	struct simdisk *meta;
 	struct client *cl;
@@ -52,10 +54,22 @@ static void plant(struct rig *g, pd_block_t b, uint64_t dev, uint64_t v,
 	ASSERT_OK(bdev_write(simdisk_bdev(datadev_disk(g->dd)), b, buf, BDEV_FUA));
 }
 
+/* A crash after everything: a marker puts every data op so far before
+ * the cut's window (datadev.h DD5), so only the last data position is
+ * checked. */
 static int check(struct rig *g, char *msg, size_t len)
 {
-	uint64_t end = simdisk_nr_ops(g->meta);
+	uint64_t end, lo, hi;
+	uint64_t n = simdisk_nr_ops(datadev_disk(g->dd));
 
+	/* (datadev_window places the writes planted behind its back at the
+	 * metadata log's length now, before the marker) */
+	datadev_window(g->dd, simdisk_nr_ops(g->meta), &lo, &hi);
+	ASSERT_OK(simdisk_mark(g->meta, TEST_MARK, 0));
+	end = simdisk_nr_ops(g->meta);
+	datadev_window(g->dd, end, &lo, &hi);
+	ASSERT_EQ(lo, n);
+	ASSERT_EQ(hi, n);
 	msg[0] = 0;
 	return datadev_check(g->dd, end, end, g->cl, msg, len);
 }
@@ -125,6 +139,70 @@ TEST(datadev_check_reports_a_pending_write_left_unflushed)
 	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
 	ASSERT_TRUE(strstr(msg, "vblock 6 maps data block 4") != NULL);
 	ASSERT_TRUE(strstr(msg, "durable content") != NULL);
+	rig_down(&g);
+}
+
+/* DD5: a crash between two data writes with no metadata IO between
+ * them.  Block 3 (committed, promised gen 1) is trashed on the media and
+ * then rewritten in place by a FUA write: at the last data position the
+ * block holds gen 2 and all is well, but a crash between the two writes
+ * finds garbage.  The window of the metadata cut after the commit holds
+ * both positions, and the check finds it. */
+TEST(datadev_check_covers_a_crash_between_two_data_writes)
+{
+	struct rig g;
+	char msg[400];
+	uint64_t gen, c, lo, hi;
+	uint8_t zero[DD_BLOCK_SIZE] = { 0 };
+
+	rig_up(&g);
+	c = simdisk_nr_ops(g.meta);		/* after the commit's flush */
+	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 0, &gen));	/* gen 2 */
+	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 1, &gen));	/* gen 3, FUA */
+	datadev_window(g.dd, c, &lo, &hi);
+	ASSERT_EQ(lo, 1);			/* after the gen 1 write */
+	ASSERT_EQ(hi, 3);
+	msg[0] = 0;
+	ASSERT_EQ(datadev_check(g.dd, c, c - 1, g.cl, msg, sizeof(msg)), 0);
+	ASSERT_OK(bdev_write(simdisk_bdev(datadev_disk(g.dd)), 3, zero,
+			     BDEV_FUA));			/* trashed */
+	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 1, &gen));	/* gen 4, FUA */
+	datadev_window(g.dd, c, &lo, &hi);
+	ASSERT_EQ(hi, 5);
+	ASSERT_EQ(datadev_check(g.dd, c, c - 1, g.cl, msg, sizeof(msg)), 1);
+	ASSERT_TRUE(strstr(msg, "durable content") != NULL);
+	ASSERT_TRUE(strstr(msg, "no tag") != NULL);
+	rig_down(&g);
+}
+
+/* DD4: a data write whose next flush failed may be lost for good, so the
+ * commit after it promises the write before it; DD3's failed write
+ * stores nothing and takes no generation. */
+TEST(datadev_failed_flush_and_write)
+{
+	struct rig g;
+	char msg[400];
+	uint64_t gen, end;
+
+	rig_up(&g);
+	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 0, &gen));	/* gen 2 */
+	ASSERT_OK(simdisk_fail_nth(datadev_disk(g.dd), SD_FLUSH, 1, 0));
+	ASSERT_ERR(datadev_pre_commit(g.dd), -EIO);
+	ASSERT_OK(simdisk_fail_nth(datadev_disk(g.dd), SD_WRITE, 3, 0));
+	ASSERT_ERR(datadev_write(g.dd, 0, 5, 3, 0, &gen), -EIO);
+	ASSERT_OK(datadev_pre_commit(g.dd));	/* a good flush after */
+	ASSERT_OK(client_core_ops.set_trans_id(g.cl, 0, 1));
+	ASSERT_OK(client_core_ops.commit(g.cl));
+	/* gen 2 may be gone: the durable gen 1 is what the commit promises */
+	ASSERT_EQ(check(&g, msg, sizeof(msg)), 0);
+	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 0, &gen));
+	ASSERT_EQ(gen, 3);			/* the failed write took none */
+	ASSERT_OK(datadev_pre_commit(g.dd));
+	end = simdisk_nr_ops(g.meta);
+	(void)end;
+	plant(&g, 3, 0, 5, 2);			/* gen 3 lost: an older tag */
+	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
+	ASSERT_TRUE(strstr(msg, "gen 3 or newer") != NULL);
 	rig_down(&g);
 }
 
