@@ -57,6 +57,15 @@ static void plant(struct rig *g, pd_block_t b, uint64_t dev, uint64_t v,
 /* A crash after everything: a marker puts every data op so far before
  * the cut's window (datadev.h DD5), so only the last data position is
  * checked. */
+/* Zero data block b behind the harness's back (FUA: durable). */
+static void trash(struct rig *g, pd_block_t b)
+{
+	uint8_t zero[DD_BLOCK_SIZE] = { 0 };
+
+	ASSERT_OK(bdev_write(simdisk_bdev(datadev_disk(g->dd)), b, zero,
+			     BDEV_FUA));
+}
+
 static int check(struct rig *g, char *msg, size_t len)
 {
 	uint64_t end, lo, hi;
@@ -113,12 +122,7 @@ TEST(datadev_check_reports_an_older_tag_and_garbage)
 	ASSERT_TRUE(strstr(msg, "gen 2 or newer") != NULL);
 	plant(&g, 3, 0, 0, 0);
 	memset(msg, 0, sizeof(msg));
-	{
-		uint8_t zero[DD_BLOCK_SIZE] = { 0 };
-
-		ASSERT_OK(bdev_write(simdisk_bdev(datadev_disk(g.dd)), 3, zero,
-				     BDEV_FUA));
-	}
+	trash(&g, 3);
 	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
 	ASSERT_TRUE(strstr(msg, "no tag") != NULL);
 	rig_down(&g);
@@ -150,10 +154,9 @@ TEST(datadev_check_reports_a_pending_write_left_unflushed)
  * both positions, and the check finds it. */
 TEST(datadev_check_covers_a_crash_between_two_data_writes)
 {
-	struct rig g;
-	char msg[400];
 	uint64_t gen, c, lo, hi;
-	uint8_t zero[DD_BLOCK_SIZE] = { 0 };
+	char msg[400];
+	struct rig g;
 
 	rig_up(&g);
 	c = simdisk_nr_ops(g.meta);		/* after the commit's flush */
@@ -164,8 +167,7 @@ TEST(datadev_check_covers_a_crash_between_two_data_writes)
 	ASSERT_EQ(hi, 3);
 	msg[0] = 0;
 	ASSERT_EQ(datadev_check(g.dd, c, c - 1, g.cl, msg, sizeof(msg)), 0);
-	ASSERT_OK(bdev_write(simdisk_bdev(datadev_disk(g.dd)), 3, zero,
-			     BDEV_FUA));			/* trashed */
+	trash(&g, 3);
 	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 1, &gen));	/* gen 4, FUA */
 	datadev_window(g.dd, c, &lo, &hi);
 	ASSERT_EQ(hi, 5);
@@ -180,9 +182,9 @@ TEST(datadev_check_covers_a_crash_between_two_data_writes)
  * stores nothing and takes no generation. */
 TEST(datadev_failed_flush_and_write)
 {
-	struct rig g;
+	uint64_t gen;
 	char msg[400];
-	uint64_t gen, end;
+	struct rig g;
 
 	rig_up(&g);
 	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 0, &gen));	/* gen 2 */
@@ -198,8 +200,6 @@ TEST(datadev_failed_flush_and_write)
 	ASSERT_OK(datadev_write(g.dd, 0, 5, 3, 0, &gen));
 	ASSERT_EQ(gen, 3);			/* the failed write took none */
 	ASSERT_OK(datadev_pre_commit(g.dd));
-	end = simdisk_nr_ops(g.meta);
-	(void)end;
 	plant(&g, 3, 0, 5, 2);			/* gen 3 lost: an older tag */
 	ASSERT_EQ(check(&g, msg, sizeof(msg)), 1);
 	ASSERT_TRUE(strstr(msg, "gen 3 or newer") != NULL);
