@@ -145,6 +145,9 @@ static int rebuild(struct replay *rp, const char *idtext)
 	rp->cfg.seed = rp->id.seed;
 	rp->cfg.fault = rp->id.fault;
 	rp->cfg.keep_state = -1;
+	/* as the fault run did: its log (and the data positions a cut's
+	 * window holds, datadev.h DD5) ends after the first good commit */
+	rp->cfg.stop_after_recovery = rp->id.fault.kind != FAULT_NONE;
 	if ((r = run_survives(&rp->cfg, idtext)))
 		return r;
 	/* A first run finds the committed state at the cut, a second keeps
@@ -204,6 +207,48 @@ static int rebuild(struct replay *rp, const char *idtext)
 	return 0;
 }
 
+/* The data device (datadev.h): the injected data fault, the data
+ * positions this cut covers (DD5) and the leaks the states may show
+ * (DD3). */
+static void print_data_fault(const struct replay *rp)
+{
+	const struct run_result *res = &rp->res;
+	const struct fault_spec *f = &rp->id.fault;
+	uint64_t lo, hi;
+
+	if (!res->dd) {
+		if (fault_is_data(f->kind))
+			printf("data fault: never happened (the scenario writes "
+			       "no data)\n");
+		return;
+	}
+	if (fault_is_data(f->kind)) {
+		const char *what = f->kind == FAULT_DATA_WRITE ? "write" : "flush";
+
+		if (!res->injected) {
+			printf("data fault: never happened (the run has no data "
+			       "%s %" PRIu64 ")\n", what, f->nth);
+		} else {
+			char buf[128];
+			size_t i = workload_op_at(res, res->first_error_seq);
+
+			op_format(&res->ops[i].op, buf, sizeof(buf));
+			printf("data fault: data %s %" PRIu64 " failed%s, first in "
+			       "op %zu '%s' (result %d)\n", what, f->nth,
+			       f->sticky ? ", and every later one" : "", i, buf,
+			       res->ops[i].result);
+		}
+	}
+	datadev_window(res->dd, rp->id.cut, &lo, &hi);
+	printf("data device: %" PRIu64 " ops in its log; this cut covers data "
+	       "positions %" PRIu64 "..%" PRIu64 "\n",
+	       simdisk_nr_ops(datadev_disk(res->dd)), lo, hi);
+	for (int64_t k = rp->e.lo < 0 ? 0 : rp->e.lo;
+	     res->data_leaks && k <= rp->e.hi && (uint64_t)k < res->nr_states; k++)
+		printf("committed state %" PRId64 ": %" PRIu64 " data blocks "
+		       "leaked by failed data writes\n", k, res->data_leaks[k]);
+}
+
 static void print_context(const struct replay *rp, const char *idtext,
 			  int trace)
 {
@@ -239,6 +284,7 @@ static void print_context(const struct replay *rp, const char *idtext,
 			       h->where, res->injected ? "met it and refused it" :
 			       "did not read it back");
 	}
+	print_data_fault(rp);
 	if (id->lazy)
 		printf("cut after log entry %" PRIu64 " of %" PRIu64 "; %zu pending "
 		       "writes; leaf %s (the blocks recovery read, in order, and "
