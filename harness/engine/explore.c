@@ -159,7 +159,8 @@ int state_id_parse(const char *text, struct state_id *id, char *err,
 	    parse_num(e + 2, e + strlen(e), &id->fault.nth) || !id->fault.nth)
 		return id_error(text, err, errlen,
 				"fault is not 0, rN, RN, wN, WN, fN, FN, bN, "
-				"zN, mN, sN, dN, DN, yN or YN (N >= 1)");
+				"zN, mN or sN, or on the data device dN, DN, "
+				"yN or YN (N >= 1)");
 	id->fault.kind = (enum fault_kind)k;
 	id->fault.sticky = e[1] == fault_chars[k] - 32;
 #undef FIELD_END
