@@ -677,7 +677,10 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 	if (r)
 		goto out;
 	if (fault_is_data(cfg->fault.kind)) {
-		r = -EINVAL;		/* no data device in a cache run */
+		if (!cfg->quiet)
+			fprintf(stderr, "%s: a data-device fault, but a dm-cache "
+				"scenario has no data device\n", cfg->sc->name);
+		r = -EINVAL;
 		goto out;
 	}
 	if (cfg->fault.kind != FAULT_NONE) {

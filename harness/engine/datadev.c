@@ -470,6 +470,18 @@ static int check_maps(struct check_ctx *c)
 	return 0;
 }
 
+/* A FUA promise a crash at data position p, metadata log length in
+ * [m0, m1], must keep: done by the last such moment, not forgotten
+ * before the first (at the same log lengths either may come first). */
+static int fua_alive(const struct dd_fua *f, uint64_t m0, uint64_t m1,
+		     uint64_t p)
+{
+	if (f->done_seq > m1 || f->done_dseq > p)
+		return 0;
+	return f->forgot_seq == NO_SEQ || f->forgot_seq > m0 ||
+	       f->forgot_dseq > p || (f->forgot_seq == m0 && f->forgot_dseq == p);
+}
+
 static int check_fua(struct check_ctx *c, struct client *pool)
 {
 	for (size_t i = 0; i < c->dd->nr_fua; i++) {
@@ -478,13 +490,7 @@ static int check_fua(struct check_ctx *c, struct client *pool)
 		struct thin_lookup_result lr;
 		int r;
 
-		/* done by the window's last moment; not forgotten before
-		 * its first (at the same log lengths either may come first) */
-		if (f->done_seq > c->m1 || f->done_dseq > c->dcut)
-			continue;
-		if (f->forgot_seq != NO_SEQ && f->forgot_seq <= c->m0 &&
-		    f->forgot_dseq <= c->dcut &&
-		    (f->forgot_seq != c->m0 || f->forgot_dseq != c->dcut))
+		if (!fua_alive(f, c->m0, c->m1, c->dcut))
 			continue;
 		r = pool->ops->lookup(pool, f->dev, f->vblock, &lr);
 		if (r == -ENODATA) {
@@ -530,6 +536,38 @@ void datadev_window(struct datadev *dd, uint64_t cut, uint64_t *lo,
 	window_of(dd, cut, lo, hi, &j);
 }
 
+/* The metadata log lengths [*m0, *m1] a crash at data position p of cut
+ * cut's window may come at. */
+static void position_span(const struct datadev *dd, uint64_t cut, uint64_t p,
+			  uint64_t next_io, uint64_t *m0, uint64_t *m1)
+{
+	*m0 = p && dd->entry_meta[p - 1] > cut ? dd->entry_meta[p - 1] : cut;
+	*m1 = p < dd->nr_entries && dd->entry_meta[p] < next_io ?
+	      dd->entry_meta[p] : next_io;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h * 0xbf58476d1ce4e5b9ull;
+}
+
+uint64_t datadev_cut_key(struct datadev *dd, uint64_t cut)
+{
+	uint64_t lo, hi, next_io, m0, m1, h;
+
+	note_entries(dd);
+	window_of(dd, cut, &lo, &hi, &next_io);
+	h = mix(mix(0, lo), hi);
+	for (uint64_t p = lo; p <= hi; p++) {
+		position_span(dd, cut, p, next_io, &m0, &m1);
+		for (size_t i = 0; i < dd->nr_fua; i++)
+			if (fua_alive(&dd->fua[i], m0, m1, p))
+				h = mix(h, p << 24 ^ i);
+	}
+	return h;
+}
+
 /* The check at data position p of the window (DD5). */
 static int check_position(struct check_ctx *c, struct client *pool,
 			  uint64_t p, uint64_t next_io)
@@ -539,10 +577,7 @@ static int check_position(struct check_ctx *c, struct client *pool,
 	int r;
 
 	c->dcut = p;
-	c->m0 = p && dd->entry_meta[p - 1] > c->cut ? dd->entry_meta[p - 1]
-						    : c->cut;
-	c->m1 = p < dd->nr_entries && dd->entry_meta[p] < next_io ?
-		dd->entry_meta[p] : next_io;
+	position_span(dd, c->cut, p, next_io, &c->m0, &c->m1);
 	r = sd_cutter_seek(dd->cutter, p);
 	if (r)
 		return r;

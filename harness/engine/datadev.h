@@ -73,7 +73,9 @@
  * it ends a FUA promise an earlier crash must keep (the unit test
  * datadev_check_covers_a_crash_between_two_data_writes shows the first:
  * it fails with the last position alone).  The answer of
- * (cut, commit_begin) is memoized: the leaves of one cut share it.
+ * (cut, commit_begin) is memoized: the leaves of one cut share it; the
+ * crash-state memo shares a base state across cuts only when their
+ * windows and live promises agree (datadev_cut_key).
  */
 #ifndef PD_DATADEV_H
 #define PD_DATADEV_H
@@ -132,6 +134,11 @@ uint64_t datadev_cut_of(const struct datadev *dd, uint64_t cut);
  * image may come at (each one checked by datadev_check). */
 void datadev_window(struct datadev *dd, uint64_t cut, uint64_t *lo,
 		    uint64_t *hi);
+/* What datadev_check's answer at cut depends on besides the recovered
+ * state: its window and the FUA promises alive at each position of it,
+ * hashed.  Two cuts with one key (and one durable metadata image) get
+ * one answer: the crash-state memo shares it (explore.c). */
+uint64_t datadev_cut_key(struct datadev *dd, uint64_t cut);
 
 /* The check above.  commit_begin: the metadata log index of the
  * commit-begin marker of the recovered state (0 for the format).

@@ -733,9 +733,9 @@ static void memo_key_of(const struct run_result *res, uint64_t cut,
 	k->lo = e.lo;
 	k->hi = e.hi;
 	k->committed = e.committed;
-	/* the data check depends on the cut itself (datadev.h DD5: its
-	 * window of data positions and the promises made in it) */
-	k->data = res->dd ? cut : 0;
+	/* the data check: the cut's window of data positions and the
+	 * promises alive in it (datadev.h DD5) */
+	k->data = res->dd ? datadev_cut_key(res->dd, cut) : 0;
 }
 
 static int memo_key_eq(const struct memo_key *a, const struct memo_key *b)

@@ -116,7 +116,7 @@ struct check_opts {
 struct memo_key {
 	uint64_t durable;		/* the durable image's version */
 	int64_t lo, hi, committed;	/* what the markers allow */
-	uint64_t data;			/* with a data disk: the cut */
+	uint64_t data;			/* datadev_cut_key, or 0 */
 };
 
 struct check_memo {
