@@ -144,6 +144,21 @@ def test_memo_is_exact_with_the_data_check(mutant, mutants_exe):
     assert without_times(ja, True) == without_times(jb, True)
 
 
+def test_states_that_differ_only_in_leaked_blocks_are_told_apart():
+    """On the kernel backend `create 0` commits on its own (a pool
+    message), so when every data write fails (eD1) the next commit
+    changes nothing but 40 leaked blocks: states 2 and 3 have one digest,
+    and the recovered one is the state whose leaks the image shows."""
+    r = run(PDCRASH, ["run", "--backend", "kernel-6.12", "/nonexistent.scn"])
+    if "not built" in r.stderr:
+        pytest.skip("kernel-6.12 backend not built (KERNEL=0)")
+    a = run(PDCRASH, ["replay", "data-write@kernel-6.12:s1:c83:l-:eD1"])
+    assert a.returncode == 0, a.stdout[-2000:] + a.stderr
+    assert "committed state 2: 0 data blocks leaked" in a.stdout
+    assert "committed state 3: 40 data blocks leaked" in a.stdout
+    assert "outcome: rollforward: state 3" in a.stdout
+
+
 def test_bad_data_fault_part_is_usage_error():
     r = run(PDCRASH, ["replay", "data-write:s1:c66:l-:ed0"])
     assert r.returncode == 2

@@ -623,10 +623,17 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			pd_strerror(r), pool->msg[0] ? ": " : "", pool->msg);
 		goto out;
 	}
+	/* Two states may differ only in their leaked data blocks (a commit
+	 * whose one change is a failed data write's block, datadev.h DD3):
+	 * the one with the leaks found first, else the first by digest. */
 	for (int64_t k = e.lo < 0 ? 0 : e.lo; k <= e.hi; k++) {
 		if ((uint64_t)k < res->nr_states && digest_eq(d, res->digests[k])) {
-			out->state = k;
-			break;
+			if (out->state < 0)
+				out->state = k;
+			if (res->data_leaks && res->data_leaks[k] == leaks) {
+				out->state = k;
+				break;
+			}
 		}
 	}
 	if (out->state < 0) {
