@@ -8,7 +8,8 @@
  *               per_variant[].write_walks (write-time rules: shard 0 only);
  *   the same    scenarios, variants, seed, tear, io_errors, mutant, and
  *   in every    what comes from the workloads: cut_points,
- *   file        injected_errors, per_variant[] names (in order),
+ *   file        injected_errors, data_faults (--io-errors: the data
+ *               device's fault runs), per_variant[] names (in order),
  *               cut_points, log_ops, commits; a difference means the
  *               files are not shards of one run: exit 2 naming the file
  *               and the key;
@@ -203,7 +204,7 @@ static const char *const known_keys[] = {
 	"states_total_log2", "states_covered", "states_covered_log2",
 	"covered_all", "incomplete_cuts", "recoveries", "states_sampled",
 	"writes_checked", "write_violations", "media_faults", "alloc_faults",
-	NULL
+	"data_faults", NULL
 };
 
 static int unknown_key(const struct shard_file *sf)
@@ -426,6 +427,7 @@ static int merge(struct shard_file *sfs, size_t nr)
 	struct run_summary sum;
 	const char *mutant0 = NULL;
 	uint64_t scenarios = 0, variants = 0, cuts = 0, injected = 0;
+	uint64_t data[2] = { 0, 0 };	/* data_faults runs, fired */
 	unsigned char *seen = NULL;
 	int rc = 2;
 
@@ -466,6 +468,23 @@ static int merge(struct shard_file *sfs, size_t nr)
 		    (r = get_u64(sf, sf->root, "injected_errors", &inj)) ||
 		    (r = get_str_or_null(sf, "mutant", &mutant)))
 			goto out;
+		uint64_t df[2] = { 0, 0 };
+		const struct json *dfo = json_get(sf->root, "data_faults");
+
+		if (ioe && (!dfo || dfo->type != JSON_OBJECT)) {
+			bad(sf->path, "data_faults", "is missing or not an object");
+			goto out;
+		}
+		if (ioe && ((r = get_u64(sf, dfo, "runs", &df[0])) ||
+			    (r = get_u64(sf, dfo, "fired", &df[1]))))
+			goto out;
+		if (!i) {
+			data[0] = df[0];
+			data[1] = df[1];
+		} else if (df[0] != data[0] || df[1] != data[1]) {
+			differs(sf, &sfs[0], "data_faults");
+			goto out;
+		}
 		secs = json_get(sf->root, "seconds");
 		if (!secs || secs->type != JSON_NUMBER || secs->num < 0) {
 			bad(sf->path, "seconds", "is missing or not a number >= 0");
@@ -576,6 +595,8 @@ static int merge(struct shard_file *sfs, size_t nr)
 	dedup_violations(&sum);
 	sum.cut_points = cuts;
 	sum.injected = injected;
+	sum.data_runs = data[0];
+	sum.data_fired = data[1];
 	o.nr_scenarios = scenarios;
 	o.mutant = mutant0;
 	report_print_json(&o, &sum, stdout);
