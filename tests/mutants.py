@@ -78,6 +78,11 @@ HOW = {
     # a false alarm of the core's own tree check: recovery runs bt_check
     # beside core/check.c, and a root under a third full is no damage
     "bt-check-root-occupancy": ["provision"],
+    # a false alarm at open that only some subsets of a long write-back's
+    # pending writes set off (2 landed over 12 that did not): the
+    # exhaustive exploration finds it, --sample does not
+    # (tests/test_mutants_combo.py)
+    "open-refuses-reordered-writeback": ["mutants/long-writeback"],
 }
 
 # Mutants that must be caught by a write-time rule (harness/engine/
