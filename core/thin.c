@@ -573,10 +573,15 @@ out_free:
  * at least 2 pending writes landed and at least REORDER_DEPTH did not, a
  * state that none, all, each one alone and each one left out never build
  * (pdcrash run --sample): only the exhaustive exploration, which decides
- * each block as recovery reads it, meets it.  No correct commit-order bug
- * was found that shows only in such a combination (the write-time rules
- * keep recovery from reading a pending block other than the superblock),
- * so this one sits in recovery, which is where such a bug can live.
+ * each block as recovery reads it, meets it.  It is a construction: no
+ * commit-order bug was found that shows only in such a combination.  The
+ * write-time rules leave a correct recovery nothing pending to read but
+ * the superblock and blocks written after it, before its flush; every cut
+ * is checked with all its writes landed, so each of those writes must
+ * leave a whole state, and a mix that breaks would need a write that
+ * changes nothing checked yet makes another one right, which this format
+ * does not have.  A recovery that reads what the committed state does not
+ * reach escapes that argument, so the bug sits there.
  */
 #define REORDER_DEPTH 12
 
