@@ -558,15 +558,15 @@ out_free:
  * the device to reorder writes only within a queue of REORDER_DEPTH, so
  * that when the last blocks of an interrupted write-back reached the disk,
  * some of the REORDER_DEPTH written just before them must have too; a
- * write-back that breaks this is taken for damage.  It looks at the free
- * metadata blocks from the top down: the highest one holding anything and
- * the next written one must be neighbours in that order (a lone written
- * block may be an eviction, BM3, and is let be), and of the REORDER_DEPTH
- * free blocks below them at least one must hold something; if none does,
- * open returns -EILSEQ.  bdev.h's B1 (any subset of the writes since the
- * last flush may be lost) makes that a legal crash state: a false alarm,
- * the kind of bug of recovery code that assumes ordered or
- * bounded-reordered writes.
+ * write-back that breaks this is taken for damage.  It reads the free
+ * metadata blocks from the top down.  The highest one holding anything
+ * and the free block just below it must both hold something (a lone
+ * written block may be an eviction, BM3, and is let be); then, if none of
+ * the REORDER_DEPTH free blocks below those two holds anything, open
+ * returns -EILSEQ.  bdev.h's B1 (any subset of the writes since the last
+ * flush may be lost) makes that a legal crash state: a false alarm, the
+ * kind of bug of recovery code that assumes ordered or bounded-reordered
+ * writes.
  *
  * It reads only blocks the committed superblock does not reach and writes
  * nothing, so the write-time rules cannot see it, and it fires only when
