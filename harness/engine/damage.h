@@ -81,7 +81,7 @@ const char *damage_outcome_name(enum damage_outcome o);
 
 /* The damage kinds, in list order: name (as ids spell it) and what it
  * does.  A name out of range is "?". */
-#define DAMAGE_MAX_KINDS 64
+#define DAMAGE_MAX_KINDS 128
 unsigned damage_nr_kinds(void);
 const char *damage_kind_name(unsigned k);
 const char *damage_kind_what(unsigned k);
@@ -102,7 +102,6 @@ int damage_id_parse(const char *text, struct damage_id *id, char *err,
 
 struct damage_scn_stats {
 	char name[128];
-	int skipped;			/* a dm-cache scenario: not damaged */
 	uint64_t commits;		/* committed states of the run */
 	uint64_t commits_damaged;	/* DG1 */
 	uint64_t blocks;		/* block versions damaged (DG2) */
