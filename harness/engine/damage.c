@@ -1355,14 +1355,9 @@ int dmg_names_block(const char *text, pd_block_t b)
 	return 0;
 }
 
-/* thin: the structural check once the exercise committed */
-static int thin_recheck(struct bdev *image, char *msg, size_t len)
-{
-	return explore_structural(image, NULL, msg, len);
-}
-
-void dmg_obs_expect(struct dmg_obs *o, const struct run_result *res,
-		    uint64_t cut)
+/* o->lo, o->hi: the committed states a cut just after a commit allows. */
+static void obs_expect(struct dmg_obs *o, const struct run_result *res,
+		       uint64_t cut)
 {
 	struct expect e;
 
@@ -1371,8 +1366,9 @@ void dmg_obs_expect(struct dmg_obs *o, const struct run_result *res,
 	o->hi = e.hi;
 }
 
-int dmg_state_allowed(const struct run_result *res, const struct dmg_obs *o,
-		      struct digest d)
+/* 1 if d is the digest of one of them. */
+static int state_allowed(const struct run_result *res, const struct dmg_obs *o,
+			 struct digest d)
 {
 	for (int64_t k = o->lo; k <= o->hi; k++)
 		if ((uint64_t)k < res->nr_states && digest_eq(d, res->digests[k]))
@@ -1435,42 +1431,105 @@ void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out)
 	out->named = dmg_names_block(out->msg, o->block);
 }
 
-void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, pd_block_t block, struct dmg_result *out)
+void dmg_recover_with(const struct dmg_backend *be, void *ctx,
+		      const struct run_result *res, uint64_t cut,
+		      struct bdev *image, pd_block_t block,
+		      struct dmg_result *out)
 {
-	struct client_params params = {
-		.data_block_size = res->geo.block_size,
-		.cache_blocks = res->geo.cache_blocks,
-	};
-	const struct client_ops *ops = &client_core_ops;
 	struct check_out cont = { .outcome = OUT_ROLLBACK };
-	struct client *pool = NULL;
 	char chk_msg[300], ex_msg[300] = "";
 	struct digest d = { 0, 0 };
-	struct dmg_obs o = { .what = "pool", .chk_msg = chk_msg,
+	struct dmg_obs o = { .what = be->what, .chk_msg = chk_msg,
 			     .cont_msg = cont.msg, .ex_msg = ex_msg,
-			     .recheck = thin_recheck, .image = image,
+			     .recheck = be->check, .image = image,
 			     .block = block };
 
-	dmg_obs_expect(&o, res, cut);
+	obs_expect(&o, res, cut);
 	/* the checker first, on the image as damaged: its findings name the
-	 * block even where the core's error cannot (issue 16); a finding
-	 * counts, a warning does not (strict mode makes warnings findings) */
-	o.chk = explore_structural(image, NULL, chk_msg, sizeof(chk_msg));
-	if (!o.chk)
-		chk_msg[0] = 0;
-	o.opened = ops->open(image, &params, &pool);
+	 * block even where the core's error cannot (issue 16) */
+	o.chk = be->check(image, chk_msg, sizeof(chk_msg));
+	o.opened = be->open(ctx, image);
 	if (o.opened) {
 		dmg_verdict(&o, out);
 		return;
 	}
-	o.rd = client_digest(pool, &d);
-	o.matched = !o.rd && dmg_state_allowed(res, &o, d);
-	o.rs = read_meta_snap(image, &params);
+	o.rd = be->digest(ctx, &d);
+	o.matched = !o.rd && state_allowed(res, &o, d);
+	o.rs = be->snap ? be->snap(ctx, image) : 0;
 	/* after that the image changes: continue, then the exercise, each
 	 * run whatever the verdict so far (what they reach counts too) */
-	o.rc = o.rd ? 0 : explore_continue(pool, image, d, &cont);
-	o.rx = exercise(pool, ex_msg, sizeof(ex_msg));
+	o.rc = o.rd ? 0 : be->cont(ctx, image, d, &cont);
+	o.rx = be->exercise(ctx, image, ex_msg, sizeof(ex_msg));
 	dmg_verdict(&o, out);
-	ops->destroy(pool);
+	be->destroy(ctx);
+}
+
+/* --- the thin backend of the recovery --------------------------------------- */
+
+struct thin_rec {
+	struct client_params params;
+	struct client *pool;
+};
+
+/* A finding counts, a warning does not (strict mode makes warnings
+ * findings): msg is emptied when there is none. */
+static int thin_check(struct bdev *image, char *msg, size_t len)
+{
+	int r = explore_structural(image, NULL, msg, len);
+
+	if (!r)
+		msg[0] = 0;
+	return r;
+}
+
+static int thin_open(void *ctx, struct bdev *image)
+{
+	struct thin_rec *t = ctx;
+
+	return client_core_ops.open(image, &t->params, &t->pool);
+}
+
+static int thin_digest(void *ctx, struct digest *d)
+{
+	return client_digest(((struct thin_rec *)ctx)->pool, d);
+}
+
+static int thin_snap(void *ctx, struct bdev *image)
+{
+	return read_meta_snap(image, &((struct thin_rec *)ctx)->params);
+}
+
+static int thin_cont(void *ctx, struct bdev *image, struct digest d,
+		     struct check_out *out)
+{
+	return explore_continue(((struct thin_rec *)ctx)->pool, image, d, out);
+}
+
+static int thin_exercise(void *ctx, struct bdev *image, char *msg, size_t len)
+{
+	(void)image;
+	return exercise(((struct thin_rec *)ctx)->pool, msg, len);
+}
+
+static void thin_destroy(void *ctx)
+{
+	client_core_ops.destroy(((struct thin_rec *)ctx)->pool);
+}
+
+static const struct dmg_backend thin_backend = {
+	"pool", thin_check, thin_open, thin_digest, thin_snap, thin_cont,
+	thin_exercise, thin_destroy,
+};
+
+void dmg_recover(const struct run_result *res, uint64_t cut,
+		 struct bdev *image, pd_block_t block, struct dmg_result *out)
+{
+	struct thin_rec t = {
+		.params = {
+			.data_block_size = res->geo.block_size,
+			.cache_blocks = res->geo.cache_blocks,
+		},
+	};
+
+	dmg_recover_with(&thin_backend, &t, res, cut, image, block, out);
 }

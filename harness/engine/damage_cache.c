@@ -143,53 +143,80 @@ static int exercise(struct cache_client *cc, char *msg, size_t len)
 	return x.err;
 }
 
-static int cache_recheck(struct bdev *image, char *msg, size_t len)
+struct cache_rec {
+	struct cache_client_params params;
+	struct cache_client *cc;
+};
+
+static int cache_check(struct bdev *image, char *msg, size_t len)
 {
 	return cache_structural(image, NULL, msg, len);
 }
+
+static int cache_open(void *ctx, struct bdev *image)
+{
+	struct cache_rec *c = ctx;
+
+	return cache_client_core_ops.open(image, &c->params, &c->cc);
+}
+
+/* every mapping with its dirty bit and hint, every discard bit */
+static int cache_digest(void *ctx, struct digest *d)
+{
+	return cache_client_digest(((struct cache_rec *)ctx)->cc, d);
+}
+
+/* it ends with a clean shutdown and reopen (cc replaced, NULL if the
+ * reopen failed) */
+static int cache_cont(void *ctx, struct bdev *image, struct digest d,
+		      struct check_out *out)
+{
+	struct cache_rec *c = ctx;
+
+	(void)d;
+	return cache_continue_check(&c->cc, image, &c->params, out);
+}
+
+static int cache_exercise(void *ctx, struct bdev *image, char *msg,
+			  size_t len)
+{
+	struct cache_rec *c = ctx;
+	int r = 0;
+
+	if (!c->cc)
+		r = cache_client_core_ops.open(image, &c->params, &c->cc);
+	if (r) {
+		c->cc = NULL;
+		snprintf(msg, len, "reopen: %s", pd_strerror(r));
+		return r;
+	}
+	return exercise(c->cc, msg, len);
+}
+
+static void cache_destroy(void *ctx)
+{
+	struct cache_rec *c = ctx;
+
+	if (c->cc)
+		cache_client_core_ops.destroy(c->cc);
+}
+
+static const struct dmg_backend cache_backend = {
+	"metadata", cache_check, cache_open, cache_digest, NULL, cache_cont,
+	cache_exercise, cache_destroy,
+};
 
 void dmg_recover_cache(const struct run_result *res, uint64_t cut,
 		       struct bdev *image, pd_block_t block,
 		       struct dmg_result *out)
 {
-	struct cache_client_params params = {
-		.data_block_size = res->geo.block_size,
-		.version = res->geo.cache.version,
-		.cache_blocks = res->geo.cache_blocks,
+	struct cache_rec c = {
+		.params = {
+			.data_block_size = res->geo.block_size,
+			.version = res->geo.cache.version,
+			.cache_blocks = res->geo.cache_blocks,
+		},
 	};
-	const struct cache_client_ops *ops = &cache_client_core_ops;
-	struct check_out cont = { .outcome = OUT_ROLLBACK };
-	struct cache_client *cc = NULL;
-	char chk_msg[300], ex_msg[300] = "";
-	struct digest d = { 0, 0 };
-	struct dmg_obs o = { .what = "metadata", .chk_msg = chk_msg,
-			     .cont_msg = cont.msg, .ex_msg = ex_msg,
-			     .recheck = cache_recheck, .image = image,
-			     .block = block };
 
-	dmg_obs_expect(&o, res, cut);
-	/* the checker first, on the image as damaged (its findings name the
-	 * block); with no finding chk_msg keeps its warnings */
-	o.chk = cache_structural(image, NULL, chk_msg, sizeof(chk_msg));
-	o.opened = ops->open(image, &params, &cc);
-	if (o.opened) {
-		dmg_verdict(&o, out);
-		return;
-	}
-	o.rd = cache_client_digest(cc, &d);
-	o.matched = !o.rd && dmg_state_allowed(res, &o, d);
-	/* after that the image changes: continue (it ends with a clean
-	 * shutdown and reopen), then the exercise, each run whatever the
-	 * verdict so far (what they reach counts too) */
-	if (!o.rd)
-		o.rc = cache_continue_check(&cc, image, &params, &cont);
-	if (!cc)
-		o.rx = ops->open(image, &params, &cc);
-	if (o.rx)
-		snprintf(ex_msg, sizeof(ex_msg), "reopen: %s", pd_strerror(o.rx));
-	else
-		o.rx = exercise(cc, ex_msg, sizeof(ex_msg));
-	dmg_verdict(&o, out);
-	if (cc)
-		ops->destroy(cc);
+	dmg_recover_with(&cache_backend, &c, res, cut, image, block, out);
 }

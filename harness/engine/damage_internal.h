@@ -122,12 +122,31 @@ struct dmg_obs {
 	pd_block_t block;		/* the damaged one (for out->named) */
 };
 void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out);
-/* o->lo, o->hi: the committed states a cut just after a commit allows. */
-void dmg_obs_expect(struct dmg_obs *o, const struct run_result *res,
-		    uint64_t cut);
-/* 1 if d is the digest of one of them. */
-int dmg_state_allowed(const struct run_result *res, const struct dmg_obs *o,
-		      struct digest d);
+
+/* A recovery's steps on one kind of metadata (thin: damage.c, dm-cache:
+ * damage_cache.c), each on the backend's own ctx; dmg_recover_with()
+ * runs them in order and gives the verdict. */
+struct dmg_backend {
+	const char *what;		/* "pool", "metadata" */
+	/* the checker alone: 0 clean (msg: its warnings, or ""), 1
+	 * findings (msg names them), -errno could not run */
+	int (*check)(struct bdev *image, char *msg, size_t len);
+	int (*open)(void *ctx, struct bdev *image);
+	/* the whole state read: 0 or -errno */
+	int (*digest)(void *ctx, struct digest *d);
+	/* thin: the held metadata snapshot read; NULL: none */
+	int (*snap)(void *ctx, struct bdev *image);
+	/* the continue step (as explore_continue: 0, -errno, 1) and the
+	 * exercise (0, -errno, 1 a wrong answer; msg says which step) */
+	int (*cont)(void *ctx, struct bdev *image, struct digest d,
+		    struct check_out *out);
+	int (*exercise)(void *ctx, struct bdev *image, char *msg, size_t len);
+	void (*destroy)(void *ctx);	/* after a successful open */
+};
+void dmg_recover_with(const struct dmg_backend *be, void *ctx,
+		      const struct run_result *res, uint64_t cut,
+		      struct bdev *image, pd_block_t block,
+		      struct dmg_result *out);
 
 /* The same for a dm-cache run (damage_cache.c; damage.h says how). */
 void dmg_recover_cache(const struct run_result *res, uint64_t cut,
