@@ -169,6 +169,26 @@ def test_cache_damage_id_replays_and_names_the_array_block(tmp_path):
     assert rp.returncode == 2 and "not an id of this scenario" in rp.stderr
 
 
+def test_cache_short_hint_array_is_detected_by_the_checkers_warning():
+    """A hint array one entry short (nr_entries - 1 in its last block) is
+    what the kernel's resize leaves behind: the checker warns, and the
+    core reads no hints, so the state differs from the committed one.
+    That is detected (the warning), not a silent violation."""
+    r = run(["run", "--damage", "cache/resize", "--jobs", "2"],
+            env=env_with(PDCRASH_DAMAGE_LOG=1, PDCRASH_DAMAGE_EVERY=1))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    log = logged(r.stderr)
+    warned = [i for i, (oc, msg) in sorted(log.items())
+              if msg.startswith("the checker warns: ")]
+    assert warned, "no image detected by a warning"
+    i = warned[0]
+    assert i.endswith(".ab-nr-dec:e0") and log[i][0] == "detected", log[i]
+    assert "hint array" in log[i][1], log[i]
+    rp = run(["replay", i])
+    assert rp.returncode == 0, rp.stdout + rp.stderr
+    assert "outcome: detected: the checker warns: " in rp.stdout, rp.stdout
+
+
 def test_damage_ids_replay_to_the_same_outcome(tmp_path):
     path = scenario(tmp_path)
     r = run(["run", "--damage", path, "--jobs", "2"],
