@@ -764,12 +764,8 @@ static void collect_msg(void *ctx, const char *text)
 							: m->len - m->used - 1;
 }
 
-/* 0 clean; 1 damaged, 2 the checks disagree (what in msg); -errno could
- * not run.  As in explore.c: core/check_cache.c on the image, then, when
- * it finds nothing, the backend's own check of the arrays cc has open
- * (core: bt_check of each index tree; none when cc is NULL). */
-static int structural(struct bdev *bd, struct cache_client *cc, char *msg,
-		      size_t len)
+int cache_structural(struct bdev *bd, struct cache_client *cc, char *msg,
+		     size_t len)
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_cache_result cr;
@@ -812,13 +808,9 @@ static void diff_text(struct cache_client *cc, const struct cache_oracle *o,
 
 #define CONT_MAPPINGS 3		/* mappings the continue step makes */
 
-/* Continue after recovery: new hints, a few mappings (one dirty), a
- * discard bit, a commit; what is reported must be the recovered state plus
- * those, the structure clean; then a clean shutdown and reopen must report
- * the same, and the structure stay clean. */
-static void continue_and_check(struct cache_client **ccp, struct bdev *image,
-			       const struct cache_client_params *params,
-			       struct check_out *out)
+int cache_continue_check(struct cache_client **ccp, struct bdev *image,
+			 const struct cache_client_params *params,
+			 struct check_out *out)
 {
 	struct cache_client *cc = *ccp;
 	const struct cache_client_ops *ops = cc->ops;
@@ -828,13 +820,13 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 	struct digest d;
 	char msg[300];
 	uint64_t ob = 0;
-	int made = 0, r;
+	int made = 0, ret = 0, r;
 
 	r = cache_oracle_from_client(cc, &o);
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing: reading the metadata: %s",
 			pd_strerror(r));
-		return;
+		return r;
 	}
 	for (uint32_t i = 0; i < o->nr_cblocks; i++)
 		if (o->cb[i].mapped && o->cb[i].oblock >= ob)
@@ -875,6 +867,7 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery failed: %s",
 			pd_strerror(r));
+		ret = r;
 		goto out;
 	}
 	r = cache_client_digest(cc, &d);
@@ -883,12 +876,14 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 		set_out(out, OUT_VIOLATION, "continuing after recovery: the metadata "
 			"does not report the recovered state plus the changes%s%s%s",
 			r ? ": " : "", r ? pd_strerror(r) : "", msg);
+		ret = r ? r : 1;
 		goto out;
 	}
-	r = structural(image, cc, msg, sizeof(msg));
+	r = cache_structural(image, cc, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
+		ret = 1;
 		goto out;
 	}
 	/* clean shutdown and reopen: everything trusted, as reported */
@@ -904,17 +899,23 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 		set_out(out, OUT_VIOLATION, "continuing: after a clean shutdown and "
 			"reopen the metadata does not report what it did%s%s%s",
 			r ? ": " : "", r ? pd_strerror(r) : "", r ? "" : msg);
+		ret = r && r != -EPROTO ? r : 1;
 		goto out;
 	}
-	r = structural(image, *ccp, msg, sizeof(msg));
-	if (r)
+	r = cache_structural(image, *ccp, msg, sizeof(msg));
+	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing, after a clean shutdown: %s",
 			r < 0 ? pd_strerror(r) : msg);
+		ret = 1;
+	}
 out:
-	if (r == -ENOMEM)
+	if (r == -ENOMEM) {
 		set_out(out, OUT_VIOLATION, "harness: out of memory");
+		ret = 1;
+	}
 	free(h);
 	cache_oracle_destroy(o);
+	return ret;
 }
 
 void cache_check_image(const struct run_result *res, struct bdev *image,
@@ -992,7 +993,7 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		goto out;
 	}
-	r = structural(image, cc, msg, sizeof(msg));
+	r = cache_structural(image, cc, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "structural check: %s",
 			r < 0 ? pd_strerror(r) : msg);
@@ -1023,7 +1024,7 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 	else
 		set_out(out, OUT_ROLLBACK, "state %" PRId64, out->state);
 	if (!opts || !opts->no_continue)
-		continue_and_check(&cc, image, &params, out);
+		cache_continue_check(&cc, image, &params, out);
 out:
 	if (cc)
 		ops->destroy(cc);

@@ -159,8 +159,9 @@ static void run_job(const struct dmg_scn *s, size_t i, struct dmg_result *out)
 			 "damaged image: %s", pd_strerror(r));
 		return;
 	}
-	dmg_recover(s->res, s->commits[j->commit].cut, image,
-		    s->commits[j->commit].plan.t[j->target].block, out);
+	(s->res->geo.is_cache ? dmg_recover_cache : dmg_recover)(s->res,
+		s->commits[j->commit].cut, image,
+		s->commits[j->commit].plan.t[j->target].block, out);
 	bdev_destroy(image);
 }
 
@@ -595,10 +596,6 @@ int damage_run(const struct run_opts *o, struct damage_summary *sum)
 		struct damage_scn_stats *st = &sum->scn[sum->nr_scn++];
 
 		snprintf(st->name, sizeof(st->name), "%s", o->scenarios[i]->name);
-		if (o->scenarios[i]->geo.is_cache) {
-			st->skipped = 1;	/* thin metadata only */
-			continue;
-		}
 		if (o->progress)
 			fprintf(stderr, "\rdamage: %-40s %.0f s", st->name,
 				now_sec() - t0);
@@ -681,12 +678,12 @@ void damage_print_json(const struct run_opts *o,
 		fputs(i ? ", " : "", f);
 		fputs("{\"name\": ", f);
 		json_str(f, st->name);
-		fprintf(f, ", \"skipped\": %s, \"commits\": %" PRIu64
+		fprintf(f, ", \"commits\": %" PRIu64
 			", \"commits_damaged\": %" PRIu64 ", \"blocks\": %" PRIu64
 			", \"images\": %" PRIu64 ", \"detected\": %" PRIu64
 			", \"harmless\": %" PRIu64 ", \"violations\": %" PRIu64
 			", \"core_only\": %" PRIu64 ", \"named\": %" PRIu64 "}",
-			st->skipped ? "true" : "false", st->commits,
+			st->commits,
 			st->commits_damaged, st->blocks, st->images,
 			st->outcomes[DMG_DETECTED], st->outcomes[DMG_HARMLESS],
 			st->outcomes[DMG_VIOLATION], st->core_only, st->named);
@@ -716,10 +713,7 @@ static void print_rows(const struct damage_summary *sum, FILE *f, int md)
 
 		snprintf(commits, sizeof(commits), "%" PRIu64 "/%" PRIu64,
 			 st->commits_damaged, st->commits);
-		if (st->skipped)
-			fprintf(f, md ? "| %s | skipped (dm-cache) | | | | | |\n" :
-				"%-28s skipped (dm-cache metadata)\n", st->name);
-		else if (md)
+		if (md)
 			fprintf(f, "| %s | %s | %" PRIu64 " | %" PRIu64 " | %"
 				PRIu64 " | %" PRIu64 " | %" PRIu64 " |\n", st->name,
 				commits, st->blocks, st->images,
@@ -816,14 +810,15 @@ int damage_write_report(const struct run_opts *o,
 static const char *const role_names[DR_NR] = {
 	"the superblock", "the held metadata snapshot's superblock copy",
 	"a btree node", "the metadata space map's index block",
-	"a space-map bitmap",
+	"a space-map bitmap", "the cache superblock", "an array block",
 };
 
 static const char *const tree_names[] = {
 	"", "the mapping tree's top level", "a device's mapping tree",
 	"the details tree", "the data space map's index",
 	"the data space map's ref counts", "the metadata space map",
-	"the metadata space map's ref counts",
+	"the metadata space map's ref counts", "the mapping array",
+	"the hint array", "the discard bitset", "the dirty bitset",
 };
 
 int damage_replay(const struct damage_id *id, const struct scenario *sc,
@@ -842,11 +837,6 @@ int damage_replay(const struct damage_id *id, const struct scenario *sc,
 	size_t n;
 	int r, rc = 2;
 
-	if (sc->geo.is_cache) {
-		fprintf(stderr, "pdcrash: %s is dm-cache metadata: the damage "
-			"step damages thin metadata only\n", sc->name);
-		return 2;
-	}
 	r = workload_run(&cfg, &res);
 	if (r) {
 		fprintf(stderr, "pdcrash: cannot run %s: %s\n", sc->name,
