@@ -66,6 +66,13 @@ const struct dmg_target *dmg_plan_find(const struct dmg_plan *p, pd_block_t b);
  * may then be changed: use a copy). */
 int dmg_apply(const struct dmg_plan *p, const struct dmg_target *t,
 	      unsigned kind, uint8_t *blk);
+#define DMG_NO_BLOCK UINT64_MAX
+/* The data block whose count kind sets from 1 to 0 (bm-used-to-free on a
+ * bitmap of the data space map), blk the block before the damage; else
+ * DMG_NO_BLOCK.  A data block mapped once and counted 0: the remove of
+ * its mapping must fail (core/sm.h SM4), dmg_recover() probes it. */
+pd_block_t dmg_zeroed_data_block(const struct dmg_target *t, unsigned kind,
+				 const uint8_t *blk);
 /* Room for element nr of the growing array *array (of *cap elements of
  * esz bytes): 0 or -ENOMEM. */
 int dmg_grow(void *array, size_t *cap, size_t nr, size_t esz);
@@ -82,8 +89,9 @@ struct dmg_result {
 
 /* Recover a damaged image of res's run, cut just after a commit (damage.h
  * says how); the image is written to.  block: the one damaged (for
- * out->named). */
+ * out->named); zeroed: dmg_zeroed_data_block() of the damage. */
 void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, pd_block_t block, struct dmg_result *out);
+		 struct bdev *image, pd_block_t block, pd_block_t zeroed,
+		 struct dmg_result *out);
 
 #endif /* PD_DAMAGE_INTERNAL_H */
