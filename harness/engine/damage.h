@@ -29,7 +29,11 @@
  * then the exercise: lookups, an insert, removes, a snapshot and a delete
  * on the existing devices, the held metadata snapshot read and released,
  * a commit (an abort after an error), so the damaged trees and space maps
- * are read, shadowed and decremented.  Outcomes:
+ * are read, shadowed and decremented.  Before its changes, when the damage
+ * (bm-used-to-free) set the count of a data block to 0 and the walk met
+ * that block mapped once with no metadata snapshot held, the exercise
+ * removes that mapping and aborts: the core must refuse to decrement a
+ * count of 0 (core/sm.h SM4).  Outcomes:
  *  detected   the core returned an error (open, reading the pool) or the
  *             checker reported the damage (its messages name the block);
  *             whatever the continue step and the exercise do after that
@@ -42,7 +46,8 @@
  *             none of those the oracle allows; or, on an image the checker
  *             passes with the right state, a core error later on (the
  *             core refuses what the checker accepts, or the checker
- *             misses damage the core trips on).
+ *             misses damage the core trips on); or, whatever the checker
+ *             says, the remove of that block counted 0 succeeding.
  *
  * Ids: NAME:sSEED:dK.BLOCK.KIND:e0 (committed state K, block, damage kind
  * by name), e.g. snapshots:s1:d3.17.child-self:e0.  `pdcrash replay ID`
