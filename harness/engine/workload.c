@@ -339,6 +339,15 @@ static void recover_inner(struct run *w, int64_t cand)
 	 * of the state it shows. */
 	w->recovered = 1;
 	r = w->ops->after_error(w->cl);
+	/* A validator's refusal where nothing on the disk was damaged: a
+	 * block the failed op left dirty fails its own validator (core/bm.h
+	 * BM9), or the reopen read a block that was never valid. */
+	if ((r == -EILSEQ || r == -ENOTBLK) && no_damage(w))
+		live_fail(w, "the abort after an error failed with %s, and no "
+			  "device or media fault touched the disk: a block the "
+			  "failed op left dirty fails its own validator (core/"
+			  "bm.h BM9), or a block read back was never valid",
+			  pd_strerror(r));
 	read_only = r == 1;
 	if (read_only)
 		r = 0;
@@ -347,12 +356,6 @@ static void recover_inner(struct run *w, int64_t cand)
 		r = client_digest(w->cl, &d);
 		w->alloc_paused--;
 	}
-	if (r && (r == -EILSEQ || r == -ENOTBLK) && no_damage(w))
-		live_fail(w, "the abort after an error failed with %s, and no "
-			  "device or media fault touched the disk: a block the "
-			  "failed op left dirty fails its own validator (core/"
-			  "bm.h BM9), or a block read back was never valid",
-			  pd_strerror(r));
 	if (r) {
 		/* The pool is dead: nothing more runs.  A commit's candidate
 		 * stays, its superblock may have landed. */
