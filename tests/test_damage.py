@@ -273,3 +273,30 @@ def test_lookup_no_depth_limit_caught_by_damage(tmp_path, mutants_exe):
     # the correct core refuses the cycle (-EILSEQ) and the checker names it
     rp = run(["replay", m.group(1)])
     assert rp.returncode == 0 and "outcome: detected" in rp.stdout
+
+
+def test_dec_below_zero_caught_by_damage(tmp_path, mutants_exe):
+    """bm-used-to-free sets the count of a data block mapped once to 0;
+    the exercise removes that mapping, which the core must refuse (core/
+    sm.h SM4).  dec-below-zero takes it silently: a violation, although
+    the checker saw the damage too; the correct core refuses it and the
+    image is detected.  (Not SCN: with a metadata snapshot held the probe
+    stands aside, a shadowed leaf may inc the block first.)"""
+    p = tmp_path / "zeroed.scn"
+    p.write_text("pool data=2000 meta=256\ncreate 0\nmap 0 0..299\n"
+                 "commit\n")
+    path = str(p)
+    mutant = "dec-below-zero"
+    r = run(["run", "--damage", path, "--mutant", mutant, "--fail-fast"],
+            exe=mutants_exe)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    m = re.search(r"^first violation: (\S+)$", r.stdout, re.M)
+    assert m and m.group(1).endswith(".bm-used-to-free:e0"), r.stdout
+    rp = run(["replay", m.group(1), "--mutant", mutant], exe=mutants_exe)
+    assert rp.returncode == 1, rp.stdout + rp.stderr
+    assert re.search(r"^outcome: violation: exercise: the remove of device "
+                     r"\d+ block \d+, mapped once to data block \d+ whose "
+                     r"count the damage set to 0, succeeded", rp.stdout,
+                     re.M), rp.stdout
+    rp = run(["replay", m.group(1)])
+    assert rp.returncode == 0 and "outcome: detected" in rp.stdout

@@ -1006,6 +1006,24 @@ int dmg_apply(const struct dmg_plan *p, const struct dmg_target *t,
 	return 0;
 }
 
+pd_block_t dmg_zeroed_data_block(const struct dmg_target *t, unsigned kind,
+				 const uint8_t *blk)
+{
+	uint64_t base = t->bitmap_index * SM_ENTRIES_PER_BLOCK;
+	uint64_t n = t->sm_nr_blocks > base ? t->sm_nr_blocks - base : 0;
+
+	if (kind >= NR_KINDS || kinds[kind].fn != k_bitmap ||
+	    kinds[kind].off != 1 || kinds[kind].val != V_ZERO ||
+	    t->role != DR_BITMAP || t->tree != DT_DATA_INDEX)
+		return DMG_NO_BLOCK;
+	if (n > SM_ENTRIES_PER_BLOCK)
+		n = SM_ENTRIES_PER_BLOCK;
+	for (uint64_t i = 0; i < n; i++)	/* as k_bitmap looks */
+		if (bm_get(blk, i) == 1)
+			return base + i;
+	return DMG_NO_BLOCK;
+}
+
 /* --- ids -------------------------------------------------------------------- */
 
 int damage_id_format(const struct damage_id *id, char *buf, size_t len)
@@ -1108,6 +1126,12 @@ struct ex {
 					 * answer */
 	int dead;			/* an abort failed: nothing more */
 	char msg[300];
+	pd_block_t zeroed;		/* a data block counted 0 by the damage
+					 * (DMG_NO_BLOCK: none) */
+	uint64_t z_dev, z_vblock;	/* its first mapping in the walk */
+	uint64_t z_seen;		/* how many mappings the walk met */
+	int silent;			/* its remove succeeded (SM4) */
+	char silent_msg[300];
 };
 
 static int ex_pool(void *ctx, const struct client_pool_info *info)
@@ -1138,6 +1162,10 @@ static int ex_map(void *ctx, uint64_t dev, uint64_t vblock, pd_block_t block,
 	struct ex *x = ctx;
 
 	(void)time;
+	if (block == x->zeroed && !x->z_seen++) {
+		x->z_dev = dev;
+		x->z_vblock = vblock;
+	}
 	for (size_t i = 0; i < x->nr; i++) {
 		struct ex_dev *d = &x->dev[i];
 
@@ -1199,6 +1227,38 @@ static void ex_lookup(struct ex *x, uint64_t dev, uint64_t vblock,
 		 want_block == UINT64_MAX ? 0 : want_block);
 }
 
+/*
+ * The damage set the count of data block x->zeroed to 0 (bm-used-to-free).
+ * When the walk met it mapped once and no metadata snapshot is held (its
+ * leaf is then shared with nothing, so no shadowing incs it first), the
+ * remove of that mapping decrements a count of 0, and the core must
+ * refuse it (core/sm.h SM4, the Linux fix "dm space map: disallow
+ * decrementing a reference count below zero").  A success means the
+ * core went on silently over the damage.  An abort after either answer:
+ * the rest of the exercise starts from the image as it was.
+ */
+static void ex_probe_zeroed(struct ex *x)
+{
+	pd_block_t held = 0;
+	int r;
+
+	if (x->zeroed == DMG_NO_BLOCK || !x->walked || x->z_seen != 1 ||
+	    x->cl->ops->get_meta_snap(x->cl, &held) || held)
+		return;
+	r = x->cl->ops->remove(x->cl, x->z_dev, x->z_vblock);
+	if (!r) {
+		x->silent = 1;
+		snprintf(x->silent_msg, sizeof(x->silent_msg), "the remove of "
+			 "device %" PRIu64 " block %" PRIu64 ", mapped once to "
+			 "data block %" PRIu64 " whose count the damage set to "
+			 "0, succeeded: a count of 0 was decremented silently "
+			 "(core/sm.h SM4)", x->z_dev, x->z_vblock,
+			 (uint64_t)x->zeroed);
+	}
+	if (x->cl->ops->abort(x->cl))
+		x->dead = 1;
+}
+
 static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 {
 	uint64_t nr;
@@ -1226,10 +1286,11 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
  * device resize and a commit; after a failed step an abort, and on.  0, 1
  * a wrong answer, or the first -errno; msg says which step.
  */
-static int exercise(struct client *cl, char *msg, size_t len)
+static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
+		    size_t len, int *silent)
 {
 	static const struct client_walker walker = { ex_pool, ex_dev_cb, ex_map };
-	struct ex x = { .cl = cl };
+	struct ex x = { .cl = cl, .zeroed = zeroed };
 	pd_block_t held = 0;
 	uint64_t *devs = NULL;
 	size_t nr_devs = 0;
@@ -1267,6 +1328,8 @@ static int exercise(struct client *cl, char *msg, size_t len)
 		if (d->n && d->hi < UINT64_MAX)
 			ex_lookup(&x, d->id, d->hi + 1, UINT64_MAX);
 	}
+	if (!x.dead)
+		ex_probe_zeroed(&x);
 	for (size_t i = 0; i < x.nr && !x.dead; i++)
 		ex_change_dev(&x, &x.dev[i]);
 	if (!x.dead && x.nr && x.max_id < THIN_MAX_DEV_ID)
@@ -1286,7 +1349,8 @@ static int exercise(struct client *cl, char *msg, size_t len)
 		ex_done(&x, "resize_data", cl->ops->resize_data(cl, x.nr_data + 16));
 	if (!x.dead)
 		ex_done(&x, "commit", cl->ops->commit(cl));
-	snprintf(msg, len, "%s", x.msg);
+	*silent = x.silent;
+	snprintf(msg, len, "%s", x.silent ? x.silent_msg : x.msg);
 	return x.err;
 }
 
@@ -1389,6 +1453,8 @@ void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out)
 	} else if (o->chk < 0) {
 		say(out, DMG_VIOLATION, "the checker could not run: %s",
 		    pd_strerror(o->chk));
+	} else if (o->silent) {
+		say(out, DMG_VIOLATION, "exercise: %s", o->ex_msg);
 	} else if (o->chk > 0) {
 		say(out, DMG_DETECTED, "checker: %s", o->chk_msg);
 	} else if (o->rd) {
@@ -1459,7 +1525,7 @@ void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 	/* after that the image changes: continue, then the exercise, each
 	 * run whatever the verdict so far (what they reach counts too) */
 	o.rc = o.rd ? 0 : be->cont(ctx, image, d, &cont);
-	o.rx = be->exercise(ctx, image, ex_msg, sizeof(ex_msg));
+	o.rx = be->exercise(ctx, image, ex_msg, sizeof(ex_msg), &o.silent);
 	dmg_verdict(&o, out);
 	be->destroy(ctx);
 }
@@ -1469,6 +1535,7 @@ void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 struct thin_rec {
 	struct client_params params;
 	struct client *pool;
+	pd_block_t zeroed;	/* dmg_zeroed_data_block's, or DMG_NO_BLOCK */
 };
 
 /* A finding counts, a warning does not (strict mode makes warnings
@@ -1505,10 +1572,13 @@ static int thin_cont(void *ctx, struct bdev *image, struct digest d,
 	return explore_continue(((struct thin_rec *)ctx)->pool, image, d, out);
 }
 
-static int thin_exercise(void *ctx, struct bdev *image, char *msg, size_t len)
+static int thin_exercise(void *ctx, struct bdev *image, char *msg, size_t len,
+			 int *silent)
 {
+	struct thin_rec *t = ctx;
+
 	(void)image;
-	return exercise(((struct thin_rec *)ctx)->pool, msg, len);
+	return exercise(t->pool, t->zeroed, msg, len, silent);
 }
 
 static void thin_destroy(void *ctx)
@@ -1522,13 +1592,15 @@ static const struct dmg_backend thin_backend = {
 };
 
 void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, pd_block_t block, struct dmg_result *out)
+		 struct bdev *image, pd_block_t block, pd_block_t zeroed,
+		 struct dmg_result *out)
 {
 	struct thin_rec t = {
 		.params = {
 			.data_block_size = res->geo.block_size,
 			.cache_blocks = res->geo.cache_blocks,
 		},
+		.zeroed = zeroed,
 	};
 
 	dmg_recover_with(&thin_backend, &t, res, cut, image, block, out);

@@ -31,7 +31,11 @@
  * then the exercise: lookups, an insert, removes, a snapshot and a delete
  * on the existing devices, the held metadata snapshot read and released,
  * a commit (an abort after an error), so the damaged trees and space maps
- * are read, shadowed and decremented.  A dm-cache image (damage_cache.c):
+ * are read, shadowed and decremented.  Before its changes, when the damage
+ * (bm-used-to-free) set the count of a data block to 0 and the walk met
+ * that block mapped once with no metadata snapshot held, the exercise
+ * removes that mapping and aborts: the core must refuse to decrement a
+ * count of 0 (core/sm.h SM4).  A dm-cache image (damage_cache.c):
  * core/check_cache.c, the open, every mapping, dirty bit, hint and discard
  * bit read and compared, the crash check's continue step (ending in a
  * clean shutdown and reopen), an exercise (a remove, a dirty bit, an
@@ -49,7 +53,8 @@
  *             checker warned: detected); or, on an image the checker
  *             passes with the right state, a core error later on (the
  *             core refuses what the checker accepts, or the checker
- *             misses damage the core trips on).
+ *             misses damage the core trips on); or, whatever the checker
+ *             says, the remove of that block counted 0 succeeding.
  *
  * Ids: NAME:sSEED:dK.BLOCK.KIND:e0 (committed state K, block, damage kind
  * by name), e.g. snapshots:s1:d3.17.child-self:e0.  `pdcrash replay ID`

@@ -79,6 +79,13 @@ const struct dmg_target *dmg_plan_find(const struct dmg_plan *p, pd_block_t b);
  * may then be changed: use a copy). */
 int dmg_apply(const struct dmg_plan *p, const struct dmg_target *t,
 	      unsigned kind, uint8_t *blk);
+#define DMG_NO_BLOCK UINT64_MAX
+/* The data block whose count kind sets from 1 to 0 (bm-used-to-free on a
+ * bitmap of the data space map), blk the block before the damage; else
+ * DMG_NO_BLOCK.  A data block mapped once and counted 0: the remove of
+ * its mapping must fail (core/sm.h SM4), dmg_recover() probes it. */
+pd_block_t dmg_zeroed_data_block(const struct dmg_target *t, unsigned kind,
+				 const uint8_t *blk);
 /* Room for element nr of the growing array *array (of *cap elements of
  * esz bytes): 0 or -ENOMEM. */
 int dmg_grow(void *array, size_t *cap, size_t nr, size_t esz);
@@ -95,9 +102,10 @@ struct dmg_result {
 
 /* Recover a damaged image of res's run, cut just after a commit (damage.h
  * says how); the image is written to.  block: the one damaged (for
- * out->named). */
+ * out->named); zeroed: dmg_zeroed_data_block() of the damage. */
 void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, pd_block_t block, struct dmg_result *out);
+		 struct bdev *image, pd_block_t block, pd_block_t zeroed,
+		 struct dmg_result *out);
 /* What a recovery saw, for dmg_verdict(): the outcome rules of damage.h
  * in one place for thin and dm-cache. */
 struct dmg_obs {
@@ -114,6 +122,9 @@ struct dmg_obs {
 	int rc;				/* the continue step: 0, -errno, 1 */
 	const char *cont_msg;
 	int rx;				/* the exercise: 0, -errno, 1 */
+	int silent;			/* thin: the exercise's remove of a
+					 * mapping to a block the damage
+					 * counted 0 succeeded (SM4) */
 	const char *ex_msg;
 	/* the structural check after the exercise's commit (run only on
 	 * the way to harmless): as explore_structural */
@@ -140,7 +151,8 @@ struct dmg_backend {
 	 * exercise (0, -errno, 1 a wrong answer; msg says which step) */
 	int (*cont)(void *ctx, struct bdev *image, struct digest d,
 		    struct check_out *out);
-	int (*exercise)(void *ctx, struct bdev *image, char *msg, size_t len);
+	int (*exercise)(void *ctx, struct bdev *image, char *msg, size_t len,
+			int *silent);
 	void (*destroy)(void *ctx);	/* after a successful open */
 };
 void dmg_recover_with(const struct dmg_backend *be, void *ctx,

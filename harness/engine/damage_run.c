@@ -118,7 +118,7 @@ static int durable_image(struct sd_cutter *c, struct bdev **image)
 
 /* The damaged image of job j (the worker's cutter seeks to its commit). */
 static int damaged_image(const struct dmg_scn *s, const struct dmg_job *j,
-			 struct bdev **image)
+			 struct bdev **image, pd_block_t *zeroed)
 {
 	const struct dmg_commit *c = &s->commits[j->commit];
 	const struct dmg_target *t = &c->plan.t[j->target];
@@ -134,6 +134,8 @@ static int damaged_image(const struct dmg_scn *s, const struct dmg_job *j,
 		r = durable_image(s->cutter, image);
 	if (!r)
 		r = bdev_read(*image, t->block, buf);
+	if (!r && zeroed)
+		*zeroed = dmg_zeroed_data_block(t, j->kind, buf);
 	if (!r)
 		r = dmg_apply(&c->plan, t, j->kind, buf) ? -EINVAL : 0;
 	if (!r)
@@ -150,7 +152,8 @@ static void run_job(const struct dmg_scn *s, size_t i, struct dmg_result *out)
 {
 	const struct dmg_job *j = &s->jobs[i];
 	struct bdev *image;
-	int r = damaged_image(s, j, &image);
+	pd_block_t zeroed = DMG_NO_BLOCK;
+	int r = damaged_image(s, j, &image, &zeroed);
 
 	memset(out, 0, sizeof(*out));
 	if (r) {
@@ -159,9 +162,14 @@ static void run_job(const struct dmg_scn *s, size_t i, struct dmg_result *out)
 			 "damaged image: %s", pd_strerror(r));
 		return;
 	}
-	(s->res->geo.is_cache ? dmg_recover_cache : dmg_recover)(s->res,
-		s->commits[j->commit].cut, image,
-		s->commits[j->commit].plan.t[j->target].block, out);
+	if (s->res->geo.is_cache)
+		dmg_recover_cache(s->res, s->commits[j->commit].cut, image,
+				  s->commits[j->commit].plan.t[j->target].block,
+				  out);
+	else
+		dmg_recover(s->res, s->commits[j->commit].cut, image,
+			    s->commits[j->commit].plan.t[j->target].block,
+			    zeroed, out);
 	bdev_destroy(image);
 }
 
@@ -875,7 +883,7 @@ int damage_replay(const struct damage_id *id, const struct scenario *sc,
 
 	s.jobs = &j;
 	s.nr_jobs = 1;
-	if (!t || damaged_image(&s, &j, &image)) {
+	if (!t || damaged_image(&s, &j, &image, NULL)) {
 		fprintf(stderr, "pdcrash: id %s: %s of committed state %" PRIu64
 			": not an id of this scenario and seed\n", text, t ?
 			"the damage kind does not fit this block" :

@@ -314,6 +314,14 @@ static int injected(struct run *w, int r)
 	return r == -EIO || w->ops->is_failed(w->cl);
 }
 
+/* No fault of this run can have damaged a block: with none, or only
+ * allocation failures, nothing is lost, torn or flipped on the disk. */
+static int no_damage(const struct run *w)
+{
+	return (w->cfg->fault.kind == FAULT_NONE ||
+		fault_is_alloc(w->cfg->fault.kind)) && !w->cfg->fiu_name;
+}
+
 /* After an injected error: abort, and follow the pool to whatever state
  * it reopened in.  cand is the index of the state a failed commit was
  * making (its digest already pushed), or -1 outside a commit. */
@@ -331,6 +339,15 @@ static void recover_inner(struct run *w, int64_t cand)
 	 * of the state it shows. */
 	w->recovered = 1;
 	r = w->ops->after_error(w->cl);
+	/* A validator's refusal where nothing on the disk was damaged: a
+	 * block the failed op left dirty fails its own validator (core/bm.h
+	 * BM9), or the reopen read a block that was never valid. */
+	if ((r == -EILSEQ || r == -ENOTBLK) && no_damage(w))
+		live_fail(w, "the abort after an error failed with %s, and no "
+			  "device or media fault touched the disk: a block the "
+			  "failed op left dirty fails its own validator (core/"
+			  "bm.h BM9), or a block read back was never valid",
+			  pd_strerror(r));
 	read_only = r == 1;
 	if (read_only)
 		r = 0;
