@@ -14,6 +14,14 @@
  * flag cleared: every mapped block dirty after a crash).  So an abort, or a
  * recovery from an injected error, always reopens without it (CA3): the
  * model becomes the unclean view of the committed state.
+ *
+ * Faults as in the thin workload (workload.h): IO errors, media faults,
+ * allocation failures (counted through workload_faults_arm's watch, the
+ * harness's own reads of the metadata paused) and a --fiu point.  An
+ * error counts as injected only as injected() says; then the metadata is
+ * aborted (needs_check set) and the run goes on, and with
+ * stop_after_recovery it ends after the next good commit once the fault
+ * fired.
  */
 #include <errno.h>
 #include <inttypes.h>

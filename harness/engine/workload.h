@@ -31,6 +31,11 @@
  * poisoned), which counts as the injected error above, or carry on with
  * results the oracle agrees with.  With stop_after_recovery the run stops
  * after the first good commit after the fault fired, refused or not.
+ *
+ * A dm-cache scenario runs the cache workload (cache_scenario.h,
+ * cache_workload.c) under the same rules, every fault kind and --fiu
+ * alike; its caller policy after an injected error is the cache client's
+ * (cache_client.h CC5).
  */
 #ifndef PD_WORKLOAD_H
 #define PD_WORKLOAD_H
