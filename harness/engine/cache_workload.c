@@ -224,12 +224,11 @@ static int injected(struct crun *w, int r)
 }
 
 /* The same for a call that leaves no metadata object behind (format,
- * open, close): an IO error of the plan, or the libfiu point once it
- * fired, may come back as any error of the path it failed (the run stops
- * there); an
- * allocation failure as its own error or -EIO; a media fault as a
- * refusal, or an all-zero superblock (-ENODATA: its only non-zero sector
- * lost) read as "unformatted". */
+ * open, close; the run stops there): an IO error of the plan, or the
+ * libfiu point once it fired, may come back as any error of the path it
+ * failed; an allocation failure as its own error or -EIO, in that op; a
+ * media fault as a refusal, or as an all-zero superblock (-ENODATA: its
+ * only non-zero sector lost) read as "unformatted". */
 static int injected_dead(struct crun *w, int r)
 {
 	enum fault_kind k = w->cfg->fault.kind;
