@@ -110,10 +110,14 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res);
 /* check_image() of a cache run (explore.c): reopen with core/cache.h,
  * check_cache_metadata(), compare with the committed states the markers
  * allow, then continue (hints, mappings, a dirty bit, a commit; a clean
- * shutdown and reopen) and check again. */
+ * shutdown and reopen) and check again.  After a lost sector (fault zN)
+ * image is explore.c's watch over the crash image: lost_seen (else NULL)
+ * says whether recovery has read the damaged version of lost_block, and
+ * only then is a refusal of that block "detected". */
 void cache_check_image(const struct run_result *res, struct bdev *image,
 		       const struct state_id *id, const struct check_opts *opts,
 		       uint64_t fault_key, const int *torn,
+		       const int *lost_seen, pd_block_t lost_block,
 		       struct check_out *out);
 
 /* Pieces of cache_check_image(), shared with the damage step (damage.h).
