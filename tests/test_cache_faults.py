@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from test_media import run
+from test_media import run, without_times
 
 # dm-cache scenarios whose runs read metadata back (a reopen, a clean
 # shutdown, the small cache), so bit rot meets the validators.
@@ -57,15 +57,6 @@ def test_cache_alloc_faults_run_and_survive(fiu):
     assert af["fired"] > 0 and af["failed_ops"] > 0, af
     j0, _ = run_json(["cache/basic", "cache/v2"])
     assert j["states"] > j0["states"]
-
-
-def without_times(j):
-    j = dict(j)
-    for k in ("seconds", "states_per_second", "jobs", "recoveries"):
-        j.pop(k, None)
-    j["per_variant"] = [{k: v for k, v in pv.items() if k != "recoveries"}
-                        for pv in j["per_variant"]]
-    return j
 
 
 @pytest.mark.parametrize("mode", ["--media-faults", "--alloc-faults"])
