@@ -476,6 +476,8 @@ int bm_write_dirty(struct block_manager *bm)
 
 int bm_reset(struct block_manager *bm)
 {
+	int r = 0;
+
 	if (bm->nr_locked)
 		return -EBUSY;
 	for (size_t i = 0; i < bm->hash_size; i++) {
@@ -483,6 +485,14 @@ int bm_reset(struct block_manager *bm)
 
 		for (; blk; blk = next) {
 			next = blk->hash_next;
+			/* BM9: what dm-bufio would write here must pass BM8 */
+			if (blk->dirty && blk->v && blk->v->check) {
+				if (blk->v->prepare_for_write)
+					blk->v->prepare_for_write(blk->v, blk,
+								  bm->block_size);
+				if (blk->v->check(blk->v, blk, bm->block_size))
+					r = -EILSEQ;
+			}
 			pd_free(blk->data);
 			pd_free(blk);
 		}
@@ -490,7 +500,7 @@ int bm_reset(struct block_manager *bm)
 	}
 	bm->nr_cached = 0;
 	bm->lru.lru_next = bm->lru.lru_prev = &bm->lru;
-	return 0;
+	return r;
 }
 
 void bm_set_read_only(struct block_manager *bm, int ro)

@@ -22,6 +22,13 @@
  *       written: after prepare_for_write() the check() runs on it, and on
  *       a refusal the write-back is -EILSEQ and the block stays dirty (a
  *       node left half-built by a failed operation cannot reach the disk).
+ *  BM9  reset() (an abort) drops every cached block unwritten, but first
+ *       holds each dirty one to BM8 as a write-back would: dm-bufio writes
+ *       every dirty buffer back when its client is reset (the kernel
+ *       abort's dm_block_manager_reset), so a block its own validator
+ *       refuses would reach the disk there.  Such a block is a bug of the
+ *       operation that left it: reset() drops the cache all the same and
+ *       returns -EILSEQ.
  *
  * Errors: -EIO (device), -EILSEQ / -ENOTBLK (check failed, the block is
  * dropped from the cache), -EINVAL (block past the end, validator clash),
@@ -90,7 +97,8 @@ int bm_write_block(struct block_manager *bm, pd_block_t b);
 /* Drop block b from the cache unwritten, dirty or not; nothing if it is
  * absent or locked. */
 void bm_forget(struct block_manager *bm, pd_block_t b);
-/* Forget every cached block, dirty or not (abort); -EBUSY if any is locked. */
+/* Forget every cached block, dirty or not (abort); -EBUSY if any is locked
+ * (nothing dropped), -EILSEQ if a dirty one failed BM9 (all dropped). */
 int bm_reset(struct block_manager *bm);
 void bm_set_read_only(struct block_manager *bm, int ro);
 int bm_is_read_only(const struct block_manager *bm);

@@ -385,8 +385,42 @@ static int rc_lookup(struct cc *c, uint64_t key, uint32_t *count)
 	return -1;
 }
 
-/* Index block, bitmaps and ref-count tree: add their references and keep
- * the bitmaps (*bitmaps, nr_bitmaps blocks) for the comparison. */
+/* CC4: index entry i (at e in index block index) against its bitmap bm
+ * of nr entries: nr_free is the bitmap's free entries (the kernel also
+ * counts a partial last bitmap's entries past the end of the device as
+ * free; cache_restore does not), and no entry before none_free_before is
+ * free.  The allocator trusts both: a wrong one hides free blocks. */
+static void check_index_entry(struct cc *c, pd_block_t index, uint32_t i,
+			      const uint8_t *e, const uint8_t *bm, uint32_t nr)
+{
+	uint32_t nr_free = le32_get(e + 8), nfb = le32_get(e + 12);
+	uint32_t free_here = 0, first_free = UINT32_MAX;
+
+	for (uint32_t j = 0; j < nr; j++) {
+		uint64_t w = le64_get(bm + 16 + 8 * (j / 32));
+
+		if ((w >> (2 * (j % 32))) & 3)
+			continue;
+		free_here++;
+		if (first_free == UINT32_MAX)
+			first_free = j;
+	}
+	if (nr_free != free_here &&
+	    nr_free != free_here + (ENTRIES_PER_BITMAP - nr))
+		warn(c, "metadata space map index block %llu, entry %u: nr_free "
+		     "%u, its bitmap block %llu has %u free",
+		     (unsigned long long)index, i, nr_free,
+		     (unsigned long long)le64_get(e), free_here);
+	if (first_free < nfb)
+		warn(c, "metadata space map index block %llu, entry %u: "
+		     "none_free_before %u, entry %u of its bitmap block %llu is "
+		     "free", (unsigned long long)index, i, nfb, first_free,
+		     (unsigned long long)le64_get(e));
+}
+
+/* Index block, bitmaps and ref-count tree: add their references, check
+ * the index entries against their bitmaps (not for check_cache_reachable)
+ * and keep the bitmaps (*bitmaps, nr_bitmaps blocks) for the comparison. */
 static int read_space_map(struct cc *c, const uint8_t *root,
 			  uint8_t **bitmaps, uint32_t *nr_bitmaps)
 {
@@ -417,6 +451,12 @@ static int read_space_map(struct cc *c, const uint8_t *root,
 		if (read_checked(c, b, SALT_BITMAP, 8, "metadata space map bitmap",
 				 *bitmaps + (size_t)i * BS))
 			memset(*bitmaps + (size_t)i * BS, 0, BS);
+		else if (!c->reach_only)
+			check_index_entry(c, index, i, d + 16 + 16 * i,
+					  *bitmaps + (size_t)i * BS,
+					  i + 1 < n ? ENTRIES_PER_BITMAP :
+					  (uint32_t)(nr - (uint64_t)i *
+						     ENTRIES_PER_BITMAP));
 	}
 	ref(c, rc_root);
 	walk_tree(c, rc_root, "metadata ref-count tree", 4, rc_leaf, NULL);

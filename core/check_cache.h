@@ -31,7 +31,11 @@
  *       bitmaps salt 240779, 2 bits a block, high bit first, value 3 in
  *       the ref-count tree) must agree block by block: disk 1 / expected
  *       0 is a leak, any other difference an error.  nr_allocated in the
- *       root must equal the blocks in use (a warning unless CHECK_STRICT).
+ *       root must equal the blocks in use, and each index entry's nr_free
+ *       and none_free_before must fit its bitmap (nr_free its free
+ *       entries, past-the-end ones of a partial last bitmap counted or
+ *       not; no free entry before none_free_before): warnings unless
+ *       CHECK_STRICT.
  *  CC5  cache contents: mapping values use only flag bits VALID (1) and
  *       DIRTY (2) (format 2: VALID only), an unmapped entry is all zero,
  *       no origin block is mapped by two cache blocks; the arrays'

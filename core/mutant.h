@@ -131,7 +131,12 @@
 	X(BT_CHECK_ROOT_OCCUPANCY, "bt-check-root-occupancy", \
 	  "bt_check holds a root to BT2 (a third full) as well, so it " \
 	  "rejects every small tree the structural checker accepts: a " \
-	  "disagreement between the two checks", "")
+	  "disagreement between the two checks", "") \
+	X(OPEN_REFUSES_REORDERED_WRITEBACK, \
+	  "open-refuses-reordered-writeback", \
+	  "open reads the free metadata blocks and, when the two highest " \
+	  "written ones sit on twelve unwritten ones (writes reordered further " \
+	  "than it believes a device can), refuses the pool as damaged", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

@@ -552,6 +552,87 @@ out_free:
 	return r;
 }
 
+/*
+ * Planted bug (mutant open-refuses-reordered-writeback): a check at open
+ * built on a stronger crash model than the device gives.  Its author took
+ * the device to reorder writes only within a queue of REORDER_DEPTH, so
+ * that when the last blocks of an interrupted write-back reached the disk,
+ * some of the REORDER_DEPTH written just before them must have too; a
+ * write-back that breaks this is taken for damage.  It reads the free
+ * metadata blocks from the top down.  The highest one holding anything
+ * and the free block just below it must both hold something (a lone
+ * written block may be an eviction, BM3, and is let be); then, if none of
+ * the REORDER_DEPTH free blocks below those two holds anything, open
+ * returns -EILSEQ.  bdev.h's B1 (any subset of the writes since the last
+ * flush may be lost) makes that a legal crash state: a false alarm, the
+ * kind of bug of recovery code that assumes ordered or bounded-reordered
+ * writes.
+ *
+ * It reads only blocks the committed superblock does not reach and writes
+ * nothing, so the write-time rules cannot see it, and it fires only when
+ * at least 2 pending writes landed and at least REORDER_DEPTH did not, a
+ * state that none, all, each one alone and each one left out never build
+ * (pdcrash run --sample): only the exhaustive exploration, which decides
+ * each block as recovery reads it, meets it.  It is a construction: no
+ * commit-order bug was found that shows only in such a combination.  The
+ * write-time rules leave a correct recovery nothing pending to read but
+ * the superblock and blocks written after it, before its flush; every cut
+ * is checked with all its writes landed, so each of those writes must
+ * leave a whole state, and a mix that breaks would need a write that
+ * changes nothing checked yet makes another one right, which this format
+ * does not have.  A recovery that reads what the committed state does not
+ * reach escapes that argument, so the bug sits there.
+ */
+#define REORDER_DEPTH 12
+
+static int nonzero(const uint8_t *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (d[i])
+			return 1;
+	return 0;
+}
+
+static int writeback_order_check(struct thin_pool *pool)
+{
+	pd_block_t nr, b;
+	unsigned written = 0, below = 0;
+	uint32_t count;
+	uint8_t *d;
+	int r;
+
+	r = sm_get_nr_blocks(pool->metadata_sm, &nr);
+	if (r)
+		return r;
+	d = pd_malloc(PD_BLOCK_SIZE);
+	if (!d)
+		return -ENOMEM;
+	for (b = nr; b-- > 1;) {
+		r = sm_get_count(pool->metadata_sm, b, &count);
+		if (r)
+			break;
+		if (count)
+			continue;		/* in use: not a free block */
+		r = bdev_read(pool->bd, b, d);
+		if (r)
+			break;
+		if (nonzero(d, PD_BLOCK_SIZE)) {
+			if (written == 2)
+				break;		/* one of the depth landed */
+			written++;
+			continue;
+		}
+		if (written == 1)
+			break;			/* a lone top block */
+		if (written == 2 && ++below == REORDER_DEPTH) {
+			r = -EILSEQ;		/* planted: the false alarm */
+			break;
+		}
+	}
+	pd_free(d);
+	return r;
+}
+
 int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
 		   struct thin_pool **result)
 {
@@ -573,6 +654,8 @@ int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
 		return thin_pool_format(bd, p, result);
 	}
 	r = open_objects(pool, p->data_block_size);
+	if (!r && PD_MUTANT(OPEN_REFUSES_REORDERED_WRITEBACK))
+		r = writeback_order_check(pool);	/* planted */
 	if (r)
 		goto out_free;
 	*result = pool;

@@ -25,7 +25,9 @@
  *       in-memory roots), then writes that superblock back and flushes it,
  *       so the state it reopened in is durable before anything is reused
  *       (after a failed final flush it may have been only in the device's
- *       cache); if any of that fails the pool stays failed.
+ *       cache); if any of that fails the pool stays failed.  A block the
+ *       failed call left dirty that its own validator refuses (bm.h BM9)
+ *       fails the abort with -EILSEQ: a bug of that call, not damage.
  *  TH5  nothing can fail between taking the superblock lock and its commit.
  *
  * Errors (0 or -errno): -ENODATA no such device or mapping, -EEXIST the

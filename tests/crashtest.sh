@@ -19,17 +19,19 @@
 #     pdcrash reports as violations of those fault runs, with ids that
 #     replay.
 #  3. the same (torn writes too) with --media-faults on core: bit rot at
-#     every read and a lost sector at every write of each run, report in
-#     reports/crashtest-media/ (detected states counted apart);
+#     every read and a lost sector at every write of each run, thin and
+#     dm-cache scenarios, report in reports/crashtest-media/ (detected
+#     states counted apart);
 #  4. --damage on core: every metadata block the committed images reach
 #     damaged by each kind that fits it, checksum recomputed, and recovered
 #     (harness/engine/damage.h), report in reports/crashtest-damage/
 #     (summary.md, summary.json);
 #  5. the same as 1 (torn writes too) with --alloc-faults on core: an
 #     allocation failure (-ENOMEM) and a space-map -ENOSPC at the first hit
-#     of every allocation call site of each run, report in
-#     reports/crashtest-alloc/.  Core only (the kernel backends allocate
-#     through their shim, not through the core's fault points).
+#     of every allocation call site of each run, thin and dm-cache
+#     scenarios, report in reports/crashtest-alloc/.  Core only (the
+#     kernel backends allocate through their shim, not through the core's
+#     fault points).
 # A per-backend line at the end; exit 0 only if no step found a violation.
 # PDCRASH_ARGS adds options to every run (e.g. PDCRASH_ARGS="--seed 7");
 # CRASHTEST_IO=0 skips step 2, CRASHTEST_MEDIA=0 step 3, CRASHTEST_DAMAGE=0

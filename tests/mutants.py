@@ -78,6 +78,20 @@ HOW = {
     # a false alarm of the core's own tree check: recovery runs bt_check
     # beside core/check.c, and a root under a third full is no damage
     "bt-check-root-occupancy": ["provision"],
+    # a false alarm at open that only some subsets of a long write-back's
+    # pending writes set off (2 landed over 12 that did not): the
+    # exhaustive exploration finds it, --sample does not
+    # (tests/test_mutants_combo.py)
+    "open-refuses-reordered-writeback": ["mutants/long-writeback"],
+    # the right child's allocation fails (-ENOMEM) and the zeroed left
+    # node is left dirty: the abort after it holds every dirty block to
+    # BM8 as dm-bufio's write-back at reset would (core/bm.h BM9) and
+    # fails with -EILSEQ, which no fault of an --alloc-faults run explains
+    # (a live failure)
+    "split-beneath-uninit-left": ["abort", "--alloc-faults"],
+    # the damage step: bm-used-to-free counts a data block mapped once as
+    # 0; the exercise removes that mapping, which must fail (SM4)
+    "dec-below-zero": ["--damage", "provision"],
 }
 
 # Mutants that must be caught by a write-time rule (harness/engine/
@@ -95,26 +109,16 @@ WRITE_RULE = {
 UNIT = {
     "remove-root-despite-failure": (
         "bt_fault_loop_alloc_and_read",
-        "a failed remove poisons the pool (TH4) and thin_abort re-reads "
-        "every root from the superblock, so the bad root never reaches the "
-        "disk; --alloc-faults makes removes fail half way (the bad root is "
-        "stored) but the poisoned pool answers nothing before the abort; "
-        "BT6 (a failed mutation leaves *new_root alone) is checked at "
-        "every allocation and read failure"),
-    "split-beneath-uninit-left": (
-        "bt_failed_split_beneath_leaves_no_half_built_node",
-        "the half-built node is dirty but new and unreferenced, and our "
-        "abort drops dirty blocks where dm-bufio writes them back; "
-        "--alloc-faults fails the right child's allocation (-ENOMEM and "
-        "-ENOSPC), but the zeroed left node never leaves the cache: no "
-        "write, no crash state; the test writes them back as dm-bufio "
-        "would, and BM8 refuses the node its own validator rejects"),
-    "dec-below-zero": (
-        "sm_counts_up_through_ref_count_tree_and_back",
-        "no correct path decrements a count of 0, so alone it changes no "
-        "state, and after a failed allocation (--alloc-faults) the pool "
-        "aborts before any count of the half-done op is used again; SM4 "
-        "(decrementing 0 is -EINVAL, nothing changes) is checked directly"),
+        "the bad root is only ever in core: a failed remove poisons the "
+        "pool (TH4), every later call but the abort is -EIO, and "
+        "thin_abort re-reads every root from the superblock, so no read, "
+        "write, crash state or damaged image can meet it; in the kernel "
+        "it did harm because dm-thin still reads through pmd->root "
+        "(lookups, status) between the failed remove and the abort, a "
+        "window TH4 closes; --alloc-faults makes removes fail half way "
+        "(the bad root is stored) and the abort drops it; BT6 (a failed "
+        "mutation leaves *new_root alone) is checked at every allocation "
+        "and read failure"),
     "array-shadow-no-inc": (
         "array_shared_root_copy_on_write_and_refcounts",
         "dm-cache's arrays hold plain values (no inc/dec) and never share "

@@ -28,8 +28,10 @@
  *       could not have seen written (a crash).
  *  CC4  open() with CC_OPEN_READ_ONLY leaves the device as it was.
  *  CC5  after_error() is the caller's policy after a failed metadata
- *       operation: 0 the metadata may go on with a new transaction, 1 it
- *       is alive but read-only for good (the workload stops), -errno dead.
+ *       operation: abort, then set needs_check (dm-cache's
+ *       abort_transaction); 0 the metadata may go on with a new
+ *       transaction (the workload checks needs_check is set), 1 it is
+ *       alive but read-only for good (the workload stops), -errno dead.
  *       abort_makes_durable: the metadata after abort() / after_error()
  *       shows a superblock that is durable (flushed), not one that may
  *       live only in the device's cache.

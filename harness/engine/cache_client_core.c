@@ -2,8 +2,10 @@
  * our core (core/cache.h): every op is the cache_* call of the same name.
  *
  * Caller policy after a failed metadata operation (CC5): cache_abort (which
- * reopens from the superblock on disk, writes it back and flushes it, CA5)
- * and go on with a new transaction.
+ * reopens from the superblock on disk, writes it back and flushes it, CA5),
+ * then cache_set_needs_check (block 0 written and flushed at once), as
+ * dm-cache's abort_transaction does after every failed metadata operation,
+ * and go on with a new transaction (dm-cache would stay read-only).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -89,6 +91,15 @@ static int core_commit(struct cache_client *c)
 static int core_abort(struct cache_client *c)
 {
 	return cache_abort(CMD(c));
+}
+
+static int core_after_error(struct cache_client *c)
+{
+	int r = cache_abort(CMD(c));
+
+	if (!r)
+		r = cache_set_needs_check(CMD(c));
+	return r;
 }
 
 static int core_is_failed(struct cache_client *c)
@@ -196,7 +207,7 @@ const struct cache_client_ops cache_client_core_ops = {
 	.destroy = core_destroy,
 	.commit = core_commit,
 	.abort = core_abort,
-	.after_error = core_abort,		/* CC5: and go on */
+	.after_error = core_after_error,	/* CC5: and go on */
 	.is_failed = core_is_failed,
 	.clean_when_opened = core_clean_when_opened,
 	.get_size = core_get_size,

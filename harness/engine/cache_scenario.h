@@ -58,6 +58,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache_client.h"
 #include "explore.h"
 #include "scenario.h"
 #include "workload.h"
@@ -109,11 +110,33 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res);
 /* check_image() of a cache run (explore.c): reopen with core/cache.h,
  * check_cache_metadata(), compare with the committed states the markers
  * allow, then continue (hints, mappings, a dirty bit, a commit; a clean
- * shutdown and reopen) and check again. */
+ * shutdown and reopen) and check again.  After a lost sector (fault zN)
+ * image is explore.c's watch over the crash image: lost_seen (else NULL)
+ * says whether recovery has read the damaged version of lost_block, and
+ * only then is a refusal of that block "detected". */
 void cache_check_image(const struct run_result *res, struct bdev *image,
 		       const struct state_id *id, const struct check_opts *opts,
 		       uint64_t fault_key, const int *torn,
+		       const int *lost_seen, pd_block_t lost_block,
 		       struct check_out *out);
+
+/* Pieces of cache_check_image(), shared with the damage step (damage.h).
+ * cache_structural: core/check_cache.c (strict) on bd, then, when it finds
+ * nothing and cc is not NULL, the backend's own check of the arrays cc
+ * has open: 0 clean; 1 damaged, 2 the checks disagree (what in msg);
+ * -errno could not run.
+ * cache_continue_check: on metadata cc recovered: new hints, a few
+ * mappings (one dirty), a discard bit, a commit; what is reported must be
+ * the recovered state plus those and the structure clean; then a clean
+ * shutdown and reopen (*ccp replaced, NULL if the reopen failed) must
+ * report the same with the structure clean.  0 when all is well (out left
+ * alone); else out says OUT_VIOLATION and why, and it returns the core's
+ * -errno when a call failed, 1 when the state or the structure is wrong. */
+int cache_structural(struct bdev *bd, struct cache_client *cc, char *msg,
+		     size_t len);
+int cache_continue_check(struct cache_client **ccp, struct bdev *image,
+			 const struct cache_client_params *params,
+			 struct check_out *out);
 
 /* For replay: what the image shows (opened read-only) against the
  * committed states lo..hi of the run cfg makes (each from one more run

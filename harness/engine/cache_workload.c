@@ -14,6 +14,14 @@
  * flag cleared: every mapped block dirty after a crash).  So an abort, or a
  * recovery from an injected error, always reopens without it (CA3): the
  * model becomes the unclean view of the committed state.
+ *
+ * Faults as in the thin workload (workload.h): IO errors, media faults,
+ * allocation failures (counted through workload_faults_arm's watch, the
+ * harness's own reads of the metadata paused) and a --fiu point.  An
+ * error counts as injected only as injected() says; then the metadata is
+ * aborted (needs_check set) and the run goes on, and with
+ * stop_after_recovery it ends after the next good commit once the fault
+ * fired.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +54,8 @@ struct crun {
 	int done;
 	int setup_err;
 	int skip_noted;			/* a skip was named on stderr */
+	struct alloc_watch aw;		/* allocation hits (workload.h);
+					 * aw.paused: the harness reading */
 	uint64_t next_oblock;		/* for generated maps */
 };
 
@@ -136,6 +146,8 @@ static struct run_op *push_op(struct crun *w, const struct op *op)
 	memset(ro, 0, sizeof(*ro));
 	ro->op = *op;
 	ro->seq = simdisk_nr_ops(res->sd);
+	ro->alloc_before[0] = res->alloc_hits[0];
+	ro->alloc_before[1] = res->alloc_hits[1];
 	mark(w, MK_OP, res->nr_ops - 1);
 	return ro;
 }
@@ -156,14 +168,84 @@ static void keep_model(struct crun *w, uint64_t k, int clean)
 
 static int faults_planned(const struct crun *w)
 {
-	return w->cfg->fault.kind != FAULT_NONE;
+	return w->cfg->fault.kind != FAULT_NONE || w->cfg->fiu_name;
 }
 
+static int cc_failed(struct crun *w)
+{
+	return w->cc && w->ops->is_failed(w->cc);
+}
+
+/* The planned allocation failure fired in the op now running (the
+ * format: before the first op). */
+static int alloc_in_this_op(const struct crun *w)
+{
+	const struct run_result *res = w->res;
+
+	return res->alloc_fired &&
+	       res->alloc_op == (res->nr_ops ? res->nr_ops - 1 : SIZE_MAX);
+}
+
+/* The planned media fault fired and r is a refusal of what it damaged:
+ * a validator's (-EILSEQ; -ENOTBLK, a flip in the location field), or
+ * the metadata it failed refusing everything from then on. */
+static int media_explains(struct crun *w, int r)
+{
+	return simdisk_media_hit(w->res->sd)->fired &&
+	       (r == -EILSEQ || r == -ENOTBLK || cc_failed(w));
+}
+
+/*
+ * An error this run injected (workload.h, as for thin): an IO error of
+ * the plan (-EIO, or anything from the metadata it failed); the libfiu
+ * point's error once it fired (workload_fiu_explains), or anything from
+ * the metadata it failed; a media fault's refusal (media_explains); an
+ * allocation failure's own error (-ENOMEM, -ENOSPC) in the op it fired
+ * in, or anything from the metadata it failed.  Anything else is compared
+ * with the model, so an error the run did not inject stays a
+ * disagreement.
+ */
 static int injected(struct crun *w, int r)
 {
+	enum fault_kind k = w->cfg->fault.kind;
+
 	if (!faults_planned(w) || !r)
 		return 0;
-	return r == -EIO || (w->cc && w->ops->is_failed(w->cc));
+	if (k == FAULT_NONE)		/* --fiu NAME[:N] */
+		return workload_fiu_explains(w->cfg, r) ||
+		       (cc_failed(w) && workload_fiu_explains(w->cfg, -EIO));
+	if (fault_is_alloc(k))
+		return w->res->alloc_fired &&
+		       (cc_failed(w) || (r == workload_alloc_errno(k) &&
+					 alloc_in_this_op(w)));
+	if (fault_is_media(k))
+		return media_explains(w, r);
+	return r == -EIO || cc_failed(w);
+}
+
+/* The same for a call that leaves no metadata object behind (format,
+ * open, close; the run stops there): an IO error of the plan, or the
+ * libfiu point once it fired, may come back as any error of the path it
+ * failed; an allocation failure as its own error or -EIO, in that op; a
+ * media fault as a refusal, or as an all-zero superblock (-ENODATA: its
+ * only non-zero sector lost) read as "unformatted". */
+static int injected_dead(struct crun *w, int r)
+{
+	enum fault_kind k = w->cfg->fault.kind;
+	const struct sd_media_hit *h = simdisk_media_hit(w->res->sd);
+
+	if (!faults_planned(w) || !r)
+		return 0;
+	if (fault_is_alloc(k))
+		return alloc_in_this_op(w) &&
+		       (r == workload_alloc_errno(k) || r == -EIO);
+	if (fault_is_media(k))
+		return media_explains(w, r) ||
+		       (h->fired && h->kind == SD_MEDIA_LOST_SECTOR &&
+			h->block == 0 && r == -ENODATA);
+	if (k == FAULT_NONE)		/* --fiu NAME[:N] */
+		return workload_fiu_explains(w->cfg, -EIO);
+	return 1;
 }
 
 static void note_error(struct crun *w)
@@ -205,9 +287,24 @@ static void recover(struct crun *w, int64_t cand)
 		res->read_only = 1;	/* checked, then nothing more runs */
 		w->done = 1;
 		r = 0;
+	} else if (!r) {
+		int nc = 0;
+
+		/* going on, failed safe: needs_check set, as dm-cache's
+		 * abort_transaction does after every failed metadata
+		 * operation (dm_cache_metadata_set_needs_check) */
+		r = w->ops->get_needs_check(w->cc, &nc);
+		if (!r && !nc) {
+			live_fail(w, "after an injected error the metadata "
+				  "goes on with needs_check clear");
+			goto out;
+		}
 	}
-	if (!r)
+	if (!r) {
+		w->aw.paused++;		/* the harness reading the metadata */
 		r = cache_client_digest(w->cc, &d);
+		w->aw.paused--;
+	}
 	if (r) {
 		res->stopped = 1;	/* dead: nothing more runs */
 		w->done = 1;
@@ -263,8 +360,11 @@ static int settle(struct crun *w, struct run_op *ro, int core, int expect)
 static void live_check(struct crun *w, const char *when)
 {
 	struct digest d;
-	int r = cache_client_digest(w->cc, &d);
+	int r;
 
+	w->aw.paused++;			/* the harness reading the metadata */
+	r = cache_client_digest(w->cc, &d);
+	w->aw.paused--;
 	if (injected(w, r)) {
 		recover(w, -1);
 		return;
@@ -278,13 +378,29 @@ static void live_check(struct crun *w, const char *when)
 		struct cache_oracle *found;
 		char diff[300] = "";
 
-		if (!cache_oracle_from_client(w->cc, &found)) {
+		w->aw.paused++;
+		r = cache_oracle_from_client(w->cc, &found);
+		w->aw.paused--;
+		if (!r) {
 			cache_oracle_diff(w->model, found, diff, sizeof(diff), 3);
 			cache_oracle_destroy(found);
 		}
 		live_fail(w, "%s: the metadata reports other than the model:\n%s",
 			  when, diff);
 	}
+}
+
+/* With stop_after_recovery, after the first good commit once the fault
+ * fired (an injected error, a media fault refused or not, an allocation
+ * failure absorbed or not; workload.h). */
+static void stop_if_recovered(struct crun *w)
+{
+	const struct run_result *res = w->res;
+
+	if (w->cfg->stop_after_recovery &&
+	    (res->injected || simdisk_media_hit(res->sd)->fired ||
+	     res->alloc_fired))
+		w->done = 1;
 }
 
 static void do_commit(struct crun *w, struct run_op *ro)
@@ -316,8 +432,7 @@ static void do_commit(struct crun *w, struct run_op *ro)
 	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k, 0);
 	live_check(w, "after a commit");
-	if (w->cfg->stop_after_recovery && res->injected)
-		w->done = 1;
+	stop_if_recovered(w);
 }
 
 /* Open again; clean: CLEAN_SHUTDOWN is set on disk (state k = nr_states - 1,
@@ -339,7 +454,7 @@ static void do_open(struct crun *w, struct run_op *ro, int clean)
 	ro->result = r;
 	if (r) {
 		w->cc = NULL;
-		if (faults_planned(w))
+		if (injected_dead(w, r))
 			stop(w);
 		else
 			live_fail(w, "op %zu: reopen failed: %d (%s)",
@@ -363,6 +478,8 @@ static void do_open(struct crun *w, struct run_op *ro, int clean)
 	cache_oracle_reopen(w->model, clean);
 	live_check(w, clean ? "after a clean shutdown and reopen" :
 			      "after a reopen");
+	if (clean)
+		stop_if_recovered(w);
 }
 
 /* Clean shutdown (a commit with CLEAN_SHUTDOWN, close), then reopen. */
@@ -381,7 +498,7 @@ static void do_shutdown(struct crun *w, struct run_op *ro)
 	w->cc = NULL;
 	ro->result = r;
 	if (r) {
-		if (faults_planned(w))
+		if (injected_dead(w, r))
 			stop(w);
 		else
 			live_fail(w, "op %zu 'shutdown': %d (%s)",
@@ -643,7 +760,8 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 {
 	const struct scenario *sc = cfg->sc;
 	const struct cache_geometry *g;
-	struct crun w = { .cfg = cfg, .res = res };
+	struct crun w = { .cfg = cfg, .res = res,
+			  .aw = { .cfg = cfg, .res = res } };
 	struct op setup[4];
 	int r;
 
@@ -656,8 +774,6 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 	g = &res->geo.cache;
 	if (cfg->cache_blocks)
 		res->geo.cache_blocks = cfg->cache_blocks;
-	if (cfg->fiu_name)
-		return -EOPNOTSUPP;	/* not for cache scenarios (yet) */
 	w.params = (struct cache_client_params) {
 		.data_block_size = res->geo.block_size,
 		.version = g->version,
@@ -683,17 +799,9 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 		r = -EINVAL;
 		goto out;
 	}
-	if (cfg->fault.kind != FAULT_NONE) {
-		static const enum sd_op_kind kinds[] = {
-			[FAULT_READ] = SD_READ,
-			[FAULT_WRITE] = SD_WRITE,
-			[FAULT_FLUSH] = SD_FLUSH,
-		};
-		r = simdisk_fail_nth(res->sd, kinds[cfg->fault.kind],
-				     cfg->fault.nth, cfg->fault.sticky);
-		if (r)
-			goto out;
-	}
+	r = workload_faults_arm(&w.aw, res->sd);
+	if (r)
+		goto out;
 	/* state 0: the formatted, empty metadata */
 	r = push_state(&w, w.model, 0);
 	if (r)
@@ -702,7 +810,7 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 	r = w.ops->format(w.bd, &w.params, &w.cc);
 	if (r) {
 		w.cc = NULL;
-		if (cfg->fault.kind == FAULT_NONE) {
+		if (!injected_dead(&w, r)) {
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
 		} else {
 			res->injected++;
@@ -730,6 +838,8 @@ int cache_workload_run(const struct run_config *cfg, struct run_result *res)
 		exec_op(&w, &sc->ops[i]);
 	r = w.setup_err;
 out:
+	res->fault = cfg->fault;
+	workload_faults_disarm(&w.aw);
 	if (w.cc)
 		w.ops->destroy(w.cc);
 	cache_oracle_destroy(w.model);
@@ -771,12 +881,8 @@ static void collect_msg(void *ctx, const char *text)
 							: m->len - m->used - 1;
 }
 
-/* 0 clean; 1 damaged, 2 the checks disagree (what in msg); -errno could
- * not run.  As in explore.c: core/check_cache.c on the image, then, when
- * it finds nothing, the backend's own check of the arrays cc has open
- * (core: bt_check of each index tree; none when cc is NULL). */
-static int structural(struct bdev *bd, struct cache_client *cc, char *msg,
-		      size_t len)
+int cache_structural(struct bdev *bd, struct cache_client *cc, char *msg,
+		     size_t len)
 {
 	struct msg_buf m = { msg, len, 0, 0 };
 	struct check_cache_result cr;
@@ -819,13 +925,9 @@ static void diff_text(struct cache_client *cc, const struct cache_oracle *o,
 
 #define CONT_MAPPINGS 3		/* mappings the continue step makes */
 
-/* Continue after recovery: new hints, a few mappings (one dirty), a
- * discard bit, a commit; what is reported must be the recovered state plus
- * those, the structure clean; then a clean shutdown and reopen must report
- * the same, and the structure stay clean. */
-static void continue_and_check(struct cache_client **ccp, struct bdev *image,
-			       const struct cache_client_params *params,
-			       struct check_out *out)
+int cache_continue_check(struct cache_client **ccp, struct bdev *image,
+			 const struct cache_client_params *params,
+			 struct check_out *out)
 {
 	struct cache_client *cc = *ccp;
 	const struct cache_client_ops *ops = cc->ops;
@@ -835,13 +937,13 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 	struct digest d;
 	char msg[300];
 	uint64_t ob = 0;
-	int made = 0, r;
+	int made = 0, ret = 0, r;
 
 	r = cache_oracle_from_client(cc, &o);
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing: reading the metadata: %s",
 			pd_strerror(r));
-		return;
+		return r;
 	}
 	for (uint32_t i = 0; i < o->nr_cblocks; i++)
 		if (o->cb[i].mapped && o->cb[i].oblock >= ob)
@@ -882,6 +984,7 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery failed: %s",
 			pd_strerror(r));
+		ret = r;
 		goto out;
 	}
 	r = cache_client_digest(cc, &d);
@@ -890,12 +993,14 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 		set_out(out, OUT_VIOLATION, "continuing after recovery: the metadata "
 			"does not report the recovered state plus the changes%s%s%s",
 			r ? ": " : "", r ? pd_strerror(r) : "", msg);
+		ret = r ? r : 1;
 		goto out;
 	}
-	r = structural(image, cc, msg, sizeof(msg));
+	r = cache_structural(image, cc, msg, sizeof(msg));
 	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing after recovery: %s",
 			r < 0 ? pd_strerror(r) : msg);
+		ret = 1;
 		goto out;
 	}
 	/* clean shutdown and reopen: everything trusted, as reported */
@@ -911,22 +1016,36 @@ static void continue_and_check(struct cache_client **ccp, struct bdev *image,
 		set_out(out, OUT_VIOLATION, "continuing: after a clean shutdown and "
 			"reopen the metadata does not report what it did%s%s%s",
 			r ? ": " : "", r ? pd_strerror(r) : "", r ? "" : msg);
+		ret = r && r != -EPROTO ? r : 1;
 		goto out;
 	}
-	r = structural(image, *ccp, msg, sizeof(msg));
-	if (r)
+	r = cache_structural(image, *ccp, msg, sizeof(msg));
+	if (r) {
 		set_out(out, OUT_VIOLATION, "continuing, after a clean shutdown: %s",
 			r < 0 ? pd_strerror(r) : msg);
+		ret = 1;
+	}
 out:
-	if (r == -ENOMEM)
+	if (r == -ENOMEM) {
 		set_out(out, OUT_VIOLATION, "harness: out of memory");
+		ret = 1;
+	}
 	free(h);
 	cache_oracle_destroy(o);
+	return ret;
+}
+
+/* Recovery has read the damaged version of the block a lost sector hit
+ * (lost: cache_check_image's watch, or NULL). */
+static int lost_read(const int *lost)
+{
+	return lost && *lost;
 }
 
 void cache_check_image(const struct run_result *res, struct bdev *image,
 		       const struct state_id *id, const struct check_opts *opts,
 		       uint64_t fault_key, const int *torn,
+		       const int *lost_seen, pd_block_t lost_block,
 		       struct check_out *out)
 {
 	struct cache_client_params params = {
@@ -995,17 +1114,46 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 		if ((torn ? *torn : id->tear) && (r == -EILSEQ || r == -ENOTBLK))
 			set_out(out, OUT_DETECTED, "open refused a torn image: %s",
 				pd_strerror(r));
+		else if (lost_read(lost_seen) && (r == -EILSEQ || r == -ENOTBLK))
+			set_out(out, OUT_DETECTED, "open refused block %" PRIu64
+				" (a sector lost on the media): %s",
+				(uint64_t)lost_block, pd_strerror(r));
+		else if (lost_read(lost_seen) && r == -ENODATA && lost_block == 0)
+			/* the superblock's only non-zero sector was lost: an
+			 * all-zero superblock reads as unformatted */
+			set_out(out, OUT_DETECTED, "open refused the superblock (a "
+				"sector lost on the media left it all zeroes): %s",
+				pd_strerror(r));
 		else
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		goto out;
 	}
-	r = structural(image, cc, msg, sizeof(msg));
+	r = cache_structural(image, cc, msg, sizeof(msg));
+	if (r == 1 && lost_read(lost_seen)) {
+		char needle[64];
+
+		/* check_cache_metadata names the block it refused */
+		snprintf(needle, sizeof(needle), " block %" PRIu64 ": bad checksum",
+			 (uint64_t)lost_block);
+		if (strstr(msg, needle)) {
+			set_out(out, OUT_DETECTED, "a sector lost on the media "
+				"(block %" PRIu64 "): structural check: %s",
+				(uint64_t)lost_block, msg);
+			goto out;
+		}
+	}
 	if (r) {
 		set_out(out, OUT_VIOLATION, "structural check: %s",
 			r < 0 ? pd_strerror(r) : msg);
 		goto out;
 	}
 	r = cache_client_digest(cc, &d);
+	if (lost_read(lost_seen) && (r == -EILSEQ || r == -ENOTBLK)) {
+		set_out(out, OUT_DETECTED, "reading the recovered metadata met "
+			"block %" PRIu64 " (a sector lost on the media): %s",
+			(uint64_t)lost_block, pd_strerror(r));
+		goto out;
+	}
 	if (r) {
 		set_out(out, OUT_VIOLATION, "reading the recovered metadata: %s%s%s",
 			pd_strerror(r), cc->msg[0] ? ": " : "", cc->msg);
@@ -1030,7 +1178,7 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 	else
 		set_out(out, OUT_ROLLBACK, "state %" PRId64, out->state);
 	if (!opts || !opts->no_continue)
-		continue_and_check(&cc, image, &params, out);
+		cache_continue_check(&cc, image, &params, out);
 out:
 	if (cc)
 		ops->destroy(cc);

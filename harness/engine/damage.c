@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "bm.h"
 #include "bt.h"
+#include "cache.h"
 #include "client_digest.h"
 #include "damage_internal.h"
 #include "errors.h"
@@ -31,6 +33,16 @@ enum {
 	SBO_META_SM = 192, SBO_MAP_ROOT = 320, SBO_DETAILS_ROOT = 328,
 	SBO_DATA_BLOCK_SIZE = 336, SBO_INCOMPAT = 360,
 };
+/* Cache superblock fields (FORMAT.md 1.12, core/cache.h). */
+enum {
+	CSO_FLAGS = 4, CSO_MAGIC = 32, CSO_VERSION = 40, CSO_HINT_SIZE = 60,
+	CSO_META_SM = 64, CSO_MAP_ROOT = 192, CSO_HINT_ROOT = 200,
+	CSO_DISCARD_ROOT = 208, CSO_DISCARD_NR = 224, CSO_DATA_BS = 232,
+	CSO_META_BS = 236, CSO_CACHE_BLOCKS = 240, CSO_COMPAT_RO = 248,
+	CSO_INCOMPAT = 252, CSO_DIRTY_ROOT = 284,
+};
+/* Array block header (FORMAT.md 1.11). */
+enum { AO_MAX = 4, AO_NR = 8, AO_VSIZE = 12, AO_BLOCKNR = 16 };
 /* Btree node header (FORMAT.md 1.3). */
 enum {
 	NO_FLAGS = 4, NO_NR = 16, NO_MAX = 20, NO_VSIZE = 24,
@@ -45,15 +57,22 @@ static const uint32_t role_salt[DR_NR] = {
 	[DR_NODE] = BT_CSUM_XOR,
 	[DR_INDEX] = SM_INDEX_CSUM_XOR,
 	[DR_BITMAP] = SM_BITMAP_CSUM_XOR,
+	[DR_CSB] = CACHE_SUPERBLOCK_CSUM_XOR,
+	[DR_ABLOCK] = ARRAY_CSUM_XOR,
 };
 
 /* A whole block of this role at b: checksum with its salt and its own
- * location. */
+ * location (at offset 16 in an array block, 8 elsewhere). */
 static int block_is(const uint8_t *d, pd_block_t b, enum dmg_role role)
 {
 	return le32_get(d) == pd_block_csum(d + 4, PD_BLOCK_SIZE - 4,
 					    role_salt[role]) &&
-	       le64_get(d + 8) == b;
+	       le64_get(d + (role == DR_ABLOCK ? AO_BLOCKNR : 8)) == b;
+}
+
+static int is_cache_tree(unsigned tree)
+{
+	return tree >= DT_C_MAP && tree <= DT_C_DIRTY;
 }
 
 int dmg_grow(void *array, size_t *cap, size_t nr, size_t esz)
@@ -109,6 +128,18 @@ static int plan_bitmap(struct dmg_plan *p, struct bdev *bd, pd_block_t b,
 	return fetch(p, bd, b, DR_BITMAP, buf) ? add_target(p, &t) : 0;
 }
 
+/* An array block of a dm-cache array: index is its key in the index
+ * tree. */
+static int plan_ablock(struct dmg_plan *p, struct bdev *bd, pd_block_t b,
+		       pd_block_t parent, enum dmg_tree tree, uint64_t index,
+		       uint8_t *buf)
+{
+	struct dmg_target t = { .block = b, .role = DR_ABLOCK, .tree = tree,
+				.parent = parent, .bitmap_index = index };
+
+	return fetch(p, bd, b, DR_ABLOCK, buf) ? add_target(p, &t) : 0;
+}
+
 static int plan_tree(struct dmg_plan *p, struct bdev *bd, pd_block_t b,
 		     pd_block_t parent, enum dmg_tree tree, unsigned depth)
 {
@@ -134,6 +165,10 @@ static int plan_tree(struct dmg_plan *p, struct bdev *bd, pd_block_t b,
 
 		if (!t.leaf && vs == 8)
 			r = plan_tree(p, bd, le64_get(v), b, tree, depth + 1);
+		else if (is_cache_tree(tree) && vs == 8)
+			r = plan_ablock(p, bd, le64_get(v), b, tree,
+					le64_get(n + NO_KEYS + 8u * i),
+					n + PD_BLOCK_SIZE);
 		else if (tree == DT_MAP_BOTTOM && vs == 8 &&
 			 le64_get(v) >> 24 >= p->data_used)
 			p->data_used = (le64_get(v) >> 24) + 1;
@@ -214,6 +249,42 @@ static int plan_superblock(struct dmg_plan *p, struct bdev *bd, pd_block_t b,
 	return r;
 }
 
+/* The trees a cache superblock roots (the dirty bitset in format 2). */
+static const struct { unsigned off; enum dmg_tree tree; } csb_trees[] = {
+	{ CSO_MAP_ROOT, DT_C_MAP },
+	{ CSO_HINT_ROOT, DT_C_HINT },
+	{ CSO_DISCARD_ROOT, DT_C_DISCARD },
+	{ CSO_META_SM + SM_ROOT_OFF_REF_COUNT_ROOT, DT_META_RC },
+	{ CSO_DIRTY_ROOT, DT_C_DIRTY },
+};
+
+/* dm-cache metadata: the superblock (in sb) and what it reaches. */
+static int plan_cache(struct dmg_plan *p, struct bdev *bd, uint8_t *sb,
+		      uint8_t *buf)
+{
+	struct dmg_target t = { .block = 0, .role = DR_CSB };
+	size_t n = PD_ARRAY_SIZE(csb_trees);
+	int r;
+
+	p->cache = 1;
+	p->cache_version = le32_get(sb + CSO_VERSION);
+	p->cache_blocks = le32_get(sb + CSO_CACHE_BLOCKS);
+	p->discard_nr_blocks = le64_get(sb + CSO_DISCARD_NR);
+	p->map_root = le64_get(sb + CSO_MAP_ROOT);
+	p->meta_nr_blocks = le64_get(sb + CSO_META_SM + SM_ROOT_OFF_NR_BLOCKS);
+	if (p->cache_version < 2)
+		n--;			/* no dirty bitset */
+	r = add_target(p, &t);
+	for (size_t i = 0; i < n && !r; i++)
+		if (le64_get(sb + csb_trees[i].off))	/* hint_root 0: none */
+			r = plan_tree(p, bd, le64_get(sb + csb_trees[i].off), 0,
+				      csb_trees[i].tree, 0);
+	if (!r)
+		r = plan_meta_index(p, bd, le64_get(sb + CSO_META_SM +
+						    SM_ROOT_OFF_BITMAP_ROOT), buf);
+	return r;
+}
+
 int dmg_plan_build(struct bdev *bd, struct dmg_plan *p)
 {
 	uint8_t *sb = malloc(2 * PD_BLOCK_SIZE), *buf = sb + PD_BLOCK_SIZE;
@@ -232,6 +303,9 @@ int dmg_plan_build(struct bdev *bd, struct dmg_plan *p)
 		r = plan_superblock(p, bd, 0, sb, buf);
 		if (!r && le64_get(sb + SBO_HELD))
 			r = plan_superblock(p, bd, le64_get(sb + SBO_HELD), buf, buf);
+	} else if (sb && p->seen && block_is(sb, 0, DR_CSB) &&
+		   le64_get(sb + CSO_MAGIC) == CACHE_SUPERBLOCK_MAGIC) {
+		r = plan_cache(p, bd, sb, buf);
 	} else if (sb && p->seen) {
 		r = -EILSEQ;
 	}
@@ -276,15 +350,22 @@ enum dmg_class {
 	DC_LEAF_TOP,			/* values are subtree roots */
 	DC_LEAF_MAP,			/* values are block_time */
 	DC_LEAF_DETAILS, DC_LEAF_IE, DC_LEAF_RC,
+	DC_LEAF_ARRAY,			/* values are array blocks (dm-cache) */
+	DC_CSB,				/* the dm-cache superblock */
+	DC_AB_MAP,			/* array blocks: mappings, */
+	DC_AB_HINT,			/* hints, */
+	DC_AB_BITS,			/* bitset words */
 };
 #define C(x) (1u << DC_##x)
 #define C_LEAF (C(LEAF_TOP) | C(LEAF_MAP) | C(LEAF_DETAILS) | C(LEAF_IE) | \
-		C(LEAF_RC))
+		C(LEAF_RC) | C(LEAF_ARRAY))
 #define C_NODE (C(INTERNAL) | C_LEAF)
-#define C_PTR (C(INTERNAL) | C(LEAF_TOP))
+#define C_PTR (C(INTERNAL) | C(LEAF_TOP) | C(LEAF_ARRAY))
 #define C_IE (C(INDEX) | C(LEAF_IE))
 #define C_SBS (C(SB) | C(SB_COPY))
-#define C_ALL (C_NODE | C_SBS | C(INDEX) | C(BITMAP))
+#define C_AB (C(AB_MAP) | C(AB_HINT) | C(AB_BITS))
+/* the blocks with their location at offset 8 */
+#define C_ALL (C_NODE | C_SBS | C(INDEX) | C(BITMAP) | C(CSB))
 
 static enum dmg_class class_of(const struct dmg_target *t)
 {
@@ -292,12 +373,18 @@ static enum dmg_class class_of(const struct dmg_target *t)
 		[DT_MAP_TOP] = DC_LEAF_TOP, [DT_MAP_BOTTOM] = DC_LEAF_MAP,
 		[DT_DETAILS] = DC_LEAF_DETAILS, [DT_DATA_INDEX] = DC_LEAF_IE,
 		[DT_DATA_RC] = DC_LEAF_RC, [DT_META_RC] = DC_LEAF_RC,
+		[DT_C_MAP] = DC_LEAF_ARRAY, [DT_C_HINT] = DC_LEAF_ARRAY,
+		[DT_C_DISCARD] = DC_LEAF_ARRAY, [DT_C_DIRTY] = DC_LEAF_ARRAY,
 	};
 	static const enum dmg_class role_class[DR_NR] = {
 		[DR_SB] = DC_SB, [DR_SB_COPY] = DC_SB_COPY,
 		[DR_INDEX] = DC_INDEX, [DR_BITMAP] = DC_BITMAP,
+		[DR_CSB] = DC_CSB,
 	};
 
+	if (t->role == DR_ABLOCK)
+		return t->tree == DT_C_MAP ? DC_AB_MAP :
+		       t->tree == DT_C_HINT ? DC_AB_HINT : DC_AB_BITS;
 	if (t->role != DR_NODE)
 		return role_class[t->role];
 	return t->leaf ? leaf_class[t->tree] : DC_INTERNAL;
@@ -333,6 +420,10 @@ enum dmg_val {
 	V_BITMAP_OVER,		/* one more entry than a bitmap holds */
 	V_DATA_END,		/* block_time naming the first data block past
 				 * the end */
+	V_DEC,			/* the value - 1 */
+	V_PLUS_WORD,		/* the value + 64 (one more bitset word) */
+	V_CSB_DISCARD,		/* the cache superblock's discard root */
+	V_NEEDS_CHECK,		/* the flags with NEEDS_CHECK set */
 };
 
 /* Everything a kind may look at: the plan, the target, its block. */
@@ -409,6 +500,10 @@ static int value_of(const struct dmg_at *a, const uint8_t *where, uint64_t cur,
 	case V_OTHER_VSIZE: *v = a->vs == 8 ? 4 : 8; break;
 	case V_BITMAP_OVER: *v = SM_ENTRIES_PER_BLOCK + 1; break;
 	case V_DATA_END: *v = p->data_nr_blocks << 24 | (cur & 0xffffff); break;
+	case V_DEC:	*v = cur ? cur - 1 : cur; break;
+	case V_PLUS_WORD: *v = cur + 64; break;
+	case V_CSB_DISCARD: *v = le64_get(a->d + CSO_DISCARD_ROOT); break;
+	case V_NEEDS_CHECK: *v = cur | CACHE_FLAG_NEEDS_CHECK; break;
 	}
 	/* the kinds that name a block or a count that may not exist */
 	if (!*v && (a->k->val == V_PARENT || a->k->val == V_SIBLING ||
@@ -551,11 +646,86 @@ static int k_bitmap(struct dmg_at *a)
 	return -1;
 }
 
+/* dm-cache array blocks: the value i of the block. */
+static uint8_t *ab_val(struct dmg_at *a, uint32_t i)
+{
+	return a->d + ARRAY_BLOCK_HEADER_SIZE + (size_t)i * a->vs;
+}
+
+/* A mapping value of the block (a->k->off says which change): 0, or -1
+ * if the block has no entry it fits. */
+enum { AM_FLAGS = 1, AM_DUP, AM_UNMAPPED, AM_DIRTY2, AM_ONES };
+
+static int k_ab_map(struct dmg_at *a)
+{
+	uint32_t first = UINT32_MAX;
+
+	if (a->vs != 8 || a->nr > a->max ||
+	    (a->k->off == AM_DIRTY2 && a->p->cache_version != 2))
+		return -1;
+	for (uint32_t i = 0; i < a->nr; i++) {
+		uint64_t v = le64_get(ab_val(a, i));
+
+		switch (a->k->off) {
+		case AM_ONES:
+			le64_put(ab_val(a, i), UINT64_MAX);
+			return 0;
+		case AM_UNMAPPED:
+			if (v)
+				continue;
+			le64_put(ab_val(a, i), 1ull << 16);
+			return 0;
+		}
+		if (!(v & CACHE_M_VALID))
+			continue;
+		if (a->k->off == AM_FLAGS || a->k->off == AM_DIRTY2) {
+			le64_put(ab_val(a, i), v | (a->k->off == AM_FLAGS ? 4 :
+						    CACHE_M_DIRTY));
+			return 0;
+		}
+		if (first == UINT32_MAX) {
+			first = i;
+			continue;
+		}
+		le64_put(ab_val(a, i), le64_get(ab_val(a, first)));
+		return 0;
+	}
+	return -1;
+}
+
+/* A value slot past nr_entries of a block that is not full: all ones
+ * (nothing reads it). */
+static int k_ab_slack(struct dmg_at *a)
+{
+	if (a->nr >= a->max || !a->vs)
+		return -1;
+	memset(ab_val(a, a->nr), 0xff, a->vs);
+	return 0;
+}
+
+/* The first bit past a bitset's length set, in its last word (nothing
+ * reads it). */
+static int k_bits_tail(struct dmg_at *a)
+{
+	uint64_t bits = a->t->tree == DT_C_DISCARD ? a->p->discard_nr_blocks :
+			a->p->cache_blocks;
+	uint64_t w = bits / 64;
+	uint8_t *at;
+
+	if (!(bits % 64) || a->vs != 8 || !a->max ||
+	    a->t->bitmap_index != w / a->max || w % a->max >= a->nr)
+		return -1;
+	at = ab_val(a, (uint32_t)(w % a->max));
+	le64_put(at, le64_get(at) | 1ull << (bits % 64));
+	return 0;
+}
+
 #define KIND(name, what, classes, where, off, val) \
 	{ name, what, classes, where, off, val, NULL, 0 }
 #define SPECIAL(name, what, classes, fn, off, val) \
 	{ name, what, classes, W_SPECIAL, off, val, fn, 0 }
 #define ROOT(sm, field) (SBO_##sm + SM_ROOT_OFF_##field)
+#define CROOT(field) (CSO_META_SM + SM_ROOT_OFF_##field)
 
 static const struct dmg_kind kinds[] = {
 	KIND("nr-over-max", "nr_entries = max_entries + 1", C_NODE, W_LE32,
@@ -582,10 +752,12 @@ static const struct dmg_kind kinds[] = {
 	KIND("blocknr-other", "the block's location field names the next "
 	     "block", C_ALL, W_LE64, 8, V_NEXT),
 	{ "csum-bad", "a bit of the payload flipped, the checksum left as it "
-	  "was (the only kind whose checksum is not recomputed)", C_ALL,
+	  "was (the only kinds whose checksum is not recomputed: this and "
+	  "zero)", C_ALL | C_AB,
 	  W_SPECIAL, PD_BLOCK_SIZE - 96, V_ZERO, k_flip, 1 },
 	{ "zero", "the whole block zeroes, checksum too (a block lost or "
-	  "discarded; an all-zero superblock reads as unformatted)", C_ALL,
+	  "discarded; an all-zero superblock reads as unformatted)",
+	  C_ALL | C_AB,
 	  W_SPECIAL, 0, V_ZERO, k_zero, 1 },
 	SPECIAL("keys-swap", "keys 0 and 1 swapped (out of order)", C_NODE,
 		k_keys_swap, 0, V_ZERO),
@@ -683,6 +855,99 @@ static const struct dmg_kind kinds[] = {
 	     W_VALUE64, 24, V_INC),
 	KIND("map-data-end", "a mapping's data block = the first past the end "
 	     "of the data device", C(LEAF_MAP), W_VALUE64, 8, V_DATA_END),
+	/* dm-cache: the superblock */
+	KIND("csb-magic", "cache superblock: magic + 1", C(CSB), W_LE64,
+	     CSO_MAGIC, V_INC),
+	KIND("csb-version-zero", "cache superblock: version = 0", C(CSB),
+	     W_LE32, CSO_VERSION, V_ZERO),
+	KIND("csb-version-three", "cache superblock: version = 3", C(CSB),
+	     W_LE32, CSO_VERSION, V_THREE),
+	KIND("csb-hint-size", "cache superblock: policy_hint_size = 3", C(CSB),
+	     W_LE32, CSO_HINT_SIZE, V_THREE),
+	KIND("csb-needs-check", "cache superblock: the NEEDS_CHECK flag set",
+	     C(CSB), W_LE32, CSO_FLAGS, V_NEEDS_CHECK),
+	KIND("csb-map-end", "cache superblock: mapping root past the end of "
+	     "the device", C(CSB), W_LE64, CSO_MAP_ROOT, V_END),
+	KIND("csb-map-zero", "cache superblock: mapping root = block 0",
+	     C(CSB), W_LE64, CSO_MAP_ROOT, V_ZERO),
+	KIND("csb-map-discard", "cache superblock: mapping root = the discard "
+	     "root (another array's tree)", C(CSB), W_LE64, CSO_MAP_ROOT,
+	     V_CSB_DISCARD),
+	KIND("csb-hint-end", "cache superblock: hint root past the end",
+	     C(CSB), W_LE64, CSO_HINT_ROOT, V_END),
+	KIND("csb-discard-end", "cache superblock: discard root past the end",
+	     C(CSB), W_LE64, CSO_DISCARD_ROOT, V_END),
+	KIND("csb-dirty-end", "cache superblock: dirty root past the end (read "
+	     "in format 2 only)", C(CSB), W_LE64, CSO_DIRTY_ROOT, V_END),
+	KIND("csb-cblocks-inc", "cache superblock: cache_blocks + 1", C(CSB),
+	     W_LE32, CSO_CACHE_BLOCKS, V_INC),
+	KIND("csb-cblocks-zero", "cache superblock: cache_blocks = 0", C(CSB),
+	     W_LE32, CSO_CACHE_BLOCKS, V_ZERO),
+	KIND("csb-discard-nr-word", "cache superblock: discard_nr_blocks + 64 "
+	     "(one bitset word more than stored)", C(CSB), W_LE64,
+	     CSO_DISCARD_NR, V_PLUS_WORD),
+	KIND("csb-data-bs-zero", "cache superblock: data_block_size = 0",
+	     C(CSB), W_LE32, CSO_DATA_BS, V_ZERO),
+	KIND("csb-meta-bs-zero", "cache superblock: metadata_block_size = 0",
+	     C(CSB), W_LE32, CSO_META_BS, V_ZERO),
+	KIND("csb-incompat", "cache superblock: an unknown incompat flag",
+	     C(CSB), W_LE32, CSO_INCOMPAT, V_ONE),
+	KIND("csb-compat-ro", "cache superblock: an unknown compat_ro flag",
+	     C(CSB), W_LE32, CSO_COMPAT_RO, V_ONE),
+	KIND("csb-msm-index-end", "cache superblock: metadata space map index "
+	     "block past the end", C(CSB), W_LE64, CROOT(BITMAP_ROOT), V_END),
+	KIND("csb-msm-index-node", "cache superblock: metadata space map index "
+	     "block = the mapping root (a btree node)", C(CSB), W_LE64,
+	     CROOT(BITMAP_ROOT), V_MAP_ROOT),
+	KIND("csb-msm-rc-end", "cache superblock: metadata space map "
+	     "ref-count root past the end", C(CSB), W_LE64,
+	     CROOT(REF_COUNT_ROOT), V_END),
+	KIND("csb-meta-nr-small", "cache superblock: metadata block count = "
+	     "the highest block in use", C(CSB), W_LE64, CROOT(NR_BLOCKS),
+	     V_MAX_USED),
+	KIND("csb-meta-nr-zero", "cache superblock: metadata block count = 0",
+	     C(CSB), W_LE64, CROOT(NR_BLOCKS), V_ZERO),
+	KIND("csb-meta-nr-huge", "cache superblock: metadata block count one "
+	     "more than 255 bitmaps hold", C(CSB), W_LE64, CROOT(NR_BLOCKS),
+	     V_META_HUGE),
+	KIND("csb-meta-alloc", "cache superblock: metadata nr_allocated + 1",
+	     C(CSB), W_LE64, CROOT(NR_ALLOCATED), V_INC),
+	/* dm-cache: array blocks */
+	KIND("ab-max-zero", "array block: max_entries = 0", C_AB, W_LE32,
+	     AO_MAX, V_ZERO),
+	KIND("ab-max-inc", "array block: max_entries + 1", C_AB, W_LE32,
+	     AO_MAX, V_INC),
+	KIND("ab-nr-zero", "array block: nr_entries = 0", C_AB, W_LE32, AO_NR,
+	     V_ZERO),
+	KIND("ab-nr-over", "array block: nr_entries = max_entries + 1", C_AB,
+	     W_LE32, AO_NR, V_NR_OVER),
+	KIND("ab-nr-dec", "array block: nr_entries - 1", C_AB, W_LE32, AO_NR,
+	     V_DEC),
+	KIND("ab-vsize-zero", "array block: value_size = 0", C_AB, W_LE32,
+	     AO_VSIZE, V_ZERO),
+	KIND("ab-vsize-other", "array block: value_size = 4 (8 where it was "
+	     "4)", C_AB, W_LE32, AO_VSIZE, V_OTHER_VSIZE),
+	KIND("ab-blocknr-other", "array block: its location field (offset 16) "
+	     "names the next block", C_AB, W_LE64, AO_BLOCKNR, V_NEXT),
+	SPECIAL("ab-slack", "array block: the first slot past nr_entries of a "
+		"block not full set to all ones (nothing reads it)", C_AB,
+		k_ab_slack, 0, V_ZERO),
+	SPECIAL("ab-map-flags", "mapping array: a mapping's flags get the "
+		"unknown bit 4", C(AB_MAP), k_ab_map, AM_FLAGS, V_ZERO),
+	SPECIAL("ab-map-dup", "mapping array: a mapping = the one before it "
+		"(one origin block cached twice)", C(AB_MAP), k_ab_map, AM_DUP,
+		V_ZERO),
+	SPECIAL("ab-map-unmapped", "mapping array: an unmapped entry gets "
+		"origin block 1 without the VALID flag", C(AB_MAP), k_ab_map,
+		AM_UNMAPPED, V_ZERO),
+	SPECIAL("ab-map-dirty2", "mapping array, format 2: a mapping gets the "
+		"DIRTY flag (format 2 keeps dirty bits in their bitset)",
+		C(AB_MAP), k_ab_map, AM_DIRTY2, V_ZERO),
+	SPECIAL("ab-map-ones", "mapping array: the first entry = 2^64 - 1 "
+		"(origin block 2^48 - 1, every flag)", C(AB_MAP), k_ab_map,
+		AM_ONES, V_ZERO),
+	SPECIAL("ab-bits-tail", "bitset: the first bit past its length set "
+		"(nothing reads it)", C(AB_BITS), k_bits_tail, 0, V_ZERO),
 };
 
 #define NR_KINDS PD_ARRAY_SIZE(kinds)
@@ -726,6 +991,12 @@ int dmg_apply(const struct dmg_plan *p, const struct dmg_target *t,
 		a.vs = le32_get(blk + NO_VSIZE);
 		if (a.max != node_max_for(a.vs))
 			return -1;		/* not a node of a committed tree */
+	} else if (t->role == DR_ABLOCK) {
+		a.nr = le32_get(blk + AO_NR);
+		a.max = le32_get(blk + AO_MAX);
+		a.vs = le32_get(blk + AO_VSIZE);
+		if (!a.vs || a.max != array_max_entries(a.vs))
+			return -1;		/* not a committed array block */
 	}
 	if (a.k->fn ? a.k->fn(&a) : put(&a))
 		return -1;
@@ -733,6 +1004,24 @@ int dmg_apply(const struct dmg_plan *p, const struct dmg_target *t,
 		le32_put(blk, pd_block_csum(blk + 4, PD_BLOCK_SIZE - 4,
 					    role_salt[t->role]));
 	return 0;
+}
+
+pd_block_t dmg_zeroed_data_block(const struct dmg_target *t, unsigned kind,
+				 const uint8_t *blk)
+{
+	uint64_t base = t->bitmap_index * SM_ENTRIES_PER_BLOCK;
+	uint64_t n = t->sm_nr_blocks > base ? t->sm_nr_blocks - base : 0;
+
+	if (kind >= NR_KINDS || kinds[kind].fn != k_bitmap ||
+	    kinds[kind].off != 1 || kinds[kind].val != V_ZERO ||
+	    t->role != DR_BITMAP || t->tree != DT_DATA_INDEX)
+		return DMG_NO_BLOCK;
+	if (n > SM_ENTRIES_PER_BLOCK)
+		n = SM_ENTRIES_PER_BLOCK;
+	for (uint64_t i = 0; i < n; i++)	/* as k_bitmap looks */
+		if (bm_get(blk, i) == 1)
+			return base + i;
+	return DMG_NO_BLOCK;
 }
 
 /* --- ids -------------------------------------------------------------------- */
@@ -837,6 +1126,12 @@ struct ex {
 					 * answer */
 	int dead;			/* an abort failed: nothing more */
 	char msg[300];
+	pd_block_t zeroed;		/* a data block counted 0 by the damage
+					 * (DMG_NO_BLOCK: none) */
+	uint64_t z_dev, z_vblock;	/* its first mapping in the walk */
+	uint64_t z_seen;		/* how many mappings the walk met */
+	int silent;			/* its remove succeeded (SM4) */
+	char silent_msg[300];
 };
 
 static int ex_pool(void *ctx, const struct client_pool_info *info)
@@ -867,6 +1162,10 @@ static int ex_map(void *ctx, uint64_t dev, uint64_t vblock, pd_block_t block,
 	struct ex *x = ctx;
 
 	(void)time;
+	if (block == x->zeroed && !x->z_seen++) {
+		x->z_dev = dev;
+		x->z_vblock = vblock;
+	}
 	for (size_t i = 0; i < x->nr; i++) {
 		struct ex_dev *d = &x->dev[i];
 
@@ -928,6 +1227,38 @@ static void ex_lookup(struct ex *x, uint64_t dev, uint64_t vblock,
 		 want_block == UINT64_MAX ? 0 : want_block);
 }
 
+/*
+ * The damage set the count of data block x->zeroed to 0 (bm-used-to-free).
+ * When the walk met it mapped once and no metadata snapshot is held (its
+ * leaf is then shared with nothing, so no shadowing incs it first), the
+ * remove of that mapping decrements a count of 0, and the core must
+ * refuse it (core/sm.h SM4, the Linux fix "dm space map: disallow
+ * decrementing a reference count below zero").  A success means the
+ * core went on silently over the damage.  An abort after either answer:
+ * the rest of the exercise starts from the image as it was.
+ */
+static void ex_probe_zeroed(struct ex *x)
+{
+	pd_block_t held = 0;
+	int r;
+
+	if (x->zeroed == DMG_NO_BLOCK || !x->walked || x->z_seen != 1 ||
+	    x->cl->ops->get_meta_snap(x->cl, &held) || held)
+		return;
+	r = x->cl->ops->remove(x->cl, x->z_dev, x->z_vblock);
+	if (!r) {
+		x->silent = 1;
+		snprintf(x->silent_msg, sizeof(x->silent_msg), "the remove of "
+			 "device %" PRIu64 " block %" PRIu64 ", mapped once to "
+			 "data block %" PRIu64 " whose count the damage set to "
+			 "0, succeeded: a count of 0 was decremented silently "
+			 "(core/sm.h SM4)", x->z_dev, x->z_vblock,
+			 (uint64_t)x->zeroed);
+	}
+	if (x->cl->ops->abort(x->cl))
+		x->dead = 1;
+}
+
 static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 {
 	uint64_t nr;
@@ -955,10 +1286,11 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
  * device resize and a commit; after a failed step an abort, and on.  0, 1
  * a wrong answer, or the first -errno; msg says which step.
  */
-static int exercise(struct client *cl, char *msg, size_t len)
+static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
+		    size_t len, int *silent)
 {
 	static const struct client_walker walker = { ex_pool, ex_dev_cb, ex_map };
-	struct ex x = { .cl = cl };
+	struct ex x = { .cl = cl, .zeroed = zeroed };
 	pd_block_t held = 0;
 	uint64_t *devs = NULL;
 	size_t nr_devs = 0;
@@ -996,6 +1328,8 @@ static int exercise(struct client *cl, char *msg, size_t len)
 		if (d->n && d->hi < UINT64_MAX)
 			ex_lookup(&x, d->id, d->hi + 1, UINT64_MAX);
 	}
+	if (!x.dead)
+		ex_probe_zeroed(&x);
 	for (size_t i = 0; i < x.nr && !x.dead; i++)
 		ex_change_dev(&x, &x.dev[i]);
 	if (!x.dead && x.nr && x.max_id < THIN_MAX_DEV_ID)
@@ -1015,7 +1349,8 @@ static int exercise(struct client *cl, char *msg, size_t len)
 		ex_done(&x, "resize_data", cl->ops->resize_data(cl, x.nr_data + 16));
 	if (!x.dead)
 		ex_done(&x, "commit", cl->ops->commit(cl));
-	snprintf(msg, len, "%s", x.msg);
+	*silent = x.silent;
+	snprintf(msg, len, "%s", x.silent ? x.silent_msg : x.msg);
 	return x.err;
 }
 
@@ -1063,10 +1398,9 @@ static int read_meta_snap(struct bdev *image, const struct client_params *cp)
 	return r;
 }
 
-/* Does text name block b ("block B", "bitmap B"; the superblock for 0)? */
-static int names_block(const char *text, pd_block_t b)
+int dmg_names_block(const char *text, pd_block_t b)
 {
-	static const char *const words[] = { "block ", "bitmap " };
+	static const char *const words[] = { "block ", "bitmap ", "node " };
 	char num[32];
 
 	snprintf(num, sizeof(num), "%" PRIu64, (uint64_t)b);
@@ -1085,79 +1419,189 @@ static int names_block(const char *text, pd_block_t b)
 	return 0;
 }
 
-void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, pd_block_t block, struct dmg_result *out)
+/* o->lo, o->hi: the committed states a cut just after a commit allows. */
+static void obs_expect(struct dmg_obs *o, const struct run_result *res,
+		       uint64_t cut)
 {
-	struct client_params params = {
-		.data_block_size = res->geo.block_size,
-		.cache_blocks = res->geo.cache_blocks,
-	};
-	const struct client_ops *ops = &client_core_ops;
-	struct check_out cont = { .outcome = OUT_ROLLBACK };
-	struct client *pool = NULL;
-	char chk_msg[300], ex_msg[300];
-	struct digest d = { 0, 0 };
-	int chk, rd, rs, rc, rx, matched = 0;
 	struct expect e;
 
-	out->core_only = 0;
 	workload_expect(res, cut, &e);
-	/* the checker first, on the image as damaged: its findings name the
-	 * block even where the core's error cannot (issue 16) */
-	chk = explore_structural(image, NULL, chk_msg, sizeof(chk_msg));
-	rd = ops->open(image, &params, &pool);
-	if (rd) {
-		say(out, DMG_DETECTED, "open refused the image: %s%s%s",
-		    pd_strerror(rd), chk > 0 ? "; checker: " : "",
-		    chk > 0 ? chk_msg : "");
-		out->named = names_block(out->msg, block);
-		return;
-	}
-	rd = client_digest(pool, &d);
-	for (int64_t k = e.lo < 0 ? 0 : e.lo; !rd && k <= e.hi; k++)
+	o->lo = e.lo < 0 ? 0 : e.lo;
+	o->hi = e.hi;
+}
+
+/* 1 if d is the digest of one of them. */
+static int state_allowed(const struct run_result *res, const struct dmg_obs *o,
+			 struct digest d)
+{
+	for (int64_t k = o->lo; k <= o->hi; k++)
 		if ((uint64_t)k < res->nr_states && digest_eq(d, res->digests[k]))
-			matched = 1;
-	rs = read_meta_snap(image, &params);
-	/* after that the image changes: continue, then the exercise, each
-	 * run whatever the verdict so far (what they reach counts too) */
-	rc = rd ? 0 : explore_continue(pool, image, d, &cont);
-	rx = exercise(pool, ex_msg, sizeof(ex_msg));
-	if (chk < 0) {
+			return 1;
+	return 0;
+}
+
+void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out)
+{
+	char msg[300];
+	int chk;
+
+	out->core_only = 0;
+	if (o->opened) {
+		say(out, DMG_DETECTED, "open refused the image: %s%s%s",
+		    pd_strerror(o->opened), o->chk > 0 ? "; checker: " : "",
+		    o->chk > 0 ? o->chk_msg : "");
+	} else if (o->chk < 0) {
 		say(out, DMG_VIOLATION, "the checker could not run: %s",
-		    pd_strerror(chk));
-	} else if (chk > 0) {
-		say(out, DMG_DETECTED, "checker: %s", chk_msg);
-	} else if (rd) {
-		say(out, DMG_DETECTED, "the core refused reading the pool: %s",
-		    pd_strerror(rd));
+		    pd_strerror(o->chk));
+	} else if (o->silent) {
+		say(out, DMG_VIOLATION, "exercise: %s", o->ex_msg);
+	} else if (o->chk > 0) {
+		say(out, DMG_DETECTED, "checker: %s", o->chk_msg);
+	} else if (o->rd) {
+		say(out, DMG_DETECTED, "the core refused reading the %s: %s",
+		    o->what, pd_strerror(o->rd));
 		out->core_only = 1;
-	} else if (!matched) {
+	} else if (!o->matched && o->chk_msg[0]) {
+		/* the checker passed with a warning only (dm-cache: a hint
+		 * array shorter than the cache, which the kernel's resize
+		 * leaves behind): it did not accept the image silently */
+		say(out, DMG_DETECTED, "the checker warns: %s; the state read is "
+		    "none of the committed states %" PRId64 "..%" PRId64,
+		    o->chk_msg, o->lo, o->hi);
+	} else if (!o->matched) {
 		say(out, DMG_VIOLATION, "silently wrong: the checker passes, the "
-		    "core reads the pool, and the state is none of the "
-		    "committed states %" PRId64 "..%" PRId64, e.lo < 0 ? 0 : e.lo,
-		    e.hi);
-	} else if (rs) {
+		    "core reads the %s, and the state is none of the committed "
+		    "states %" PRId64 "..%" PRId64, o->what, o->lo, o->hi);
+	} else if (o->rs) {
 		say(out, DMG_DETECTED, "the core refused the held metadata "
-		    "snapshot: %s", pd_strerror(rs));
+		    "snapshot: %s", pd_strerror(o->rs));
 		out->core_only = 1;
-	} else if (rc < 0 || (!rc && rx < 0)) {
+	} else if (o->rc < 0 || (!o->rc && o->rx < 0)) {
 		say(out, DMG_DETECTED, "the core refused %s: %s",
-		    rc < 0 ? "the continue step" : "the exercise",
-		    rc < 0 ? cont.msg : ex_msg);
+		    o->rc < 0 ? "the continue step" : "the exercise",
+		    o->rc < 0 ? o->cont_msg : o->ex_msg);
 		out->core_only = 1;
-	} else if (rc > 0) {
-		say(out, DMG_VIOLATION, "%s", cont.msg);
-	} else if (rx > 0) {
-		say(out, DMG_VIOLATION, "exercise: %s", ex_msg);
+	} else if (o->rc > 0) {
+		say(out, DMG_VIOLATION, "%s", o->cont_msg);
+	} else if (o->rx > 0) {
+		say(out, DMG_VIOLATION, "exercise: %s", o->ex_msg);
 	} else {
-		chk = explore_structural(image, NULL, chk_msg, sizeof(chk_msg));
+		chk = o->recheck(o->image, msg, sizeof(msg));
 		if (chk)
 			say(out, DMG_VIOLATION, "after the exercise's commit: %s",
-			    chk < 0 ? pd_strerror(chk) : chk_msg);
+			    chk < 0 ? pd_strerror(chk) : msg);
 		else
 			say(out, DMG_HARMLESS, "the damage did not matter: state "
 			    "allowed, continue and exercise clean");
 	}
-	out->named = names_block(out->msg, block);
-	ops->destroy(pool);
+	out->named = dmg_names_block(out->msg, o->block);
+}
+
+void dmg_recover_with(const struct dmg_backend *be, void *ctx,
+		      const struct run_result *res, uint64_t cut,
+		      struct bdev *image, pd_block_t block,
+		      struct dmg_result *out)
+{
+	struct check_out cont = { .outcome = OUT_ROLLBACK };
+	char chk_msg[300], ex_msg[300] = "";
+	struct digest d = { 0, 0 };
+	struct dmg_obs o = { .what = be->what, .chk_msg = chk_msg,
+			     .cont_msg = cont.msg, .ex_msg = ex_msg,
+			     .recheck = be->check, .image = image,
+			     .block = block };
+
+	obs_expect(&o, res, cut);
+	/* the checker first, on the image as damaged: its findings name the
+	 * block even where the core's error cannot (issue 16) */
+	o.chk = be->check(image, chk_msg, sizeof(chk_msg));
+	o.opened = be->open(ctx, image);
+	if (o.opened) {
+		dmg_verdict(&o, out);
+		return;
+	}
+	o.rd = be->digest(ctx, &d);
+	o.matched = !o.rd && state_allowed(res, &o, d);
+	o.rs = be->snap ? be->snap(ctx, image) : 0;
+	/* after that the image changes: continue, then the exercise, each
+	 * run whatever the verdict so far (what they reach counts too) */
+	o.rc = o.rd ? 0 : be->cont(ctx, image, d, &cont);
+	o.rx = be->exercise(ctx, image, ex_msg, sizeof(ex_msg), &o.silent);
+	dmg_verdict(&o, out);
+	be->destroy(ctx);
+}
+
+/* --- the thin backend of the recovery --------------------------------------- */
+
+struct thin_rec {
+	struct client_params params;
+	struct client *pool;
+	pd_block_t zeroed;	/* dmg_zeroed_data_block's, or DMG_NO_BLOCK */
+};
+
+/* A finding counts, a warning does not (strict mode makes warnings
+ * findings): msg is emptied when there is none. */
+static int thin_check(struct bdev *image, char *msg, size_t len)
+{
+	int r = explore_structural(image, NULL, msg, len);
+
+	if (!r)
+		msg[0] = 0;
+	return r;
+}
+
+static int thin_open(void *ctx, struct bdev *image)
+{
+	struct thin_rec *t = ctx;
+
+	return client_core_ops.open(image, &t->params, &t->pool);
+}
+
+static int thin_digest(void *ctx, struct digest *d)
+{
+	return client_digest(((struct thin_rec *)ctx)->pool, d);
+}
+
+static int thin_snap(void *ctx, struct bdev *image)
+{
+	return read_meta_snap(image, &((struct thin_rec *)ctx)->params);
+}
+
+static int thin_cont(void *ctx, struct bdev *image, struct digest d,
+		     struct check_out *out)
+{
+	return explore_continue(((struct thin_rec *)ctx)->pool, image, d, out);
+}
+
+static int thin_exercise(void *ctx, struct bdev *image, char *msg, size_t len,
+			 int *silent)
+{
+	struct thin_rec *t = ctx;
+
+	(void)image;
+	return exercise(t->pool, t->zeroed, msg, len, silent);
+}
+
+static void thin_destroy(void *ctx)
+{
+	client_core_ops.destroy(((struct thin_rec *)ctx)->pool);
+}
+
+static const struct dmg_backend thin_backend = {
+	"pool", thin_check, thin_open, thin_digest, thin_snap, thin_cont,
+	thin_exercise, thin_destroy,
+};
+
+void dmg_recover(const struct run_result *res, uint64_t cut,
+		 struct bdev *image, pd_block_t block, pd_block_t zeroed,
+		 struct dmg_result *out)
+{
+	struct thin_rec t = {
+		.params = {
+			.data_block_size = res->geo.block_size,
+			.cache_blocks = res->geo.cache_blocks,
+		},
+		.zeroed = zeroed,
+	};
+
+	dmg_recover_with(&thin_backend, &t, res, cut, image, block, out);
 }

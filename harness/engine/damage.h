@@ -3,16 +3,18 @@
  *
  * The crash states the disk model allows are whole committed trees or are
  * stopped by a checksum first, so they never reach the core's defensive
- * checks on corrupt metadata.  This step does: for each thin scenario
- * (core backend, the NAME variant: the +small one commits the same
- * images), at the selected commits (below) it takes the durable image just
- * after the commit's superblock flush, and for each metadata block the
- * superblock reaches (the superblock, the held snapshot's copy, every node
- * of the mapping, details, data index and both ref-count trees, the
- * metadata index block, every bitmap) applies each damage of a fixed list
- * (damage_kind_name(), README "pdcrash run --damage") that fits the block,
- * with the block's checksum recomputed so the damage gets past the
- * validators.
+ * checks on corrupt metadata.  This step does: for each scenario, thin
+ * or dm-cache (core backend, the NAME variant: the +small one commits the
+ * same images), at the selected commits (below) it takes the durable
+ * image just after the commit's superblock flush, and for each metadata
+ * block the superblock reaches (thin: the superblock, the held snapshot's
+ * copy, every node of the mapping, details, data index and both
+ * ref-count trees; dm-cache: the cache superblock, the index trees of the
+ * mapping, hint, discard and dirty arrays and their array blocks, the
+ * metadata ref-count tree; both: the metadata index block, every bitmap)
+ * applies each damage of a fixed list (damage_kind_name(), README
+ * "pdcrash run --damage") that fits the block, with the block's checksum
+ * recomputed so the damage gets past the validators.
  *
  * Selection, bounded and deterministic:
  *  DG1  commits: every DAMAGE_EVERY-th committed state (0, N, 2N, ...) and
@@ -29,7 +31,15 @@
  * then the exercise: lookups, an insert, removes, a snapshot and a delete
  * on the existing devices, the held metadata snapshot read and released,
  * a commit (an abort after an error), so the damaged trees and space maps
- * are read, shadowed and decremented.  Outcomes:
+ * are read, shadowed and decremented.  Before its changes, when the damage
+ * (bm-used-to-free) set the count of a data block to 0 and the walk met
+ * that block mapped once with no metadata snapshot held, the exercise
+ * removes that mapping and aborts: the core must refuse to decrement a
+ * count of 0 (core/sm.h SM4).  A dm-cache image (damage_cache.c):
+ * core/check_cache.c, the open, every mapping, dirty bit, hint and discard
+ * bit read and compared, the crash check's continue step (ending in a
+ * clean shutdown and reopen), an exercise (a remove, a dirty bit, an
+ * insert, a grow and shrink, a discard bit, hints, a commit).  Outcomes:
  *  detected   the core returned an error (open, reading the pool) or the
  *             checker reported the damage (its messages name the block);
  *             whatever the continue step and the exercise do after that
@@ -39,10 +49,12 @@
  *             succeed with a clean structure after each commit;
  *  violation  a crash or a hang anywhere; or silently wrong: the core and
  *             the checker both accept the image and the state read is
- *             none of those the oracle allows; or, on an image the checker
+ *             none of those the oracle allows (dm-cache: unless the
+ *             checker warned: detected); or, on an image the checker
  *             passes with the right state, a core error later on (the
  *             core refuses what the checker accepts, or the checker
- *             misses damage the core trips on).
+ *             misses damage the core trips on); or, whatever the checker
+ *             says, the remove of that block counted 0 succeeding.
  *
  * Ids: NAME:sSEED:dK.BLOCK.KIND:e0 (committed state K, block, damage kind
  * by name), e.g. snapshots:s1:d3.17.child-self:e0.  `pdcrash replay ID`
@@ -81,7 +93,7 @@ const char *damage_outcome_name(enum damage_outcome o);
 
 /* The damage kinds, in list order: name (as ids spell it) and what it
  * does.  A name out of range is "?". */
-#define DAMAGE_MAX_KINDS 64
+#define DAMAGE_MAX_KINDS 128
 unsigned damage_nr_kinds(void);
 const char *damage_kind_name(unsigned k);
 const char *damage_kind_what(unsigned k);
@@ -102,7 +114,6 @@ int damage_id_parse(const char *text, struct damage_id *id, char *err,
 
 struct damage_scn_stats {
 	char name[128];
-	int skipped;			/* a dm-cache scenario: not damaged */
 	uint64_t commits;		/* committed states of the run */
 	uint64_t commits_damaged;	/* DG1 */
 	uint64_t blocks;		/* block versions damaged (DG2) */

@@ -118,7 +118,7 @@ static int durable_image(struct sd_cutter *c, struct bdev **image)
 
 /* The damaged image of job j (the worker's cutter seeks to its commit). */
 static int damaged_image(const struct dmg_scn *s, const struct dmg_job *j,
-			 struct bdev **image)
+			 struct bdev **image, pd_block_t *zeroed)
 {
 	const struct dmg_commit *c = &s->commits[j->commit];
 	const struct dmg_target *t = &c->plan.t[j->target];
@@ -134,6 +134,8 @@ static int damaged_image(const struct dmg_scn *s, const struct dmg_job *j,
 		r = durable_image(s->cutter, image);
 	if (!r)
 		r = bdev_read(*image, t->block, buf);
+	if (!r && zeroed)
+		*zeroed = dmg_zeroed_data_block(t, j->kind, buf);
 	if (!r)
 		r = dmg_apply(&c->plan, t, j->kind, buf) ? -EINVAL : 0;
 	if (!r)
@@ -150,7 +152,8 @@ static void run_job(const struct dmg_scn *s, size_t i, struct dmg_result *out)
 {
 	const struct dmg_job *j = &s->jobs[i];
 	struct bdev *image;
-	int r = damaged_image(s, j, &image);
+	pd_block_t zeroed = DMG_NO_BLOCK;
+	int r = damaged_image(s, j, &image, &zeroed);
 
 	memset(out, 0, sizeof(*out));
 	if (r) {
@@ -159,8 +162,14 @@ static void run_job(const struct dmg_scn *s, size_t i, struct dmg_result *out)
 			 "damaged image: %s", pd_strerror(r));
 		return;
 	}
-	dmg_recover(s->res, s->commits[j->commit].cut, image,
-		    s->commits[j->commit].plan.t[j->target].block, out);
+	if (s->res->geo.is_cache)
+		dmg_recover_cache(s->res, s->commits[j->commit].cut, image,
+				  s->commits[j->commit].plan.t[j->target].block,
+				  out);
+	else
+		dmg_recover(s->res, s->commits[j->commit].cut, image,
+			    s->commits[j->commit].plan.t[j->target].block,
+			    zeroed, out);
 	bdev_destroy(image);
 }
 
@@ -595,10 +604,6 @@ int damage_run(const struct run_opts *o, struct damage_summary *sum)
 		struct damage_scn_stats *st = &sum->scn[sum->nr_scn++];
 
 		snprintf(st->name, sizeof(st->name), "%s", o->scenarios[i]->name);
-		if (o->scenarios[i]->geo.is_cache) {
-			st->skipped = 1;	/* thin metadata only */
-			continue;
-		}
 		if (o->progress)
 			fprintf(stderr, "\rdamage: %-40s %.0f s", st->name,
 				now_sec() - t0);
@@ -681,12 +686,12 @@ void damage_print_json(const struct run_opts *o,
 		fputs(i ? ", " : "", f);
 		fputs("{\"name\": ", f);
 		json_str(f, st->name);
-		fprintf(f, ", \"skipped\": %s, \"commits\": %" PRIu64
+		fprintf(f, ", \"commits\": %" PRIu64
 			", \"commits_damaged\": %" PRIu64 ", \"blocks\": %" PRIu64
 			", \"images\": %" PRIu64 ", \"detected\": %" PRIu64
 			", \"harmless\": %" PRIu64 ", \"violations\": %" PRIu64
 			", \"core_only\": %" PRIu64 ", \"named\": %" PRIu64 "}",
-			st->skipped ? "true" : "false", st->commits,
+			st->commits,
 			st->commits_damaged, st->blocks, st->images,
 			st->outcomes[DMG_DETECTED], st->outcomes[DMG_HARMLESS],
 			st->outcomes[DMG_VIOLATION], st->core_only, st->named);
@@ -716,10 +721,7 @@ static void print_rows(const struct damage_summary *sum, FILE *f, int md)
 
 		snprintf(commits, sizeof(commits), "%" PRIu64 "/%" PRIu64,
 			 st->commits_damaged, st->commits);
-		if (st->skipped)
-			fprintf(f, md ? "| %s | skipped (dm-cache) | | | | | |\n" :
-				"%-28s skipped (dm-cache metadata)\n", st->name);
-		else if (md)
+		if (md)
 			fprintf(f, "| %s | %s | %" PRIu64 " | %" PRIu64 " | %"
 				PRIu64 " | %" PRIu64 " | %" PRIu64 " |\n", st->name,
 				commits, st->blocks, st->images,
@@ -816,14 +818,15 @@ int damage_write_report(const struct run_opts *o,
 static const char *const role_names[DR_NR] = {
 	"the superblock", "the held metadata snapshot's superblock copy",
 	"a btree node", "the metadata space map's index block",
-	"a space-map bitmap",
+	"a space-map bitmap", "the cache superblock", "an array block",
 };
 
 static const char *const tree_names[] = {
 	"", "the mapping tree's top level", "a device's mapping tree",
 	"the details tree", "the data space map's index",
 	"the data space map's ref counts", "the metadata space map",
-	"the metadata space map's ref counts",
+	"the metadata space map's ref counts", "the mapping array",
+	"the hint array", "the discard bitset", "the dirty bitset",
 };
 
 int damage_replay(const struct damage_id *id, const struct scenario *sc,
@@ -842,11 +845,6 @@ int damage_replay(const struct damage_id *id, const struct scenario *sc,
 	size_t n;
 	int r, rc = 2;
 
-	if (sc->geo.is_cache) {
-		fprintf(stderr, "pdcrash: %s is dm-cache metadata: the damage "
-			"step damages thin metadata only\n", sc->name);
-		return 2;
-	}
 	r = workload_run(&cfg, &res);
 	if (r) {
 		fprintf(stderr, "pdcrash: cannot run %s: %s\n", sc->name,
@@ -885,7 +883,7 @@ int damage_replay(const struct damage_id *id, const struct scenario *sc,
 
 	s.jobs = &j;
 	s.nr_jobs = 1;
-	if (!t || damaged_image(&s, &j, &image)) {
+	if (!t || damaged_image(&s, &j, &image, NULL)) {
 		fprintf(stderr, "pdcrash: id %s: %s of committed state %" PRIu64
 			": not an id of this scenario and seed\n", text, t ?
 			"the damage kind does not fit this block" :

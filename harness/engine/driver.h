@@ -93,7 +93,6 @@ struct variant_stats {
 	uint64_t alloc_runs[2];		/* the fault runs planned of each, */
 	uint64_t alloc_fired;		/* in how many the failure happened, */
 	uint64_t alloc_failed;		/* and an op returned it */
-	int alloc_skipped;		/* --alloc-faults not run (dm-cache) */
 	uint64_t plot[PLOT_BINS][OUT_NR];	/* outcomes along the op log */
 	/* exhaustive mode (states counts leaves there): */
 	uint64_t recoveries;		/* leaves whose recovery ran */
@@ -103,7 +102,6 @@ struct variant_stats {
 	struct bignum states_total, states_covered;
 	/* write-time invariants (writecheck.h), on every run's log: */
 	uint64_t writes_checked, write_walks, write_violations;
-	int media_skipped;		/* --media-faults not run (dm-cache) */
 };
 
 struct violation {

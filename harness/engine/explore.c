@@ -534,16 +534,18 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	int r;
 
 	struct lost_watch lw = { .seen = 0 };
+	int watched = lost_watch_init(res, id, image, &lw);
 
-	if (res && res->geo.is_cache) {	/* a dm-cache run */
-		cache_check_image(res, image, id, opts, fault_key, torn, out);
+	if (watched)
+		image = &lw.bd;
+	if (res->geo.is_cache) {	/* a dm-cache run */
+		cache_check_image(res, image, id, opts, fault_key, torn,
+				  watched ? &lw.seen : NULL, lw.block, out);
 		return;
 	}
 	out->state = -2;
 	out->msg[0] = 0;
 	workload_expect(res, id->cut, &e);
-	if (lost_watch_init(res, id, image, &lw))
-		image = &lw.bd;
 	if (opts && opts->recovery_fault) {
 		struct prng p;
 		struct bdev *fb;

@@ -43,9 +43,9 @@ struct run {
 	struct oracle *snap_model;	/* the model at the last metadata
 					 * snapshot reservation (meta-snap-check) */
 	int skip_noted;			/* a skipped op was reported */
-	int alloc_paused;		/* the harness's own calls into the
-					 * core: their allocations are not
-					 * the pool's (not counted) */
+	struct alloc_watch aw;		/* the allocation hits of the run
+					 * (aw.paused: the harness's own
+					 * calls into the core) */
 	int recovered;			/* the workload recovered from an
 					 * error (recover_inner): the pool may
 					 * be in an earlier state than the
@@ -177,6 +177,7 @@ static struct run_op *push_op(struct run *w, const struct op *op)
 #include <fiu-control.h>
 
 static uint64_t fiu_countdown;
+static int fiu_fired;
 
 static int fiu_nth_hit(const char *name, int *failnum, void **failinfo,
 		       unsigned int *flags)
@@ -185,11 +186,15 @@ static int fiu_nth_hit(const char *name, int *failnum, void **failinfo,
 	(void)failnum;
 	(void)failinfo;
 	(void)flags;
-	return fiu_countdown && --fiu_countdown == 0;
+	if (!fiu_countdown || --fiu_countdown)
+		return 0;
+	fiu_fired = 1;
+	return 1;
 }
 
 static int fiu_arm(const struct run_config *cfg)
 {
+	fiu_fired = 0;
 	if (!cfg->fiu_name)
 		return 0;
 	fiu_init(0);
@@ -212,14 +217,14 @@ static void fiu_disarm(const struct run_config *cfg)
  * counted is a static (one workload runs at a time in a process).  Every
  * hit is counted, the sweep's hook sees it, and the planned one fails.
  */
-static struct run *alloc_run;
+static struct alloc_watch *alloc_run;
 
 static const char *const alloc_points[2] = { FP_CORE_ALLOC, FP_SM_NEW_BLOCK };
 
 static int alloc_hit(const char *name, int *failnum, void **failinfo,
 		     unsigned int *flags)
 {
-	struct run *w = alloc_run;
+	struct alloc_watch *aw = alloc_run;
 	int k = strcmp(name, FP_CORE_ALLOC) != 0;
 	enum fault_kind fk = k ? FAULT_NOSPACE : FAULT_NOMEM;
 	struct run_result *res;
@@ -228,14 +233,14 @@ static int alloc_hit(const char *name, int *failnum, void **failinfo,
 	(void)failnum;
 	(void)failinfo;
 	(void)flags;
-	if (!w || w->alloc_paused)
+	if (!aw || aw->paused)
 		return 0;
-	res = w->res;
+	res = aw->res;
 	n = ++res->alloc_hits[k];
-	if (w->cfg->alloc_hook)
-		w->cfg->alloc_hook(w->cfg->alloc_hook_ctx, fk, n);
+	if (aw->cfg->alloc_hook)
+		aw->cfg->alloc_hook(aw->cfg->alloc_hook_ctx, fk, n);
 	/* (a sweep's kid has just planned its fault in cfg) */
-	if (w->cfg->fault.kind != fk || w->cfg->fault.nth != n ||
+	if (aw->cfg->fault.kind != fk || aw->cfg->fault.nth != n ||
 	    res->alloc_fired)
 		return 0;
 	res->alloc_fired = 1;
@@ -244,9 +249,9 @@ static int alloc_hit(const char *name, int *failnum, void **failinfo,
 	return 1;
 }
 
-static int alloc_arm(struct run *w)
+static int alloc_arm(struct alloc_watch *aw)
 {
-	const struct run_config *cfg = w->cfg;
+	const struct run_config *cfg = aw->cfg;
 
 	if (!cfg->alloc_hook && !fault_is_alloc(cfg->fault.kind))
 		return 0;
@@ -254,22 +259,24 @@ static int alloc_arm(struct run *w)
 			      !strcmp(cfg->fiu_name, alloc_points[1])))
 		return -EBUSY;	/* --fiu already fails that point */
 	fiu_init(0);
-	alloc_run = w;
+	alloc_run = aw;
 	for (int k = 0; k < 2; k++)
 		if (fiu_enable_external(alloc_points[k], 1, NULL, 0, alloc_hit))
 			return -EINVAL;
 	return 0;
 }
 
-static void alloc_disarm(struct run *w)
+static void alloc_disarm(struct alloc_watch *aw)
 {
-	if (alloc_run != w)
+	if (alloc_run != aw)
 		return;
 	for (int k = 0; k < 2; k++)
 		fiu_disable(alloc_points[k]);
 	alloc_run = NULL;
 }
 #else
+static const int fiu_fired = 0;
+
 static int fiu_arm(const struct run_config *cfg)
 {
 	return cfg->fiu_name ? -EOPNOTSUPP : 0;
@@ -280,17 +287,70 @@ static void fiu_disarm(const struct run_config *cfg)
 	(void)cfg;
 }
 
-static int alloc_arm(struct run *w)
+static int alloc_arm(struct alloc_watch *aw)
 {
-	return w->cfg->alloc_hook || fault_is_alloc(w->cfg->fault.kind) ?
+	return aw->cfg->alloc_hook || fault_is_alloc(aw->cfg->fault.kind) ?
 	       -EOPNOTSUPP : 0;
 }
 
-static void alloc_disarm(struct run *w)
+static void alloc_disarm(struct alloc_watch *aw)
 {
-	(void)w;
+	(void)aw;
 }
 #endif
+
+/* Plan cfg's IO error or media fault on sd (nothing for the others). */
+static int plan_fault(const struct run_config *cfg, struct simdisk *sd)
+{
+	static const enum sd_op_kind kinds[] = {
+		[FAULT_READ] = SD_READ,
+		[FAULT_WRITE] = SD_WRITE,
+		[FAULT_FLUSH] = SD_FLUSH,
+	};
+
+	if (fault_is_media(cfg->fault.kind))
+		return simdisk_media_fault(sd, cfg->fault.kind == FAULT_BITROT ?
+					   SD_MEDIA_BITROT : SD_MEDIA_LOST_SECTOR,
+					   cfg->fault.nth, cfg->seed);
+	if (fault_can_stick(cfg->fault.kind) && !fault_is_data(cfg->fault.kind))
+		return simdisk_fail_nth(sd, kinds[cfg->fault.kind],
+					cfg->fault.nth, cfg->fault.sticky);
+	return 0;	/* none, an allocation failure, or a data-disk fault
+			 * (armed on the data disk when it is made) */
+}
+
+int workload_faults_arm(struct alloc_watch *aw, struct simdisk *sd)
+{
+	int r = plan_fault(aw->cfg, sd);
+
+	if (!r)
+		r = fiu_arm(aw->cfg);
+	return r ? r : alloc_arm(aw);
+}
+
+void workload_faults_disarm(struct alloc_watch *aw)
+{
+	fiu_disarm(aw->cfg);
+	alloc_disarm(aw);
+}
+
+int workload_fiu_explains(const struct run_config *cfg, int r)
+{
+	static const struct { const char *name; int err; } own[] = {
+		{ FP_CORE_ALLOC, -ENOMEM },
+		{ FP_SM_NEW_BLOCK, -ENOSPC },
+		{ FP_SM_COPY_ROOT, -ENOMEM },
+	};
+
+	if (!cfg->fiu_name || !fiu_fired || !r)
+		return 0;
+	if (r == -EIO)
+		return 1;
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (!strcmp(cfg->fiu_name, own[i].name))
+			return r == own[i].err;
+	return 0;
+}
 
 int workload_fiu_check(const char *name)
 {
@@ -308,12 +368,6 @@ int workload_fiu_check(const char *name)
 	return -EINVAL;
 }
 
-/* The error an allocation failure of kind k makes the core return. */
-static int alloc_errno(enum fault_kind k)
-{
-	return k == FAULT_NOMEM ? -ENOMEM : -ENOSPC;
-}
-
 /* r is the planned allocation failure's doing: it fired in the op now
  * running and r is its error, or the pool it poisoned refuses (any
  * error: -EIO from then on). */
@@ -325,7 +379,7 @@ static int alloc_explains(struct run *w, int r)
 		return 0;
 	if (w->ops->is_failed(w->cl))
 		return 1;
-	return r == alloc_errno(w->cfg->fault.kind) && res->nr_ops &&
+	return r == workload_alloc_errno(w->cfg->fault.kind) && res->nr_ops &&
 	       res->alloc_op == res->nr_ops - 1;
 }
 
@@ -345,6 +399,14 @@ static int injected(struct run *w, int r)
 	return r == -EIO || w->ops->is_failed(w->cl);
 }
 
+/* No fault of this run can have damaged a block: with none, or only
+ * allocation failures, nothing is lost, torn or flipped on the disk. */
+static int no_damage(const struct run *w)
+{
+	return (w->cfg->fault.kind == FAULT_NONE ||
+		fault_is_alloc(w->cfg->fault.kind)) && !w->cfg->fiu_name;
+}
+
 /* After an injected error: abort, and follow the pool to whatever state
  * it reopened in.  cand is the index of the state a failed commit was
  * making (its digest already pushed), or -1 outside a commit. */
@@ -362,13 +424,22 @@ static void recover_inner(struct run *w, int64_t cand)
 	 * of the state it shows. */
 	w->recovered = 1;
 	r = w->ops->after_error(w->cl);
+	/* A validator's refusal where nothing on the disk was damaged: a
+	 * block the failed op left dirty fails its own validator (core/bm.h
+	 * BM9), or the reopen read a block that was never valid. */
+	if ((r == -EILSEQ || r == -ENOTBLK) && no_damage(w))
+		live_fail(w, "the abort after an error failed with %s, and no "
+			  "device or media fault touched the disk: a block the "
+			  "failed op left dirty fails its own validator (core/"
+			  "bm.h BM9), or a block read back was never valid",
+			  pd_strerror(r));
 	read_only = r == 1;
 	if (read_only)
 		r = 0;
 	if (!r) {
-		w->alloc_paused++;	/* the harness reading the pool */
+		w->aw.paused++;	/* the harness reading the pool */
 		r = client_digest(w->cl, &d);
-		w->alloc_paused--;
+		w->aw.paused--;
 	}
 	if (r) {
 		/* The pool is dead: nothing more runs.  A commit's candidate
@@ -1232,14 +1303,14 @@ static void image_read_begin(struct run *w, struct image_read *ir)
 {
 	ir->reads = simdisk_count(w->res->sd, SD_READ);
 	simdisk_side_reads(w->res->sd, 1);
-	w->alloc_paused++;	/* nor are its allocations the pool's */
+	w->aw.paused++;	/* nor are its allocations the pool's */
 }
 
 /* 1 if a planned read fault hit one of the reads since begin. */
 static int image_read_end(struct run *w, const struct image_read *ir)
 {
 	simdisk_side_reads(w->res->sd, 0);
-	w->alloc_paused--;
+	w->aw.paused--;
 	(void)ir;
 	/* a libfiu point (bdev/read in the core's own path) may have fired:
 	 * not ours to judge */
@@ -1619,9 +1690,9 @@ static void check_expect(struct run *w, struct run_op *ro)
 	}
 	if (w->ops->committed_only_queries)
 		return;
-	w->alloc_paused++;	/* the harness reading the pool */
+	w->aw.paused++;	/* the harness reading the pool */
 	r = client_digest(w->cl, &d);
-	w->alloc_paused--;
+	w->aw.paused--;
 	if (injected(w, r)) {
 		recover(w, -1);
 		return;
@@ -1810,7 +1881,8 @@ static void exec_op(struct run *w, const struct op *op)
 int workload_run(const struct run_config *cfg, struct run_result *res)
 {
 	const struct scenario *sc = cfg->sc;
-	struct run w = { .cfg = cfg, .res = res, .clean_op = -1 };
+	struct run w = { .cfg = cfg, .res = res, .clean_op = -1,
+			 .aw = { .cfg = cfg, .res = res } };
 	const struct client_ops *ops = cfg->client ? cfg->client : &client_core_ops;
 	struct client_params params;
 	int r;
@@ -1843,27 +1915,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		goto out;
 	oracle_set_meta_blocks(w.model, res->geo.meta_blocks);
 	oracle_set_meta_blocks(w.committed, res->geo.meta_blocks);
-	if (fault_is_media(cfg->fault.kind)) {
-		r = simdisk_media_fault(res->sd, cfg->fault.kind == FAULT_BITROT ?
-					SD_MEDIA_BITROT : SD_MEDIA_LOST_SECTOR,
-					cfg->fault.nth, cfg->seed);
-		if (r)
-			goto out;
-	} else if (fault_can_stick(cfg->fault.kind) &&
-		   !fault_is_data(cfg->fault.kind)) {
-		static const enum sd_op_kind kinds[] = {
-			[FAULT_READ] = SD_READ,
-			[FAULT_WRITE] = SD_WRITE,
-			[FAULT_FLUSH] = SD_FLUSH,
-		};
-		r = simdisk_fail_nth(res->sd, kinds[cfg->fault.kind],
-				     cfg->fault.nth, cfg->fault.sticky);
-		if (r)
-			goto out;
-	}
-	r = fiu_arm(cfg);
-	if (!r)
-		r = alloc_arm(&w);
+	r = workload_faults_arm(&w.aw, res->sd);
 	if (r)
 		goto out;
 	for (size_t i = 0; i < sc->nr_ops && !res->dd; i++) {
@@ -1924,7 +1976,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 
 		if (fault_is_alloc(cfg->fault.kind))	/* and no pool yet */
 			planned = res->alloc_fired &&
-				  (r == alloc_errno(cfg->fault.kind) || r == -EIO);
+				  (r == workload_alloc_errno(cfg->fault.kind) || r == -EIO);
 		if (!planned) {
 			live_fail(&w, "format failed: %d (%s)", r, pd_strerror(r));
 		} else {
@@ -1956,8 +2008,7 @@ out:
 	res->fault = cfg->fault;
 	if (!r)
 		r = index_marks(res);
-	fiu_disarm(cfg);
-	alloc_disarm(&w);
+	workload_faults_disarm(&w.aw);
 	if (w.cl)
 		w.ops->destroy(w.cl);
 	oracle_destroy(w.model);

@@ -31,10 +31,16 @@
  * poisoned), which counts as the injected error above, or carry on with
  * results the oracle agrees with.  With stop_after_recovery the run stops
  * after the first good commit after the fault fired, refused or not.
+ *
+ * A dm-cache scenario runs the cache workload (cache_scenario.h,
+ * cache_workload.c) under the same rules, every fault kind and --fiu
+ * alike; its caller policy after an injected error is the cache client's
+ * (cache_client.h CC5).
  */
 #ifndef PD_WORKLOAD_H
 #define PD_WORKLOAD_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -228,6 +234,39 @@ uint64_t workload_commit_begin(const struct run_result *res, int64_t k);
 void workload_note_skip(const struct run_config *cfg, struct run_result *res,
 			struct run_op *ro, const char *backend, int *noted,
 			const char *why);
+
+/* The allocation hits of one run (thin or cache workload), counted and
+ * the planned one failed (cfg->fault, FAULT_NOMEM / FAULT_NOSPACE) when
+ * cfg->alloc_hook is set or the fault is an allocation failure; res gets
+ * alloc_hits, alloc_fired, alloc_seq and alloc_op (the op running:
+ * res->nr_ops - 1).  paused > 0: the harness's own calls into the core
+ * (reading the metadata to compare it), whose allocations are not the
+ * run's, neither counted nor failed. */
+struct alloc_watch {
+	const struct run_config *cfg;
+	struct run_result *res;
+	int paused;
+};
+
+/* Plan aw->cfg's fault on the run's simdisk sd (an IO error, a media
+ * fault), arm cfg->fiu_name (fail its fiu_nth hit) and the allocation
+ * points for aw (one run at a time in a process): 0; -EOPNOTSUPP a build
+ * without libfiu points; -EBUSY --fiu names an allocation point the fault
+ * plan fails too; -EINVAL.  Disarm after the run, also after a failed
+ * arm. */
+int workload_faults_arm(struct alloc_watch *aw, struct simdisk *sd);
+void workload_faults_disarm(struct alloc_watch *aw);
+
+/* 1 if the point cfg->fiu_name has failed in the run now armed and r is
+ * its error: -EIO, or the point's own (core/alloc -ENOMEM, sm/new_block
+ * -ENOSPC, sm/copy_root -ENOMEM). */
+int workload_fiu_explains(const struct run_config *cfg, int r);
+
+/* The error an allocation failure of kind k makes the core return. */
+static inline int workload_alloc_errno(enum fault_kind k)
+{
+	return k == FAULT_NOMEM ? -ENOMEM : -ENOSPC;
+}
 
 /* Index of the op running at log position seq (or the last before it). */
 size_t workload_op_at(const struct run_result *res, uint64_t seq);

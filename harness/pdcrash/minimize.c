@@ -248,6 +248,20 @@ static void add_try(uint64_t *tries, unsigned *nt, uint64_t v, uint64_t count)
 	tries[(*nt)++] = v;
 }
 
+/* The ops a cache run makes before the scenario's first line (the setup
+ * of a first resume: cache_workload.c, ops of line 0); 0 for thin, whose
+ * generated ops may have line 0 anywhere. */
+static size_t cache_setup_ops(const struct run_result *res)
+{
+	size_t k = 0;
+
+	if (!res->geo.is_cache)
+		return 0;
+	while (k < res->nr_ops && res->ops[k].op.line == 0)
+		k++;
+	return k;
+}
+
 /* Fault numbers to try for a candidate, best guess first; 0 if the
  * candidate cannot be run. */
 static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
@@ -277,7 +291,8 @@ static unsigned fault_tries(struct minimizer *m, const struct scenario *sc,
 	else
 		count = simdisk_count(res.sd, kinds[m->fault.kind]);
 	if (m->anchor != SIZE_MAX) {
-		uint64_t e = 0;	/* the anchor's place among expanded ops */
+		/* the anchor's place among the expanded ops */
+		uint64_t e = cache_setup_ops(&res);
 
 		for (size_t i = 0; i < n; e += unit_len(&u[i]), i++) {
 			if (m->anchor < u[i].first ||
@@ -1042,13 +1057,16 @@ int minimize_id(const struct minimize_req *req)
 		fprintf(stderr, "pdcrash: out of memory\n");
 		goto out_free_ops;
 	}
+	nu = 0;
 	for (size_t i = 0; i < nbase; i++) {
 		ops[i] = res.ops[i].op;
-		u[i].op = ops[i];
-		u[i].first = i;
+		if (i < cache_setup_ops(&res))
+			continue;	/* every run of the candidate makes them */
+		u[nu].op = ops[i];
+		u[nu++].first = i;
 	}
 	/* the lines: runs of single maps folded back into ranges */
-	nu = fold(u, nbase);
+	nu = fold(u, nu);
 	m.base = ops;
 	m.geo = res.geo;
 	m.seed = id.seed;
