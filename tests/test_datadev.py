@@ -163,3 +163,24 @@ def test_bad_data_fault_part_is_usage_error():
     r = run(PDCRASH, ["replay", "data-write:s1:c66:l-:ed0"])
     assert r.returncode == 2
     assert "dN, DN, yN or YN" in r.stderr
+
+
+def test_fua_in_place_on_an_uncommitted_mapping_commits_first(tmp_path):
+    """A FUA write in place on a block mapped in this transaction: the
+    mapping is not durable, so the write completes only after a commit
+    (DD2, as dm-thin's bio_triggers_commit).  Completing it at once made
+    every later crash state a false DD2 violation."""
+    p = tmp_path / "fua-inplace.scn"
+    p.write_text("pool data=1000 meta=256\ncreate 0\n"
+                 "write 0 0..9\nwrite 0 0..3 fua\nwrite 0 20\ncommit\n")
+    r = run(PDCRASH, ["run", str(p), "--json", "--jobs", "2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    j = json.loads(r.stdout)
+    assert j["outcomes"]["violation"] == 0
+    # the FUA write made one commit more than the same writes without FUA
+    q = tmp_path / "plain.scn"
+    q.write_text(p.read_text().replace(" fua", ""))
+    r = run(PDCRASH, ["run", str(q), "--json", "--jobs", "2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert j["per_variant"][0]["commits"] == \
+        json.loads(r.stdout)["per_variant"][0]["commits"] + 1

@@ -19,7 +19,9 @@
  *       pool's pre-commit callback, thin_set_pre_commit);
  *  DD2  a FUA write that provisions or copies completes only after the
  *       commit that maps it; an in-place one is a FUA write of the data
- *       device and completes at once.
+ *       device and completes at once, after a commit first when its
+ *       mapping was made in this transaction (dm-thin defers a FUA bio to
+ *       a thin device changed in this transaction until a commit).
  *  DD3  a data write that fails (--io-errors, fault dN/DN) fails its op
  *       with -EIO and changes no mapping: dm-thin's overwrite_endio
  *       records the error and process_prepared_mapping errors the bio

@@ -1060,10 +1060,24 @@ struct data_req {
 static void exec_map_one(struct run *w, struct run_op *ro, uint64_t dev,
 			 uint64_t v, struct data_req *dr);
 
+/* Does the last committed state map (dev, v) to block b? */
+static int mapping_committed(const struct run *w, uint64_t dev, uint64_t v,
+			     uint64_t b)
+{
+	uint64_t cb = 0;
+	uint32_t ct;
+
+	return !oracle_lookup(w->committed, dev, v, &cb, &ct) && cb == b;
+}
+
 /*
  * write DEV V [fua] (datadev.h): in place when mapped and not shared;
  * else a new block, written, then mapped (provision or copy-on-write).
- * A FUA write of a new block completes after a commit (DD2).
+ * A FUA write of a new block completes after a commit (DD2), and so does
+ * one in place whose mapping is not yet committed (made in this
+ * transaction): dm-thin defers a FUA bio to a thin device changed in this
+ * transaction until a commit (bio_triggers_commit); the workload commits
+ * only when the mapping itself is new, the case DD2 needs.
  */
 static void exec_write_one(struct run *w, struct run_op *ro, const struct op *op)
 {
@@ -1101,6 +1115,11 @@ static void exec_write_one(struct run *w, struct run_op *ro, const struct op *op
 		if (r) {
 			data_write_failed(w, ro, r, 0);
 			return;
+		}
+		if (op->fua && !mapping_committed(w, op->a, op->b, mb)) {
+			do_commit(w, ro);
+			if (w->done || ro->result)
+				return;
 		}
 		if (op->fua)
 			r = datadev_fua_done(dd, op->a, op->b, dr.gen);
