@@ -22,6 +22,10 @@
  *       written: after prepare_for_write() the check() runs on it, and on
  *       a refusal the write-back is -EILSEQ and the block stays dirty (a
  *       node left half-built by a failed operation cannot reach the disk).
+ *  BM9  every block the bm refuses (check() failed, read error, past the
+ *       end, validator clash) is noted in its damage record (errors.h):
+ *       "block B (VALIDATOR NAME): FAULT", FAULT what check() said through
+ *       bm_block_fault(), else pd_strerror() of its return.
  *
  * Errors: -EIO (device), -EILSEQ / -ENOTBLK (check failed, the block is
  * dropped from the cache), -EINVAL (block past the end, validator clash),
@@ -40,6 +44,8 @@
 
 #include "bdev.h"
 
+struct pd_damage;			/* errors.h */
+
 #define PD_BLOCK_SIZE 4096u		/* metadata block size, bytes */
 
 struct block_manager;
@@ -50,10 +56,16 @@ struct bm_validator {
 	/* Set checksum and block number before the block is written. */
 	void (*prepare_for_write)(const struct bm_validator *v,
 				  struct bm_block *b, size_t block_size);
-	/* 0, -EILSEQ (checksum, magic, structure) or -ENOTBLK (location). */
+	/* 0, -EILSEQ (checksum, magic, structure) or -ENOTBLK (location);
+	 * on a refusal it may say what is wrong with bm_block_fault(). */
 	int (*check)(const struct bm_validator *v, struct bm_block *b,
 		     size_t block_size);
 };
+
+/* For a validator's check(): what is wrong with b ("bad checksum", "says
+ * it is block 7"), for the damage record (BM9). */
+void bm_block_fault(struct bm_block *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* cache_blocks: how many blocks the cache may hold (>= 8). */
 int bm_create(struct bdev *bd, unsigned cache_blocks,
@@ -63,6 +75,8 @@ int bm_create(struct bdev *bd, unsigned cache_blocks,
 unsigned bm_destroy(struct block_manager *bm);
 
 struct bdev *bm_bdev(struct block_manager *bm);
+/* The damage record (BM9, errors.h): layers above note in it too. */
+struct pd_damage *bm_damage(struct block_manager *bm);
 pd_block_t bm_nr_blocks(struct block_manager *bm);
 uint32_t bm_block_size(struct block_manager *bm);
 
