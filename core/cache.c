@@ -1392,8 +1392,8 @@ static int sb_damaged(struct pd_damage *why, int r, const char *fault,
 			       says);
 	else
 		pd_damage_note(why, SUPERBLOCK_LOCATION, "block 0 (cache superblock): %s%s%s",
-			       fault, r == -EIO ? ": " : "",
-			       r == -EIO ? pd_strerror(r) : "");
+			       fault, r != -EILSEQ ? ": " : "",
+			       r != -EILSEQ ? pd_strerror(r) : "");
 	return r;
 }
 

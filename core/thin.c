@@ -1717,7 +1717,7 @@ int thin_read_superblock_why(struct bdev *bd, pd_block_t block,
 {
 	const char *fault = NULL;
 	uint8_t *d;
-	int zero = 1, r;
+	int zero = 1, unread = 0, r;
 
 	if (bd->block_size != PD_BLOCK_SIZE)
 		return -EINVAL;
@@ -1727,6 +1727,7 @@ int thin_read_superblock_why(struct bdev *bd, pd_block_t block,
 	r = bdev_read(bd, block, d);
 	if (r) {
 		fault = "cannot read it";
+		unread = 1;
 		goto out;
 	}
 	for (unsigned i = 0; i < PD_BLOCK_SIZE && zero; i++)
@@ -1768,8 +1769,8 @@ int thin_read_superblock_why(struct bdev *bd, pd_block_t block,
 out:
 	if (fault && why)
 		pd_damage_note(why, block, "block %" PRIu64 " (thin superblock): %s%s%s",
-			       (uint64_t)block, fault, r == -EIO ? ": " : "",
-			       r == -EIO ? pd_strerror(r) : "");
+			       (uint64_t)block, fault, unread ? ": " : "",
+			       unread ? pd_strerror(r) : "");
 	pd_free(d);
 	return r;
 }

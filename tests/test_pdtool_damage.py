@@ -136,6 +136,27 @@ def node_more_entries_than_max(im):
              'than max_entries 252' % leaf))
 
 
+def details_root_bad_checksum(im):
+    """The device details tree's root (a leaf): the dump cannot list or
+    describe any device."""
+    root = im.details_root()
+    im.flip(root, 200, 2)
+    return ('block %d (device details tree node): bad checksum' % root,
+            ('block %d (btree node): bad checksum' % root,))
+
+
+def leaf_wrong_value_size(im):
+    """A bottom-level leaf says its values are 4 bytes (its max_entries
+    still fits the block, so only the tree's shape check refuses it)."""
+    leaf = im.leftmost_leaf(an_internal_root(im))
+    im.put32(leaf, 24, 4)
+    im.fix(leaf, SALT_NODE)
+    return ('block %d (bottom-level mapping tree node): value size 4, '
+            'expected 8' % leaf,
+            ('damaged metadata',
+             'block %d (btree node): value size 4, expected 8' % leaf))
+
+
 def point_past_the_end(im, b, off, salt):
     """The u64 at off in block b names a block past the end: which."""
     to = im.nr_blocks() + 7
@@ -238,6 +259,7 @@ def data_index_past_the_end(im):
 
 THIN_DAMAGE = {f.__name__: (f, base) for f, base in (
     (sb_bad_checksum, 'thin'), (node_more_entries_than_max, 'thin'),
+    (details_root_bad_checksum, 'thin'), (leaf_wrong_value_size, 'thin'),
     (child_past_the_end, 'thin'), (node_points_to_itself, 'thin'),
     (node_points_to_an_ancestor, 'tall'), (dag_of_one_path, 'tall'),
     (metadata_bitmap_wrong_count, 'thin'),
