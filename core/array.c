@@ -27,9 +27,11 @@
  *   trims the new last block; growing fills the old last block, then adds
  *   new blocks.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "array.h"
+#include "errors.h"
 #include "mutant.h"
 #include "bm.h"
 #include "bt.h"
@@ -57,17 +59,29 @@ static int ablock_check(const struct bm_validator *v, struct bm_block *b,
 	uint32_t value_size, max_entries;
 
 	(void)v;
-	if (le64_get(d + AB(blocknr)) != bm_block_location(b))
+	if (le64_get(d + AB(blocknr)) != bm_block_location(b)) {
+		bm_block_fault(b, "says it is block %" PRIu64,
+			       le64_get(d + AB(blocknr)));
 		return -ENOTBLK;
+	}
 	if (le32_get(d + AB(csum)) !=
-	    pd_block_csum(d + 4, size - 4, ARRAY_CSUM_XOR))
+	    pd_block_csum(d + 4, size - 4, ARRAY_CSUM_XOR)) {
+		bm_block_fault(b, "bad checksum");
 		return -EILSEQ;
+	}
 	value_size = le32_get(d + AB(value_size));
 	max_entries = le32_get(d + AB(max_entries));
 	if (!value_size || value_size > size - ARRAY_BLOCK_HEADER_SIZE ||
-	    max_entries != (size - ARRAY_BLOCK_HEADER_SIZE) / value_size ||
-	    le32_get(d + AB(nr_entries)) > max_entries)
+	    max_entries != (size - ARRAY_BLOCK_HEADER_SIZE) / value_size) {
+		bm_block_fault(b, "value size %" PRIu32 " and max_entries %" PRIu32 " do not fit",
+			       value_size, max_entries);
 		return -EILSEQ;
+	}
+	if (le32_get(d + AB(nr_entries)) > max_entries) {
+		bm_block_fault(b, "%" PRIu32 " entries, more than max_entries %" PRIu32,
+			       le32_get(d + AB(nr_entries)), max_entries);
+		return -EILSEQ;
+	}
 	return 0;
 }
 
@@ -618,6 +632,7 @@ struct array_cursor {
 	struct bt_cursor *bc;
 	uint32_t block_index;		/* key of the block in copy */
 	uint32_t entry;			/* in copy */
+	pd_block_t loc;			/* where copy was read */
 	uint8_t copy[PD_BLOCK_SIZE];
 };
 
@@ -639,6 +654,7 @@ static int cursor_load(struct array_cursor *c)
 	memcpy(c->copy, bm_block_cdata(blk), PD_BLOCK_SIZE);
 	tm_unlock(c->info->bt.tm, blk);
 	c->block_index = (uint32_t)key;
+	c->loc = le64_get(v);
 	c->entry = 0;
 	return ab_nr_entries(c->copy) ? 0 : -EILSEQ;
 }
@@ -715,6 +731,17 @@ const void *array_cursor_value(const struct array_cursor *c)
 {
 	return c->copy + ARRAY_BLOCK_HEADER_SIZE +
 	       (size_t)c->entry * c->info->value_type.size;
+}
+
+int array_cursor_short(struct array_cursor *c, uint64_t want)
+{
+	uint64_t have = (uint64_t)c->block_index * max_entries(c->info) +
+			ab_nr_entries(c->copy);
+
+	pd_damage_note(bm_damage(tm_bm(c->info->bt.tm)), c->loc,
+		       "block %" PRIu64 " (array block): the array ends after %" PRIu64 " entries, %" PRIu64 " expected",
+		       (uint64_t)c->loc, have, want);
+	return -EILSEQ;
 }
 
 void array_cursor_end(struct array_cursor *c)

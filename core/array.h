@@ -130,5 +130,9 @@ uint32_t array_cursor_index(const struct array_cursor *c);
 /* The current value, valid until the cursor moves or ends. */
 const void *array_cursor_value(const struct array_cursor *c);
 void array_cursor_end(struct array_cursor *c);
+/* For a caller that expected `want` values where the cursor found its
+ * end (-ENODATA): note the damage in the bm's record (bm.h BM10), naming
+ * the last array block read, and return -EILSEQ. */
+int array_cursor_short(struct array_cursor *c, uint64_t want);
 
 #endif /* PD_ARRAY_H */

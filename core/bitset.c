@@ -255,6 +255,8 @@ int bitset_cursor_skip(struct bitset_cursor *c, uint32_t count)
 	word = c->index / WORD_BITS;
 	if (to / WORD_BITS != word) {
 		r = array_cursor_skip(c->ac, to / WORD_BITS - word);
+		if (r == -ENODATA)	/* inside nr_bits: damaged */
+			return array_cursor_short(c->ac, words_for(c->nr_bits));
 		if (r)
 			return r;
 		c->bits = le64_get(array_cursor_value(c->ac));

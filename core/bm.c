@@ -6,6 +6,8 @@
  * nobody holds.  When the cache is at its bound and a new block is needed,
  * the head of the LRU list is evicted, written back first if dirty.
  */
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,9 @@ struct block_manager {
 	size_t hash_size;			/* power of two */
 	struct bm_block lru;			/* list head (sentinel) */
 	struct bm_stats stats;
+	struct pd_damage damage;		/* BM10 */
+	char fault[160];			/* bm_block_fault() of the
+						   check() running now */
 };
 
 /* --- hash table ---------------------------------------------------------- */
@@ -111,6 +116,33 @@ static int is_locked(const struct bm_block *blk)
 	return blk->read_locks || blk->write_locked;
 }
 
+/* --- validation ------------------------------------------------------------ */
+
+void bm_block_fault(struct bm_block *b, const char *fmt, ...)
+{
+	struct block_manager *bm = b->bm;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(bm->fault, sizeof(bm->fault), fmt, ap);
+	va_end(ap);
+}
+
+/* v's check() of blk; a refusal is noted (BM10). */
+static int run_check(struct block_manager *bm, struct bm_block *blk,
+		     const struct bm_validator *v)
+{
+	int r;
+
+	bm->fault[0] = '\0';
+	r = v->check(v, blk, bm->block_size);
+	if (r)
+		pd_damage_note(&bm->damage, blk->loc, "block %" PRIu64 " (%s): %s",
+			       blk->loc, v->name,
+			       bm->fault[0] ? bm->fault : pd_strerror(r));
+	return r;
+}
+
 /* --- write-back and eviction --------------------------------------------- */
 
 static int write_back(struct block_manager *bm, struct bm_block *blk)
@@ -120,7 +152,7 @@ static int write_back(struct block_manager *bm, struct bm_block *blk)
 	if (blk->v && blk->v->prepare_for_write)
 		blk->v->prepare_for_write(blk->v, blk, bm->block_size);
 	/* BM8: what the validator would refuse on read never goes out */
-	if (blk->v && blk->v->check && blk->v->check(blk->v, blk, bm->block_size))
+	if (blk->v && blk->v->check && run_check(bm, blk, blk->v))
 		return -EILSEQ;
 	r = bdev_write(bm->bd, blk->loc, blk->data, 0);
 	if (r)
@@ -248,6 +280,11 @@ unsigned bm_destroy(struct block_manager *bm)
 	return locked;
 }
 
+struct pd_damage *bm_damage(struct block_manager *bm)
+{
+	return &bm->damage;
+}
+
 struct bdev *bm_bdev(struct block_manager *bm)
 {
 	return bm->bd;
@@ -270,15 +307,21 @@ static int get_block(struct block_manager *bm, pd_block_t b,
 	struct bm_block *blk;
 	int r;
 
-	if (b >= bdev_nr_blocks(bm->bd))
+	if (b >= bdev_nr_blocks(bm->bd)) {
+		pd_damage_note(&bm->damage, b, "reference to block %" PRIu64 ", outside the metadata device (%" PRIu64 " blocks)",
+			       b, (uint64_t)bdev_nr_blocks(bm->bd));
 		return -EINVAL;
+	}
 	blk = hash_find(bm, b);
 	if (blk) {
 		bm->stats.hits++;
-		if (blk->v && v && blk->v != v)
+		if (blk->v && v && blk->v != v) {
+			pd_damage_note(&bm->damage, b, "block %" PRIu64 " is used as a %s and as a %s",
+				       b, blk->v->name, v->name);
 			return -EINVAL;
+		}
 		if (!blk->v && v) {
-			r = v->check ? v->check(v, blk, bm->block_size) : 0;
+			r = v->check ? run_check(bm, blk, v) : 0;
 			if (r)
 				return r;
 			blk->v = v;
@@ -291,13 +334,17 @@ static int get_block(struct block_manager *bm, pd_block_t b,
 	if (r)
 		return r;
 	r = bdev_read(bm->bd, b, blk->data);
-	if (r)
+	if (r) {
+		pd_damage_note(&bm->damage, b, "block %" PRIu64 "%s%s%s: cannot read it: %s",
+			       b, v ? " (" : "", v ? v->name : "", v ? ")" : "",
+			       pd_strerror(r));
 		goto out_free;
+	}
 	bm->stats.reads++;
 	if (PD_MUTANT(SKIP_READ_CHECKSUM) && v && v->prepare_for_write)
 		v->prepare_for_write(v, blk, bm->block_size);
 	if (v && v->check) {
-		r = v->check(v, blk, bm->block_size);
+		r = run_check(bm, blk, v);
 		if (r)
 			goto out_free;
 	}

@@ -29,6 +29,10 @@
  *       refuses would reach the disk there.  Such a block is a bug of the
  *       operation that left it: reset() drops the cache all the same and
  *       returns -EILSEQ.
+ *  BM10 every block the bm refuses (check() failed, read error, past the
+ *       end, validator clash) is noted in its damage record (errors.h):
+ *       "block B (VALIDATOR NAME): FAULT", FAULT what check() said through
+ *       bm_block_fault(), else pd_strerror() of its return.
  *
  * Errors: -EIO (device), -EILSEQ / -ENOTBLK (check failed, the block is
  * dropped from the cache), -EINVAL (block past the end, validator clash),
@@ -47,6 +51,8 @@
 
 #include "bdev.h"
 
+struct pd_damage;			/* errors.h */
+
 #define PD_BLOCK_SIZE 4096u		/* metadata block size, bytes */
 
 struct block_manager;
@@ -57,10 +63,16 @@ struct bm_validator {
 	/* Set checksum and block number before the block is written. */
 	void (*prepare_for_write)(const struct bm_validator *v,
 				  struct bm_block *b, size_t block_size);
-	/* 0, -EILSEQ (checksum, magic, structure) or -ENOTBLK (location). */
+	/* 0, -EILSEQ (checksum, magic, structure) or -ENOTBLK (location);
+	 * on a refusal it may say what is wrong with bm_block_fault(). */
 	int (*check)(const struct bm_validator *v, struct bm_block *b,
 		     size_t block_size);
 };
+
+/* For a validator's check(): what is wrong with b ("bad checksum", "says
+ * it is block 7"), for the damage record (BM10). */
+void bm_block_fault(struct bm_block *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* cache_blocks: how many blocks the cache may hold (>= 8). */
 int bm_create(struct bdev *bd, unsigned cache_blocks,
@@ -70,6 +82,8 @@ int bm_create(struct bdev *bd, unsigned cache_blocks,
 unsigned bm_destroy(struct block_manager *bm);
 
 struct bdev *bm_bdev(struct block_manager *bm);
+/* The damage record (BM10, errors.h): layers above note in it too. */
+struct pd_damage *bm_damage(struct block_manager *bm);
 pd_block_t bm_nr_blocks(struct block_manager *bm);
 uint32_t bm_block_size(struct block_manager *bm);
 

@@ -22,6 +22,7 @@
  *    makes a node reachable twice in one tree an error, so the work is
  *    linear in the size of the tree whatever the damage.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "bt.h"
@@ -84,9 +85,12 @@ static int descend(const struct bt_info *info, unsigned level, pd_block_t b,
 		int i;
 
 		/* planted: no bound, a cycle spins */
-		if (++depth > BT_MAX_DEPTH && !PD_MUTANT(LOOKUP_NO_DEPTH_LIMIT))
+		if (++depth > BT_MAX_DEPTH && !PD_MUTANT(LOOKUP_NO_DEPTH_LIMIT)) {
+			pd_damage_note(bm_damage(tm_bm(tm)), b, "block %" PRIu64 " (btree node): the tree is deeper than %d levels",
+				       (uint64_t)b, BT_MAX_DEPTH);
 			return -EILSEQ;
-		if (child && !bt_block_in_range(tm, b))
+		}
+		if (child && !bt_child_in_range(tm, b))
 			return -EILSEQ;
 		r = bt_read_node(tm, b, vsize, blk);
 		if (r)
@@ -182,7 +186,7 @@ static int find_edge(const struct bt_info *info, unsigned level,
 
 		if (depth > BT_MAX_DEPTH)
 			return -EILSEQ;
-		if (child && !bt_block_in_range(tm, b))
+		if (child && !bt_child_in_range(tm, b))
 			return -EILSEQ;
 		r = bt_read_node(tm, b, vsize, &blk);
 		if (r)

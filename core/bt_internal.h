@@ -166,6 +166,8 @@ static inline int bt_info_ok(const struct bt_info *info)
 
 /* Is b a block of the metadata device at all? */
 int bt_block_in_range(struct transaction_manager *tm, pd_block_t b);
+/* The same for b named by a node; noted as damage if not (bm.h BM10). */
+int bt_child_in_range(struct transaction_manager *tm, pd_block_t b);
 int bt_read_node(struct transaction_manager *tm, pd_block_t b,
 		 uint32_t leaf_vsize, struct bm_block **result);
 /* Copy node b into buf (PD_BLOCK_SIZE bytes) and unlock it; b was named by

@@ -12,6 +12,7 @@
  *    stepped into, so a child pointing back into the path is -EILSEQ
  *    rather than a lock clash or an endless descent (BT5).
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "bt.h"
@@ -42,29 +43,45 @@ static int node_check(const struct bm_validator *v, struct bm_block *b,
 	(void)v;
 	if (block_size != PD_BLOCK_SIZE)
 		return -EILSEQ;
-	if (le64_get(n + NODE_OFF_BLOCKNR) != bm_block_location(b))
+	if (le64_get(n + NODE_OFF_BLOCKNR) != bm_block_location(b)) {
+		bm_block_fault(b, "says it is block %" PRIu64,
+			       le64_get(n + NODE_OFF_BLOCKNR));
 		return -ENOTBLK;
+	}
 	if (le32_get(n + NODE_OFF_CSUM) !=
-	    pd_block_csum(n + 4, block_size - 4, BT_CSUM_XOR))
+	    pd_block_csum(n + 4, block_size - 4, BT_CSUM_XOR)) {
+		bm_block_fault(b, "bad checksum (not a btree node?)");
 		return -EILSEQ;
+	}
 	nr = bt_node_nr(n);
 	max = bt_node_max(n);
 	vsize = bt_node_vsize(n);
 	flags = bt_node_flags(n);
-	if ((uint64_t)BT_NODE_HEADER_SIZE + (8ull + vsize) * max > block_size)
+	if ((uint64_t)BT_NODE_HEADER_SIZE + (8ull + vsize) * max > block_size) {
+		bm_block_fault(b, "max_entries %" PRIu32 " of %" PRIu32 "-byte values do not fit in a block",
+			       max, vsize);
 		return -EILSEQ;
-	if (nr > max)
+	}
+	if (nr > max) {
+		bm_block_fault(b, "%" PRIu32 " entries, more than max_entries %" PRIu32,
+			       nr, max);
 		return -EILSEQ;
-	if (flags != BT_INTERNAL_NODE && flags != BT_LEAF_NODE)
+	}
+	if (flags != BT_INTERNAL_NODE && flags != BT_LEAF_NODE) {
+		bm_block_fault(b, "bad node flags %#" PRIx32, flags);
 		return -EILSEQ;
+	}
 	for (uint32_t i = 1; i < nr; i++)	/* BT1 */
-		if (bt_node_key(n, i - 1) >= bt_node_key(n, i))
+		if (bt_node_key(n, i - 1) >= bt_node_key(n, i)) {
+			bm_block_fault(b, "key %" PRIu64 " at %" PRIu32 " is not above the one before it",
+				       bt_node_key(n, i), i);
 			return -EILSEQ;
+		}
 	return 0;
 }
 
 const struct bm_validator bt_node_validator = {
-	.name = "btree_node",
+	.name = "btree node",
 	.prepare_for_write = node_prepare_for_write,
 	.check = node_check,
 };
@@ -255,6 +272,24 @@ int bt_block_in_range(struct transaction_manager *tm, pd_block_t b)
 	return b < bm_nr_blocks(tm_bm(tm));
 }
 
+/* Note what bt_node_check_shape refused in node n at b (bm.h BM10). */
+static void note_shape(struct transaction_manager *tm, pd_block_t b,
+		       const uint8_t *n, uint32_t leaf_vsize)
+{
+	struct pd_damage *d = bm_damage(tm_bm(tm));
+	uint32_t want_vs = bt_node_is_leaf(n) ? leaf_vsize : 8;
+
+	if (bt_node_vsize(n) != want_vs)
+		pd_damage_note(d, b, "block %" PRIu64 " (btree node): value size %" PRIu32 ", expected %" PRIu32,
+			       (uint64_t)b, bt_node_vsize(n), want_vs);
+	else if (bt_node_max(n) != bt_max_entries(want_vs))
+		pd_damage_note(d, b, "block %" PRIu64 " (btree node): max_entries %" PRIu32 ", expected %" PRIu32,
+			       (uint64_t)b, bt_node_max(n), bt_max_entries(want_vs));
+	else
+		pd_damage_note(d, b, "block %" PRIu64 " (btree node): internal node with no entries",
+			       (uint64_t)b);
+}
+
 int bt_read_node(struct transaction_manager *tm, pd_block_t b,
 		 uint32_t leaf_vsize, struct bm_block **result)
 {
@@ -264,9 +299,19 @@ int bt_read_node(struct transaction_manager *tm, pd_block_t b,
 		return r;
 	r = bt_node_check_shape(bm_block_cdata(*result), leaf_vsize);
 	if (r) {
+		note_shape(tm, b, bm_block_cdata(*result), leaf_vsize);
 		tm_unlock(tm, *result);
 		return r;
 	}
+	return 0;
+}
+
+int bt_child_in_range(struct transaction_manager *tm, pd_block_t b)
+{
+	if (bt_block_in_range(tm, b))
+		return 1;
+	pd_damage_note(bm_damage(tm_bm(tm)), b, "reference to block %" PRIu64 ", outside the metadata device (%" PRIu64 " blocks)",
+		       (uint64_t)b, (uint64_t)bm_nr_blocks(tm_bm(tm)));
 	return 0;
 }
 
@@ -276,7 +321,7 @@ int bt_read_copy(struct transaction_manager *tm, pd_block_t b,
 	struct bm_block *blk;
 	int r;
 
-	if (child && !bt_block_in_range(tm, b))
+	if (child && !bt_child_in_range(tm, b))
 		return -EILSEQ;
 	r = bt_read_node(tm, b, leaf_vsize, &blk);
 	if (r)

@@ -6,6 +6,9 @@
  * callbacks may do anything and deep multi-level trees never pin more than
  * one cache block.
  */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bt.h"
@@ -21,6 +24,9 @@
  * copied into the buffer of its depth; its keys must lie in [lo, hi) given
  * by the parent (hi unbounded for the rightmost path) and every leaf of one
  * tree must sit at the same depth (BT5).  Depth counts all levels together.
+ * A child already on the path (all levels) is a cycle.  Damage found here
+ * is noted in the bm's damage record (bm.h BM10) with the entry of the
+ * node that named the block.
  */
 struct trav {
 	const struct bt_info *info;
@@ -32,7 +38,33 @@ struct trav {
 	uint64_t keys[BT_MAX_LEVELS];
 	uint8_t *bufs[BT_MAX_DEPTH];	/* node copy per depth; children and
 					   subtrees use deeper ones */
+	pd_block_t path[BT_MAX_DEPTH];	/* the node at each depth */
 };
+
+/* Note damage of block b, named by entry `entry` of path[depth - 1]
+ * (depth 0: a root the caller named). */
+static int trav_damage(struct trav *t, pd_block_t b, unsigned depth,
+		       uint32_t entry, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int trav_damage(struct trav *t, pd_block_t b, unsigned depth,
+		       uint32_t entry, const char *fmt, ...)
+{
+	struct pd_damage *d = bm_damage(tm_bm(t->info->tm));
+	char what[160];
+	unsigned seq;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	seq = d->seq;
+	pd_damage_note(d, b, "block %" PRIu64 " (btree node)%s", (uint64_t)b,
+		       what);
+	if (depth)
+		pd_damage_from(d, seq, b, t->path[depth - 1], entry);
+	return -EILSEQ;
+}
 
 struct range {
 	uint64_t lo, hi;
@@ -40,19 +72,28 @@ struct range {
 };
 
 static int trav_tree(struct trav *t, unsigned level, pd_block_t root,
-		     unsigned depth, int child);
+		     unsigned depth, int child, uint32_t entry);
 
+/* b is named by entry `entry` of path[depth - 1] when child is set. */
 static int trav_node(struct trav *t, unsigned level, pd_block_t b,
-		     unsigned depth, int is_root, int child,
+		     unsigned depth, int is_root, int child, uint32_t entry,
 		     const struct range *rg, int *leaf_depth)
 {
+	struct pd_damage *d = bm_damage(tm_bm(t->info->tm));
 	const struct bt_info *info = t->info;
 	uint32_t nr, vsize = bt_level_vsize(info, level);
+	unsigned seq = d->seq;
 	uint8_t *n;
 	int r;
 
 	if (depth >= BT_MAX_DEPTH)
-		return -EILSEQ;
+		return trav_damage(t, b, depth, entry,
+				   ": the tree is deeper than %d levels",
+				   BT_MAX_DEPTH);
+	for (unsigned i = 0; child && i < depth; i++)
+		if (t->path[i] == b)
+			return trav_damage(t, b, depth, entry,
+					   " is its own ancestor: a cycle");
 	if (!t->bufs[depth]) {
 		t->bufs[depth] = pd_malloc(PD_BLOCK_SIZE);
 		if (!t->bufs[depth])
@@ -60,23 +101,38 @@ static int trav_node(struct trav *t, unsigned level, pd_block_t b,
 	}
 	n = t->bufs[depth];
 	r = bt_read_copy(info->tm, b, vsize, child, n);
-	if (r)
+	if (r) {
+		if (child)
+			pd_damage_from(d, seq, b, t->path[depth - 1], entry);
 		return r;
+	}
+	t->path[depth] = b;
 	nr = bt_node_nr(n);
-	if (nr && (bt_node_key(n, 0) < rg->lo ||
-		   (rg->has_hi && bt_node_key(n, nr - 1) >= rg->hi)))
-		return -EILSEQ;
+	if (nr && bt_node_key(n, 0) < rg->lo)
+		return trav_damage(t, b, depth, entry,
+				   ": key %" PRIu64 " at 0 is below the range its parent gives",
+				   bt_node_key(n, 0));
+	if (nr && rg->has_hi && bt_node_key(n, nr - 1) >= rg->hi)
+		return trav_damage(t, b, depth, entry,
+				   ": key %" PRIu64 " at %" PRIu32 " is above the range its parent gives",
+				   bt_node_key(n, nr - 1), nr - 1);
 	if (t->check && (!is_root || PD_MUTANT(BT_CHECK_ROOT_OCCUPANCY)) &&
-	    nr < bt_node_max(n) / 3)
-		return -EILSEQ;			/* BT2 */
+	    nr < bt_node_max(n) / 3)		/* BT2 */
+		return trav_damage(t, b, depth, entry,
+				   ": too few entries for a non-root node (%" PRIu32 " of %" PRIu32 ")",
+				   nr, bt_node_max(n));
 	if (!bt_node_is_leaf(n) && *leaf_depth >= 0 &&
 	    depth >= (unsigned)*leaf_depth)
-		return -EILSEQ;
+		return trav_damage(t, b, depth, entry,
+				   ": an internal node at depth %u, where the tree's leaves are at depth %d",
+				   depth, *leaf_depth);
 	if (bt_node_is_leaf(n)) {
 		if (*leaf_depth < 0)
 			*leaf_depth = (int)depth;
 		else if ((unsigned)*leaf_depth != depth)
-			return -EILSEQ;
+			return trav_damage(t, b, depth, entry,
+					   ": a leaf at depth %u, where the tree's other leaves are at depth %d",
+					   depth, *leaf_depth);
 	}
 	if (t->node_fn) {
 		r = t->node_fn(t->context, b, n, level);
@@ -104,11 +160,11 @@ static int trav_node(struct trav *t, unsigned level, pd_block_t b,
 			};
 
 			r = trav_node(t, level, bt_node_value64(n, i), depth + 1,
-				      0, 1, &sub, leaf_depth);
+				      0, 1, i, &sub, leaf_depth);
 		} else if (level + 1 < info->levels) {
 			t->keys[level] = bt_node_key(n, i);
 			r = trav_tree(t, level + 1, bt_node_value64(n, i),
-				      depth + 1, 1);
+				      depth + 1, 1, i);
 		} else if (t->fn) {
 			t->keys[level] = bt_node_key(n, i);
 			r = t->fn(t->context, t->keys, bt_node_cvalue(n, i));
@@ -120,12 +176,13 @@ static int trav_node(struct trav *t, unsigned level, pd_block_t b,
 }
 
 static int trav_tree(struct trav *t, unsigned level, pd_block_t root,
-		     unsigned depth, int child)
+		     unsigned depth, int child, uint32_t entry)
 {
 	struct range rg = { 0, 0, 0 };
 	int leaf_depth = -1;
 
-	return trav_node(t, level, root, depth, 1, child, &rg, &leaf_depth);
+	return trav_node(t, level, root, depth, 1, child, entry, &rg,
+			 &leaf_depth);
 }
 
 static void trav_free(struct trav *t)
@@ -148,7 +205,7 @@ int bt_walk(const struct bt_info *info, pd_block_t root, bt_walk_fn fn,
 	t->info = info;
 	t->fn = fn;
 	t->context = context;
-	r = trav_tree(t, 0, root, 0, 0);
+	r = trav_tree(t, 0, root, 0, 0, 0);
 	trav_free(t);
 	pd_free(t);
 	return r;
@@ -172,7 +229,7 @@ int bt_check(const struct bt_info *info, pd_block_t root, bt_node_fn fn,
 	t->context = context;
 	t->check = 1;
 	t->st = st;
-	r = trav_tree(t, 0, root, 0, 0);
+	r = trav_tree(t, 0, root, 0, 0, 0);
 	trav_free(t);
 	pd_free(t);
 	return r;
@@ -182,6 +239,7 @@ int bt_check(const struct bt_info *info, pd_block_t root, bt_node_fn fn,
 
 struct cursor_node {
 	uint8_t *n;			/* copy of the node */
+	pd_block_t b;			/* where it was read */
 	uint32_t index;
 	struct range rg;
 };
@@ -193,15 +251,35 @@ struct bt_cursor {
 	struct cursor_node path[BT_MAX_DEPTH];
 };
 
+/* Note damage of block b, the child the cursor's deepest node names
+ * (none: the root); -EILSEQ. */
+static int cursor_damage(struct bt_cursor *c, pd_block_t b, const char *what)
+{
+	struct pd_damage *d = bm_damage(tm_bm(c->info.tm));
+	unsigned seq = d->seq;
+
+	pd_damage_note(d, b, "block %" PRIu64 " (btree node)%s", (uint64_t)b,
+		       what);
+	if (c->depth)
+		pd_damage_from(d, seq, b, c->path[c->depth - 1].b,
+			       c->path[c->depth - 1].index);
+	return -EILSEQ;
+}
+
 static int cursor_push(struct bt_cursor *c, pd_block_t b,
 		       const struct range *rg)
 {
+	struct pd_damage *d = bm_damage(tm_bm(c->info.tm));
+	unsigned seq = d->seq;
 	struct cursor_node *cn;
 	uint32_t nr;
 	int r;
 
 	if (c->depth >= BT_MAX_DEPTH)
-		return -EILSEQ;
+		return cursor_damage(c, b, ": the tree is too deep");
+	for (unsigned i = 0; i < c->depth; i++)
+		if (c->path[i].b == b)
+			return cursor_damage(c, b, " is its own ancestor: a cycle");
 	cn = &c->path[c->depth];
 	if (!cn->n) {
 		cn->n = pd_malloc(PD_BLOCK_SIZE);
@@ -210,20 +288,25 @@ static int cursor_push(struct bt_cursor *c, pd_block_t b,
 	}
 	r = bt_read_copy(c->info.tm, b, c->info.value_type.size, c->depth > 0,
 		      cn->n);
-	if (r)
+	if (r) {
+		if (c->depth)
+			pd_damage_from(d, seq, b, c->path[c->depth - 1].b,
+				       c->path[c->depth - 1].index);
 		return r;
+	}
 	nr = bt_node_nr(cn->n);
 	if (nr && (bt_node_key(cn->n, 0) < rg->lo ||
 		   (rg->has_hi && bt_node_key(cn->n, nr - 1) >= rg->hi)))
-		return -EILSEQ;
+		return cursor_damage(c, b, ": keys outside the range its parent gives");
 	if (bt_node_is_leaf(cn->n)) {
 		if (c->leaf_depth < 0)
 			c->leaf_depth = (int)c->depth;
 		else if ((unsigned)c->leaf_depth != c->depth)
-			return -EILSEQ;
+			return cursor_damage(c, b, ": leaves of one tree at different depths");
 	} else if (c->leaf_depth >= 0 && c->depth >= (unsigned)c->leaf_depth) {
-		return -EILSEQ;
+		return cursor_damage(c, b, ": leaves of one tree at different depths");
 	}
+	cn->b = b;
 	cn->index = 0;
 	cn->rg = *rg;
 	c->depth++;

@@ -6,6 +6,7 @@
  * only by commit (CA1).  The dirty and discard bitsets each cache one word
  * (bitset.h BS2); commit flushes them first.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "array.h"
@@ -114,16 +115,25 @@ static int sb_check(const struct bm_validator *v, struct bm_block *b,
 	uint32_t version;
 
 	(void)v;
-	if (le64_get(d + SB(blocknr)) != bm_block_location(b))
+	if (le64_get(d + SB(blocknr)) != bm_block_location(b)) {
+		bm_block_fault(b, "says it is block %" PRIu64,
+			       le64_get(d + SB(blocknr)));
 		return -ENOTBLK;
-	if (le64_get(d + SB(magic)) != CACHE_SUPERBLOCK_MAGIC)
+	}
+	if (le64_get(d + SB(magic)) != CACHE_SUPERBLOCK_MAGIC) {
+		bm_block_fault(b, "bad magic");
 		return -EILSEQ;
+	}
 	if (le32_get(d + SB(csum)) !=
-	    pd_block_csum(d + 4, size - 4, CACHE_SUPERBLOCK_CSUM_XOR))
+	    pd_block_csum(d + 4, size - 4, CACHE_SUPERBLOCK_CSUM_XOR)) {
+		bm_block_fault(b, "bad checksum");
 		return -EILSEQ;
+	}
 	version = le32_get(d + SB(version));
-	if (version < CACHE_MIN_VERSION || version > CACHE_MAX_VERSION)
+	if (version < CACHE_MIN_VERSION || version > CACHE_MAX_VERSION) {
+		bm_block_fault(b, "version %" PRIu32 " not supported", version);
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -483,6 +493,8 @@ int cache_md_open(struct bdev *bd, const struct cache_params *p,
 	return 0;
 
 out_free:
+	if (p->damage)
+		*p->damage = *bm_damage(cmd->bm);
 	md_free(cmd);
 	return r;
 }
@@ -501,6 +513,11 @@ int cache_md_close(struct cache_md *cmd)
 		r = cache_commit(cmd, 1);
 	md_free(cmd);
 	return r;
+}
+
+struct pd_damage *cache_damage(struct cache_md *cmd)
+{
+	return bm_damage(cmd->bm);
 }
 
 int cache_is_failed(const struct cache_md *cmd)
@@ -1361,6 +1378,28 @@ int cache_get_free_metadata_blocks(struct cache_md *cmd, pd_block_t *nr)
 
 int cache_read_superblock(struct bdev *bd, struct cache_sb_info *info)
 {
+	return cache_read_superblock_why(bd, info, NULL);
+}
+
+/* The damage of block 0 (errors.h), when there is a record to note in. */
+static int sb_damaged(struct pd_damage *why, int r, const char *fault,
+		      uint64_t says)
+{
+	if (!why)
+		return r;
+	if (r == -ENOTBLK)
+		pd_damage_note(why, SUPERBLOCK_LOCATION, "block 0 (cache superblock): says it is block %" PRIu64,
+			       says);
+	else
+		pd_damage_note(why, SUPERBLOCK_LOCATION, "block 0 (cache superblock): %s%s%s",
+			       fault, r != -EILSEQ ? ": " : "",
+			       r != -EILSEQ ? pd_strerror(r) : "");
+	return r;
+}
+
+int cache_read_superblock_why(struct bdev *bd, struct cache_sb_info *info,
+			      struct pd_damage *why)
+{
 	uint8_t d[PD_BLOCK_SIZE];
 	uint32_t i;
 	int r;
@@ -1369,17 +1408,18 @@ int cache_read_superblock(struct bdev *bd, struct cache_sb_info *info)
 		return -EINVAL;
 	r = bdev_read(bd, SUPERBLOCK_LOCATION, d);
 	if (r)
-		return r;
+		return sb_damaged(why, r, "cannot read it", 0);
 	for (i = 0; i < PD_BLOCK_SIZE && !d[i]; i++)
 		;
 	if (i == PD_BLOCK_SIZE)
 		return -ENODATA;
 	if (le64_get(d + SB(blocknr)) != SUPERBLOCK_LOCATION)
-		return -ENOTBLK;
-	if (le64_get(d + SB(magic)) != CACHE_SUPERBLOCK_MAGIC ||
-	    le32_get(d + SB(csum)) != pd_block_csum(d + 4, PD_BLOCK_SIZE - 4,
+		return sb_damaged(why, -ENOTBLK, NULL, le64_get(d + SB(blocknr)));
+	if (le64_get(d + SB(magic)) != CACHE_SUPERBLOCK_MAGIC)
+		return sb_damaged(why, -EILSEQ, "bad magic", 0);
+	if (le32_get(d + SB(csum)) != pd_block_csum(d + 4, PD_BLOCK_SIZE - 4,
 						    CACHE_SUPERBLOCK_CSUM_XOR))
-		return -EILSEQ;
+		return sb_damaged(why, -EILSEQ, "bad checksum", 0);
 	memset(info, 0, sizeof(*info));
 	info->flags = le32_get(d + SB(flags));
 	info->version = le32_get(d + SB(version));

@@ -82,6 +82,7 @@
 #include <stdint.h>
 
 #include "bdev.h"
+#include "errors.h"
 
 #define CACHE_SUPERBLOCK_MAGIC		1623043ull	/* 06142003 octal */
 #define CACHE_SUPERBLOCK_CSUM_XOR	9031977u
@@ -109,6 +110,9 @@ struct cache_params {
 	unsigned version;		/* format: 1 or 2 */
 	unsigned cache_blocks;		/* block-manager cache; 0 = default */
 	unsigned flags;			/* enum cache_open_flags */
+	struct pd_damage *damage;	/* open: if not NULL, a failed open
+					   leaves its damage record here
+					   (cache_damage()) */
 };
 
 int cache_md_format(struct bdev *bd, const struct cache_params *p,
@@ -122,6 +126,10 @@ void cache_md_destroy(struct cache_md *cmd);
 int cache_commit(struct cache_md *cmd, int clean_shutdown);
 int cache_abort(struct cache_md *cmd);
 int cache_is_failed(const struct cache_md *cmd);
+/* The damage record of the metadata's block manager (bm.h BM10, errors.h):
+ * after a call failed on damaged metadata, the block and what is wrong
+ * with it.  The caller may clear it (pd_damage_clear) before a call. */
+struct pd_damage *cache_damage(struct cache_md *cmd);
 /* CLEAN_SHUTDOWN was set when this metadata was opened (CA3). */
 int cache_clean_when_opened(const struct cache_md *cmd);
 unsigned cache_version(const struct cache_md *cmd);
@@ -216,5 +224,9 @@ struct cache_sb_info {
 	struct cache_stats stats;
 };
 int cache_read_superblock(struct bdev *bd, struct cache_sb_info *info);
+/* The same, noting on -EILSEQ / -ENOTBLK / -EIO what is wrong with block
+ * 0 in *why (errors.h; why may be NULL). */
+int cache_read_superblock_why(struct bdev *bd, struct cache_sb_info *info,
+			      struct pd_damage *why);
 
 #endif /* PD_CACHE_H */

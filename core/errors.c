@@ -1,4 +1,7 @@
-/* core/errors.c - pd_strerror. */
+/* core/errors.c - pd_strerror and the damage record (errors.h). */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "errors.h"
@@ -20,4 +23,33 @@ const char *pd_strerror(int r)
 	case -EOPNOTSUPP: return "not supported";
 	default:	return r < 0 ? strerror(-r) : "unknown error";
 	}
+}
+
+void pd_damage_clear(struct pd_damage *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void pd_damage_note(struct pd_damage *d, uint64_t block, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->text, sizeof(d->text), fmt, ap);
+	va_end(ap);
+	d->block = block;
+	d->from_set = 0;
+	d->seq++;
+}
+
+void pd_damage_from(struct pd_damage *d, unsigned seq, uint64_t b,
+		    uint64_t parent, uint32_t entry)
+{
+	size_t n = strlen(d->text);
+
+	if (d->seq == seq || d->block != b || d->from_set)
+		return;
+	snprintf(d->text + n, sizeof(d->text) - n,
+		 ", in entry %" PRIu32 " of block %" PRIu64, entry, parent);
+	d->from_set = 1;
 }

@@ -18,6 +18,7 @@
  *    the device or cached as another kind of block is -EILSEQ, a value 3
  *    without a ref-count entry (or with one below 3) is -EILSEQ (LL1).
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "errors.h"
@@ -42,10 +43,14 @@ static int sm_check(struct bm_block *b, size_t block_size, uint32_t salt)
 
 	if (block_size != PD_BLOCK_SIZE)
 		return -EILSEQ;
-	if (le64_get(d + 8) != bm_block_location(b))
+	if (le64_get(d + 8) != bm_block_location(b)) {
+		bm_block_fault(b, "says it is block %" PRIu64, le64_get(d + 8));
 		return -ENOTBLK;
-	if (le32_get(d) != pd_block_csum(d + 4, block_size - 4, salt))
+	}
+	if (le32_get(d) != pd_block_csum(d + 4, block_size - 4, salt)) {
+		bm_block_fault(b, "bad checksum");
 		return -EILSEQ;
+	}
 	return 0;
 }
 
@@ -78,13 +83,13 @@ static int index_check(const struct bm_validator *v, struct bm_block *b,
 }
 
 const struct bm_validator sm_bitmap_validator = {
-	.name = "sm_bitmap",
+	.name = "space map bitmap",
 	.prepare_for_write = bitmap_prepare_for_write,
 	.check = bitmap_check,
 };
 
 const struct bm_validator sm_index_validator = {
-	.name = "sm_index",
+	.name = "metadata space map index block",
 	.prepare_for_write = index_prepare_for_write,
 	.check = index_check,
 };

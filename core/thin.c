@@ -10,6 +10,7 @@
  * of a device until the commit that writes them back, as the kernel does;
  * a device created in this transaction exists only there until commit.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -133,13 +134,20 @@ static int sb_check(const struct bm_validator *v, struct bm_block *b,
 	const uint8_t *d = bm_block_cdata(b);
 
 	(void)v;
-	if (le64_get(d + SB(blocknr)) != bm_block_location(b))
+	if (le64_get(d + SB(blocknr)) != bm_block_location(b)) {
+		bm_block_fault(b, "says it is block %" PRIu64,
+			       le64_get(d + SB(blocknr)));
 		return -ENOTBLK;
-	if (le64_get(d + SB(magic)) != THIN_SUPERBLOCK_MAGIC)
+	}
+	if (le64_get(d + SB(magic)) != THIN_SUPERBLOCK_MAGIC) {
+		bm_block_fault(b, "bad magic");
 		return -EILSEQ;
+	}
 	if (le32_get(d + SB(csum)) !=
-	    pd_block_csum(d + 4, size - 4, THIN_SUPERBLOCK_CSUM_XOR))
+	    pd_block_csum(d + 4, size - 4, THIN_SUPERBLOCK_CSUM_XOR)) {
+		bm_block_fault(b, "bad checksum");
 		return -EILSEQ;
+	}
 	return 0;
 }
 
@@ -526,7 +534,7 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 		if (!block)
 			return -ENODATA;
 	}
-	r = thin_read_superblock_at(bd, block, &sb);
+	r = thin_read_superblock_why(bd, block, &sb, p->damage);
 	if (r)
 		return r;
 	ro.flags = THIN_OPEN_READ_ONLY;
@@ -548,6 +556,8 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 	return 0;
 
 out_free:
+	if (p->damage)
+		*p->damage = *bm_damage(pool->bm);
 	pool_free(pool);
 	return r;
 }
@@ -662,6 +672,8 @@ int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
 	return 0;
 
 out_free:
+	if (p->damage)
+		*p->damage = *bm_damage(pool->bm);
 	pool_free(pool);
 	return r;
 }
@@ -687,6 +699,11 @@ void thin_set_pre_commit(struct thin_pool *pool, int (*fn)(void *ctx),
 {
 	pool->pre_commit = fn;
 	pool->pre_commit_ctx = ctx;
+}
+
+struct pd_damage *thin_damage(struct thin_pool *pool)
+{
+	return bm_damage(pool->bm);
 }
 
 int thin_is_failed(const struct thin_pool *pool)
@@ -1775,8 +1792,15 @@ int thin_read_superblock(struct bdev *bd, struct thin_sb_info *info)
 int thin_read_superblock_at(struct bdev *bd, pd_block_t block,
 			    struct thin_sb_info *info)
 {
+	return thin_read_superblock_why(bd, block, info, NULL);
+}
+
+int thin_read_superblock_why(struct bdev *bd, pd_block_t block,
+			     struct thin_sb_info *info, struct pd_damage *why)
+{
+	const char *fault = NULL;
 	uint8_t *d;
-	int zero = 1, r;
+	int zero = 1, unread = 0, r;
 
 	if (bd->block_size != PD_BLOCK_SIZE)
 		return -EINVAL;
@@ -1784,21 +1808,33 @@ int thin_read_superblock_at(struct bdev *bd, pd_block_t block,
 	if (!d)
 		return -ENOMEM;
 	r = bdev_read(bd, block, d);
-	if (r)
+	if (r) {
+		fault = "cannot read it";
+		unread = 1;
 		goto out;
+	}
 	for (unsigned i = 0; i < PD_BLOCK_SIZE && zero; i++)
 		zero = !d[i];
 	r = -ENODATA;
 	if (zero)
 		goto out;
 	r = -ENOTBLK;
-	if (le64_get(d + SB(blocknr)) != block)
+	if (le64_get(d + SB(blocknr)) != block) {
+		if (why)
+			pd_damage_note(why, block, "block %" PRIu64 " (thin superblock): says it is block %" PRIu64,
+				       (uint64_t)block, le64_get(d + SB(blocknr)));
 		goto out;
+	}
 	r = -EILSEQ;
-	if (le64_get(d + SB(magic)) != THIN_SUPERBLOCK_MAGIC ||
-	    le32_get(d + SB(csum)) != pd_block_csum(d + 4, PD_BLOCK_SIZE - 4,
-						     THIN_SUPERBLOCK_CSUM_XOR))
+	if (le64_get(d + SB(magic)) != THIN_SUPERBLOCK_MAGIC) {
+		fault = "bad magic";
 		goto out;
+	}
+	if (le32_get(d + SB(csum)) != pd_block_csum(d + 4, PD_BLOCK_SIZE - 4,
+						     THIN_SUPERBLOCK_CSUM_XOR)) {
+		fault = "bad checksum";
+		goto out;
+	}
 	info->flags = le32_get(d + SB(flags));
 	info->version = le32_get(d + SB(version));
 	info->time = le32_get(d + SB(time));
@@ -1814,6 +1850,10 @@ int thin_read_superblock_at(struct bdev *bd, pd_block_t block,
 	       SM_ROOT_SIZE);
 	r = 0;
 out:
+	if (fault && why)
+		pd_damage_note(why, block, "block %" PRIu64 " (thin superblock): %s%s%s",
+			       (uint64_t)block, fault, unread ? ": " : "",
+			       unread ? pd_strerror(r) : "");
 	pd_free(d);
 	return r;
 }

@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "bdev.h"
+#include "errors.h"
 
 #define THIN_SUPERBLOCK_MAGIC	27022010ull
 #define THIN_SUPERBLOCK_CSUM_XOR 160774u
@@ -69,6 +70,9 @@ struct thin_pool_params {
 	pd_block_t nr_data_blocks;	/* for a format */
 	unsigned cache_blocks;		/* block-manager cache; 0 = default */
 	unsigned flags;			/* enum thin_open_flags */
+	struct pd_damage *damage;	/* open: if not NULL, a failed open
+					   leaves its damage record here
+					   (thin_damage()) */
 };
 
 /* Format a new pool on bd (overwriting whatever is there) and commit it. */
@@ -98,6 +102,10 @@ void thin_set_pre_commit(struct thin_pool *pool, int (*fn)(void *ctx),
 int thin_commit(struct thin_pool *pool);
 int thin_abort(struct thin_pool *pool);
 int thin_is_failed(const struct thin_pool *pool);
+/* The damage record of the pool's block manager (bm.h BM10, errors.h):
+ * after a call failed on damaged metadata, the block and what is wrong
+ * with it.  The caller may clear it (pd_damage_clear) before a call. */
+struct pd_damage *thin_damage(struct thin_pool *pool);
 
 /* Devices. */
 int thin_create_thin(struct thin_pool *pool, uint64_t dev);
@@ -250,5 +258,9 @@ int thin_read_superblock(struct bdev *bd, struct thin_sb_info *info);
  * own location must be block. */
 int thin_read_superblock_at(struct bdev *bd, pd_block_t block,
 			    struct thin_sb_info *info);
+/* thin_read_superblock_at() that also notes, on -EILSEQ / -ENOTBLK / -EIO,
+ * what is wrong with the block in *why (errors.h; why may be NULL). */
+int thin_read_superblock_why(struct bdev *bd, pd_block_t block,
+			     struct thin_sb_info *info, struct pd_damage *why);
 
 #endif /* PD_THIN_H */

@@ -182,6 +182,7 @@ def test_dump_metadata_snapshot_matches_thin_dump(tmp_path):
     assert 'metadata block %d: bad reference count: 0 on disk, 1 expected' % snap in c.stderr
     bad = pdtool('dump', '-m3', img)
     assert bad.returncode == 1 and 'not a metadata snapshot' in bad.stderr
+    assert 'block 3 (thin superblock): bad magic' in bad.stderr, bad.stderr
 
 
 def test_dump_output_file_and_empty_pool(tmp_path):

@@ -8,7 +8,9 @@ printed in the command line of each assertion message.
 """
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -34,9 +36,21 @@ def pdcrash(build_dir):
 
 
 def run(exe, args, cwd=None, timeout=300):
+    """Run exe; a hang fails the test.  timeout is CPU seconds for each
+    process (RLIMIT_CPU, which search's workers inherit: a loop is killed
+    by SIGXCPU), so a run that is only slow, on a loaded machine or in a
+    `make SAN=1 check` build, is not failed for it (seen: --seed 5 --runs
+    40 took 43 s of CPU and 204 s of wall clock with 7 jobs on 2 cores).
+    Four times timeout on the wall clock stops a process that waits
+    forever."""
+    def limit_cpu():
+        resource.setrlimit(resource.RLIMIT_CPU, (timeout, timeout + 5))
+
     r = subprocess.run([exe] + args, cwd=cwd or ROOT, capture_output=True,
-                       text=True, timeout=timeout)
+                       text=True, timeout=4 * timeout, preexec_fn=limit_cpu)
     r.cmd = " ".join([exe] + args)
+    if r.returncode == -signal.SIGXCPU:
+        r.stderr += "\n(killed: more than %d s of CPU)" % timeout
     return r
 
 

@@ -64,7 +64,8 @@ static const char cache_dump_help[] =
 "  -o XML     write to XML instead of stdout\n"
 "\n"
 "Exit: 0 success; 1 damaged or unsupported metadata (the output may then be\n"
-"incomplete); 2 bad usage, IMAGE cannot be opened or XML cannot be written.\n";
+"incomplete; the message names the damaged block and what is wrong with\n"
+"it); 2 bad usage, IMAGE cannot be opened or XML cannot be written.\n";
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -142,6 +143,7 @@ static int dump_cache(struct cache_md *cmd, const struct cache_sb_info *sb,
 	put_field(out, (const uint8_t *)sb->policy_name, CACHE_POLICY_NAME_SIZE);
 	fprintf(out, "\" hint_width=\"%u\">\n", HINT_WIDTH);
 	fputs("  <mappings>\n", out);
+	pd_damage_clear(cache_damage(cmd));
 	r = cache_walk_mappings(cmd, on_mapping, &dc);
 	if (r)
 		goto out_free;
@@ -164,14 +166,16 @@ out_free:
 	free(dc.hints.cb);
 	fprintf(stderr, "pdtool cache-dump: '%s': %s: %s\n", path,
 		r == -ENOMEM ? "out of memory" : "damaged metadata",
-		pd_strerror(r));
+		pdtool_damage_text(cache_damage(cmd), r));
 	return 1;
 }
 
 int pdtool_cache_dump(int argc, char **argv)
 {
+	struct pd_damage why = { 0 };
 	struct cache_params p = {
-		.flags = CACHE_OPEN_READ_ONLY | CACHE_OPEN_AS_STORED
+		.flags = CACHE_OPEN_READ_ONLY | CACHE_OPEN_AS_STORED,
+		.damage = &why,
 	};
 	const char *path = NULL, *out_path = NULL;
 	struct cache_sb_info sb;
@@ -211,20 +215,21 @@ int pdtool_cache_dump(int argc, char **argv)
 	}
 	if ((r = pdtool_open_image("pdtool cache-dump", path, &bd)))
 		return r;
-	r = cache_read_superblock(bd, &sb);
+	r = cache_read_superblock_why(bd, &sb, &why);
 	if (r) {
-		fprintf(stderr, "pdtool cache-dump: '%s': %s\n", path,
+		fprintf(stderr, "pdtool cache-dump: '%s': %s%s\n", path,
 			r == -ENODATA ? "superblock is all zeroes (not formatted)" :
 			r == -EINVAL ? "too small to hold a superblock" :
-			r == -EIO ? "cannot read the superblock (I/O error)" :
-			"bad cache superblock (checksum, magic or location)");
+			r == -EIO ? "cannot read the superblock: " :
+			"bad cache superblock: ", r == -EIO || r == -EILSEQ ||
+			r == -ENOTBLK ? pdtool_damage_text(&why, r) : "");
 		bdev_destroy(bd);
 		return 1;
 	}
 	r = cache_md_open(bd, &p, &cmd);
 	if (r) {
 		fprintf(stderr, "pdtool cache-dump: '%s': cannot open the cache metadata: %s%s\n",
-			path, pd_strerror(r),
+			path, pdtool_damage_text(&why, r),
 			r == -EINVAL ? " (unsupported version, features or hint size)" : "");
 		bdev_destroy(bd);
 		return 1;

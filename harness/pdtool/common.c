@@ -63,6 +63,11 @@ int pdtool_check_args(int argc, char **argv, const char *prog,
 	return -1;
 }
 
+const char *pdtool_damage_text(const struct pd_damage *d, int r)
+{
+	return d && d->seq ? d->text : pd_strerror(r);
+}
+
 void pdtool_print_finding(void *ctx, const char *text)
 {
 	const struct check_args *a = ctx;

@@ -52,7 +52,8 @@ static const char dump_help[] =
 "  --skip-mappings  devices without their mappings\n"
 "\n"
 "Exit: 0 success; 1 damaged metadata (nothing useful can be read, or a\n"
-"tree is damaged part way: the output is then incomplete); 2 bad usage,\n"
+"tree is damaged part way: the output is then incomplete; the message\n"
+"names the damaged block and what is wrong with it); 2 bad usage,\n"
 "IMAGE cannot be opened or XML cannot be written.\n";
 
 struct run {
@@ -116,6 +117,7 @@ static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
 	size_t nr = 0;
 	int r;
 
+	pd_damage_clear(thin_damage(pool));
 	r = thin_get_nr_data_blocks(pool, &nr_data);
 	if (r)
 		goto out_fail;
@@ -153,8 +155,9 @@ static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
 out_free:
 	free(devs);
 out_fail:
-	fprintf(stderr, "pdtool dump: '%s': damaged metadata: %s\n", path,
-		pd_strerror(r));
+	fprintf(stderr, "pdtool dump: '%s': %s: %s\n", path,
+		r == -ENOMEM ? "out of memory" : "damaged metadata",
+		pdtool_damage_text(thin_damage(pool), r));
 	return 1;
 }
 
@@ -166,8 +169,10 @@ out_fail:
 static int dump_snapshot(struct bdev *bd, const struct thin_sb_info *sb,
 			 pd_block_t snap, struct dump_ctx *dc, const char *path)
 {
+	struct pd_damage why = { 0 };
 	struct thin_pool_params p = { .cache_blocks = 64,
-				      .flags = THIN_OPEN_READ_ONLY };
+				      .flags = THIN_OPEN_READ_ONLY,
+				      .damage = &why };
 	struct thin_sb_info copy;
 	struct thin_pool *pool;
 	int r;
@@ -179,17 +184,17 @@ static int dump_snapshot(struct bdev *bd, const struct thin_sb_info *sb,
 			path);
 		return 1;
 	}
-	r = thin_read_superblock_at(bd, snap, &copy);
+	r = thin_read_superblock_why(bd, snap, &copy, &why);
 	if (r) {
 		fprintf(stderr, "pdtool dump: '%s': block %" PRIu64 " is not a "
 			"metadata snapshot: %s\n", path, (uint64_t)snap,
-			pd_strerror(r));
+			pdtool_damage_text(&why, r));
 		return 1;
 	}
 	r = thin_pool_open_metadata_snap(bd, snap, &p, &pool);
 	if (r) {
 		fprintf(stderr, "pdtool dump: '%s': damaged metadata snapshot: "
-			"%s\n", path, pd_strerror(r));
+			"%s\n", path, pdtool_damage_text(&why, r));
 		return 1;
 	}
 	r = dump_pool(pool, &copy, dc, path);
@@ -199,7 +204,9 @@ static int dump_snapshot(struct bdev *bd, const struct thin_sb_info *sb,
 
 int pdtool_dump(int argc, char **argv)
 {
-	struct thin_pool_params p = { .flags = THIN_OPEN_READ_ONLY };
+	struct pd_damage why = { 0 };
+	struct thin_pool_params p = { .flags = THIN_OPEN_READ_ONLY,
+				      .damage = &why };
 	struct dump_ctx dc = { 0 };
 	int use_snap = 0;
 	pd_block_t snap_block = 0;
@@ -271,13 +278,15 @@ int pdtool_dump(int argc, char **argv)
 	}
 	if ((r = pdtool_open_image("pdtool dump", path, &bd)))
 		return r;
-	r = thin_read_superblock(bd, &sb);
+	r = thin_read_superblock_why(bd, 0, &sb, &why);
 	if (r) {
-		fprintf(stderr, "pdtool dump: '%s': %s\n", path,
+		fprintf(stderr, "pdtool dump: '%s': %s%s\n", path,
 			r == -ENODATA ? "superblock is all zeroes (not formatted)" :
 			r == -EINVAL ? "too small to hold a superblock" :
-			r == -EIO ? "cannot read the superblock (I/O error)" :
-			"bad superblock (checksum, magic or location)");
+			r == -ENOMEM ? "out of memory" :
+			r == -EIO ? "cannot read the superblock: " :
+			"bad superblock: ", r == -EIO || r == -EILSEQ ||
+			r == -ENOTBLK ? pdtool_damage_text(&why, r) : "");
 		bdev_destroy(bd);
 		return 1;
 	}
@@ -300,7 +309,7 @@ int pdtool_dump(int argc, char **argv)
 	r = thin_pool_open(bd, &p, &pool);
 	if (r) {
 		fprintf(stderr, "pdtool dump: '%s': cannot open the pool metadata: %s\n",
-			path, pd_strerror(r));
+			path, pdtool_damage_text(&why, r));
 		bdev_destroy(bd);
 		return 1;
 	}

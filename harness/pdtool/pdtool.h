@@ -13,6 +13,7 @@
 #define PD_PDTOOL_H
 
 #include "bdev.h"
+#include "errors.h"
 
 int pdtool_dump(int argc, char **argv);		/* dump.c */
 int pdtool_restore(int argc, char **argv);	/* restore.c */
@@ -38,6 +39,9 @@ struct check_args {
  * message naming what is wrong). */
 int pdtool_check_args(int argc, char **argv, const char *prog,
 		      const char *help, struct check_args *a);
+/* What failed a reader with r: the damage record d (errors.h) if it
+ * holds a note, else pd_strerror(r). */
+const char *pdtool_damage_text(const struct pd_damage *d, int r);
 /* A checker's finding on stderr, indented, unless -q (ctx: check_args). */
 void pdtool_print_finding(void *ctx, const char *text);
 

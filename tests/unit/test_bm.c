@@ -1,5 +1,8 @@
-/* tests/unit/test_bm.c - block manager (bm.h BM1-BM9). */
+/* tests/unit/test_bm.c - block manager (bm.h BM1-BM10). */
+#include <inttypes.h>
+
 #include "bm.h"
+#include "errors.h"
 #include "simdisk.h"
 #include "test.h"
 #include "util.h"
@@ -31,6 +34,23 @@ static int t_check(const struct bm_validator *v, struct bm_block *b,
 
 static const struct bm_validator tv = { "test", t_prepare, t_check };
 static const struct bm_validator tv2 = { "other", t_prepare, t_check };
+
+/* t_check that says what is wrong (BM10). */
+static int t_check_says(const struct bm_validator *v, struct bm_block *b,
+			size_t size)
+{
+	const uint8_t *d = bm_block_cdata(b);
+	int r = t_check(v, b, size);
+
+	if (r == -ENOTBLK)
+		bm_block_fault(b, "says it is block %" PRIu64, le64_get(d + 8));
+	else if (r)
+		bm_block_fault(b, "bad checksum");
+	return r;
+}
+
+static const struct bm_validator tv3 = { "test block", t_prepare,
+					 t_check_says };
 
 static struct simdisk *new_disk(pd_block_t n)
 {
@@ -116,6 +136,66 @@ TEST(bm_validator_detects_damage)
 	/* no validator reads raw, even a damaged block */
 	ASSERT_OK(bm_read_lock(bm, 5, NULL, &blk));
 	bm_unlock(blk);
+	ASSERT_EQ(bm_destroy(bm), 0);
+	simdisk_destroy(sd);
+}
+
+/* BM10: each refusal is noted with the block and the fault; the last one
+ * stays until the next. */
+TEST(bm_damage_record_names_block_and_fault)
+{
+	struct simdisk *sd = new_disk(16);
+	struct bdev *bd = simdisk_bdev(sd);
+	struct block_manager *bm;
+	struct bm_block *blk;
+	struct pd_damage *d;
+	uint8_t buf[PD_BLOCK_SIZE];
+
+	ASSERT_OK(bm_create(bd, 8, &bm));
+	write_block(bm, 3, 0xab);
+	write_block(bm, 4, 0xcd);
+	ASSERT_OK(bm_flush(bm));
+	bm_destroy(bm);
+	ASSERT_OK(bdev_read(bd, 3, buf));
+	ASSERT_OK(bdev_write(bd, 5, buf, 0));		/* says it is 3 */
+	ASSERT_OK(bdev_read(bd, 4, buf));
+	buf[100] ^= 1;
+	ASSERT_OK(bdev_write(bd, 4, buf, 0));		/* bad checksum */
+
+	ASSERT_OK(bm_create(bd, 8, &bm));
+	d = bm_damage(bm);
+	ASSERT_EQ(d->seq, 0);
+	ASSERT_OK(bm_read_lock(bm, 3, &tv3, &blk));
+	bm_unlock(blk);
+	ASSERT_EQ(d->seq, 0);				/* a good block: nothing */
+	ASSERT_ERR(bm_read_lock(bm, 4, &tv3, &blk), -EILSEQ);
+	ASSERT_UEQ(d->block, 4);
+	ASSERT_STREQ(d->text, "block 4 (test block): bad checksum");
+	ASSERT_ERR(bm_read_lock(bm, 5, &tv3, &blk), -ENOTBLK);
+	ASSERT_STREQ(d->text, "block 5 (test block): says it is block 3");
+	/* a validator that says nothing: the error's words */
+	ASSERT_ERR(bm_read_lock(bm, 4, &tv, &blk), -EILSEQ);
+	ASSERT_STREQ(d->text, "block 4 (test): bad checksum, magic or structure");
+	ASSERT_ERR(bm_read_lock(bm, 3, &tv2, &blk), -EINVAL);
+	ASSERT_STREQ(d->text, "block 3 is used as a test block and as a other");
+	ASSERT_ERR(bm_read_lock(bm, 16, &tv3, &blk), -EINVAL);
+	ASSERT_UEQ(d->block, 16);
+	ASSERT_STREQ(d->text, "reference to block 16, outside the metadata device (16 blocks)");
+	/* DR1: the record stays across good reads, and the entry that named
+	 * the block is added once, only to a note made since */
+	unsigned seq = d->seq;
+	ASSERT_OK(bm_read_lock(bm, 3, &tv3, &blk));
+	bm_unlock(blk);
+	ASSERT_EQ(d->seq, seq);
+	pd_damage_from(d, seq, 16, 9, 2);
+	ASSERT_STREQ(d->text, "reference to block 16, outside the metadata device (16 blocks)");
+	pd_damage_from(d, seq - 1, 15, 9, 2);
+	ASSERT_STREQ(d->text, "reference to block 16, outside the metadata device (16 blocks)");
+	pd_damage_from(d, seq - 1, 16, 9, 2);
+	pd_damage_from(d, seq - 1, 16, 8, 1);
+	ASSERT_STREQ(d->text, "reference to block 16, outside the metadata device (16 blocks), in entry 2 of block 9");
+	pd_damage_clear(d);
+	ASSERT_EQ(d->seq, 0);
 	ASSERT_EQ(bm_destroy(bm), 0);
 	simdisk_destroy(sd);
 }
