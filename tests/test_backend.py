@@ -119,6 +119,20 @@ def test_kernel_read_error_reaches_bug_on():
     assert p.returncode == 1 and "the run died: signal 6" in p.stdout
 
 
+def test_io_error_no_op_returned_is_checked():
+    """An IO error the backend absorbed or dropped (no op returned it) is
+    checked from where it fired to the next commit, like one an op
+    returned: the once-only read errors of abort's delete are reported
+    (before, a fault run in which no op failed checked no state)."""
+    need("kernel-6.1")
+    r = run(["run", "abort", "--backend", "kernel-6.1", "--io-errors",
+             "--json", "--jobs", "2"])
+    assert r.returncode == 1, r.stderr[-2000:]
+    ids = json.loads(r.stdout)["violations"]
+    assert "abort@kernel-6.1:s1:c608:l-:er24" in ids, ids
+    assert "abort@kernel-6.1:s1:c608:l-:eR24" in ids, ids
+
+
 def test_kernel_src_with_mutant_a_is_caught(tmp_path):
     """KERNEL_SRC points at a copy of the 6.1 tree with kernel mutant (a)
     (harness/kernel/mutants/superblock-before-pre-commit.patch) applied by
