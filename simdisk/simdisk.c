@@ -274,6 +274,8 @@ struct simdisk {
 	int log_reads;
 	struct fault_plan plan[FK_NR];
 	uint64_t count[FK_NR];		/* ops issued (power on) per kind */
+	int plan_fired;			/* see simdisk_plan_fired() */
+	uint64_t plan_seq;
 	int cut_armed;
 	uint64_t cut_after;		/* power goes when this entry is logged */
 	int power_cut;
@@ -352,9 +354,13 @@ static int plan_fires(struct simdisk *sd, enum fault_kind k)
 		sd->op_hook(sd->op_hook_ctx, sd, kinds[k], sd->count[k] + 1);
 	n = ++sd->count[k];
 
-	if (!p->nth)
+	if (!p->nth || !(n == p->nth || (p->sticky && n > p->nth)))
 		return 0;
-	return n == p->nth || (p->sticky && n > p->nth);
+	if (!sd->plan_fired) {
+		sd->plan_fired = 1;
+		sd->plan_seq = sd->nr_ops;
+	}
+	return 1;
 }
 
 static void sd_get(struct simdisk *sd)
@@ -824,6 +830,13 @@ uint64_t simdisk_count(const struct simdisk *sd, enum sd_op_kind kind)
 }
 
 /* Clears the plan and the power cut (scheduled or done); the log goes on. */
+int simdisk_plan_fired(const struct simdisk *sd, uint64_t *seq)
+{
+	if (sd->plan_fired && seq)
+		*seq = sd->plan_seq;
+	return sd->plan_fired;
+}
+
 void simdisk_clear_faults(struct simdisk *sd)
 {
 	memset(sd->plan, 0, sizeof(sd->plan));

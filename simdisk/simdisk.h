@@ -103,6 +103,11 @@ const char *sd_op_kind_name(enum sd_op_kind kind);
  * that kind. */
 int simdisk_fail_nth(struct simdisk *sd, enum sd_op_kind kind, uint64_t nth,
 		     int sticky);
+/* 1 once the plan has failed an op (not a libfiu point), with *seq (if not
+ * NULL) the log length when it first did: the failed op's index if it is
+ * logged (a read is not, while reads are off).  It stays after
+ * simdisk_clear_faults(). */
+int simdisk_plan_fired(const struct simdisk *sd, uint64_t *seq);
 /* Called before each read, write (FUA too) or flush is counted for the
  * plan, with the op's kind and its 1-based number among that kind (the nth
  * simdisk_fail_nth would name); not after a power cut.  The hook may call

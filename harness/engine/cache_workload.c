@@ -391,15 +391,15 @@ static void live_check(struct crun *w, const char *when)
 }
 
 /* With stop_after_recovery, after the first good commit once the fault
- * fired (an injected error, a media fault refused or not, an allocation
- * failure absorbed or not; workload.h). */
+ * fired (an injected error, an IO error no op returned, a media fault
+ * refused or not, an allocation failure absorbed or not; workload.h). */
 static void stop_if_recovered(struct crun *w)
 {
 	const struct run_result *res = w->res;
 
 	if (w->cfg->stop_after_recovery &&
 	    (res->injected || simdisk_media_hit(res->sd)->fired ||
-	     res->alloc_fired))
+	     simdisk_plan_fired(res->sd, NULL) || res->alloc_fired))
 		w->done = 1;
 }
 

@@ -533,8 +533,15 @@ static void fault_window(struct job *jb)
 		}
 		first = recovered = res->alloc_seq;
 	} else if (!res->injected) {
-		jb->nr_cuts = 0;		/* the fault never fired */
-		return;
+		/* An IO error no op returned: the backend absorbed it (the
+		 * kernel's dm-bufio reads a failed prefetch again) or dropped
+		 * it (README, kernel findings).  From there to the next commit
+		 * (the run stops after it), as for an allocation failure. */
+		if (!simdisk_plan_fired(res->sd, &first)) {
+			jb->nr_cuts = 0;	/* the fault never fired */
+			return;
+		}
+		recovered = first;
 	}
 	for (uint64_t i = recovered; i < n; i++) {
 		const struct sd_op *op = simdisk_op(res->sd, i);

@@ -661,7 +661,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		w->ooms = 1;
 	if (w->cfg->stop_after_recovery &&
 	    (res->injected || simdisk_media_hit(res->sd)->fired ||
-	     res->alloc_fired))
+	     simdisk_plan_fired(res->sd, NULL) || res->alloc_fired))
 		w->done = 1;
 }
 

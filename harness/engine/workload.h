@@ -18,7 +18,11 @@
  * of committed state k.  With a fault planned, an op that fails with an
  * injected error makes the workload abort (thin_abort) and go on from
  * whatever state the reopened pool shows (k or, after a failed final
- * flush, k+1); when abort itself fails the workload stops.
+ * flush, k+1); when abort itself fails the workload stops.  An IO error
+ * that no op returns (the backend read the block again, or dropped the
+ * error) is compared with the oracle no differently; with
+ * stop_after_recovery the run stops after the next good commit once the
+ * fault fired (simdisk_plan_fired), and the states from it are checked.
  *
  * An allocation failure (FAULT_NOMEM, FAULT_NOSPACE) counts as injected
  * only in the op during which it fired, and only as its own error (-ENOMEM,

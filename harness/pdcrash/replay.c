@@ -262,6 +262,23 @@ static void print_context(const struct replay *rp, const char *idtext,
 	if (res->live_failed)
 		printf("live run failed: %s\n", res->live_msg);
 	cli_print_alloc_fault(res, &id->fault);
+	if (fault_can_stick(id->fault.kind)) {
+		uint64_t at;
+		static const char *const what[] = {
+			[FAULT_READ] = "read", [FAULT_WRITE] = "write",
+			[FAULT_FLUSH] = "flush",
+		};
+
+		if (!simdisk_plan_fired(res->sd, &at))
+			printf("IO fault: never happened (the run has no such op)\n");
+		else
+			printf("IO fault: %s %" PRIu64 "%s failed first at log "
+			       "position %" PRIu64 "; %s\n", what[id->fault.kind],
+			       id->fault.nth, id->fault.sticky ? " and on" : "",
+			       at, res->injected ? "an op failed with it" :
+			       "no op returned it (the backend absorbed or "
+			       "dropped it)");
+	}
 	if (fault_is_media(id->fault.kind)) {
 		const struct sd_media_hit *h = simdisk_media_hit(res->sd);
 

@@ -437,13 +437,20 @@ TEST(simdisk_fail_nth_once_vs_sticky)
 	struct bdev *bd = simdisk_bdev(sd);
 	uint8_t buf[BS] = { 0 };
 	int r[6];
+	uint64_t seq = 99;
 
 	ASSERT_OK(simdisk_fail_nth(sd, SD_WRITE, 3, 0));
+	ASSERT_TRUE(!simdisk_plan_fired(sd, &seq));
+	ASSERT_UEQ(seq, 99);
 	for (int i = 0; i < 6; i++)
 		r[i] = bdev_write(bd, 0, buf, i & 1 ? BDEV_FUA : 0);
 	for (int i = 0; i < 6; i++)
 		ASSERT_ERR(r[i], i == 2 ? -EIO : 0);
 	ASSERT_UEQ(simdisk_count(sd, SD_WRITE), 6);
+	/* the first op the plan failed: write 3, log entry 2 */
+	ASSERT_TRUE(simdisk_plan_fired(sd, &seq));
+	ASSERT_UEQ(seq, 2);
+	ASSERT_TRUE(simdisk_op(sd, seq)->failed);
 
 	ASSERT_OK(simdisk_fail_nth(sd, SD_WRITE, 8, 1));
 	for (int i = 0; i < 5; i++)
@@ -466,6 +473,9 @@ TEST(simdisk_fail_nth_once_vs_sticky)
 	ASSERT_OK(bdev_write(bd, 1, buf, 0));
 	ASSERT_OK(bdev_read(bd, 0, buf));
 	ASSERT_ERR(simdisk_fail_nth(sd, SD_WRITE, 0, 0), -EINVAL);
+	/* the first failure stays recorded after the plan is cleared */
+	ASSERT_TRUE(simdisk_plan_fired(sd, &seq));
+	ASSERT_UEQ(seq, 2);
 	simdisk_destroy(sd);
 }
 
@@ -969,6 +979,7 @@ TEST(simdisk_fiu_points_fail_like_the_plan)
 	ASSERT_TRUE(!simdisk_op(sd, 2)->failed);
 	ASSERT_TRUE(simdisk_op(sd, 3)->failed && simdisk_op(sd, 4)->failed);
 	ASSERT_TRUE(simdisk_op(sd, 5)->kind == SD_READ && simdisk_op(sd, 5)->failed);
+	ASSERT_TRUE(!simdisk_plan_fired(sd, NULL));	/* libfiu is not the plan */
 	c = cutter_at(sd, simdisk_nr_ops(sd));
 	ASSERT_TRUE(is_pending(c, 0));
 	ASSERT_UEQ(sd_cutter_nr_pending(c), 1);
