@@ -148,7 +148,7 @@ def test_kernel_drops_dec_errors_and_commits(backend, tmp_path):
                 "but got 0") in c.stdout + c.stderr
     # the same drop in __release_metadata_snap (dm_btree_del's result
     # ignored): blocks of the released snapshot leak
-    r = run(["replay", "enospc-meta+small@%s:s1:c10264:l-:eR48" % backend])
+    r = run(["replay", "enospc-meta+small@%s:s1:c10259:lb0v1:eR48" % backend])
     assert r.returncode == 1
     assert "leak: metadata block 20: leaked" in r.stdout, r.stdout[-2000:]
 
