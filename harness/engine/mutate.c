@@ -189,6 +189,18 @@ static int open_gap(struct scenario *sc, size_t at, size_t k)
 	return 0;
 }
 
+int scenario_end_with_check(struct scenario *sc)
+{
+	int r;
+
+	if (sc->nr_ops && sc->ops[sc->nr_ops - 1].kind == OP_CHECK)
+		return 0;
+	r = open_gap(sc, sc->nr_ops, 1);
+	if (!r)
+		sc->ops[sc->nr_ops - 1].kind = OP_CHECK;
+	return r;
+}
+
 static void remove_lines(struct scenario *sc, size_t at, size_t k)
 {
 	memmove(&sc->ops[at], &sc->ops[at + k],
@@ -633,31 +645,29 @@ static int (*const mutations[])(struct mctx *) = {
 	mu_random,
 };
 
-int scenario_mutate(struct scenario *sc, const struct scenario *other,
-		    struct prng *p, char *what, size_t len)
+/* Before a mutation: a copy to go back to and the description's stream.
+ * 0 or -ENOMEM. */
+static int begin(struct mctx *m, struct scenario **keep, char *what,
+		 size_t len)
 {
-	struct mctx m = { .sc = sc, .other = other, .p = p };
-	unsigned n = 1 + (prng_below(p, 2) ? 0 : (unsigned)prng_below(p, 4));
-	struct scenario *keep;
-	int r = scenario_clone(sc, sc->name, &keep);
+	int r = scenario_clone(m->sc, m->sc->name, keep);
 
 	if (r)
 		return r;
-	m.what = fmemopen(what, len, "w");
-	if (!m.what) {
-		scenario_free(keep);
+	m->what = fmemopen(what, len, "w");
+	if (!m->what) {
+		scenario_free(*keep);
 		return -ENOMEM;
 	}
-	setvbuf(m.what, NULL, _IONBF, 0);
-	for (unsigned k = 0; k < n; k++) {
-		scan(&m);
-		r = mutations[prng_below(p, sizeof(mutations) / sizeof(mutations[0]))](&m);
-		if (r == -E2BIG)
-			r = mu_delete(&m);
-		if (r)
-			break;
-	}
-	fclose(m.what);
+	setvbuf(m->what, NULL, _IONBF, 0);
+	return 0;
+}
+
+/* After it: snapshots of themselves renamed; MU4; MU2. */
+static int finish(struct scenario *sc, struct scenario *keep, FILE *wf,
+		  int r, char *what, size_t len)
+{
+	fclose(wf);
 	for (size_t i = 0; i < sc->nr_ops; i++) {
 		if (sc->ops[i].kind == OP_SNAP && sc->ops[i].a == sc->ops[i].b)
 			sc->ops[i].a = sc->ops[i].b + 1 <= MAX_DEV ? sc->ops[i].b + 1 : 0;
@@ -676,4 +686,99 @@ int scenario_mutate(struct scenario *sc, const struct scenario *other,
 	}
 	scenario_free(keep);
 	return r;
+}
+
+int scenario_mutate(struct scenario *sc, const struct scenario *other,
+		    struct prng *p, char *what, size_t len)
+{
+	struct mctx m = { .sc = sc, .other = other, .p = p };
+	unsigned n = 1 + (prng_below(p, 2) ? 0 : (unsigned)prng_below(p, 4));
+	struct scenario *keep;
+	int r = begin(&m, &keep, what, len);
+
+	if (r)
+		return r;
+	for (unsigned k = 0; k < n; k++) {
+		scan(&m);
+		r = mutations[prng_below(p, sizeof(mutations) / sizeof(mutations[0]))](&m);
+		if (r == -E2BIG)
+			r = mu_delete(&m);
+		if (r)
+			break;
+	}
+	return finish(sc, keep, m.what, r, what, len);
+}
+
+/* Ranges scenario_step_before cuts: their blocks run one at a time. */
+static int cuttable(const struct op *op)
+{
+	return (is_range(op) || op->kind == OP_WRITE ||
+		op->kind == OP_LOOKUP) && op->c > op->b;
+}
+
+static void fix_unmap(struct op *op)
+{
+	if (op->kind == OP_UNMAP_RANGE && op->b == op->c)
+		op->kind = OP_UNMAP;
+}
+
+static int step_before(struct mctx *m, size_t i, uint64_t at)
+{
+	/* 0 snapshot, 1 commit, 2 commit then snapshot, 3 snapshot then
+	 * commit, 4 abort, 5 metadata snapshot */
+	static const int shapes[] = { 0, 0, 0, 1, 2, 3, 4, 5 };
+	struct op op = m->sc->ops[i];
+	int shape = shapes[prng_below(m->p, sizeof(shapes) / sizeof(shapes[0]))];
+	size_t k = shape == 2 || shape == 3 ? 2 : 1;
+	size_t cut = cuttable(&op) && at && at <= op.c - op.b;
+	uint64_t dev = has_dev(&op) ? op.a : pick_dev(m);
+	int r = open_gap(m->sc, i + cut, k + cut);
+
+	if (r)
+		return r;
+	struct op *o = &m->sc->ops[i];
+	if (cut) {
+		o->c = op.b + at - 1;
+		fix_unmap(o);
+		o[k + 1] = op;
+		o[k + 1].b = op.b + at;
+		fix_unmap(&o[k + 1]);
+		o++;
+	}
+	for (size_t j = 0; j < k; j++) {
+		int snap = shape == 0 || (shape == 2 && j == 1) ||
+			   (shape == 3 && j == 0);
+		static const int others[] = { 0, OP_COMMIT, OP_COMMIT,
+					      OP_COMMIT, OP_ABORT, OP_META_SNAP };
+
+		o[j].kind = snap ? OP_SNAP : others[shape];
+		if (snap) {
+			o[j].b = dev;
+			o[j].a = new_dev(m);
+		}
+		note(m, "step", (size_t)(o + j - m->sc->ops), &o[j]);
+	}
+	if (cut)
+		fprintf(m->what, "cut line %zu before %" PRIu64 "; ", i,
+			op.b + at);
+	return 0;
+}
+
+int scenario_step_before(struct scenario *sc, size_t i, uint64_t at,
+			 struct prng *p, char *what, size_t len)
+{
+	struct mctx m = { .sc = sc, .p = p };
+	struct scenario *keep;
+	int r;
+
+	if (i >= sc->nr_ops)
+		return -EINVAL;
+	r = begin(&m, &keep, what, len);
+	if (r)
+		return r;
+	scan(&m);
+	r = step_before(&m, i, at);
+	if (r == -E2BIG)
+		r = 0;		/* no room: left as it was */
+	return finish(sc, keep, m.what, r, what, len);
 }

@@ -44,6 +44,22 @@ int scenario_clone(const struct scenario *src, const char *name,
 int scenario_mutate(struct scenario *sc, const struct scenario *other,
 		    struct prng *p, char *what, size_t len);
 
+/* Put a protocol step right before the at-th block (0-based) of op i, a
+ * range op then cut there in two, or right before op i when at is 0 or op
+ * i is no range: a snapshot of the op's device most often (what follows
+ * then runs on shared nodes), a commit (on committed ones), both in either
+ * order, an abort, a metadata snapshot.  For `pdcrash search`, which puts
+ * it where a rare edge of core/ is first reached.  MU1, MU2; what as for
+ * scenario_mutate.  0, -EINVAL (no op i) or -ENOMEM. */
+int scenario_step_before(struct scenario *sc, size_t i, uint64_t at,
+			 struct prng *p, char *what, size_t len);
+
+/* Append a `check` op unless sc already ends with one: the live run then
+ * ends with the structural check of the last committed state, so a bad
+ * reference count shows without a crash state.  0, -ENOMEM, or -E2BIG at
+ * MUTATE_MAX_LINES lines. */
+int scenario_end_with_check(struct scenario *sc);
+
 /* Number sc's ops as scenario_to_text(sc, header) numbers its lines, for a
  * header of header_lines lines: a random line's ops are drawn from its
  * line number (workload.c), so a candidate run from memory runs as its
