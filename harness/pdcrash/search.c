@@ -60,6 +60,11 @@
 #include "sancov.h"
 
 #define SEARCH_BATCH 8
+#define SEARCH_RARE_SCALE 720720	/* lcm(1..16): edge weights 1/count */
+#define SEARCH_TARGET_ONE_IN 3		/* targeted candidates (targets_of) */
+#define SEARCH_TARGET_EDGES 16		/* an entry's rarest edges targeted */
+#define SEARCH_TARGET_PROBES 160	/* runs to place them, at most */
+#define SEARCH_TARGET_BUDGET 4000000	/* probes times the entry's cost */
 #define SEARCH_HEADER_LINES 2		/* comment lines atop a corpus file */
 #define SEARCH_FAULTS 3
 #define SEARCH_HEAVY 5000		/* blocks: a costly entry to mutate */
@@ -92,9 +97,23 @@ struct search_opts {
 	int progress;
 };
 
+/* A place in a scenario: op `op`, and for a range its at-th block (for
+ * a random line its at-th generated op). */
+struct target {
+	size_t op;
+	uint64_t at;
+};
+
 struct entry {
 	struct scenario *sc;
 	uint64_t weight;
+	uint64_t cost;			/* ops run and IO of its live run */
+	uint8_t *cov;			/* edges its live run reached (non-zero),
+					 * NULL until it ran */
+	struct target *targets;		/* where its rarest edges are first
+					 * reached (targets_of) */
+	size_t nr_targets;
+	int targeted;			/* targets computed */
 };
 
 /* What a child hands back (followed by the counters). */
@@ -102,6 +121,7 @@ struct slot {
 	int done;
 	int live_failed;
 	uint64_t reads, writes, flushes;
+	uint64_t nr_ops;		/* ops run, ranges expanded */
 	char msg[LIVE_MSG_MAX];
 };
 
@@ -112,7 +132,11 @@ struct search {
 	size_t nr_seeds;
 	uint8_t *seen;
 	size_t nr_edges, nr_seen;
+	uint32_t *freq;			/* per edge: entries that reach it */
+	uint32_t *top;			/* per edge: the cheapest entry that
+					 * reaches it (index) */
 	uint64_t candidates, kept, crash_runs, fault_runs, states;
+	uint64_t targeted, probes;	/* targeted candidates, their probe runs */
 	uint64_t violations, nospace;
 	double t0, first_seconds;
 	double t_live, t_crash, t_faults;	/* seconds spent in each */
@@ -128,6 +152,26 @@ static double now_sec(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* The entry's live run reached the edges of cov: count them. */
+static int entry_cover(struct search *s, size_t i, const uint8_t *cov,
+		       uint64_t cost)
+{
+	struct entry *e = &s->corpus[i];
+
+	e->cov = malloc(s->nr_edges);
+	if (!e->cov)
+		return -ENOMEM;
+	memcpy(e->cov, cov, s->nr_edges);
+	e->cost = cost;
+	for (size_t k = 0; k < s->nr_edges; k++) {
+		if (!cov[k])
+			continue;
+		if (!s->freq[k]++ || s->corpus[s->top[k]].cost > cost)
+			s->top[k] = (uint32_t)i;
+	}
+	return 0;
+}
+
 static int add_entry(struct search *s, struct scenario *sc)
 {
 	if (s->nr_corpus == s->cap_corpus) {
@@ -139,10 +183,23 @@ static int add_entry(struct search *s, struct scenario *sc)
 		s->corpus = e;
 		s->cap_corpus = cap;
 	}
+	memset(&s->corpus[s->nr_corpus], 0, sizeof(s->corpus[0]));
 	s->corpus[s->nr_corpus].sc = sc;
 	s->corpus[s->nr_corpus].weight = scenario_weight(sc);
 	s->nr_corpus++;
 	return 0;
+}
+
+/* add_entry, with the coverage of its live run (from a slot). */
+static int add_covered(struct search *s, struct scenario *sc,
+		       const struct slot *sl)
+{
+	int r = add_entry(s, sc);
+
+	if (!r)
+		r = entry_cover(s, s->nr_corpus - 1, (const uint8_t *)(sl + 1),
+				sl->nr_ops + sl->reads + sl->writes);
+	return r;
 }
 
 static size_t slot_size(const struct search *s)
@@ -179,6 +236,7 @@ static void live_child(const struct search *s, const struct scenario *sc,
 	out->reads = simdisk_count(res.sd, SD_READ);
 	out->writes = simdisk_count(res.sd, SD_WRITE);
 	out->flushes = simdisk_count(res.sd, SD_FLUSH);
+	out->nr_ops = res.nr_ops;
 	out->done = 1;
 	_exit(0);
 }
@@ -359,7 +417,7 @@ static int keep(struct search *s, uint64_t g, struct scenario *cand,
 	if (sl->live_failed && strstr(sl->msg, NOSPACE_MSG)) {
 		/* out of metadata space: not modelled yet (DESIGN.md 10) */
 		s->nospace++;
-		return add_entry(s, sc);
+		return add_covered(s, sc, sl);
 	}
 	if (sl->live_failed) {
 		char id[200];
@@ -367,10 +425,10 @@ static int keep(struct search *s, uint64_t g, struct scenario *cand,
 
 		live_id_format(sc->name, 1, &none, id, sizeof(id));
 		found(s, id, sl->msg);
-		return add_entry(s, sc);
+		return add_covered(s, sc, sl);
 	}
 	if (s->o.live_only)
-		return add_entry(s, sc);
+		return add_covered(s, sc, sl);
 	s->crash_runs++;
 	double t = now_sec();
 	r = explore(s, sc, NULL);
@@ -386,7 +444,7 @@ static int keep(struct search *s, uint64_t g, struct scenario *cand,
 		scenario_free(sc);
 		return r;
 	}
-	return add_entry(s, sc);
+	return add_covered(s, sc, sl);
 }
 
 /* A child that died: a crash or hang of the live run is a finding. */
@@ -424,12 +482,39 @@ static int child_died(struct search *s, uint64_t g, struct scenario *cand,
 	return 0;
 }
 
-/* The entry to mutate: recent finds weigh as much as the rest, and an
- * entry of more than SEARCH_HEAVY blocks is taken one time in four. */
+/* An edge drawn with weight 1/(entries that reach it), and the cheapest
+ * entry that reaches it; SIZE_MAX when no entry has run. */
+static size_t pick_rare(const struct search *s, struct prng *p)
+{
+	uint64_t total = 0, x;
+
+	for (size_t k = 0; k < s->nr_edges; k++)
+		if (s->freq[k])
+			total += SEARCH_RARE_SCALE / s->freq[k];
+	if (!total)
+		return SIZE_MAX;
+	x = prng_below(p, total);
+	for (size_t k = 0; k < s->nr_edges; k++) {
+		uint64_t w = s->freq[k] ? SEARCH_RARE_SCALE / s->freq[k] : 0;
+
+		if (x < w)
+			return s->top[k];
+		x -= w;
+	}
+	return SIZE_MAX;
+}
+
+/* The entry to mutate.  Three times in four by pick_rare: the entries
+ * that hold rare edges, and the small ones among them, are mutated most.
+ * Else recent finds weigh as much as the rest, and an entry of more than
+ * SEARCH_HEAVY blocks is taken one time in four. */
 static size_t pick_entry(struct search *s, struct prng *p)
 {
 	size_t n = s->nr_corpus, added = n - s->nr_seeds, i;
 
+	if (prng_below(p, 4) && !getenv("SEARCH_NO_RARE") &&
+	    (i = pick_rare(s, p)) != SIZE_MAX)
+		return i;
 	for (int tries = 0; ; tries++) {
 		if (added && prng_below(p, 2))
 			i = n - 1 - prng_below(p, added < 16 ? added : 16);
@@ -441,8 +526,180 @@ static size_t pick_entry(struct search *s, struct prng *p)
 	}
 }
 
+/* Places in a scenario: each block of a range, each op of a random line,
+ * each other op.  Op i has op_places() of them. */
+static uint64_t op_places(const struct op *op)
+{
+	switch (op->kind) {
+	case OP_MAP:
+	case OP_UNMAP:
+	case OP_UNMAP_RANGE:
+	case OP_WRITE:
+	case OP_LOOKUP:
+		return op->c > op->b ? op->c - op->b + 1 : 1;
+	case OP_RANDOM:
+		return op->a > 1 ? op->a : 1;
+	default:
+		return 1;
+	}
+}
+
+/* Place t (counted from 0 over the whole scenario) as op and offset. */
+static struct target place(const struct scenario *sc, uint64_t t)
+{
+	struct target x = { 0, 0 };
+
+	for (size_t i = 0; i < sc->nr_ops; i++) {
+		uint64_t n = op_places(&sc->ops[i]);
+
+		if (t < n) {
+			x.op = i;
+			x.at = t;
+			return x;
+		}
+		t -= n;
+	}
+	return x;
+}
+
+/* sc run up to place t, inclusive: ops run in order, so its edges are
+ * those the whole run reached by then. */
+static int prefix(const struct scenario *sc, uint64_t t, struct scenario **out)
+{
+	struct target x = place(sc, t);
+	struct op *op;
+	int r = scenario_clone(sc, sc->name, out);
+
+	if (r)
+		return r;
+	(*out)->nr_ops = x.op + 1;
+	op = &(*out)->ops[x.op];
+	if (op->kind == OP_RANDOM)
+		op->a = x.at + 1;
+	else if (op_places(op) > 1)
+		op->c = op->b + x.at;
+	return 0;
+}
+
+/* The SEARCH_TARGET_EDGES edges of entry e that fewest entries reach
+ * (then by number) into ed; how many. */
+static size_t rarest_edges(const struct search *s, const struct entry *e,
+			   size_t *ed)
+{
+	size_t n = 0;
+
+	while (n < SEARCH_TARGET_EDGES) {
+		size_t best = SIZE_MAX;
+
+		for (size_t k = 0; k < s->nr_edges; k++) {
+			if (!e->cov[k] || (n && (s->freq[k] < s->freq[ed[n - 1]] ||
+				(s->freq[k] == s->freq[ed[n - 1]] && k <= ed[n - 1]))))
+				continue;
+			if (best == SIZE_MAX || s->freq[k] < s->freq[best])
+				best = k;
+		}
+		if (best == SIZE_MAX)
+			break;
+		ed[n++] = best;
+	}
+	return n;
+}
+
+/*
+ * Where entry i's rarest edges are first reached: for each, the place
+ * whose prefix() reaches it and whose previous place's does not, found by
+ * bisection, all edges at once (each round runs the middles of the
+ * intervals left, as a batch).  Computed once per entry, with the edge
+ * counts of then; at most SEARCH_TARGET_PROBES runs, fewer for a costly
+ * entry.  0 or -errno.
+ */
+static int targets_of(struct search *s, size_t i, uint8_t *mem)
+{
+	struct entry *e = &s->corpus[i];
+	size_t ed[SEARCH_TARGET_EDGES], n, ss = slot_size(s);
+	int64_t lo[SEARCH_TARGET_EDGES], hi[SEARCH_TARGET_EDGES];
+	int64_t mid[SEARCH_TARGET_EDGES];
+	uint64_t total = 0, budget = SEARCH_TARGET_BUDGET / (e->cost + 1);
+	unsigned probes = 0;
+
+	if (e->targeted || !e->cov)
+		return 0;
+	e->targeted = 1;
+	if (budget > SEARCH_TARGET_PROBES)
+		budget = SEARCH_TARGET_PROBES;
+	n = rarest_edges(s, e, ed);
+	for (size_t k = 0; k < e->sc->nr_ops; k++)
+		total += op_places(&e->sc->ops[k]);
+	for (size_t j = 0; j < n; j++) {
+		lo[j] = -1;	/* its prefix does not reach the edge */
+		hi[j] = (int64_t)total - 1;	/* its prefix does */
+	}
+	while (probes < budget) {
+		struct scenario *scs[SEARCH_BATCH];
+		int64_t at[SEARCH_BATCH];
+		int status[SEARCH_BATCH];
+		size_t nm = 0;
+		int r = 0;
+
+		for (size_t j = 0; j < n; j++) {
+			size_t m;
+
+			mid[j] = hi[j] - lo[j] > 1 ? lo[j] + (hi[j] - lo[j]) / 2 : -1;
+			for (m = 0; m < nm && at[m] != mid[j]; m++)
+				;
+			if (mid[j] < 0 || m < nm)
+				continue;
+			if (nm == SEARCH_BATCH || probes + nm == budget) {
+				mid[j] = -1;	/* next round */
+				continue;
+			}
+			r = prefix(e->sc, (uint64_t)mid[j], &scs[nm]);
+			if (r)
+				break;
+			at[nm++] = mid[j];
+		}
+		if (!r && nm)
+			r = run_live(s, scs, nm, mem, status);
+		for (size_t m = 0; m < nm; m++)
+			scenario_free(scs[m]);
+		if (r)
+			return r;
+		if (!nm)
+			break;
+		probes += nm;
+		s->probes += nm;
+		for (size_t j = 0; j < n; j++) {
+			size_t m;
+
+			for (m = 0; m < nm && at[m] != mid[j]; m++)
+				;
+			if (mid[j] < 0 || m == nm)
+				continue;
+			const struct slot *sl = (const struct slot *)(mem + m * ss);
+			if (sl->done && ((const uint8_t *)(sl + 1))[ed[j]])
+				hi[j] = mid[j];
+			else
+				lo[j] = mid[j];
+		}
+	}
+	e->targets = calloc(n ? n : 1, sizeof(*e->targets));
+	if (!e->targets)
+		return -ENOMEM;
+	for (size_t j = 0; j < n; j++) {
+		struct target t = place(e->sc, (uint64_t)hi[j]);
+		size_t m;
+
+		for (m = 0; m < e->nr_targets; m++)
+			if (e->targets[m].op == t.op && e->targets[m].at == t.at)
+				break;
+		if (m == e->nr_targets)
+			e->targets[e->nr_targets++] = t;
+	}
+	return 0;
+}
+
 static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
-			  char *what, size_t len)
+			  char *what, size_t len, uint8_t *mem)
 {
 	struct prng p;
 	char name[64];
@@ -457,7 +714,27 @@ static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
 	if (r)
 		return r;
 	int k = snprintf(what, len, "from %s: ", s->corpus[a].sc->name);
+	if (!prng_below(&p, SEARCH_TARGET_ONE_IN) && !getenv("SEARCH_NO_TARGET")) {
+		const struct entry *e = &s->corpus[a];
+
+		r = targets_of(s, a, mem);
+		if (r)
+			return r;
+		if (e->nr_targets) {
+			const struct target *t =
+				&e->targets[prng_below(&p, e->nr_targets)];
+
+			s->targeted++;
+			k += snprintf(what + k, len - k, "target: ");
+			r = scenario_step_before(*out, t->op, t->at, &p, what + k,
+						 len - k);
+			goto done;
+		}
+	}
 	r = scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
+done:
+	if (!r && scenario_end_with_check(*out) == -ENOMEM)
+		r = -ENOMEM;
 	scenario_number_lines(*out, SEARCH_HEADER_LINES);
 	return r;
 }
@@ -486,7 +763,7 @@ static int search_loop(struct search *s)
 					    s->candidates + n < s->o.runs)) {
 			if (!s->o.shard_n || g % s->o.shard_n == s->o.shard_k) {
 				r = make_candidate(s, g, &scs[n], whats[n],
-						   sizeof(whats[n]));
+						   sizeof(whats[n]), mem);
 				if (r)
 					break;
 				gs[n++] = g;
@@ -563,9 +840,11 @@ static int seed_coverage(struct search *s)
 		for (size_t i = 0; i < n && !r; i++) {
 			const struct slot *sl = (const struct slot *)(mem + i * ss);
 
-			if (sl->done)
+			if (sl->done) {
 				new_edges(s, (const uint8_t *)(sl + 1), 1);
-			else
+				r = entry_cover(s, at + i, (const uint8_t *)(sl + 1),
+						sl->nr_ops + sl->reads + sl->writes);
+			} else
 				fprintf(stderr, "pdcrash: seed %s: its live run "
 					"failed (%s)\n", scs[i]->name, sl->msg);
 		}
@@ -733,8 +1012,12 @@ int cmd_search(int argc, char **argv)
 		return 2;
 	}
 	s.seen = calloc(s.nr_edges, 1);
-	if (!s.seen)
-		return 2;
+	s.freq = calloc(s.nr_edges, sizeof(*s.freq));
+	s.top = calloc(s.nr_edges, sizeof(*s.top));
+	if (!s.seen || !s.freq || !s.top) {
+		rc = 2;
+		goto out;
+	}
 	if ((r = mkdir_p(s.o.corpus))) {
 		fprintf(stderr, "pdcrash: cannot make the corpus folder %s: %s\n",
 			s.o.corpus, strerror(-r));
@@ -788,6 +1071,9 @@ int cmd_search(int argc, char **argv)
 	       s.fault_runs, s.states, s.violations);
 	printf("seconds: live runs %.1f, crash explorations %.1f, IO-error "
 	       "runs %.1f\n", s.t_live, s.t_crash, s.t_faults);
+	if (s.targeted)
+		printf("targeted candidates: %" PRIu64 " (%" PRIu64 " probe runs "
+		       "to place the targets)\n", s.targeted, s.probes);
 	if (s.nospace)
 		printf("out of metadata space (not modelled, not reported): %"
 		       PRIu64 " candidates\n", s.nospace);
@@ -796,9 +1082,14 @@ int cmd_search(int argc, char **argv)
 		       s.first_seconds);
 	rc = s.violations ? 1 : 0;
 out:
-	for (size_t i = 0; i < s.nr_corpus; i++)
+	for (size_t i = 0; i < s.nr_corpus; i++) {
 		scenario_free(s.corpus[i].sc);
+		free(s.corpus[i].cov);
+		free(s.corpus[i].targets);
+	}
 	free(s.corpus);
 	free(s.seen);
+	free(s.freq);
+	free(s.top);
 	return rc;
 }
