@@ -10,6 +10,7 @@
 #define MAX_DEV ((1ull << 24) - 1)
 #define WINDOW_MAX 48		/* blocks of a range cut into single ops, */
 #define WINDOW_WIDE 400		/* or, one time in two, up to this many */
+#define COST_PER_MAPPING 16	/* the oracle's work per mapping at a commit */
 
 int scenario_clone(const struct scenario *src, const char *name,
 		   struct scenario **result)
@@ -59,6 +60,99 @@ uint64_t scenario_weight(const struct scenario *sc)
 			w++;
 	}
 	return w;
+}
+
+/* Devices and their mapped blocks, counted (scenario_cost). */
+struct tally {
+	struct { uint64_t dev, mapped; } *d;
+	size_t n, cap;
+	uint64_t total;			/* mapped blocks of all devices */
+};
+
+static uint64_t *tally_dev(struct tally *t, uint64_t dev, int make)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->d[i].dev == dev)
+			return &t->d[i].mapped;
+	if (!make)
+		return NULL;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		void *d = realloc(t->d, cap * sizeof(*t->d));
+
+		if (!d)
+			return NULL;
+		t->d = d;
+		t->cap = cap;
+	}
+	t->d[t->n].dev = dev;
+	t->d[t->n].mapped = 0;
+	return &t->d[t->n++].mapped;
+}
+
+uint64_t scenario_cost(const struct scenario *sc)
+{
+	struct tally t = { 0 };
+	uint64_t cost = 0, used = 0, room = sc->geo.data_blocks;
+
+	for (size_t i = 0; i < sc->nr_ops; i++) {
+		const struct op *op = &sc->ops[i];
+		uint64_t n = op->c >= op->b ? op->c - op->b + 1 : 1, ok, *m;
+
+		cost++;
+		switch (op->kind) {
+		case OP_CREATE:
+			tally_dev(&t, op->a, 1);
+			break;
+		case OP_MAP:
+		case OP_WRITE:
+			ok = used < room ? (n < room - used ? n : room - used) : 0;
+			cost += n + (n - ok) * COST_PER_MAPPING * t.total;
+			used += ok;
+			if ((m = tally_dev(&t, op->a, 1))) {
+				*m += ok;
+				t.total += ok;
+			}
+			break;
+		case OP_UNMAP:
+		case OP_UNMAP_RANGE:
+			cost += n;
+			if ((m = tally_dev(&t, op->a, 0))) {
+				ok = n < *m ? n : *m;
+				*m -= ok;
+				t.total -= ok;
+				used -= ok < used ? ok : used;
+			}
+			break;
+		case OP_SNAP:
+			ok = (m = tally_dev(&t, op->b, 0)) ? *m : 0;
+			if ((m = tally_dev(&t, op->a, 1))) {
+				t.total += ok - *m;
+				*m = ok;
+			}
+			cost += ok;
+			break;
+		case OP_DELETE:
+			if ((m = tally_dev(&t, op->a, 0))) {
+				t.total -= *m;
+				*m = 0;
+			}
+			break;
+		case OP_COMMIT:
+			cost += COST_PER_MAPPING * t.total;
+			break;
+		case OP_RESIZE_DATA:
+			room = op->a;
+			break;
+		case OP_RANDOM:
+			cost += op->a;
+			break;
+		default:
+			break;
+		}
+	}
+	free(t.d);
+	return cost;
 }
 
 /* --- text ------------------------------------------------------------ */
@@ -676,7 +770,8 @@ static int finish(struct scenario *sc, struct scenario *keep, FILE *wf,
 	/* MU2: a candidate too big, or one the parser refuses, goes back to
 	 * where it was */
 	if (!r && (sc->nr_ops > MUTATE_MAX_LINES ||
-		   scenario_weight(sc) > MUTATE_MAX_BLOCKS || !parses(sc))) {
+		   scenario_weight(sc) > MUTATE_MAX_BLOCKS ||
+		   scenario_cost(sc) > MUTATE_MAX_COST || !parses(sc))) {
 		free(sc->ops);
 		sc->ops = keep->ops;
 		sc->nr_ops = keep->nr_ops;
