@@ -64,7 +64,7 @@
 #define SEARCH_TARGET_ONE_IN 3		/* targeted candidates (targets_of) */
 #define SEARCH_TARGET_EDGES 16		/* an entry's rarest edges targeted */
 #define SEARCH_TARGET_PROBES 160	/* runs to place them, at most */
-#define SEARCH_TARGET_BUDGET 4000000	/* probes times the entry's cost */
+#define SEARCH_TARGET_BUDGET 200000000	/* probes times the entry's cost */
 #define SEARCH_HEADER_LINES 2		/* comment lines atop a corpus file */
 #define SEARCH_FAULTS 3
 #define SEARCH_HEAVY 5000		/* blocks: a costly entry to mutate */
@@ -107,7 +107,7 @@ struct target {
 struct entry {
 	struct scenario *sc;
 	uint64_t weight;
-	uint64_t cost;			/* ops run and IO of its live run */
+	uint64_t cost;			/* scenario_cost */
 	uint8_t *cov;			/* edges its live run reached (non-zero),
 					 * NULL until it ran */
 	struct target *targets;		/* where its rarest edges are first
@@ -122,6 +122,7 @@ struct slot {
 	int live_failed;
 	uint64_t reads, writes, flushes;
 	uint64_t nr_ops;		/* ops run, ranges expanded */
+	double cpu;
 	char msg[LIVE_MSG_MAX];
 };
 
@@ -153,16 +154,15 @@ static double now_sec(void)
 }
 
 /* The entry's live run reached the edges of cov: count them. */
-static int entry_cover(struct search *s, size_t i, const uint8_t *cov,
-		       uint64_t cost)
+static int entry_cover(struct search *s, size_t i, const uint8_t *cov)
 {
 	struct entry *e = &s->corpus[i];
+	uint64_t cost = e->cost;
 
 	e->cov = malloc(s->nr_edges);
 	if (!e->cov)
 		return -ENOMEM;
 	memcpy(e->cov, cov, s->nr_edges);
-	e->cost = cost;
 	for (size_t k = 0; k < s->nr_edges; k++) {
 		if (!cov[k])
 			continue;
@@ -186,6 +186,7 @@ static int add_entry(struct search *s, struct scenario *sc)
 	memset(&s->corpus[s->nr_corpus], 0, sizeof(s->corpus[0]));
 	s->corpus[s->nr_corpus].sc = sc;
 	s->corpus[s->nr_corpus].weight = scenario_weight(sc);
+	s->corpus[s->nr_corpus].cost = scenario_cost(sc);
 	s->nr_corpus++;
 	return 0;
 }
@@ -197,8 +198,7 @@ static int add_covered(struct search *s, struct scenario *sc,
 	int r = add_entry(s, sc);
 
 	if (!r)
-		r = entry_cover(s, s->nr_corpus - 1, (const uint8_t *)(sl + 1),
-				sl->nr_ops + sl->reads + sl->writes);
+		r = entry_cover(s, s->nr_corpus - 1, (const uint8_t *)(sl + 1));
 	return r;
 }
 
@@ -237,6 +237,12 @@ static void live_child(const struct search *s, const struct scenario *sc,
 	out->writes = simdisk_count(res.sd, SD_WRITE);
 	out->flushes = simdisk_count(res.sd, SD_FLUSH);
 	out->nr_ops = res.nr_ops;
+	{
+		struct timespec t;
+
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+		out->cpu = t.tv_sec + t.tv_nsec / 1e9;
+	}
 	out->done = 1;
 	_exit(0);
 }
@@ -783,6 +789,15 @@ static int search_loop(struct search *s)
 
 			if (!r && !s->stop) {
 				s->candidates++;
+				if (getenv("SEARCH_DEBUG"))
+					fprintf(stderr, "dbg c%07" PRIu64 " cpu %.3f cost %" PRIu64 " ops %zu\n",
+						gs[i], sl->cpu, scenario_cost(scs[i]), scs[i]->nr_ops);
+				if (getenv("SEARCH_DEBUG") && sl->cpu > 1) {
+					char pth[100], *tx = scenario_to_text(scs[i], NULL);
+					snprintf(pth, sizeof(pth), "/tmp/sa/slow/c%07" PRIu64 ".scn", gs[i]);
+					write_text(pth, tx);
+					free(tx);
+				}
 				if (!WIFEXITED(status[i]) || WEXITSTATUS(status[i]) ||
 				    !sl->done) {
 					r = child_died(s, gs[i], scs[i], status[i], sl);
@@ -842,8 +857,7 @@ static int seed_coverage(struct search *s)
 
 			if (sl->done) {
 				new_edges(s, (const uint8_t *)(sl + 1), 1);
-				r = entry_cover(s, at + i, (const uint8_t *)(sl + 1),
-						sl->nr_ops + sl->reads + sl->writes);
+				r = entry_cover(s, at + i, (const uint8_t *)(sl + 1));
 			} else
 				fprintf(stderr, "pdcrash: seed %s: its live run "
 					"failed (%s)\n", scs[i]->name, sl->msg);
@@ -1038,6 +1052,11 @@ int cmd_search(int argc, char **argv)
 	    (rc = load_dir(&s, s.o.corpus, 1)))
 		goto out;
 	s.nr_seeds = s.nr_corpus;
+	if (getenv("SEARCH_DEBUG"))
+		for (size_t i = 0; i < s.nr_corpus; i++)
+			fprintf(stderr, "seed %s cost %" PRIu64 " weight %" PRIu64 "\n",
+				s.corpus[i].sc->name, scenario_cost(s.corpus[i].sc),
+				s.corpus[i].weight);
 	if (!s.nr_corpus) {
 		fprintf(stderr, "pdcrash: no seed scenarios in %s\n", seeddir);
 		rc = 2;
