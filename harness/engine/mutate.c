@@ -64,16 +64,19 @@ uint64_t scenario_weight(const struct scenario *sc)
 
 /* Devices and their mapped blocks, counted (scenario_cost). */
 struct tally {
-	struct { uint64_t dev, mapped; } *d;
+	struct { uint64_t dev, mapped; int shared; } *d;
 	size_t n, cap;
 	uint64_t total;			/* mapped blocks of all devices */
 };
 
-static uint64_t *tally_dev(struct tally *t, uint64_t dev, int make)
+static uint64_t *tally_dev(struct tally *t, uint64_t dev, int make,
+			   int **shared)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->d[i].dev == dev)
+		if (t->d[i].dev == dev) {
+			*shared = &t->d[i].shared;
 			return &t->d[i].mapped;
+		}
 	if (!make)
 		return NULL;
 	if (t->n == t->cap) {
@@ -87,6 +90,8 @@ static uint64_t *tally_dev(struct tally *t, uint64_t dev, int make)
 	}
 	t->d[t->n].dev = dev;
 	t->d[t->n].mapped = 0;
+	t->d[t->n].shared = 0;
+	*shared = &t->d[t->n].shared;
 	return &t->d[t->n++].mapped;
 }
 
@@ -98,18 +103,19 @@ uint64_t scenario_cost(const struct scenario *sc)
 	for (size_t i = 0; i < sc->nr_ops; i++) {
 		const struct op *op = &sc->ops[i];
 		uint64_t n = op->c >= op->b ? op->c - op->b + 1 : 1, ok, *m;
+		int *shared;
 
 		cost++;
 		switch (op->kind) {
 		case OP_CREATE:
-			tally_dev(&t, op->a, 1);
+			tally_dev(&t, op->a, 1, &shared);
 			break;
 		case OP_MAP:
 		case OP_WRITE:
 			ok = used < room ? (n < room - used ? n : room - used) : 0;
 			cost += n + (n - ok) * COST_PER_MAPPING * t.total;
 			used += ok;
-			if ((m = tally_dev(&t, op->a, 1))) {
+			if ((m = tally_dev(&t, op->a, 1, &shared))) {
 				*m += ok;
 				t.total += ok;
 			}
@@ -117,24 +123,32 @@ uint64_t scenario_cost(const struct scenario *sc)
 		case OP_UNMAP:
 		case OP_UNMAP_RANGE:
 			cost += n;
-			if ((m = tally_dev(&t, op->a, 0))) {
+			if ((m = tally_dev(&t, op->a, 0, &shared))) {
 				ok = n < *m ? n : *m;
 				*m -= ok;
 				t.total -= ok;
-				used -= ok < used ? ok : used;
+				if (!*shared)	/* else a snapshot may hold them */
+					used -= ok < used ? ok : used;
 			}
 			break;
 		case OP_SNAP:
-			ok = (m = tally_dev(&t, op->b, 0)) ? *m : 0;
-			if ((m = tally_dev(&t, op->a, 1))) {
+			ok = 0;
+			if ((m = tally_dev(&t, op->b, 0, &shared))) {
+				ok = *m;
+				*shared = 1;
+			}
+			if ((m = tally_dev(&t, op->a, 1, &shared))) {
 				t.total += ok - *m;
 				*m = ok;
+				*shared = 1;
 			}
 			cost += ok;
 			break;
 		case OP_DELETE:
-			if ((m = tally_dev(&t, op->a, 0))) {
+			if ((m = tally_dev(&t, op->a, 0, &shared))) {
 				t.total -= *m;
+				if (!*shared)
+					used -= *m < used ? *m : used;
 				*m = 0;
 			}
 			break;
