@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "crc32c.h"
 #include "commands.h"
 #include "driver.h"
 #include "errors.h"
@@ -1061,6 +1062,16 @@ int cmd_search(int argc, char **argv)
 		fprintf(stderr, "pdcrash: no seed scenarios in %s\n", seeddir);
 		rc = 2;
 		goto out;
+	}
+	/* The core's lazily set statics (the crc32c table and the CPU's
+	 * answer), set here: the children would inherit them set or not
+	 * depending on what ran in this process before (explorations), and
+	 * reach their edges or not. */
+	{
+		uint8_t byte = 0;
+
+		pd_crc32c_sw(0, &byte, 1);
+		pd_crc32c_hw_available();
 	}
 	s.o.progress = isatty(2);
 	s.t0 = now_sec();
