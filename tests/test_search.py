@@ -137,8 +137,9 @@ commit
 
 
 def test_search_finds_a_planted_bug(search_exe, tmp_path):
-    """Candidate 177 of --seed 1 cuts the second unmap into single unmaps
-    with a snapshot after each: the root absorbs a shared child."""
+    """Candidate 0 of --seed 1 puts a snapshot right before the second
+    unmap, where the seed's rarest edges are first reached: its first
+    removal absorbs the root's child, now shared."""
     seeds = seed_dir(tmp_path, NEAR_ABSORB)
     corpus = str(tmp_path / "c")
     r = run(search_exe, ["search", "--seed", "1", "--runs", "200", "--jobs",
@@ -153,6 +154,100 @@ def test_search_finds_a_planted_bug(search_exe, tmp_path):
                          "absorb-shared-no-inc"])
     assert a.returncode == 1, a.cmd + "\n" + a.stdout + a.stderr
     assert "bad reference count" in a.stdout
+
+
+# A tree grown to two leaves, and the same tree shrunk past the merge of
+# its leaves (the removal of 131 merges them, that of 132 absorbs the
+# root's one child): the edges only the second reaches are first reached
+# in the middle of its unmap.
+GROW_SCN = """pool data=20000 meta=1024
+create 0
+map 0 0..299
+commit
+"""
+SHRINK_SCN = GROW_SCN + """unmap 0 0..150
+commit
+"""
+# What candidate 72 of --seed 1 is: the unmap cut before the removal
+# that absorbs, a snapshot of its device there, a check at the end.
+STEP_BEFORE_ABSORB = GROW_SCN.replace(
+    "pool data=20000 meta=1024", "pool data=20000 meta=1024 cache=4096 "
+    "block-size=128") + """unmap 0 0..131
+snap 2 0
+unmap 0 132..150
+commit
+check
+"""
+
+
+def test_search_steps_in_where_a_rare_edge_is_first_reached(search_exe,
+                                                             tmp_path):
+    """One candidate in three puts a step (here a snapshot) right before
+    the place where one of its entry's rarest edges is first reached,
+    found by bisecting the entry's prefixes, a range cut there: from the
+    shrink seed, the removal that absorbs the root's child, which the
+    snapshot makes shared (--mutant absorb-shared-no-inc: the check at
+    the candidate's end finds the bad reference counts).  The same
+    candidate, byte for byte, with --jobs 1 and 2."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "grow.scn").write_text(GROW_SCN)
+    (seeds / "shrink.scn").write_text(SHRINK_SCN)
+    found = []
+    for jobs in ("1", "2"):
+        corpus = str(tmp_path / ("c" + jobs))
+        r = run(search_exe, ["search", "--seed", "1", "--runs", "200",
+                             "--jobs", jobs, "--faults", "0",
+                             "--no-minimize", "--mutant",
+                             "absorb-shared-no-inc", "--seed-dir",
+                             str(seeds), "--corpus", corpus])
+        assert r.returncode == 1, r.cmd + "\n" + r.stdout + r.stderr
+        m = re.search(r"^violation: \S+/(c\d+):s1:live:e0\n  (.*)$",
+                      r.stdout, re.M)
+        assert m, r.cmd + "\n" + r.stdout
+        assert "bad reference count" in m.group(2), r.stdout
+        assert re.search(r"^targeted candidates: \d+ \(\d+ probe runs",
+                         r.stdout, re.M), r.stdout
+        text = open(os.path.join(corpus, m.group(1) + ".scn")).read()
+        header = text.splitlines()[1]
+        assert re.match(r"# from shrink: target: step 'snap \d+ 0' at 4; "
+                        r"cut line 3 before 132; $", header), r.cmd + text
+        found.append((m.group(1), text.split("\n", 2)[2]))
+    assert found[0] == found[1], found
+    assert found[0] == ("c0000072", STEP_BEFORE_ABSORB), found[0]
+
+
+def default_seeds(tmp_path):
+    """The default suite without its subfolders (reach/, mutants/,
+    cache/): scenarios/*.scn."""
+    d = tmp_path / "default"
+    d.mkdir()
+    for f in os.listdir(os.path.join(ROOT, "scenarios")):
+        if f.endswith(".scn"):
+            shutil.copy(os.path.join(ROOT, "scenarios", f), d / f)
+    return str(d)
+
+
+@pytest.mark.skipif(os.environ.get("PDCRASH_SLOW") != "1",
+                    reason="10 minutes at most: set PDCRASH_SLOW=1")
+def test_search_finds_absorb_shared_from_the_default_suite(search_exe,
+                                                            tmp_path):
+    """Issue 10: the single-entry-absorbs-shared-child bug (mutant
+    absorb-shared-no-inc) is found, and minimized, within 10 minutes from
+    the default suite without scenarios/reach/."""
+    corpus = str(tmp_path / "c")
+    r = run(search_exe, ["search", "--seed", "1", "--seconds", "600",
+                         "--jobs", "2", "--mutant", "absorb-shared-no-inc",
+                         "--seed-dir", default_seeds(tmp_path),
+                         "--corpus", corpus], timeout=1800)
+    assert r.returncode == 1, r.cmd + "\n" + r.stdout[-3000:] + r.stderr
+    m = re.search(r"^violation: \S+\n  (.*)$", r.stdout, re.M)
+    assert m and "bad reference count" in m.group(1), r.stdout[-3000:]
+    t = re.search(r"^first violation: \S+ after ([0-9.]+) s$", r.stdout, re.M)
+    assert t and float(t.group(1)) <= 600, r.stdout[-3000:]
+    assert os.path.exists(os.path.join(corpus, "min-1.scn")), r.stdout[-3000:]
+    assert "bad reference count" in r.stdout.split("minimised", 1)[-1], \
+        r.stdout[-3000:]
 
 
 def test_minimize_works_on_lines_and_ranges(mutants_exe, tmp_path):

@@ -6,7 +6,19 @@
  * candidate is a corpus entry mutated (harness/engine/mutate.h: lines
  * inserted, deleted, duplicated, moved; ranges changed and cut; devices
  * changed; two scenarios spliced; geometry and cache changed; commits,
- * aborts, snapshots, metadata snapshots and resizes put at new places).
+ * aborts, snapshots, metadata snapshots and resizes put at new places),
+ * and ends with a `check` op, so a reference count gone wrong is a live
+ * failure whatever its coverage.
+ *
+ * Which entry: three times in four pick_rare (an edge drawn with weight
+ * 1/(entries that reach it), the cheapest entry reaching it), else any,
+ * recent finds favoured.  Targeted steps: one candidate in three is its
+ * entry with a step (a snapshot of the op's device most often, a commit,
+ * both, an abort, a metadata snapshot; scenario_step_before) right before
+ * the place where one of the entry's rarest edges is first reached
+ * (targets_of: the entry's prefixes bisected, once per entry).  A rare
+ * path then runs on shared, committed or rolled-back metadata, the shape
+ * of most edge cases in scenarios/reach/.
  *
  * Coverage signal: the edges of core/, counted by SanitizerCoverage's
  * inline 8-bit counters (make search builds build/search/pdcrash with
@@ -27,8 +39,11 @@
  *
  * Determinism (SE1): candidate g is made from a PRNG seeded by (--seed, g)
  * and the corpus as it stood at the start of g's batch (SEARCH_BATCH
- * candidates); a batch's results are taken in candidate order, so the
- * corpus, the findings and the files do not depend on --jobs.  --shard K/N
+ * candidates; the targets, the edge counts and the entries' costs are
+ * functions of it); a batch's results are taken in candidate order, so the
+ * corpus, the findings and the files do not depend on --jobs.  Every child
+ * starts from the same core state: the core's lazily set statics are set
+ * before the first run (explorations run core/ in this process).  --shard K/N
  * keeps candidates g with g % N == K.  --runs bounds the candidates,
  * --seconds the time (checked between batches).
  *
@@ -63,7 +78,8 @@
 #define SEARCH_BATCH 8
 #define SEARCH_RARE_SCALE 720720	/* lcm(1..16): edge weights 1/count */
 #define SEARCH_TARGET_ONE_IN 3		/* targeted candidates (targets_of) */
-#define SEARCH_TARGET_EDGES 16		/* an entry's rarest edges targeted */
+#define SEARCH_TARGET_MIN 16		/* an entry's rarest edges placed, */
+#define SEARCH_TARGET_EDGES 64		/* at least and at most */
 #define SEARCH_TARGET_PROBES 160	/* runs to place them, at most */
 #define SEARCH_TARGET_BUDGET 200000000	/* probes times the entry's cost */
 #define SEARCH_HEADER_LINES 2		/* comment lines atop a corpus file */
@@ -122,8 +138,6 @@ struct slot {
 	int done;
 	int live_failed;
 	uint64_t reads, writes, flushes;
-	uint64_t nr_ops;		/* ops run, ranges expanded */
-	double cpu;
 	char msg[LIVE_MSG_MAX];
 };
 
@@ -141,7 +155,7 @@ struct search {
 	uint64_t targeted, probes;	/* targeted candidates, their probe runs */
 	uint64_t violations, nospace;
 	double t0, first_seconds;
-	double t_live, t_crash, t_faults;	/* seconds spent in each */
+	double t_live, t_targets, t_crash, t_faults;	/* seconds in each */
 	char first_id[200];
 	int stop;
 };
@@ -237,13 +251,6 @@ static void live_child(const struct search *s, const struct scenario *sc,
 	out->reads = simdisk_count(res.sd, SD_READ);
 	out->writes = simdisk_count(res.sd, SD_WRITE);
 	out->flushes = simdisk_count(res.sd, SD_FLUSH);
-	out->nr_ops = res.nr_ops;
-	{
-		struct timespec t;
-
-		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-		out->cpu = t.tv_sec + t.tv_nsec / 1e9;
-	}
 	out->done = 1;
 	_exit(0);
 }
@@ -519,8 +526,7 @@ static size_t pick_entry(struct search *s, struct prng *p)
 {
 	size_t n = s->nr_corpus, added = n - s->nr_seeds, i;
 
-	if (prng_below(p, 4) && !getenv("SEARCH_NO_RARE") &&
-	    (i = pick_rare(s, p)) != SIZE_MAX)
+	if (prng_below(p, 4) && (i = pick_rare(s, p)) != SIZE_MAX)
 		return i;
 	for (int tries = 0; ; tries++) {
 		if (added && prng_below(p, 2))
@@ -588,26 +594,42 @@ static int prefix(const struct scenario *sc, uint64_t t, struct scenario **out)
 	return 0;
 }
 
-/* The SEARCH_TARGET_EDGES edges of entry e that fewest entries reach
- * (then by number) into ed; how many. */
-static size_t rarest_edges(const struct search *s, const struct entry *e,
-			   size_t *ed)
+/* The edges of entry i to place: those fewest entries reach, then the
+ * next rarest, level by level until there are SEARCH_TARGET_MIN; at most
+ * SEARCH_TARGET_EDGES, drawn (seeded) among a level too large.  Into ed;
+ * how many. */
+static size_t rarest_edges(const struct search *s, size_t i, size_t *ed)
 {
+	const struct entry *e = &s->corpus[i];
+	struct prng p;
 	size_t n = 0;
+	uint32_t f = 0;
 
-	while (n < SEARCH_TARGET_EDGES) {
-		size_t best = SIZE_MAX;
+	prng_seed(&p, prng_derive(s->o.seed, UINT64_MAX - i));
+	while (n < SEARCH_TARGET_MIN) {
+		uint32_t next = UINT32_MAX;
+		size_t cnt = 0, room = SEARCH_TARGET_EDGES - n;
 
-		for (size_t k = 0; k < s->nr_edges; k++) {
-			if (!e->cov[k] || (n && (s->freq[k] < s->freq[ed[n - 1]] ||
-				(s->freq[k] == s->freq[ed[n - 1]] && k <= ed[n - 1]))))
-				continue;
-			if (best == SIZE_MAX || s->freq[k] < s->freq[best])
-				best = k;
-		}
-		if (best == SIZE_MAX)
+		for (size_t k = 0; k < s->nr_edges; k++)
+			if (e->cov[k] && s->freq[k] > f && s->freq[k] < next)
+				next = s->freq[k];
+		if (next == UINT32_MAX)
 			break;
-		ed[n++] = best;
+		f = next;
+		for (size_t k = 0; k < s->nr_edges; k++) {	/* reservoir */
+			if (!e->cov[k] || s->freq[k] != f)
+				continue;
+			if (cnt < room) {
+				ed[n + cnt] = k;
+			} else {
+				uint64_t j = prng_below(&p, cnt + 1);
+
+				if (j < room)
+					ed[n + j] = k;
+			}
+			cnt++;
+		}
+		n += cnt < room ? cnt : room;
 	}
 	return n;
 }
@@ -618,7 +640,7 @@ static size_t rarest_edges(const struct search *s, const struct entry *e,
  * bisection, all edges at once (each round runs the middles of the
  * intervals left, as a batch).  Computed once per entry, with the edge
  * counts of then; at most SEARCH_TARGET_PROBES runs, fewer for a costly
- * entry.  0 or -errno.
+ * entry (an edge not placed by then is left out).  0 or -errno.
  */
 static int targets_of(struct search *s, size_t i, uint8_t *mem)
 {
@@ -632,9 +654,10 @@ static int targets_of(struct search *s, size_t i, uint8_t *mem)
 	if (e->targeted || !e->cov)
 		return 0;
 	e->targeted = 1;
+	double t0 = now_sec();
 	if (budget > SEARCH_TARGET_PROBES)
 		budget = SEARCH_TARGET_PROBES;
-	n = rarest_edges(s, e, ed);
+	n = rarest_edges(s, i, ed);
 	for (size_t k = 0; k < e->sc->nr_ops; k++)
 		total += op_places(&e->sc->ops[k]);
 	for (size_t j = 0; j < n; j++) {
@@ -667,6 +690,8 @@ static int targets_of(struct search *s, size_t i, uint8_t *mem)
 		}
 		if (!r && nm)
 			r = run_live(s, scs, nm, mem, status);
+		s->t_targets += now_sec() - t0;
+		t0 = now_sec();
 		for (size_t m = 0; m < nm; m++)
 			scenario_free(scs[m]);
 		if (r)
@@ -696,6 +721,8 @@ static int targets_of(struct search *s, size_t i, uint8_t *mem)
 		struct target t = place(e->sc, (uint64_t)hi[j]);
 		size_t m;
 
+		if (hi[j] - lo[j] > 1)
+			continue;	/* out of runs before it was placed */
 		for (m = 0; m < e->nr_targets; m++)
 			if (e->targets[m].op == t.op && e->targets[m].at == t.at)
 				break;
@@ -721,25 +748,20 @@ static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
 	if (r)
 		return r;
 	int k = snprintf(what, len, "from %s: ", s->corpus[a].sc->name);
-	if (!prng_below(&p, SEARCH_TARGET_ONE_IN) && !getenv("SEARCH_NO_TARGET")) {
-		const struct entry *e = &s->corpus[a];
+	const struct entry *e = &s->corpus[a];
+	int target = !prng_below(&p, SEARCH_TARGET_ONE_IN);
 
-		r = targets_of(s, a, mem);
-		if (r)
-			return r;
-		if (e->nr_targets) {
-			const struct target *t =
-				&e->targets[prng_below(&p, e->nr_targets)];
+	if (target && (r = targets_of(s, a, mem)))
+		return r;
+	if (target && e->nr_targets) {
+		const struct target *t = &e->targets[prng_below(&p, e->nr_targets)];
 
-			s->targeted++;
-			k += snprintf(what + k, len - k, "target: ");
-			r = scenario_step_before(*out, t->op, t->at, &p, what + k,
-						 len - k);
-			goto done;
-		}
+		s->targeted++;
+		k += snprintf(what + k, len - k, "target: ");
+		r = scenario_step_before(*out, t->op, t->at, &p, what + k, len - k);
+	} else {
+		r = scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
 	}
-	r = scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
-done:
 	if (!r && scenario_end_with_check(*out) == -ENOMEM)
 		r = -ENOMEM;
 	scenario_number_lines(*out, SEARCH_HEADER_LINES);
@@ -790,15 +812,6 @@ static int search_loop(struct search *s)
 
 			if (!r && !s->stop) {
 				s->candidates++;
-				if (getenv("SEARCH_DEBUG"))
-					fprintf(stderr, "dbg c%07" PRIu64 " cpu %.3f cost %" PRIu64 " ops %zu\n",
-						gs[i], sl->cpu, scenario_cost(scs[i]), scs[i]->nr_ops);
-				if (getenv("SEARCH_DEBUG") && sl->cpu > 1) {
-					char pth[100], *tx = scenario_to_text(scs[i], NULL);
-					snprintf(pth, sizeof(pth), "/tmp/sa/slow/c%07" PRIu64 ".scn", gs[i]);
-					write_text(pth, tx);
-					free(tx);
-				}
 				if (!WIFEXITED(status[i]) || WEXITSTATUS(status[i]) ||
 				    !sl->done) {
 					r = child_died(s, gs[i], scs[i], status[i], sl);
@@ -1053,11 +1066,6 @@ int cmd_search(int argc, char **argv)
 	    (rc = load_dir(&s, s.o.corpus, 1)))
 		goto out;
 	s.nr_seeds = s.nr_corpus;
-	if (getenv("SEARCH_DEBUG"))
-		for (size_t i = 0; i < s.nr_corpus; i++)
-			fprintf(stderr, "seed %s cost %" PRIu64 " weight %" PRIu64 "\n",
-				s.corpus[i].sc->name, scenario_cost(s.corpus[i].sc),
-				s.corpus[i].weight);
 	if (!s.nr_corpus) {
 		fprintf(stderr, "pdcrash: no seed scenarios in %s\n", seeddir);
 		rc = 2;
@@ -1099,8 +1107,9 @@ int cmd_search(int argc, char **argv)
 	printf("crash explorations: %" PRIu64 ", IO-error runs: %" PRIu64
 	       ", states: %" PRIu64 ", violations: %" PRIu64 "\n", s.crash_runs,
 	       s.fault_runs, s.states, s.violations);
-	printf("seconds: live runs %.1f, crash explorations %.1f, IO-error "
-	       "runs %.1f\n", s.t_live, s.t_crash, s.t_faults);
+	printf("seconds: live runs %.1f, placing targets %.1f, crash "
+	       "explorations %.1f, IO-error runs %.1f\n", s.t_live, s.t_targets,
+	       s.t_crash, s.t_faults);
 	if (s.targeted)
 		printf("targeted candidates: %" PRIu64 " (%" PRIu64 " probe runs "
 		       "to place the targets)\n", s.targeted, s.probes);
