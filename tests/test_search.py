@@ -114,6 +114,33 @@ def test_search_keeps_new_coverage_and_is_deterministic(search_exe, tmp_path):
     assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
 
 
+def test_search_runs_cache_seeds_but_mutates_thin_ones(search_exe,
+                                                       tmp_path):
+    """A dm-cache seed is run for its coverage but never mutated or
+    spliced (mutate.h's ops are a thin pool's; a cache candidate written
+    as a pool scenario did not load back); with cache seeds only, exit 2."""
+    seeds = seed_dir(tmp_path)
+    shutil.copy(os.path.join(ROOT, "scenarios", "cache", "random-v2.scn"),
+                os.path.join(seeds, "cache-random.scn"))
+    corpus = str(tmp_path / "c")
+    r = run(search_exe, ["search", "--seed", "1", "--runs", "40", "--faults",
+                         "0", "--live-only", "--seed-dir", seeds, "--corpus",
+                         corpus])
+    assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
+    files = kept(corpus)
+    assert files, r.stdout
+    for name, text in files.items():
+        assert "from cache-random" not in text, name + "\n" + text
+        assert "splice cache-random" not in text, name + "\n" + text
+    only = tmp_path / "only-cache"
+    only.mkdir()
+    shutil.copy(os.path.join(ROOT, "scenarios", "cache", "basic.scn"), only)
+    r = run(search_exe, ["search", "--runs", "1", "--seed-dir", str(only),
+                         "--corpus", str(tmp_path / "c2")])
+    assert r.returncode == 2, r.cmd + "\n" + r.stdout + r.stderr
+    assert "no thin-pool seed scenarios" in r.stderr, r.stderr
+
+
 def test_search_shards_split_the_candidates(search_exe, tmp_path):
     seeds = seed_dir(tmp_path)
     r = run(search_exe, ["search", "--seed", "5", "--runs", "8", "--shard",
@@ -218,13 +245,14 @@ def test_search_steps_in_where_a_rare_edge_is_first_reached(search_exe,
 
 
 def default_seeds(tmp_path):
-    """The default suite without its subfolders (reach/, mutants/,
-    cache/): scenarios/*.scn."""
+    """The default suite without reach/ (and mutants/, planted bugs'
+    reproducers): scenarios/*.scn and scenarios/cache/."""
     d = tmp_path / "default"
     d.mkdir()
     for f in os.listdir(os.path.join(ROOT, "scenarios")):
         if f.endswith(".scn"):
             shutil.copy(os.path.join(ROOT, "scenarios", f), d / f)
+    shutil.copytree(os.path.join(ROOT, "scenarios", "cache"), d / "cache")
     return str(d)
 
 

@@ -12,13 +12,16 @@
  *
  * Which entry: three times in four pick_rare (an edge drawn with weight
  * 1/(entries that reach it), the cheapest entry reaching it), else any,
- * recent finds favoured.  Targeted steps: one candidate in three is its
- * entry with a step (a snapshot of the op's device most often, a commit,
- * both, an abort, a metadata snapshot; scenario_step_before) right before
- * the place where one of the entry's rarest edges is first reached
- * (targets_of: the entry's prefixes bisected, once per entry).  A rare
- * path then runs on shared, committed or rolled-back metadata, the shape
- * of most edge cases in scenarios/reach/.
+ * recent finds favoured (dm-cache scenarios are run, not mutated).
+ * Targeted steps: one candidate in two is its entry with a step (a
+ * snapshot of the op's device most often, a commit, both, an abort, a
+ * metadata snapshot; scenario_step_before) right before the place where
+ * one of the edges its ops reach is first reached, a rare edge most often
+ * (pick_tedge).  Which op first reaches each edge comes from one run of
+ * the entry with an op hook (targets_of); the place inside a range or a
+ * random line from prefixes of the entry, when an edge is drawn
+ * (place_edge).  A rare path then runs on shared, committed or
+ * rolled-back metadata, the shape of most edge cases in scenarios/reach/.
  *
  * Coverage signal: the edges of core/, counted by SanitizerCoverage's
  * inline 8-bit counters (make search builds build/search/pdcrash with
@@ -77,9 +80,8 @@
 
 #define SEARCH_BATCH 8
 #define SEARCH_RARE_SCALE 720720	/* lcm(1..16): edge weights 1/count */
-#define SEARCH_TARGET_ONE_IN 3		/* targeted candidates (targets_of) */
-#define SEARCH_TARGET_MIN 16		/* an entry's rarest edges placed, */
-#define SEARCH_TARGET_EDGES 64		/* at least and at most */
+#define SEARCH_TARGET_ONE_IN 2		/* targeted candidates (targets_of) */
+#define SEARCH_PROBE_WAYS 2		/* prefixes run a round (place_edge) */
 #define SEARCH_TARGET_PROBES 160	/* runs to place them, at most */
 #define SEARCH_TARGET_BUDGET 200000000	/* probes times the entry's cost */
 #define SEARCH_HEADER_LINES 2		/* comment lines atop a corpus file */
@@ -127,13 +129,20 @@ struct entry {
 	uint64_t cost;			/* scenario_cost */
 	uint8_t *cov;			/* edges its live run reached (non-zero),
 					 * NULL until it ran */
-	struct target *targets;		/* where its rarest edges are first
-					 * reached (targets_of) */
-	size_t nr_targets;
-	int targeted;			/* targets computed */
+	uint32_t *tedge;		/* edges its ops first reach (targets_of) */
+	uint32_t *top;			/* per tedge: the op that does */
+	int64_t *tlo, *thi;		/* per tedge: a place whose prefix does
+					 * not reach it, and one whose does */
+	size_t nr_tedges;
+	int targeted;			/* targets_of ran */
 };
 
-/* What a child hands back (followed by the counters). */
+/* What a child hands back (followed by the counters, then, of a
+ * first-reach run, per edge the op before which it was not yet reached:
+ * FIRST_NONE never, FIRST_SETUP before the first op). */
+#define FIRST_NONE UINT32_MAX
+#define FIRST_SETUP (UINT32_MAX - 1)
+
 struct slot {
 	int done;
 	int live_failed;
@@ -146,6 +155,7 @@ struct search {
 	struct entry *corpus;
 	size_t nr_corpus, cap_corpus;
 	size_t nr_seeds;
+	size_t nr_cache;		/* dm-cache scenarios among them */
 	uint8_t *seen;
 	size_t nr_edges, nr_seen;
 	uint32_t *freq;			/* per edge: entries that reach it */
@@ -178,6 +188,8 @@ static int entry_cover(struct search *s, size_t i, const uint8_t *cov)
 	if (!e->cov)
 		return -ENOMEM;
 	memcpy(e->cov, cov, s->nr_edges);
+	if (e->sc->geo.is_cache)
+		return 0;	/* not mutated (pick_entry): no edge held */
 	for (size_t k = 0; k < s->nr_edges; k++) {
 		if (!cov[k])
 			continue;
@@ -202,6 +214,7 @@ static int add_entry(struct search *s, struct scenario *sc)
 	s->corpus[s->nr_corpus].sc = sc;
 	s->corpus[s->nr_corpus].weight = scenario_weight(sc);
 	s->corpus[s->nr_corpus].cost = scenario_cost(sc);
+	s->nr_cache += sc->geo.is_cache != 0;
 	s->nr_corpus++;
 	return 0;
 }
@@ -219,17 +232,63 @@ static int add_covered(struct search *s, struct scenario *sc,
 
 static size_t slot_size(const struct search *s)
 {
-	return (sizeof(struct slot) + s->nr_edges + 63) & ~(size_t)63;
+	return (sizeof(struct slot) + s->nr_edges * 5 + 4 + 63) & ~(size_t)63;
 }
 
-/* The child: run sc live, hand back counters and verdict; never returns. */
+static uint32_t *slot_firsts(const struct search *s, struct slot *sl)
+{
+	return (uint32_t *)((uint8_t *)(sl + 1) +
+			    ((s->nr_edges + 3) & ~(size_t)3));
+}
+
+/* The op hook of a probe: the counters as the last op left them (not
+ * the teardown's, which a prefix would reach early); of a first-reach
+ * run also the edges reached since the last call, first reached by the
+ * op that ran since (or the setup). */
+enum live_mode { LIVE_RUN, LIVE_FIRSTS, LIVE_PROBE };
+
+struct first_ctx {
+	const struct search *s;
+	struct slot *out;
+	uint32_t *first;		/* NULL: a probe */
+	uint32_t last;			/* the op running, or FIRST_SETUP */
+	size_t nr_ops;
+};
+
+static void first_hook(void *ctx, size_t i)
+{
+	struct first_ctx *f = ctx;
+	const uint8_t *c = sancov_counters();
+
+	if (f->first)
+		for (size_t k = 0; k < f->s->nr_edges; k++)
+			if (c[k] && f->first[k] == FIRST_NONE)
+				f->first[k] = f->last;
+	f->last = (uint32_t)i;
+	if (i == f->nr_ops)
+		memcpy((uint8_t *)(f->out + 1), c, f->s->nr_edges);
+}
+
+/* The child: run sc live, hand back counters and verdict (enum
+ * live_mode: first_hook); never returns. */
 static void live_child(const struct search *s, const struct scenario *sc,
-		       struct slot *out)
+		       struct slot *out, enum live_mode mode)
 {
 	struct run_config cfg = { .sc = sc, .seed = 1, .keep_state = -1,
 				  .quiet = 1 };
+	struct first_ctx f = { s, out, NULL, FIRST_SETUP, sc->nr_ops };
 	struct run_result res;
 	int r;
+
+	if (mode == LIVE_FIRSTS) {
+		f.first = slot_firsts(s, out);
+		for (size_t k = 0; k < s->nr_edges; k++)
+			f.first[k] = FIRST_NONE;
+	}
+	if (mode != LIVE_RUN) {
+		cfg.op_hook = first_hook;
+		cfg.op_hook_ctx = &f;
+	}
 
 	struct rlimit cpu = { SEARCH_LIVE_CPU, SEARCH_LIVE_CPU + 1 };
 	struct rlimit core = { 0, 0 };
@@ -239,7 +298,8 @@ static void live_child(const struct search *s, const struct scenario *sc,
 	alarm(SEARCH_LIVE_WALL);
 	sancov_reset();
 	r = workload_run(&cfg, &res);
-	memcpy((uint8_t *)(out + 1), sancov_counters(), s->nr_edges);
+	if (mode == LIVE_RUN)
+		memcpy((uint8_t *)(out + 1), sancov_counters(), s->nr_edges);
 	if (r) {
 		snprintf(out->msg, sizeof(out->msg), "the run could not be set "
 			 "up: %s", pd_strerror(r));
@@ -255,10 +315,11 @@ static void live_child(const struct search *s, const struct scenario *sc,
 	_exit(0);
 }
 
-/* Run scs[0..n-1] live, at most jobs at a time; slots filled; status[i]
- * the child's wait status.  0 or -errno. */
-static int run_live(const struct search *s, struct scenario **scs, size_t n,
-		    uint8_t *mem, int *status)
+/* Run scs[0..n-1] live, at most jobs at a time; slots filled (as mode
+ * says); status[i] the child's wait status.  0 or -errno. */
+static int run_live_mode(const struct search *s, struct scenario **scs,
+			 size_t n, uint8_t *mem, int *status,
+			 enum live_mode mode)
 {
 	pid_t pids[SEARCH_BATCH];
 	size_t next = 0, running = 0, done = 0;
@@ -273,7 +334,8 @@ static int run_live(const struct search *s, struct scenario **scs, size_t n,
 				return -errno;
 			if (pid == 0)
 				live_child(s, scs[next],
-					   (struct slot *)(mem + next * slot_size(s)));
+					   (struct slot *)(mem + next * slot_size(s)),
+					   mode);
 			pids[next++] = pid;
 			running++;
 		}
@@ -289,6 +351,12 @@ static int run_live(const struct search *s, struct scenario **scs, size_t n,
 			}
 	}
 	return 0;
+}
+
+static int run_live(const struct search *s, struct scenario **scs, size_t n,
+		    uint8_t *mem, int *status)
+{
+	return run_live_mode(s, scs, n, mem, status, LIVE_RUN);
 }
 
 /* New edges in counters (and mark them seen when add). */
@@ -496,6 +564,18 @@ static int child_died(struct search *s, uint64_t g, struct scenario *cand,
 	return 0;
 }
 
+/* Any entry but a dm-cache scenario: mutate.h's mutations are of thin
+ * pool ops (the seeds' first entry is one when they hold any). */
+static size_t pick_thin(const struct search *s, struct prng *p)
+{
+	size_t n = s->nr_corpus - s->nr_cache, i = prng_below(p, n ? n : 1);
+
+	for (size_t k = 0; k < s->nr_corpus; k++)
+		if (!s->corpus[k].sc->geo.is_cache && !i--)
+			return k;
+	return 0;
+}
+
 /* An edge drawn with weight 1/(entries that reach it), and the cheapest
  * entry that reaches it; SIZE_MAX when no entry has run. */
 static size_t pick_rare(const struct search *s, struct prng *p)
@@ -532,7 +612,7 @@ static size_t pick_entry(struct search *s, struct prng *p)
 		if (added && prng_below(p, 2))
 			i = n - 1 - prng_below(p, added < 16 ? added : 16);
 		else
-			i = prng_below(p, n);
+			i = pick_thin(s, p);
 		if (tries == 3 || s->corpus[i].weight <= SEARCH_HEAVY ||
 		    !prng_below(p, 4))
 			return i;
@@ -560,7 +640,7 @@ static uint64_t op_places(const struct op *op)
 /* Place t (counted from 0 over the whole scenario) as op and offset. */
 static struct target place(const struct scenario *sc, uint64_t t)
 {
-	struct target x = { 0, 0 };
+	struct target x = { .op = 0 };
 
 	for (size_t i = 0; i < sc->nr_ops; i++) {
 		uint64_t n = op_places(&sc->ops[i]);
@@ -594,142 +674,155 @@ static int prefix(const struct scenario *sc, uint64_t t, struct scenario **out)
 	return 0;
 }
 
-/* The edges of entry i to place: those fewest entries reach, then the
- * next rarest, level by level until there are SEARCH_TARGET_MIN; at most
- * SEARCH_TARGET_EDGES, drawn (seeded) among a level too large.  Into ed;
- * how many. */
-static size_t rarest_edges(const struct search *s, size_t i, size_t *ed)
-{
-	const struct entry *e = &s->corpus[i];
-	struct prng p;
-	size_t n = 0;
-	uint32_t f = 0;
-
-	prng_seed(&p, prng_derive(s->o.seed, UINT64_MAX - i));
-	while (n < SEARCH_TARGET_MIN) {
-		uint32_t next = UINT32_MAX;
-		size_t cnt = 0, room = SEARCH_TARGET_EDGES - n;
-
-		for (size_t k = 0; k < s->nr_edges; k++)
-			if (e->cov[k] && s->freq[k] > f && s->freq[k] < next)
-				next = s->freq[k];
-		if (next == UINT32_MAX)
-			break;
-		f = next;
-		for (size_t k = 0; k < s->nr_edges; k++) {	/* reservoir */
-			if (!e->cov[k] || s->freq[k] != f)
-				continue;
-			if (cnt < room) {
-				ed[n + cnt] = k;
-			} else {
-				uint64_t j = prng_below(&p, cnt + 1);
-
-				if (j < room)
-					ed[n + j] = k;
-			}
-			cnt++;
-		}
-		n += cnt < room ? cnt : room;
-	}
-	return n;
-}
-
 /*
- * Where entry i's rarest edges are first reached: for each, the place
- * whose prefix() reaches it and whose previous place's does not, found by
- * bisection, all edges at once (each round runs the middles of the
- * intervals left, as a batch).  Computed once per entry, with the edge
- * counts of then; at most SEARCH_TARGET_PROBES runs, fewer for a costly
- * entry (an edge not placed by then is left out).  0 or -errno.
+ * Which edges entry i's ops first reach, and where: one first-reach run
+ * (LIVE_FIRSTS) says by which op, so an edge of a one-place op is placed;
+ * inside an op of several places (the blocks of a range, the ops of a
+ * random line) its place is found when a candidate draws it (place_edge).
+ * Computed once per entry.  0 or -errno.
  */
 static int targets_of(struct search *s, size_t i, uint8_t *mem)
 {
 	struct entry *e = &s->corpus[i];
-	size_t ed[SEARCH_TARGET_EDGES], n, ss = slot_size(s);
-	int64_t lo[SEARCH_TARGET_EDGES], hi[SEARCH_TARGET_EDGES];
-	int64_t mid[SEARCH_TARGET_EDGES];
-	uint64_t total = 0, budget = SEARCH_TARGET_BUDGET / (e->cost + 1);
-	unsigned probes = 0;
+	const uint32_t *first = slot_firsts(s, (struct slot *)mem);
+	uint64_t *start;
+	int status[1], r;
+	double t0 = now_sec();
 
 	if (e->targeted || !e->cov)
 		return 0;
 	e->targeted = 1;
+	start = malloc((e->sc->nr_ops + 1) * sizeof(*start));
+	e->tedge = malloc(s->nr_edges * sizeof(*e->tedge));
+	e->tlo = malloc(s->nr_edges * sizeof(*e->tlo));
+	e->thi = malloc(s->nr_edges * sizeof(*e->thi));
+	e->top = malloc(s->nr_edges * sizeof(*e->top));
+	if (!start || !e->tedge || !e->tlo || !e->thi || !e->top) {
+		free(start);
+		return -ENOMEM;
+	}
+	start[0] = 0;
+	for (size_t k = 0; k < e->sc->nr_ops; k++)
+		start[k + 1] = start[k] + op_places(&e->sc->ops[k]);
+	r = run_live_mode(s, &e->sc, 1, mem, status, LIVE_FIRSTS);
+	s->probes++;
+	for (size_t k = 0; !r && ((struct slot *)mem)->done &&
+			   k < s->nr_edges; k++) {
+		uint32_t op = first[k];
+
+		if (!e->cov[k] || op >= e->sc->nr_ops)
+			continue;	/* not reached, or by setup, teardown */
+		e->tedge[e->nr_tedges] = (uint32_t)k;
+		e->top[e->nr_tedges] = op;
+		e->tlo[e->nr_tedges] = (int64_t)start[op] - 1;
+		e->thi[e->nr_tedges++] = (int64_t)start[op + 1] - 1;
+	}
+	free(start);
+	s->t_targets += now_sec() - t0;
+	return r;
+}
+
+/*
+ * Place entry i's tedge j: SEARCH_PROBE_WAYS prefixes a round, evenly
+ * inside its interval, run as probes (LIVE_PROBE); every edge of the
+ * entry whose interval holds a probe learns from it.  A fixed number a
+ * round, so that the place found does not depend on --jobs even for an
+ * edge a longer prefix may miss.  At most SEARCH_TARGET_PROBES runs, fewer
+ * for a costly entry.  0 (placed when thi - tlo == 1) or -errno.
+ */
+static int place_edge(struct search *s, size_t i, size_t j, uint8_t *mem)
+{
+	struct entry *e = &s->corpus[i];
+	uint64_t budget = SEARCH_TARGET_BUDGET / (e->cost + 1), probes = 0;
+	size_t ss = slot_size(s);
 	double t0 = now_sec();
+	int r = 0;
+
 	if (budget > SEARCH_TARGET_PROBES)
 		budget = SEARCH_TARGET_PROBES;
-	n = rarest_edges(s, i, ed);
-	for (size_t k = 0; k < e->sc->nr_ops; k++)
-		total += op_places(&e->sc->ops[k]);
-	for (size_t j = 0; j < n; j++) {
-		lo[j] = -1;	/* its prefix does not reach the edge */
-		hi[j] = (int64_t)total - 1;	/* its prefix does */
-	}
-	while (probes < budget) {
-		struct scenario *scs[SEARCH_BATCH];
-		int64_t at[SEARCH_BATCH];
-		int status[SEARCH_BATCH];
+	while (e->thi[j] - e->tlo[j] > 1 && probes < budget) {
+		struct scenario *scs[SEARCH_PROBE_WAYS];
+		int64_t at[SEARCH_PROBE_WAYS], lo = e->tlo[j], hi = e->thi[j];
+		int status[SEARCH_PROBE_WAYS];
 		size_t nm = 0;
-		int r = 0;
 
-		for (size_t j = 0; j < n; j++) {
-			size_t m;
+		for (int64_t m = 1; m <= SEARCH_PROBE_WAYS; m++) {
+			int64_t x = lo + (hi - lo) * m / (SEARCH_PROBE_WAYS + 1);
 
-			mid[j] = hi[j] - lo[j] > 1 ? lo[j] + (hi[j] - lo[j]) / 2 : -1;
-			for (m = 0; m < nm && at[m] != mid[j]; m++)
-				;
-			if (mid[j] < 0 || m < nm)
+			if (x <= lo || x >= hi || (nm && at[nm - 1] == x))
 				continue;
-			if (nm == SEARCH_BATCH || probes + nm == budget) {
-				mid[j] = -1;	/* next round */
-				continue;
-			}
-			r = prefix(e->sc, (uint64_t)mid[j], &scs[nm]);
+			r = prefix(e->sc, (uint64_t)x, &scs[nm]);
 			if (r)
 				break;
-			at[nm++] = mid[j];
+			at[nm++] = x;
 		}
 		if (!r && nm)
-			r = run_live(s, scs, nm, mem, status);
-		s->t_targets += now_sec() - t0;
-		t0 = now_sec();
+			r = run_live_mode(s, scs, nm, mem, status, LIVE_PROBE);
 		for (size_t m = 0; m < nm; m++)
 			scenario_free(scs[m]);
-		if (r)
-			return r;
-		if (!nm)
+		if (r || !nm)
 			break;
 		probes += nm;
 		s->probes += nm;
-		for (size_t j = 0; j < n; j++) {
-			size_t m;
-
-			for (m = 0; m < nm && at[m] != mid[j]; m++)
-				;
-			if (mid[j] < 0 || m == nm)
-				continue;
+		for (size_t m = 0; m < nm; m++) {
 			const struct slot *sl = (const struct slot *)(mem + m * ss);
-			if (sl->done && ((const uint8_t *)(sl + 1))[ed[j]])
-				hi[j] = mid[j];
-			else
-				lo[j] = mid[j];
+
+			if (!sl->done)
+				continue;
+			for (size_t t = 0; t < e->nr_tedges; t++) {
+				if (at[m] <= e->tlo[t] || at[m] >= e->thi[t])
+					continue;
+				if (((const uint8_t *)(sl + 1))[e->tedge[t]])
+					e->thi[t] = at[m];
+				else
+					e->tlo[t] = at[m];
+			}
 		}
 	}
-	e->targets = calloc(n ? n : 1, sizeof(*e->targets));
-	if (!e->targets)
-		return -ENOMEM;
-	for (size_t j = 0; j < n; j++) {
-		struct target t = place(e->sc, (uint64_t)hi[j]);
-		size_t m;
+	s->t_targets += now_sec() - t0;
+	return r;
+}
 
-		if (hi[j] - lo[j] > 1)
-			continue;	/* out of runs before it was placed */
-		for (m = 0; m < e->nr_targets; m++)
-			if (e->targets[m].op == t.op && e->targets[m].at == t.at)
-				break;
-		if (m == e->nr_targets)
-			e->targets[e->nr_targets++] = t;
+/*
+ * One of e's tedges drawn, the places of rare edges stepped before most:
+ * an edge weighs SEARCH_RARE_SCALE / (entries that reach it), scaled so
+ * that the edges an op first reaches weigh together what the rarest of
+ * them does (an op that first reaches many rare edges, as the first of
+ * its kind does, is one place; a range's places share its weight).
+ * SIZE_MAX on -ENOMEM.
+ */
+static size_t pick_tedge(const struct search *s, const struct entry *e,
+			 struct prng *p)
+{
+	uint64_t *mx = calloc(e->sc->nr_ops * 2, sizeof(*mx)), *sum, total = 0;
+	size_t j, pick = e->nr_tedges - 1;
+
+	if (!mx)
+		return SIZE_MAX;
+	sum = mx + e->sc->nr_ops;
+	for (j = 0; j < e->nr_tedges; j++) {
+		uint64_t w = SEARCH_RARE_SCALE / s->freq[e->tedge[j]];
+
+		if (w > mx[e->top[j]])
+			mx[e->top[j]] = w;
+		sum[e->top[j]] += w;
 	}
-	return 0;
+	for (j = 0; j < e->nr_tedges; j++)
+		total += SEARCH_RARE_SCALE / s->freq[e->tedge[j]] *
+			 mx[e->top[j]] / sum[e->top[j]];
+	uint64_t x = prng_below(p, total ? total : 1);
+	for (j = 0; j < e->nr_tedges; j++) {
+		uint64_t w = SEARCH_RARE_SCALE / s->freq[e->tedge[j]] *
+			     mx[e->top[j]] / sum[e->top[j]];
+
+		if (x < w) {
+			pick = j;
+			break;
+		}
+		x -= w;
+	}
+	free(mx);
+	return pick;
 }
 
 static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
@@ -742,7 +835,7 @@ static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
 
 	prng_seed(&p, prng_derive(s->o.seed, g * 2));
 	a = pick_entry(s, &p);
-	b = prng_below(&p, s->nr_corpus);
+	b = pick_thin(s, &p);
 	snprintf(name, sizeof(name), "c%07" PRIu64, g);
 	r = scenario_clone(s->corpus[a].sc, name, out);
 	if (r)
@@ -750,15 +843,26 @@ static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
 	int k = snprintf(what, len, "from %s: ", s->corpus[a].sc->name);
 	const struct entry *e = &s->corpus[a];
 	int target = !prng_below(&p, SEARCH_TARGET_ONE_IN);
+	size_t j = 0;
 
 	if (target && (r = targets_of(s, a, mem)))
 		return r;
-	if (target && e->nr_targets) {
-		const struct target *t = &e->targets[prng_below(&p, e->nr_targets)];
+	if (target && !e->nr_tedges)
+		target = 0;
+	if (target) {
+		j = pick_tedge(s, e, &p);
+		if (j == SIZE_MAX)
+			return -ENOMEM;
+		if ((r = place_edge(s, a, j, mem)))
+			return r;
+		target = e->thi[j] - e->tlo[j] == 1;
+	}
+	if (target) {
+		struct target t = place(e->sc, (uint64_t)e->thi[j]);
 
 		s->targeted++;
 		k += snprintf(what + k, len - k, "target: ");
-		r = scenario_step_before(*out, t->op, t->at, &p, what + k, len - k);
+		r = scenario_step_before(*out, t.op, t.at, &p, what + k, len - k);
 	} else {
 		r = scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
 	}
@@ -1066,8 +1170,9 @@ int cmd_search(int argc, char **argv)
 	    (rc = load_dir(&s, s.o.corpus, 1)))
 		goto out;
 	s.nr_seeds = s.nr_corpus;
-	if (!s.nr_corpus) {
-		fprintf(stderr, "pdcrash: no seed scenarios in %s\n", seeddir);
+	if (s.nr_corpus == s.nr_cache) {
+		fprintf(stderr, "pdcrash: no thin-pool seed scenarios in %s (the "
+			"dm-cache ones are run, not mutated)\n", seeddir);
 		rc = 2;
 		goto out;
 	}
@@ -1124,7 +1229,10 @@ out:
 	for (size_t i = 0; i < s.nr_corpus; i++) {
 		scenario_free(s.corpus[i].sc);
 		free(s.corpus[i].cov);
-		free(s.corpus[i].targets);
+		free(s.corpus[i].tedge);
+		free(s.corpus[i].tlo);
+		free(s.corpus[i].thi);
+		free(s.corpus[i].top);
 	}
 	free(s.corpus);
 	free(s.seen);
