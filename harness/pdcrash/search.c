@@ -81,6 +81,7 @@
 #define SEARCH_BATCH 8
 #define SEARCH_RARE_SCALE 720720	/* lcm(1..16): edge weights 1/count */
 #define SEARCH_TARGET_ONE_IN 2		/* targeted candidates (targets_of) */
+#define SEARCH_TARGET_STEPS 3		/* steps in one, at most */
 #define SEARCH_PROBE_WAYS 2		/* prefixes run a round (place_edge) */
 #define SEARCH_TARGET_PROBES 160	/* runs to place them, at most */
 #define SEARCH_TARGET_BUDGET 200000000	/* probes times the entry's cost */
@@ -842,27 +843,41 @@ static int make_candidate(struct search *s, uint64_t g, struct scenario **out,
 		return r;
 	int k = snprintf(what, len, "from %s: ", s->corpus[a].sc->name);
 	const struct entry *e = &s->corpus[a];
-	int target = !prng_below(&p, SEARCH_TARGET_ONE_IN);
-	size_t j = 0;
+	struct target t[SEARCH_TARGET_STEPS];
+	size_t nt = 0;
 
-	if (target && (r = targets_of(s, a, mem)))
-		return r;
-	if (target && !e->nr_tedges)
-		target = 0;
-	if (target) {
-		j = pick_tedge(s, e, &p);
-		if (j == SIZE_MAX)
-			return -ENOMEM;
-		if ((r = place_edge(s, a, j, mem)))
+	if (!prng_below(&p, SEARCH_TARGET_ONE_IN)) {
+		size_t steps = 1 + prng_below(&p, SEARCH_TARGET_STEPS);
+
+		if ((r = targets_of(s, a, mem)))
 			return r;
-		target = e->thi[j] - e->tlo[j] == 1;
-	}
-	if (target) {
-		struct target t = place(e->sc, (uint64_t)e->thi[j]);
+		for (size_t m = 0; m < steps && e->nr_tedges; m++) {
+			size_t j = pick_tedge(s, e, &p), x;
 
+			if (j == SIZE_MAX)
+				return -ENOMEM;
+			if ((r = place_edge(s, a, j, mem)))
+				return r;
+			if (e->thi[j] - e->tlo[j] != 1)
+				continue;	/* not placed */
+			struct target y = place(e->sc, (uint64_t)e->thi[j]);
+			for (x = nt; x && (t[x - 1].op < y.op || (t[x - 1].op ==
+			     y.op && t[x - 1].at < y.at)); x--)
+				t[x] = t[x - 1];	/* last place first */
+			t[x] = y;
+			nt++;
+		}
+	}
+	if (nt) {
 		s->targeted++;
 		k += snprintf(what + k, len - k, "target: ");
-		r = scenario_step_before(*out, t.op, t.at, &p, what + k, len - k);
+		for (size_t m = 0; m < nt && !r; m++) {
+			if (m && t[m].op == t[m - 1].op && t[m].at == t[m - 1].at)
+				continue;
+			r = scenario_step_before(*out, t[m].op, t[m].at, &p,
+						 what + k, len - k);
+			k += (int)strlen(what + k);
+		}
 	} else {
 		r = scenario_mutate(*out, s->corpus[b].sc, &p, what + k, len - k);
 	}
