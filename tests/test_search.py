@@ -141,6 +141,26 @@ def test_search_runs_cache_seeds_but_mutates_thin_ones(search_exe,
     assert "no thin-pool seed scenarios" in r.stderr, r.stderr
 
 
+def test_search_explores_costly_kept_candidates_later(search_exe,
+                                                       tmp_path):
+    """A kept candidate whose scenario_cost is over 2e6 (here 10000
+    mappings committed 14 times) waits: its crash exploration runs one
+    every 256 candidates, so before the 256th none has run."""
+    seeds = seed_dir(tmp_path, "pool data=20000 meta=1024\ncreate 0\n"
+                     "map 0 0..9999\n" + "commit\n" * 14)
+    r = run(search_exe, ["search", "--seed", "1", "--runs", "16", "--faults",
+                         "0", "--seed-dir", seeds, "--corpus",
+                         str(tmp_path / "c")])
+    assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
+    m = re.search(r"^costly kept candidates, explored one every 256 "
+                  r"candidates: (\d+), (\d+) of them not explored yet$",
+                  r.stdout, re.M)
+    assert m and int(m.group(1)) == int(m.group(2)) > 0, r.stdout
+    k = re.search(r"kept (\d+),", r.stdout)
+    e = re.search(r"^crash explorations: (\d+),", r.stdout, re.M)
+    assert int(e.group(1)) == int(k.group(1)) - int(m.group(1)), r.stdout
+
+
 def test_search_shards_split_the_candidates(search_exe, tmp_path):
     seeds = seed_dir(tmp_path)
     r = run(search_exe, ["search", "--seed", "5", "--runs", "8", "--shard",

@@ -86,6 +86,14 @@
 #define SEARCH_TARGET_PROBES 160	/* runs to place them, at most */
 #define SEARCH_TARGET_BUDGET 200000000	/* probes times the entry's cost */
 #define SEARCH_HEADER_LINES 2		/* comment lines atop a corpus file */
+/* A kept candidate over either bound (scenario_cost: the oracle's work,
+ * which each crash state's check repeats; writes and flushes of its live
+ * run: the cuts) is explored later, the oldest one every
+ * SEARCH_LATER_EVERY candidates: one such exploration took minutes, the
+ * live runs meanwhile none. */
+#define SEARCH_LATER_COST 2000000
+#define SEARCH_LATER_IO 5000
+#define SEARCH_LATER_EVERY 256
 #define SEARCH_FAULTS 3
 #define SEARCH_HEAVY 5000		/* blocks: a costly entry to mutate */
 #define SEARCH_MAX_BRANCHES 20000
@@ -151,6 +159,13 @@ struct slot {
 	char msg[LIVE_MSG_MAX];
 };
 
+/* A kept candidate whose exploration waits (search_loop). */
+struct later {
+	size_t idx;			/* in the corpus */
+	uint64_t g;			/* candidate number */
+	struct slot io;			/* its live run's counts */
+};
+
 struct search {
 	struct search_opts o;
 	struct entry *corpus;
@@ -169,6 +184,9 @@ struct search {
 	double t_live, t_targets, t_crash, t_faults;	/* seconds in each */
 	char first_id[200];
 	int stop;
+	struct later *later;		/* kept, their exploration deferred */
+	size_t nr_later, cap_later, later_done;
+	uint64_t later_at;		/* candidates: the next one explored */
 };
 
 static double now_sec(void)
@@ -470,14 +488,36 @@ static void sample_faults(struct search *s, uint64_t g, const struct slot *sl,
 	}
 }
 
-/* A kept candidate: write it, load it by its path, explore it. */
+/* The crash exploration and the IO-error runs of a kept candidate (sl:
+ * its live run's counts).  0 or -errno. */
+static int explore_kept(struct search *s, uint64_t g, struct scenario *sc,
+			const struct slot *sl)
+{
+	struct fault_spec f[16];
+	unsigned nf;
+	int r;
+
+	s->crash_runs++;
+	double t = now_sec();
+	r = explore(s, sc, NULL);
+	s->t_crash += now_sec() - t;
+	t = now_sec();
+	sample_faults(s, g, sl, f, &nf);
+	for (unsigned i = 0; !r && !s->stop && i < nf; i++) {
+		s->fault_runs++;
+		r = explore(s, sc, &f[i]);
+	}
+	s->t_faults += now_sec() - t;
+	return r;
+}
+
+/* A kept candidate: write it, load it by its path, explore it (a costly
+ * one later: search_loop). */
 static int keep(struct search *s, uint64_t g, struct scenario *cand,
 		const struct slot *sl, size_t nnew, const char *what)
 {
 	char path[PATH_MAX], header[600];
 	struct scenario *sc;
-	struct fault_spec f[16];
-	unsigned nf;
 	char *text;
 	int r;
 
@@ -512,17 +552,28 @@ static int keep(struct search *s, uint64_t g, struct scenario *cand,
 	}
 	if (s->o.live_only)
 		return add_covered(s, sc, sl);
-	s->crash_runs++;
-	double t = now_sec();
-	r = explore(s, sc, NULL);
-	s->t_crash += now_sec() - t;
-	t = now_sec();
-	sample_faults(s, g, sl, f, &nf);
-	for (unsigned i = 0; !r && !s->stop && i < nf; i++) {
-		s->fault_runs++;
-		r = explore(s, sc, &f[i]);
+	if (scenario_cost(sc) > SEARCH_LATER_COST ||
+	    sl->writes + sl->flushes > SEARCH_LATER_IO) {
+		struct later *l;
+
+		if (s->nr_later == s->cap_later) {
+			size_t cap = s->cap_later ? s->cap_later * 2 : 16;
+
+			l = realloc(s->later, cap * sizeof(*l));
+			if (!l) {
+				scenario_free(sc);
+				return -ENOMEM;
+			}
+			s->later = l;
+			s->cap_later = cap;
+		}
+		l = &s->later[s->nr_later++];
+		l->idx = s->nr_corpus;
+		l->g = g;
+		l->io = *sl;
+		return add_covered(s, sc, sl);
 	}
-	s->t_faults += now_sec() - t;
+	r = explore_kept(s, g, sc, sl);
 	if (r) {
 		scenario_free(sc);
 		return r;
@@ -953,6 +1004,13 @@ static int search_loop(struct search *s)
 			}
 			scenario_free(scs[i]);
 		}
+		if (!r && !s->stop && s->later_done < s->nr_later &&
+		    s->candidates >= s->later_at) {
+			const struct later *l = &s->later[s->later_done++];
+
+			r = explore_kept(s, l->g, s->corpus[l->idx].sc, &l->io);
+			s->later_at = s->candidates + SEARCH_LATER_EVERY;
+		}
 		if (s->o.progress && now_sec() - last > 0.5) {
 			last = now_sec();
 			fprintf(stderr, "\rsearch: %" PRIu64 " candidates, %" PRIu64
@@ -1202,6 +1260,7 @@ int cmd_search(int argc, char **argv)
 		pd_crc32c_hw_available();
 	}
 	s.o.progress = isatty(2);
+	s.later_at = SEARCH_LATER_EVERY;
 	s.t0 = now_sec();
 	printf("search: seed %" PRIu64 ", %zu seed scenarios from %s and %s, "
 	       "%s on %zu edges of core/, %u jobs%s%s\n", s.o.seed, s.nr_corpus,
@@ -1233,6 +1292,10 @@ int cmd_search(int argc, char **argv)
 	if (s.targeted)
 		printf("targeted candidates: %" PRIu64 " (%" PRIu64 " probe runs "
 		       "to place the targets)\n", s.targeted, s.probes);
+	if (s.nr_later)
+		printf("costly kept candidates, explored one every %d candidates: "
+		       "%zu, %zu of them not explored yet\n", SEARCH_LATER_EVERY,
+		       s.nr_later, s.nr_later - s.later_done);
 	if (s.nospace)
 		printf("out of metadata space (not modelled, not reported): %"
 		       PRIu64 " candidates\n", s.nospace);
@@ -1250,6 +1313,7 @@ out:
 		free(s.corpus[i].top);
 	}
 	free(s.corpus);
+	free(s.later);
 	free(s.seen);
 	free(s.freq);
 	free(s.top);
