@@ -13,10 +13,10 @@
  * Which entry: three times in four pick_rare (an edge drawn with weight
  * 1/(entries that reach it), the cheapest entry reaching it), else any,
  * recent finds favoured (dm-cache scenarios are run, not mutated).
- * Targeted steps: one candidate in two is its entry with a step (a
- * snapshot of the op's device most often, a commit, both, an abort, a
- * metadata snapshot; scenario_step_before) right before the place where
- * one of the edges its ops reach is first reached, a rare edge most often
+ * Targeted steps: one candidate in two is its entry with one to three
+ * steps (a snapshot of the op's device most often, a commit, both, an
+ * abort, a metadata snapshot; scenario_step_before), each right before the
+ * place where an edge its ops reach is first reached, a rare edge most often
  * (pick_tedge).  Which op first reaches each edge comes from one run of
  * the entry with an op hook (targets_of); the place inside a range or a
  * random line from prefixes of the entry, when an edge is drawn
@@ -35,7 +35,8 @@
  * disagreement with the oracle, is a finding.
  * A kept candidate is written to the corpus folder (cNNNNNNN.scn, NNN the
  * candidate's number) and, named by that path, goes through the full crash
- * exploration of `pdcrash run` (exhaustive, both cache variants), then
+ * exploration of `pdcrash run` (exhaustive, both cache variants; a costly
+ * one later, SEARCH_LATER_*), then
  * through --faults IO-error runs: the fault plans are drawn from the
  * reads, writes and flushes of its live run (kind, number, once or
  * sticky), each run with the failing first reopen of --io-errors.
