@@ -128,6 +128,53 @@ def test_search_keeps_new_coverage_and_is_deterministic(search_exe, tmp_path):
     assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
 
 
+def test_search_runs_cache_seeds_but_mutates_thin_ones(search_exe,
+                                                       tmp_path):
+    """A dm-cache seed is run for its coverage but never mutated or
+    spliced (mutate.h's ops are a thin pool's; a cache candidate written
+    as a pool scenario did not load back); with cache seeds only, exit 2."""
+    seeds = seed_dir(tmp_path)
+    shutil.copy(os.path.join(ROOT, "scenarios", "cache", "random-v2.scn"),
+                os.path.join(seeds, "cache-random.scn"))
+    corpus = str(tmp_path / "c")
+    r = run(search_exe, ["search", "--seed", "1", "--runs", "40", "--faults",
+                         "0", "--live-only", "--seed-dir", seeds, "--corpus",
+                         corpus])
+    assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
+    files = kept(corpus)
+    assert files, r.stdout
+    for name, text in files.items():
+        assert "from cache-random" not in text, name + "\n" + text
+        assert "splice cache-random" not in text, name + "\n" + text
+    only = tmp_path / "only-cache"
+    only.mkdir()
+    shutil.copy(os.path.join(ROOT, "scenarios", "cache", "basic.scn"), only)
+    r = run(search_exe, ["search", "--runs", "1", "--seed-dir", str(only),
+                         "--corpus", str(tmp_path / "c2")])
+    assert r.returncode == 2, r.cmd + "\n" + r.stdout + r.stderr
+    assert "no thin-pool seed scenarios" in r.stderr, r.stderr
+
+
+def test_search_explores_costly_kept_candidates_later(search_exe,
+                                                       tmp_path):
+    """A kept candidate whose scenario_cost is over 2e6 (here 10000
+    mappings committed 14 times) waits: its crash exploration runs one
+    every 256 candidates, so before the 256th none has run."""
+    seeds = seed_dir(tmp_path, "pool data=20000 meta=1024\ncreate 0\n"
+                     "map 0 0..9999\n" + "commit\n" * 14)
+    r = run(search_exe, ["search", "--seed", "1", "--runs", "16", "--faults",
+                         "0", "--seed-dir", seeds, "--corpus",
+                         str(tmp_path / "c")])
+    assert r.returncode == 0, r.cmd + "\n" + r.stdout + r.stderr
+    m = re.search(r"^costly kept candidates, explored one every 256 "
+                  r"candidates: (\d+), (\d+) of them not explored yet$",
+                  r.stdout, re.M)
+    assert m and int(m.group(1)) == int(m.group(2)) > 0, r.stdout
+    k = re.search(r"kept (\d+),", r.stdout)
+    e = re.search(r"^crash explorations: (\d+),", r.stdout, re.M)
+    assert int(e.group(1)) == int(k.group(1)) - int(m.group(1)), r.stdout
+
+
 def test_search_shards_split_the_candidates(search_exe, tmp_path):
     seeds = seed_dir(tmp_path)
     r = run(search_exe, ["search", "--seed", "5", "--runs", "8", "--shard",
@@ -151,8 +198,9 @@ commit
 
 
 def test_search_finds_a_planted_bug(search_exe, tmp_path):
-    """Candidate 177 of --seed 1 cuts the second unmap into single unmaps
-    with a snapshot after each: the root absorbs a shared child."""
+    """Candidate 0 of --seed 1 puts a snapshot right before the second
+    unmap, where the seed's rarest edges are first reached: its first
+    removal absorbs the root's child, now shared."""
     seeds = seed_dir(tmp_path, NEAR_ABSORB)
     corpus = str(tmp_path / "c")
     r = run(search_exe, ["search", "--seed", "1", "--runs", "200", "--jobs",
@@ -167,6 +215,91 @@ def test_search_finds_a_planted_bug(search_exe, tmp_path):
                          "absorb-shared-no-inc"])
     assert a.returncode == 1, a.cmd + "\n" + a.stdout + a.stderr
     assert "bad reference count" in a.stdout
+
+
+# A tree grown to two leaves, and the same tree shrunk past the merge of
+# its leaves (the removal of 131 merges them, that of 132 absorbs the
+# root's one child): the edges only the second reaches are first reached
+# in the middle of its unmap.
+GROW_SCN = """pool data=20000 meta=1024
+create 0
+map 0 0..299
+commit
+"""
+SHRINK_SCN = GROW_SCN + """unmap 0 0..150
+commit
+"""
+def test_search_steps_in_where_a_rare_edge_is_first_reached(search_exe,
+                                                             tmp_path):
+    """One candidate in two puts steps (here a snapshot) right before
+    places where edges of its entry are first reached (the op from the
+    entry's first-reach run, the block inside the range from runs of its
+    prefixes), a range cut there: from the shrink seed, the removal that
+    absorbs the root's child, which the snapshot makes shared (--mutant
+    absorb-shared-no-inc: the check at the candidate's end finds the bad
+    reference counts).  The same candidate, byte for byte, with --jobs 1
+    and 2."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "grow.scn").write_text(GROW_SCN)
+    (seeds / "shrink.scn").write_text(SHRINK_SCN)
+    found = []
+    for jobs in ("1", "2"):
+        corpus = str(tmp_path / ("c" + jobs))
+        r = run(search_exe, ["search", "--seed", "1", "--runs", "200",
+                             "--jobs", jobs, "--faults", "0",
+                             "--no-minimize", "--mutant",
+                             "absorb-shared-no-inc", "--seed-dir",
+                             str(seeds), "--corpus", corpus])
+        assert r.returncode == 1, r.cmd + "\n" + r.stdout + r.stderr
+        m = re.search(r"^violation: \S+/(c\d+):s1:live:e0\n  (.*)$",
+                      r.stdout, re.M)
+        assert m, r.cmd + "\n" + r.stdout
+        assert "bad reference count" in m.group(2), r.stdout
+        assert re.search(r"^targeted candidates: \d+ \(\d+ probe runs",
+                         r.stdout, re.M), r.stdout
+        text = open(os.path.join(corpus, m.group(1) + ".scn")).read()
+        header = text.splitlines()[1]
+        assert re.match(r"# from \S+: target: .*step 'snap \d+ 0' at \d+; "
+                        r".*cut line \d+ before 132; ", header), r.cmd + text
+        assert re.search(r"^unmap 0 0\.\.131\nsnap \d+ 0\n"
+                         r"unmap 0 132\.\.150$", text, re.M), r.cmd + text
+        found.append((m.group(1), text.split("\n", 2)[2]))
+    assert found[0] == found[1], found
+
+
+def default_seeds(tmp_path):
+    """The default suite without reach/ (and mutants/, planted bugs'
+    reproducers): scenarios/*.scn and scenarios/cache/."""
+    d = tmp_path / "default"
+    d.mkdir()
+    for f in os.listdir(os.path.join(ROOT, "scenarios")):
+        if f.endswith(".scn"):
+            shutil.copy(os.path.join(ROOT, "scenarios", f), d / f)
+    shutil.copytree(os.path.join(ROOT, "scenarios", "cache"), d / "cache")
+    return str(d)
+
+
+@pytest.mark.skipif(os.environ.get("PDCRASH_SLOW") != "1",
+                    reason="10 minutes at most: set PDCRASH_SLOW=1")
+def test_search_finds_absorb_shared_from_the_default_suite(search_exe,
+                                                            tmp_path):
+    """Issue 10: the single-entry-absorbs-shared-child bug (mutant
+    absorb-shared-no-inc) is found, and minimized, within 10 minutes from
+    the default suite without scenarios/reach/."""
+    corpus = str(tmp_path / "c")
+    r = run(search_exe, ["search", "--seed", "1", "--seconds", "600",
+                         "--jobs", "2", "--mutant", "absorb-shared-no-inc",
+                         "--seed-dir", default_seeds(tmp_path),
+                         "--corpus", corpus], timeout=1800)
+    assert r.returncode == 1, r.cmd + "\n" + r.stdout[-3000:] + r.stderr
+    m = re.search(r"^violation: \S+\n  (.*)$", r.stdout, re.M)
+    assert m and "bad reference count" in m.group(1), r.stdout[-3000:]
+    t = re.search(r"^first violation: \S+ after ([0-9.]+) s$", r.stdout, re.M)
+    assert t and float(t.group(1)) <= 600, r.stdout[-3000:]
+    assert os.path.exists(os.path.join(corpus, "min-1.scn")), r.stdout[-3000:]
+    assert "bad reference count" in r.stdout.split("minimised", 1)[-1], \
+        r.stdout[-3000:]
 
 
 def test_minimize_works_on_lines_and_ranges(mutants_exe, tmp_path):

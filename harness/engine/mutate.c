@@ -10,6 +10,7 @@
 #define MAX_DEV ((1ull << 24) - 1)
 #define WINDOW_MAX 48		/* blocks of a range cut into single ops, */
 #define WINDOW_WIDE 400		/* or, one time in two, up to this many */
+#define COST_PER_MAPPING 16	/* the oracle's work per mapping at a commit */
 
 int scenario_clone(const struct scenario *src, const char *name,
 		   struct scenario **result)
@@ -59,6 +60,113 @@ uint64_t scenario_weight(const struct scenario *sc)
 			w++;
 	}
 	return w;
+}
+
+/* Devices and their mapped blocks, counted (scenario_cost). */
+struct tally {
+	struct { uint64_t dev, mapped; int shared; } *d;
+	size_t n, cap;
+	uint64_t total;			/* mapped blocks of all devices */
+};
+
+static uint64_t *tally_dev(struct tally *t, uint64_t dev, int make,
+			   int **shared)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->d[i].dev == dev) {
+			*shared = &t->d[i].shared;
+			return &t->d[i].mapped;
+		}
+	if (!make)
+		return NULL;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		void *d = realloc(t->d, cap * sizeof(*t->d));
+
+		if (!d)
+			return NULL;
+		t->d = d;
+		t->cap = cap;
+	}
+	t->d[t->n].dev = dev;
+	t->d[t->n].mapped = 0;
+	t->d[t->n].shared = 0;
+	*shared = &t->d[t->n].shared;
+	return &t->d[t->n++].mapped;
+}
+
+uint64_t scenario_cost(const struct scenario *sc)
+{
+	struct tally t = { 0 };
+	uint64_t cost = 0, used = 0, room = sc->geo.data_blocks;
+
+	for (size_t i = 0; i < sc->nr_ops; i++) {
+		const struct op *op = &sc->ops[i];
+		uint64_t n = op->c >= op->b ? op->c - op->b + 1 : 1, ok, *m;
+		int *shared;
+
+		cost++;
+		switch (op->kind) {
+		case OP_CREATE:
+			tally_dev(&t, op->a, 1, &shared);
+			break;
+		case OP_MAP:
+		case OP_WRITE:
+			ok = used < room ? (n < room - used ? n : room - used) : 0;
+			cost += n + (n - ok) * COST_PER_MAPPING * t.total;
+			used += ok;
+			if ((m = tally_dev(&t, op->a, 1, &shared))) {
+				*m += ok;
+				t.total += ok;
+			}
+			break;
+		case OP_UNMAP:
+		case OP_UNMAP_RANGE:
+			cost += n;
+			if ((m = tally_dev(&t, op->a, 0, &shared))) {
+				ok = n < *m ? n : *m;
+				*m -= ok;
+				t.total -= ok;
+				if (!*shared)	/* else a snapshot may hold them */
+					used -= ok < used ? ok : used;
+			}
+			break;
+		case OP_SNAP:
+			ok = 0;
+			if ((m = tally_dev(&t, op->b, 0, &shared))) {
+				ok = *m;
+				*shared = 1;
+			}
+			if ((m = tally_dev(&t, op->a, 1, &shared))) {
+				t.total += ok - *m;
+				*m = ok;
+				*shared = 1;
+			}
+			cost += ok;
+			break;
+		case OP_DELETE:
+			if ((m = tally_dev(&t, op->a, 0, &shared))) {
+				t.total -= *m;
+				if (!*shared)
+					used -= *m < used ? *m : used;
+				*m = 0;
+			}
+			break;
+		case OP_COMMIT:
+			cost += COST_PER_MAPPING * t.total;
+			break;
+		case OP_RESIZE_DATA:
+			room = op->a;
+			break;
+		case OP_RANDOM:
+			cost += op->a;
+			break;
+		default:
+			break;
+		}
+	}
+	free(t.d);
+	return cost;
 }
 
 /* --- text ------------------------------------------------------------ */
@@ -187,6 +295,18 @@ static int open_gap(struct scenario *sc, size_t at, size_t k)
 	memset(&ops[at], 0, k * sizeof(*ops));
 	sc->nr_ops += k;
 	return 0;
+}
+
+int scenario_end_with_check(struct scenario *sc)
+{
+	int r;
+
+	if (sc->nr_ops && sc->ops[sc->nr_ops - 1].kind == OP_CHECK)
+		return 0;
+	r = open_gap(sc, sc->nr_ops, 1);
+	if (!r)
+		sc->ops[sc->nr_ops - 1].kind = OP_CHECK;
+	return r;
 }
 
 static void remove_lines(struct scenario *sc, size_t at, size_t k)
@@ -633,31 +753,29 @@ static int (*const mutations[])(struct mctx *) = {
 	mu_random,
 };
 
-int scenario_mutate(struct scenario *sc, const struct scenario *other,
-		    struct prng *p, char *what, size_t len)
+/* Before a mutation: a copy to go back to and the description's stream.
+ * 0 or -ENOMEM. */
+static int begin(struct mctx *m, struct scenario **keep, char *what,
+		 size_t len)
 {
-	struct mctx m = { .sc = sc, .other = other, .p = p };
-	unsigned n = 1 + (prng_below(p, 2) ? 0 : (unsigned)prng_below(p, 4));
-	struct scenario *keep;
-	int r = scenario_clone(sc, sc->name, &keep);
+	int r = scenario_clone(m->sc, m->sc->name, keep);
 
 	if (r)
 		return r;
-	m.what = fmemopen(what, len, "w");
-	if (!m.what) {
-		scenario_free(keep);
+	m->what = fmemopen(what, len, "w");
+	if (!m->what) {
+		scenario_free(*keep);
 		return -ENOMEM;
 	}
-	setvbuf(m.what, NULL, _IONBF, 0);
-	for (unsigned k = 0; k < n; k++) {
-		scan(&m);
-		r = mutations[prng_below(p, sizeof(mutations) / sizeof(mutations[0]))](&m);
-		if (r == -E2BIG)
-			r = mu_delete(&m);
-		if (r)
-			break;
-	}
-	fclose(m.what);
+	setvbuf(m->what, NULL, _IONBF, 0);
+	return 0;
+}
+
+/* After it: snapshots of themselves renamed; MU4; MU2. */
+static int finish(struct scenario *sc, struct scenario *keep, FILE *wf,
+		  int r, char *what, size_t len)
+{
+	fclose(wf);
 	for (size_t i = 0; i < sc->nr_ops; i++) {
 		if (sc->ops[i].kind == OP_SNAP && sc->ops[i].a == sc->ops[i].b)
 			sc->ops[i].a = sc->ops[i].b + 1 <= MAX_DEV ? sc->ops[i].b + 1 : 0;
@@ -666,7 +784,8 @@ int scenario_mutate(struct scenario *sc, const struct scenario *other,
 	/* MU2: a candidate too big, or one the parser refuses, goes back to
 	 * where it was */
 	if (!r && (sc->nr_ops > MUTATE_MAX_LINES ||
-		   scenario_weight(sc) > MUTATE_MAX_BLOCKS || !parses(sc))) {
+		   scenario_weight(sc) > MUTATE_MAX_BLOCKS ||
+		   scenario_cost(sc) > MUTATE_MAX_COST || !parses(sc))) {
 		free(sc->ops);
 		sc->ops = keep->ops;
 		sc->nr_ops = keep->nr_ops;
@@ -676,4 +795,99 @@ int scenario_mutate(struct scenario *sc, const struct scenario *other,
 	}
 	scenario_free(keep);
 	return r;
+}
+
+int scenario_mutate(struct scenario *sc, const struct scenario *other,
+		    struct prng *p, char *what, size_t len)
+{
+	struct mctx m = { .sc = sc, .other = other, .p = p };
+	unsigned n = 1 + (prng_below(p, 2) ? 0 : (unsigned)prng_below(p, 4));
+	struct scenario *keep;
+	int r = begin(&m, &keep, what, len);
+
+	if (r)
+		return r;
+	for (unsigned k = 0; k < n; k++) {
+		scan(&m);
+		r = mutations[prng_below(p, sizeof(mutations) / sizeof(mutations[0]))](&m);
+		if (r == -E2BIG)
+			r = mu_delete(&m);
+		if (r)
+			break;
+	}
+	return finish(sc, keep, m.what, r, what, len);
+}
+
+/* Ranges scenario_step_before cuts: their blocks run one at a time. */
+static int cuttable(const struct op *op)
+{
+	return (is_range(op) || op->kind == OP_WRITE ||
+		op->kind == OP_LOOKUP) && op->c > op->b;
+}
+
+static void fix_unmap(struct op *op)
+{
+	if (op->kind == OP_UNMAP_RANGE && op->b == op->c)
+		op->kind = OP_UNMAP;
+}
+
+static int step_before(struct mctx *m, size_t i, uint64_t at)
+{
+	/* 0 snapshot, 1 commit, 2 commit then snapshot, 3 snapshot then
+	 * commit, 4 abort, 5 metadata snapshot */
+	static const int shapes[] = { 0, 0, 0, 1, 2, 3, 4, 5 };
+	struct op op = m->sc->ops[i];
+	int shape = shapes[prng_below(m->p, sizeof(shapes) / sizeof(shapes[0]))];
+	size_t k = shape == 2 || shape == 3 ? 2 : 1;
+	size_t cut = cuttable(&op) && at && at <= op.c - op.b;
+	uint64_t dev = has_dev(&op) ? op.a : pick_dev(m);
+	int r = open_gap(m->sc, i + cut, k + cut);
+
+	if (r)
+		return r;
+	struct op *o = &m->sc->ops[i];
+	if (cut) {
+		o->c = op.b + at - 1;
+		fix_unmap(o);
+		o[k + 1] = op;
+		o[k + 1].b = op.b + at;
+		fix_unmap(&o[k + 1]);
+		o++;
+	}
+	for (size_t j = 0; j < k; j++) {
+		int snap = shape == 0 || (shape == 2 && j == 1) ||
+			   (shape == 3 && j == 0);
+		static const int others[] = { 0, OP_COMMIT, OP_COMMIT,
+					      OP_COMMIT, OP_ABORT, OP_META_SNAP };
+
+		o[j].kind = snap ? OP_SNAP : others[shape];
+		if (snap) {
+			o[j].b = dev;
+			o[j].a = new_dev(m);
+		}
+		note(m, "step", (size_t)(o + j - m->sc->ops), &o[j]);
+	}
+	if (cut)
+		fprintf(m->what, "cut line %zu before %" PRIu64 "; ", i,
+			op.b + at);
+	return 0;
+}
+
+int scenario_step_before(struct scenario *sc, size_t i, uint64_t at,
+			 struct prng *p, char *what, size_t len)
+{
+	struct mctx m = { .sc = sc, .p = p };
+	struct scenario *keep;
+	int r;
+
+	if (i >= sc->nr_ops)
+		return -EINVAL;
+	r = begin(&m, &keep, what, len);
+	if (r)
+		return r;
+	scan(&m);
+	r = step_before(&m, i, at);
+	if (r == -E2BIG)
+		r = 0;		/* no room: left as it was */
+	return finish(sc, keep, m.what, r, what, len);
 }

@@ -2010,8 +2010,13 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	keep_model(&w, res->nr_states - 1);
 	if (res->dd)
 		w.ops->set_pre_commit(w.cl, datadev_pre_commit, res->dd);	/* DD1 */
-	for (size_t i = 0; i < sc->nr_ops && !w.done; i++)
+	for (size_t i = 0; i < sc->nr_ops && !w.done; i++) {
+		if (cfg->op_hook)
+			cfg->op_hook(cfg->op_hook_ctx, i);
 		exec_op(&w, &sc->ops[i]);
+	}
+	if (cfg->op_hook)
+		cfg->op_hook(cfg->op_hook_ctx, sc->nr_ops);
 	r = w.setup_err;
 out:
 	if (res->data_leaks) {		/* kept only if some state leaked */

@@ -146,6 +146,11 @@ struct run_config {
 	const struct client_ops *client;	/* the backend; NULL: core */
 	int no_aim_extras;		/* aim=boundaries without the ops it
 					 * adds (workload.c aim_extra): tests */
+	void (*op_hook)(void *ctx, size_t i);	/* called before op i of
+					 * the scenario runs, and with i =
+					 * nr_ops after the last; or NULL (a
+					 * thin pool run only) */
+	void *op_hook_ctx;
 };
 
 /* 0 if name is a fault point of core/fault.h and this build has libfiu

@@ -965,13 +965,8 @@ static void print_result(const struct minimizer *m, const char *idtext,
 	printf("wrote %s\n", path);
 	printf("new id: %s\n", v->id);
 	printf("  %s\n", v->msg);
-	printf("replay: %s replay %s%s%s%s\n",
-#ifdef PD_MUTANTS
-	       "pdcrash-mutants",
-#else
-	       "pdcrash",
-#endif
-	       v->id, m->mutant ? " --mutant " : "", m->mutant ? m->mutant : "",
+	printf("replay: %s replay %s%s%s%s\n", pdcrash_prog_name, v->id,
+	       m->mutant ? " --mutant " : "", m->mutant ? m->mutant : "",
 	       m->recovery_fault ? "  (it failed with --io-errors' failing "
 	       "first reopen, which replay does not do)" : "");
 }

@@ -20,8 +20,10 @@
 
 static struct client_ops liar;
 
-static void run_text(const char *text, const struct client_ops *ops,
-		     struct run_result *res)
+/* text run on ops, with op_hook(ctx, i) when hook is not NULL. */
+static void run_text_hooked(const char *text, const struct client_ops *ops,
+			    struct run_result *res,
+			    void (*hook)(void *ctx, size_t i), void *ctx)
 {
 	struct scenario *sc;
 	char err[256];
@@ -34,8 +36,16 @@ static void run_text(const char *text, const struct client_ops *ops,
 	cfg.quiet = 1;
 	cfg.keep_state = -1;
 	cfg.client = ops;
+	cfg.op_hook = hook;
+	cfg.op_hook_ctx = ctx;
 	ASSERT_OK(workload_run(&cfg, res));
 	scenario_free(sc);
+}
+
+static void run_text(const char *text, const struct client_ops *ops,
+		     struct run_result *res)
+{
+	run_text_hooked(text, ops, res, NULL, NULL);
 }
 
 /* The scenario passes on the honest core and fails on the liar, with a
@@ -562,4 +572,37 @@ TEST(workload_aim_extras_change_nothing)
 	run_result_free(&a);
 	run_result_free(&b);
 	scenario_free(sc);
+}
+
+struct hook_calls {
+	size_t seen[8];
+	size_t n;
+};
+
+static void record_hook(void *ctx, size_t i)
+{
+	struct hook_calls *h = ctx;
+
+	if (h->n < 8)
+		h->seen[h->n] = i;
+	h->n++;
+}
+
+/* The op hook (pdcrash search's first-reach runs) is called before each
+ * op of the scenario, in order, ranges and random lines once, and once
+ * after the last. */
+TEST(workload_op_hook_before_each_op_and_after_the_last)
+{
+	struct run_result res;
+	struct hook_calls h = { { 0 }, 0 };
+
+	run_text_hooked("pool data=1000 meta=256\ncreate 0\nmap 0 0..9\n"
+			"random ops=20 seed=3\ncommit\n", &client_core_ops, &res,
+			record_hook, &h);
+	ASSERT_TRUE(!res.live_failed);
+	ASSERT_TRUE(res.nr_ops > 5);	/* the range and the random line ran */
+	ASSERT_EQ(h.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		ASSERT_EQ(h.seen[i], i);
+	run_result_free(&res);
 }
