@@ -328,6 +328,7 @@ const struct client_ops client_core_ops = {
 	.format = core_format,
 	.failed_refuses = 1,
 	.checks_args = 1,
+	.close_under_faults = 1,
 	.open = core_open,
 	.close = core_close,
 	.destroy = core_destroy,
