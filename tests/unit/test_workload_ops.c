@@ -20,8 +20,9 @@
 
 static struct client_ops liar;
 
-static void run_text(const char *text, const struct client_ops *ops,
-		     struct run_result *res)
+/* text on ops, with the IO fault f planned (FAULT_NONE: none) */
+static void run_text_fault(const char *text, const struct client_ops *ops,
+			   struct fault_spec f, struct run_result *res)
 {
 	struct scenario *sc;
 	char err[256];
@@ -34,8 +35,15 @@ static void run_text(const char *text, const struct client_ops *ops,
 	cfg.quiet = 1;
 	cfg.keep_state = -1;
 	cfg.client = ops;
+	cfg.fault = f;
 	ASSERT_OK(workload_run(&cfg, res));
 	scenario_free(sc);
+}
+
+static void run_text(const char *text, const struct client_ops *ops,
+		     struct run_result *res)
+{
+	run_text_fault(text, ops, (struct fault_spec) { FAULT_NONE, 0, 0 }, res);
 }
 
 /* The scenario passes on the honest core and fails on the liar, with a
@@ -581,22 +589,11 @@ static int lie_trans_id_when_failed(struct client *c, uint64_t *id)
 static int probe_caught(const struct client_ops *ops, uint64_t nth,
 			int *recovered)
 {
-	struct scenario *sc;
-	struct run_config cfg;
 	struct run_result res;
-	char err[256];
 	int caught;
 
-	ASSERT_OK(scenario_parse("ops", "create 0\nmap 0 0..40\ncommit\n"
-				 "map 0 50..60\ncommit\n", &sc, err, sizeof(err)));
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.sc = sc;
-	cfg.seed = 1;
-	cfg.quiet = 1;
-	cfg.keep_state = -1;
-	cfg.client = ops;
-	cfg.fault = (struct fault_spec) { FAULT_WRITE, nth, 0 };
-	ASSERT_OK(workload_run(&cfg, &res));
+	run_text_fault("create 0\nmap 0 0..40\ncommit\nmap 0 50..60\ncommit\n",
+		       ops, (struct fault_spec) { FAULT_WRITE, nth, 0 }, &res);
 	caught = res.live_failed &&
 		 strstr(res.live_msg, "a failed pool answered get_trans_id");
 	if (res.live_failed && !caught && ops == &client_core_ops)
@@ -604,7 +601,6 @@ static int probe_caught(const struct client_ops *ops, uint64_t nth,
 			  (unsigned long long)nth, res.live_msg);
 	*recovered += res.injected > 0;
 	run_result_free(&res);
-	scenario_free(sc);
 	return caught;
 }
 
