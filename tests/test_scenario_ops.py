@@ -109,8 +109,8 @@ def test_bad_lines_name_file_and_line(tmp_path, line, what):
     assert what in r.stderr, r.stderr
 
 
-def test_ops_run_on_every_backend(tmp_path):
-    path = scenario(tmp_path, OPS)
+def passes_on_every_backend(path):
+    """path runs without a violation on the core and each kernel built."""
     for be in ("core", "kernel-6.1", "kernel-6.12"):
         r = run(PDCRASH, ["run", path, "--backend", be, "--json"])
         if be != "core" and "not built" in r.stderr:
@@ -118,6 +118,10 @@ def test_ops_run_on_every_backend(tmp_path):
         assert r.returncode == 0, be + r.stdout[-2000:] + r.stderr
         j = json.loads(r.stdout)
         assert not j["violations"], be
+
+
+def test_ops_run_on_every_backend(tmp_path):
+    passes_on_every_backend(scenario(tmp_path, OPS))
 
 
 def test_kernel_skips_dev_info_mid_transaction_by_name(tmp_path):
@@ -294,13 +298,7 @@ def test_close_is_a_commit_and_runs_on_every_backend(tmp_path):
     commits first, client.h K15)."""
     path = scenario(tmp_path, CLOSE)
     no_close = scenario(tmp_path, CLOSE.replace("close\n", ""), "noclose")
-    for be in ("core", "kernel-6.1", "kernel-6.12"):
-        r = run(PDCRASH, ["run", path, "--backend", be, "--json"])
-        if be != "core" and "not built" in r.stderr:
-            continue
-        assert r.returncode == 0, be + r.stdout[-2000:] + r.stderr
-        j = json.loads(r.stdout)
-        assert not j["violations"], be
+    passes_on_every_backend(path)
     r1 = run(PDCRASH, ["run", path, "--json"])
     r0 = run(PDCRASH, ["run", no_close, "--json"])
     s1 = json.loads(r1.stdout)["per_variant"][0]
