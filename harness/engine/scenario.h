@@ -46,8 +46,10 @@
  *                        details and mappings as the oracle had them at
  *                        the reservation; its data counts as thin.h has
  *                        them for a view without a data space map (0
- *                        blocks, the zeroed root; free: -EOPNOTSUPP);
- *                        -ENODATA if the committed superblock holds none
+ *                        blocks, the zeroed root; free: -EOPNOTSUPP),
+ *                        and an abort and a create on the read-only view
+ *                        refused (-EPERM); -ENODATA if the committed
+ *                        superblock holds none
  *   highest DEV          the highest mapped vblock (thin_get_highest_mapped,
  *                        dm-thin's thin status) against the oracle, or
  *                        -ENODATA (no device, nothing mapped)

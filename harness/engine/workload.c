@@ -1524,6 +1524,7 @@ struct snap_view {
 	uint32_t time;
 	pd_block_t nr_data, nr_free;
 	int free_r;
+	int abort_r, write_r;	/* a read-only pool refuses both: -EPERM */
 };
 
 static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
@@ -1542,8 +1543,11 @@ static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
 		r = thin_get_transaction_id(snap, &v->trans_id) ?:
 		    thin_get_time(snap, &v->time) ?:
 		    thin_get_nr_data_blocks(snap, &v->nr_data);
-	if (!r)
+	if (!r) {
 		v->free_r = thin_get_free_data_blocks(snap, &v->nr_free);
+		v->abort_r = thin_abort(snap);
+		v->write_r = thin_create_thin(snap, THIN_MAX_DEV_ID);
+	}
 	thin_pool_destroy(snap);
 	return r;
 }
@@ -1601,6 +1605,13 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 			  "-EOPNOTSUPP (core/thin.h)", (size_t)(ro - w->res->ops),
 			  (unsigned long long)v.nr_data, v.free_r,
 			  pd_strerror(v.free_r));
+	else if (v.abort_r != -EPERM || v.write_r != -EPERM)
+		live_fail(w, "op %zu 'meta-snap-check': the read-only view "
+			  "answered an abort with %d (%s) and a create with %d "
+			  "(%s), not -EPERM (core/thin.h)",
+			  (size_t)(ro - w->res->ops), v.abort_r,
+			  pd_strerror(v.abort_r), v.write_r,
+			  pd_strerror(v.write_r));
 	else if (!digest_eq(by_block.d, v.d) || by_block.trans_id != v.trans_id ||
 		 by_block.time != v.time || by_block.nr_data != v.nr_data)
 		live_fail(w, "op %zu 'meta-snap-check': the view opened by its "
