@@ -100,6 +100,9 @@ def scenario(tmp_path, text, name="ops"):
     ("format block-size=256 data=10 expect=EINVAL", "is a valid format"),
     ("format 1 expect=EINVAL", "'format' takes 0 arguments, got 1"),
     ("close 1", "'close' takes 0 arguments, got 1"),
+    ("open block-size=256", "open: only with expect=EINVAL"),
+    ("open expect=EINVAL", "open: block-size= wanted"),
+    ("open block-size=128 expect=EINVAL", "is the pool's own"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, line, what):
     path = scenario(tmp_path, "create 0\ncommit\n" + line + "\n", "bad")
@@ -240,6 +243,7 @@ unmap 0 9..2 expect=EINVAL
 resize-data 1099511627777 expect=EINVAL
 map 0 20 at=1000 expect=EINVAL
 format block-size=200 expect=EINVAL
+open block-size=256 expect=EINVAL
 commit
 lookup 0 0..9
 """

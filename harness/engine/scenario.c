@@ -52,6 +52,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_STATUS] = "status",
 	[OP_CLOSE] = "close",
 	[OP_FORMAT] = "format",
+	[OP_OPEN] = "open",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -219,7 +220,7 @@ static int parse_mix(struct parser *ps, char *s, unsigned *mix)
 		*colon = 0;
 		for (k = 0; k < OP_NR_KINDS; k++)
 			if (k != OP_RANDOM && k != OP_CACHE && k != OP_RESIZE_META &&
-			    k != OP_CLOSE && k != OP_FORMAT &&
+			    k != OP_CLOSE && k != OP_FORMAT && k != OP_OPEN &&
 			    k != OP_META_SNAP_RELEASE && k != OP_WRITE &&
 			    !strcmp(tok, kind_names[k]))
 				break;
@@ -462,6 +463,24 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 				 (unsigned long long)op->b);
 		return r;
 	}
+	if (!strcmp(cmd, "open")) {
+		const char *bs = take_suffix(argv, &argc, "block-size");
+
+		op->kind = OP_OPEN;
+		r = want_args(ps, cmd, argc - 1, 0);
+		if (!r && !bs)
+			r = fail(ps, "open: block-size= wanted");
+		if (!r)
+			r = number(ps, "open block-size", bs, UINT32_MAX, &op->a);
+		if (!r && op->expect != -EINVAL)
+			r = fail(ps, "open: only with expect=EINVAL (a refused "
+				 "open, scenario.h)");
+		if (!r && op->a == s->geo.block_size)
+			r = fail(ps, "open: block-size=%llu is the pool's own; the "
+				 "op only checks a refusal",
+				 (unsigned long long)op->a);
+		return r;
+	}
 	if (!strcmp(cmd, "write")) {
 		op->kind = OP_WRITE;
 		op->fua = argc == 4 && !strcmp(argv[3], "fua");
@@ -690,6 +709,9 @@ static void format_op(const struct op *op, char *buf, size_t len)
 		break;
 	case OP_FORMAT:
 		snprintf(buf, len, "format block-size=%llu data=%llu", a, b);
+		break;
+	case OP_OPEN:
+		snprintf(buf, len, "open block-size=%llu", a);
 		break;
 	case OP_CREATE:
 	case OP_DELETE:

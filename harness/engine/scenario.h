@@ -106,6 +106,10 @@
  *                        multiple of 128, or more than 2^40 data blocks:
  *                        refused before anything is written (the log
  *                        shows no write)
+ *   open block-size=SECTORS
+ *                        thin_pool_open of the pool's device with a data
+ *                        block size other than the pool's (the superblock
+ *                        says another): refused, nothing written
  *
  * Any op but random may end with expect=ERRNO (ENODATA EEXIST EINVAL
  * EBUSY ENOSPC EPERM): the line must fail with -ERRNO.  The oracle must
@@ -156,6 +160,7 @@ enum op_kind {
 	OP_STATUS,
 	OP_CLOSE,
 	OP_FORMAT,
+	OP_OPEN,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS

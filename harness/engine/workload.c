@@ -1861,40 +1861,52 @@ static int passes_misuse(const struct op *op)
 	case OP_MAP:
 		return op->has_at;
 	case OP_FORMAT:
+	case OP_OPEN:
 		return 1;
 	default:
 		return 0;
 	}
 }
 
-/* format expect=EINVAL: the refused format writes nothing, and the pool
- * open on the device goes on as it was. */
-static void exec_format(struct run *w, struct run_op *ro)
+/* format and open expect=EINVAL: the refused call writes nothing, and the
+ * pool open on the device goes on as it was.  An open reads the
+ * superblock first: a planned read fault or damaged media there is
+ * recovered from as for the check op. */
+static void exec_refused(struct run *w, struct run_op *ro)
 {
 	struct client_params p = w->params;
 	struct client *fresh = NULL;
 	uint64_t log = simdisk_nr_ops(w->res->sd);
-	int r;
+	struct image_read ir;
+	int r, want;
 
 	p.data_block_size = (uint32_t)ro->op.a;	/* parsed <= UINT32_MAX */
-	p.nr_data_blocks = ro->op.b;
-	w->aw.paused++;
-	r = w->ops->format(w->bd, &p, &fresh);
-	w->aw.paused--;
+	if (ro->op.kind == OP_FORMAT) {
+		p.nr_data_blocks = ro->op.b;
+		want = oracle_format(ro->op.a, ro->op.b);
+	} else {
+		want = ro->op.a != w->params.data_block_size ? -EINVAL : 0;
+	}
+	image_read_begin(w, &ir);
+	r = ro->op.kind == OP_FORMAT ? w->ops->format(w->bd, &p, &fresh) :
+				       w->ops->open(w->bd, &p, &fresh);
+	if ((image_read_end(w, &ir) || media_explains(w)) && r && r != want) {
+		ro->result = r;
+		recover(w, -1);
+		return;
+	}
 	ro->result = r;
 	if (!r) {
 		w->ops->destroy(fresh);
-		live_fail(w, "op %zu: a format with block size %llu sectors and "
-			  "%llu data blocks succeeded (thin.h: -EINVAL)",
-			  (size_t)(ro - w->res->ops),
-			  (unsigned long long)ro->op.a,
-			  (unsigned long long)ro->op.b);
+		live_fail(w, "op %zu: a %s with block size %llu sectors "
+			  "succeeded (thin.h: -EINVAL)", (size_t)(ro - w->res->ops),
+			  op_kind_name(ro->op.kind), (unsigned long long)ro->op.a);
 		return;
 	}
 	if (simdisk_nr_ops(w->res->sd) != log)
-		live_fail(w, "op %zu: the refused format wrote to the device",
-			  (size_t)(ro - w->res->ops));
-	else if (r == oracle_format(ro->op.a, ro->op.b))
+		live_fail(w, "op %zu: the refused %s wrote to the device",
+			  (size_t)(ro - w->res->ops), op_kind_name(ro->op.kind));
+	else if (r == want)
 		keep_clean(w, ro);
 }
 
@@ -1974,7 +1986,8 @@ static void exec_op(struct run *w, const struct op *op)
 		exec_map_one(w, ro, op->a, op->b, NULL);
 		break;
 	case OP_FORMAT:
-		exec_format(w, ro);
+	case OP_OPEN:
+		exec_refused(w, ro);
 		break;
 	case OP_WRITE:
 		exec_write_one(w, ro, op);
