@@ -533,6 +533,26 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 	return fail(ps, "unknown op '%s'", cmd);
 }
 
+int op_is_misuse(const struct op *op)
+{
+	switch (op->kind) {
+	case OP_CREATE:
+	case OP_SNAP:
+		return op->a > MAX_DEV;
+	case OP_UNMAP_RANGE:
+		return op->b > op->c;
+	case OP_RESIZE_DATA:
+		return op->a > (1ull << 40);
+	case OP_MAP:
+		return op->has_at;
+	case OP_FORMAT:
+	case OP_OPEN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static char *base_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');

@@ -229,6 +229,9 @@ int scenario_parse(const char *name, const char *text, struct scenario **result,
 		   char *err, size_t errlen);
 void scenario_free(struct scenario *s);
 const char *op_kind_name(enum op_kind k);
+/* 1 if op passes a value out of the core's contract (the caller-misuse
+ * ops above, accepted with expect=EINVAL only). */
+int op_is_misuse(const struct op *op);
 /* One line of text for an op, as it would appear in a scenario file. */
 void op_format(const struct op *op, char *buf, size_t len);
 

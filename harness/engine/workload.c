@@ -1845,29 +1845,6 @@ static void check_expect(struct run *w, struct run_op *ro)
 			  r ? pd_strerror(r) : "another state than the model's");
 }
 
-/* An op that passes a value out of the core's contract (scenario.h,
- * caller misuse): a backend that leaves such checks to its caller skips
- * it (client.h K14). */
-static int passes_misuse(const struct op *op)
-{
-	switch (op->kind) {
-	case OP_CREATE:
-	case OP_SNAP:
-		return op->a > THIN_MAX_DEV_ID;
-	case OP_UNMAP_RANGE:
-		return op->b > op->c;
-	case OP_RESIZE_DATA:
-		return op->a > (1ull << 40);
-	case OP_MAP:
-		return op->has_at;
-	case OP_FORMAT:
-	case OP_OPEN:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* format and open expect=EINVAL: the refused call writes nothing, and the
  * pool open on the device goes on as it was.  An open reads the
  * superblock first: a planned read fault or damaged media there is
@@ -1950,7 +1927,7 @@ static void exec_op(struct run *w, const struct op *op)
 		return;
 	}
 	w->meta_free = meta_free(w);
-	if (!w->ops->checks_args && passes_misuse(op)) {
+	if (!w->ops->checks_args && op_is_misuse(op)) {
 		note_skip(w, ro, "a value out of the core's contract, which "
 			  "this backend leaves to dm-thin's target and message "
 			  "parsing (client.h K14)");
