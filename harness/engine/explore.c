@@ -329,7 +329,10 @@ static int next_free_dev(struct client *cl, uint64_t *dev)
 
 	if (r)
 		return r;
-	*dev = nr ? devs[nr - 1] + 1 : 0;
+	/* the lowest id not in use (the highest may be THIN_MAX_DEV_ID) */
+	*dev = 0;
+	for (size_t i = 0; i < nr && devs[i] == *dev; i++)
+		(*dev)++;
 	free(devs);
 	if (*dev > THIN_MAX_DEV_ID)
 		return -ENOSPC;

@@ -397,10 +397,10 @@ int oracle_remove_range(struct oracle *o, uint64_t dev, uint64_t begin,
 	struct odev *d = find(o, dev);
 	uint64_t n = 0;
 
+	if (begin > end)		/* refused before the device is looked up */
+		return -EINVAL;
 	if (!d)
 		return -ENODATA;
-	if (begin > end)
-		return -EINVAL;
 	if (end - begin < d->nr * 2) {
 		for (uint64_t v = begin; v < end; v++) {
 			struct mapping *m = map_find(d, v);
@@ -435,9 +435,26 @@ int oracle_set_trans_id(struct oracle *o, uint64_t current_id, uint64_t new_id)
 	return 0;
 }
 
+int oracle_format(uint64_t block_size, uint64_t nr_data_blocks)
+{
+	if (block_size < THIN_MIN_DATA_BLOCK_SIZE ||
+	    block_size > THIN_MAX_DATA_BLOCK_SIZE ||
+	    block_size % THIN_MIN_DATA_BLOCK_SIZE ||
+	    nr_data_blocks > (1ull << 40))
+		return -EINVAL;
+	return 0;
+}
+
+int oracle_insert_at(const struct oracle *o, uint64_t dev, uint64_t block)
+{
+	if (!find(o, dev))
+		return -ENODATA;
+	return block >= o->nr_data_blocks ? -EINVAL : 0;
+}
+
 int oracle_resize_data(struct oracle *o, uint64_t nr_blocks)
 {
-	if (nr_blocks < o->nr_data_blocks)
+	if (nr_blocks < o->nr_data_blocks || nr_blocks > (1ull << 40))
 		return -EINVAL;
 	o->nr_data_blocks = nr_blocks;
 	return 0;

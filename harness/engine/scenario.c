@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cache_scenario.h"
+#include "oracle.h"
 #include "scenario.h"
 
 #define MAX_DEV ((1ull << 24) - 1)
@@ -49,6 +50,9 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_MAPPED_COUNT] = "mapped-count",
 	[OP_FIND_RANGE] = "find-range",
 	[OP_STATUS] = "status",
+	[OP_CLOSE] = "close",
+	[OP_FORMAT] = "format",
+	[OP_OPEN] = "open",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -105,8 +109,10 @@ static int number(struct parser *ps, const char *what, const char *s,
 	return 0;
 }
 
-/* V or A..B (inclusive, A <= B). */
-static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
+/* V or A..B (inclusive, A <= B; A > B + 1 too with reversed, a misuse
+ * only expect=EINVAL may name). */
+static int range_as(struct parser *ps, const char *s, uint64_t *a, uint64_t *b,
+		    int reversed)
 {
 	const char *dots = strstr(s, "..");
 	char first[64];
@@ -119,13 +125,31 @@ static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
 	first[dots - s] = 0;
 	if (parse_u64(first, a) || parse_u64(dots + 2, b))
 		return fail(ps, "bad range '%s' (want A..B)", s);
-	if (*a > *b)
-		return fail(ps, "empty range '%s' (A > B)", s);
+	if (*a > *b && (!reversed || *a == *b + 1))
+		return fail(ps, "empty range '%s' (A > B%s)", s, reversed ?
+			    "; with expect=EINVAL, A > B + 1" : "; A > B + 1 "
+			    "only with expect=EINVAL");
 	if (*b == UINT64_MAX)	/* the op runs A..B+1 and would wrap */
 		return fail(ps, "range '%s' ends at 2^64-1 (at most 2^64-2)", s);
-	if (*b - *a >= (1ull << 24))
+	if (*a <= *b && *b - *a >= (1ull << 24))
 		return fail(ps, "range '%s' is too long (at most 2^24 blocks)", s);
 	return 0;
+}
+
+static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
+{
+	return range_as(ps, s, a, b, 0);
+}
+
+static int format_refused(uint64_t block_size, uint64_t nr_data_blocks)
+{
+	return oracle_format(block_size, nr_data_blocks) != 0;
+}
+
+/* A misuse value (scenario.h) passes with expect=EINVAL only. */
+static uint64_t misuse_max(const struct op *op, uint64_t max)
+{
+	return op->expect == -EINVAL ? UINT64_MAX : max;
 }
 
 static int want_args(struct parser *ps, const char *cmd, int got, int want)
@@ -196,6 +220,7 @@ static int parse_mix(struct parser *ps, char *s, unsigned *mix)
 		*colon = 0;
 		for (k = 0; k < OP_NR_KINDS; k++)
 			if (k != OP_RANDOM && k != OP_CACHE && k != OP_RESIZE_META &&
+			    k != OP_CLOSE && k != OP_FORMAT && k != OP_OPEN &&
 			    k != OP_META_SNAP_RELEASE && k != OP_WRITE &&
 			    !strcmp(tok, kind_names[k]))
 				break;
@@ -369,7 +394,8 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 			   !strcmp(cmd, "dev-info") ? OP_DEV_INFO :
 			   !strcmp(cmd, "highest") ? OP_HIGHEST : OP_MAPPED_COUNT;
 		return want_args(ps, cmd, argc - 1, 1) ?:
-		       number(ps, "device", argv[1], MAX_DEV, &op->a);
+		       number(ps, "device", argv[1], op->kind == OP_CREATE ?
+			      misuse_max(op, MAX_DEV) : MAX_DEV, &op->a);
 	}
 	if (!strcmp(cmd, "lookup") || !strcmp(cmd, "find-range")) {
 		op->kind = cmd[0] == 'l' ? OP_LOOKUP : OP_FIND_RANGE;
@@ -387,19 +413,72 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 	if (!strcmp(cmd, "snap")) {
 		op->kind = OP_SNAP;
 		r = want_args(ps, cmd, argc - 1, 2) ?:
-		    number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
+		    number(ps, "device", argv[1], misuse_max(op, MAX_DEV),
+			   &op->a) ?:
 		    number(ps, "origin", argv[2], MAX_DEV, &op->b);
 		if (!r && op->a == op->b)
 			r = fail(ps, "a device cannot be its own snapshot");
 		return r;
 	}
 	if (!strcmp(cmd, "map") || !strcmp(cmd, "unmap")) {
+		const char *at = cmd[0] == 'm' ?
+				 take_suffix(argv, &argc, "at") : NULL;
+
 		op->kind = cmd[0] == 'm' ? OP_MAP : OP_UNMAP;
+		op->has_at = at != NULL;
 		r = want_args(ps, cmd, argc - 1, 2) ?:
 		    number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
-		    range(ps, argv[2], &op->b, &op->c);
+		    range_as(ps, argv[2], &op->b, &op->c,
+			     op->kind == OP_UNMAP && op->expect == -EINVAL);
+		if (!r && at && op->expect != -EINVAL)
+			r = fail(ps, "map: at= only with expect=EINVAL (a data "
+				 "block past the data device, scenario.h)");
+		if (!r && at && op->b != op->c)
+			r = fail(ps, "map: at= takes one vblock, not a range");
+		if (!r && at)
+			r = number(ps, "at", at, UINT64_MAX, &op->at);
 		if (!r && op->kind == OP_UNMAP && strstr(argv[2], ".."))
 			op->kind = OP_UNMAP_RANGE;
+		return r;
+	}
+	if (!strcmp(cmd, "format")) {
+		const char *bs = take_suffix(argv, &argc, "block-size");
+		const char *data = take_suffix(argv, &argc, "data");
+
+		op->kind = OP_FORMAT;
+		op->a = 128;
+		op->b = 100000;
+		r = want_args(ps, cmd, argc - 1, 0) ?:
+		    (bs ? number(ps, "format block-size", bs, UINT32_MAX,
+				 &op->a) : 0) ?:
+		    (data ? number(ps, "format data", data, UINT64_MAX,
+				   &op->b) : 0);
+		if (!r && op->expect != -EINVAL)
+			r = fail(ps, "format: only with expect=EINVAL (a refused "
+				 "format, scenario.h)");
+		if (!r && !format_refused(op->a, op->b))
+			r = fail(ps, "format: block-size=%llu data=%llu is a valid "
+				 "format; the op only checks a refusal",
+				 (unsigned long long)op->a,
+				 (unsigned long long)op->b);
+		return r;
+	}
+	if (!strcmp(cmd, "open")) {
+		const char *bs = take_suffix(argv, &argc, "block-size");
+
+		op->kind = OP_OPEN;
+		r = want_args(ps, cmd, argc - 1, 0);
+		if (!r && !bs)
+			r = fail(ps, "open: block-size= wanted");
+		if (!r)
+			r = number(ps, "open block-size", bs, UINT32_MAX, &op->a);
+		if (!r && op->expect != -EINVAL)
+			r = fail(ps, "open: only with expect=EINVAL (a refused "
+				 "open, scenario.h)");
+		if (!r && op->a == s->geo.block_size)
+			r = fail(ps, "open: block-size=%llu is the pool's own; the "
+				 "op only checks a refusal",
+				 (unsigned long long)op->a);
 		return r;
 	}
 	if (!strcmp(cmd, "write")) {
@@ -410,6 +489,10 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		return want_args(ps, cmd, argc - 1 - op->fua, 2) ?:
 		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
 		       range(ps, argv[2], &op->b, &op->c);
+	}
+	if (!strcmp(cmd, "close")) {
+		op->kind = OP_CLOSE;
+		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "commit") || !strcmp(cmd, "abort") ||
 	    !strcmp(cmd, "meta-snap") || !strcmp(cmd, "meta-snap-release")) {
@@ -431,7 +514,8 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 	if (!strcmp(cmd, "resize-data")) {
 		op->kind = OP_RESIZE_DATA;
 		return want_args(ps, cmd, argc - 1, 1) ?:
-		       number(ps, "data blocks", argv[1], 1ull << 40, &op->a);
+		       number(ps, "data blocks", argv[1],
+			      misuse_max(op, 1ull << 40), &op->a);
 	}
 	if (!strcmp(cmd, "resize-meta")) {
 		op->kind = OP_RESIZE_META;
@@ -447,6 +531,26 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		return parse_random(ps, argv, argc, op);
 	}
 	return fail(ps, "unknown op '%s'", cmd);
+}
+
+int op_is_misuse(const struct op *op)
+{
+	switch (op->kind) {
+	case OP_CREATE:
+	case OP_SNAP:
+		return op->a > MAX_DEV;
+	case OP_UNMAP_RANGE:
+		return op->b > op->c;
+	case OP_RESIZE_DATA:
+		return op->a > (1ull << 40);
+	case OP_MAP:
+		return op->has_at;
+	case OP_FORMAT:
+	case OP_OPEN:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 static char *base_name(const char *path)
@@ -608,6 +712,27 @@ static void format_op(const struct op *op, char *buf, size_t len)
 	unsigned long long a = op->a, b = op->b, c = op->c;
 
 	switch (op->kind) {
+	case OP_MAP:
+		if (op->has_at) {
+			snprintf(buf, len, "map %llu %llu at=%llu", a, b,
+				 (unsigned long long)op->at);
+			break;
+		}
+		/* fall through */
+	case OP_UNMAP:
+	case OP_LOOKUP:
+	case OP_FIND_RANGE:
+		if (b == c)
+			snprintf(buf, len, "%s %llu %llu", n, a, b);
+		else
+			snprintf(buf, len, "%s %llu %llu..%llu", n, a, b, c);
+		break;
+	case OP_FORMAT:
+		snprintf(buf, len, "format block-size=%llu data=%llu", a, b);
+		break;
+	case OP_OPEN:
+		snprintf(buf, len, "open block-size=%llu", a);
+		break;
 	case OP_CREATE:
 	case OP_DELETE:
 	case OP_DEV_INFO:
@@ -617,15 +742,6 @@ static void format_op(const struct op *op, char *buf, size_t len)
 		break;
 	case OP_SNAP:
 		snprintf(buf, len, "%s %llu %llu", n, a, b);
-		break;
-	case OP_MAP:
-	case OP_UNMAP:
-	case OP_LOOKUP:
-	case OP_FIND_RANGE:
-		if (b == c)
-			snprintf(buf, len, "%s %llu %llu", n, a, b);
-		else
-			snprintf(buf, len, "%s %llu %llu..%llu", n, a, b, c);
 		break;
 	case OP_UNMAP_RANGE:
 		snprintf(buf, len, "unmap %llu %llu..%llu", a, b, c);

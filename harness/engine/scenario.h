@@ -11,6 +11,10 @@
  *   unmap DEV V          remove one mapping
  *   unmap DEV A..B       remove the range [A, B] (inclusive)
  *   commit | abort
+ *   close                a clean close (thin_pool_close: it commits
+ *                        first, client.h CL3), then an open, as a reload
+ *                        does; marked as a commit, and the reopened pool
+ *                        must show the committed state
  *   trans-id N [from=M]  set the transaction id to N, giving the current one
  *                        (M with from=: -EINVAL unless M is current, the
  *                        kernel's "mismatched transaction id")
@@ -37,9 +41,15 @@
  *                        read-only open shows the last committed state
  *   meta-snap-check      the metadata snapshot the committed superblock
  *                        names, opened read-only (thin_pool_open_metadata_
- *                        snap): devices, details and mappings as the
- *                        oracle had them at the reservation; -ENODATA if
- *                        the committed superblock holds none
+ *                        snap), once through block 0 (the superblock's
+ *                        held root) and once by its block number: devices,
+ *                        details and mappings as the oracle had them at
+ *                        the reservation; its data counts as thin.h has
+ *                        them for a view without a data space map (0
+ *                        blocks, the zeroed root; free: -EOPNOTSUPP),
+ *                        and an abort and a create on the read-only view
+ *                        refused (-EPERM); -ENODATA if the committed
+ *                        superblock holds none
  *   highest DEV          the highest mapped vblock (thin_get_highest_mapped,
  *                        dm-thin's thin status) against the oracle, or
  *                        -ENODATA (no device, nothing mapped)
@@ -80,6 +90,26 @@
  *                        the read ops above or an error a caller can meet
  *                        (workload.c, aim_extra); without it a line
  *                        generates exactly what it always did
+ *
+ * Caller misuse, accepted only with expect=EINVAL (any other line with
+ * these values is a parse error): the core refuses the call with -EINVAL
+ * and changes nothing (a commit right after writes nothing, TH1); a
+ * kernel backend skips them (client.h K14):
+ *   create DEV | snap DEV ORIGIN with DEV past 2^24-1
+ *   unmap DEV A..B with A > B + 1 (thin_remove_range's begin past end)
+ *   resize-data N with N past 2^40
+ *   map DEV V at=BLOCK   insert V -> BLOCK (thin_insert) with BLOCK at or
+ *                        past the data device's end
+ *   format [block-size=SECTORS] [data=N]
+ *                        thin_pool_format on the pool's device with a
+ *                        block size out of [128, 2097152] or not a
+ *                        multiple of 128, or more than 2^40 data blocks:
+ *                        refused before anything is written (the log
+ *                        shows no write)
+ *   open block-size=SECTORS
+ *                        thin_pool_open of the pool's device with a data
+ *                        block size other than the pool's (the superblock
+ *                        says another): refused, nothing written
  *
  * Any op but random may end with expect=ERRNO (ENODATA EEXIST EINVAL
  * EBUSY ENOSPC EPERM): the line must fail with -ERRNO.  The oracle must
@@ -128,6 +158,9 @@ enum op_kind {
 	OP_MAPPED_COUNT,
 	OP_FIND_RANGE,
 	OP_STATUS,
+	OP_CLOSE,
+	OP_FORMAT,
+	OP_OPEN,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS
@@ -143,6 +176,8 @@ struct op {
 	int expect;		/* expect=: the -errno the op must return;
 				 * 0 none */
 	int has_from;		/* OP_TRANS_ID: from=M given, M in b */
+	int has_at;		/* OP_MAP: at=BLOCK given, BLOCK in at */
+	uint64_t at;
 	int aim_extra;		/* generated: an op aim=boundaries added
 				 * (workload.c aim_extra) */
 	/* OP_RANDOM only */
@@ -194,6 +229,9 @@ int scenario_parse(const char *name, const char *text, struct scenario **result,
 		   char *err, size_t errlen);
 void scenario_free(struct scenario *s);
 const char *op_kind_name(enum op_kind k);
+/* 1 if op passes a value out of the core's contract (the caller-misuse
+ * ops above, accepted with expect=EINVAL only). */
+int op_is_misuse(const struct op *op);
 /* One line of text for an op, as it would appear in a scenario file. */
 void op_format(const struct op *op, char *buf, size_t len);
 

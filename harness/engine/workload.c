@@ -23,7 +23,9 @@ struct run {
 	const struct run_config *cfg;
 	struct run_result *res;
 	struct bdev *bd;
-	struct client *cl;		/* the backend's pool */
+	struct client *cl;		/* the backend's pool; NULL once a
+					 * close's reopen failed */
+	struct client_params params;	/* how it was formatted (reopen) */
 	const struct client_ops *ops;
 	struct oracle *model;		/* current transaction */
 	struct oracle *committed;	/* last committed state */
@@ -377,7 +379,7 @@ static int alloc_explains(struct run *w, int r)
 
 	if (!res->alloc_fired)
 		return 0;
-	if (w->ops->is_failed(w->cl))
+	if (!w->cl || w->ops->is_failed(w->cl))
 		return 1;
 	return r == workload_alloc_errno(w->cfg->fault.kind) && res->nr_ops &&
 	       res->alloc_op == res->nr_ops - 1;
@@ -396,7 +398,7 @@ static int injected(struct run *w, int r)
 	    simdisk_media_hit(w->res->sd)->fired)
 		return 1;	/* a validator refused the damaged block (a
 				 * flip in its location field: -ENOTBLK) */
-	return r == -EIO || w->ops->is_failed(w->cl);
+	return r == -EIO || !w->cl || w->ops->is_failed(w->cl);
 }
 
 /* No fault of this run can have damaged a block: with none, or only
@@ -405,6 +407,84 @@ static int no_damage(const struct run *w)
 {
 	return (w->cfg->fault.kind == FAULT_NONE ||
 		fault_is_alloc(w->cfg->fault.kind)) && !w->cfg->fiu_name;
+}
+
+/*
+ * A failed pool fails safe (core/thin.h TH4): from the error that failed
+ * it until the abort, every read and every write call answers -EIO and
+ * touches nothing on the device.  Probed once per recovery, right before
+ * the caller's abort, on a backend that promises it (client.h K13); the
+ * needs_check flag is the one value still read (it lives in core).
+ */
+static void probe_failed_pool(struct run *w)
+{
+	struct client *c = w->cl;
+	const struct client_ops *o = w->ops;
+	uint64_t dev = oracle_nr_devs(w->model) ? oracle_dev_at(w->model, 0) : 0;
+	uint64_t id = oracle_trans_id(w->model), u64, nr = 0, *devs = NULL;
+	uint64_t log = simdisk_nr_ops(w->res->sd);
+	struct thin_lookup_result lr;
+	struct thin_mapped_range mr;
+	struct thin_dev_info di;
+	pd_block_t b;
+	uint32_t t;
+	size_t n;
+	struct {
+		const char *call;
+		int r;
+	} got[30];
+	size_t k = 0;
+
+	if (!o->failed_refuses || !o->is_failed(c))
+		return;
+	w->aw.paused++;		/* the harness's probe, not the pool's calls */
+#define PROBE(name, res) (got[k].call = (name), got[k++].r = (res))
+	PROBE("get_trans_id", o->get_trans_id(c, &u64));
+	PROBE("get_time", o->get_time(c, &t));
+	PROBE("get_nr_metadata_blocks", o->get_nr_metadata_blocks(c, &b));
+	PROBE("get_free_metadata_blocks", o->get_free_metadata_blocks(c, &b));
+	PROBE("get_nr_data_blocks", o->get_nr_data_blocks(c, &b));
+	PROBE("get_free_data_blocks", o->get_free_data_blocks(c, &b));
+	PROBE("get_meta_snap", o->get_meta_snap(c, &b));
+	PROBE("dev_info", o->dev_info(c, dev, &di));
+	PROBE("lookup", o->lookup(c, dev, 0, &lr));
+	PROBE("highest_mapped", o->highest_mapped(c, dev, &u64));
+	PROBE("mapped_count", o->mapped_count(c, dev, &u64));
+	PROBE("find_mapped_range", o->find_mapped_range(c, dev, 0, 1, &mr));
+	PROBE("list_devs", o->list_devs(c, &devs, &n));
+	free(devs);
+	if (o->check_trees)
+		PROBE("check_trees", o->check_trees(c));
+	PROBE("create_thin", o->create_thin(c, w->next_dev));
+	PROBE("create_snap", o->create_snap(c, w->next_dev, dev));
+	PROBE("delete_dev", o->delete_dev(c, dev));
+	PROBE("insert", o->insert(c, dev, 0, 0));
+	PROBE("remove", o->remove(c, dev, 0));
+	PROBE("remove_range", o->remove_range(c, dev, 0, 1, &nr));
+	PROBE("alloc_data_block", o->alloc_data_block(c, &b));
+	PROBE("set_trans_id", o->set_trans_id(c, id, id + 1));
+	PROBE("resize_data", o->resize_data(c, oracle_nr_data_blocks(w->model)));
+	PROBE("resize_metadata", o->resize_metadata(c,
+					oracle_nr_meta_blocks(w->model)));
+	PROBE("reserve_meta_snap", o->reserve_meta_snap(c));
+	PROBE("release_meta_snap", o->release_meta_snap(c));
+	PROBE("set_needs_check", o->set_needs_check(c));
+	PROBE("commit", o->commit(c));
+#undef PROBE
+	w->aw.paused--;
+	for (size_t i = 0; i < k; i++)
+		if (got[i].r != -EIO) {
+			live_fail(w, "a failed pool answered %s with %d (%s), not "
+				  "-EIO (core/thin.h TH4: it refuses every call "
+				  "until the abort)", got[i].call, got[i].r,
+				  pd_strerror(got[i].r));
+			return;
+		}
+	if (simdisk_nr_ops(w->res->sd) != log)
+		live_fail(w, "a failed pool wrote to the device when probed (log "
+			  "entries %llu..%llu; core/thin.h TH4)",
+			  (unsigned long long)log,
+			  (unsigned long long)simdisk_nr_ops(w->res->sd) - 1);
 }
 
 /* After an injected error: abort, and follow the pool to whatever state
@@ -423,6 +503,15 @@ static void recover_inner(struct run *w, int64_t cand)
 	 * reloaded, and stays read-only: nothing more runs after the check
 	 * of the state it shows. */
 	w->recovered = 1;
+	if (!w->cl) {
+		/* a close whose reopen failed: no pool to go on with */
+		res->stopped = 1;
+		w->done = 1;
+		return;
+	}
+	probe_failed_pool(w);
+	if (w->done)
+		return;
 	r = w->ops->after_error(w->cl);
 	/* A validator's refusal where nothing on the disk was damaged: a
 	 * block the failed op left dirty fails its own validator (core/bm.h
@@ -601,14 +690,34 @@ static void check_commit_wrote_nothing(struct run *w, uint64_t from,
 	}
 }
 
-/* A commit, marked as one: fn is the backend's commit, or an op that commits first
- * (reserve_meta_snap). */
+/* The close op: a clean close (client.h CL3: it commits first), then an
+ * open as the workload's own, as a reload does.  w->cl is NULL if the
+ * open failed. */
+static int close_reopen(struct run *w)
+{
+	int r = w->ops->close(w->cl), r2;
+
+	w->cl = NULL;
+	r2 = w->ops->open(w->bd, &w->params, &w->cl);
+	if (r2) {
+		w->cl = NULL;
+		return r ? r : r2;
+	}
+	if (w->res->dd)
+		w->ops->set_pre_commit(w->cl, datadev_pre_commit, w->res->dd);
+	return r;
+}
+
+/* A commit, marked as one: fn is the backend's commit, an op that commits
+ * first (reserve_meta_snap), or NULL: a clean close and reopen
+ * (close_reopen). */
 static void do_commit_with(struct run *w, struct run_op *ro,
 			   int (*fn)(struct client *))
 {
 	struct run_result *res = w->res;
 	uint64_t k = res->nr_states, from;
-	int unchanged = fn == w->ops->commit && ro->op.kind == OP_COMMIT &&
+	int plain = fn == w->ops->commit || !fn;
+	int unchanged = plain && (ro->op.kind == OP_COMMIT || !fn) &&
 			(int64_t)(ro - res->ops) == w->clean_op + 1;
 	int r;
 
@@ -620,7 +729,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	}
 	from = simdisk_nr_ops(res->sd);
 	mark(w, MK_COMMIT_BEGIN, k);
-	r = fn(w->cl);
+	r = fn ? fn(w->cl) : close_reopen(w);
 	ro->result = r;
 	if (fault_is_alloc(w->cfg->fault.kind) && injected(w, r)) {
 		recover(w, (int64_t)k);
@@ -653,7 +762,24 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	}
 	if (unchanged && w->ops->unchanged_commit_is_noop)
 		check_commit_wrote_nothing(w, from, k);
-	if (fn == w->ops->commit)
+	if (!fn) {		/* the reopened pool shows what was committed */
+		struct digest d;
+
+		w->aw.paused++;
+		r = client_digest(w->cl, &d);
+		w->aw.paused--;
+		if (injected(w, r)) {
+			recover(w, -1);
+			return;
+		}
+		if (r || !digest_eq(d, oracle_digest(w->committed))) {
+			live_fail(w, "op %zu 'close': the reopened pool shows %s",
+				  (size_t)(ro - res->ops), r ? pd_strerror(r) :
+				  "another state than the one committed");
+			return;
+		}
+	}
+	if (plain)
 		w->clean_op = (int64_t)(ro - res->ops);
 	mark(w, MK_COMMIT_END, k);
 	keep_model(w, k);
@@ -1443,15 +1569,49 @@ static void exec_check(struct run *w, struct run_op *ro)
 			  (unsigned long long)(w->res->nr_states - 1));
 }
 
-static void exec_meta_snap_check(struct run *w, struct run_op *ro)
+/* What a metadata snapshot view opened at block (0: the one the
+ * superblock names) shows: its devices and mappings, pool values, and its
+ * two data counts (the free one's answer in v->free_r). */
+struct snap_view {
+	struct digest d;
+	uint64_t trans_id;
+	uint32_t time;
+	pd_block_t nr_data, nr_free;
+	int free_r;
+	int abort_r, write_r;	/* a read-only pool refuses both: -EPERM */
+};
+
+static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
 {
 	struct thin_pool_params tp = { .cache_blocks = 64,
 				       .flags = THIN_OPEN_READ_ONLY };
-	struct image_read ir;
 	struct thin_pool *snap = NULL;
-	struct digest d = { 0, 0 }, want = { 0, 0 };
-	uint64_t trans_id = 0;
-	uint32_t time = 0;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	r = thin_pool_open_metadata_snap(w->bd, block, &tp, &snap);
+	if (!r)
+		r = pool_digest(snap, &v->d);
+	sub_pool_term(&v->d, snap, &r);
+	if (!r)
+		r = thin_get_transaction_id(snap, &v->trans_id) ?:
+		    thin_get_time(snap, &v->time) ?:
+		    thin_get_nr_data_blocks(snap, &v->nr_data);
+	if (!r) {
+		v->free_r = thin_get_free_data_blocks(snap, &v->nr_free);
+		v->abort_r = thin_abort(snap);
+		v->write_r = thin_create_thin(snap, THIN_MAX_DEV_ID);
+	}
+	thin_pool_destroy(snap);
+	return r;
+}
+
+static void exec_meta_snap_check(struct run *w, struct run_op *ro)
+{
+	struct image_read ir;
+	struct thin_sb_info sb;
+	struct snap_view v, by_block;
+	struct digest want;
 	int r, e = oracle_held(w->committed) ? 0 : -ENODATA;
 
 	if (!e && !w->snap_model) {
@@ -1461,14 +1621,11 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 		return;
 	}
 	image_read_begin(w, &ir);
-	r = thin_pool_open_metadata_snap(w->bd, 0, &tp, &snap);
+	r = read_snap_view(w, 0, &v);
+	/* the same view, asked for by its block number (pdtool dump's way) */
 	if (!r)
-		r = pool_digest(snap, &d);
-	sub_pool_term(&d, snap, &r);
-	if (!r)
-		r = thin_get_transaction_id(snap, &trans_id) ?:
-		    thin_get_time(snap, &time);
-	thin_pool_destroy(snap);
+		r = thin_read_superblock(w->bd, &sb) ?:
+		    read_snap_view(w, sb.held_root, &by_block);
 	if ((image_read_end(w, &ir) || media_explains(w)) && r &&
 	    r != -ENODATA) {
 		ro->result = r;
@@ -1486,15 +1643,35 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 	if (r)
 		return;
 	want = oracle_digest_devs(w->snap_model);
-	if (!digest_eq(d, want) || trans_id != oracle_trans_id(w->snap_model) ||
-	    time != oracle_time(w->snap_model))
+	if (!digest_eq(v.d, want) || v.trans_id != oracle_trans_id(w->snap_model) ||
+	    v.time != oracle_time(w->snap_model))
 		live_fail(w, "op %zu 'meta-snap-check': the held snapshot (trans_id "
 			  "%llu, time %u) differs from the model at its "
 			  "reservation (trans_id %llu, time %u)%s",
-			  (size_t)(ro - w->res->ops), (unsigned long long)trans_id,
-			  time, (unsigned long long)oracle_trans_id(w->snap_model),
+			  (size_t)(ro - w->res->ops), (unsigned long long)v.trans_id,
+			  v.time, (unsigned long long)oracle_trans_id(w->snap_model),
 			  oracle_time(w->snap_model),
-			  digest_eq(d, want) ? "" : "; devices or mappings differ");
+			  digest_eq(v.d, want) ? "" : "; devices or mappings differ");
+	else if (v.nr_data || v.free_r != -EOPNOTSUPP)	/* thin.h */
+		live_fail(w, "op %zu 'meta-snap-check': the view's data counts: "
+			  "%llu blocks, free %d (%s); a view has no data space "
+			  "map: its zeroed root says 0 blocks, the free count is "
+			  "-EOPNOTSUPP (core/thin.h)", (size_t)(ro - w->res->ops),
+			  (unsigned long long)v.nr_data, v.free_r,
+			  pd_strerror(v.free_r));
+	else if (v.abort_r != -EPERM || v.write_r != -EPERM)
+		live_fail(w, "op %zu 'meta-snap-check': the read-only view "
+			  "answered an abort with %d (%s) and a create with %d "
+			  "(%s), not -EPERM (core/thin.h)",
+			  (size_t)(ro - w->res->ops), v.abort_r,
+			  pd_strerror(v.abort_r), v.write_r,
+			  pd_strerror(v.write_r));
+	else if (!digest_eq(by_block.d, v.d) || by_block.trans_id != v.trans_id ||
+		 by_block.time != v.time || by_block.nr_data != v.nr_data)
+		live_fail(w, "op %zu 'meta-snap-check': the view opened by its "
+			  "block number %llu differs from the one opened through "
+			  "the superblock", (size_t)(ro - w->res->ops),
+			  (unsigned long long)sb.held_root);
 }
 
 /* --- dm-thin's reads of one device and of the pool status line
@@ -1722,6 +1899,48 @@ static void check_expect(struct run *w, struct run_op *ro)
 			  r ? pd_strerror(r) : "another state than the model's");
 }
 
+/* format and open expect=EINVAL: the refused call writes nothing, and the
+ * pool open on the device goes on as it was.  An open reads the
+ * superblock first: a planned read fault or damaged media there is
+ * recovered from as for the check op. */
+static void exec_refused(struct run *w, struct run_op *ro)
+{
+	struct client_params p = w->params;
+	struct client *fresh = NULL;
+	uint64_t log = simdisk_nr_ops(w->res->sd);
+	struct image_read ir;
+	int r, want;
+
+	p.data_block_size = (uint32_t)ro->op.a;	/* parsed <= UINT32_MAX */
+	if (ro->op.kind == OP_FORMAT) {
+		p.nr_data_blocks = ro->op.b;
+		want = oracle_format(ro->op.a, ro->op.b);
+	} else {
+		want = ro->op.a != w->params.data_block_size ? -EINVAL : 0;
+	}
+	image_read_begin(w, &ir);
+	r = ro->op.kind == OP_FORMAT ? w->ops->format(w->bd, &p, &fresh) :
+				       w->ops->open(w->bd, &p, &fresh);
+	if ((image_read_end(w, &ir) || media_explains(w)) && r && r != want) {
+		ro->result = r;
+		recover(w, -1);
+		return;
+	}
+	ro->result = r;
+	if (!r) {
+		w->ops->destroy(fresh);
+		live_fail(w, "op %zu: a %s with block size %llu sectors "
+			  "succeeded (thin.h: -EINVAL)", (size_t)(ro - w->res->ops),
+			  op_kind_name(ro->op.kind), (unsigned long long)ro->op.a);
+		return;
+	}
+	if (simdisk_nr_ops(w->res->sd) != log)
+		live_fail(w, "op %zu: the refused %s wrote to the device",
+			  (size_t)(ro - w->res->ops), op_kind_name(ro->op.kind));
+	else if (r == want)
+		keep_clean(w, ro);
+}
+
 static void exec_op(struct run *w, const struct op *op)
 {
 	struct run_result *res = w->res;
@@ -1762,6 +1981,12 @@ static void exec_op(struct run *w, const struct op *op)
 		return;
 	}
 	w->meta_free = meta_free(w);
+	if (!w->ops->checks_args && op_is_misuse(op)) {
+		note_skip(w, ro, "a value out of the core's contract, which "
+			  "this backend leaves to dm-thin's target and message "
+			  "parsing (client.h K14)");
+		return;
+	}
 
 	switch (op->kind) {
 	case OP_CREATE:
@@ -1781,9 +2006,19 @@ static void exec_op(struct run *w, const struct op *op)
 		       oracle_delete(w->model, op->a));
 		break;
 	case OP_MAP:
+		if (op->has_at) {	/* a misuse: nothing to forget */
+			r = w->ops->insert(w->cl, op->a, op->b, op->at);
+			settle(w, ro, r, injected(w, r) ? 0 :
+			       oracle_insert_at(w->model, op->a, op->at));
+			break;
+		}
 		if (w->res->dd)
 			datadev_forget(w->res->dd, op->a, op->b, op->b + 1);
 		exec_map_one(w, ro, op->a, op->b, NULL);
+		break;
+	case OP_FORMAT:
+	case OP_OPEN:
+		exec_refused(w, ro);
 		break;
 	case OP_WRITE:
 		exec_write_one(w, ro, op);
@@ -1796,7 +2031,7 @@ static void exec_op(struct run *w, const struct op *op)
 		       oracle_remove(w->model, op->a, op->b));
 		break;
 	case OP_UNMAP_RANGE:
-		if (w->res->dd)
+		if (w->res->dd && op->b <= op->c)
 			datadev_forget(w->res->dd, op->a, op->b, op->c + 1);
 		r = w->ops->remove_range(w->cl, op->a, op->b, op->c + 1, &n);
 		if (injected(w, r)) {
@@ -1811,6 +2046,17 @@ static void exec_op(struct run *w, const struct op *op)
 		break;
 	case OP_COMMIT:
 		do_commit(w, ro);
+		break;
+	case OP_CLOSE:
+		/* a fault run, or the shared prefix the sweeps fork from */
+		if (!w->ops->close_under_faults &&
+		    (w->cfg->fault.kind != FAULT_NONE || w->cfg->fiu_name ||
+		     w->cfg->sd_hook || w->cfg->alloc_hook)) {
+			note_skip(w, ro, "a close under injected faults, open on "
+				  "this backend (client.h K15)");
+			break;
+		}
+		do_commit_with(w, ro, NULL);
 		break;
 	case OP_ABORT:
 		r = w->ops->abort(w->cl);
@@ -1954,7 +2200,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		if (r)
 			goto out;
 	}
-	params = (struct client_params) {
+	params = w.params = (struct client_params) {
 		.data_block_size = res->geo.block_size,
 		.nr_data_blocks = res->geo.data_blocks,
 		.cache_blocks = res->geo.cache_blocks,

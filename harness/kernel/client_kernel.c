@@ -167,10 +167,24 @@ static int k_open(struct bdev *bd, const struct client_params *p,
 	return knew(bd, p, false, result);
 }
 
+static void k_destroy(struct client *c);
+
+/* K15: commit first, as dm-thin does before it closes; after a failed
+ * commit, close as destroy does (K7). */
 static int k_close(struct client *c)
 {
-	int r = c && KC(c)->pmd ? dm_pool_metadata_close(KC(c)->pmd) : 0;
+	int r;
 
+	if (!c || !KC(c)->pmd) {
+		free(c);
+		return 0;
+	}
+	r = dm_pool_commit_metadata(KC(c)->pmd);
+	if (r) {
+		k_destroy(c);
+		return r;
+	}
+	r = dm_pool_metadata_close(KC(c)->pmd);
 	free(c);
 	return r;
 }

@@ -109,7 +109,8 @@ REASONS = (
      "corrupt metadata: crash states never hold it (every state the model "
      "allows is a whole committed tree or is stopped by a checksum first), "
      "and " + DAMAGE_STEP + "; " + DAMAGE_TESTS),
-    ("EINVAL", "caller misuse (-EINVAL): the harness makes only valid calls"),
+    ("EINVAL", "caller misuse (-EINVAL): no op of the harness makes this "
+     "call, the misuse ops (scenario.h, expect=EINVAL) included"),
     ("^\\s*if \\(r\\)|^\\s*if \\(r2?\\)|return r;|if \\(r < 0\\)|"
      "combine\\(|\\? r :|goto out|if \\(r && |_err\\(r\\)|if \\(r == -", "error passed up from a "
      "callee that no failed read, write or flush of the --io-errors run "
@@ -182,17 +183,19 @@ EXPLAINED = (
      "the bootstrap space map lives only inside tm_create_with_sm and the "
      "metadata extend; nothing asks it for a free count then"),
     ("core/thin.c", None, r"!pool->data_sm",
-     "a metadata snapshot view (thin_pool_open_metadata_snap) has no data "
-     "space map: meta-snap-check reads its devices and mappings, never its "
-     "counts; tests/unit/test_thin.c"),
+     "a failed metadata snapshot view: meta-snap-check reads a view's data "
+     "counts (workload.c read_snap_view), but a view is read-only and "
+     "nothing it is asked fails it; tests/unit/test_thin.c"),
     ("core/thin.c", None, r"THIN_METADATA_RESERVE_MAX",
      "the commit reserve's cap of 4096 blocks needs a metadata device of "
      "more than 40960 blocks; the largest in the suite has 20000 "
      "(scenarios/resize.scn)"),
     ("core/thin.c", r"^(thin_get_\w+|read_dev)$",
      r"^\s*if \(!?r\)|r \? r :",
-     "a read of a failed pool (may_read: -EIO): the workload aborts right "
-     "after any error (client.h CL4), so no read meets a failed pool"),
+     "a read of a failed pool (may_read: -EIO) that the failed-pool probe "
+     "(workload.c probe_failed_pool: every client read and write, once "
+     "per recovery of a failed pool) does not make: the client ops have "
+     "no such read, or no fault of the sweeps fails the pool before it"),
     ("core/sm_disk.c", r"^smd_count_is_more_than_one$", None,
      "asked by tm.c of the metadata space map only (tm_block_is_shared, "
      "shadowing); the data space map never: tests/unit/test_sm.c"),
@@ -200,8 +203,10 @@ EXPLAINED = (
      None, "restore API: pdtool restore (harness/pdtool/restore.c, "
      "tests/test_pdtool.py) and tests/unit/test_thin.c"),
     ("core/thin.c", r"^thin_pool_close$", None,
-     "the workload ends with destroy (a crash, CL3) and never closes "
-     "cleanly; pdtool and tests/unit/test_thin.c close"),
+     "the close op closes only a healthy read-write pool: a failed pool is "
+     "aborted first (client.h CL4) and the read-only pools of the check "
+     "and meta-snap-check ops are destroyed; pdtool and "
+     "tests/unit/test_thin.c close those"),
     ("core/thin.c", r"^(commit_superblock_early|commit_copy_roots_locked)$",
      None, "a planted bug (core/mutant.h): runs only in the mutants build, "
      "under `make mutants`"),
@@ -249,18 +254,22 @@ EXPLAINED = (
      "it, and the workload aborts right after any error (client.h CL4); "
      "tests/unit/test_tm.c"),
     ("core/thin.c", r"^may_(read|write)$", r"failed|read_only",
-     "the workload aborts right after any error (client.h CL4), so no call "
-     "meets a failed pool, and it never writes to a read-only one; "
-     "tests/unit/test_thin.c"),
+     "a failed pool meets calls only in the failed-pool probe (workload.c "
+     "probe_failed_pool), a read-only one only meta-snap-check's create "
+     "on its view; tests/unit/test_thin.c"),
     ("core/thin.c", None, r"pool->pre_commit",
      "no pre-commit callback: the harness has no data device to flush yet "
      "(DESIGN.md 10, in progress on another branch)"),
-    ("core/thin.c", None, r"p->data_block_size|p->flags & THIN_OPEN_READ_ONLY|"
+    ("core/thin.c", None, r"p->flags & THIN_OPEN_READ_ONLY",
+     "caller misuse (-EINVAL): a read-only format; the client's format "
+     "takes no flags (client.h client_params), so the format op "
+     "(scenario.h) asks only for bad sizes; tests/unit/test_thin.c"),
+    ("core/thin.c", None, r"p->data_block_size|"
      r"p->nr_data_blocks >|dev > THIN_MAX_DEV_ID|nr_blocks > \(1ull << 40\)|"
      r"data_block >= nr_data|begin > end",
-     "caller misuse (-EINVAL): the scenario grammar and the workload never "
-     "make this call (ids, sizes and the current transaction id come from "
-     "the oracle); tests/unit/test_thin.c"),
+     "caller misuse (-EINVAL) that the misuse ops (scenario.h: create, "
+     "snap, unmap A..B, resize-data, map at=, format, open with "
+     "expect=EINVAL) do not make; tests/unit/test_thin.c"),
     ("core/(bt_spine|sm_common|thin).c", None,
      r"NODE_OFF_BLOCKNR|NODE_OFF_CSUM|SB\(blocknr\)|SB\(csum\)|"
      r"le32_get\(d\) != pd_block_csum|le64_get\(d \+ 8\)|"
@@ -504,14 +513,6 @@ EXPLAINED = (
     ("core/thin.c", r"^check_features$", r"^if \(!read_only &&$",
      "a superblock with compat_ro feature bits this code does not know: "
      "core and the kernel write none, so no state of the suite holds one"),
-    ("core/thin.c", r"^open_objects$", r"want_block_size && le32_get",
-     "caller misuse (-EINVAL): the harness opens with the pool's own data "
-     "block size (client_core.c) or with none (the check op, abort's "
-     "reopen with pool->data_block_size read from the same superblock)"),
-    ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(!block\) \{$",
-     "the harness (the meta-snap-check op) always asks for the held "
-     "snapshot the superblock names (block 0); pdtool's dump passes a "
-     "block"),
     ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(!r\)$",
      "sm_core_create fails only with -ENOMEM; tests/unit/test_faults_oom.c"),
     ("core/thin.c", r"^thin_pool_open$", r"THIN_OPEN_FORMAT",
@@ -528,15 +529,13 @@ EXPLAINED = (
      "of a left run with one of the right run after it, so x < y always"),
     ("core/thin.c", r"^thin_remove_range$", r"begin < end|if \(nr_removed\)",
      "the harness always passes a non-empty range and a count: `unmap DEV "
-     "A..B` runs [A, B+1) and the parser refuses A > B and B = 2^64-1, the "
-     "random generator draws B >= A, and workload.c passes &n"),
+     "A..B` runs [A, B+1), the parser refuses B = 2^64-1 and A = B + 1 "
+     "and takes A > B + 1 only with expect=EINVAL (refused before this), "
+     "the random generator draws B >= A, and workload.c passes &n"),
     ("core/thin.c", r"^thin_get_(transaction_id|time|nr_data_blocks|"
      r"metadata_snap)$", r"^if \(!r",
-     "may_read fails only on a failed pool: the workload aborts right "
-     "after any error (client.h CL4), so no call meets a failed pool"),
-    ("core/thin.c", r"^thin_abort$", r"pool->read_only",
-     "caller misuse (-EPERM): the harness never aborts a read-only pool "
-     "(the check and meta-snap-check ops open, read and destroy theirs)"),
+     "may_read fails only on a failed pool, which only the failed-pool "
+     "probe (workload.c probe_failed_pool) asks, through the client ops"),
     ("core/thin.c", r"^thin_reserve_metadata_snap$", r"^if \(!r\)$",
      "tm_inc of the mapping root right after the commit and the "
      "superblock's inc and shadow: its bitmap is the one those just "

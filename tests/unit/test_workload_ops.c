@@ -20,10 +20,11 @@
 
 static struct client_ops liar;
 
-/* text run on ops, with op_hook(ctx, i) when hook is not NULL. */
-static void run_text_hooked(const char *text, const struct client_ops *ops,
-			    struct run_result *res,
-			    void (*hook)(void *ctx, size_t i), void *ctx)
+/* text run on ops, with the IO fault f planned (FAULT_NONE: none) and
+ * op_hook(ctx, i) when hook is not NULL. */
+static void run_text_with(const char *text, const struct client_ops *ops,
+			  struct fault_spec f, struct run_result *res,
+			  void (*hook)(void *ctx, size_t i), void *ctx)
 {
 	struct scenario *sc;
 	char err[256];
@@ -36,6 +37,7 @@ static void run_text_hooked(const char *text, const struct client_ops *ops,
 	cfg.quiet = 1;
 	cfg.keep_state = -1;
 	cfg.client = ops;
+	cfg.fault = f;
 	cfg.op_hook = hook;
 	cfg.op_hook_ctx = ctx;
 	ASSERT_OK(workload_run(&cfg, res));
@@ -45,7 +47,15 @@ static void run_text_hooked(const char *text, const struct client_ops *ops,
 static void run_text(const char *text, const struct client_ops *ops,
 		     struct run_result *res)
 {
-	run_text_hooked(text, ops, res, NULL, NULL);
+	run_text_with(text, ops, (struct fault_spec) { FAULT_NONE, 0, 0 }, res,
+		      NULL, NULL);
+}
+
+/* text on ops, with the IO fault f planned */
+static void run_text_fault(const char *text, const struct client_ops *ops,
+			   struct fault_spec f, struct run_result *res)
+{
+	run_text_with(text, ops, f, res, NULL, NULL);
 }
 
 /* The scenario passes on the honest core and fails on the liar, with a
@@ -596,13 +606,109 @@ TEST(workload_op_hook_before_each_op_and_after_the_last)
 	struct run_result res;
 	struct hook_calls h = { { 0 }, 0 };
 
-	run_text_hooked("pool data=1000 meta=256\ncreate 0\nmap 0 0..9\n"
-			"random ops=20 seed=3\ncommit\n", &client_core_ops, &res,
-			record_hook, &h);
+	run_text_with("pool data=1000 meta=256\ncreate 0\nmap 0 0..9\n"
+		      "random ops=20 seed=3\ncommit\n", &client_core_ops,
+		      (struct fault_spec) { FAULT_NONE, 0, 0 }, &res,
+		      record_hook, &h);
 	ASSERT_TRUE(!res.live_failed);
 	ASSERT_TRUE(res.nr_ops > 5);	/* the range and the random line ran */
 	ASSERT_EQ(h.n, 5);
 	for (size_t i = 0; i < 5; i++)
 		ASSERT_EQ(h.seen[i], i);
+	run_result_free(&res);
+}
+
+/* --- a failed pool, close, caller misuse (scenario.h) ---------------------- */
+
+/* A failed pool that still answers a read (core/thin.h TH4 broken). */
+static int lie_trans_id_when_failed(struct client *c, uint64_t *id)
+{
+	if (client_core_ops.is_failed(c)) {
+		*id = 0;
+		return 0;
+	}
+	return client_core_ops.get_trans_id(c, id);
+}
+
+/* Write fault nth, once, on ops; 1 if the run was a live failure naming
+ * the failed pool's answer. */
+static int probe_caught(const struct client_ops *ops, uint64_t nth,
+			int *recovered)
+{
+	struct run_result res;
+	int caught;
+
+	run_text_fault("create 0\nmap 0 0..40\ncommit\nmap 0 50..60\ncommit\n",
+		       ops, (struct fault_spec) { FAULT_WRITE, nth, 0 }, &res);
+	caught = res.live_failed &&
+		 strstr(res.live_msg, "a failed pool answered get_trans_id");
+	if (res.live_failed && !caught && ops == &client_core_ops)
+		test_fail(__FILE__, __LINE__, "honest core, write fault %llu: %s",
+			  (unsigned long long)nth, res.live_msg);
+	*recovered += res.injected > 0;
+	run_result_free(&res);
+	return caught;
+}
+
+TEST(workload_failed_pool_probe_catches_an_answer)
+{
+	int caught = 0, honest = 0, recovered = 0;
+
+	liar = client_core_ops;
+	liar.get_trans_id = lie_trans_id_when_failed;
+	for (uint64_t nth = 1; nth <= 40; nth++) {
+		honest += probe_caught(&client_core_ops, nth, &recovered);
+		caught += probe_caught(&liar, nth, &recovered);
+	}
+	ASSERT_EQ(honest, 0);
+	ASSERT_TRUE(recovered > 0);
+	ASSERT_TRUE(caught > 0);
+}
+
+/* A close that commits nothing: the reopened pool shows the last commit. */
+static int lie_close_without_commit(struct client *c)
+{
+	client_core_ops.destroy(c);
+	return 0;
+}
+
+TEST(workload_op_close_checks_the_reopened_pool)
+{
+	struct run_result res;
+
+	liar = client_core_ops;
+	liar.close = lie_close_without_commit;
+	expect_caught("create 0\nmap 0 0..9\nclose\nlookup 0 3\n", "'close'");
+	/* closed twice with nothing between: the second writes nothing */
+	run_text("create 0\nclose\nclose\ndev-info 0\n", &client_core_ops, &res);
+	if (res.live_failed)
+		test_fail(__FILE__, __LINE__, "%s", res.live_msg);
+	ASSERT_EQ(res.nr_states, 3);	/* the format and two closes */
+	run_result_free(&res);
+}
+
+TEST(workload_op_misuse_refused_and_checked)
+{
+	struct run_result res;
+
+	run_text("create 0\nmap 0 0..3\ncommit\n"
+		 "create 16777216 expect=EINVAL\n"
+		 "snap 0x1000000 0 expect=EINVAL\n"
+		 "unmap 0 3..1 expect=EINVAL\n"
+		 "resize-data 1099511627777 expect=EINVAL\n"
+		 "map 0 9 at=100000 expect=EINVAL\n"
+		 "format block-size=64 expect=EINVAL\n"
+		 "format data=1099511627777 expect=EINVAL\n"
+		 "commit\nlookup 0 0..3\n", &client_core_ops, &res);
+	if (res.live_failed)
+		test_fail(__FILE__, __LINE__, "%s", res.live_msg);
+	for (size_t i = 6; i < 13; i++)	/* map 0 0..3 ran as four ops */
+		ASSERT_EQ(res.ops[i].result, -EINVAL);
+	run_result_free(&res);
+	/* a block inside the data device is no misuse: the line is wrong */
+	run_text("create 0\nmap 0 9 at=5 expect=EINVAL\n", &client_core_ops,
+		 &res);
+	ASSERT_TRUE(res.live_failed);
+	ASSERT_TRUE(strstr(res.live_msg, "map 0 9 at=5") != NULL);
 	run_result_free(&res);
 }
