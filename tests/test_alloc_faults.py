@@ -48,7 +48,7 @@ def test_alloc_faults_clean_run_counts_hits_and_runs(fiu, tmp_path):
     j = json.loads(r.stdout)
     assert j["violations"] == []
     af = j["alloc_faults"]
-    assert af["depth"] == 8
+    assert af["depth"] == 16
     assert af["site"] == "op"
     assert af["alloc_calls"] > 0 and af["new_block_calls"] > 0
     assert af["nomem_runs"] > 0 and af["nospace_runs"] > 0
@@ -94,7 +94,7 @@ def test_alloc_site_keys_refine_one_another(fiu, tmp_path):
     op itself.  Each key splits the sites of the one before (a site of a
     finer key lies in one site of the coarser), so the runs never fall
     (here the frames already tell the op kinds apart: the thin_* entry
-    is within 8 frames); the two maps and three commits, each on a line
+    is within the 16 frames); the two maps and three commits, each on a line
     of its own, add runs by line, and a map line's 31 single-block maps
     more by op."""
     scn = scenario(tmp_path)

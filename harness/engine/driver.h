@@ -29,7 +29,7 @@
 #define STATE_TIMEOUT_SEC 30
 #define PLOT_BINS 100
 #define MAX_READ_FAULTS 1000	/* --io-errors: reads failed per run, at most */
-#define ALLOC_DEPTH_DEFAULT 8	/* --alloc-faults: innermost frames that
+#define ALLOC_DEPTH_DEFAULT 16	/* --alloc-faults: innermost frames that
 				 * make an allocation site */
 #define ALLOC_DEPTH_MAX 32
 

@@ -84,7 +84,7 @@ static const char help_text[] =
 "                  like --io-errors.  Thin and dm-cache scenarios; core\n"
 "                  backend only\n"
 "  --alloc-depth N  frames that make a call site for --alloc-faults (1..32,\n"
-"                  default 8): more frames, more sites, more runs\n"
+"                  default 16): more frames, more sites, more runs\n"
 "  --alloc-site KEY  what else makes a call site for --alloc-faults: frames\n"
 "                  (the frames alone: the first hit in the run), op (and the\n"
 "                  kind of the op running: the same allocation under another\n"
