@@ -28,7 +28,8 @@
 #     (summary.md, summary.json);
 #  5. the same as 1 (torn writes too) with --alloc-faults on core: an
 #     allocation failure (-ENOMEM) and a space-map -ENOSPC at the first hit
-#     of every allocation call site of each run, thin and dm-cache
+#     of every allocation call site (16 frames and the kind of the op
+#     running: --alloc-site op) of each run, thin and dm-cache
 #     scenarios, report in reports/crashtest-alloc/.  Core only (the
 #     kernel backends allocate through their shim, not through the core's
 #     fault points).

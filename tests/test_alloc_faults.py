@@ -48,7 +48,8 @@ def test_alloc_faults_clean_run_counts_hits_and_runs(fiu, tmp_path):
     j = json.loads(r.stdout)
     assert j["violations"] == []
     af = j["alloc_faults"]
-    assert af["depth"] == 8
+    assert af["depth"] == 16
+    assert af["site"] == "op"
     assert af["alloc_calls"] > 0 and af["new_block_calls"] > 0
     assert af["nomem_runs"] > 0 and af["nospace_runs"] > 0
     # a run per site, far fewer than per hit
@@ -75,6 +76,64 @@ def test_alloc_faults_clean_run_counts_hits_and_runs(fiu, tmp_path):
     # without the option: no key, no runs
     r = run(["run", scn, "--json"], cwd=tmp_path)
     assert "alloc_faults" not in json.loads(r.stdout)
+
+
+def alloc_runs(tmp_path, scn, *extra):
+    r = run(["run", scn, "--alloc-faults", "--json"] + list(extra),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    j = json.loads(r.stdout)
+    assert j["violations"] == []
+    af = j["alloc_faults"]
+    assert af["fired"] == af["nomem_runs"] + af["nospace_runs"]
+    return af
+
+
+def test_alloc_site_keys_refine_one_another(fiu, tmp_path):
+    """--alloc-site: the frames alone, then the op's kind, its line, the
+    op itself.  Each key splits the sites of the one before (a site of a
+    finer key lies in one site of the coarser), so the runs never fall
+    (here the frames already tell the op kinds apart: the thin_* entry
+    is within the 16 frames); the two maps and three commits, each on a line
+    of its own, add runs by line, and a map line's 31 single-block maps
+    more by op."""
+    scn = scenario(tmp_path)
+    got = {}
+    for key in ("frames", "op", "line", "each-op"):
+        af = alloc_runs(tmp_path, scn, "--alloc-site", key)
+        assert af["site"] == key
+        got[key] = af["nomem_runs"] + af["nospace_runs"]
+    assert got["frames"] <= got["op"] < got["line"] < got["each-op"], got
+    # the default is op
+    assert alloc_runs(tmp_path, scn)["nomem_runs"] == \
+        alloc_runs(tmp_path, scn, "--alloc-site", "op")["nomem_runs"]
+
+
+def test_alloc_site_bad_values_exit_2(fiu, tmp_path):
+    scn = scenario(tmp_path)
+    for args, msg in ((["--alloc-faults", "--alloc-site", "stack"],
+                       "--alloc-site must be frames, op, line or each-op"),
+                      (["--alloc-faults", "--alloc-site"],
+                       "--alloc-site needs a value"),
+                      (["--alloc-site", "op"],
+                       "--alloc-site needs --alloc-faults")):
+        r = run(["run", scn] + args, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        assert msg in r.stderr, r.stderr
+
+
+def test_each_op_sweep_equals_serial_runs(fiu, tmp_path):
+    """The finest key plans hits the coarse ones never fail; the linear
+    sweep forks at exactly those (the ids name the hit only)."""
+    scn = scenario(tmp_path)
+    args = ["run", scn, "--alloc-faults", "--alloc-site", "each-op",
+            "--json", "--jobs", "2"]
+    a = run(args, cwd=tmp_path)
+    env = dict(os.environ, PDCRASH_SWEEP="serial")
+    b = run(args, env=env, cwd=tmp_path)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert without_times(json.loads(a.stdout)) == \
+        without_times(json.loads(b.stdout))
 
 
 def test_alloc_sweep_equals_serial_runs(fiu, tmp_path):

@@ -764,9 +764,19 @@ out_free:
  * deterministic (the run is; the frames are compared, never printed), the
  * ids name only the hit number (emN, esN), so they replay on any build;
  * which hits the plan picks depends on the binary's inlining.
+ *
+ * The frames alone (--alloc-site frames) stop short of the caller that
+ * handles the error: the same bm read under a thin_delete and under a
+ * thin_map is one site, and only the first of them fails.  So by default
+ * (--alloc-site op) the kind of the op running is part of the site (and
+ * the dm-cache sub-op); --alloc-site line adds the op's scenario line
+ * (one site per line and kind: a random line is one line), each-op the
+ * op's index (the first hit of each site in every op).
  */
 struct alloc_plan {
 	unsigned depth;
+	enum alloc_site site;
+	const struct run_result *res;	/* the run: its op now */
 	uint64_t *nth[2];		/* per kind, the hits to fail, ascending */
 	size_t nr[2], cap[2];
 	uint64_t *seen;			/* open-addressing set of site keys */
@@ -809,6 +819,32 @@ static int plan_seen_add(struct alloc_plan *p, uint64_t key)
 	return 1;
 }
 
+const char *const alloc_site_names[ALLOC_SITE_NR] = {
+	[ALLOC_SITE_FRAMES] = "frames",
+	[ALLOC_SITE_OP] = "op",
+	[ALLOC_SITE_LINE] = "line",
+	[ALLOC_SITE_EACH_OP] = "each-op",
+};
+
+/* What the op running adds to a site's key under p->site (0: nothing, or
+ * the format, before the first op). */
+static uint64_t plan_op_key(const struct alloc_plan *p)
+{
+	const struct run_result *res = p->res;
+	const struct op *op;
+	uint64_t key;
+
+	if (p->site == ALLOC_SITE_FRAMES || !res || !res->nr_ops)
+		return 0;
+	op = &res->ops[res->nr_ops - 1].op;
+	key = 1 + (uint64_t)op->kind + ((uint64_t)op->sub << 8);
+	if (p->site == ALLOC_SITE_LINE)
+		key = prng_derive(key, op->line);
+	else if (p->site == ALLOC_SITE_EACH_OP)
+		key = prng_derive(key, res->nr_ops);
+	return key;
+}
+
 static void plan_hook(void *ctx, enum fault_kind kind, uint64_t n)
 {
 	struct alloc_plan *p = ctx;
@@ -821,6 +857,7 @@ static void plan_hook(void *ctx, enum fault_kind kind, uint64_t n)
 	nf = backtrace(frames, ALLOC_FRAMES_SKIP + (int)p->depth);
 	for (int i = ALLOC_FRAMES_SKIP; i < nf; i++)
 		key = prng_derive(key, (uint64_t)(uintptr_t)frames[i]);
+	key = prng_derive(key, plan_op_key(p));
 	r = plan_seen_add(p, key);
 	if (r < 0)
 		p->err = r;
@@ -861,8 +898,11 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 	if (plan) {
 		jb.cfg.alloc_hook = plan_hook;
 		jb.cfg.alloc_hook_ctx = plan;
+		plan->res = &jb.res;
 	}
 	r = workload_run(&jb.cfg, &jb.res);
+	if (plan)
+		plan->res = NULL;
 	if (r)
 		return r;
 	if (plan) {
@@ -1058,6 +1098,8 @@ static int run_all_of_variant(const struct run_opts *o,
 				   *o->fault, sum, vs, counts, NULL);
 	memset(&plan, 0, sizeof(plan));
 	plan.depth = o->alloc_depth ? o->alloc_depth : ALLOC_DEPTH_DEFAULT;
+	plan.site = o->alloc_site ? (enum alloc_site)(o->alloc_site - 1) :
+		    ALLOC_SITE_DEFAULT;
 	want_plan = o->alloc_faults;
 	r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f, sum,
 			vs, counts, want_plan ? &plan : NULL);

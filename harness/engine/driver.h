@@ -29,9 +29,21 @@
 #define STATE_TIMEOUT_SEC 30
 #define PLOT_BINS 100
 #define MAX_READ_FAULTS 1000	/* --io-errors: reads failed per run, at most */
-#define ALLOC_DEPTH_DEFAULT 8	/* --alloc-faults: innermost frames that
+#define ALLOC_DEPTH_DEFAULT 16	/* --alloc-faults: innermost frames that
 				 * make an allocation site */
 #define ALLOC_DEPTH_MAX 32
+
+/* --alloc-site: what else, beside the frames, makes an allocation site
+ * (driver.c, "The allocation plan"): the first hit of each site fails. */
+enum alloc_site {
+	ALLOC_SITE_FRAMES,		/* the frames alone: once per run */
+	ALLOC_SITE_OP,			/* and the kind of the op running */
+	ALLOC_SITE_LINE,		/* and its scenario line and kind */
+	ALLOC_SITE_EACH_OP,		/* and the op itself: once per op */
+	ALLOC_SITE_NR
+};
+#define ALLOC_SITE_DEFAULT ALLOC_SITE_OP
+extern const char *const alloc_site_names[ALLOC_SITE_NR];
 
 struct run_opts {
 	struct scenario **scenarios;
@@ -48,6 +60,8 @@ struct run_opts {
 					 * (driver.c, "The allocation plan") */
 	unsigned alloc_depth;		/* --alloc-depth: frames of the call
 					 * stack that make a site (0: default) */
+	int alloc_site;			/* --alloc-site: enum alloc_site + 1
+					 * (0: ALLOC_SITE_DEFAULT) */
 	unsigned jobs;
 	unsigned shard_k, shard_n;	/* n == 0: no sharding */
 	const char *report_dir;		/* NULL: no files */

@@ -64,17 +64,36 @@ static unsigned alloc_depth(const struct run_opts *o)
 	return o->alloc_depth ? o->alloc_depth : ALLOC_DEPTH_DEFAULT;
 }
 
+static const char *alloc_site(const struct run_opts *o)
+{
+	return alloc_site_names[o->alloc_site ? o->alloc_site - 1 :
+				ALLOC_SITE_DEFAULT];
+}
+
+/* What besides the frames makes a site, for the sentence below. */
+static const char *alloc_site_more(const struct run_opts *o)
+{
+	static const char *const more[ALLOC_SITE_NR] = {
+		[ALLOC_SITE_FRAMES] = "",
+		[ALLOC_SITE_OP] = " and the kind of the op running",
+		[ALLOC_SITE_LINE] = " and the op's line and kind",
+		[ALLOC_SITE_EACH_OP] = " and the op itself",
+	};
+
+	return more[o->alloc_site ? o->alloc_site - 1 : ALLOC_SITE_DEFAULT];
+}
+
 /* The allocation sweep in one sentence (text and markdown). */
 static void print_alloc(const struct run_opts *o, const struct run_summary *s,
 			FILE *f)
 {
 	fprintf(f, "allocation faults: %" PRIu64 " allocations and %" PRIu64
 		" space-map new_block calls in the fault-free runs; the first "
-		"of each call site (its innermost %u frames) failed, a run "
+		"of each call site (its innermost %u frames%s) failed, a run "
 		"each: %" PRIu64 " -ENOMEM runs and %" PRIu64 " -ENOSPC runs; "
 		"%" PRIu64 " fired, in %" PRIu64 " an op or the abort after it "
 		"failed with it (the rest absorbed it)\n", s->alloc_hits[0], s->alloc_hits[1],
-		alloc_depth(o), s->alloc_runs[0], s->alloc_runs[1],
+		alloc_depth(o), alloc_site_more(o), s->alloc_runs[0], s->alloc_runs[1],
 		s->alloc_fired, s->alloc_failed);
 }
 
@@ -99,10 +118,10 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 			PRIu64 ", \"refused\": %" PRIu64 "}, ", s->media_runs,
 			s->media_fired, s->media_refused);
 	if (o->alloc_faults)
-		fprintf(f, "\"alloc_faults\": {\"depth\": %u, \"alloc_calls\": %"
+		fprintf(f, "\"alloc_faults\": {\"depth\": %u, \"site\": \"%s\", \"alloc_calls\": %"
 			PRIu64 ", \"new_block_calls\": %" PRIu64 ", \"nomem_runs\": %"
 			PRIu64 ", \"nospace_runs\": %" PRIu64 ", \"fired\": %" PRIu64
-			", \"failed_ops\": %" PRIu64 "}, ", alloc_depth(o),
+			", \"failed_ops\": %" PRIu64 "}, ", alloc_depth(o), alloc_site(o),
 			s->alloc_hits[0], s->alloc_hits[1], s->alloc_runs[0],
 			s->alloc_runs[1], s->alloc_fired, s->alloc_failed);
 	fprintf(f, "\"mode\": \"%s\"", o->sample ? "sample" : "exhaustive");

@@ -17,7 +17,8 @@
 
 const char cli_usage_text[] =
 "usage: pdcrash run [SCENARIO...] [--seed N] [--tear] [--io-errors]\n"
-"                   [--media-faults] [--alloc-faults [--alloc-depth N]]\n"
+"                   [--media-faults]\n"
+"                   [--alloc-faults [--alloc-depth N] [--alloc-site KEY]]\n"
 "                   [--jobs N] [--shard K/N] [--report DIR]\n"
 "                   [--json] [--no-continue] [--no-memo] [--fiu NAME[:N]]\n"
 "                   [--fail-fast] [--sample] [--damage]\n"

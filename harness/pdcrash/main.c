@@ -80,7 +80,8 @@ static const char help_text[] =
 "                  of each call site gets a run of its own where that hit\n"
 "                  fails: NULL, so -ENOMEM (id part mN), or -ENOSPC (sN).\n"
 "                  A call site is the call stack of the hit, its innermost\n"
-"                  --alloc-depth frames from the allocating function up (a\n"
+"                  --alloc-depth frames from the allocating function up,\n"
+"                  and the kind of the op running (--alloc-site; a\n"
 "                  deterministic rule; which hits it picks depends on the\n"
 "                  build's inlining, the ids do not).  The op must fail with\n"
 "                  that error (or leave the pool failed), else the live run\n"
@@ -93,7 +94,13 @@ static const char help_text[] =
 "                  like --io-errors.  Thin and dm-cache scenarios; core\n"
 "                  backend only\n"
 "  --alloc-depth N  frames that make a call site for --alloc-faults (1..32,\n"
-"                  default 8): more frames, more sites, more runs\n"
+"                  default 16): more frames, more sites, more runs\n"
+"  --alloc-site KEY  what else makes a call site for --alloc-faults: frames\n"
+"                  (the frames alone: the first hit in the run), op (and the\n"
+"                  kind of the op running: the same allocation under another\n"
+"                  op gets its own run; the default), line (and the op's\n"
+"                  scenario line), each-op (and the op itself: the first hit\n"
+"                  of each site in every op; the most runs)\n"
 "  --damage        instead of crash states: the damage step.  At every 4th\n"
 "                  commit and the last of each scenario (thin and dm-cache),\n"
 "                  every metadata block the superblock reaches is damaged by\n"
@@ -304,6 +311,18 @@ int cmd_run(int argc, char **argv)
 				return cli_usage_error("--alloc-depth must be 1..32, "
 						       "got %s", argv[i]);
 			o.alloc_depth = (unsigned)v;
+		} else if (!strcmp(a, "--alloc-site")) {
+			if (i + 1 >= argc)
+				return cli_usage_error("%s needs a value", a);
+			o.alloc_site = 0;
+			for (int k = 0; k < ALLOC_SITE_NR; k++)
+				if (!strcmp(argv[i + 1], alloc_site_names[k]))
+					o.alloc_site = k + 1;
+			if (!o.alloc_site)
+				return cli_usage_error("--alloc-site must be frames, "
+						       "op, line or each-op, got %s",
+						       argv[i + 1]);
+			i++;
 		} else if (!strcmp(a, "--damage")) {
 			damage = 1;
 		} else if (!strcmp(a, "--jobs")) {
@@ -374,6 +393,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.alloc_depth && !o.alloc_faults)
 		return cli_usage_error("--alloc-depth needs --alloc-faults%s", "");
+	if (o.alloc_site && !o.alloc_faults)
+		return cli_usage_error("--alloc-site needs --alloc-faults%s", "");
 	if (o.alloc_faults && o.fiu_name)
 		return cli_usage_error("--alloc-faults and --fiu cannot be combined "
 				       "(both fail libfiu points of the core)%s", "");

@@ -87,8 +87,9 @@ DAMAGE_TESTS = ("exercised instead by the damage tests (tests/unit/test_bt.c, "
                 "whose regress corpus `make check` runs "
                 "(tests/test_fuzz_regress.py)")
 ALLOC_SWEEP = ("the --alloc-faults run fails only the first hit of each "
-               "allocation call site (its innermost 8 frames) of the pool's "
-               "own calls, and not this one here")
+               "allocation call site (its innermost 16 frames and the kind "
+               "of the op running, --alloc-site op) of the pool's own calls, "
+               "and not this one here")
 DAMAGE_STEP = ("the damage step (pdcrash run --damage, harness/engine/"
                "damage.h: one block damaged at a time, by every kind that fits "
                "it) does not reach it either: it takes damage in two places "
