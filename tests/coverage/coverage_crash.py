@@ -208,7 +208,8 @@ EXPLAINED = (
      "aborted first (client.h CL4) and the read-only pools of the check "
      "and meta-snap-check ops are destroyed; pdtool and "
      "tests/unit/test_thin.c close those"),
-    ("core/thin.c", r"^(commit_superblock_early|commit_copy_roots_locked)$",
+    ("core/thin.c", r"^(commit_superblock_early|commit_copy_roots_locked|"
+     r"writeback_order_check|nonzero)$",
      None, "a planted bug (core/mutant.h): runs only in the mutants build, "
      "under `make mutants`"),
     ("core/thin.c", None, r"early",
