@@ -331,8 +331,12 @@ static int index_blocks(struct datadev *dd)
 	if (!dd->by_block)
 		return -ENOMEM;
 	dd->indexed_entries = n;
-	memcpy(dd->by_block, dd->recs, dd->nr_recs * sizeof(struct dd_rec));
-	qsort(dd->by_block, dd->nr_recs, sizeof(struct dd_rec), cmp_rec);
+	if (dd->nr_recs) {	/* no records: recs may be NULL */
+		memcpy(dd->by_block, dd->recs,
+		       dd->nr_recs * sizeof(struct dd_rec));
+		qsort(dd->by_block, dd->nr_recs, sizeof(struct dd_rec),
+		      cmp_rec);
+	}
 	dd->nr_by_block = dd->nr_recs;
 	return 0;
 }
