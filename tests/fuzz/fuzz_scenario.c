@@ -3,12 +3,21 @@
  * it accepts is formatted back (op_format), and that text must parse to
  * the same ops again (except `random` lines: op_format abbreviates
  * their seed as "seed=..." and leaves out mix, devs and span, so they are
- * left out of the round trip).  A dm-cache scenario's ops are cache ops
- * only after a `cache` line, so its text again starts with one (the
- * geometry does not change how an op parses).
+ * left out of the round trip; a dm-cache scenario's random lines too).
+ * A dm-cache scenario's ops are cache ops only after a `cache` line, so
+ * its text again starts with one (the geometry does not change how an op
+ * parses).
  */
 #include "fuzz.h"
+#include "cache_scenario.h"
 #include "scenario.h"
+
+/* a random line, thin or dm-cache: left out of the round trip */
+static int is_random(const struct op *op)
+{
+	return op->kind == OP_RANDOM ||
+	       (op->kind == OP_CACHE && op->sub == CO_RANDOM);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len = start = (size_t)snprintf(again, cap, "%s",
 					       s->geo.is_cache ? "cache\n" : "");
 		for (size_t i = 0; i < s->nr_ops; i++) {
-			if (s->ops[i].kind == OP_RANDOM)
+			if (is_random(&s->ops[i]))
 				continue;
 			op_format(&s->ops[i], line, sizeof(line));
 			len += (size_t)snprintf(again + len, cap - len, "%s\n",
@@ -45,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 		for (size_t i = 0, j = 0; i < s->nr_ops; i++) {
-			if (s->ops[i].kind == OP_RANDOM)
+			if (is_random(&s->ops[i]))
 				continue;
 			if (j >= s2->nr_ops || s2->ops[j].kind != s->ops[i].kind ||
 			    s2->ops[j].a != s->ops[i].a ||
