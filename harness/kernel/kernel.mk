@@ -166,21 +166,21 @@ $(KB)/$(1)/rename.h: $(KB)/$(1)/entry.syms
 # compiled like the tests, beside kthin.o (it uses the public API only).
 $(KB)/$(1)/client_kernel.o: $(KDIR)/client_kernel.c harness/engine/client.h core/thin.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
-	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Iharness/engine \
+	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -MMD -MP -Iharness/engine \
 		-include $(KB)/$(1)/rename.h -DKCLIENT_PREFIX=$(call kprefix,$(1)) \
 		-DKCLIENT_NAME='"$(call kname,$(1))"' -c -o $$@ $$<
 
 # The dm-cache adapter (harness/kernel/client_kernel_cache.c) likewise.
 $(KB)/$(1)/client_kernel_cache.o: $(KDIR)/client_kernel_cache.c $(KDIR)/policy.h harness/engine/cache_client.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
-	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Iharness/engine \
+	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -MMD -MP -Iharness/engine \
 		-include $(KB)/$(1)/rename.h -DKCLIENT_PREFIX=$(call kprefix,$(1)) \
 		-DKCLIENT_NAME='"$(call kname,$(1))"' -c -o $$@ $$<
 
 # tests/kernel/*.c for this version (names test_<prefix>NAME, see ktest.h)
 $(KB)/$(1)/ktest/%.o: tests/kernel/%.c tests/kernel/ktest.h $(KB)/$(1)/rename.h $(KSHIM_HDRS) $(KFLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
-	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -Itests/unit -Isimdisk \
+	$(CC) $$(KSHIM_CFLAGS) $(call kcppflags,$(1)) -MMD -MP -Itests/unit -Isimdisk \
 		-include $(KB)/$(1)/rename.h -DKTEST_VERSION=$(subst .,,$(1)) \
 		-DKTEST_VERSION_NAME='"$(1)"' -c -o $$@ $$<
 endef
@@ -209,3 +209,8 @@ $(KB)/ktest/runner.o: tests/unit/runner.c $(KB)/ktest/test_list.h $(KFLAGS_STAMP
 $(B)/ktest: $(KB)/ktest/runner.o $(KTEST_OBJS) $(KB)/libkernel.a $(B)/libsimdisk.a $(B)/libpdata.a
 	$(CC) $(LDFLAGS) -o $@ $(KB)/ktest/runner.o $(KTEST_OBJS) $(KB)/libkernel.a \
 		$(B)/libsimdisk.a $(B)/libpdata.a $(LDLIBS)
+
+# Our adapters and kernel tests track the headers they include (ours, the
+# shim's), so editing one rebuilds them; the kernel tree's own objects are
+# rebuilt by the flags stamp and the version rules above instead.
+-include $(wildcard $(KB)/*/client_kernel*.d $(KB)/*/ktest/*.d)
