@@ -167,11 +167,6 @@ EXPLAINED = (
      "tests/unit/test_tree_check.c"),
     ("core/bt_spine.c", r"^bt_node_upper_bound$", None,
      "no caller in core/: kept for tests/unit/test_bt.c"),
-    ("core/sm_common.c", r"^sm_ll_insert$", None,
-     "set_count's back end: no thin_* op sets a count directly (restore "
-     "builds counts through inc); tests/unit/test_sm.c calls it"),
-    ("core/sm_(disk|metadata).c", r"^(smd|smm|boot)_set_count$", None,
-     "set_count: no thin_* op calls it; tests/unit/test_sm.c does"),
     ("core/sm_disk.c", r"^smd_get_nr_free$", r"old->nr_allocated >",
      "a damaged data space-map root (more allocated than it has blocks): "
      "crash states never hold one; tests/unit/test_sm.c"),
@@ -455,8 +450,8 @@ EXPLAINED = (
      "big for a suite that must stay fast"),
     ("core/sm_metadata.c", r"^out$", r"!smm->recursion_count|"
      r"smm->recursion_count == 1",
-     "dead in the crash suite: in() is called only at depth 0 (inc, dec, "
-     "new_block and set_count queue instead when recursing; apply_queue "
+     "dead in the crash suite: in() is called only at depth 0 (inc, dec "
+     "and new_block queue instead when recursing; apply_queue "
      "runs from create and from extend, which refuses to recurse), and "
      "each in() is paired with one out(), so out() always finds depth 1; "
      "only the unit-test hooks sm_metadata_enter/leave nest "
