@@ -53,6 +53,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_CLOSE] = "close",
 	[OP_FORMAT] = "format",
 	[OP_OPEN] = "open",
+	[OP_RESTORE] = "restore",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -221,6 +222,7 @@ static int parse_mix(struct parser *ps, char *s, unsigned *mix)
 		for (k = 0; k < OP_NR_KINDS; k++)
 			if (k != OP_RANDOM && k != OP_CACHE && k != OP_RESIZE_META &&
 			    k != OP_CLOSE && k != OP_FORMAT && k != OP_OPEN &&
+			    k != OP_RESTORE &&
 			    k != OP_META_SNAP_RELEASE && k != OP_WRITE &&
 			    !strcmp(tok, kind_names[k]))
 				break;
@@ -490,8 +492,8 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
 		       range(ps, argv[2], &op->b, &op->c);
 	}
-	if (!strcmp(cmd, "close")) {
-		op->kind = OP_CLOSE;
+	if (!strcmp(cmd, "close") || !strcmp(cmd, "restore")) {
+		op->kind = cmd[0] == 'c' ? OP_CLOSE : OP_RESTORE;
 		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "commit") || !strcmp(cmd, "abort") ||

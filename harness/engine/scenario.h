@@ -15,6 +15,36 @@
  *                        first, client.h CL3), then an open, as a reload
  *                        does; marked as a commit, and the reopened pool
  *                        must show the committed state
+ *   restore              a storage engineer's repair with pdtool's code
+ *                        (workload.c exec_restore): a commit (as the
+ *                        deactivation before a repair), the committed
+ *                        metadata dumped as thin_dump does (a fresh
+ *                        read-only reader, pdtool dump's writer), then
+ *                        the pool's devices dropped and rebuilt from that
+ *                        XML with pdtool restore's builder (thin_set_time,
+ *                        thin_set_dev_info, thin_insert_raw) and
+ *                        committed.  The model does not change: devices,
+ *                        details, mappings with their times, transaction
+ *                        id, pool time and data device size come back as
+ *                        they were, the held metadata snapshot and the
+ *                        needs_check flag are kept, and the restored pool
+ *                        must show that state.  Not the model's: in the
+ *                        data space map a block mapped by several devices
+ *                        has one reference per device after it (every
+ *                        device gets trees of its own), and a data block
+ *                        leaked by a failed data write stays allocated;
+ *                        the free data count is unchanged.  Crash states:
+ *                        both commits are marked as commits of the same
+ *                        state; a cut inside the rebuild shows the state
+ *                        its first commit published, a cut after the
+ *                        rebuild's superblock the restored one, and an
+ *                        error inside it aborts to the first.  The
+ *                        rebuild runs in a transaction of the open pool,
+ *                        not on a freshly formatted device as thin_restore
+ *                        writes one: a format in place would overwrite
+ *                        blocks the committed superblock still names, so
+ *                        a cut in it would show neither state.  Kernel
+ *                        backends skip it (client.h K16)
  *   trans-id N [from=M]  set the transaction id to N, giving the current one
  *                        (M with from=: -EINVAL unless M is current, the
  *                        kernel's "mismatched transaction id")
@@ -161,6 +191,7 @@ enum op_kind {
 	OP_CLOSE,
 	OP_FORMAT,
 	OP_OPEN,
+	OP_RESTORE,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS

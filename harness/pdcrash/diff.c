@@ -945,6 +945,13 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 		       df->sc->name, idx, ob);
 		return 0;
 	}
+	if (op->kind == OP_RESTORE && (!s[0].ops->rebuild ||
+					 !s[1].ops->rebuild)) {
+		printf("  %s: op %zu 'restore': not run: explained: no "
+		       "rebuild calls on a kernel backend (client.h K16)\n",
+		       df->sc->name, idx);
+		return 0;
+	}
 	if (op->kind == OP_STATUS)
 		return status_both(df, idx, op);
 	if (op->kind == OP_FIND_RANGE)

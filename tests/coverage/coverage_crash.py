@@ -124,6 +124,17 @@ REASONS = (
 )
 
 
+# thin_insert_raw, thin_set_dev_info and thin_set_time on a failed pool.
+RESTORE_MAY_WRITE = (
+    "a failed pool (may_write: -EIO; never read-only there): the restore "
+    "op's rebuild (harness/pdtool/thin_xml.h thin_xml_rebuild) stops at "
+    "its first error, and it lists and deletes the devices first, so a "
+    "pool failed before it fails those calls; the failed-pool probe "
+    "(workload.c probe_failed_pool) makes only the calls dm-thin makes, "
+    "and the restore API is a repair tool's; tests/unit/test_faults_oom.c "
+    "and pdtool restore")
+
+
 # Real reasons, read from the code (checked when this table was written):
 # (file, function regex or None, line-text regex or None, reason[, regex
 # of the line before]).  The first match wins, before the
@@ -195,9 +206,28 @@ EXPLAINED = (
     ("core/sm_disk.c", r"^smd_count_is_more_than_one$", None,
      "asked by tm.c of the metadata space map only (tm_block_is_shared, "
      "shadowing); the data space map never: tests/unit/test_sm.c"),
-    ("core/thin.c", r"^(thin_insert_raw|thin_set_dev_info|thin_set_time)$",
-     None, "restore API: pdtool restore (harness/pdtool/restore.c, "
-     "tests/test_pdtool.py) and tests/unit/test_thin.c"),
+    # the restore API, which the restore op (workload.c exec_restore,
+    # scenarios/reach/restore.scn) drives through pdtool restore's builder
+    ("core/thin.c", r"^(thin_insert_raw|thin_set_time)$", r"^if \(r\)$",
+     RESTORE_MAY_WRITE),
+    ("core/thin.c", r"^thin_set_dev_info$", r"^if \(r\)$", RESTORE_MAY_WRITE,
+     r"may_write"),
+    ("core/thin.c", r"^thin_set_dev_info$", r"THIN_MAX_DEV_ID",
+     "caller misuse (-EINVAL): the restore builder (harness/pdtool/"
+     "restore.c on_device) refuses a dev_id past 2^24-1 before it calls, "
+     "and the dump it reads names existing devices only"),
+    ("core/thin.c", r"^thin_set_dev_info$", r"^if \(r\)$",
+     "a failed lookup in the details tree (dev_exists): in a restore it "
+     "answers -ENODATA for every device (the rebuild dropped them all "
+     "first) after reading blocks the deletes at its start shadowed, "
+     "still in the block manager's cache, so no read of the --io-errors "
+     "run fails there and nothing is allocated; tests/unit/test_faults_oom.c",
+     r"dev_exists"),
+    ("core/thin.c", r"^thin_set_dev_info$", r"!exists",
+     "the restore builder makes each device once (restore.c on_device "
+     "refuses a device that appears twice, and the rebuild dropped every "
+     "device first), so thin_set_dev_info always creates there; "
+     "tests/unit/test_tree_check.c sets the details of an existing device"),
     ("core/thin.c", r"^thin_pool_close$", None,
      "the close op closes only a healthy read-write pool: a failed pool is "
      "aborted first (client.h CL4) and the read-only pools of the check "
