@@ -131,8 +131,7 @@ RESTORE_MAY_WRITE = (
     "its first error, and it lists and deletes the devices first, so a "
     "pool failed before it fails those calls; the failed-pool probe "
     "(workload.c probe_failed_pool) makes only the calls dm-thin makes, "
-    "and the restore API is a repair tool's; tests/unit/test_faults_oom.c "
-    "and pdtool restore")
+    "and the restore API is a repair tool's")
 
 
 # Real reasons, read from the code (checked when this table was written):
