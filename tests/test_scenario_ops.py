@@ -105,6 +105,9 @@ def scenario(tmp_path, text, name="ops"):
     ("open block-size=256", "open: only with expect=EINVAL"),
     ("open expect=EINVAL", "open: block-size= wanted"),
     ("open block-size=128 expect=EINVAL", "is the pool's own"),
+    ("format read-only", "format: only with expect=EINVAL"),
+    ("format read-ony expect=EINVAL", "'format' takes 0 arguments, got 1"),
+    ("resize-meta 300 past-end", "past-end only with expect=EINVAL"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, line, what):
     path = scenario(tmp_path, "create 0\ncommit\n" + line + "\n", "bad")
@@ -245,7 +248,9 @@ unmap 0 9..2 expect=EINVAL
 resize-data 1099511627777 expect=EINVAL
 map 0 20 at=1000 expect=EINVAL
 format block-size=200 expect=EINVAL
+format read-only expect=EINVAL
 open block-size=256 expect=EINVAL
+resize-meta 300 past-end expect=EINVAL
 commit
 lookup 0 0..9
 """
@@ -279,14 +284,17 @@ def kernel_skips(path, pattern):
         pytest.skip("no kernel backend built into this pdcrash")
 
 
-def test_misuse_line_that_is_no_misuse_is_a_live_failure(tmp_path):
-    """A block inside the data device under at=: the core inserts it, the
-    line expected -EINVAL: the run fails naming the line."""
-    path = scenario(tmp_path, "pool data=1000\ncreate 0\n"
-                    "map 0 20 at=5 expect=EINVAL\ncommit\n")
+@pytest.mark.parametrize("line", ["map 0 20 at=5 expect=EINVAL",
+                                  "resize-meta 256 past-end expect=EINVAL"])
+def test_misuse_line_that_is_no_misuse_is_a_live_failure(tmp_path, line):
+    """A block inside the data device under at=, a metadata size the
+    device has under past-end: the core does it, the line expected
+    -EINVAL: the run fails naming the line."""
+    path = scenario(tmp_path, "pool data=1000 meta=256\ncreate 0\n" +
+                    line + "\ncommit\n")
     r = run(PDCRASH, ["run", path])
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "'map 0 20 at=5 expect=EINVAL'" in r.stdout
+    assert "'%s'" % line in r.stdout
 
 
 CLOSE = """pool data=2000 meta=256

@@ -133,6 +133,8 @@ struct client_params {
 	uint32_t data_block_size;	/* sectors */
 	pd_block_t nr_data_blocks;	/* for a format */
 	unsigned cache_blocks;		/* 0: the backend's default */
+	int read_only;			/* format: asked read-only (a misuse
+					 * the core refuses, scenario.h) */
 };
 
 struct client_pool_info {

@@ -45,6 +45,7 @@ static int core_format(struct bdev *bd, const struct client_params *p,
 		.data_block_size = p->data_block_size,
 		.nr_data_blocks = p->nr_data_blocks,
 		.cache_blocks = p->cache_blocks,
+		.flags = p->read_only ? THIN_OPEN_READ_ONLY : 0,
 	};
 	struct thin_pool *pool;
 	int r = thin_pool_format(bd, &tp, &pool);

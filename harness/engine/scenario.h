@@ -130,12 +130,19 @@
  *   resize-data N with N past 2^40
  *   map DEV V at=BLOCK   insert V -> BLOCK (thin_insert) with BLOCK at or
  *                        past the data device's end
- *   format [block-size=SECTORS] [data=N]
+ *   format [block-size=SECTORS] [data=N] [read-only]
  *                        thin_pool_format on the pool's device with a
  *                        block size out of [128, 2097152] or not a
- *                        multiple of 128, or more than 2^40 data blocks:
- *                        refused before anything is written (the log
- *                        shows no write)
+ *                        multiple of 128, or more than 2^40 data blocks,
+ *                        or asked read-only (THIN_OPEN_READ_ONLY): refused
+ *                        before anything is written (the log shows no
+ *                        write)
+ *   resize-meta N past-end
+ *                        thin_resize_metadata to N blocks without growing
+ *                        the device first, N past its end (thin.h: the
+ *                        bdev must already have them); with N within
+ *                        the device it is a plain resize, which the line's
+ *                        expect=EINVAL then fails
  *   open block-size=SECTORS
  *                        thin_pool_open of the pool's device with a data
  *                        block size other than the pool's (the superblock
@@ -208,6 +215,8 @@ struct op {
 				 * 0 none */
 	int has_from;		/* OP_TRANS_ID: from=M given, M in b */
 	int has_at;		/* OP_MAP: at=BLOCK given, BLOCK in at */
+	int read_only;		/* OP_FORMAT: read-only given */
+	int past_end;		/* OP_RESIZE_META: past-end given */
 	uint64_t at;
 	int aim_extra;		/* generated: an op aim=boundaries added
 				 * (workload.c aim_extra) */

@@ -2008,7 +2008,8 @@ static void exec_refused(struct run *w, struct run_op *ro)
 	p.data_block_size = (uint32_t)ro->op.a;	/* parsed <= UINT32_MAX */
 	if (ro->op.kind == OP_FORMAT) {
 		p.nr_data_blocks = ro->op.b;
-		want = oracle_format(ro->op.a, ro->op.b);
+		p.read_only = ro->op.read_only;
+		want = oracle_format(ro->op.a, ro->op.b, ro->op.read_only);
 	} else {
 		want = ro->op.a != w->params.data_block_size ? -EINVAL : 0;
 	}
@@ -2179,10 +2180,13 @@ static void exec_op(struct run *w, const struct op *op)
 			live_fail(w, "out of memory");
 		break;
 	case OP_RESIZE_META:
-		r = op->a > bdev_nr_blocks(w->bd) ? bdev_resize(w->bd, op->a) : 0;
+		/* past-end: the device is not grown first (a misuse) */
+		n = bdev_nr_blocks(w->bd);
+		r = op->a > n && !op->past_end ? bdev_resize(w->bd, op->a) : 0;
 		if (!r)
 			r = w->ops->resize_metadata(w->cl, op->a);
-		want = injected(w, r) ? 0 : oracle_resize_meta(w->model, op->a);
+		want = injected(w, r) ? 0 : op->a > bdev_nr_blocks(w->bd) ?
+		       -EINVAL : oracle_resize_meta(w->model, op->a);
 		if (r == -ENOSPC && want == -ENOSPC) {
 			/* too small to hold its own new bitmap: dm-thin aborts
 			 * (metadata_operation_failed) and waits for a grow */

@@ -1019,7 +1019,7 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 			r[i] = o->resize_data(c, op->a);
 			break;
 		case OP_RESIZE_META:
-			if (op->a > bdev_nr_blocks(s[i].bd))
+			if (op->a > bdev_nr_blocks(s[i].bd) && !op->past_end)
 				r[i] = bdev_resize(s[i].bd, op->a);
 			if (!r[i])
 				r[i] = o->resize_metadata(c, op->a);

@@ -256,7 +256,10 @@ EXPLAINED = (
      "needs a mapping at vblock 2^64-1; the scenario grammar stops at "
      "2^64-2 (a range ending there would wrap the op's end)"),
     ("core/bt_remove.c", r"^bt_remove_range$", r"levels",
-     "caller misuse (-EINVAL): thin.c always passes its two-level info"),
+     "caller misuse (-EINVAL) no caller can make: the two callers pass "
+     "their own fixed infos, thin.c's two-level mapping info "
+     "(thin_remove_range) and array.c's one-level index info (the "
+     "dm-cache array's shrink)"),
     ("core/bt.c", r"^values_equal$", None,
      "every thin value type with a dec also has an equal (data mappings); "
      "the details and top-level types have no dec, so memcmp is never asked"),
@@ -286,10 +289,14 @@ EXPLAINED = (
     ("core/thin.c", None, r"pool->pre_commit",
      "no pre-commit callback: the harness has no data device to flush yet "
      "(DESIGN.md 10, in progress on another branch)"),
-    ("core/thin.c", None, r"p->flags & THIN_OPEN_READ_ONLY",
-     "caller misuse (-EINVAL): a read-only format; the client's format "
-     "takes no flags (client.h client_params), so the format op "
-     "(scenario.h) asks only for bad sizes; tests/unit/test_thin.c"),
+    ("core/thin.c", r"^insert_mapping$", r"data_block >= \(1ull << 40\)",
+     "a data block below the data space map's size but past 2^40 (the "
+     "40 bits a mapping packs it into): thin_pool_format and "
+     "thin_resize_data refuse more than 2^40 data blocks (the misuse ops "
+     "format data= and resize-data reach those refusals), so only a "
+     "damaged data space-map root, which thin_pool_open takes as it is, "
+     "could give the pool a bigger one, and recovery of a damaged image "
+     "(the damage step) inserts nothing"),
     ("core/thin.c", None, r"p->data_block_size|"
      r"p->nr_data_blocks >|dev > THIN_MAX_DEV_ID|nr_blocks > \(1ull << 40\)|"
      r"data_block >= nr_data|begin > end",
@@ -448,6 +455,15 @@ EXPLAINED = (
      "counts in between (the metadata map queues its recursive ops until "
      "the outermost call ends); only the planted bug dec-below-zero "
      "(core/mutant.h) takes it, under `make mutants`"),
+    ("core/sm_common.c", r"^check_range$", None,
+     "caller misuse (-EINVAL) no caller can make: sm_ll_inc and sm_ll_dec "
+     "get ranges inside the map only: the metadata space map checks its "
+     "own first (sm_metadata.c check_range) and queues only checked "
+     "ranges, new_block passes a block it found free, and the data space "
+     "map's come from thin_insert / thin_insert_raw (checked against the "
+     "data size in insert_mapping) and from the values of mapping leaves "
+     "(data_block_inc/dec), blocks an insert checked; the data device "
+     "never shrinks (thin_resize_data refuses it)"),
     ("core/sm_common.c", r"^check_no_zero$",
      r"i < n && !r|!sm_bitmap_get\(bitmap_cpayload",
      "defensive (SM4): no caller decrements a free block: every dec drops "
