@@ -424,7 +424,7 @@ EXPLAINED = (
      "second would pass on"),
     ("core/sm_common.c", r"^load_ie$", r"index >= sm_nr_bitmaps",
      "defensive: every caller derives the index from a block below "
-     "nr_blocks (sm_ll_lookup_bitmap and sm_ll_insert check it, "
+     "nr_blocks (sm_ll_lookup_bitmap checks it, "
      "for_each_bitmap and check_no_zero run after check_range, "
      "sm_ll_find_free_block clamps its end); sm_ll_load_ie has no caller "
      "in core/"),
