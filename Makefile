@@ -62,7 +62,8 @@ endif
 # --- layering: each folder sees only what it may (DESIGN.md section 1) ---
 #   core/            -Icore and libc
 #   simdisk/         core/bdev.h and its two fault headers, nothing else
-#   harness/engine/  core/, simdisk/ and itself
+#   harness/engine/  core/, simdisk/, itself, and pdtool's dump and restore
+#                    code through harness/pdtool/thin_xml.h (the restore op)
 #   harness/pdcrash/ the engine and itself
 #   harness/pdtool/  core/ and itself; linked against libpdata only
 # `make layering` (run by `make check`) proves the first two on copies of the
@@ -70,7 +71,7 @@ endif
 SIMDISK_CORE_H := core/bdev.h core/fault.h core/fiu-local.h
 INC_core     := -Icore
 INC_simdisk  := -I$(B)/inc/simdisk
-INC_engine   := -Icore -Isimdisk -Iharness/engine
+INC_engine   := -Icore -Isimdisk -Iharness/engine -Iharness/pdtool
 INC_pdcrash  := $(INC_engine) -Iharness/pdcrash
 INC_pdtool   := -Icore -Iharness/pdtool
 INC_tests    := $(INC_engine) -Iharness/pdtool -Itests/unit
@@ -145,7 +146,11 @@ $(LIBPDATA): $(call obj,$(CORE_SRC))
 $(LIBSIMDISK): $(call obj,$(SIMDISK_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(LIBENGINE): $(call obj,$(ENGINE_SRC))
+# the restore op (workload.c) runs pdtool's dump and restore code
+# (harness/pdtool/thin_xml.h): their objects go into the engine's archive
+ENGINE_PDTOOL := $(call obj,harness/pdtool/dump.c harness/pdtool/restore.c \
+			    harness/pdtool/xml.c harness/pdtool/common.c)
+$(LIBENGINE): $(call obj,$(ENGINE_SRC)) $(ENGINE_PDTOOL)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -362,6 +367,7 @@ FUZZ_CFLAGS  := -std=c11 -g -O1 -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809
 		-D_DEFAULT_SOURCE -MMD -MP -fsanitize=address,undefined \
 		-fno-sanitize-recover=undefined
 FUZZ_LIB_SRC := $(CORE_SRC) $(SIMDISK_SRC) $(ENGINE_SRC) harness/pdtool/xml.c harness/pdtool/common.c \
+		harness/pdtool/dump.c harness/pdtool/restore.c \
 		$(filter-out harness/pdcrash/main.c,$(PDCRASH_SRC))
 FUZZ_LIB     := $(B)/fuzz/libfuzzdeps.a
 FUZZ_BINS    := $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))

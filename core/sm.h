@@ -46,7 +46,6 @@ struct space_map_ops {
 	int (*get_count)(struct space_map *sm, pd_block_t b, uint32_t *result);
 	int (*count_is_more_than_one)(struct space_map *sm, pd_block_t b,
 				      int *result);
-	int (*set_count)(struct space_map *sm, pd_block_t b, uint32_t count);
 	int (*commit)(struct space_map *sm);
 	/* [b, e) each +1 / -1 */
 	int (*inc_blocks)(struct space_map *sm, pd_block_t b, pd_block_t e);
@@ -87,11 +86,6 @@ static inline int sm_count_is_more_than_one(struct space_map *sm, pd_block_t b,
 					    int *result)
 {
 	return sm->ops->count_is_more_than_one(sm, b, result);
-}
-static inline int sm_set_count(struct space_map *sm, pd_block_t b,
-			       uint32_t count)
-{
-	return sm->ops->set_count(sm, b, count);
 }
 static inline int sm_commit(struct space_map *sm)
 {

@@ -869,49 +869,6 @@ int sm_ll_dec(struct ll_disk *ll, pd_block_t b, pd_block_t e,
 	return for_each_bitmap(ll, b, e, dec_in_bitmap, nr_allocations);
 }
 
-int sm_ll_insert(struct ll_disk *ll, pd_block_t b, uint32_t count,
-		 int64_t *nr_allocations)
-{
-	struct bitmap_ctx bc = { .blk = NULL };
-	uint32_t bit, old;
-	int r;
-
-	*nr_allocations = 0;
-	if (b >= ll->nr_blocks)
-		return -EINVAL;
-	bc.index = b / ll->entries_per_block;
-	bit = (uint32_t)(b % ll->entries_per_block);
-	r = load_ie(ll, bc.index, &bc.ie);
-	if (r)
-		return r;
-	r = shadow_bitmap(ll, &bc);
-	if (r)
-		return r;
-	old = sm_bitmap_get(bitmap_payload(bc.blk), bit);
-	if (old == 3) {
-		r = lookup_big_count(ll, b, &old);
-		if (r) {
-			drop_bitmap(ll, &bc);
-			return r;
-		}
-	}
-	/* LL1 */
-	sm_bitmap_set(bitmap_payload(bc.blk), bit, count > 2 ? 3 : count);
-	drop_bitmap(ll, &bc);
-	if (count > 2)
-		r = ref_count_put(ll, b, count);
-	else if (old > 2)
-		r = ref_count_del(ll, b);
-	if (r)
-		return r;
-
-	if (count && !old)
-		note_alloc(ll, &bc, bit, nr_allocations);
-	else if (old && !count)
-		note_free(ll, &bc, bit, nr_allocations);
-	return save_ie(ll, bc.index, &bc.ie);
-}
-
 /* --- commit and root --------------------------------------------------- */
 
 static int metadata_commit(struct ll_disk *ll)

@@ -184,8 +184,6 @@ int sm_ll_find_common_free_block(struct ll_disk *old_ll, struct ll_disk *ll,
 				 pd_block_t *result);
 
 /* The mutators report the net change of allocated blocks (may be < 0). */
-int sm_ll_insert(struct ll_disk *ll, pd_block_t b, uint32_t count,
-		 int64_t *nr_allocations);
 int sm_ll_inc(struct ll_disk *ll, pd_block_t b, pd_block_t e,
 	      int64_t *nr_allocations);
 int sm_ll_dec(struct ll_disk *ll, pd_block_t b, pd_block_t e,

@@ -91,16 +91,6 @@ static int core_count_is_more_than_one(struct space_map *sm, pd_block_t b,
 	return 0;
 }
 
-static int core_set_count(struct space_map *sm, pd_block_t b, uint32_t count)
-{
-	struct sm_core *c = to_core(sm);
-
-	if (b >= c->nr_blocks)
-		return -EINVAL;
-	c->count[b] = count;
-	return 0;
-}
-
 static int core_commit(struct space_map *sm)
 {
 	struct sm_core *c = to_core(sm);
@@ -176,7 +166,6 @@ static const struct space_map_ops core_ops = {
 	.get_nr_free = core_get_nr_free,
 	.get_count = core_get_count,
 	.count_is_more_than_one = core_count_is_more_than_one,
-	.set_count = core_set_count,
 	.commit = core_commit,
 	.inc_blocks = core_inc_blocks,
 	.dec_blocks = core_dec_blocks,

@@ -86,17 +86,6 @@ static int smd_count_is_more_than_one(struct space_map *sm, pd_block_t b,
 	return 0;
 }
 
-static int smd_set_count(struct space_map *sm, pd_block_t b, uint32_t count)
-{
-	struct sm_disk *smd = to_smd(sm);
-	int64_t nr;
-	int r = sm_ll_insert(&smd->ll, b, count, &nr);
-
-	if (!r)
-		smd->nr_allocated_this_transaction += nr;
-	return r;
-}
-
 static int smd_inc_blocks(struct space_map *sm, pd_block_t b, pd_block_t e)
 {
 	struct sm_disk *smd = to_smd(sm);
@@ -171,7 +160,6 @@ static const struct space_map_ops disk_ops = {
 	.get_nr_free = smd_get_nr_free,
 	.get_count = smd_get_count,
 	.count_is_more_than_one = smd_count_is_more_than_one,
-	.set_count = smd_set_count,
 	.commit = smd_commit,
 	.inc_blocks = smd_inc_blocks,
 	.dec_blocks = smd_dec_blocks,

@@ -226,20 +226,6 @@ static int smm_count_is_more_than_one(struct space_map *sm, pd_block_t b,
 	return 0;
 }
 
-static int smm_set_count(struct space_map *sm, pd_block_t b, uint32_t count)
-{
-	struct sm_metadata *smm = to_smm(sm);
-	int64_t nr;
-	int r, r2;
-
-	if (recursing(smm))
-		return -EINVAL;		/* set_count may not recurse */
-	in(smm);
-	r = sm_ll_insert(&smm->ll, b, count, &nr);
-	r2 = out(smm);
-	return combine(r, r2);
-}
-
 static int check_range(const struct sm_metadata *smm, pd_block_t b,
 		       pd_block_t e)
 {
@@ -383,7 +369,6 @@ static const struct space_map_ops metadata_ops = {
 	.get_nr_free = smm_get_nr_free,
 	.get_count = smm_get_count,
 	.count_is_more_than_one = smm_count_is_more_than_one,
-	.set_count = smm_set_count,
 	.commit = smm_commit,
 	.inc_blocks = smm_inc_blocks,
 	.dec_blocks = smm_dec_blocks,
@@ -423,14 +408,6 @@ static int boot_count_is_more_than_one(struct space_map *sm, pd_block_t b,
 	(void)b;
 	*result = 0;
 	return 0;
-}
-
-static int boot_set_count(struct space_map *sm, pd_block_t b, uint32_t count)
-{
-	(void)sm;
-	(void)b;
-	(void)count;
-	return -EINVAL;
 }
 
 static int boot_inc_blocks(struct space_map *sm, pd_block_t b, pd_block_t e)
@@ -486,7 +463,6 @@ static const struct space_map_ops bootstrap_ops = {
 	.get_nr_free = boot_get_nr_free,
 	.get_count = boot_get_count,
 	.count_is_more_than_one = boot_count_is_more_than_one,
-	.set_count = boot_set_count,
 	.commit = boot_commit,
 	.inc_blocks = boot_inc_blocks,
 	.dec_blocks = boot_dec_blocks,

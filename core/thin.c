@@ -1084,8 +1084,11 @@ int thin_alloc_data_block(struct thin_pool *pool, pd_block_t *result)
 	return r == -ENOSPC ? r : poison(pool, r);
 }
 
+/* thin_insert and thin_insert_raw: the same checks, in the same order;
+ * take_ref: a new reference on data_block (restore), else the mapping
+ * takes over the one thin_alloc_data_block gave. */
 static int insert_mapping(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
-			  pd_block_t data_block, uint32_t time)
+			  pd_block_t data_block, uint32_t time, int take_ref)
 {
 	uint64_t keys[2] = { dev, vblock };
 	struct thin_dev *td;
@@ -1102,6 +1105,11 @@ static int insert_mapping(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 	if (data_block >= nr_data || data_block >= (1ull << 40))
 		return -EINVAL;
 	pool->changed = 1;
+	if (take_ref) {
+		r = sm_inc_block(pool->data_sm, data_block);
+		if (r)
+			return poison(pool, r);
+	}
 	le64_put(v, pack_block_time(data_block, time));
 	r = bt_insert(&pool->info, pool->root, keys, v, &pool->root, &inserted);
 	if (r)
@@ -1120,31 +1128,18 @@ int thin_insert(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 
 	if (r)
 		return r;
-	return insert_mapping(pool, dev, vblock, data_block, pool->time);
+	return insert_mapping(pool, dev, vblock, data_block, pool->time, 0);
 }
 
 int thin_insert_raw(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 		    pd_block_t data_block, uint32_t time)
 {
-	struct thin_dev *td;
-	pd_block_t nr_data;
 	int r = may_write(pool);
 
 	if (r)
 		return r;
-	r = get_dev(pool, dev, &td);
-	if (r)
-		return r == -ENODATA ? r : poison(pool, r);
-	r = sm_get_nr_blocks(pool->data_sm, &nr_data);
-	if (r)
-		return poison(pool, r);
-	if (data_block >= nr_data)
-		return -EINVAL;
-	pool->changed = 1;
-	r = sm_inc_block(pool->data_sm, data_block);
-	if (r)
-		return poison(pool, r);
-	return insert_mapping(pool, dev, vblock, data_block, time & TIME_MASK);
+	return insert_mapping(pool, dev, vblock, data_block, time & TIME_MASK,
+			      1);
 }
 
 int thin_remove(struct thin_pool *pool, uint64_t dev, uint64_t vblock)

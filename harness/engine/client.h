@@ -107,6 +107,10 @@
  *      not yet told apart from the adapter's own (the reopened pool's
  *      walk -EPROTO, reference counts wrong after a failed close's commit
  *      and reopen), so there it is skipped (close_under_faults = 0): open.
+ *  K16 rebuild(): the kernel's metadata API has no call that sets a
+ *      device's details or a mapping's time (thin_restore writes the
+ *      metadata with a userspace library of its own), so the restore op
+ *      runs on the core only (rebuild = NULL).
  */
 #ifndef PD_CLIENT_H
 #define PD_CLIENT_H
@@ -129,6 +133,8 @@ struct client_params {
 	uint32_t data_block_size;	/* sectors */
 	pd_block_t nr_data_blocks;	/* for a format */
 	unsigned cache_blocks;		/* 0: the backend's default */
+	int read_only;			/* format: asked read-only (a misuse
+					 * the core refuses, scenario.h) */
 };
 
 struct client_pool_info {
@@ -239,6 +245,14 @@ struct client_ops {
 	 * tree named in c->msg.  NULL for a backend without one (the
 	 * kernel's). */
 	int (*check_trees)(struct client *c);
+	/* Drop every device and build the pool's devices, details,
+	 * mappings (with their times), pool time and transaction id anew
+	 * from thin_dump XML of a pool of the same sizes, in this
+	 * transaction; the caller commits (the scenario op restore).  Core:
+	 * pdtool restore's builder (harness/pdtool/thin_xml.h: thin_set_time,
+	 * thin_set_dev_info, thin_insert_raw), c->msg saying what failed.
+	 * NULL where the backend has no such calls (K16). */
+	int (*rebuild)(struct client *c, const char *xml, size_t len);
 };
 
 extern const struct client_ops client_core_ops;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "thin_xml.h"
 
 struct core_client {
 	struct client c;		/* first */
@@ -44,6 +45,7 @@ static int core_format(struct bdev *bd, const struct client_params *p,
 		.data_block_size = p->data_block_size,
 		.nr_data_blocks = p->nr_data_blocks,
 		.cache_blocks = p->cache_blocks,
+		.flags = p->read_only ? THIN_OPEN_READ_ONLY : 0,
 	};
 	struct thin_pool *pool;
 	int r = thin_pool_format(bd, &tp, &pool);
@@ -319,6 +321,13 @@ static int core_check_trees(struct client *c)
 	return r;
 }
 
+/* pdtool restore's builder, into the open pool (thin_xml.h). */
+static int core_rebuild(struct client *c, const char *xml, size_t len)
+{
+	return thin_xml_rebuild(POOL(c), xml, len, "the dump", c->msg,
+				sizeof(c->msg));
+}
+
 const struct client_ops client_core_ops = {
 	.name = "core",
 	.format_steps = 1,
@@ -366,4 +375,5 @@ const struct client_ops client_core_ops = {
 	.list_devs = core_list,
 	.walk = core_walk,
 	.check_trees = core_check_trees,
+	.rebuild = core_rebuild,
 };

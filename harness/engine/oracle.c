@@ -435,9 +435,10 @@ int oracle_set_trans_id(struct oracle *o, uint64_t current_id, uint64_t new_id)
 	return 0;
 }
 
-int oracle_format(uint64_t block_size, uint64_t nr_data_blocks)
+int oracle_format(uint64_t block_size, uint64_t nr_data_blocks,
+		  int read_only)
 {
-	if (block_size < THIN_MIN_DATA_BLOCK_SIZE ||
+	if (read_only || block_size < THIN_MIN_DATA_BLOCK_SIZE ||
 	    block_size > THIN_MAX_DATA_BLOCK_SIZE ||
 	    block_size % THIN_MIN_DATA_BLOCK_SIZE ||
 	    nr_data_blocks > (1ull << 40))

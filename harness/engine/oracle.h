@@ -53,9 +53,10 @@ int oracle_remove_range(struct oracle *o, uint64_t dev, uint64_t begin,
 			uint64_t end, uint64_t *removed);
 int oracle_set_trans_id(struct oracle *o, uint64_t current_id, uint64_t new_id);
 /* thin_pool_format's answer to these parameters (thin.h): -EINVAL for a
- * data block size out of range or not a multiple of the minimum, or more
- * than 2^40 data blocks; else 0. */
-int oracle_format(uint64_t block_size, uint64_t nr_data_blocks);
+ * data block size out of range or not a multiple of the minimum, more
+ * than 2^40 data blocks, or a read-only format; else 0. */
+int oracle_format(uint64_t block_size, uint64_t nr_data_blocks,
+		  int read_only);
 /* -EINVAL: a data block at or past the data device's end (thin_insert). */
 int oracle_insert_at(const struct oracle *o, uint64_t dev, uint64_t block);
 int oracle_resize_data(struct oracle *o, uint64_t nr_blocks);

@@ -53,6 +53,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_CLOSE] = "close",
 	[OP_FORMAT] = "format",
 	[OP_OPEN] = "open",
+	[OP_RESTORE] = "restore",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -141,9 +142,9 @@ static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
 	return range_as(ps, s, a, b, 0);
 }
 
-static int format_refused(uint64_t block_size, uint64_t nr_data_blocks)
+static int format_refused(const struct op *op)
 {
-	return oracle_format(block_size, nr_data_blocks) != 0;
+	return oracle_format(op->a, op->b, op->read_only) != 0;
 }
 
 /* A misuse value (scenario.h) passes with expect=EINVAL only. */
@@ -195,6 +196,19 @@ static const char *take_suffix(char **argv, int *argc, const char *key)
 	return NULL;
 }
 
+/* A bare word among argv[1..] (a flag): removed, 1 if it was there. */
+static int take_flag(char **argv, int *argc, const char *word)
+{
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], word))
+			continue;
+		memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof(*argv));
+		--*argc;
+		return 1;
+	}
+	return 0;
+}
+
 static int parse_expect(struct parser *ps, const char *v, struct op *op)
 {
 	for (size_t i = 0; i < sizeof(expect_names) / sizeof(expect_names[0]); i++) {
@@ -221,6 +235,7 @@ static int parse_mix(struct parser *ps, char *s, unsigned *mix)
 		for (k = 0; k < OP_NR_KINDS; k++)
 			if (k != OP_RANDOM && k != OP_CACHE && k != OP_RESIZE_META &&
 			    k != OP_CLOSE && k != OP_FORMAT && k != OP_OPEN &&
+			    k != OP_RESTORE &&
 			    k != OP_META_SNAP_RELEASE && k != OP_WRITE &&
 			    !strcmp(tok, kind_names[k]))
 				break;
@@ -448,6 +463,7 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		op->kind = OP_FORMAT;
 		op->a = 128;
 		op->b = 100000;
+		op->read_only = take_flag(argv, &argc, "read-only");
 		r = want_args(ps, cmd, argc - 1, 0) ?:
 		    (bs ? number(ps, "format block-size", bs, UINT32_MAX,
 				 &op->a) : 0) ?:
@@ -456,7 +472,7 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		if (!r && op->expect != -EINVAL)
 			r = fail(ps, "format: only with expect=EINVAL (a refused "
 				 "format, scenario.h)");
-		if (!r && !format_refused(op->a, op->b))
+		if (!r && !format_refused(op))
 			r = fail(ps, "format: block-size=%llu data=%llu is a valid "
 				 "format; the op only checks a refusal",
 				 (unsigned long long)op->a,
@@ -490,8 +506,8 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
 		       range(ps, argv[2], &op->b, &op->c);
 	}
-	if (!strcmp(cmd, "close")) {
-		op->kind = OP_CLOSE;
+	if (!strcmp(cmd, "close") || !strcmp(cmd, "restore")) {
+		op->kind = cmd[0] == 'c' ? OP_CLOSE : OP_RESTORE;
 		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "commit") || !strcmp(cmd, "abort") ||
@@ -519,8 +535,13 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 	}
 	if (!strcmp(cmd, "resize-meta")) {
 		op->kind = OP_RESIZE_META;
-		return want_args(ps, cmd, argc - 1, 1) ?:
-		       number(ps, "metadata blocks", argv[1], 4161600, &op->a);
+		op->past_end = take_flag(argv, &argc, "past-end");
+		r = want_args(ps, cmd, argc - 1, 1) ?:
+		    number(ps, "metadata blocks", argv[1], 4161600, &op->a);
+		if (!r && op->past_end && op->expect != -EINVAL)
+			r = fail(ps, "resize-meta: past-end only with expect=EINVAL "
+				 "(a size past the device's end, scenario.h)");
+		return r;
 	}
 	if (!strcmp(cmd, "random")) {
 		op->kind = OP_RANDOM;
@@ -545,6 +566,8 @@ int op_is_misuse(const struct op *op)
 		return op->a > (1ull << 40);
 	case OP_MAP:
 		return op->has_at;
+	case OP_RESIZE_META:
+		return op->past_end;
 	case OP_FORMAT:
 	case OP_OPEN:
 		return 1;
@@ -728,7 +751,8 @@ static void format_op(const struct op *op, char *buf, size_t len)
 			snprintf(buf, len, "%s %llu %llu..%llu", n, a, b, c);
 		break;
 	case OP_FORMAT:
-		snprintf(buf, len, "format block-size=%llu data=%llu", a, b);
+		snprintf(buf, len, "format block-size=%llu data=%llu%s", a, b,
+			 op->read_only ? " read-only" : "");
 		break;
 	case OP_OPEN:
 		snprintf(buf, len, "open block-size=%llu", a);
@@ -757,7 +781,8 @@ static void format_op(const struct op *op, char *buf, size_t len)
 	case OP_TRANS_ID:
 	case OP_RESIZE_DATA:
 	case OP_RESIZE_META:
-		snprintf(buf, len, "%s %llu", n, a);
+		snprintf(buf, len, "%s %llu%s", n, a,
+			 op->past_end ? " past-end" : "");
 		break;
 	case OP_CACHE:
 		cache_op_format(op, buf, len);

@@ -15,6 +15,36 @@
  *                        first, client.h CL3), then an open, as a reload
  *                        does; marked as a commit, and the reopened pool
  *                        must show the committed state
+ *   restore              a storage engineer's repair with pdtool's code
+ *                        (workload.c exec_restore): a commit (as the
+ *                        deactivation before a repair), the committed
+ *                        metadata dumped as thin_dump does (a fresh
+ *                        read-only reader, pdtool dump's writer), then
+ *                        the pool's devices dropped and rebuilt from that
+ *                        XML with pdtool restore's builder (thin_set_time,
+ *                        thin_set_dev_info, thin_insert_raw) and
+ *                        committed.  The model does not change: devices,
+ *                        details, mappings with their times, transaction
+ *                        id, pool time and data device size come back as
+ *                        they were, the held metadata snapshot and the
+ *                        needs_check flag are kept, and the restored pool
+ *                        must show that state.  Not the model's: in the
+ *                        data space map a block mapped by several devices
+ *                        has one reference per device after it (every
+ *                        device gets trees of its own), and a data block
+ *                        leaked by a failed data write stays allocated;
+ *                        the free data count is unchanged.  Crash states:
+ *                        both commits are marked as commits of the same
+ *                        state; a cut inside the rebuild shows the state
+ *                        its first commit published, a cut after the
+ *                        rebuild's superblock the restored one, and an
+ *                        error inside it aborts to the first.  The
+ *                        rebuild runs in a transaction of the open pool,
+ *                        not on a freshly formatted device as thin_restore
+ *                        writes one: a format in place would overwrite
+ *                        blocks the committed superblock still names, so
+ *                        a cut in it would show neither state.  Kernel
+ *                        backends skip it (client.h K16)
  *   trans-id N [from=M]  set the transaction id to N, giving the current one
  *                        (M with from=: -EINVAL unless M is current, the
  *                        kernel's "mismatched transaction id")
@@ -100,12 +130,19 @@
  *   resize-data N with N past 2^40
  *   map DEV V at=BLOCK   insert V -> BLOCK (thin_insert) with BLOCK at or
  *                        past the data device's end
- *   format [block-size=SECTORS] [data=N]
+ *   format [block-size=SECTORS] [data=N] [read-only]
  *                        thin_pool_format on the pool's device with a
  *                        block size out of [128, 2097152] or not a
- *                        multiple of 128, or more than 2^40 data blocks:
- *                        refused before anything is written (the log
- *                        shows no write)
+ *                        multiple of 128, or more than 2^40 data blocks,
+ *                        or asked read-only (THIN_OPEN_READ_ONLY): refused
+ *                        before anything is written (the log shows no
+ *                        write)
+ *   resize-meta N past-end
+ *                        thin_resize_metadata to N blocks without growing
+ *                        the device first, N past its end (thin.h: the
+ *                        bdev must already have them); with N within
+ *                        the device it is a plain resize, which the line's
+ *                        expect=EINVAL then fails
  *   open block-size=SECTORS
  *                        thin_pool_open of the pool's device with a data
  *                        block size other than the pool's (the superblock
@@ -161,6 +198,7 @@ enum op_kind {
 	OP_CLOSE,
 	OP_FORMAT,
 	OP_OPEN,
+	OP_RESTORE,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS
@@ -177,6 +215,8 @@ struct op {
 				 * 0 none */
 	int has_from;		/* OP_TRANS_ID: from=M given, M in b */
 	int has_at;		/* OP_MAP: at=BLOCK given, BLOCK in at */
+	int read_only;		/* OP_FORMAT: read-only given */
+	int past_end;		/* OP_RESIZE_META: past-end given */
 	uint64_t at;
 	int aim_extra;		/* generated: an op aim=boundaries added
 				 * (workload.c aim_extra) */

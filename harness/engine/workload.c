@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "mutant.h"
 #include "prng.h"
+#include "thin_xml.h"
 #include "workload.h"
 
 struct run {
@@ -52,6 +53,9 @@ struct run {
 					 * error (recover_inner): the pool may
 					 * be in an earlier state than the
 					 * scenario's lines assume */
+	const char *dump;		/* the restore op's XML while it is
+					 * rebuilt (rebuild_commit) */
+	size_t dump_len;
 };
 
 /*
@@ -708,16 +712,27 @@ static int close_reopen(struct run *w)
 	return r;
 }
 
+/* The restore op's rebuild from w->dump, then its commit. */
+static int rebuild_commit(struct run *w)
+{
+	int r = w->ops->rebuild(w->cl, w->dump, w->dump_len);
+
+	return r ? r : w->ops->commit(w->cl);
+}
+
 /* A commit, marked as one: fn is the backend's commit, an op that commits
- * first (reserve_meta_snap), or NULL: a clean close and reopen
- * (close_reopen). */
+ * first (reserve_meta_snap), or NULL: the op's own, which leaves the pool
+ * clean and must show the committed state after it: a clean close and
+ * reopen (close_reopen) or a restore's rebuild and commit
+ * (rebuild_commit). */
 static void do_commit_with(struct run *w, struct run_op *ro,
 			   int (*fn)(struct client *))
 {
 	struct run_result *res = w->res;
 	uint64_t k = res->nr_states, from;
 	int plain = fn == w->ops->commit || !fn;
-	int unchanged = plain && (ro->op.kind == OP_COMMIT || !fn) &&
+	int unchanged = plain && (ro->op.kind == OP_COMMIT ||
+				  ro->op.kind == OP_CLOSE) &&
 			(int64_t)(ro - res->ops) == w->clean_op + 1;
 	int r;
 
@@ -729,7 +744,8 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	}
 	from = simdisk_nr_ops(res->sd);
 	mark(w, MK_COMMIT_BEGIN, k);
-	r = fn ? fn(w->cl) : close_reopen(w);
+	r = fn ? fn(w->cl) : ro->op.kind == OP_RESTORE ? rebuild_commit(w) :
+						       close_reopen(w);
 	ro->result = r;
 	if (fault_is_alloc(w->cfg->fault.kind) && injected(w, r)) {
 		recover(w, (int64_t)k);
@@ -744,8 +760,10 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		return;
 	}
 	if (r) {
-		live_fail(w, "op %zu 'commit': %d (%s)", (size_t)(ro - res->ops),
-			  r, pd_strerror(r));
+		live_fail(w, "op %zu '%s': %d (%s)%s%s", (size_t)(ro - res->ops),
+			  ro->op.kind == OP_RESTORE ? "restore" : "commit", r,
+			  pd_strerror(r), w->cl && w->cl->msg[0] ? ": " : "",
+			  w->cl ? w->cl->msg : "");
 		return;
 	}
 	if (oracle_assign(w->committed, w->model)) {
@@ -762,7 +780,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 	}
 	if (unchanged && w->ops->unchanged_commit_is_noop)
 		check_commit_wrote_nothing(w, from, k);
-	if (!fn) {		/* the reopened pool shows what was committed */
+	if (!fn) {		/* the pool shows what was committed */
 		struct digest d;
 
 		w->aw.paused++;
@@ -773,8 +791,11 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 			return;
 		}
 		if (r || !digest_eq(d, oracle_digest(w->committed))) {
-			live_fail(w, "op %zu 'close': the reopened pool shows %s",
-				  (size_t)(ro - res->ops), r ? pd_strerror(r) :
+			live_fail(w, "op %zu '%s': the %s pool shows %s",
+				  (size_t)(ro - res->ops),
+				  op_kind_name(ro->op.kind),
+				  ro->op.kind == OP_CLOSE ? "reopened" : "restored",
+				  r ? pd_strerror(r) :
 				  "another state than the one committed");
 			return;
 		}
@@ -1569,6 +1590,79 @@ static void exec_check(struct run *w, struct run_op *ro)
 			  (unsigned long long)(w->res->nr_states - 1));
 }
 
+/*
+ * restore (scenario.h): a storage engineer's repair of the pool with
+ * pdtool's code.  Three steps:
+ *  1. a commit, as the deactivation before a repair makes (marked as a
+ *     commit: the model's state);
+ *  2. thin_dump: the committed metadata read by a fresh read-only reader
+ *     (side reads, as check's) and written as XML (thin_xml_dump);
+ *  3. thin_restore: the pool's devices dropped and rebuilt from that XML
+ *     (client rebuild, thin_xml_rebuild), then committed (marked as a
+ *     commit of the same model state: a restore changes nothing the
+ *     oracle holds) and the pool must show it.
+ * The rebuild runs in a transaction of the open pool, not on a device
+ * formatted afresh as thin_restore's: a format in place hands out the
+ * metadata blocks from block 1 on (sm_metadata.c MS4), over blocks the
+ * committed superblock still names, so a cut in it would show neither
+ * state.  Here one superblock write publishes the rebuilt trees (TH1), and
+ * every cut shows the state before the restore or the restored one.
+ */
+static void exec_restore(struct run *w, struct run_op *ro)
+{
+	struct thin_pool_params tp = { .cache_blocks = 64,
+				       .flags = THIN_OPEN_READ_ONLY };
+	struct thin_pool *pool = NULL;
+	struct thin_sb_info sb;
+	struct image_read ir;
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	if (!w->ops->rebuild) {
+		note_skip(w, ro, "the kernel's metadata API has no call that "
+			  "sets a device's details or a mapping's time "
+			  "(client.h K16)");
+		return;
+	}
+	do_commit(w, ro);
+	if (w->done || ro->result || w->ooms)
+		return;		/* recovered, or out of metadata space */
+	f = open_memstream(&xml, &len);
+	if (!f) {
+		live_fail(w, "out of memory");
+		return;
+	}
+	image_read_begin(w, &ir);
+	r = thin_read_superblock(w->bd, &sb);
+	if (!r)
+		r = thin_pool_open(w->bd, &tp, &pool);
+	if (!r)
+		r = thin_xml_dump(pool, &sb, f);
+	thin_pool_destroy(pool);
+	if (fclose(f) && !r)
+		r = -ENOMEM;
+	if ((image_read_end(w, &ir) || media_explains(w)) && r) {
+		free(xml);
+		ro->result = r;
+		recover(w, -1);
+		return;
+	}
+	if (r) {
+		free(xml);
+		live_fail(w, "op %zu 'restore': the dump of the committed "
+			  "metadata: %d (%s)", (size_t)(ro - w->res->ops), r,
+			  pd_strerror(r));
+		return;
+	}
+	w->dump = xml;
+	w->dump_len = len;
+	do_commit_with(w, ro, NULL);
+	w->dump = NULL;
+	free(xml);
+}
+
 /* What a metadata snapshot view opened at block (0: the one the
  * superblock names) shows: its devices and mappings, pool values, and its
  * two data counts (the free one's answer in v->free_r). */
@@ -1914,7 +2008,8 @@ static void exec_refused(struct run *w, struct run_op *ro)
 	p.data_block_size = (uint32_t)ro->op.a;	/* parsed <= UINT32_MAX */
 	if (ro->op.kind == OP_FORMAT) {
 		p.nr_data_blocks = ro->op.b;
-		want = oracle_format(ro->op.a, ro->op.b);
+		p.read_only = ro->op.read_only;
+		want = oracle_format(ro->op.a, ro->op.b, ro->op.read_only);
 	} else {
 		want = ro->op.a != w->params.data_block_size ? -EINVAL : 0;
 	}
@@ -2058,6 +2153,9 @@ static void exec_op(struct run *w, const struct op *op)
 		}
 		do_commit_with(w, ro, NULL);
 		break;
+	case OP_RESTORE:
+		exec_restore(w, ro);
+		break;
 	case OP_ABORT:
 		r = w->ops->abort(w->cl);
 		if (settle(w, ro, r, 0)) {
@@ -2082,10 +2180,13 @@ static void exec_op(struct run *w, const struct op *op)
 			live_fail(w, "out of memory");
 		break;
 	case OP_RESIZE_META:
-		r = op->a > bdev_nr_blocks(w->bd) ? bdev_resize(w->bd, op->a) : 0;
+		/* past-end: the device is not grown first (a misuse) */
+		n = bdev_nr_blocks(w->bd);
+		r = op->a > n && !op->past_end ? bdev_resize(w->bd, op->a) : 0;
 		if (!r)
 			r = w->ops->resize_metadata(w->cl, op->a);
-		want = injected(w, r) ? 0 : oracle_resize_meta(w->model, op->a);
+		want = injected(w, r) ? 0 : op->a > bdev_nr_blocks(w->bd) ?
+		       -EINVAL : oracle_resize_meta(w->model, op->a);
 		if (r == -ENOSPC && want == -ENOSPC) {
 			/* too small to hold its own new bitmap: dm-thin aborts
 			 * (metadata_operation_failed) and waits for a grow */

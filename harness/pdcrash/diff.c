@@ -121,6 +121,9 @@ static const struct diff_cause causes[] = {
 	{ "free-metadata-layout", "the status op's free metadata blocks: once "
 	  "a remove has laid the metadata out differently (range-remove), the "
 	  "two use other numbers of blocks" },
+	{ "no-restore-api", "the restore op rebuilds the pool with calls the "
+	  "kernel's metadata API does not have (setting a device's details, "
+	  "a mapping's time: K16): run on neither" },
 };
 
 const struct diff_cause *diff_cause_find(const struct diff_cause *table,
@@ -945,6 +948,13 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 		       df->sc->name, idx, ob);
 		return 0;
 	}
+	if (op->kind == OP_RESTORE && (!s[0].ops->rebuild ||
+					 !s[1].ops->rebuild)) {
+		printf("  %s: op %zu 'restore': not run: explained: "
+		       "no-restore-api (a backend without the rebuild "
+		       "calls, client.h K16)\n", df->sc->name, idx);
+		return 0;
+	}
 	if (op->kind == OP_STATUS)
 		return status_both(df, idx, op);
 	if (op->kind == OP_FIND_RANGE)
@@ -1012,7 +1022,7 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 			r[i] = o->resize_data(c, op->a);
 			break;
 		case OP_RESIZE_META:
-			if (op->a > bdev_nr_blocks(s[i].bd))
+			if (op->a > bdev_nr_blocks(s[i].bd) && !op->past_end)
 				r[i] = bdev_resize(s[i].bd, op->a);
 			if (!r[i])
 				r[i] = o->resize_metadata(c, op->a);

@@ -34,6 +34,7 @@
 #include "errors.h"
 #include "pdtool.h"
 #include "thin.h"
+#include "thin_xml.h"
 
 
 static const char dump_help[] =
@@ -107,8 +108,9 @@ static int on_mapping(void *ctx, uint64_t vblock, pd_block_t data_block,
 	return 0;
 }
 
-static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
-		     struct dump_ctx *dcp, const char *path)
+/* The XML of pool; 0 or the core's -errno (the output is then cut short). */
+static int dump_xml(struct thin_pool *pool, const struct thin_sb_info *sb,
+		    const struct dump_ctx *dcp)
 {
 	struct dump_ctx dc = *dcp;
 	FILE *out = dc.out;
@@ -117,13 +119,12 @@ static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
 	size_t nr = 0;
 	int r;
 
-	pd_damage_clear(thin_damage(pool));
 	r = thin_get_nr_data_blocks(pool, &nr_data);
 	if (r)
-		goto out_fail;
+		return r;
 	r = thin_list_devs_alloc(pool, &devs, &nr);
 	if (r)
-		goto out_fail;
+		return r;
 	fprintf(out,
 		"<superblock uuid=\"\" time=\"%" PRIu32 "\" transaction=\"%" PRIu64 "\" flags=\"%" PRIu32 "\" version=\"%" PRIu32 "\" data_block_size=\"%" PRIu32 "\" nr_data_blocks=\"%" PRIu64 "\">\n",
 		sb->time, sb->trans_id, sb->flags, sb->version,
@@ -149,12 +150,28 @@ static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
 		fputs("  </device>\n", out);
 	}
 	fputs("</superblock>\n", out);
-	free(devs);
-	return 0;
-
 out_free:
 	free(devs);
-out_fail:
+	return r;
+}
+
+int thin_xml_dump(struct thin_pool *pool, const struct thin_sb_info *sb,
+		  FILE *out)
+{
+	struct dump_ctx dc = { .out = out };
+
+	return dump_xml(pool, sb, &dc);
+}
+
+static int dump_pool(struct thin_pool *pool, const struct thin_sb_info *sb,
+		     struct dump_ctx *dc, const char *path)
+{
+	int r;
+
+	pd_damage_clear(thin_damage(pool));
+	r = dump_xml(pool, sb, dc);
+	if (!r)
+		return 0;
 	fprintf(stderr, "pdtool dump: '%s': %s: %s\n", path,
 		r == -ENOMEM ? "out of memory" : "damaged metadata",
 		pdtool_damage_text(thin_damage(pool), r));

@@ -36,6 +36,7 @@
 #include "errors.h"
 #include "pdtool.h"
 #include "thin.h"
+#include "thin_xml.h"
 #include "util.h"
 #include "xml.h"
 
@@ -79,7 +80,11 @@ struct parser {
 	struct xml_reader *xp;
 	const char *path;
 	int count_only;			/* first pass: sizes only */
+	int into;			/* thin_xml_rebuild: the pool is open */
+	int quiet;			/* messages into msg only */
 	int failed;			/* 2 bad XML, 1 core failure */
+	int core_r;			/* the core's -errno of a failure 1 */
+	char msg[256];			/* the first failure */
 	int depth_in;			/* 0 none, 1 superblock, 2 device, 3 mapping */
 	int seen_superblock;
 
@@ -107,12 +112,12 @@ static void xml_fail(struct parser *p, int code, const char *fmt, ...)
 	if (p->failed)
 		return;
 	p->failed = code;
-	fprintf(stderr, "pdtool restore: %s:%lu: ", p->path,
-		xml_line(p->xp));
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (!p->quiet)
+		fprintf(stderr, "pdtool restore: %s:%lu: %s\n", p->path,
+			xml_line(p->xp), p->msg);
 }
 
 static const char *find_attr(const char **attrs, const char *name)
@@ -166,13 +171,36 @@ static int get_num(struct parser *p, const char *el, const char **attrs,
 
 static void core_fail(struct parser *p, const char *what, int r)
 {
-	const char *hint = r == -ENOSPC ?
+	const char *hint = r == -ENOSPC && !p->into ?
 		" (is the output large enough for this metadata?)" : "";
 
+	if (!p->failed)
+		p->core_r = r;
 	xml_fail(p, 1, "%s: %s%s", what, pd_strerror(r), hint);
 }
 
-/* The pool, formatted when <superblock> is seen (second pass). */
+/* thin_xml_rebuild: the dump must be of a pool of the open one's sizes. */
+static int same_sizes(struct parser *p)
+{
+	uint32_t dbs;
+	pd_block_t nr_data;
+	int r = thin_get_data_block_size(p->pool, &dbs) ?:
+		thin_get_nr_data_blocks(p->pool, &nr_data);
+
+	if (r) {
+		core_fail(p, "cannot read the pool's sizes", r);
+		return 0;
+	}
+	if (dbs == p->dbs && nr_data == p->nr_data)
+		return 1;
+	xml_fail(p, 2, "a dump of data_block_size %" PRIu64 ", nr_data_blocks %"
+		 PRIu64 " for a pool of %" PRIu32 ", %" PRIu64, p->dbs,
+		 p->nr_data, dbs, (uint64_t)nr_data);
+	return 0;
+}
+
+/* The pool, formatted when <superblock> is seen (second pass), or the
+ * open one of thin_xml_rebuild. */
 static void start_pool(struct parser *p)
 {
 	struct thin_pool_params params = { 0 };
@@ -181,7 +209,9 @@ static void start_pool(struct parser *p)
 
 	params.data_block_size = (uint32_t)p->dbs;
 	params.nr_data_blocks = p->nr_data;
-	r = thin_pool_format(p->bd, &params, &p->pool);
+	if (p->into && !same_sizes(p))
+		return;
+	r = p->into ? 0 : thin_pool_format(p->bd, &params, &p->pool);
 	if (r) {
 		char what[128];
 
@@ -232,7 +262,7 @@ static void on_superblock(struct parser *p, const char **attrs)
 	    get_num(p, "superblock", attrs, "nr_data_blocks", UINT64_MAX,
 		    NULL, &p->nr_data))
 		return;
-	if (find_attr(attrs, "metadata_snap"))
+	if (find_attr(attrs, "metadata_snap") && !p->quiet)
 		fprintf(stderr, "pdtool restore: %s: metadata_snap ignored (no snapshot is restored)\n",
 			p->path);
 	if (ov->has_trans_id)
@@ -380,6 +410,51 @@ static int parse_file(struct parser *p)
 		p->failed = 2;
 	}
 	return p->failed;
+}
+
+int thin_xml_rebuild(struct thin_pool *pool, const char *xml, size_t len,
+		     const char *name, char *msg, size_t msglen)
+{
+	static const struct overrides none;
+	struct parser p;
+	struct xml_handler h = { &p, start_el, end_el };
+	uint64_t *devs = NULL;
+	size_t nr = 0;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.path = name;
+	p.ov = &none;
+	p.pool = pool;
+	p.into = 1;
+	p.quiet = 1;
+	/* Every device goes first: their trees are freed in this
+	 * transaction and the dump's are built anew beside them. */
+	r = thin_list_devs_alloc(pool, &devs, &nr);
+	for (size_t i = 0; !r && i < nr; i++)
+		r = thin_delete(pool, devs[i]);
+	free(devs);
+	if (r) {
+		snprintf(msg, msglen, "cannot drop the pool's devices: %s",
+			 pd_strerror(r));
+		return r;
+	}
+	r = xml_reader_create(&h, &p.xp);
+	if (r) {
+		snprintf(msg, msglen, "%s", pd_strerror(r));
+		return r;
+	}
+	r = xml_feed(p.xp, xml, len, 1);
+	if (r == XML_ERR)
+		xml_fail(&p, 2, "%s", xml_error(p.xp));
+	else if (!r && !p.seen_superblock)
+		xml_fail(&p, 2, "no <superblock> element");
+	if (p.failed)
+		snprintf(msg, msglen, "%s:%lu: %s", name, xml_line(p.xp), p.msg);
+	xml_reader_destroy(p.xp);
+	if (p.failed)
+		return p.failed == 1 ? p.core_r : -EINVAL;
+	return r;	/* 0 or -ENOMEM */
 }
 
 /*

@@ -124,6 +124,16 @@ REASONS = (
 )
 
 
+# thin_insert_raw, thin_set_dev_info and thin_set_time on a failed pool.
+RESTORE_MAY_WRITE = (
+    "a failed pool (may_write: -EIO; never read-only there): the restore "
+    "op's rebuild (harness/pdtool/thin_xml.h thin_xml_rebuild) stops at "
+    "its first error, and it lists and deletes the devices first, so a "
+    "pool failed before it fails those calls; the failed-pool probe "
+    "(workload.c probe_failed_pool) makes only the calls dm-thin makes, "
+    "and the restore API is a repair tool's")
+
+
 # Real reasons, read from the code (checked when this table was written):
 # (file, function regex or None, line-text regex or None, reason[, regex
 # of the line before]).  The first match wins, before the
@@ -167,11 +177,6 @@ EXPLAINED = (
      "tests/unit/test_tree_check.c"),
     ("core/bt_spine.c", r"^bt_node_upper_bound$", None,
      "no caller in core/: kept for tests/unit/test_bt.c"),
-    ("core/sm_common.c", r"^sm_ll_insert$", None,
-     "set_count's back end: no thin_* op sets a count directly (restore "
-     "builds counts through inc); tests/unit/test_sm.c calls it"),
-    ("core/sm_(disk|metadata).c", r"^(smd|smm|boot)_set_count$", None,
-     "set_count: no thin_* op calls it; tests/unit/test_sm.c does"),
     ("core/sm_disk.c", r"^smd_get_nr_free$", r"old->nr_allocated >",
      "a damaged data space-map root (more allocated than it has blocks): "
      "crash states never hold one; tests/unit/test_sm.c"),
@@ -200,9 +205,28 @@ EXPLAINED = (
     ("core/sm_disk.c", r"^smd_count_is_more_than_one$", None,
      "asked by tm.c of the metadata space map only (tm_block_is_shared, "
      "shadowing); the data space map never: tests/unit/test_sm.c"),
-    ("core/thin.c", r"^(thin_insert_raw|thin_set_dev_info|thin_set_time)$",
-     None, "restore API: pdtool restore (harness/pdtool/restore.c, "
-     "tests/test_pdtool.py) and tests/unit/test_thin.c"),
+    # the restore API, which the restore op (workload.c exec_restore,
+    # scenarios/reach/restore.scn) drives through pdtool restore's builder
+    ("core/thin.c", r"^(thin_insert_raw|thin_set_time)$", r"^if \(r\)$",
+     RESTORE_MAY_WRITE),
+    ("core/thin.c", r"^thin_set_dev_info$", r"^if \(r\)$", RESTORE_MAY_WRITE,
+     r"may_write"),
+    ("core/thin.c", r"^thin_set_dev_info$", r"THIN_MAX_DEV_ID",
+     "caller misuse (-EINVAL): the restore builder (harness/pdtool/"
+     "restore.c on_device) refuses a dev_id past 2^24-1 before it calls, "
+     "and the dump it reads names existing devices only"),
+    ("core/thin.c", r"^thin_set_dev_info$", r"^if \(r\)$",
+     "a failed lookup in the details tree (dev_exists): in a restore it "
+     "answers -ENODATA for every device (the rebuild dropped them all "
+     "first) after reading blocks the deletes at its start shadowed, "
+     "still in the block manager's cache, so no read of the --io-errors "
+     "run fails there and nothing is allocated; tests/unit/test_faults_oom.c",
+     r"dev_exists"),
+    ("core/thin.c", r"^thin_set_dev_info$", r"!exists",
+     "the restore builder makes each device once (restore.c on_device "
+     "refuses a device that appears twice, and the rebuild dropped every "
+     "device first), so thin_set_dev_info always creates there; "
+     "tests/unit/test_tree_check.c sets the details of an existing device"),
     ("core/thin.c", r"^thin_pool_close$", None,
      "the close op closes only a healthy read-write pool: a failed pool is "
      "aborted first (client.h CL4) and the read-only pools of the check "
@@ -232,7 +256,10 @@ EXPLAINED = (
      "needs a mapping at vblock 2^64-1; the scenario grammar stops at "
      "2^64-2 (a range ending there would wrap the op's end)"),
     ("core/bt_remove.c", r"^bt_remove_range$", r"levels",
-     "caller misuse (-EINVAL): thin.c always passes its two-level info"),
+     "caller misuse (-EINVAL) no caller can make: the two callers pass "
+     "their own fixed infos, thin.c's two-level mapping info "
+     "(thin_remove_range) and array.c's one-level index info (the "
+     "dm-cache array's shrink)"),
     ("core/bt.c", r"^values_equal$", None,
      "every thin value type with a dec also has an equal (data mappings); "
      "the details and top-level types have no dec, so memcmp is never asked"),
@@ -262,10 +289,14 @@ EXPLAINED = (
     ("core/thin.c", None, r"pool->pre_commit",
      "no pre-commit callback: the harness has no data device to flush yet "
      "(DESIGN.md 10, in progress on another branch)"),
-    ("core/thin.c", None, r"p->flags & THIN_OPEN_READ_ONLY",
-     "caller misuse (-EINVAL): a read-only format; the client's format "
-     "takes no flags (client.h client_params), so the format op "
-     "(scenario.h) asks only for bad sizes; tests/unit/test_thin.c"),
+    ("core/thin.c", r"^insert_mapping$", r"data_block >= \(1ull << 40\)",
+     "a data block below the data space map's size but past 2^40 (the "
+     "40 bits a mapping packs it into): thin_pool_format and "
+     "thin_resize_data refuse more than 2^40 data blocks (the misuse ops "
+     "format data= and resize-data reach those refusals), so only a "
+     "damaged data space-map root, which thin_pool_open takes as it is, "
+     "could give the pool a bigger one, and recovery of a damaged image "
+     "(the damage step) inserts nothing"),
     ("core/thin.c", None, r"p->data_block_size|"
      r"p->nr_data_blocks >|dev > THIN_MAX_DEV_ID|nr_blocks > \(1ull << 40\)|"
      r"data_block >= nr_data|begin > end",
@@ -393,7 +424,7 @@ EXPLAINED = (
      "second would pass on"),
     ("core/sm_common.c", r"^load_ie$", r"index >= sm_nr_bitmaps",
      "defensive: every caller derives the index from a block below "
-     "nr_blocks (sm_ll_lookup_bitmap and sm_ll_insert check it, "
+     "nr_blocks (sm_ll_lookup_bitmap checks it, "
      "for_each_bitmap and check_no_zero run after check_range, "
      "sm_ll_find_free_block clamps its end); sm_ll_load_ie has no caller "
      "in core/"),
@@ -424,6 +455,15 @@ EXPLAINED = (
      "counts in between (the metadata map queues its recursive ops until "
      "the outermost call ends); only the planted bug dec-below-zero "
      "(core/mutant.h) takes it, under `make mutants`"),
+    ("core/sm_common.c", r"^check_range$", None,
+     "caller misuse (-EINVAL) no caller can make: sm_ll_inc and sm_ll_dec "
+     "get ranges inside the map only: the metadata space map checks its "
+     "own first (sm_metadata.c check_range) and queues only checked "
+     "ranges, new_block passes a block it found free, and the data space "
+     "map's come from thin_insert / thin_insert_raw (checked against the "
+     "data size in insert_mapping) and from the values of mapping leaves "
+     "(data_block_inc/dec), blocks an insert checked; the data device "
+     "never shrinks (thin_resize_data refuses it)"),
     ("core/sm_common.c", r"^check_no_zero$",
      r"i < n && !r|!sm_bitmap_get\(bitmap_cpayload",
      "defensive (SM4): no caller decrements a free block: every dec drops "
@@ -455,8 +495,8 @@ EXPLAINED = (
      "big for a suite that must stay fast"),
     ("core/sm_metadata.c", r"^out$", r"!smm->recursion_count|"
      r"smm->recursion_count == 1",
-     "dead in the crash suite: in() is called only at depth 0 (inc, dec, "
-     "new_block and set_count queue instead when recursing; apply_queue "
+     "dead in the crash suite: in() is called only at depth 0 (inc, dec "
+     "and new_block queue instead when recursing; apply_queue "
      "runs from create and from extend, which refuses to recurse), and "
      "each in() is paired with one out(), so out() always finds depth 1; "
      "only the unit-test hooks sm_metadata_enter/leave nest "
