@@ -576,7 +576,8 @@ static void probe_reads_before_abort(struct run *w)
 	const struct run_op *ro = res->nr_ops ? &res->ops[res->nr_ops - 1] : NULL;
 	enum op_kind k = ro ? ro->op.kind : OP_NR_KINDS;
 
-	if (!w->ops->failed_reads_hold || !w->cl || !device_kept_writes(w) ||
+	if (w->done || !w->ops->failed_reads_hold || !w->cl ||
+	    !device_kept_writes(w) ||
 	    (k != OP_CREATE && k != OP_SNAP && k != OP_DELETE && k != OP_MAP &&
 	     k != OP_WRITE && k != OP_UNMAP && k != OP_UNMAP_RANGE))
 		return;
