@@ -97,6 +97,28 @@ def test_kernel_replay_is_deterministic(backend):
     assert outs[0].stdout == outs[1].stdout
 
 
+@pytest.mark.parametrize("backend", KERNELS)
+def test_kernel_reads_before_abort_show_the_state_before(backend):
+    """client.h K16 on the kernel's own code: in mutants/delete-enospc the
+    last op, delete 2, runs out of metadata space (the kernel logs one
+    failed allocation, and the live run got as far as that op), so the
+    workload read the other devices before the abort, and they showed the
+    pool as before the delete (the live run agrees with its model).
+    Kernel mutant (h) fails those reads (make mutants, tests/mutants.py)."""
+    need(backend)
+    env = dict(os.environ, PDCRASH_KERNEL_LOG="1")
+    r = subprocess.run([PDCRASH, "replay",
+                        "mutants/delete-enospc@%s:s1:live:e0" % backend],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "outcome: agrees" in r.stdout
+    assert r.stderr.count("unable to allocate new metadata block") == 1
+    last = re.findall(r"-- op (\d+): (.*?)  \(line", r.stdout)[-1]
+    assert last[1] == "delete 2"
+    ran = re.search(r"^(\d+) ops ran", r.stdout, re.M)
+    assert ran and int(ran.group(1)) == int(last[0]) + 1
+
+
 def test_kernel_read_error_reaches_bug_on():
     """Finding (README, the kernel backend): on Linux 6.1, read error 11 of
     the snapshots+small workload makes a metadata space-map ref-count

@@ -390,4 +390,4 @@ def test_restore_under_faults(tmp_path, mode):
 def test_kernel_skips_restore_by_name(tmp_path):
     kernel_skips(scenario(tmp_path, RESTORE, "restore"),
                  r"restore\.scn:10: 'restore' skipped on backend "
-                 r"kernel-6\.1?2?: .*K16")
+                 r"kernel-6\.1?2?: .*K17")

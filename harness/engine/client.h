@@ -107,7 +107,26 @@
  *      not yet told apart from the adapter's own (the reopened pool's
  *      walk -EPROTO, reference counts wrong after a failed close's commit
  *      and reopen), so there it is skipped (close_under_faults = 0): open.
- *  K16 rebuild(): the kernel's metadata API has no call that sets a
+ *  K16 a failed op: the kernel's calls go on answering until the caller's
+ *      abort (pmd->fail_io is set only when an abort fails, K13), and
+ *      dm-thin reads through them in that window (another bio's map path
+ *      calls dm_thin_find_block before metadata_operation_failed aborts).
+ *      They show the state before the failed op for every device the op
+ *      does not name: dm_btree_insert and dm_btree_remove leave the root
+ *      they were given when they fail (dm_btree_remove since the fix "dm
+ *      btree remove: assign new_root only when removal succeeds", 2021;
+ *      kernel mutant remove-root-despite-failure undoes it), and the nodes
+ *      of the transaction they change in place (splits, rebalances) keep
+ *      every key whenever they stop.  Not the device a failed remove,
+ *      range remove, delete, create or snap names: __remove_range takes it
+ *      out of the top-level tree before it removes its mappings and puts
+ *      it back last; __delete_device frees its in-core entry and removes
+ *      its details before its mapping tree.  A failed insert leaves its
+ *      device as it was (its mapped count is raised only on success).  The
+ *      workload checks it on a backend that says so (failed_reads_hold;
+ *      workload.c probe_reads_before_abort); the core refuses every call
+ *      instead (TH4, failed_refuses).
+ *  K17 rebuild(): the kernel's metadata API has no call that sets a
  *      device's details or a mapping's time (thin_restore writes the
  *      metadata with a userspace library of its own), so the restore op
  *      runs on the core only (rebuild = NULL).
@@ -179,6 +198,9 @@ struct client_ops {
 					 * arguments with -EINVAL (K14) */
 	int close_under_faults;		/* the close op runs under injected
 					 * faults too (K15) */
+	int failed_reads_hold;		/* after a failed op and until the
+					 * abort, reads answer the state before
+					 * the op (K16) */
 	int (*format)(struct bdev *bd, const struct client_params *p,
 		      struct client **result);
 	int (*format_finish)(struct client *c, pd_block_t nr_data_blocks);
@@ -251,7 +273,7 @@ struct client_ops {
 	 * transaction; the caller commits (the scenario op restore).  Core:
 	 * pdtool restore's builder (harness/pdtool/thin_xml.h: thin_set_time,
 	 * thin_set_dev_info, thin_insert_raw), c->msg saying what failed.
-	 * NULL where the backend has no such calls (K16). */
+	 * NULL where the backend has no such calls (K17). */
 	int (*rebuild)(struct client *c, const char *xml, size_t len);
 };
 

@@ -44,7 +44,7 @@
  *                        writes one: a format in place would overwrite
  *                        blocks the committed superblock still names, so
  *                        a cut in it would show neither state.  Kernel
- *                        backends skip it (client.h K16)
+ *                        backends skip it (client.h K17)
  *   trans-id N [from=M]  set the transaction id to N, giving the current one
  *                        (M with from=: -EINVAL unless M is current, the
  *                        kernel's "mismatched transaction id")

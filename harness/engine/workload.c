@@ -491,6 +491,120 @@ static void probe_failed_pool(struct run *w)
 			  (unsigned long long)simdisk_nr_ops(w->res->sd) - 1);
 }
 
+/* The device still holds what the pool last wrote and reads it back: no
+ * fault of this run loses, tears or flips a metadata write (a read error
+ * fails a read and changes nothing). */
+static int device_kept_writes(const struct run *w)
+{
+	enum fault_kind k = w->cfg->fault.kind;
+	const char *f = w->cfg->fiu_name;
+
+	if (f && strcmp(f, FP_BDEV_READ) && strcmp(f, FP_SIMDISK_READ))
+		return 0;
+	return k == FAULT_NONE || k == FAULT_READ || fault_is_alloc(k) ||
+	       fault_is_data(k);
+}
+
+/* A device a failed op of this kind may leave changed part way in the
+ * kernel's own code (client.h K16), or that the model changed for it. */
+static int op_names_dev(const struct op *op, uint64_t dev)
+{
+	switch (op->kind) {
+	case OP_MAP:
+	case OP_WRITE:
+		return 0;	/* an insert keeps the root it failed on */
+	default:
+		return dev == op->a;
+	}
+}
+
+/* One read of the probe: 0 if it agrees with the model (got, or error
+ * want) or a read fault explains its error, else a live failure naming it. */
+static int probe_answer(struct run *w, const struct run_op *ro, uint64_t dev,
+			const char *what, int r, int want, uint64_t got,
+			uint64_t expect)
+{
+	char buf[128], was[64], now[64];
+
+	if (r == want && (r || got == expect))
+		return 0;
+	if (r == -EIO && w->cfg->fault.kind == FAULT_READ)
+		return 0;	/* a sticky read error: the read says so */
+	op_format(&ro->op, buf, sizeof(buf));
+	if (r)
+		snprintf(now, sizeof(now), "%s", pd_strerror(r));
+	else
+		snprintf(now, sizeof(now), "%llu", (unsigned long long)got);
+	if (want)
+		snprintf(was, sizeof(was), "%s", pd_strerror(want));
+	else
+		snprintf(was, sizeof(was), "%llu", (unsigned long long)expect);
+	live_fail(w, "op %zu '%s' failed, and before the abort dev %llu %s "
+		  "answers %s, %s before the op (client.h K16: until the abort "
+		  "the reads show the state before the failed op)",
+		  (size_t)(ro - w->res->ops), buf, (unsigned long long)dev, what,
+		  now, was);
+	return 1;
+}
+
+static int probe_vblock(struct run *w, const struct run_op *ro, uint64_t dev,
+			uint64_t vblock)
+{
+	struct thin_lookup_result lr;
+	uint64_t block = 0;
+	uint32_t t;
+	char what[64];
+	int want = oracle_lookup(w->model, dev, vblock, &block, &t);
+	int r = w->ops->lookup(w->cl, dev, vblock, &lr);
+
+	snprintf(what, sizeof(what), "vblock %llu", (unsigned long long)vblock);
+	return probe_answer(w, ro, dev, what, r, want, r ? 0 : lr.data_block,
+			    block);
+}
+
+/*
+ * A failed op, on a backend whose pool still answers reads until the
+ * caller's abort (client.h K16; the kernel, where dm-thin maps other bios
+ * through dm_thin_find_block in that window): every device the op does
+ * not name reads as before the op, by its mapped count and its lowest
+ * and highest mapping, and a map's own device by its vblock too.  The
+ * model is that state: the workload applies an op to it only once it
+ * succeeded, or (an -ENOSPC no fault injected) one that changes only the
+ * devices the op names.  Shared flags are not compared: a failed snap's
+ * model has its origin snapshotted.  Only where the device kept every
+ * write: a lost write-back leaves stale nodes that no op reported.
+ */
+static void probe_reads_before_abort(struct run *w)
+{
+	const struct run_result *res = w->res;
+	const struct run_op *ro = res->nr_ops ? &res->ops[res->nr_ops - 1] : NULL;
+	enum op_kind k = ro ? ro->op.kind : OP_NR_KINDS;
+
+	if (w->done || !w->ops->failed_reads_hold || !w->cl ||
+	    !device_kept_writes(w) ||
+	    (k != OP_CREATE && k != OP_SNAP && k != OP_DELETE && k != OP_MAP &&
+	     k != OP_WRITE && k != OP_UNMAP && k != OP_UNMAP_RANGE))
+		return;
+	w->aw.paused++;		/* the harness's probe, not the pool's calls */
+	for (size_t i = 0; i < oracle_nr_devs(w->model) && !w->done; i++) {
+		uint64_t dev = oracle_dev_at(w->model, i), lo, hi, n = 0;
+		int r;
+
+		if (op_names_dev(&ro->op, dev))
+			continue;
+		r = w->ops->mapped_count(w->cl, dev, &n);
+		if (probe_answer(w, ro, dev, "mapped count", r, 0, n,
+				 oracle_dev_mapped(w->model, dev)) || r)
+			continue;
+		if (!oracle_dev_range(w->model, dev, &lo, &hi) &&
+		    !probe_vblock(w, ro, dev, lo))
+			probe_vblock(w, ro, dev, hi);
+		if (!w->done && (k == OP_MAP || k == OP_WRITE) && ro->op.a == dev)
+			probe_vblock(w, ro, dev, ro->op.b);
+	}
+	w->aw.paused--;
+}
+
 /* After an injected error: abort, and follow the pool to whatever state
  * it reopened in.  cand is the index of the state a failed commit was
  * making (its digest already pushed), or -1 outside a commit. */
@@ -514,6 +628,7 @@ static void recover_inner(struct run *w, int64_t cand)
 		return;
 	}
 	probe_failed_pool(w);
+	probe_reads_before_abort(w);
 	if (w->done)
 		return;
 	r = w->ops->after_error(w->cl);
@@ -1623,7 +1738,7 @@ static void exec_restore(struct run *w, struct run_op *ro)
 	if (!w->ops->rebuild) {
 		note_skip(w, ro, "the kernel's metadata API has no call that "
 			  "sets a device's details or a mapping's time "
-			  "(client.h K16)");
+			  "(client.h K17)");
 		return;
 	}
 	do_commit(w, ro);

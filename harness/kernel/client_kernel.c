@@ -824,6 +824,7 @@ const struct client_ops KCLIENT_OPS = {
 	.message_commits = 1,			/* K8 */
 	.committed_only_queries = 1,		/* K1 */
 	.data_size_at_commit = 1,		/* K10 */
+	.failed_reads_hold = 1,			/* K16 */
 	.free_data_wraps = 1,			/* K11 */
 	.format = k_format,
 	.format_finish = k_format_finish,

@@ -123,7 +123,7 @@ static const struct diff_cause causes[] = {
 	  "two use other numbers of blocks" },
 	{ "no-restore-api", "the restore op rebuilds the pool with calls the "
 	  "kernel's metadata API does not have (setting a device's details, "
-	  "a mapping's time: K16): run on neither" },
+	  "a mapping's time: K17): run on neither" },
 };
 
 const struct diff_cause *diff_cause_find(const struct diff_cause *table,
@@ -952,7 +952,7 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 					 !s[1].ops->rebuild)) {
 		printf("  %s: op %zu 'restore': not run: explained: "
 		       "no-restore-api (a backend without the rebuild "
-		       "calls, client.h K16)\n", df->sc->name, idx);
+		       "calls, client.h K17)\n", df->sc->name, idx);
 		return 0;
 	}
 	if (op->kind == OP_STATUS)

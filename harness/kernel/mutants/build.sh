@@ -26,7 +26,7 @@ for name in "$@"; do
 	d=$B/kmutants/$name
 	[ -f "$p" ] || { echo "build.sh: no patch $p" >&2; exit 2; }
 	if ! cmp -s "$p" "$d/linux.patch" 2>/dev/null; then
-		rm -rf "$d/linux" "$d/kernel/custom" "$d/linux.patch"
+		rm -rf "$d/linux" "$d/kernel" "$d/linux.patch"
 		mkdir -p "$d/linux"
 		for m in Makefile LICENSES include drivers; do
 			cp -R "$SRC/$m" "$d/linux/"
