@@ -208,13 +208,6 @@ EXPLAINED = (
      "aborted first (client.h CL4) and the read-only pools of the check "
      "and meta-snap-check ops are destroyed; pdtool and "
      "tests/unit/test_thin.c close those"),
-    ("core/thin.c", r"^(commit_superblock_early|commit_copy_roots_locked|"
-     r"writeback_order_check|nonzero)$",
-     None, "a planted bug (core/mutant.h): runs only in the mutants build, "
-     "under `make mutants`"),
-    ("core/thin.c", None, r"early",
-     "the planted bug sm-root-before-pre-commit (core/mutant.h): only the "
-     "mutants build takes it, under `make mutants`"),
     ("core/thin.c", None, r"THIN_DEFAULT_CACHE_BLOCKS",
      "the harness always names a cache size (the scenario's, or 16 for "
      "NAME+small); pdtool and the unit tests take the default"),
