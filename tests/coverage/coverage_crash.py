@@ -165,8 +165,6 @@ EXPLAINED = (
      "crash state (beside core/check.c), and every state the model allows "
      "is whole committed trees; " + DAMAGE_TESTS + ", and "
      "tests/unit/test_tree_check.c"),
-    ("core/bt_spine.c", r"^bt_node_upper_bound$", None,
-     "no caller in core/: kept for tests/unit/test_bt.c"),
     ("core/sm_common.c", r"^sm_ll_insert$", None,
      "set_count's back end: no thin_* op sets a count directly (restore "
      "builds counts through inc); tests/unit/test_sm.c calls it"),
@@ -211,16 +209,27 @@ EXPLAINED = (
     ("core/thin.c", None, r"THIN_DEFAULT_CACHE_BLOCKS",
      "the harness always names a cache size (the scenario's, or 16 for "
      "NAME+small); pdtool and the unit tests take the default"),
-    ("core/bt.c", r"^split_two_into_three$", r"key < bt_node_key\(nodes\[1\], 0\)",
-     "dead by construction: the key routes to the current node rb, above "
-     "every key of its left sibling lb, and lb (full: no room for "
-     "SPACE_THRESHOLD) keeps more than the first third, so the key never "
-     "falls in the first third"),
+    ("core/bt.c", r"^split_two_into_three$",
+     r"key < bt_node_key\(nodes\[1\], 0\)|^if \(lb != keep\)$",
+     "the key routes to the current node rb: in a whole tree it is at or "
+     "above the parent's key for rb, so above every key of its left "
+     "sibling lb, and lb (full: no room for SPACE_THRESHOLD) keeps more "
+     "than the first third, so the key never falls in the first third "
+     "and lb is never kept; only a parent key below keys of lb (damage: "
+     "no damage kind lowers a separator, and the walk would refuse the "
+     "tree before the exercise inserts there) sends it there"),
     ("core/bt_remove.c", r"^(rebalance_children|do_leaf|remove_raw)$",
      r"i < 0",
-     "dead by construction: bt_remove and bt_remove_range look the key up "
-     "first (thin_remove too), so remove_present only descends towards a "
-     "key that is there"),
+     "a guard against damage the lookup before it does not refuse: "
+     "bt_remove and bt_remove_range look the key up first, so in a whole "
+     "tree remove_present only descends towards a key that is there; the "
+     "lookup's descent takes child 0 for a key below an internal node's "
+     "first key, and rebalancing moves entries by the parent's keys, so "
+     "a node whose first key is above keys of its first child (or a "
+     "sibling holding keys outside its range) sends the remove's descent "
+     "elsewhere; the damage step's exercise removes only mappings its "
+     "walk met, and the walk refuses such a subtree (a key outside its "
+     "parent's range) before it meets one"),
     ("core/bt_remove.c", r"^bt_remove_range$", r"found == UINT64_MAX",
      "needs a mapping at vblock 2^64-1; the scenario grammar stops at "
      "2^64-2 (a range ending there would wrap the op's end)"),
@@ -298,13 +307,11 @@ EXPLAINED = (
      "out_unlock_sibling path needs a failed allocation (-ENOMEM, -ENOSPC)"),
     # --- issue 10 (Reach): the branches no workload reached, read from
     # the code.
-    ("core/(bt|bt_remove).c", r"^(insert_raw|remove_raw)$",
-     r"bt_spine_parent\(s\) && i >= 0",
-     "dead by construction: *index is -1 only on the first step of level "
-     "0, when the spine holds no node yet (no parent); every later step "
-     "has i >= 0 (the next level starts from the slot its key has in the "
-     "leaf above; insert_raw lowers key 0 and clamps a negative "
-     "lower_bound to 0, remove_raw answers -ENODATA for one)"),
+    ("core/(bt|bt_walk).c", r"^(bt_empty|bt_lookup|bt_lookup_next|find_key|"
+     r"bt_insert|bt_del|bt_walk|bt_check)$", r"bt_info_ok",
+     "caller misuse (-EINVAL): every bt_info in core/ is built at create or "
+     "open with its levels and value size fixed (thin.c, sm_common.c, "
+     "array.c), never from metadata; tests/unit/test_bt.c passes bad ones"),
     ("core/bt.c", r"^bt_insert$", r"need_insert\(n, keys\[level\]",
      "dead for thin, the only two-level tree (pool->info): insert_mapping "
      "asks get_dev first, and a device in the in-core list or the details "
@@ -313,14 +320,15 @@ EXPLAINED = (
      "error in between poisons the pool), so the upper level holds the key"),
     # find_edge serves bt_lookup_next (thin's range removal: the lowest
     # key right of a hole between leaves, scenarios/reach/leaf-edges) and
-    # find_key (bt_find_lowest/highest_key, on no thin path: see above).
+    # find_key (bt_find_highest_key: thin_get_highest_mapped).
     ("core/bt.c", r"^find_edge$", r"highest \? nr - 1 : 0|^if \(value\)$",
      "only find_key asks for the highest key, or for no value; "
      "bt_lookup_next asks for the lowest key and its value"),
-    ("core/bt.c", r"^find_edge$", r"child && !bt_block_in_range",
-     "child is 0 only for the root find_key starts from (no thin path); a "
-     "child out of range is corrupt metadata (CK2), which crash states "
-     "never hold; " + DAMAGE_TESTS),
+    ("core/bt.c", r"^find_edge$", r"child && !bt_(block|child)_in_range|"
+     r"return child \? bt_child_err",
+     "child is 0 only for the root of a one-level tree's find_key: thin's "
+     "find_key (thin_get_highest_mapped) is on the two-level pool->info, "
+     "whose bottom root a leaf names; tests/unit/test_bt.c"),
     ("core/bt.c", r"^find_edge$", r"^if \(!nr\) \{$|is_root && depth == 1",
      "an empty node: bt_lookup_next starts from a child subtree, and a "
      "non-root node holds at least max/3 entries (CK3, in every state); "
@@ -339,11 +347,6 @@ EXPLAINED = (
      r"^if \(!(s->bufs\[s->top\]|t->bufs\[depth\])\)$",
      "allocation failure (-ENOMEM): " + ALLOC_SWEEP + "; the core/alloc "
      "libfiu point reaches it in tests/unit/test_faults_oom.c"),
-    ("core/bt.c", r"^del_run$", r"f->level \+ 1 == info->levels && vt->dec",
-     "dead by construction: the last arm meets a leaf with cur == 0 and "
-     "nr > 0 only at the bottom level; a leaf of an upper level with "
-     "entries takes the middle arm first (each entry's subtree pushed, "
-     "cur advanced to nr)"),
     ("core/bt_spine.c", r"^bt_node_insert_at$", r"nr >= bt_node_max\(n\)",
      "defensive: every caller made room first (insert_raw splits or "
      "rebalances a full node on the way down, so the leaf, and the parent "
@@ -446,14 +449,6 @@ EXPLAINED = (
      "ref-count tree of two levels: more than 336 metadata blocks with "
      "counts of 3 or more (some 42000 mappings shared three ways), too "
      "big for a suite that must stay fast"),
-    ("core/sm_metadata.c", r"^out$", r"!smm->recursion_count|"
-     r"smm->recursion_count == 1",
-     "dead in the crash suite: in() is called only at depth 0 (inc, dec, "
-     "new_block and set_count queue instead when recursing; apply_queue "
-     "runs from create and from extend, which refuses to recurse), and "
-     "each in() is paired with one out(), so out() always finds depth 1; "
-     "only the unit-test hooks sm_metadata_enter/leave nest "
-     "(tests/unit/test_sm.c)"),
     ("core/sm_metadata.c", r"^smm_count_is_more_than_one$", r"adj > 1",
      "dead in the crash suite: a block gets at most one queued inc: "
      "new_block queues one for the block it hands out (and MS2 never hands "
