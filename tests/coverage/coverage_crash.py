@@ -230,6 +230,25 @@ EXPLAINED = (
      "elsewhere; the damage step's exercise removes only mappings its "
      "walk met, and the walk refuses such a subtree (a key outside its "
      "parent's range) before it meets one"),
+    ("core/bt_remove.c", r"^bt_remove_range$",
+     r"found < k\[last\]|r \|\| found >= end_key",
+     "bt_lookup_next failing, or answering a key below the one asked, in "
+     "the middle of a range: damage right of the path the first lookup "
+     "took (a child holding keys below its parent's key for it); the "
+     "damage step's exercise removes a range up to the middle of what its "
+     "walk met, and the walk stops at such damage before it"),
+    ("core/bt_remove.c", r"^absorb_child$", r">= bm_nr_blocks",
+     "behind the lookup bt_remove makes first: it reads the same only "
+     "child and refuses one outside the device (the one-child-parent "
+     "damage kind reaches the seen half of this check)"),
+    ("core/bt_spine.c", r"^bt_node_redistribute$", r"count > 3",
+     "a guard of the function's stack buffers (three nodes' worth): every "
+     "caller in core/ passes 2 or 3, as constants"),
+    ("core/bt_walk.c", r"^trav_damage$", r"^if \(depth\)$",
+     "depth 0 is the root of level 0, which no check of trav_node refuses "
+     "(its key range is unbounded, a cycle needs a parent, and it is "
+     "exempt from BT2) but the planted bug bt-check-root-occupancy "
+     "(core/mutant.h) of the mutants build"),
     ("core/bt_remove.c", r"^bt_remove_range$", r"found == UINT64_MAX",
      "needs a mapping at vblock 2^64-1; the scenario grammar stops at "
      "2^64-2 (a range ending there would wrap the op's end)"),
@@ -330,9 +349,12 @@ EXPLAINED = (
      "find_key (thin_get_highest_mapped) is on the two-level pool->info, "
      "whose bottom root a leaf names; tests/unit/test_bt.c"),
     ("core/bt.c", r"^find_edge$", r"^if \(!nr\) \{$|is_root && depth == 1",
-     "an empty node: bt_lookup_next starts from a child subtree, and a "
-     "non-root node holds at least max/3 entries (CK3, in every state); "
-     "an empty root (-ENODATA) is find_key's case"),
+     "an empty node right of bt_lookup_next's path (a non-root node holds "
+     "at least max/3 entries, CK3, in every crash state; nr-zero damage "
+     "makes one): the damage step's exercise asks bt_lookup_next only "
+     "inside what its walk met (find_mapped_range from the lowest block, "
+     "remove_range up to the middle), and the walk stops at such a node "
+     "first; an empty root (-ENODATA) is find_key's case"),
     ("core/bt.c", r"^find_edge$", r"^if \(bt_node_is_leaf\(n\)\) \{$",
      "an internal node right of the path needs a tree of three levels "
      "(the leaf the descent lands in is the last child of its parent): "
