@@ -409,6 +409,26 @@ EXPLAINED = (
      "(max/3) >= 2 * (max/3 + 1) for every node size (max/3 >= 42): the "
      "merge arm never runs, nor does the first drop_child whose error the "
      "second would pass on"),
+    ("core/sm_common.c", r"^load_ie$", r"index >= SM_MAX_METADATA_BITMAPS",
+     "a guard of the metadata index block's bounds, behind the checks "
+     "that keep the metadata map at 255 bitmaps at most: create clamps "
+     "it (SM_METADATA_MAX_BLOCKS), open refuses a larger block count (the "
+     "sb-meta-nr-huge damage is refused there) and extend refuses to "
+     "pass it, and the index asked is below the map's own bitmap count"),
+    ("core/sm_common.c", r"^save_ie$", r"index >= max_index_entries",
+     "a guard of the index's bounds: the callers save the entry of a "
+     "bitmap they just loaded (an index below the map's bitmap count) or "
+     "of a bitmap extend adds after its own check of the same bound"),
+    ("core/sm_common.c", r"^ll_open$", r"!root \|\| len < SM_ROOT_SIZE",
+     "caller misuse: sm_disk_open and tm_open_with_sm pass the "
+     "superblock's space-map root field, SM_ROOT_SIZE bytes"),
+    ("core/sm_common.c", r"^sm_ll_extend$", r"bitmaps > max_index_entries",
+     "a metadata device over 255 bitmaps (16 GiB): the scenario grammar "
+     "caps `pool meta=` at SM_METADATA_MAX_BLOCKS and resize-meta cannot "
+     "pass the device; the data map has no such bound"),
+    ("core/sm_common.c", r"^sm_ll_copy_root$", r"max < SM_ROOT_SIZE",
+     "caller misuse: every sm_copy_root caller (thin.c, cache.c) passes "
+     "SM_ROOT_SIZE bytes"),
     ("core/sm_common.c", r"^load_ie$", r"index >= sm_nr_bitmaps",
      "defensive: every caller derives the index from a block below "
      "nr_blocks (sm_ll_lookup_bitmap and sm_ll_insert check it, "
