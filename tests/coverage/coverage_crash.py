@@ -411,7 +411,11 @@ EXPLAINED = (
      "under CHECK_STRICT, holds it in every state), so total >= 3 * "
      "(max/3) >= 2 * (max/3 + 1) for every node size (max/3 >= 42): the "
      "merge arm never runs, nor does the first drop_child whose error the "
-     "second would pass on"),
+     "second would pass on, in any crash state; it stays for damage: a "
+     "node left with too few entries (nr-zero) beside two siblings near "
+     "max/3 takes it, and the kernel's rebalance has the same arm; no "
+     "image of the damage step has such siblings where its exercise "
+     "removes"),
     ("core/sm_common.c", r"^load_ie$", r"index >= SM_MAX_METADATA_BITMAPS",
      "a guard of the metadata index block's bounds, behind the checks "
      "that keep the metadata map at 255 bitmaps at most: create clamps "
