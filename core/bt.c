@@ -37,14 +37,14 @@
 
 /* --- empty tree --------------------------------------------------------- */
 
+/* vsize is a level's value size of an info bt_info_ok accepted (both
+ * callers check it first), so a node of it holds at least 3 entries. */
 static int new_empty_leaf(struct transaction_manager *tm, uint32_t vsize,
 			  pd_block_t *root)
 {
 	struct bm_block *blk;
 	int r;
 
-	if (bt_max_entries(vsize) < 3)
-		return -EINVAL;
 	r = bt_new_node(tm, &blk);
 	if (r)
 		return r;
@@ -423,24 +423,22 @@ static int split_one_into_two(struct shadow_spine *s, uint32_t pi,
 	return 0;
 }
 
+/*
+ * The current node (full) and its full left sibling become three.  Only
+ * rebalance_or_split calls this, with 0 < pi < nr_parent - 1 (a node at
+ * either edge is split one into two), so the sibling is always the left
+ * one and the current node the right one of the pair.
+ */
 static int split_two_into_three(struct shadow_spine *s,
 				const struct bt_value_type *vt,
 				uint32_t leaf_vsize, uint32_t pi, uint64_t key)
 {
 	uint8_t *parent = bm_block_data(bt_spine_parent(s)), *nodes[3], loc[8];
-	struct bm_block *cur = bt_spine_current(s), *lb, *mb, *rb, *keep;
-	uint32_t middle_index, total, t[3];
+	struct bm_block *rb = bt_spine_current(s), *lb, *mb, *keep;
+	uint32_t total, t[3];
 	int r;
 
-	if (pi == 0) {
-		middle_index = 1;
-		lb = cur;
-		r = bt_shadow_child(s, parent, pi + 1, vt, leaf_vsize, &rb);
-	} else {
-		middle_index = pi;
-		rb = cur;
-		r = bt_shadow_child(s, parent, pi - 1, vt, leaf_vsize, &lb);
-	}
+	r = bt_shadow_child(s, parent, pi - 1, vt, leaf_vsize, &lb);
 	if (r)
 		return r;
 	r = bt_new_node(s->tm, &mb);
@@ -456,9 +454,9 @@ static int split_two_into_three(struct shadow_spine *s,
 	t[2] = total - t[0] - t[1];
 	bt_node_redistribute(nodes, 3, t);
 
-	bt_node_set_key(parent, middle_index, bt_node_key(nodes[2], 0));
+	bt_node_set_key(parent, pi, bt_node_key(nodes[2], 0));
 	le64_put(loc, bm_block_location(mb));
-	r = bt_node_insert_at(parent, middle_index, bt_node_key(nodes[1], 0), loc);
+	r = bt_node_insert_at(parent, pi, bt_node_key(nodes[1], 0), loc);
 	if (r) {
 		tm_unlock(s->tm, mb);
 		goto out_unlock_sibling;
@@ -469,21 +467,20 @@ static int split_two_into_three(struct shadow_spine *s,
 		keep = mb;
 	else
 		keep = rb;
-	if (lb != keep && lb != cur)
+	if (lb != keep)
 		tm_unlock(s->tm, lb);
 	if (mb != keep)
 		tm_unlock(s->tm, mb);
-	if (rb != keep && rb != cur)
-		tm_unlock(s->tm, rb);
-	spine_switch(s, keep, keep == cur ? NULL : cur);
+	spine_switch(s, keep, keep == rb ? NULL : rb);
 	return 0;
 
 out_unlock_sibling:
-	tm_unlock(s->tm, pi == 0 ? rb : lb);
+	tm_unlock(s->tm, lb);
 	return r;
 }
 
-/* Free slots of node b (a sibling named by the parent). */
+/* Free slots of node b (a sibling named by the parent, which
+ * sibling_shared found inside the device). */
 static int node_free_space(struct shadow_spine *s, pd_block_t b,
 			   uint32_t leaf_vsize, uint32_t *space)
 {
@@ -491,7 +488,7 @@ static int node_free_space(struct shadow_spine *s, pd_block_t b,
 	const uint8_t *n;
 	int r;
 
-	if (!bt_block_in_range(s->tm, b) || bt_spine_seen(s, b))
+	if (bt_spine_seen(s, b))
 		return -EILSEQ;
 	r = bt_read_node(s->tm, b, leaf_vsize, &blk);
 	if (r)
@@ -576,23 +573,23 @@ static int has_space_for_insert(const uint8_t *n, uint64_t key)
  * Descend one level's tree from root towards key, shadowing and making
  * room.  *index is on entry the parent's slot pointing at root (-1: no
  * parent), on return the slot of key in the leaf: its index if present,
- * else where it goes.
+ * else where it goes.  The spine bounds the descent (BT5: a path of more
+ * than BT_MAX_DEPTH nodes over all levels is -EILSEQ), and i is a slot
+ * of the parent whenever the spine has one: -1 only on the first step of
+ * level 0.
  */
 static int insert_raw(struct shadow_spine *s, pd_block_t root,
 		      const struct bt_value_type *vt, uint32_t leaf_vsize,
 		      uint64_t key, int *index)
 {
 	int i = *index, top = 1, r;
-	unsigned depth = 0;
 	uint8_t *n;
 
 	for (;;) {
-		if (++depth > BT_MAX_DEPTH)
-			return -EILSEQ;
 		r = bt_spine_step(s, root, vt, leaf_vsize);
 		if (r)
 			return r;
-		if (bt_spine_parent(s) && i >= 0)
+		if (bt_spine_parent(s))
 			le64_put(bt_node_value(bm_block_data(bt_spine_parent(s)),
 					    (uint32_t)i),
 				 bm_block_location(bt_spine_current(s)));
@@ -789,8 +786,11 @@ static int del_run(struct del_stack *s, pd_block_t root)
 		} else {
 			const struct bt_value_type *vt = &info->value_type;
 
+			/* a leaf with entries gets here only at the
+			 * bottom level (an upper level's went down the arm
+			 * above), so its values are of info's type */
 			if (bt_node_is_leaf(f->n) && f->cur == 0 && nr &&
-			    f->level + 1 == info->levels && vt->dec) {
+			    vt->dec) {
 				r = vt->dec(vt->context, bt_node_cvalue(f->n, 0),
 					    nr);
 				if (r)

@@ -219,7 +219,9 @@ static int do_leaf(const uint8_t *n, uint64_t key, int *index)
 /*
  * Descend one level's tree from root to the leaf holding key, shadowing
  * and rebalancing on the way.  *index: on entry the parent's slot naming
- * root (-1: none), on return the key's slot in the leaf.
+ * root (-1: none), on return the key's slot in the leaf.  As in
+ * insert_raw, the spine bounds the descent (BT5) and i is a slot of the
+ * parent whenever the spine has one.
  */
 static int remove_raw(struct shadow_spine *s, const struct bt_value_type *vt,
 		      uint32_t leaf_vsize, pd_block_t root, uint64_t key,
@@ -228,13 +230,11 @@ static int remove_raw(struct shadow_spine *s, const struct bt_value_type *vt,
 	int i = *index, r;
 	const uint8_t *n;
 
-	for (unsigned depth = 1; ; depth++) {
-		if (depth > BT_MAX_DEPTH)
-			return -EILSEQ;
+	for (;;) {
 		r = bt_spine_step(s, root, vt, leaf_vsize);
 		if (r)
 			return r;
-		if (bt_spine_parent(s) && i >= 0)
+		if (bt_spine_parent(s))
 			le64_put(bt_node_value(bm_block_data(bt_spine_parent(s)),
 					    (uint32_t)i),
 				 bm_block_location(bt_spine_current(s)));

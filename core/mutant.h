@@ -6,6 +6,9 @@
  * leave a site inert.  Only the mutants build (make mutants: -DPD_MUTANTS,
  * build/pdcrash-mutants) compiles the sites in; every other build compiles
  * PD_MUTANT(...) to 0, so the bugs cannot be switched on by accident.
+ * Code that only a planted bug runs (a whole function, a call of one)
+ * sits inside #ifdef PD_MUTANTS as well, so product builds do not carry
+ * it.
  * The catalogue, with the names the command line uses, is
  * pd_mutant_names[] (same order as the list).
  */

@@ -212,8 +212,9 @@ static inline pd_block_t sm_nr_bitmaps(pd_block_t nr_blocks)
  * tm_create_with_sm / tm_open_with_sm): the number of deferred ops now
  * queued and the most ever queued (recursion, sm_metadata.c MS1-MS3).
  * enter/leave act as if a call of the space map were running, so that a
- * test can watch ops being queued; leave applies the queue when the
- * outermost level is left and returns what applying it returned.
+ * test can watch ops being queued (enter once: they do not nest, as the
+ * space map's own calls never do); leave applies the queue and returns
+ * what applying it returned.
  */
 unsigned sm_metadata_queue_len(struct space_map *sm);
 unsigned sm_metadata_queue_max(struct space_map *sm);

@@ -4,11 +4,11 @@
  * constructors that need it (tm_create_with_sm, tm_open_with_sm).
  *
  * Recursion.  Changing a bitmap or the ref-count tree takes new metadata
- * blocks (shadows), i.e. calls back into this space map.  A depth counter
- * is raised around every change of the ll (in()/out()); while it is
- * raised, inc/dec/new_block only queue a block op on a FIFO of
- * MAX_RECURSIVE_OPS entries (-ENOMEM when full).  The outermost out()
- * applies the queue in order, and whatever the application queues in turn,
+ * blocks (shadows), i.e. calls back into this space map.  A flag is
+ * raised around every change of the ll (in()/out()); while it is raised,
+ * inc/dec/new_block only queue a block op on a FIFO of
+ * MAX_RECURSIVE_OPS entries (-ENOMEM when full).  out() applies the
+ * queue in order, and whatever the application queues in turn,
  * until it is empty.  get_count and count_is_more_than_one add the queued
  * adjustments (the latter says "shared" for any bitmap value 3, without a
  * tree lookup).
@@ -53,7 +53,7 @@ struct sm_metadata {
 	struct ll_disk ll;
 	struct ll_disk old_ll;		/* at the last commit (SM1) */
 	pd_block_t begin;		/* allocation cursor (SM5) */
-	unsigned recursion_count;
+	int recursing;			/* inside an outermost call (in/out) */
 	pd_block_t allocated_this_transaction;
 	/* FIFO ring; one slot stays empty to tell full from empty */
 	unsigned q_begin, q_end;
@@ -142,26 +142,29 @@ static int apply_bops(struct sm_metadata *smm)
 	return 0;
 }
 
+/*
+ * An outermost call: in() is called only when not recursing (every op
+ * asks recursing() first and queues instead, apply_queue runs from
+ * create and from extend, which refuses to recurse), so the depth is 0
+ * or 1 and a flag keeps it.  out() applies what the call queued (MS1)
+ * while the flag still sends the changes that makes to the queue.
+ */
 static void in(struct sm_metadata *smm)
 {
-	smm->recursion_count++;
+	smm->recursing = 1;
 }
 
 static int out(struct sm_metadata *smm)
 {
-	int r = 0;
+	int r = apply_bops(smm);	/* MS1 */
 
-	if (!smm->recursion_count)
-		return -EINVAL;		/* lost track of the depth: a bug */
-	if (smm->recursion_count == 1)
-		r = apply_bops(smm);	/* MS1 */
-	smm->recursion_count--;
+	smm->recursing = 0;
 	return r;
 }
 
 static int recursing(const struct sm_metadata *smm)
 {
-	return smm->recursion_count > 0;
+	return smm->recursing;
 }
 
 static int combine(int r1, int r2)
@@ -531,7 +534,7 @@ static int smm_create(struct sm_metadata *smm, struct transaction_manager *tm,
 	int r;
 
 	smm->begin = superblock + 1;
-	smm->recursion_count = 0;
+	smm->recursing = 0;
 	smm->allocated_this_transaction = 0;
 	smm->q_begin = smm->q_end = 0;
 
@@ -564,7 +567,7 @@ static int smm_open(struct sm_metadata *smm, struct transaction_manager *tm,
 	if (r)
 		return r;
 	smm->begin = 0;
-	smm->recursion_count = 0;
+	smm->recursing = 0;
 	smm->allocated_this_transaction = 0;
 	smm->q_begin = smm->q_end = 0;
 	smm->old_ll = smm->ll;

@@ -562,6 +562,7 @@ out_free:
 	return r;
 }
 
+#ifdef PD_MUTANTS
 /*
  * Planted bug (mutant open-refuses-reordered-writeback): a check at open
  * built on a stronger crash model than the device gives.  Its author took
@@ -642,6 +643,7 @@ static int writeback_order_check(struct thin_pool *pool)
 	pd_free(d);
 	return r;
 }
+#endif /* PD_MUTANTS */
 
 int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
 		   struct thin_pool **result)
@@ -664,8 +666,10 @@ int thin_pool_open(struct bdev *bd, const struct thin_pool_params *p,
 		return thin_pool_format(bd, p, result);
 	}
 	r = open_objects(pool, p->data_block_size);
+#ifdef PD_MUTANTS
 	if (!r && PD_MUTANT(OPEN_REFUSES_REORDERED_WRITEBACK))
 		r = writeback_order_check(pool);	/* planted */
+#endif
 	if (r)
 		goto out_free;
 	*result = pool;
@@ -1502,6 +1506,22 @@ static int write_changed_details(struct thin_pool *pool)
 	return 0;
 }
 
+/* The last step of a commit (TH1): the superblock, filled with the
+ * roots saved after tm_pre_commit, goes out through tm_commit. */
+static int write_superblock(struct thin_pool *pool, const uint8_t *data_root,
+			    const uint8_t *meta_root)
+{
+	struct bm_block *sblock;
+	int r;
+
+	r = bm_write_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
+	if (r)
+		return r;
+	fill_superblock(pool, bm_block_data(sblock), data_root, meta_root);
+	return tm_commit(pool->tm, sblock);
+}
+
+#ifdef PD_MUTANTS
 /*
  * Planted bug (mutant superblock-despite-flush-error), the one the Linux fix
  * "dm transaction manager: fix corruption due to non-atomic transaction
@@ -1568,12 +1588,32 @@ static int commit_copy_roots_locked(struct thin_pool *pool)
 	return r;
 }
 
+/*
+ * Planted bug (mutant sm-root-before-pre-commit), the one the Linux fix
+ * "dm era: save spacemap metadata root after the pre-commit" repaired:
+ * the roots are saved before tm_pre_commit, which still moves the
+ * metadata space map, so the superblock names a stale root.
+ */
+static int commit_roots_before_pre_commit(struct thin_pool *pool)
+{
+	uint8_t data_root[SM_ROOT_SIZE], meta_root[SM_ROOT_SIZE];
+	int r;
+
+	r = save_sm_roots(pool, data_root, meta_root);
+	if (r)
+		return r;
+	r = tm_pre_commit(pool->tm);
+	if (r)
+		return r;
+	return write_superblock(pool, data_root, meta_root);
+}
+#endif /* PD_MUTANTS */
+
 /* TH1: the kernel's order, step by step. */
 static int commit_transaction(struct thin_pool *pool)
 {
 	uint8_t data_root[SM_ROOT_SIZE], meta_root[SM_ROOT_SIZE];
-	struct bm_block *sblock;
-	int early, r;
+	int r;
 
 	if (pool->pre_commit && !PD_MUTANT(NO_DATA_FLUSH_BEFORE_COMMIT)) {
 		r = pool->pre_commit(pool->pre_commit_ctx);
@@ -1586,25 +1626,21 @@ static int commit_transaction(struct thin_pool *pool)
 	r = sm_commit(pool->data_sm);
 	if (r)
 		return r;
+#ifdef PD_MUTANTS
 	if (PD_MUTANT(SUPERBLOCK_DESPITE_FLUSH_ERROR))
 		return commit_superblock_early(pool);	/* planted */
 	if (PD_MUTANT(SM_ROOTS_COPIED_UNDER_LOCK))
 		return commit_copy_roots_locked(pool);	/* planted */
-	early = PD_MUTANT(SM_ROOT_BEFORE_PRE_COMMIT);
-	if (early && (r = save_sm_roots(pool, data_root, meta_root)))
-		return r;	/* planted: the metadata root goes stale */
+	if (PD_MUTANT(SM_ROOT_BEFORE_PRE_COMMIT))
+		return commit_roots_before_pre_commit(pool);	/* planted */
+#endif
 	r = tm_pre_commit(pool->tm);
 	if (r)
 		return r;
-	if (!early)
-		r = save_sm_roots(pool, data_root, meta_root);	/* after pre_commit */
+	r = save_sm_roots(pool, data_root, meta_root);	/* after pre_commit */
 	if (r)
 		return r;
-	r = bm_write_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
-	if (r)
-		return r;
-	fill_superblock(pool, bm_block_data(sblock), data_root, meta_root);
-	return tm_commit(pool->tm, sblock);
+	return write_superblock(pool, data_root, meta_root);
 }
 
 int thin_commit(struct thin_pool *pool)

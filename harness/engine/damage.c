@@ -574,6 +574,19 @@ static int k_zero(struct dmg_at *a)
 	return 0;
 }
 
+/* An internal node left with one entry whose child is the node's own
+ * parent (a single-entry node is what remove absorbs, and through a
+ * parent that is a leaf of 8-byte values, the top level's, a lookup
+ * still goes). */
+static int k_one_child_parent(struct dmg_at *a)
+{
+	if (a->nr < 2 || a->nr > a->max || a->vs != 8 || !a->t->parent)
+		return -1;
+	le32_put(a->d + NO_NR, 1);
+	le64_put(a->d + NO_KEYS + 8u * a->max, a->t->parent);
+	return 0;
+}
+
 static int k_keys_swap(struct dmg_at *a)
 {
 	uint64_t k0 = le64_get(a->d + NO_KEYS), k1 = le64_get(a->d + NO_KEYS + 8);
@@ -771,6 +784,11 @@ static const struct dmg_kind kinds[] = {
 	     C_PTR, W_CHILD, 0, V_PARENT),
 	KIND("child-zero", "the last child pointer = block 0 (the "
 	     "superblock)", C_PTR, W_CHILD, 0, V_ZERO),
+	SPECIAL("one-child-parent", "nr_entries = 1 and that child = the "
+		"node's parent", C(INTERNAL), k_one_child_parent, 0, V_ZERO),
+	KIND("child0-zero", "the first child pointer = block 0 (the "
+	     "superblock; a full last leaf's left sibling when the parent has "
+	     "two)", C_PTR, W_CHILD0, 0, V_ZERO),
 	KIND("child-end", "the last child pointer = the first block past the "
 	     "end of the device", C_PTR, W_CHILD, 0, V_END),
 	KIND("child0-end", "the first child pointer = the first block past "
@@ -1112,6 +1130,8 @@ static void say(struct dmg_result *out, enum damage_outcome o,
 struct ex_dev {
 	uint64_t id, n, lo, hi;
 	pd_block_t lo_block, hi_block;
+	uint64_t core_hi;		/* highest_mapped's answer, */
+	int has_core_hi;		/* when the walk met no mapping */
 };
 
 struct ex {
@@ -1227,6 +1247,48 @@ static void ex_lookup(struct ex *x, uint64_t dev, uint64_t vblock,
 		 want_block == UINT64_MAX ? 0 : want_block);
 }
 
+/* The status-line and discard reads of one device: its highest mapped
+ * block (find_key's descent to the right edge, which a lookup does not
+ * take) and the mapped range from its lowest (bt_lookup_next); both must
+ * agree with the walk when it went through.  The range asked is one
+ * block, so the read costs two lookups whatever the device maps. */
+static void ex_reads(struct ex *x, struct ex_dev *d)
+{
+	struct thin_mapped_range mr;
+	uint64_t hi = 0;
+	int r;
+
+	r = x->cl->ops->highest_mapped(x->cl, d->id, &hi);
+	if (!r && !d->n) {
+		d->core_hi = hi;
+		d->has_core_hi = 1;
+	}
+	if (r && r != -ENODATA) {
+		ex_done(x, "highest_mapped", r);
+	} else if (x->walked && !x->err && (d->n ? r || hi != d->hi : !r)) {
+		x->err = 1;
+		snprintf(x->msg, sizeof(x->msg), "highest_mapped of device %"
+			 PRIu64 " gave %s%" PRIu64 ", the walk %s%" PRIu64, d->id,
+			 r ? "nothing" : "", r ? 0 : hi, d->n ? "" : "nothing",
+			 d->n ? d->hi : 0);
+	}
+	if (x->dead || !d->n || d->lo == UINT64_MAX)
+		return;
+	r = x->cl->ops->find_mapped_range(x->cl, d->id, d->lo, d->lo + 1, &mr);
+	if (r && r != -ENODATA) {
+		ex_done(x, "find_mapped_range", r);
+	} else if (x->walked && !x->err &&
+		   (r || mr.thin_begin != d->lo || mr.pool_begin != d->lo_block)) {
+		x->err = 1;
+		snprintf(x->msg, sizeof(x->msg), "find_mapped_range of device %"
+			 PRIu64 " from block %" PRIu64 " gave %s%" PRIu64 " -> %"
+			 PRIu64 ", the walk %" PRIu64 " -> %" PRIu64, d->id, d->lo,
+			 r ? "nothing " : "", r ? 0 : mr.thin_begin,
+			 r ? 0 : (uint64_t)mr.pool_begin, d->lo,
+			 (uint64_t)d->lo_block);
+	}
+}
+
 /*
  * The damage set the count of data block x->zeroed to 0 (bm-used-to-free).
  * When the walk met it mapped once and no metadata snapshot is held (its
@@ -1269,6 +1331,18 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 	if (!r && (!d->n || d->hi < UINT64_MAX))
 		r = x->cl->ops->insert(x->cl, d->id, d->n ? d->hi + 1 : 0, b);
 	ex_done(x, "insert", r);
+	/* where the walk met none of the device's mappings (damage on the
+	 * left of its tree), also past the highest the core answered: that
+	 * insert goes down the right of the tree, past the damage */
+	if (!x->dead && !d->n && d->has_core_hi && d->core_hi < UINT64_MAX) {
+		r = x->cl->ops->alloc_data_block(x->cl, &b);
+		if (!r)
+			r = x->cl->ops->insert(x->cl, d->id, d->core_hi + 1, b);
+		ex_done(x, "insert", r);
+	}
+	/* and the one mapping the core named there is removed */
+	if (!x->dead && !d->n && d->has_core_hi)
+		ex_done(x, "remove", x->cl->ops->remove(x->cl, d->id, d->core_hi));
 	if (!x->dead && d->n)
 		ex_done(x, "remove", x->cl->ops->remove(x->cl, d->id, d->lo));
 	if (!x->dead && d->n)
@@ -1277,14 +1351,16 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 }
 
 /*
- * The exercise (damage.h): the devices (the walk, else the device list,
- * else the details of ids 0..EX_DEVS-1), lookups of each one's lowest,
- * highest and one past the highest mapped block (they must agree with
- * the walk when it went through), an insert past the highest, removes of
- * the lowest and of a range, a snapshot of the first, a delete of the
- * last, the held metadata snapshot released (or one reserved), a data
- * device resize and a commit; after a failed step an abort, and on.  0, 1
- * a wrong answer, or the first -errno; msg says which step.
+ * The exercise (damage.h): the core's check of its trees, the devices
+ * (the walk, else the device list, else the details of ids
+ * 0..EX_DEVS-1), lookups of each one's lowest, highest and one past the
+ * highest mapped block (they must agree with the walk when it went
+ * through), its highest mapped block and the mapped range from its
+ * lowest (ex_reads), an insert past the highest, removes of the lowest
+ * and of a range, a snapshot of the first, a delete of the last, the
+ * held metadata snapshot released (or one reserved), a data device
+ * resize and a commit; after a failed step an abort, and on.  0, 1 a
+ * wrong answer, or the first -errno; msg says which step.
  */
 static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 		    size_t len, int *silent)
@@ -1296,6 +1372,11 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 	size_t nr_devs = 0;
 	int r;
 
+	/* the core's own check of its trees (bt_check's key ranges,
+	 * occupancy and leaf depths, TH2), which recovery runs only on an
+	 * image core/check.c passes */
+	if (cl->ops->check_trees)
+		ex_done(&x, "check_trees", cl->ops->check_trees(cl));
 	r = cl->ops->walk(cl, &walker, &x);
 	x.walked = !r;
 	ex_done(&x, "walk", r);
@@ -1319,7 +1400,7 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 			ex_done(&x, "dev_info", r);
 	}
 	for (size_t i = 0; i < x.nr && !x.dead; i++) {
-		const struct ex_dev *d = &x.dev[i];
+		struct ex_dev *d = &x.dev[i];
 
 		ex_lookup(&x, d->id, d->n ? d->lo : 0, d->n ? d->lo_block :
 			  UINT64_MAX);
@@ -1327,6 +1408,8 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 			ex_lookup(&x, d->id, d->hi, d->hi_block);
 		if (d->n && d->hi < UINT64_MAX)
 			ex_lookup(&x, d->id, d->hi + 1, UINT64_MAX);
+		if (!x.dead)
+			ex_reads(&x, d);
 	}
 	if (!x.dead)
 		ex_probe_zeroed(&x);

@@ -28,9 +28,11 @@
  * open; core/check.c (strict) on the image as damaged; the core reads the
  * whole pool (the oracle's digest walk) and it is compared with the
  * committed state; the continue step (a new device, mappings, a commit);
- * then the exercise: lookups, an insert, removes, a snapshot and a delete
- * on the existing devices, the held metadata snapshot read and released,
- * a commit (an abort after an error), so the damaged trees and space maps
+ * then the exercise: the core's check of its trees, lookups, the
+ * highest mapped block and a mapped range, an insert, removes, a
+ * snapshot and a delete on the existing devices, the held metadata
+ * snapshot read and released, a commit (an abort after an error), so
+ * the damaged trees and space maps
  * are read, shadowed and decremented.  Before its changes, when the damage
  * (bm-used-to-free) set the count of a data block to 0 and the walk met
  * that block mapped once with no metadata snapshot held, the exercise

@@ -175,8 +175,6 @@ EXPLAINED = (
      "crash state (beside core/check.c), and every state the model allows "
      "is whole committed trees; " + DAMAGE_TESTS + ", and "
      "tests/unit/test_tree_check.c"),
-    ("core/bt_spine.c", r"^bt_node_upper_bound$", None,
-     "no caller in core/: kept for tests/unit/test_bt.c"),
     ("core/sm_disk.c", r"^smd_get_nr_free$", r"old->nr_allocated >",
      "a damaged data space-map root (more allocated than it has blocks): "
      "crash states never hold one; tests/unit/test_sm.c"),
@@ -232,26 +230,49 @@ EXPLAINED = (
      "aborted first (client.h CL4) and the read-only pools of the check "
      "and meta-snap-check ops are destroyed; pdtool and "
      "tests/unit/test_thin.c close those"),
-    ("core/thin.c", r"^(commit_superblock_early|commit_copy_roots_locked|"
-     r"writeback_order_check|nonzero)$",
-     None, "a planted bug (core/mutant.h): runs only in the mutants build, "
-     "under `make mutants`"),
-    ("core/thin.c", None, r"early",
-     "the planted bug sm-root-before-pre-commit (core/mutant.h): only the "
-     "mutants build takes it, under `make mutants`"),
     ("core/thin.c", None, r"THIN_DEFAULT_CACHE_BLOCKS",
      "the harness always names a cache size (the scenario's, or 16 for "
      "NAME+small); pdtool and the unit tests take the default"),
-    ("core/bt.c", r"^split_two_into_three$", r"key < bt_node_key\(nodes\[1\], 0\)",
-     "dead by construction: the key routes to the current node rb, above "
-     "every key of its left sibling lb, and lb (full: no room for "
-     "SPACE_THRESHOLD) keeps more than the first third, so the key never "
-     "falls in the first third"),
+    ("core/bt.c", r"^split_two_into_three$",
+     r"key < bt_node_key\(nodes\[1\], 0\)|^if \(lb != keep\)$",
+     "the key routes to the current node rb: in a whole tree it is at or "
+     "above the parent's key for rb, so above every key of its left "
+     "sibling lb, and lb (full: no room for SPACE_THRESHOLD) keeps more "
+     "than the first third, so the key never falls in the first third "
+     "and lb is never kept; only a parent key below keys of lb (damage: "
+     "no damage kind lowers a separator, and the walk would refuse the "
+     "tree before the exercise inserts there) sends it there"),
     ("core/bt_remove.c", r"^(rebalance_children|do_leaf|remove_raw)$",
      r"i < 0",
-     "dead by construction: bt_remove and bt_remove_range look the key up "
-     "first (thin_remove too), so remove_present only descends towards a "
-     "key that is there"),
+     "a guard against damage the lookup before it does not refuse: "
+     "bt_remove and bt_remove_range look the key up first, so in a whole "
+     "tree remove_present only descends towards a key that is there; the "
+     "lookup's descent takes child 0 for a key below an internal node's "
+     "first key, and rebalancing moves entries by the parent's keys, so "
+     "a node whose first key is above keys of its first child (or a "
+     "sibling holding keys outside its range) sends the remove's descent "
+     "elsewhere; the damage step's exercise removes only mappings its "
+     "walk met, and the walk refuses such a subtree (a key outside its "
+     "parent's range) before it meets one"),
+    ("core/bt_remove.c", r"^bt_remove_range$",
+     r"found < k\[last\]|r \|\| found >= end_key",
+     "bt_lookup_next failing, or answering a key below the one asked, in "
+     "the middle of a range: damage right of the path the first lookup "
+     "took (a child holding keys below its parent's key for it); the "
+     "damage step's exercise removes a range up to the middle of what its "
+     "walk met, and the walk stops at such damage before it"),
+    ("core/bt_remove.c", r"^absorb_child$", r">= bm_nr_blocks",
+     "behind the lookup bt_remove makes first: it reads the same only "
+     "child and refuses one outside the device (the one-child-parent "
+     "damage kind reaches the seen half of this check)"),
+    ("core/bt_spine.c", r"^bt_node_redistribute$", r"count > 3",
+     "a guard of the function's stack buffers (three nodes' worth): every "
+     "caller in core/ passes 2 or 3, as constants"),
+    ("core/bt_walk.c", r"^trav_damage$", r"^if \(depth\)$",
+     "depth 0 is the root of level 0, which no check of trav_node refuses "
+     "(its key range is unbounded, a cycle needs a parent, and it is "
+     "exempt from BT2) but the planted bug bt-check-root-occupancy "
+     "(core/mutant.h) of the mutants build"),
     ("core/bt_remove.c", r"^bt_remove_range$", r"found == UINT64_MAX",
      "needs a mapping at vblock 2^64-1; the scenario grammar stops at "
      "2^64-2 (a range ending there would wrap the op's end)"),
@@ -262,7 +283,10 @@ EXPLAINED = (
      "dm-cache array's shrink)"),
     ("core/bt.c", r"^values_equal$", None,
      "every thin value type with a dec also has an equal (data mappings); "
-     "the details and top-level types have no dec, so memcmp is never asked"),
+     "the details and top-level types have no dec, so memcmp is never asked "
+     "in the crash suite; it stays: bt.h lets a value type leave equal "
+     "NULL (memcmp then), and tests/unit/test_bt.c "
+     "bt_overwrite_decs_old_value_unless_equal relies on it"),
     ("core/bt.c", r"^has_space_for_insert$", r"bt_node_is_leaf",
      "a full internal node below the root: 253 full leaves in one tree "
      "(about 63000 mappings in one device, or 32000 devices), too big for "
@@ -336,13 +360,11 @@ EXPLAINED = (
      "out_unlock_sibling path needs a failed allocation (-ENOMEM, -ENOSPC)"),
     # --- issue 10 (Reach): the branches no workload reached, read from
     # the code.
-    ("core/(bt|bt_remove).c", r"^(insert_raw|remove_raw)$",
-     r"bt_spine_parent\(s\) && i >= 0",
-     "dead by construction: *index is -1 only on the first step of level "
-     "0, when the spine holds no node yet (no parent); every later step "
-     "has i >= 0 (the next level starts from the slot its key has in the "
-     "leaf above; insert_raw lowers key 0 and clamps a negative "
-     "lower_bound to 0, remove_raw answers -ENODATA for one)"),
+    ("core/(bt|bt_walk).c", r"^(bt_empty|bt_lookup|bt_lookup_next|find_key|"
+     r"bt_insert|bt_del|bt_walk|bt_check)$", r"bt_info_ok",
+     "caller misuse (-EINVAL): every bt_info in core/ is built at create or "
+     "open with its levels and value size fixed (thin.c, sm_common.c, "
+     "array.c), never from metadata; tests/unit/test_bt.c passes bad ones"),
     ("core/bt.c", r"^bt_insert$", r"need_insert\(n, keys\[level\]",
      "dead for thin, the only two-level tree (pool->info): insert_mapping "
      "asks get_dev first, and a device in the in-core list or the details "
@@ -351,18 +373,22 @@ EXPLAINED = (
      "error in between poisons the pool), so the upper level holds the key"),
     # find_edge serves bt_lookup_next (thin's range removal: the lowest
     # key right of a hole between leaves, scenarios/reach/leaf-edges) and
-    # find_key (bt_find_lowest/highest_key, on no thin path: see above).
+    # find_key (bt_find_highest_key: thin_get_highest_mapped).
     ("core/bt.c", r"^find_edge$", r"highest \? nr - 1 : 0|^if \(value\)$",
      "only find_key asks for the highest key, or for no value; "
      "bt_lookup_next asks for the lowest key and its value"),
-    ("core/bt.c", r"^find_edge$", r"child && !bt_block_in_range",
-     "child is 0 only for the root find_key starts from (no thin path); a "
-     "child out of range is corrupt metadata (CK2), which crash states "
-     "never hold; " + DAMAGE_TESTS),
+    ("core/bt.c", r"^find_edge$", r"child && !bt_(block|child)_in_range|"
+     r"return child \? bt_child_err",
+     "child is 0 only for the root of a one-level tree's find_key: thin's "
+     "find_key (thin_get_highest_mapped) is on the two-level pool->info, "
+     "whose bottom root a leaf names; tests/unit/test_bt.c"),
     ("core/bt.c", r"^find_edge$", r"^if \(!nr\) \{$|is_root && depth == 1",
-     "an empty node: bt_lookup_next starts from a child subtree, and a "
-     "non-root node holds at least max/3 entries (CK3, in every state); "
-     "an empty root (-ENODATA) is find_key's case"),
+     "an empty node right of bt_lookup_next's path (a non-root node holds "
+     "at least max/3 entries, CK3, in every crash state; nr-zero damage "
+     "makes one): the damage step's exercise asks bt_lookup_next only "
+     "inside what its walk met (find_mapped_range from the lowest block, "
+     "remove_range up to the middle), and the walk stops at such a node "
+     "first; an empty root (-ENODATA) is find_key's case"),
     ("core/bt.c", r"^find_edge$", r"^if \(bt_node_is_leaf\(n\)\) \{$",
      "an internal node right of the path needs a tree of three levels "
      "(the leaf the descent lands in is the last child of its parent): "
@@ -377,11 +403,6 @@ EXPLAINED = (
      r"^if \(!(s->bufs\[s->top\]|t->bufs\[depth\])\)$",
      "allocation failure (-ENOMEM): " + ALLOC_SWEEP + "; the core/alloc "
      "libfiu point reaches it in tests/unit/test_faults_oom.c"),
-    ("core/bt.c", r"^del_run$", r"f->level \+ 1 == info->levels && vt->dec",
-     "dead by construction: the last arm meets a leaf with cur == 0 and "
-     "nr > 0 only at the bottom level; a leaf of an upper level with "
-     "entries takes the middle arm first (each entry's subtree pushed, "
-     "cur advanced to nr)"),
     ("core/bt_spine.c", r"^bt_node_insert_at$", r"nr >= bt_node_max\(n\)",
      "defensive: every caller made room first (insert_raw splits or "
      "rebalances a full node on the way down, so the leaf, and the parent "
@@ -421,7 +442,31 @@ EXPLAINED = (
      "under CHECK_STRICT, holds it in every state), so total >= 3 * "
      "(max/3) >= 2 * (max/3 + 1) for every node size (max/3 >= 42): the "
      "merge arm never runs, nor does the first drop_child whose error the "
-     "second would pass on"),
+     "second would pass on, in any crash state; it stays for damage: a "
+     "node left with too few entries (nr-zero) beside two siblings near "
+     "max/3 takes it, and the kernel's rebalance has the same arm; no "
+     "image of the damage step has such siblings where its exercise "
+     "removes"),
+    ("core/sm_common.c", r"^load_ie$", r"index >= SM_MAX_METADATA_BITMAPS",
+     "a guard of the metadata index block's bounds, behind the checks "
+     "that keep the metadata map at 255 bitmaps at most: create clamps "
+     "it (SM_METADATA_MAX_BLOCKS), open refuses a larger block count (the "
+     "sb-meta-nr-huge damage is refused there) and extend refuses to "
+     "pass it, and the index asked is below the map's own bitmap count"),
+    ("core/sm_common.c", r"^save_ie$", r"index >= max_index_entries",
+     "a guard of the index's bounds: the callers save the entry of a "
+     "bitmap they just loaded (an index below the map's bitmap count) or "
+     "of a bitmap extend adds after its own check of the same bound"),
+    ("core/sm_common.c", r"^ll_open$", r"!root \|\| len < SM_ROOT_SIZE",
+     "caller misuse: sm_disk_open and tm_open_with_sm pass the "
+     "superblock's space-map root field, SM_ROOT_SIZE bytes"),
+    ("core/sm_common.c", r"^sm_ll_extend$", r"bitmaps > max_index_entries",
+     "a metadata device over 255 bitmaps (16 GiB): the scenario grammar "
+     "caps `pool meta=` at SM_METADATA_MAX_BLOCKS and resize-meta cannot "
+     "pass the device; the data map has no such bound"),
+    ("core/sm_common.c", r"^sm_ll_copy_root$", r"max < SM_ROOT_SIZE",
+     "caller misuse: every sm_copy_root caller (thin.c, cache.c) passes "
+     "SM_ROOT_SIZE bytes"),
     ("core/sm_common.c", r"^load_ie$", r"index >= sm_nr_bitmaps",
      "defensive: every caller derives the index from a block below "
      "nr_blocks (sm_ll_lookup_bitmap checks it, "
@@ -493,14 +538,6 @@ EXPLAINED = (
      "ref-count tree of two levels: more than 336 metadata blocks with "
      "counts of 3 or more (some 42000 mappings shared three ways), too "
      "big for a suite that must stay fast"),
-    ("core/sm_metadata.c", r"^out$", r"!smm->recursion_count|"
-     r"smm->recursion_count == 1",
-     "dead in the crash suite: in() is called only at depth 0 (inc, dec "
-     "and new_block queue instead when recursing; apply_queue "
-     "runs from create and from extend, which refuses to recurse), and "
-     "each in() is paired with one out(), so out() always finds depth 1; "
-     "only the unit-test hooks sm_metadata_enter/leave nest "
-     "(tests/unit/test_sm.c)"),
     ("core/sm_metadata.c", r"^smm_count_is_more_than_one$", r"adj > 1",
      "dead in the crash suite: a block gets at most one queued inc: "
      "new_block queues one for the block it hands out (and MS2 never hands "

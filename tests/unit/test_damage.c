@@ -174,6 +174,32 @@ TEST(damage_kinds_fit_and_recompute_the_checksum)
 }
 
 /*
+ * one-child-parent leaves a bottom root one child, the top-level leaf
+ * above it, which reads as a leaf of the bottom level (8-byte values):
+ * a lookup goes through, so the highest "mapped" block is the top-level
+ * leaf's highest key, and its remove passes the lookup bt_remove makes
+ * first; the descent must then refuse the root's only child, already on
+ * its spine (bt_remove.c absorb_child), rather than absorb the top-level
+ * leaf into the bottom tree.
+ */
+TEST(damage_one_child_parent_remove_refused_at_absorb)
+{
+	struct thin_pool *pool;
+	struct rig g;
+	uint64_t hi;
+
+	rig_build(&g, 1000, 300);
+	damage_first(&g, DT_MAP_BOTTOM, 0, "one-child-parent");
+	ASSERT_TRUE(check_findings(g.bd) > 0);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_OK(thin_get_highest_mapped(pool, 1, &hi));
+	ASSERT_UEQ(hi, 1);		/* device 1's key in the top-level leaf */
+	ASSERT_ERR(thin_remove(pool, 1, hi), -EILSEQ);
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
+/*
  * Found by `pdcrash run --damage` (enospc-data:s1:d4.29.ie-free-zero:e0):
  * a data space map whose partial last bitmap counts only its entries
  * inside the device as free (as Debian's thin_restore writes it; the
