@@ -252,16 +252,10 @@ EXPLAINED = (
      "a full internal node below the root: 253 full leaves in one tree "
      "(about 63000 mappings in one device, or 32000 devices), too big for "
      "a suite that must stay fast"),
-    ("core/tm.c", r"^shadow_insert$", r"nr_shadows|old_cap|old\[i\]|^if \(!s\)$",
-     "the shadow table grows when one transaction shadows or allocates "
-     "more than 128 blocks (256 slots, grown at half full); "
-     "scenarios/reach/many-devs reached it by mapping a block in each of "
-     "140 devices in one transaction, but that cost about 40 s of the "
-     "--io-errors step (quadratic in a commit's writes), so it was cut; "
-     "tests/unit/test_tm.c"),
     ("core/tm.c", r"^(shadow_insert|shadow_put)$", r"tm_is_shadow|s\[i\] != b",
-     "dead by construction: callers ask tm_is_shadow first, so a block is "
-     "never entered twice"),
+     "dead by construction: shadow_insert asks tm_is_shadow first, and a "
+     "growth puts the old table's distinct blocks, so a block is never "
+     "put twice"),
     ("core/tm.c", None, r"if \(tm->failed\)",
      "a second line of defence: thin.c poisons the pool on the error that "
      "fails the tm (TH4) and refuses every later call before the tm sees "
