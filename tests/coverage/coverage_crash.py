@@ -133,6 +133,18 @@ EXPLAINED = (
      "no thin path asks for the lowest key (the kernel has no lowest mapped "
      "block either; find-range starts its cursor at its first vblock): "
      "core/array.c and tests/unit/test_bt.c call it"),
+    ("core/bt_walk.c", r"^trav_damage$", r"^if \(depth\)$",
+     "dead in the real build: no check of trav_node can fire at depth 0, "
+     "the root the caller names (no parent range, no ancestor, no leaf "
+     "seen yet, BT2 exempts roots); only the planted mutant "
+     "BT_CHECK_ROOT_OCCUPANCY (make mutants) holds that root to BT2"),
+    ("core/bt_remove.c", r"^bt_remove_range$", r"found < k\[last\]",
+     "damage only: bt_lookup_next answers a key below the one asked only "
+     "when a node's keys are out of order or a subtree lies outside its "
+     "parent's range; bt_remove_range runs in live ops on whole trees "
+     "(thin_remove_range, the array shrink), never in recovery, where the "
+     "damage step's images end at the checks; tests/unit/test_bt.c "
+     "bt_damage_remove_range_never_goes_back"),
     ("core/bt_walk.c", r"^bt_cursor_begin$", r"bt_info_ok|levels != 1",
      "caller misuse (-EINVAL): the cursor's callers pass a single-level "
      "info (core/array.c an array's index, core/thin.c find_mapped_range "
@@ -147,13 +159,15 @@ EXPLAINED = (
      "first, thin_find_mapped_range ends only a begun one)"),
     ("core/bt_walk.c", r"^(cursor_damage|cursor_push)$",
      r"c->depth\)|BT_MAX_DEPTH|path\[i\]\.b == b|rg->|leaf_depth != ",
-     "damage the cursor meets (a path deeper than BT_MAX_DEPTH, a cycle, "
-     "keys outside the range the parent gives, leaves at two depths): the "
-     "cursor runs only in live ops on whole trees (thin's find-range over "
-     "a device's bottom tree, the dm-cache loaders over an array's index), "
-     "never in recovery, where bt_check and bt_walk meet a damaged image "
-     "first and end it as detected; media faults are refused by the "
-     "checksum before any of these; " + DAMAGE_TESTS),
+     "damage the cursor meets below its root (a path deeper than "
+     "BT_MAX_DEPTH, a cycle, keys outside the range the parent gives, "
+     "leaves at two depths; at the root none can fire): the cursor runs "
+     "in live ops on whole trees (thin's find-range over a device's "
+     "bottom tree, the dm-cache loaders over an array's index) and in "
+     "dm-cache recovery only after the structural checks (core/"
+     "check_cache.c, bt_check) passed the image, so a damaged image ends "
+     "as detected before it; media faults are refused by the checksum "
+     "first; " + DAMAGE_TESTS),
     ("core/bt_walk.c", r"^trav_node$", r"if \(!t->bufs\[depth\]\)$",
      "allocation failure (-ENOMEM) of a node buffer (the test after "
      "pd_malloc) in the walker that only the harness's digest of the pool "
