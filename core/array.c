@@ -671,7 +671,7 @@ int array_cursor_begin(struct array_info *info, pd_block_t root,
 	if (!c)
 		return -ENOMEM;
 	c->info = info;
-	r = bt_cursor_begin(&info->bt, root, &c->bc);
+	r = bt_cursor_begin(&info->bt, root, 0, &c->bc);
 	if (r)
 		goto out_free;
 	r = cursor_load(c);

@@ -124,12 +124,15 @@ int bt_walk(const struct bt_info *info, pd_block_t root, bt_walk_fn fn,
 	    void *context);
 
 /* A cursor over the leaves of a single-level tree (-EINVAL for more
- * levels).  It keeps copies of the nodes on its path and holds no lock;
- * it does not see changes made to the tree after it read a node, so do
- * not change the tree while it lives. */
+ * levels), or of one bottom tree seen through a levels = 1 info.  It
+ * starts at the lowest key >= from (-ENODATA if there is none) and reads
+ * only the path to it and the leaves after it.  It keeps copies of the
+ * nodes on its path and holds no lock; it does not see changes made to
+ * the tree after it read a node, so do not change the tree while it
+ * lives. */
 struct bt_cursor;
 int bt_cursor_begin(const struct bt_info *info, pd_block_t root,
-		    struct bt_cursor **result);	/* -ENODATA if empty */
+		    uint64_t from, struct bt_cursor **result);
 int bt_cursor_next(struct bt_cursor *c);	/* -ENODATA at the end */
 int bt_cursor_get(struct bt_cursor *c, uint64_t *key, void *value);
 void bt_cursor_end(struct bt_cursor *c);

@@ -111,6 +111,8 @@ void bt_node_init(uint8_t *n, uint32_t flags, uint32_t value_size);
 
 /* Index of the largest key <= key, or -1 (keys strictly increasing, BT1). */
 int bt_node_lower_bound(const uint8_t *n, uint64_t key);
+/* Index of the smallest key >= key, or nr_entries. */
+int bt_node_upper_bound(const uint8_t *n, uint64_t key);
 
 /* Insert (key, value) at index i, shifting the rest up; the node must have
  * room (-EILSEQ otherwise: only damaged metadata gets there). */

@@ -115,6 +115,15 @@ int bt_node_lower_bound(const uint8_t *n, uint64_t key)
 	return lo;
 }
 
+int bt_node_upper_bound(const uint8_t *n, uint64_t key)
+{
+	int i = bt_node_lower_bound(n, key);
+
+	if (i >= 0 && bt_node_key(n, (uint32_t)i) == key)
+		return i;
+	return i + 1;
+}
+
 int bt_node_insert_at(uint8_t *n, uint32_t i, uint64_t key, const void *value)
 {
 	uint32_t nr = bt_node_nr(n), vsize = bt_node_vsize(n);

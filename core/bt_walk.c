@@ -246,6 +246,7 @@ struct cursor_node {
 
 struct bt_cursor {
 	struct bt_info info;
+	uint64_t from;			/* begin's key: no entry below it */
 	unsigned depth;			/* nodes on the path */
 	int leaf_depth;
 	struct cursor_node path[BT_MAX_DEPTH];
@@ -307,7 +308,17 @@ static int cursor_push(struct bt_cursor *c, pd_block_t b,
 		return cursor_damage(c, b, ": leaves of one tree at different depths");
 	}
 	cn->b = b;
-	cn->index = 0;
+	/* Start at the lowest key >= from: the child whose range holds it,
+	 * the first leaf entry not below it.  A node pushed after the first
+	 * path lies right of it, its keys above from (BT1 and the range
+	 * check above), so both bounds give slot 0 there. */
+	if (bt_node_is_leaf(cn->n)) {
+		cn->index = (uint32_t)bt_node_upper_bound(cn->n, c->from);
+	} else {
+		int i = bt_node_lower_bound(cn->n, c->from);
+
+		cn->index = i < 0 ? 0 : (uint32_t)i;
+	}
 	cn->rg = *rg;
 	c->depth++;
 	return 0;
@@ -360,7 +371,7 @@ static int cursor_find_leaf(struct bt_cursor *c)
 }
 
 int bt_cursor_begin(const struct bt_info *info, pd_block_t root,
-		    struct bt_cursor **result)
+		    uint64_t from, struct bt_cursor **result)
 {
 	struct range rg = { 0, 0, 0 };
 	struct bt_cursor *c;
@@ -372,6 +383,7 @@ int bt_cursor_begin(const struct bt_info *info, pd_block_t root,
 	if (!c)
 		return -ENOMEM;
 	c->info = *info;
+	c->from = from;
 	c->leaf_depth = -1;
 	r = cursor_push(c, root, &rg);
 	if (!r)

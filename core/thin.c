@@ -1256,12 +1256,16 @@ int thin_get_mapped_count(struct thin_pool *pool, uint64_t dev,
 	return r;
 }
 
+/* One cursor over dev's bottom tree from begin: the run is a stretch of
+ * consecutive leaf entries, so it costs one descent and the leaves it
+ * spans, not a lookup from the top per vblock. */
 int thin_find_mapped_range(struct thin_pool *pool, uint64_t dev,
 			   uint64_t begin, uint64_t end,
 			   struct thin_mapped_range *range)
 {
-	uint64_t keys[2] = { dev, begin }, v;
+	struct bt_cursor *c;
 	struct thin_dev *td;
+	uint64_t v, key;
 	pd_block_t b, next;
 	uint32_t t;
 	uint8_t val[8];
@@ -1269,30 +1273,38 @@ int thin_find_mapped_range(struct thin_pool *pool, uint64_t dev,
 
 	if (!r && end <= begin)
 		r = -ENODATA;
+	if (!r)
+		r = bt_lookup(&pool->tl_info, pool->root, &dev, val);
+	if (!r)
+		r = bt_cursor_begin(&pool->nb_info, le64_get(val), begin, &c);
 	if (r)
 		return r;
-	r = bt_lookup_next(&pool->info, pool->root, keys, &v, val);
-	if (r)
-		return r;
-	if (v >= end)
-		return -ENODATA;
+	bt_cursor_get(c, &v, val);
+	if (v >= end) {
+		r = -ENODATA;
+		goto out;
+	}
 	unpack_block_time(le64_get(val), &b, &t);
 	range->thin_begin = v;
 	range->pool_begin = b;
 	range->maybe_shared = td->snapshotted_time > t;		/* TH3 */
 	for (next = b + 1, v++; v < end; v++, next++) {
-		keys[1] = v;
-		r = bt_lookup(&pool->info, pool->root, keys, val);
+		r = bt_cursor_next(c);
 		if (r == -ENODATA)
 			break;
 		if (r)
-			return r;
+			goto out;
+		bt_cursor_get(c, &key, val);
 		unpack_block_time(le64_get(val), &b, &t);
-		if (b != next || (td->snapshotted_time > t) != range->maybe_shared)
+		if (key != v || b != next ||
+		    (td->snapshotted_time > t) != range->maybe_shared)
 			break;
 	}
 	range->thin_end = v;
-	return 0;
+	r = 0;
+out:
+	bt_cursor_end(c);
+	return r;
 }
 
 

@@ -55,29 +55,38 @@ static void shadow_put(pd_block_t *s, size_t cap, pd_block_t b)
 	s[i] = b;
 }
 
-static int shadow_insert(struct transaction_manager *tm, pd_block_t b)
+/* Room for one more block, made before the block is allocated or locked:
+ * once bm_write_lock_zero() has handed out a zeroed block, unlocking it
+ * dirties it, so a failure after that would leave a block its validator
+ * refuses in the cache for the abort to meet (bm.h BM9). */
+static int shadow_reserve(struct transaction_manager *tm)
+{
+	size_t old_cap = tm->shadow_cap;
+	pd_block_t *old = tm->shadows, *s;
+
+	if ((tm->nr_shadows + 1) * 2 <= old_cap)
+		return 0;
+	s = pd_malloc(old_cap * 2 * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < old_cap * 2; i++)
+		s[i] = SHADOW_EMPTY;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i] != SHADOW_EMPTY)
+			shadow_put(s, old_cap * 2, old[i]);
+	pd_free(old);
+	tm->shadows = s;
+	tm->shadow_cap = old_cap * 2;
+	return 0;
+}
+
+/* After shadow_reserve(). */
+static void shadow_insert(struct transaction_manager *tm, pd_block_t b)
 {
 	if (tm_is_shadow(tm, b))
-		return 0;
-	if ((tm->nr_shadows + 1) * 2 > tm->shadow_cap) {
-		size_t old_cap = tm->shadow_cap;
-		pd_block_t *old = tm->shadows;
-		pd_block_t *s = pd_malloc(old_cap * 2 * sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		for (size_t i = 0; i < old_cap * 2; i++)
-			s[i] = SHADOW_EMPTY;
-		for (size_t i = 0; i < old_cap; i++)
-			if (old[i] != SHADOW_EMPTY)
-				shadow_put(s, old_cap * 2, old[i]);
-		pd_free(old);
-		tm->shadows = s;
-		tm->shadow_cap = old_cap * 2;
-	}
+		return;
 	shadow_put(tm->shadows, tm->shadow_cap, b);
 	tm->nr_shadows++;
-	return 0;
 }
 
 static void shadow_wipe(struct transaction_manager *tm)
@@ -217,17 +226,16 @@ int tm_new_block(struct transaction_manager *tm, const struct bm_validator *v,
 
 	if (tm->failed)
 		return -EIO;
+	r = shadow_reserve(tm);
+	if (r)
+		return check(tm, r);
 	r = sm_new_block(tm->sm, &b);
 	if (r)
 		return check(tm, r);
 	r = bm_write_lock_zero(tm->bm, b, v, result);
 	if (r)
 		return check(tm, r);
-	r = shadow_insert(tm, b);
-	if (r) {
-		bm_unlock(*result);
-		return check(tm, r);
-	}
+	shadow_insert(tm, b);
 	return 0;
 }
 
@@ -239,6 +247,9 @@ static int copy_block(struct transaction_manager *tm, pd_block_t orig,
 	pd_block_t b;
 	int r;
 
+	r = shadow_reserve(tm);
+	if (r)
+		return r;
 	r = sm_new_block(tm->sm, &b);
 	if (r)
 		return r;
@@ -255,11 +266,7 @@ static int copy_block(struct transaction_manager *tm, pd_block_t orig,
 	}
 	memcpy(bm_block_data(to), bm_block_cdata(from), bm_block_size(tm->bm));
 	bm_unlock(from);
-	r = shadow_insert(tm, b);
-	if (r) {
-		bm_unlock(to);
-		return r;
-	}
+	shadow_insert(tm, b);
 	*result = to;
 	return 0;
 }

@@ -485,6 +485,34 @@ static void check_model(const struct bt_info *info, pd_block_t root,
 		} else {
 			ASSERT_ERR(r, -ENODATA);
 		}
+		/* a cursor from the same key: lookup_next's answer, then the
+		 * model's next key (into the next leaf when j was a leaf's
+		 * last; from past a leaf's last key it starts in the next) */
+		{
+			struct bt_cursor *c;
+
+			r = bt_cursor_begin(info, root, k, &c);
+			if (j >= m->universe) {
+				ASSERT_ERR(r, -ENODATA);
+				continue;
+			}
+			ASSERT_OK(r);
+			ASSERT_OK(bt_cursor_get(c, &rk, val));
+			ASSERT_UEQ(rk, key_of(j));
+			ASSERT_UEQ(val_get(val, m->vsize), m->value[j]);
+			for (j++; j < m->universe && !m->present[j]; j++)
+				;
+			r = bt_cursor_next(c);
+			if (j < m->universe) {
+				ASSERT_OK(r);
+				ASSERT_OK(bt_cursor_get(c, &rk, val));
+				ASSERT_UEQ(rk, key_of(j));
+				ASSERT_UEQ(val_get(val, m->vsize), m->value[j]);
+			} else {
+				ASSERT_ERR(r, -ENODATA);
+			}
+			bt_cursor_end(c);
+		}
 	}
 	if (m->nr) {
 		uint64_t lo = 0, hi = m->universe - 1;
@@ -513,7 +541,7 @@ static void check_model(const struct bt_info *info, pd_block_t root,
 		ASSERT_EQ(w.bad, 0);
 		ASSERT_UEQ(w.seen, m->nr);
 
-		r = bt_cursor_begin(info, root, &c);
+		r = bt_cursor_begin(info, root, 0, &c);
 		if (!m->nr) {
 			ASSERT_ERR(r, -ENODATA);
 			return;
@@ -530,6 +558,9 @@ static void check_model(const struct bt_info *info, pd_block_t root,
 		} while (!(r = bt_cursor_next(c)));
 		ASSERT_ERR(r, -ENODATA);
 		ASSERT_UEQ(n, m->nr);
+		/* past the end it stays there */
+		ASSERT_ERR(bt_cursor_next(c), -ENODATA);
+		ASSERT_ERR(bt_cursor_get(c, &k, val), -ENODATA);
 		bt_cursor_end(c);
 	}
 }
@@ -634,7 +665,7 @@ TEST(bt_empty_tree_answers)
 	ASSERT_ERR(bt_lookup(&info, root, &k, v), -ENODATA);
 	ASSERT_ERR(bt_lookup_next(&info, root, &k, &rk, v), -ENODATA);
 	ASSERT_ERR(bt_find_lowest_key(&info, root, NULL, &rk), -ENODATA);
-	ASSERT_ERR(bt_cursor_begin(&info, root, &c), -ENODATA);
+	ASSERT_ERR(bt_cursor_begin(&info, root, 0, &c), -ENODATA);
 	commit(&g);
 	/* removing an absent key changes nothing, not even by shadowing */
 	ASSERT_OK(sm_get_nr_free(g.sm, &nr));
@@ -1366,7 +1397,7 @@ static void expect_damage(damage_fn damage, int e1, int e2)
 			ONE_OF(bt_walk(&d.info, d.root, nop_walk, NULL), e1, e2);
 			ONE_OF(bt_check(&d.info, d.root, NULL, NULL, NULL),
 			       e1, e2);
-			r = bt_cursor_begin(&d.info, d.root, &c);
+			r = bt_cursor_begin(&d.info, d.root, 0, &c);
 			while (!r)
 				r = bt_cursor_next(c);
 			if (c)
