@@ -528,7 +528,7 @@ static int lost_watch_init(const struct run_result *res,
  * (read 1..6, allocation 1..16: a pool's open reads a few blocks and
  * allocates a dozen times), the backend's check of its trees after a
  * clean open, or the digest (the walk of every device's mappings) after
- * a clean open (read or allocation 1..8 of the step: the first nodes
+ * a clean open (read or allocation 1..16 of the step: the first nodes
  * past the open's cache).  The step and the call come from the durable
  * image (fault_key) and the seed, so every state with the same durable
  * image takes the same one (the memo) and an id replays.  A faulted step
@@ -571,8 +571,7 @@ static void fault_pass_plan(const struct state_id *id, uint64_t fault_key,
 	fp->alloc = alloc;
 	fp->core = core;
 	fp->step = core ? (enum fault_step)prng_below(&p, NR_STEPS) : STEP_OPEN;
-	fp->nth = fp->step != STEP_OPEN ? 1 + prng_below(&p, 8) :
-		  alloc ? 1 + prng_below(&p, 16) : n;
+	fp->nth = fp->step == STEP_OPEN && !alloc ? n : 1 + prng_below(&p, 16);
 	fp->sticky = !alloc && (int)sticky;
 }
 
