@@ -284,3 +284,95 @@ def test_half_built_node_fails_the_abort(fiu, tmp_path, mutants_exe):
     assert b.returncode == 0, b.stdout + b.stderr
     r = run(["run", "./split.scn", "--alloc-faults", "--json"], cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def faulted_passes(tmp_path, kind):
+    """Replay every cut of the fault run `kind` (an id part: em40, er5):
+    the lines `faulted pass: ...` and the outcomes."""
+    r = run(["replay", "./alloc:s1:live:" + kind], cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    n = int(re.search(r"(\d+) log entries", r.stdout).group(1))
+    passes, outcomes = {}, {}
+    for c in range(1, n + 1):
+        ident = "./alloc:s1:c%d:l-:%s" % (c, kind)
+        r = run(["replay", ident], cwd=tmp_path)
+        assert r.returncode in (0, 2), r.stdout + r.stderr
+        if r.returncode:        # a cut with no crash state of its own
+            continue
+        m = re.search(r"^faulted pass: (.*)$", r.stdout, re.M)
+        assert m, r.stdout
+        passes[ident] = m.group(1)
+        outcomes[ident] = re.search(r"^outcome: (\w+)", r.stdout,
+                                    re.M).group(1)
+    return passes, outcomes
+
+
+@pytest.mark.parametrize("kind,fault,err", [
+    ("em40", "allocation", "out of memory"),
+    ("er5", "read", "I/O error"),
+])
+def test_recovery_runs_a_faulted_pass_first(fiu, tmp_path, kind, fault, err):
+    """Each crash state of a fault run is recovered first with one
+    allocation (an em/es run) or one read (an IO run) failing in the open,
+    the check of the trees or the digest (explore.c, "The faulted pass"):
+    the step answers the fault's own error, the clean pass then recovers,
+    and replay does the same pass, the same way twice.  A fault-free id
+    has no such pass."""
+    scenario(tmp_path)
+    passes, outcomes = faulted_passes(tmp_path, kind)
+    assert passes, "no crash state replayed"
+    assert set(outcomes.values()) <= {"rollback", "rollforward"}, outcomes
+    fired = {i: p for i, p in passes.items() if " failed; " in p}
+    for p in fired.values():
+        assert re.match(r"%s \d+(, sticky,)? of (the open|the check of the "
+                        r"trees|the digest) failed; it answered (%s|success)"
+                        % (fault, err), p), p
+    # past the open: the steps the pass exists for
+    deep = [i for i, p in fired.items()
+            if "of the open" not in p and err in p]
+    assert deep, passes
+    a = run(["replay", deep[0]], cwd=tmp_path)
+    b = run(["replay", deep[0]], cwd=tmp_path)
+    assert a.returncode == 0 and a.stdout == b.stdout
+    r = run(["replay", deep[0].rsplit(":", 1)[0] + ":e0"], cwd=tmp_path)
+    assert "faulted pass" not in r.stdout
+
+
+SNAP_SCN = """pool data=2000 meta=256
+create 0
+map 0 0..20
+meta-snap
+commit
+meta-snap-check
+map 0 30
+commit
+"""
+
+
+def test_snapshot_view_allocations_fail_as_the_pools(fiu, tmp_path):
+    """The meta-snap-check op's view of the held snapshot (core
+    thin_pool_open_metadata_snap) allocates as the pool's own: the sweep
+    fails the first hit of its sites too, the op answers -ENOMEM, the
+    workload aborts and goes on, its states check clean, and the live id
+    of such a run replays naming that op."""
+    (tmp_path / "snap.scn").write_text(SNAP_SCN)
+    r = run(["run", "./snap.scn", "--alloc-faults", "--json"], cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    af = json.loads(r.stdout)["alloc_faults"]
+    assert af["fired"] == af["failed_ops"], af
+    # find the runs whose failure fell in the view: every hit of the
+    # fault-free run, replayed as a live id, says in which op it failed
+    ops = {}
+    for n in range(1, af["alloc_calls"] + 1):    # both variants' hits
+        r = run(["replay", "./snap:s1:live:em%d" % n], cwd=tmp_path)
+        assert r.returncode == 0, r.stdout + r.stderr
+        if "allocation failure: never happened" in r.stdout:
+            break
+        m = re.search(r"returned NULL \(-ENOMEM\) at log entry \d+, in "
+                      r"(?:op \d+ '([^']+)'|the format)(.*)$", r.stdout,
+                      re.M)
+        assert m, r.stdout
+        ops.setdefault(m.group(1), []).append((n, m.group(2)))
+    assert "meta-snap-check" in ops, sorted(ops)
+    for n, what in ops["meta-snap-check"]:
+        assert what.startswith("; an op failed with it"), (n, what)

@@ -172,7 +172,9 @@ static void worker_main(const struct job *jb, const struct run_opts *o,
 	struct check_opts copts = {
 		.no_continue = o->no_continue,
 		.recovery_fault = o->io_errors &&
-				  !fault_is_media(jb->cfg.fault.kind),
+				  !fault_is_media(jb->cfg.fault.kind) &&
+				  !fault_is_alloc(jb->cfg.fault.kind),
+		.recovery_alloc_fault = fault_is_alloc(jb->cfg.fault.kind),
 	};
 	struct check_memo memo = { 0 };
 	struct outbuf ob = { .fd = fd };
@@ -1785,7 +1787,9 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 	struct check_opts copts = {
 		.no_continue = o->no_continue,
 		.recovery_fault = o->io_errors &&
-				  !fault_is_media(jb->cfg.fault.kind),
+				  !fault_is_media(jb->cfg.fault.kind) &&
+				  !fault_is_alloc(jb->cfg.fault.kind),
+		.recovery_alloc_fault = fault_is_alloc(jb->cfg.fault.kind),
 	};
 	struct check_memo memo = { 0 };
 	struct outbuf ob = { .fd = fd };

@@ -519,9 +519,165 @@ static int lost_watch_init(const struct run_result *res,
 	return 1;
 }
 
-/* Everything after the image is built: reopen (first through a failing
- * read when asked, which read is chosen by fault_key), structural check,
- * compare, continue. */
+/*
+ * The faulted pass.  With check_opts.recovery_fault (--io-errors) or
+ * recovery_alloc_fault (--alloc-faults' runs) each recovery runs twice:
+ * first with one read failing (-EIO, once or from then on) or one
+ * allocation failing (-ENOMEM, once), then as usual.  The fault sits in
+ * one step of the first pass, counted from that step's start: the open
+ * (read 1..6, allocation 1..16: a pool's open reads a few blocks and
+ * allocates a dozen times), the backend's check of its trees after a
+ * clean open, or the digest (the walk of every device's mappings) after
+ * a clean open (read or allocation 1..16 of the step: the first nodes
+ * past the open's cache).  The step and the call come from the durable
+ * image (fault_key) and the seed, so every state with the same durable
+ * image takes the same one (the memo) and an id replays.  A faulted step
+ * must answer the fault's error or succeed as if nothing had failed: a
+ * failed read never read again must not let it succeed, and a digest
+ * that succeeds must be the clean pass's.  The check and the digest are
+ * faulted on the core backend only (a kernel backend's are the adapter's
+ * reads, outside the code under test), and a kernel's open may answer
+ * any error (its errno is the kernel's to choose); a dm-cache run keeps
+ * its own pass (cache_check_image: the open through a failing read).
+ * Then the clean pass must still recover.
+ */
+enum fault_step { STEP_OPEN, STEP_CHECK, STEP_DIGEST, NR_STEPS };
+
+struct fault_pass {
+	int alloc;			/* an allocation fails, not a read */
+	enum fault_step step;
+	uint64_t nth;			/* of the step's reads or allocations */
+	int sticky;			/* reads only */
+	int core;			/* the core backend: every step, and
+					 * only the fault's error is right */
+	int digest_ok;			/* the faulted digest succeeded: */
+	struct digest d;		/* it, to compare with the clean one */
+};
+
+static const char *const step_names[NR_STEPS] = {
+	"the open", "the check of the trees", "the digest",
+};
+
+static void fault_pass_plan(const struct state_id *id, uint64_t fault_key,
+			    int alloc, int core, struct fault_pass *fp)
+{
+	struct prng p;
+	uint64_t n, sticky;
+
+	memset(fp, 0, sizeof(*fp));
+	prng_seed(&p, prng_derive(id->seed, fault_key * 7919));
+	n = 1 + prng_below(&p, 6);
+	sticky = prng_below(&p, 2);
+	fp->alloc = alloc;
+	fp->core = core;
+	fp->step = core ? (enum fault_step)prng_below(&p, NR_STEPS) : STEP_OPEN;
+	fp->nth = fp->step == STEP_OPEN && !alloc ? n : 1 + prng_below(&p, 16);
+	fp->sticky = !alloc && (int)sticky;
+}
+
+static int fault_step_arm(struct fault_pass *fp, struct bdev *fb,
+			  enum fault_step step)
+{
+	if (step != fp->step)
+		return 0;
+	if (fp->alloc)
+		return workload_recovery_alloc_arm(fp->nth);
+	fault_bdev_arm(fb, FB_READ, fp->nth, fp->sticky);
+	return 0;
+}
+
+/* The step's fault fired (and stop it). */
+static int fault_step_fired(struct fault_pass *fp, struct bdev *fb,
+			    enum fault_step step)
+{
+	if (step != fp->step)
+		return 0;
+	if (fp->alloc)
+		return workload_recovery_alloc_disarm();
+	fault_bdev_arm(fb, FB_NONE, 0, 0);
+	return fault_bdev_failed(fb) != 0;
+}
+
+/* Judge step's answer r: 0 fine, 1 a violation (out set). */
+static int fault_step_judge(struct fault_pass *fp, struct bdev *fb,
+			    enum fault_step step, int r, struct check_out *out)
+{
+	int fired = fault_step_fired(fp, fb, step);
+	int want = fp->alloc ? -ENOMEM : -EIO;
+
+	if (step == fp->step)
+		snprintf(out->pass, sizeof(out->pass), "%s %" PRIu64 "%s of %s "
+			 "%s; it answered %s", fp->alloc ? "allocation" : "read",
+			 fp->nth, fp->sticky ? ", sticky," : "", step_names[step],
+			 fired ? "failed" : "never came", r ? pd_strerror(r) :
+			 "success");
+	if (!fired)
+		return 0;	/* the clean pass judges the same answer */
+	if (r && r != want && fp->core) {
+		set_out(out, OUT_VIOLATION, "%s answered %s after a failed %s "
+			"(%s %" PRIu64 " of it); only %s is right",
+			step_names[step], pd_strerror(r), fp->alloc ?
+			"allocation" : "read", fp->alloc ? "allocation" : "read",
+			fp->nth, pd_strerror(want));
+		return 1;
+	}
+	if (!r && !fp->alloc && fault_bdev_unrecovered(fb)) {
+		set_out(out, OUT_VIOLATION, "%s succeeded although a read failed "
+			"(read %" PRIu64 " of it)", step_names[step], fp->nth);
+		return 1;
+	}
+	return 0;
+}
+
+/* The first pass (see above): 0 and fp->digest_ok, d if its digest
+ * succeeded; 1 with out set on a violation. */
+static int faulted_pass(const struct client_ops *ops,
+			const struct client_params *params, struct bdev *image,
+			struct fault_pass *fp, struct check_out *out)
+{
+	struct client *pool = NULL;
+	struct bdev *fb;
+	int r, bad = 0;
+
+	r = fault_bdev_wrap(image, FB_NONE, 0, 0, &fb);
+	if (!r)
+		r = fault_step_arm(fp, fb, STEP_OPEN);
+	if (r) {
+		set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
+		if (fb)
+			bdev_destroy(fb);
+		return 1;
+	}
+	r = ops->open(fb, params, &pool);
+	if (fault_step_judge(fp, fb, STEP_OPEN, r, out)) {
+		bad = 1;
+	} else if (!r && fp->step == STEP_CHECK && ops->check_trees) {
+		r = fault_step_arm(fp, fb, STEP_CHECK);
+		if (!r)
+			r = ops->check_trees(pool);
+		bad = fault_step_judge(fp, fb, STEP_CHECK, r, out);
+	} else if (!r && fp->step == STEP_DIGEST) {
+		r = fault_step_arm(fp, fb, STEP_DIGEST);
+		if (!r)
+			r = client_digest(pool, &fp->d);
+		bad = fault_step_judge(fp, fb, STEP_DIGEST, r, out);
+		fp->digest_ok = !bad && !r;
+	}
+	if (!bad && !out->pass[0])
+		snprintf(out->pass, sizeof(out->pass), "%s %" PRIu64 " of %s "
+			 "planned; the open answered %s first",
+			 fp->alloc ? "allocation" : "read", fp->nth,
+			 step_names[fp->step], pd_strerror(r));
+	if (fp->alloc)
+		workload_recovery_alloc_disarm();	/* a step never reached */
+	if (pool)
+		ops->destroy(pool);
+	bdev_destroy(fb);
+	return bad;
+}
+
+/* Everything after the image is built: the faulted pass when asked (see
+ * above), reopen, structural check, compare, continue. */
 static void check_image(const struct run_result *res, struct bdev *image,
 			const struct state_id *id, const struct check_opts *opts,
 			uint64_t fault_key, const int *torn, struct check_out *out)
@@ -533,6 +689,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	const struct client_ops *ops = res && res->client ? res->client :
 				       &client_core_ops;
 	struct client *pool = NULL;
+	struct fault_pass fp = { .digest_ok = 0 };
 	struct expect e;
 	struct digest d;
 	uint64_t leaks = 0;
@@ -542,6 +699,7 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	struct lost_watch lw = { .seen = 0 };
 	int watched = lost_watch_init(res, id, image, &lw);
 
+	out->pass[0] = 0;
 	if (watched)
 		image = &lw.bd;
 	if (res->geo.is_cache) {	/* a dm-cache run */
@@ -552,32 +710,11 @@ static void check_image(const struct run_result *res, struct bdev *image,
 	out->state = -2;
 	out->msg[0] = 0;
 	workload_expect(res, id->cut, &e);
-	if (opts && opts->recovery_fault) {
-		struct prng p;
-		struct bdev *fb;
-
-		/* the same read fails for every state with the same durable
-		 * image (see the memo) */
-		prng_seed(&p, prng_derive(id->seed, fault_key * 7919));
-		r = fault_bdev_wrap(image, FB_READ, 1 + prng_below(&p, 6),
-				    (int)prng_below(&p, 2), &fb);
-		if (r) {
-			set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
+	if (opts && (opts->recovery_fault || opts->recovery_alloc_fault)) {
+		fault_pass_plan(id, fault_key, !opts->recovery_fault,
+				ops == &client_core_ops, &fp);
+		if (faulted_pass(ops, &params, image, &fp, out))
 			return;
-		}
-		r = ops->open(fb, &params, &pool);
-		if (!r && fault_bdev_unrecovered(fb)) {
-			set_out(out, OUT_VIOLATION, "open succeeded although a "
-				"read failed (read %" PRIu64 ")",
-				fault_bdev_count(fb, FB_READ));
-			ops->destroy(pool);
-			bdev_destroy(fb);
-			return;
-		}
-		if (pool)
-			ops->destroy(pool);
-		pool = NULL;
-		bdev_destroy(fb);
 	}
 
 	r = ops->open(image, &params, &pool);
@@ -648,6 +785,13 @@ static void check_image(const struct run_result *res, struct bdev *image,
 		set_out(out, OUT_VIOLATION, "recovered state is none of the "
 			"committed states %" PRId64 "..%" PRId64,
 			e.lo < 0 ? 0 : e.lo, e.hi);
+		goto out;
+	}
+	if (fp.digest_ok && !digest_eq(fp.d, d)) {
+		set_out(out, OUT_VIOLATION, "the digest after a failed %s (%s %"
+			PRIu64 " of it) succeeded with another pool than the "
+			"clean reopen's", fp.alloc ? "allocation" : "read",
+			fp.alloc ? "allocation" : "read", fp.nth);
 		goto out;
 	}
 	if (res->data_leaks && leaks != res->data_leaks[out->state]) {

@@ -87,15 +87,21 @@ struct check_out {
 	enum outcome outcome;
 	int64_t state;			/* the committed state found, or -2 */
 	char msg[400];
+	char pass[160];			/* the faulted pass (check_opts): its
+					 * fault and the answer, or "" */
 };
 
 struct check_opts {
 	int no_continue;		/* skip the continue-and-check step */
 	const char *save_image;		/* write the crash image here */
 	int verbose;			/* print the difference on violation */
-	int recovery_fault;		/* first reopen with a read error: it
+	int recovery_fault;		/* a first pass with a read error: it
 					 * must fail cleanly, and the next
-					 * reopen must still recover */
+					 * reopen must still recover
+					 * (explore.c, "The faulted pass") */
+	int recovery_alloc_fault;	/* the same with an allocation
+					 * failure (core/alloc) instead:
+					 * --alloc-faults' runs */
 	/* tests: explore_cut runs this instead of recovery (res may then
 	 * be NULL, memo must be) */
 	void (*recover)(void *ctx, struct bdev *image, struct check_out *out);

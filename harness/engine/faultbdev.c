@@ -101,6 +101,16 @@ int fault_bdev_wrap(struct bdev *inner, enum fb_kind kind, uint64_t nth,
 	return 0;
 }
 
+void fault_bdev_arm(struct bdev *bd, enum fb_kind kind, uint64_t nth,
+		    int sticky)
+{
+	struct fault_bdev *fb = to_fb(bd);
+
+	fb->kind = kind;
+	fb->nth = kind == FB_NONE ? 0 : fb->count[kind] + nth;
+	fb->sticky = sticky;
+}
+
 uint64_t fault_bdev_count(struct bdev *bd, enum fb_kind kind)
 {
 	return to_fb(bd)->count[kind];

@@ -11,6 +11,11 @@ enum fb_kind { FB_READ, FB_WRITE, FB_FLUSH, FB_NONE };
 
 int fault_bdev_wrap(struct bdev *inner, enum fb_kind kind, uint64_t nth,
 		    int sticky, struct bdev **result);
+/* Plan anew: the nth call of kind from now on fails (and from then on if
+ * sticky); FB_NONE fails nothing.  For a fault in one step of a longer
+ * use of the device (explore.c, the faulted pass of recovery). */
+void fault_bdev_arm(struct bdev *bd, enum fb_kind kind, uint64_t nth,
+		    int sticky);
 /* How many calls of each kind went through, failed or not. */
 uint64_t fault_bdev_count(struct bdev *bd, enum fb_kind kind);
 uint64_t fault_bdev_failed(struct bdev *bd);

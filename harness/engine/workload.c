@@ -185,17 +185,20 @@ static struct run_op *push_op(struct run *w, const struct op *op)
 static uint64_t fiu_countdown;
 static int fiu_fired;
 
+/* A countdown of hits: 1 (and *fired set) at the one that reaches 0. */
+static int countdown_hit(uint64_t *left, int *fired)
+{
+	if (!*left || --*left)
+		return 0;
+	*fired = 1;
+	return 1;
+}
+
 static int fiu_nth_hit(const char *name, int *failnum, void **failinfo,
 		       unsigned int *flags)
 {
-	(void)name;
-	(void)failnum;
-	(void)failinfo;
-	(void)flags;
-	if (!fiu_countdown || --fiu_countdown)
-		return 0;
-	fiu_fired = 1;
-	return 1;
+	(void)name, (void)failnum, (void)failinfo, (void)flags;
+	return countdown_hit(&fiu_countdown, &fiu_fired);
 }
 
 static int fiu_arm(const struct run_config *cfg)
@@ -280,6 +283,41 @@ static void alloc_disarm(struct alloc_watch *aw)
 		fiu_disable(alloc_points[k]);
 	alloc_run = NULL;
 }
+
+/* Recovery's allocation fault: a countdown of its own, since recovery runs
+ * in a worker with no workload armed. */
+static uint64_t recovery_countdown;
+static int recovery_armed, recovery_fired;
+
+static int recovery_alloc_hit(const char *name, int *failnum, void **failinfo,
+			      unsigned int *flags)
+{
+	(void)name, (void)failnum, (void)failinfo, (void)flags;
+	return countdown_hit(&recovery_countdown, &recovery_fired);
+}
+
+int workload_recovery_alloc_arm(uint64_t nth)
+{
+	if (alloc_run || recovery_armed)
+		return -EBUSY;
+	fiu_init(0);
+	recovery_countdown = nth ? nth : 1;
+	recovery_fired = 0;
+	if (fiu_enable_external(FP_CORE_ALLOC, 1, NULL, 0, recovery_alloc_hit))
+		return -EINVAL;
+	recovery_armed = 1;
+	return 0;
+}
+
+int workload_recovery_alloc_disarm(void)
+{
+	if (!recovery_armed)
+		return 0;
+	fiu_disable(FP_CORE_ALLOC);
+	recovery_armed = 0;
+	recovery_countdown = 0;
+	return recovery_fired;
+}
 #else
 static const int fiu_fired = 0;
 
@@ -302,6 +340,17 @@ static int alloc_arm(struct alloc_watch *aw)
 static void alloc_disarm(struct alloc_watch *aw)
 {
 	(void)aw;
+}
+
+int workload_recovery_alloc_arm(uint64_t nth)
+{
+	(void)nth;
+	return -EOPNOTSUPP;
+}
+
+int workload_recovery_alloc_disarm(void)
+{
+	return 0;
 }
 #endif
 
@@ -1830,13 +1879,21 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 		return;
 	}
 	image_read_begin(w, &ir);
+	/* Unlike the other reads of the image, the view's allocations count
+	 * as the pool's own and an --alloc-faults run fails them: opening a
+	 * held snapshot (thin_pool_open_metadata_snap) is core code no other
+	 * op runs, and an allocation failure in it must come back as -ENOMEM
+	 * and nothing else. */
+	w->aw.paused--;
 	r = read_snap_view(w, 0, &v);
 	/* the same view, asked for by its block number (pdtool dump's way) */
 	if (!r)
 		r = thin_read_superblock(w->bd, &sb) ?:
 		    read_snap_view(w, sb.held_root, &by_block);
-	if ((image_read_end(w, &ir) || media_explains(w)) && r &&
-	    r != -ENODATA) {
+	w->aw.paused++;
+	if ((image_read_end(w, &ir) || media_explains(w) ||
+	     (fault_is_alloc(w->cfg->fault.kind) && alloc_explains(w, r))) &&
+	    r && r != -ENODATA) {
 		ro->result = r;
 		recover(w, -1);
 		return;

@@ -271,6 +271,14 @@ void workload_faults_disarm(struct alloc_watch *aw);
  * -ENOSPC, sm/copy_root -ENOMEM). */
 int workload_fiu_explains(const struct run_config *cfg, int r);
 
+/* Recovery's allocation fault (explore.c, check_opts.recovery_alloc_fault):
+ * the nth allocation (core/alloc) from now fails, once.  0; -EOPNOTSUPP a
+ * build without libfiu points; -EBUSY while a workload's own allocation
+ * points are armed (one user at a time in a process).  Disarm returns 1
+ * if the allocation failed, else 0. */
+int workload_recovery_alloc_arm(uint64_t nth);
+int workload_recovery_alloc_disarm(void);
+
 /* The error an allocation failure of kind k makes the core return. */
 static inline int workload_alloc_errno(enum fault_kind k)
 {

@@ -668,7 +668,12 @@ static size_t shrink(struct minimizer *m, struct unit **pu, size_t n)
 static int state_fails(const struct run_result *res, const struct state_id *id,
 		       int recovery_fault, char *msg, size_t msglen)
 {
-	struct check_opts copts = { .recovery_fault = recovery_fault };
+	/* as the driver does: the faulted pass follows the run's fault */
+	struct check_opts copts = {
+		.recovery_fault = recovery_fault &&
+				  !fault_is_alloc(id->fault.kind),
+		.recovery_alloc_fault = fault_is_alloc(id->fault.kind),
+	};
 	struct sd_cutter *cutter;
 	int fd, status;
 	pid_t pid;

@@ -532,7 +532,7 @@ int cmd_replay(int argc, char **argv)
 	struct replay_args a = { 0 };
 	struct replay rp = { 0 };
 	struct check_opts copts = { 0 };
-	struct check_out out;
+	struct check_out out = { .outcome = OUT_ROLLBACK };
 	int rc;
 
 	if ((rc = parse_args(argc, argv, &a, &rp.cfg)))
@@ -554,11 +554,17 @@ int cmd_replay(int argc, char **argv)
 		goto out;
 	print_context(&rp, a.idtext, a.trace);
 	copts.save_image = a.save;
-	/* ids with a fault come from --io-errors runs, which reopen each
-	 * state through a failing read first: do the same */
+	/* ids with an IO fault come from --io-errors runs, which recover
+	 * each state first through a failing read, and ids with an
+	 * allocation failure from --alloc-faults runs, which do so through
+	 * a failing allocation (explore.c, "The faulted pass"): do the same */
 	copts.recovery_fault = rp.id.fault.kind != FAULT_NONE &&
-			       !fault_is_media(rp.id.fault.kind);
+			       !fault_is_media(rp.id.fault.kind) &&
+			       !fault_is_alloc(rp.id.fault.kind);
+	copts.recovery_alloc_fault = fault_is_alloc(rp.id.fault.kind);
 	check_state(&rp.res, rp.cutter, &rp.id, &copts, NULL, &out);
+	if (out.pass[0])
+		printf("faulted pass: %s\n", out.pass);
 	printf("outcome: %s: %s\n", outcome_name(out.outcome), out.msg);
 	if (a.save)
 		printf("image saved to %s\n", a.save);
