@@ -495,16 +495,6 @@ EXPLAINED = (
      "for_each_bitmap and check_no_zero run after check_range, "
      "sm_ll_find_free_block clamps its end); sm_ll_load_ie has no caller "
      "in core/"),
-    ("core/sm_common.c", r"^sm_ll_lookup_bitmap$", r"^if \(r\)$",
-     "load_ie fails only for the data map (the metadata map's index is in "
-     "memory): with a dirty eviction or a read of the index tree.  Its "
-     "callers here are the data map's SM1 check in "
-     "sm_ll_find_common_free_block, on old_ll, whose cached entries are "
-     "all clean (copied right after the commit wrote them back), so no "
-     "writeback; and its lookup reads the committed index root that ll's "
-     "own load_ie of the same find read just before (or this "
-     "transaction's shadow of it copied), still cached in both variants, "
-     "so no read and no allocation", r"r = load_ie\(ll, b /"),
     ("core/sm_common.c", r"^(ensure_bitmap|inc_in_bitmap|dec_in_bitmap)$",
      r"^if \(r\)$",
      "ensure_bitmap relocks the bitmap this op shadowed moments before "
@@ -537,18 +527,11 @@ EXPLAINED = (
      "it), and the metadata map's load_ie reads no block; a merge's drop "
      "of a ref-count node needs a two-level ref-count tree (see "
      "queued_adjustment)"),
-    ("core/sm_metadata.c", r"^(smm_extend|smm_create)$", r"^if \(r\)$",
+    ("core/sm_metadata.c", r"^smm_(extend|create)$", r"^if \(r\)$",
      "add_bop fails only on a full queue (1024 ops): extend runs outside "
      "any call (MS1: the queue is empty) and create's bootstrap queues "
      "only the few incs and decs of building the map (boot_new_block "
      "queues nothing)", r"r = add_bop\("),
-    ("core/sm_metadata.c", r"^smm_create$", r"^if \(r\)$",
-     "apply_queue at create incs [0, begin), blocks of bitmap 0, which "
-     "this format made (a shadow already: relocked, no allocation) and "
-     "which is still cached unless the device has more bitmaps than the "
-     "cache has blocks (the suite's largest `pool meta=` is 40960 blocks, "
-     "3 bitmaps): no read, no allocation; the ref-count tree is untouched "
-     "(counts of 1)", r"r = apply_queue\(smm\);"),
     ("core/bt.c", r"^(split_one_into_two|split_two_into_three|bt_insert)$", r"^if \(r\)( \{)?$",
      "bt_node_insert_at fails only on a full node or a slot past nr "
      "(core/bt_spine.c, its guard: every caller made room first), so "
