@@ -540,8 +540,10 @@ EXPLAINED = (
      "new_empty_leaf in bt_insert runs only when an upper level lacks the "
      "key: the live workloads never (thin_create makes each device's "
      "bottom tree itself, so thin_insert finds the device), only the "
-     "damage step's exercise on an image whose top level lost a device, "
-     "and that step fails no allocation", r"&sub\);"),
+     "damage step's exercise inserting into an image whose top-level tree "
+     "lost a device the details tree still names (insert_mapping's "
+     "get_dev finds it there), and that step fails no allocation",
+     r"&sub\);"),
     ("core/bt_remove.c", r"^remove_present$", r"r == -ENODATA",
      "remove_raw answers -ENODATA only from its guards (rebalance_children "
      "and do_leaf, i < 0 or key absent), which a whole tree never meets "
