@@ -290,12 +290,12 @@ int sm_ll_load_ie(struct ll_disk *ll, pd_block_t index,
 
 /* --- create, open, extend --------------------------------------------- */
 
-static int ll_init(struct ll_disk *ll, struct transaction_manager *tm,
-		   enum ll_kind kind)
+/* No block-size check here: bm_create refuses a device whose block size
+ * is not PD_BLOCK_SIZE, so every tm's block manager has it. */
+static void ll_init(struct ll_disk *ll, struct transaction_manager *tm,
+		    enum ll_kind kind)
 {
 	memset(ll, 0, sizeof(*ll));
-	if (bm_block_size(tm_bm(tm)) != PD_BLOCK_SIZE)
-		return -EINVAL;
 	ll->tm = tm;
 	ll->kind = kind;
 	ll->bitmap_info.tm = tm;
@@ -307,16 +307,14 @@ static int ll_init(struct ll_disk *ll, struct transaction_manager *tm,
 	ll->ref_count_info.levels = 1;
 	ll->ref_count_info.value_type.size = sizeof(uint32_t);
 	ll->entries_per_block = SM_ENTRIES_PER_BLOCK;
-	return 0;
 }
 
 int sm_ll_new_metadata(struct ll_disk *ll, struct transaction_manager *tm)
 {
 	struct bm_block *b;
-	int r = ll_init(ll, tm, LL_METADATA);
+	int r;
 
-	if (r)
-		return r;
+	ll_init(ll, tm, LL_METADATA);
 	r = tm_new_block(tm, &sm_index_validator, &b);
 	if (r)
 		return r;
@@ -327,10 +325,9 @@ int sm_ll_new_metadata(struct ll_disk *ll, struct transaction_manager *tm)
 
 int sm_ll_new_disk(struct ll_disk *ll, struct transaction_manager *tm)
 {
-	int r = ll_init(ll, tm, LL_DISK);
+	int r;
 
-	if (r)
-		return r;
+	ll_init(ll, tm, LL_DISK);
 	r = bt_empty(&ll->bitmap_info, &ll->bitmap_root);
 	if (r)
 		return r;
@@ -341,13 +338,10 @@ static int ll_open(struct ll_disk *ll, struct transaction_manager *tm,
 		   enum ll_kind kind, const void *root, size_t len)
 {
 	const uint8_t *p = root;
-	int r;
 
 	if (!root || len < SM_ROOT_SIZE)
 		return -EINVAL;
-	r = ll_init(ll, tm, kind);
-	if (r)
-		return r;
+	ll_init(ll, tm, kind);
 	ll->nr_blocks = le64_get(p + SM_ROOT_OFF_NR_BLOCKS);
 	ll->nr_allocated = le64_get(p + SM_ROOT_OFF_NR_ALLOCATED);
 	ll->bitmap_root = le64_get(p + SM_ROOT_OFF_BITMAP_ROOT);
@@ -553,10 +547,10 @@ int sm_ll_find_free_block(struct ll_disk *ll, pd_block_t begin,
 		r = bitmap_find_free(bitmap_cpayload(blk), start, bit_end,
 				     &pos);
 		tm_unlock(ll->tm, blk);
-		if (r == -ENOSPC)
-			continue;	/* we may have started part way in */
+		/* bitmap_find_free fails only with -ENOSPC: we may have
+		 * started part way in */
 		if (r)
-			return r;
+			continue;
 		*result = i * epb + pos;
 		return 0;
 	}

@@ -213,15 +213,13 @@ int sm_disk_open(struct transaction_manager *tm, const void *root,
 	if (r)
 		return r;
 	r = sm_ll_open_disk(&smd->ll, tm, root, len);
-	if (r)
-		goto out_free;
-	r = smd_commit(&smd->sm);
-	if (r)
-		goto out_free;
+	if (r) {
+		smd_destroy(&smd->sm);
+		return r;
+	}
+	/* The snapshot of the last commit (SM1) is the ll just read: its
+	 * index cache is empty, so there is nothing to write back first. */
+	smd->old_ll = smd->ll;
 	*result = &smd->sm;
 	return 0;
-
-out_free:
-	smd_destroy(&smd->sm);
-	return r;
 }

@@ -544,9 +544,76 @@ EXPLAINED = (
      "for_each_bitmap and check_no_zero run after check_range, "
      "sm_ll_find_free_block clamps its end); sm_ll_load_ie has no caller "
      "in core/"),
-    ("core/sm_common.c", r"^ll_init$", r"bm_block_size\(tm_bm\(tm\)\)",
-     "caller misuse: bm_create refuses a device whose block size is not "
-     "PD_BLOCK_SIZE, so every tm's block manager has it"),
+    ("core/sm_common.c", r"^(ensure_bitmap|inc_in_bitmap|dec_in_bitmap)$",
+     r"^if \(r\)$",
+     "ensure_bitmap relocks the bitmap this op shadowed moments before "
+     "(LL3): between the drop and the relock only a ref-count tree insert "
+     "or remove runs, which uses a few blocks, fewer than the 16 of the "
+     "+small cache, so the relock is a cache hit: no read, no allocation, "
+     "nothing to write back", r"&bc->blk\);|r = ensure_bitmap\(ll, bc\);"),
+    ("core/sm_common.c", r"^dec_in_bitmap$", r"^if \(r\)$",
+     "the case 0 arm of dec_in_bitmap (see its switch): dead by "
+     "construction, check_no_zero refused the dec first",
+     r"r = dec_of_zero\(\);"),
+    ("core/sm_common.c", r"^for_each_bitmap$", r"^if \(r\)$",
+     "save_ie of the entry load_ie put in its cache slot at the top of "
+     "the same iteration: nothing in between uses this ll's cache (the op "
+     "changes the bitmap and the ref-count tree, whose allocations go to "
+     "the metadata map, which only queues while recursing), so the slot "
+     "still holds that index and no writeback runs; the metadata map's "
+     "save_ie writes memory, and the index is below the map's bitmap "
+     "count", r"r = save_ie\(ll, bc.index"),
+    ("core/sm_disk.c", r"^sm_disk_open$", r"^if \(r\) \{$",
+     "sm_ll_open_disk fails only on a NULL root or one shorter than "
+     "SM_ROOT_SIZE (thin.c passes the superblock's field, SM_ROOT_SIZE "
+     "bytes) or on more bitmaps than the index holds, which for the data "
+     "map (UINT64_MAX entries) no block count reaches: it reads nothing"),
+    ("core/sm_metadata.c", r"^check_queued_dec$", r"^if \(r\)$",
+     "a dec queued while recursing is copy_block's dec of the block "
+     "tm_shadow_block just asked sm_count_is_more_than_one about: that "
+     "read the same bitmap moments before (a cache hit; find_free in "
+     "between reads at most the bitmap it searches and old_ll's copy of "
+     "it), and the metadata map's load_ie reads no block; a merge's drop "
+     "of a ref-count node needs a two-level ref-count tree (see "
+     "queued_adjustment)"),
+    ("core/sm_metadata.c", r"^smm_(extend|create)$", r"^if \(r\)$",
+     "add_bop fails only on a full queue (1024 ops): extend runs outside "
+     "any call (MS1: the queue is empty) and create's bootstrap queues "
+     "only the few incs and decs of building the map (boot_new_block "
+     "queues nothing)", r"r = add_bop\("),
+    ("core/bt.c", r"^(split_one_into_two|split_two_into_three|bt_insert)$", r"^if \(r\)( \{)?$",
+     "bt_node_insert_at fails only on a full node or a slot past nr "
+     "(core/bt_spine.c, its guard: every caller made room first), so "
+     "never here", r"r = bt_node_insert_at\("),
+    ("core/bt.c", r"^bt_insert$", r"^if \(r\)$",
+     "new_empty_leaf in bt_insert runs only when an upper level lacks the "
+     "key: the live workloads never (thin_create makes each device's "
+     "bottom tree itself, so thin_insert finds the device), only the "
+     "damage step's exercise inserting into an image whose top-level tree "
+     "lost a device the details tree still names (insert_mapping's "
+     "get_dev finds it there), and that step fails no allocation",
+     r"&sub\);"),
+    ("core/bt_remove.c", r"^remove_present$", r"r == -ENODATA",
+     "remove_raw answers -ENODATA only from its guards (rebalance_children "
+     "and do_leaf, i < 0 or key absent), which a whole tree never meets "
+     "after the lookup bt_remove and bt_remove_range make first (see "
+     "there)"),
+    ("core/bt_remove.c", r"^bt_remove$", r"r == -ENODATA",
+     "every caller removes a key it has just found: thin_delete the "
+     "details entry only if its lookup found it and the top-level entry of "
+     "a device get_dev found (thin_create inserts it at once), "
+     "thin_remove after its own lookup, ref_count_del for a block whose "
+     "bitmap value 3 lookup_big_count found in the tree"),
+    ("core/bt_remove.c", r"^absorb_child$", r"^if \(r\)$",
+     "tm_ref of the one child: its bitmap is the one the spine's shadow "
+     "of the current node read and changed moments before (its "
+     "count_is_more_than_one, the new block's inc, the old one's dec: "
+     "one bitmap holds every count in the scenarios but those with meta= "
+     "over 16320), a cache hit; a count of 3 or more also reads the "
+     "ref-count tree, which the shadow's inc of the children of a shared "
+     "node has just changed (a miss there only if its root has left the "
+     "cache since, which no absorb of the suite meets); the metadata "
+     "map's load_ie reads no block", r"r = tm_ref\("),
     ("core/sm_common.c", r"^sm_ll_extend$", r"nr_blocks < ll->nr_blocks",
      "overflow guard: thin_resize_data refuses more than 2^40 blocks and "
      "the metadata map is clamped at SM_METADATA_MAX_BLOCKS, so nr_blocks "
