@@ -732,9 +732,11 @@ EXPLAINED = (
      "the device id comes from thin_list_devs_alloc's walk of the same "
      "top-level tree just before, so the lookup finds it (no -ENODATA) "
      "along the path that walk has just read: a cache hit (bt_lookup "
-     "allocates nothing), or with the 16-block cache after a big "
-     "device's walk a read of the harness's digest far past its first "
-     "reads, which no fault run fails; damage that would make the lookup "
+     "allocates nothing; the LRU keeps the root, touched for every "
+     "device, unless one device's walk alone fills the cache: 16 blocks "
+     "or more in every scenario with a device that big, so that re-read "
+     "comes after the digest's 17th read, later than the reads 1..16 "
+     "recovery's faulted pass fails); damage that would make the lookup "
      "and the walk disagree (top-level keys out of order: the damage "
      "step's keys-swap) stops thin_list_devs_alloc's walk first", r"bt_lookup\("),
     ("core/thin.c", r"^rewrite_superblock$", r"^if \(r\)$",
