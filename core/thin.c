@@ -311,6 +311,7 @@ static int open_objects(struct thin_pool *pool, uint32_t want_block_size)
 {
 	struct bm_block *sblock;
 	const uint8_t *d;
+	unsigned seq;
 	int r;
 
 	r = bm_read_lock(pool->bm, SUPERBLOCK_LOCATION, &sb_validator, &sblock);
@@ -324,9 +325,18 @@ static int open_objects(struct thin_pool *pool, uint32_t want_block_size)
 	r = check_features(d, pool->read_only);
 	if (r)
 		goto out_unlock;
+	seq = bm_damage(pool->bm)->seq;
 	r = tm_open_with_sm(pool->bm, SUPERBLOCK_LOCATION,
 			    d + SB(metadata_space_map_root), SM_ROOT_SIZE,
 			    &pool->tm, &pool->metadata_sm);
+	/* The space map refuses sizes in the root (more bitmaps than its
+	 * index holds) with no block of its own to name: the root is the
+	 * superblock's, so the record names it (errors.h DR2). */
+	if (r == -EILSEQ && bm_damage(pool->bm)->seq == seq)
+		pd_damage_note(bm_damage(pool->bm), SUPERBLOCK_LOCATION,
+			       "block %u (thin superblock): its metadata space "
+			       "map root does not fit the space map",
+			       SUPERBLOCK_LOCATION);
 	if (r)
 		goto out_unlock;
 	r = sm_disk_open(pool->tm, d + SB(data_space_map_root), SM_ROOT_SIZE,

@@ -154,6 +154,8 @@ struct client_params {
 	unsigned cache_blocks;		/* 0: the backend's default */
 	int read_only;			/* format: asked read-only (a misuse
 					 * the core refuses, scenario.h) */
+	struct pd_damage *damage;	/* open, core only: the damage record
+					 * of a refused open (thin.h), or NULL */
 };
 
 struct client_pool_info {

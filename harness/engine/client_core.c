@@ -59,6 +59,7 @@ static int core_open(struct bdev *bd, const struct client_params *p,
 	struct thin_pool_params tp = {
 		.data_block_size = p->data_block_size,
 		.cache_blocks = p->cache_blocks,
+		.damage = p->damage,
 	};
 	struct thin_pool *pool;
 	int r = thin_pool_open(bd, &tp, &pool);

@@ -986,6 +986,18 @@ const char *damage_kind_what(unsigned k)
 	return k < NR_KINDS ? kinds[k].what : "?";
 }
 
+int dmg_kind_breaks_block(unsigned k)
+{
+	static const char *const own[] = {
+		"csum-bad", "zero", "blocknr-other", "sb-magic",
+	};
+
+	for (size_t i = 0; i < PD_ARRAY_SIZE(own); i++)
+		if (!strcmp(damage_kind_name(k), own[i]))
+			return 1;
+	return 0;
+}
+
 int dmg_kind_find(const char *name, size_t len)
 {
 	for (unsigned k = 0; k < NR_KINDS; k++)
@@ -1448,13 +1460,16 @@ static int snap_map(void *ctx, uint64_t vblock, pd_block_t block,
 }
 
 /* The held metadata snapshot, read as userspace tools do: every device
- * and mapping of the copy.  0 (also when none is held) or -errno. */
-static int read_meta_snap(struct bdev *image, const struct client_params *cp)
+ * and mapping of the copy.  0 (also when none is held) or -errno; why:
+ * the damage record of the open, or of the read that failed after it. */
+static int read_meta_snap(struct bdev *image, const struct client_params *cp,
+			  struct pd_damage *why)
 {
 	struct thin_pool_params p = {
 		.data_block_size = cp->data_block_size,
 		.cache_blocks = cp->cache_blocks,
 		.flags = THIN_OPEN_READ_ONLY,
+		.damage = why,
 	};
 	struct thin_pool *snap;
 	uint64_t *devs = NULL;
@@ -1476,6 +1491,8 @@ static int read_meta_snap(struct bdev *image, const struct client_params *cp)
 		if (!r)
 			r = thin_walk_mappings(snap, devs[i], snap_map, NULL);
 	}
+	if (r)
+		*why = *thin_damage(snap);
 	free(devs);
 	thin_pool_destroy(snap);
 	return r;
@@ -1523,16 +1540,56 @@ static int state_allowed(const struct run_result *res, const struct dmg_obs *o,
 	return 0;
 }
 
+/* The damage record of a step the core refused with r (o->open_why or
+ * o->snap_why): note gets " (its text)", "" if it has none or the
+ * backend keeps none; 1 if it is wrong.  A refusal for damage (-EILSEQ,
+ * -ENOTBLK) must name a block (errors.h DR2: a caller that clears the
+ * record finds the block that failed the call), and when the damage
+ * leaves the damaged block failing its own validation, that block is
+ * the only one a reader can find damaged, so the record must name it. */
+static int why_wrong(const struct dmg_obs *o, int r,
+		     const struct pd_damage *why, char *note, size_t len)
+{
+	int damage = r == -EILSEQ || r == -ENOTBLK;
+
+	note[0] = 0;
+	if (!why)
+		return 0;
+	if (!why->seq) {
+		if (damage)
+			snprintf(note, len, " with no damage record");
+		return damage;
+	}
+	if (damage && o->own && why->block != o->block) {
+		snprintf(note, len, " (%s), noted for block %" PRIu64 ", but "
+			 "the damaged block is %" PRIu64, why->text,
+			 (uint64_t)why->block, (uint64_t)o->block);
+		return 1;
+	}
+	snprintf(note, len, " (%s)", why->text);
+	return 0;
+}
+
 void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out)
 {
-	char msg[300];
+	char msg[300], note[360];
 	int chk;
 
 	out->core_only = 0;
-	if (o->opened) {
-		say(out, DMG_DETECTED, "open refused the image: %s%s%s",
-		    pd_strerror(o->opened), o->chk > 0 ? "; checker: " : "",
+	if (o->opened && why_wrong(o, o->opened, o->open_why, note,
+				   sizeof(note))) {
+		say(out, DMG_VIOLATION, "open refused the image: %s%s",
+		    pd_strerror(o->opened), note);
+	} else if (o->opened) {
+		say(out, DMG_DETECTED, "open refused the image: %s%s%s%s",
+		    pd_strerror(o->opened), note,
+		    o->chk > 0 ? "; checker: " : "",
 		    o->chk > 0 ? o->chk_msg : "");
+	} else if (o->rs && why_wrong(o, o->rs, o->snap_why, note,
+				      sizeof(note))) {
+		/* whatever the checker says: the core's own record */
+		say(out, DMG_VIOLATION, "the core refused the held metadata "
+		    "snapshot: %s%s", pd_strerror(o->rs), note);
 	} else if (o->chk < 0) {
 		say(out, DMG_VIOLATION, "the checker could not run: %s",
 		    pd_strerror(o->chk));
@@ -1557,7 +1614,7 @@ void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out)
 		    "states %" PRId64 "..%" PRId64, o->what, o->lo, o->hi);
 	} else if (o->rs) {
 		say(out, DMG_DETECTED, "the core refused the held metadata "
-		    "snapshot: %s", pd_strerror(o->rs));
+		    "snapshot: %s%s", pd_strerror(o->rs), note);
 		out->core_only = 1;
 	} else if (o->rc < 0 || (!o->rc && o->rx < 0)) {
 		say(out, DMG_DETECTED, "the core refused %s: %s",
@@ -1582,7 +1639,7 @@ void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out)
 
 void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 		      const struct run_result *res, uint64_t cut,
-		      struct bdev *image, pd_block_t block,
+		      struct bdev *image, pd_block_t block, int own,
 		      struct dmg_result *out)
 {
 	struct check_out cont = { .outcome = OUT_ROLLBACK };
@@ -1591,13 +1648,14 @@ void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 	struct dmg_obs o = { .what = be->what, .chk_msg = chk_msg,
 			     .cont_msg = cont.msg, .ex_msg = ex_msg,
 			     .recheck = be->check, .image = image,
-			     .block = block };
+			     .block = block, .own = own };
 
 	obs_expect(&o, res, cut);
 	/* the checker first, on the image as damaged: its findings name the
 	 * block even where the core's error cannot (issue 16) */
 	o.chk = be->check(image, chk_msg, sizeof(chk_msg));
 	o.opened = be->open(ctx, image);
+	o.open_why = be->why ? be->why(ctx, 0) : NULL;
 	if (o.opened) {
 		dmg_verdict(&o, out);
 		return;
@@ -1605,6 +1663,7 @@ void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 	o.rd = be->digest(ctx, &d);
 	o.matched = !o.rd && state_allowed(res, &o, d);
 	o.rs = be->snap ? be->snap(ctx, image) : 0;
+	o.snap_why = be->why ? be->why(ctx, 1) : NULL;
 	/* after that the image changes: continue, then the exercise, each
 	 * run whatever the verdict so far (what they reach counts too) */
 	o.rc = o.rd ? 0 : be->cont(ctx, image, d, &cont);
@@ -1619,6 +1678,7 @@ struct thin_rec {
 	struct client_params params;
 	struct client *pool;
 	pd_block_t zeroed;	/* dmg_zeroed_data_block's, or DMG_NO_BLOCK */
+	struct pd_damage open_why, snap_why;
 };
 
 /* A finding counts, a warning does not (strict mode makes warnings
@@ -1636,6 +1696,8 @@ static int thin_open(void *ctx, struct bdev *image)
 {
 	struct thin_rec *t = ctx;
 
+	pd_damage_clear(&t->open_why);
+	t->params.damage = &t->open_why;
 	return client_core_ops.open(image, &t->params, &t->pool);
 }
 
@@ -1646,7 +1708,17 @@ static int thin_digest(void *ctx, struct digest *d)
 
 static int thin_snap(void *ctx, struct bdev *image)
 {
-	return read_meta_snap(image, &((struct thin_rec *)ctx)->params);
+	struct thin_rec *t = ctx;
+
+	pd_damage_clear(&t->snap_why);
+	return read_meta_snap(image, &t->params, &t->snap_why);
+}
+
+static const struct pd_damage *thin_why(void *ctx, int snap)
+{
+	struct thin_rec *t = ctx;
+
+	return snap ? &t->snap_why : &t->open_why;
 }
 
 static int thin_cont(void *ctx, struct bdev *image, struct digest d,
@@ -1671,12 +1743,12 @@ static void thin_destroy(void *ctx)
 
 static const struct dmg_backend thin_backend = {
 	"pool", thin_check, thin_open, thin_digest, thin_snap, thin_cont,
-	thin_exercise, thin_destroy,
+	thin_exercise, thin_destroy, thin_why,
 };
 
 void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, pd_block_t block, pd_block_t zeroed,
-		 struct dmg_result *out)
+		 struct bdev *image, pd_block_t block, unsigned kind,
+		 pd_block_t zeroed, struct dmg_result *out)
 {
 	struct thin_rec t = {
 		.params = {
@@ -1686,5 +1758,6 @@ void dmg_recover(const struct run_result *res, uint64_t cut,
 		.zeroed = zeroed,
 	};
 
-	dmg_recover_with(&thin_backend, &t, res, cut, image, block, out);
+	dmg_recover_with(&thin_backend, &t, res, cut, image, block,
+			 dmg_kind_breaks_block(kind), out);
 }

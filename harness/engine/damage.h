@@ -56,7 +56,14 @@
  *             passes with the right state, a core error later on (the
  *             core refuses what the checker accepts, or the checker
  *             misses damage the core trips on); or, whatever the checker
- *             says, the remove of that block counted 0 succeeding.
+ *             says, the remove of that block counted 0 succeeding; or
+ *             a refusal for damage (-EILSEQ, -ENOTBLK) of the open or of
+ *             the held snapshot's read whose damage record (core/
+ *             errors.h, thin_pool_params.damage) names no block, or,
+ *             where the damage leaves the damaged block failing its own
+ *             validation (csum-bad, zero, blocknr-other, sb-magic: the
+ *             one block a reader can find damaged), names another (the
+ *             record's text is in the finding).
  *
  * Ids: NAME:sSEED:dK.BLOCK.KIND:e0 (committed state K, block, damage kind
  * by name), e.g. snapshots:s1:d3.17.child-self:e0.  `pdcrash replay ID`

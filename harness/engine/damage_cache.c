@@ -205,7 +205,7 @@ static void cache_destroy(void *ctx)
 
 static const struct dmg_backend cache_backend = {
 	"metadata", cache_check, cache_open, cache_digest, NULL, cache_cont,
-	cache_exercise, cache_destroy,
+	cache_exercise, cache_destroy, NULL,
 };
 
 void dmg_recover_cache(const struct run_result *res, uint64_t cut,
@@ -220,5 +220,5 @@ void dmg_recover_cache(const struct run_result *res, uint64_t cut,
 		},
 	};
 
-	dmg_recover_with(&cache_backend, &c, res, cut, image, block, out);
+	dmg_recover_with(&cache_backend, &c, res, cut, image, block, 0, out);
 }

@@ -102,10 +102,15 @@ struct dmg_result {
 
 /* Recover a damaged image of res's run, cut just after a commit (damage.h
  * says how); the image is written to.  block: the one damaged (for
- * out->named); zeroed: dmg_zeroed_data_block() of the damage. */
+ * out->named) by damage kind kind; zeroed: dmg_zeroed_data_block() of the
+ * damage. */
 void dmg_recover(const struct run_result *res, uint64_t cut,
-		 struct bdev *image, pd_block_t block, pd_block_t zeroed,
-		 struct dmg_result *out);
+		 struct bdev *image, pd_block_t block, unsigned kind,
+		 pd_block_t zeroed, struct dmg_result *out);
+/* 1 if damage kind k leaves the block failing its own validation (its
+ * checksum, location or magic): the one block of the image a reader can
+ * find damaged by itself. */
+int dmg_kind_breaks_block(unsigned k);
 /* What a recovery saw, for dmg_verdict(): the outcome rules of damage.h
  * in one place for thin and dm-cache. */
 struct dmg_obs {
@@ -131,6 +136,10 @@ struct dmg_obs {
 	int (*recheck)(struct bdev *image, char *msg, size_t len);
 	struct bdev *image;
 	pd_block_t block;		/* the damaged one (for out->named) */
+	/* the damage records (core/errors.h) of the open and of the held
+	 * snapshot's read, as the core left them; NULL: none kept */
+	const struct pd_damage *open_why, *snap_why;
+	int own;			/* dmg_kind_breaks_block() */
 };
 void dmg_verdict(const struct dmg_obs *o, struct dmg_result *out);
 
@@ -154,10 +163,13 @@ struct dmg_backend {
 	int (*exercise)(void *ctx, struct bdev *image, char *msg, size_t len,
 			int *silent);
 	void (*destroy)(void *ctx);	/* after a successful open */
+	/* the damage record the open (snap 0) or the held snapshot's read
+	 * (snap 1) left, cleared before it; NULL (or no hook): none kept */
+	const struct pd_damage *(*why)(void *ctx, int snap);
 };
 void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 		      const struct run_result *res, uint64_t cut,
-		      struct bdev *image, pd_block_t block,
+		      struct bdev *image, pd_block_t block, int own,
 		      struct dmg_result *out);
 
 /* The same for a dm-cache run (damage_cache.c; damage.h says how). */

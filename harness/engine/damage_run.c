@@ -169,7 +169,7 @@ static void run_job(const struct dmg_scn *s, size_t i, struct dmg_result *out)
 	else
 		dmg_recover(s->res, s->commits[j->commit].cut, image,
 			    s->commits[j->commit].plan.t[j->target].block,
-			    zeroed, out);
+			    j->kind, zeroed, out);
 	bdev_destroy(image);
 }
 

@@ -764,6 +764,62 @@ EXPLAINED = (
      "op reads one (thin_pool_open_metadata_snap), on a formatted pool "
      "whose superblock and held copy are never zero; thin_pool_open "
      "looks for zeroes itself (superblock_all_zeroes)"),
+    # errors passed up in core/thin.c (issue 10), read from the code
+    ("core/thin.c", r"^format_objects$", r"^if \(r\)$",
+     "dead: sm_disk_create has just committed the data space map "
+     "(smd_commit) and nothing between changes it (bt_empty takes its "
+     "blocks from the metadata space map), so sm_ll_commit finds "
+     "bitmap_index_changed 0 and returns 0 at once",
+     r"sm_commit\(pool->data_sm\)"),
+    ("core/thin.c", r"^insert_mapping$", r"^if \(r\)$",
+     "dead: sm_get_nr_blocks never fails (both on-disk space maps answer "
+     "from memory: smd_get_nr_blocks, smm_get_nr_blocks)",
+     r"sm_get_nr_blocks\("),
+    ("core/thin.c", r"^(thin_create_snap|thin_remove_range)$",
+     r"r == -ENODATA \? r : poison",
+     "get_dev fails otherwise than -ENODATA only for a device not yet in "
+     "the pool's in-core table (a lookup in the details tree, the table's "
+     "growth): the harness's digest (oracle.c pool_digest: thin_dev_info "
+     "of every device) loads every device right after each open, reopen "
+     "and abort of the live pool, and commits keep the table, so an "
+     "existing device (the snapshot's origin, the range remove's device) "
+     "is found in core and only an absent one is looked up (-ENODATA); "
+     "the damage step's exercise inserts into each device (ex_change_dev) "
+     "before its range remove and before the snapshot of the first, so "
+     "damage in the details tree fails that insert first (insert_mapping's "
+     "get_dev, which is reached)"),
+    ("core/thin.c", r"^thin_walk_mappings$", r"^if \(r\)$",
+     "may_read: a failed pool; every caller (the harness's digest and "
+     "diff, oracle.c; the client walk, client_core.c; the damage step's "
+     "snapshot read) calls it only after thin_list_devs_alloc succeeded "
+     "on the same pool, whose own may_read refuses a failed pool first, "
+     "and nothing between fails the pool (a failed read does not)",
+     r"^$"),
+    ("core/thin.c", r"^thin_walk_mappings$", r"^if \(r\)$",
+     "the device id comes from thin_list_devs_alloc's walk of the same "
+     "top-level tree just before, so the lookup finds it (no -ENODATA) "
+     "along the path that walk has just read: a cache hit (bt_lookup "
+     "allocates nothing; the LRU keeps the root, touched for every "
+     "device, unless one device's walk alone fills the cache: 16 blocks "
+     "or more in every scenario with a device that big, so that re-read "
+     "comes after the digest's 17th read, later than the reads 1..16 "
+     "recovery's faulted pass fails); damage that would make the lookup "
+     "and the walk disagree (top-level keys out of order: the damage "
+     "step's keys-swap) stops thin_list_devs_alloc's walk first", r"bt_lookup\("),
+    ("core/thin.c", r"^rewrite_superblock$", r"^if \(r\)$",
+     "dead: thin_abort calls it right after open_objects read and "
+     "validated block 0 (and begin_transaction locked it again), with "
+     "nothing between: a cache hit, which neither reads nor allocates "
+     "(bm.c get_block)", r"bm_write_lock\("),
+    ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(p->damage\)$",
+     "a failure after the held copy was read: sm_core_create or tm_create "
+     "(-ENOMEM), or begin_transaction's lock of the copy (sb_validator "
+     "repeats the checks thin_read_superblock_why has just made, so only "
+     "a failed read or allocation): the callers that pass a damage record "
+     "(the damage step's snapshot read, damage.c read_meta_snap; pdtool "
+     "dump) run under no fault, and the meta-snap-check op's view "
+     "(workload.c read_snap_view), the only open of a held copy a fault "
+     "run may fail, passes none"),
 )
 
 

@@ -132,6 +132,57 @@ TEST(thin_open_refuses_bad_superblocks)
 	simdisk_destroy(g.sd);
 }
 
+/* Write buf as the superblock: the open must refuse it with -EILSEQ and
+ * leave a damage record that names block 0 and says `what`. */
+static void open_refused_at_superblock(struct rig *g, const uint8_t *buf,
+				       const char *what)
+{
+	struct thin_pool *pool;
+
+	ASSERT_OK(bdev_write(g->bd, 0, buf, 0));
+	pd_damage_clear(g->p.damage);
+	ASSERT_ERR(thin_pool_open(g->bd, &g->p, &pool), -EILSEQ);
+	ASSERT_TRUE(g->p.damage->seq > 0);
+	ASSERT_UEQ(g->p.damage->block, 0);
+	ASSERT_TRUE(strstr(g->p.damage->text, what) != NULL);
+}
+
+/* A refused open leaves its damage record in thin_pool_params.damage
+ * (errors.h DR2): the block that failed it, here the superblock itself,
+ * also where the space map refuses sizes in the root it holds. */
+TEST(thin_open_refusal_names_the_superblock)
+{
+	struct pd_damage why;
+	struct thin_pool *pool;
+	struct rig g;
+	uint8_t buf[4096], saved[4096];
+
+	rig_format(&g, 100, 0);
+	thin_pool_destroy(g.pool);
+	g.pool = NULL;
+	ASSERT_OK(bdev_read(g.bd, 0, saved));
+	g.p.damage = &why;
+
+	memcpy(buf, saved, sizeof(buf));		/* checksum */
+	buf[100] ^= 0x40;
+	open_refused_at_superblock(&g, buf, "(thin superblock): bad checksum");
+
+	/* the metadata space map root (offset 192) with more blocks than
+	 * its 255 bitmaps hold, the checksum made good */
+	memcpy(buf, saved, sizeof(buf));
+	le64_put(buf + 192, 255ull * 16320 + 1);
+	le32_put(buf, pd_block_csum(buf + 4, 4092, THIN_SUPERBLOCK_CSUM_XOR));
+	open_refused_at_superblock(&g, buf, "metadata space map root");
+
+	/* the pool as formatted opens and leaves the record empty */
+	ASSERT_OK(bdev_write(g.bd, 0, saved, 0));
+	pd_damage_clear(&why);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_UEQ(why.seq, 0);
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
 TEST(thin_mappings_survive_commit_and_reopen)
 {
 	struct rig g;
