@@ -632,6 +632,10 @@ static void recover_inner(struct run *w, int64_t cand)
 	if (w->done)
 		return;
 	r = w->ops->after_error(w->cl);
+	if (r == -EPROTO) {	/* the caller saw the abort break its contract */
+		live_fail(w, "the abort after an error: %s", w->cl->msg);
+		return;
+	}
 	/* A validator's refusal where nothing on the disk was damaged: a
 	 * block the failed op left dirty fails its own validator (core/bm.h
 	 * BM9), or the reopen read a block that was never valid. */
