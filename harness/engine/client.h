@@ -27,7 +27,9 @@
  *  CL4  after_error() is the caller's policy after a failed metadata
  *       operation (dm-thin's metadata_operation_failed); it returns 0 if
  *       the pool may go on with a new transaction, 1 if it is alive but
- *       read-only for good (the workload stops), -errno if it is dead.
+ *       read-only for good (the workload stops), -errno if it is dead;
+ *       -EPROTO (msg says which) if the abort broke its own contract (the
+ *       core: TH4's durable superblock), which the workload reports.
  *  CL5  walk() reports what the committed-or-current pool holds: pool
  *       values, then each device's details and its mappings (vblock
  *       ascending) with their times.

@@ -3,7 +3,8 @@
  *
  * Caller policy after a failed metadata operation (CL4): thin_abort (which
  * reopens from the superblock on disk and writes it back and flushes it,
- * TH4), then thin_set_needs_check (block 0 written and flushed at once),
+ * TH4, checked on the simdisk's log before the next step), then
+ * thin_set_needs_check (block 0 written and flushed at once),
  * and the pool goes on with a new transaction.  The kernel's caller does
  * not go on (client_kernel.c); that is the named difference.
  */
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "simdisk.h"
 #include "thin_xml.h"
 
 struct core_client {
@@ -142,10 +144,56 @@ static int core_abort(struct client *c)
 	return thin_abort(POOL(c));
 }
 
+/*
+ * TH4, the abort's own half: once thin_abort() returns 0, the superblock
+ * it reopened from is durable.  After a failed final flush of a commit
+ * that superblock may live only in the device's cache (simdisk.h D4: a
+ * later good flush does not save it), and only the abort's write-back and
+ * flush make it durable.  thin_set_needs_check() below writes and flushes
+ * block 0 as well, so no crash state could show an abort that skipped
+ * this: it is read off the simdisk's log here, before that write.  The
+ * newest good write of block 0 is durable when it was FUA or the first
+ * flush after it succeeded.  1 also when bd is not a simdisk.
+ */
+static int superblock_durable(struct bdev *bd)
+{
+	struct simdisk *sd = simdisk_from_bdev(bd);
+	uint64_t n, i;
+
+	if (!sd)
+		return 1;
+	n = simdisk_nr_ops(sd);
+	for (i = n; i-- > 0;) {
+		const struct sd_op *op = simdisk_op(sd, i);
+
+		if ((op->kind == SD_WRITE || op->kind == SD_WRITE_FUA) &&
+		    !op->failed && op->block == 0) {
+			if (op->kind == SD_WRITE_FUA)
+				return 1;
+			break;
+		}
+	}
+	if (i == UINT64_MAX)
+		return 1;		/* never written: the durable base */
+	while (++i < n) {
+		const struct sd_op *op = simdisk_op(sd, i);
+
+		if (op->kind == SD_FLUSH)
+			return !op->failed;
+	}
+	return 0;
+}
+
 static int core_after_error(struct client *c)
 {
 	int r = thin_abort(POOL(c));
 
+	if (!r && !superblock_durable(c->bd)) {
+		snprintf(c->msg, sizeof(c->msg), "thin_abort returned 0 with "
+			 "the superblock it reopened from not durable (no good "
+			 "flush after its last write; core/thin.h TH4)");
+		return -EPROTO;
+	}
 	if (!r)
 		r = thin_set_needs_check(POOL(c));
 	return r;

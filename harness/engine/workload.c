@@ -662,7 +662,7 @@ static void recover_inner(struct run *w, int64_t cand)
 	struct run_result *res = w->res;
 	uint64_t last = cand >= 0 ? (uint64_t)cand - 1 : res->nr_states - 1;
 	struct digest d;
-	int r, read_only, is_last, is_cand;
+	int r, read_only, is_last, is_cand, fired;
 
 	/* The caller's policy after a failed metadata operation (client.h
 	 * CL4): the core aborts, sets needs_check and goes on; the kernel's
@@ -680,15 +680,30 @@ static void recover_inner(struct run *w, int64_t cand)
 	probe_reads_before_abort(w);
 	if (w->done)
 		return;
+	fired = res->alloc_fired;
 	r = w->ops->after_error(w->cl);
+	if (r == -EPROTO) {	/* the caller saw the abort break its contract */
+		live_fail(w, "the abort after an error: %s", w->cl->msg);
+		return;
+	}
 	/* A validator's refusal where nothing on the disk was damaged: a
 	 * block the failed op left dirty fails its own validator (core/bm.h
-	 * BM9), or the reopen read a block that was never valid. */
+	 * BM9), or the reopen read a block that was never valid.  In an
+	 * allocation-failure run, any failure of an abort the fault did not
+	 * fire in: one allocation fails per run, so the abort then allocates
+	 * and reads freely, and -EBUSY (a lock the failed op kept) or the
+	 * like is the op's bug, not the fault's. */
 	if ((r == -EILSEQ || r == -ENOTBLK) && no_damage(w))
 		live_fail(w, "the abort after an error failed with %s, and no "
 			  "device or media fault touched the disk: a block the "
 			  "failed op left dirty fails its own validator (core/"
 			  "bm.h BM9), or a block read back was never valid",
+			  pd_strerror(r));
+	else if (r < 0 && fault_is_alloc(w->cfg->fault.kind) && no_damage(w) &&
+		 res->alloc_fired == fired)
+		live_fail(w, "the abort after an allocation failure failed with "
+			  "%s, and nothing else failed: the failed op left the "
+			  "pool unable to reopen (core/thin.h TH4)",
 			  pd_strerror(r));
 	read_only = r == 1;
 	if (read_only)
