@@ -211,12 +211,27 @@ static pd_block_t max_index_entries(const struct ll_disk *ll)
 	return ll->kind == LL_METADATA ? SM_MAX_METADATA_BITMAPS : UINT64_MAX;
 }
 
+/* The data map's entry from its index tree, past the cache. */
+static int read_ie(struct ll_disk *ll, pd_block_t index,
+		   struct sm_index_entry *ie)
+{
+	uint8_t v[sizeof(struct disk_index_entry)];
+	uint64_t key = index;
+	int r;
+
+	r = bt_lookup(&ll->bitmap_info, ll->bitmap_root, &key, v);
+	if (r == -ENODATA)
+		return -EILSEQ;		/* every bitmap has an entry */
+	if (r)
+		return r;
+	sm_ie_unpack(v, ie);
+	return 0;
+}
+
 static int load_ie(struct ll_disk *ll, pd_block_t index,
 		   struct sm_index_entry *ie)
 {
 	struct ll_ie_cache *iec;
-	uint8_t v[sizeof(struct disk_index_entry)];
-	uint64_t key = index;
 	int r;
 
 	if (index >= sm_nr_bitmaps(ll->nr_blocks))
@@ -241,12 +256,9 @@ static int load_ie(struct ll_disk *ll, pd_block_t index,
 				return r;
 		}
 	}
-	r = bt_lookup(&ll->bitmap_info, ll->bitmap_root, &key, v);
-	if (r == -ENODATA)
-		return -EILSEQ;		/* every bitmap has an entry */
+	r = read_ie(ll, index, ie);
 	if (r)
 		return r;
-	sm_ie_unpack(v, ie);
 	iec->valid = 1;
 	iec->dirty = 0;
 	iec->index = index;
@@ -280,6 +292,27 @@ static int save_ie(struct ll_disk *ll, pd_block_t index,
 	iec->index = index;
 	iec->ie = *ie;
 	return 0;
+}
+
+/*
+ * An entry of the data map read without taking its cache slot: the slot's
+ * own copy when it holds this index, else the tree's.  For a read the
+ * kernel does not make (grow_partial_bitmap), so that it evicts and writes
+ * back nothing the kernel's cache would still hold.
+ */
+static int peek_ie(struct ll_disk *ll, pd_block_t index,
+		   struct sm_index_entry *ie)
+{
+	const struct ll_ie_cache *iec;
+
+	if (ll->kind == LL_METADATA)
+		return load_ie(ll, index, ie);	/* no cache to disturb */
+	iec = ll->ie_cache + ie_hash(index);
+	if (iec->valid && iec->index == index) {
+		*ie = iec->ie;
+		return 0;
+	}
+	return read_ie(ll, index, ie);
 }
 
 int sm_ll_load_ie(struct ll_disk *ll, pd_block_t index,
@@ -408,7 +441,7 @@ static int grow_partial_bitmap(struct ll_disk *ll)
 
 	if (!end)
 		return 0;			/* the last bitmap is whole */
-	r = load_ie(ll, index, &ie);
+	r = peek_ie(ll, index, &ie);
 	if (r)
 		return r;
 	r = bitmap_read_lock(ll, ie.blocknr, &blk);
