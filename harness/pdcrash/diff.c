@@ -79,8 +79,9 @@ static const struct diff_cause causes[] = {
 	  "bitmap is shadowed first), the top-level entry removed and "
 	  "re-inserted, dm_btree_remove_leaves removing a run of a leaf after "
 	  "one rebalance and decrementing runs of data blocks with one "
-	  "space-map call; our core removes key by key through the 2-level "
-	  "tree.  Same mappings and counts, other block numbers and node "
+	  "space-map call, all of it even for a range with nothing mapped; "
+	  "our core removes key by key through the 2-level tree.  Same "
+	  "mappings and counts, other block numbers and node "
 	  "fill: from the first commit with a remove on, the images are "
 	  "compared by their dumps (D2b), and byte differences are put down "
 	  "to this cause" },
@@ -1040,8 +1041,11 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 	}
 	if (!same_result(df, idx, op, "", r[0], r[1], v[0], v[1]))
 		return -1;
+	/* A range that removed nothing counts too: __remove_range takes the
+	 * device's mapping tree out of the top level and puts it back (and
+	 * incs its root) before it looks for a mapping in the range. */
 	if (!r[0] && (op->kind == OP_UNMAP ||
-		      (op->kind == OP_UNMAP_RANGE && v[0])))
+		      (op->kind == OP_UNMAP_RANGE && op->c >= op->b)))
 		df->removed = 1;
 	if (r[0] && (s[0].ops->is_failed(s[0].cl) ||
 		     s[1].ops->is_failed(s[1].cl))) {
