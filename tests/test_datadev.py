@@ -21,7 +21,7 @@ BUILD = os.environ.get("PD_BUILD", os.path.join(ROOT, "build"))
 PDCRASH = os.path.join(BUILD, "pdcrash")
 
 # scenarios of the default suite that write data (the `write` op)
-DATA_SCENARIOS = ["data-write"]
+DATA_SCENARIOS = ["data-write", "reach/data-wrap-reuse"]
 
 
 def run(exe, args, env=None, timeout=600):
