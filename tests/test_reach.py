@@ -92,6 +92,32 @@ def test_every_scenario_under_scenarios_is_run(tmp_path):
                      "sub/deeper/b+small", "top", "top+small"]
 
 
+def test_a_folder_of_scenarios_is_named_like_a_scenario(tmp_path):
+    """`pdcrash run sub` runs every .scn below scenarios/sub when no
+    scenario is named sub; a scenario of that name wins; an unknown name
+    is still bad input (exit 2)."""
+    d = tmp_path / "scn"
+    (d / "sub" / "deeper").mkdir(parents=True)
+    (d / "sub" / "a.scn").write_text(SMALL)
+    (d / "sub" / "deeper" / "b.scn").write_text(SMALL)
+    (d / "top.scn").write_text(SMALL)
+    env = dict(os.environ, PDCRASH_SCENARIOS=str(d))
+
+    def names(arg):
+        r = subprocess.run([PDCRASH, "run", arg, "--json", "--no-continue"],
+                           capture_output=True, text=True, timeout=300,
+                           env=env, cwd=str(tmp_path))
+        assert r.returncode == 0, r.stderr
+        return [v["name"] for v in json.loads(r.stdout)["per_variant"]]
+    assert names("sub") == ["sub/a", "sub/a+small", "sub/deeper/b",
+                            "sub/deeper/b+small"]
+    (d / "sub.scn").write_text(SMALL)
+    assert names("sub") == ["sub", "sub+small"]
+    r = subprocess.run([PDCRASH, "run", "nosuch"], capture_output=True,
+                       text=True, timeout=60, env=env, cwd=str(tmp_path))
+    assert r.returncode == 2 and "no scenario 'nosuch'" in r.stderr, r.stderr
+
+
 def test_live_failure_id_replays_and_minimizes(tmp_path, mutants_exe):
     mutant = "remove-keeps-mapping"
     path = scenario(tmp_path, LIVE)

@@ -257,6 +257,19 @@ int cli_load_arg(const char *arg, struct scenario **scs, size_t max,
 	size_t nn;
 	int r, rc = 0;
 
+	if ((stat(arg, &st) || !S_ISDIR(st.st_mode)) && !strstr(arg, ".scn")) {
+		/* A folder of the scenarios directory by its name (cache,
+		 * reach), when no scenario has that name. */
+		char dir[PATH_MAX], sub[PATH_MAX + 64];
+
+		cli_scenario_dir(dir, sizeof(dir));
+		snprintf(sub, sizeof(sub), "%s/%s.scn", dir, arg);
+		if (stat(sub, &st)) {
+			snprintf(sub, sizeof(sub), "%s/%s", dir, arg);
+			if (!stat(sub, &st) && S_ISDIR(st.st_mode))
+				return cli_load_arg(sub, scs, max, nr);
+		}
+	}
 	if (stat(arg, &st) || !S_ISDIR(st.st_mode)) {
 		if (*nr == max)
 			return cli_usage_error("too many scenarios (at most %s)",
