@@ -132,6 +132,17 @@
  *      device's details or a mapping's time (thin_restore writes the
  *      metadata with a userspace library of its own), so the restore op
  *      runs on the core only (rebuild = NULL).
+ *  K18 format(): the kernel has one way to format, the open of an
+ *      all-zero device asked to format (dm_pool_metadata_open with
+ *      format_device true, as dm-thin's pool constructor opens a writable
+ *      pool), so format_by_open changes nothing there; the core formats
+ *      with thin_pool_format, or with format_by_open through thin_pool_open
+ *      and THIN_OPEN_FORMAT, the same path as the kernel's.
+ *  K19 get_metadata_reserve(): dm-thin-metadata keeps its commit reserve
+ *      private (pmd->metadata_reserve, only subtracted inside
+ *      dm_pool_get_free_metadata_block_count), so the kernel adapter has
+ *      none (NULL); the status op checks the free count against it on
+ *      every backend all the same.
  */
 #ifndef PD_CLIENT_H
 #define PD_CLIENT_H
@@ -156,6 +167,8 @@ struct client_params {
 	unsigned cache_blocks;		/* 0: the backend's default */
 	int read_only;			/* format: asked read-only (a misuse
 					 * the core refuses, scenario.h) */
+	int format_by_open;		/* format: through the open of the
+					 * all-zero device, as dm-thin (K18) */
 	struct pd_damage *damage;	/* open, core only: the damage record
 					 * of a refused open (thin.h), or NULL */
 };
@@ -279,6 +292,17 @@ struct client_ops {
 	 * thin_set_dev_info, thin_insert_raw), c->msg saying what failed.
 	 * NULL where the backend has no such calls (K17). */
 	int (*rebuild)(struct client *c, const char *xml, size_t len);
+	/* The calls rebuild makes, one by one (thin.h thin_set_time,
+	 * thin_set_dev_info, thin_insert_raw): the probe of a failed pool
+	 * asks them too (workload.c probe_failed_pool).  NULL with rebuild
+	 * (K17). */
+	int (*set_time)(struct client *c, uint32_t time);
+	int (*set_dev_info)(struct client *c, const struct thin_dev_info *info);
+	int (*insert_raw)(struct client *c, uint64_t dev, uint64_t vblock,
+			  pd_block_t block, uint32_t time);
+	/* The commit reserve get_free_metadata_blocks keeps back (thin.h
+	 * thin_get_metadata_reserve).  NULL where it is private (K19). */
+	int (*get_metadata_reserve)(struct client *c, pd_block_t *nr);
 };
 
 extern const struct client_ops client_core_ops;

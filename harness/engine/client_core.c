@@ -50,8 +50,15 @@ static int core_format(struct bdev *bd, const struct client_params *p,
 		.flags = p->read_only ? THIN_OPEN_READ_ONLY : 0,
 	};
 	struct thin_pool *pool;
-	int r = thin_pool_format(bd, &tp, &pool);
+	int r;
 
+	/* dm-thin's way (client.h K18): the open formats an all-zero device */
+	if (p->format_by_open && !p->read_only) {
+		tp.flags |= THIN_OPEN_FORMAT;
+		r = thin_pool_open(bd, &tp, &pool);
+	} else {
+		r = thin_pool_format(bd, &tp, &pool);
+	}
 	return r ? r : wrap(bd, pool, result);
 }
 
@@ -377,6 +384,27 @@ static int core_rebuild(struct client *c, const char *xml, size_t len)
 				sizeof(c->msg));
 }
 
+static int core_set_time(struct client *c, uint32_t time)
+{
+	return thin_set_time(POOL(c), time);
+}
+
+static int core_set_dev_info(struct client *c, const struct thin_dev_info *info)
+{
+	return thin_set_dev_info(POOL(c), info);
+}
+
+static int core_insert_raw(struct client *c, uint64_t dev, uint64_t vblock,
+			   pd_block_t block, uint32_t time)
+{
+	return thin_insert_raw(POOL(c), dev, vblock, block, time);
+}
+
+static int core_meta_reserve(struct client *c, pd_block_t *n)
+{
+	return thin_get_metadata_reserve(POOL(c), n);
+}
+
 const struct client_ops client_core_ops = {
 	.name = "core",
 	.format_steps = 1,
@@ -425,4 +453,8 @@ const struct client_ops client_core_ops = {
 	.walk = core_walk,
 	.check_trees = core_check_trees,
 	.rebuild = core_rebuild,
+	.set_time = core_set_time,
+	.set_dev_info = core_set_dev_info,
+	.insert_raw = core_insert_raw,
+	.get_metadata_reserve = core_meta_reserve,
 };

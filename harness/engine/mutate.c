@@ -204,7 +204,7 @@ static void format_full(const struct op *op, FILE *f)
 
 char *scenario_to_text(const struct scenario *sc, const char *header)
 {
-	char *text = NULL;
+	char *text = NULL, line[160];
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
@@ -212,9 +212,8 @@ char *scenario_to_text(const struct scenario *sc, const char *header)
 		return NULL;
 	if (header)
 		fputs(header, f);
-	fprintf(f, "pool data=%" PRIu64 " meta=%" PRIu64 " cache=%u block-size=%u\n",
-		sc->geo.data_blocks, sc->geo.meta_blocks, sc->geo.cache_blocks,
-		sc->geo.block_size);
+	pool_geometry_format(&sc->geo, line, sizeof(line));
+	fprintf(f, "%s\n", line);
 	for (size_t i = 0; i < sc->nr_ops; i++)
 		format_full(&sc->ops[i], f);
 	if (fclose(f)) {

@@ -110,10 +110,11 @@ static int number(struct parser *ps, const char *what, const char *s,
 	return 0;
 }
 
-/* V or A..B (inclusive, A <= B; A > B + 1 too with reversed, a misuse
- * only expect=EINVAL may name). */
+/* V or A..B (inclusive, A <= B; A = B + 1 too with empty, the empty
+ * range of unmap; A > B + 1 too with reversed, a misuse only expect=EINVAL
+ * may name). */
 static int range_as(struct parser *ps, const char *s, uint64_t *a, uint64_t *b,
-		    int reversed)
+		    int empty, int reversed)
 {
 	const char *dots = strstr(s, "..");
 	char first[64];
@@ -126,10 +127,15 @@ static int range_as(struct parser *ps, const char *s, uint64_t *a, uint64_t *b,
 	first[dots - s] = 0;
 	if (parse_u64(first, a) || parse_u64(dots + 2, b))
 		return fail(ps, "bad range '%s' (want A..B)", s);
-	if (*a > *b && (!reversed || *a == *b + 1))
-		return fail(ps, "empty range '%s' (A > B%s)", s, reversed ?
-			    "; with expect=EINVAL, A > B + 1" : "; A > B + 1 "
-			    "only with expect=EINVAL");
+	if (*a > *b && !empty)
+		return fail(ps, "empty range '%s' (A > B; only unmap A..B takes "
+			    "A = B + 1, and A > B + 1 with expect=EINVAL)", s);
+	if (*a > *b && *a == *b + 1 && reversed)
+		return fail(ps, "empty range '%s' (A = B + 1 is a legal empty "
+			    "range; with expect=EINVAL, A > B + 1)", s);
+	if (*a > *b && *a != *b + 1 && !reversed)
+		return fail(ps, "range '%s' (A > B + 1 only with expect=EINVAL; "
+			    "A = B + 1 is the empty range)", s);
 	if (*b == UINT64_MAX)	/* the op runs A..B+1 and would wrap */
 		return fail(ps, "range '%s' ends at 2^64-1 (at most 2^64-2)", s);
 	if (*a <= *b && *b - *a >= (1ull << 24))
@@ -139,7 +145,7 @@ static int range_as(struct parser *ps, const char *s, uint64_t *a, uint64_t *b,
 
 static int range(struct parser *ps, const char *s, uint64_t *a, uint64_t *b)
 {
-	return range_as(ps, s, a, b, 0);
+	return range_as(ps, s, a, b, 0, 0);
 }
 
 static int format_refused(const struct op *op)
@@ -333,19 +339,31 @@ static int parse_pool(struct parser *ps, char **argv, int argc,
 			r = number(ps, "pool meta", eq + 1, 4161600, &g->meta_blocks);
 			if (!r && g->meta_blocks < 64)
 				r = fail(ps, "pool meta must be at least 64 blocks");
+		} else if (!strcmp(argv[i], "cache") &&
+			   !strcmp(eq + 1, "default")) {
+			r = 0;
+			g->cache_blocks = 0;	/* the backend's own */
 		} else if (!strcmp(argv[i], "cache")) {
 			r = number(ps, "pool cache", eq + 1, 1u << 20, &v);
 			if (!r && v < 12)
-				r = fail(ps, "pool cache must be at least 12 blocks");
+				r = fail(ps, "pool cache must be at least 12 blocks "
+					 "(or default)");
 			g->cache_blocks = (unsigned)v;
+		} else if (!strcmp(argv[i], "format")) {
+			r = 0;
+			if (!strcmp(eq + 1, "open"))
+				g->format_open = 1;
+			else
+				r = fail(ps, "pool format: unknown '%s' (open)",
+					 eq + 1);
 		} else if (!strcmp(argv[i], "block-size")) {
 			r = number(ps, "pool block-size", eq + 1, 2097152, &v);
 			if (!r && (v < 128 || v % 128))
 				r = fail(ps, "pool block-size must be a multiple of 128 sectors");
 			g->block_size = (uint32_t)v;
 		} else {
-			r = fail(ps, "pool: unknown key '%s' (data meta cache block-size)",
-				 argv[i]);
+			r = fail(ps, "pool: unknown key '%s' (data meta cache "
+				 "block-size format)", argv[i]);
 		}
 		if (r)
 			return r;
@@ -444,6 +462,7 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		r = want_args(ps, cmd, argc - 1, 2) ?:
 		    number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
 		    range_as(ps, argv[2], &op->b, &op->c,
+			     op->kind == OP_UNMAP && strstr(argv[2], ".."),
 			     op->kind == OP_UNMAP && op->expect == -EINVAL);
 		if (!r && at && op->expect != -EINVAL)
 			r = fail(ps, "map: at= only with expect=EINVAL (a data "
@@ -604,7 +623,7 @@ int scenario_parse(const char *name, const char *text, struct scenario **result,
 
 	if (!s)
 		return -ENOMEM;
-	s->geo = (struct pool_geometry) { 100000, 2048, 4096, 128, 0, { 0 } };
+	s->geo = (struct pool_geometry) { 100000, 2048, 4096, 128, 0, { 0 }, 0 };
 	s->name = base_name(name);
 	s->path = strdup(name);
 	if (!s->name || !s->path) {
@@ -715,6 +734,21 @@ void scenario_free(struct scenario *s)
 }
 
 static void format_op(const struct op *op, char *buf, size_t len);
+
+void pool_geometry_format(const struct pool_geometry *g, char *buf,
+			  size_t len)
+{
+	char cache[16];
+
+	if (g->cache_blocks)
+		snprintf(cache, sizeof(cache), "%u", g->cache_blocks);
+	else
+		snprintf(cache, sizeof(cache), "default");
+	snprintf(buf, len, "pool data=%llu meta=%llu cache=%s block-size=%u%s",
+		 (unsigned long long)g->data_blocks,
+		 (unsigned long long)g->meta_blocks, cache, g->block_size,
+		 g->format_open ? " format=open" : "");
+}
 
 void op_format(const struct op *op, char *buf, size_t len)
 {

@@ -2,14 +2,30 @@
  *
  * A scenario file has one op per line; `#` starts a comment.  Grammar:
  *
- *   pool [data=N] [meta=N] [cache=N] [block-size=SECTORS]
- *                        pool geometry; at most once, before any op
+ *   pool [data=N] [meta=N] [cache=N|default] [block-size=SECTORS]
+ *        [format=open]   pool geometry; at most once, before any op.
+ *                        cache=default names no cache size: the backend
+ *                        takes its own default (core/thin.h
+ *                        THIN_DEFAULT_CACHE_BLOCKS; a kernel backend its
+ *                        dm-bufio bound, harness/kernel/bufio.h); without
+ *                        cache= the harness names 4096.  format=open
+ *                        formats the fresh device as dm-thin's pool
+ *                        constructor does, through the open
+ *                        (thin_pool_open with THIN_OPEN_FORMAT on an
+ *                        all-zero block 0; the kernel backends always
+ *                        format so, client.h K18) rather than with
+ *                        thin_pool_format
  *   create DEV           new thin device
  *   snap DEV ORIGIN      snapshot of ORIGIN as DEV
  *   delete DEV
  *   map DEV V | A..B     provision vblock V (or each of A..B, inclusive)
  *   unmap DEV V          remove one mapping
- *   unmap DEV A..B       remove the range [A, B] (inclusive)
+ *   unmap DEV A..B       remove the range [A, B] (inclusive); A = B + 1
+ *                        is the empty range [A, A), a legal call that
+ *                        removes nothing, leaves the pool clean (a commit
+ *                        right after writes nothing) and asks for no count
+ *                        (thin_remove_range's nr_removed NULL, as dm-thin's
+ *                        dm_thin_remove_range has none)
  *   commit | abort
  *   close                a clean close (thin_pool_close: it commits
  *                        first, client.h CL3), then an open, as a reload
@@ -246,10 +262,13 @@ struct cache_geometry {
 struct pool_geometry {
 	uint64_t data_blocks;		/* default 100000 */
 	uint64_t meta_blocks;		/* default 2048 */
-	unsigned cache_blocks;		/* default 4096 */
+	unsigned cache_blocks;		/* default 4096; 0: cache=default,
+					 * the backend's own */
 	uint32_t block_size;		/* sectors, default 128 */
 	int is_cache;			/* a `cache` line: dm-cache metadata */
 	struct cache_geometry cache;	/* when is_cache */
+	int format_open;		/* format=open: format through the
+					 * open (client_params.format_by_open) */
 };
 
 struct scenario {
@@ -272,6 +291,10 @@ const char *op_kind_name(enum op_kind k);
 /* 1 if op passes a value out of the core's contract (the caller-misuse
  * ops above, accepted with expect=EINVAL only). */
 int op_is_misuse(const struct op *op);
+/* The `pool` line of a thin scenario's geometry, as scenario_parse reads
+ * it back (cache=default, format=open included). */
+void pool_geometry_format(const struct pool_geometry *g, char *buf,
+			  size_t len);
 /* One line of text for an op, as it would appear in a scenario file. */
 void op_format(const struct op *op, char *buf, size_t len);
 

@@ -466,8 +466,11 @@ static int no_damage(const struct run *w)
  * A failed pool fails safe (core/thin.h TH4): from the error that failed
  * it until the abort, every read and every write call answers -EIO and
  * touches nothing on the device.  Probed once per recovery, right before
- * the caller's abort, on a backend that promises it (client.h K13); the
- * needs_check flag is the one value still read (it lives in core).
+ * the caller's abort, on a backend that promises it (client.h K13): every
+ * call of the client interface, the restore builder's and the metadata
+ * reserve where the backend has them; the needs_check flag is the one
+ * value still read (it lives in core), and the data block size is fixed
+ * at open (thin_get_data_block_size answers it from memory).
  */
 static void probe_failed_pool(struct run *w)
 {
@@ -485,7 +488,7 @@ static void probe_failed_pool(struct run *w)
 	struct {
 		const char *call;
 		int r;
-	} got[30];
+	} got[40];
 	size_t k = 0;
 
 	if (!o->failed_refuses || !o->is_failed(c))
@@ -508,6 +511,8 @@ static void probe_failed_pool(struct run *w)
 	free(devs);
 	if (o->check_trees)
 		PROBE("check_trees", o->check_trees(c));
+	if (o->get_metadata_reserve)
+		PROBE("get_metadata_reserve", o->get_metadata_reserve(c, &b));
 	PROBE("create_thin", o->create_thin(c, w->next_dev));
 	PROBE("create_snap", o->create_snap(c, w->next_dev, dev));
 	PROBE("delete_dev", o->delete_dev(c, dev));
@@ -522,6 +527,15 @@ static void probe_failed_pool(struct run *w)
 	PROBE("reserve_meta_snap", o->reserve_meta_snap(c));
 	PROBE("release_meta_snap", o->release_meta_snap(c));
 	PROBE("set_needs_check", o->set_needs_check(c));
+	if (o->set_time)	/* the restore builder's calls (K17) */
+		PROBE("set_time", o->set_time(c, 0));
+	if (o->set_dev_info) {
+		struct thin_dev_info ni = { .dev = dev };
+
+		PROBE("set_dev_info", o->set_dev_info(c, &ni));
+	}
+	if (o->insert_raw)
+		PROBE("insert_raw", o->insert_raw(c, dev, 0, 0, 0));
 	PROBE("commit", o->commit(c));
 #undef PROBE
 	w->aw.paused--;
@@ -652,6 +666,32 @@ static void probe_reads_before_abort(struct run *w)
 			probe_vblock(w, ro, dev, ro->op.b);
 	}
 	w->aw.paused--;
+}
+
+/*
+ * A pool the abort could not bring back stays failed (the run stopped
+ * there); dm-thin tears such a pool down with a close of its metadata
+ * (pool destroy:
+ * dm_pool_metadata_close, which commits nothing once the metadata
+ * failed).  On a backend whose failed pool refuses every call (K13) the
+ * close must return 0 and write nothing (core/thin.h TH4: thin_pool_close
+ * commits only a healthy read-write pool).
+ */
+static void close_failed_pool(struct run *w)
+{
+	uint64_t log = simdisk_nr_ops(w->res->sd);
+	int r;
+
+	if (!w->cl || !w->ops->failed_refuses || !w->ops->is_failed(w->cl))
+		return;
+	r = w->ops->close(w->cl);
+	w->cl = NULL;
+	if (r || simdisk_nr_ops(w->res->sd) != log)
+		live_fail(w, "the close of a failed pool returned %d (%s); the "
+			  "log had %llu entries before it, %llu after (a failed "
+			  "pool's close commits nothing, core/thin.h TH4)", r,
+			  pd_strerror(r), (unsigned long long)log,
+			  (unsigned long long)simdisk_nr_ops(w->res->sd));
 }
 
 /* After an injected error: abort, and follow the pool to whatever state
@@ -1736,6 +1776,26 @@ static int check_committed(struct run *w, struct run_op *ro,
 	return r || damaged;
 }
 
+/* Close a fresh read-only reader of the image as the tools that open one
+ * do (thin_check, thin_dump: thin_pool_close, not a crash): a read-only
+ * pool commits nothing, so the close returns 0 and writes nothing (the
+ * log from entry log on).  0, or 1 after a live failure naming op ro. */
+static int close_reader(struct run *w, const struct run_op *ro,
+			struct thin_pool *pool, uint64_t log)
+{
+	int r = pool ? thin_pool_close(pool) : 0;
+
+	if (!r && simdisk_nr_ops(w->res->sd) == log)
+		return 0;
+	live_fail(w, "op %zu '%s': closing its read-only reader returned %d "
+		  "(%s); the log had %llu entries before it, %llu after (a "
+		  "read-only pool's close commits nothing, core/thin.h)",
+		  (size_t)(ro - w->res->ops), op_kind_name(ro->op.kind), r,
+		  pd_strerror(r), (unsigned long long)log,
+		  (unsigned long long)simdisk_nr_ops(w->res->sd));
+	return 1;
+}
+
 static void exec_check(struct run *w, struct run_op *ro)
 {
 	struct thin_pool_params tp = { .cache_blocks = 64,
@@ -1744,15 +1804,20 @@ static void exec_check(struct run *w, struct run_op *ro)
 	struct image_read ir;
 	struct thin_pool *pool = NULL;
 	struct digest d = { 0, 0 }, want = oracle_digest(w->committed);
+	uint64_t log;
 	int r;
 
 	if (check_committed(w, ro, &cr))
 		return;
+	log = simdisk_nr_ops(w->res->sd);
 	image_read_begin(w, &ir);
 	r = thin_pool_open(w->bd, &tp, &pool);
 	if (!r)
 		r = pool_digest(pool, &d);
-	thin_pool_destroy(pool);
+	if (close_reader(w, ro, pool, log)) {
+		image_read_end(w, &ir);
+		return;
+	}
 	if ((image_read_end(w, &ir) || media_explains(w)) && r) {
 		ro->result = r;
 		recover(w, -1);
@@ -1796,8 +1861,9 @@ static void exec_restore(struct run *w, struct run_op *ro)
 	struct image_read ir;
 	char *xml = NULL;
 	size_t len = 0;
+	uint64_t log;
 	FILE *f;
-	int r;
+	int r, closed;
 
 	if (!w->ops->rebuild) {
 		note_skip(w, ro, "the kernel's metadata API has no call that "
@@ -1813,15 +1879,21 @@ static void exec_restore(struct run *w, struct run_op *ro)
 		live_fail(w, "out of memory");
 		return;
 	}
+	log = simdisk_nr_ops(w->res->sd);
 	image_read_begin(w, &ir);
 	r = thin_read_superblock(w->bd, &sb);
 	if (!r)
 		r = thin_pool_open(w->bd, &tp, &pool);
 	if (!r)
 		r = thin_xml_dump(pool, &sb, f);
-	thin_pool_destroy(pool);
+	closed = close_reader(w, ro, pool, log);
 	if (fclose(f) && !r)
 		r = -ENOMEM;
+	if (closed) {
+		image_read_end(w, &ir);
+		free(xml);
+		return;
+	}
 	if ((image_read_end(w, &ir) || media_explains(w)) && r) {
 		free(xml);
 		ro->result = r;
@@ -1852,6 +1924,7 @@ struct snap_view {
 	pd_block_t nr_data, nr_free;
 	int free_r;
 	int abort_r, write_r;	/* a read-only pool refuses both: -EPERM */
+	int close_r, close_wrote;	/* its close: 0, and nothing written */
 };
 
 static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
@@ -1875,7 +1948,12 @@ static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
 		v->abort_r = thin_abort(snap);
 		v->write_r = thin_create_thin(snap, THIN_MAX_DEV_ID);
 	}
-	thin_pool_destroy(snap);
+	if (snap) {	/* closed as thin_dump closes it (close_reader) */
+		uint64_t log = simdisk_nr_ops(w->res->sd);
+
+		v->close_r = thin_pool_close(snap);
+		v->close_wrote = simdisk_nr_ops(w->res->sd) != log;
+	}
 	return r;
 }
 
@@ -1947,6 +2025,16 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 			  (size_t)(ro - w->res->ops), v.abort_r,
 			  pd_strerror(v.abort_r), v.write_r,
 			  pd_strerror(v.write_r));
+	else if (v.close_r || v.close_wrote || by_block.close_r ||
+		 by_block.close_wrote)
+		live_fail(w, "op %zu 'meta-snap-check': closing the read-only "
+			  "view returned %d (%s)%s (a read-only pool's close "
+			  "commits nothing, core/thin.h)",
+			  (size_t)(ro - w->res->ops),
+			  v.close_r ? v.close_r : by_block.close_r,
+			  pd_strerror(v.close_r ? v.close_r : by_block.close_r),
+			  v.close_wrote || by_block.close_wrote ?
+			  " and wrote to the device" : "");
 	else if (!digest_eq(by_block.d, v.d) || by_block.trans_id != v.trans_id ||
 		 by_block.time != v.time || by_block.nr_data != v.nr_data)
 		live_fail(w, "op %zu 'meta-snap-check': the view opened by its "
@@ -2050,6 +2138,22 @@ static int status_free_meta(struct run *w, struct run_op *ro, uint64_t got,
 	uint64_t committed = oracle_nr_meta_blocks(w->committed), used;
 	struct check_result cr;
 
+	if (w->ops->get_metadata_reserve) {	/* K19 */
+		pd_block_t r_got = 0;
+		int r = w->ops->get_metadata_reserve(w->cl, &r_got);
+
+		if (r || r_got != reserve) {
+			live_fail(w, "op %zu 'status': the metadata reserve "
+				  "answered %d (%s), %llu blocks; of %llu it is "
+				  "min(%u, a tenth) = %llu (core/thin.h)",
+				  (size_t)(ro - w->res->ops), r, pd_strerror(r),
+				  (unsigned long long)r_got,
+				  (unsigned long long)nr,
+				  THIN_METADATA_RESERVE_MAX,
+				  (unsigned long long)reserve);
+			return 1;
+		}
+	}
 	if (w->clean_op != (int64_t)(ro - w->res->ops) - 1) {
 		uint64_t hi = committed > reserve + 1 ? committed - reserve - 1 : 0;
 
@@ -2196,6 +2300,7 @@ static void exec_refused(struct run *w, struct run_op *ro)
 	if (ro->op.kind == OP_FORMAT) {
 		p.nr_data_blocks = ro->op.b;
 		p.read_only = ro->op.read_only;
+		p.format_by_open = 0;	/* thin_pool_format's own refusal */
 		want = oracle_format(ro->op.a, ro->op.b, ro->op.read_only);
 	} else {
 		want = ro->op.a != w->params.data_block_size ? -EINVAL : 0;
@@ -2228,7 +2333,7 @@ static void exec_op(struct run *w, const struct op *op)
 	struct run_result *res = w->res;
 	struct run_op *ro;
 	uint64_t n, n2;
-	int r, e, want;
+	int r, e, want, empty;
 
 	if (w->done)
 		return;
@@ -2315,13 +2420,24 @@ static void exec_op(struct run *w, const struct op *op)
 	case OP_UNMAP_RANGE:
 		if (w->res->dd && op->b <= op->c)
 			datadev_forget(w->res->dd, op->a, op->b, op->c + 1);
-		r = w->ops->remove_range(w->cl, op->a, op->b, op->c + 1, &n);
+		/* The empty range A = B + 1 (scenario.h) asks for no count, as
+		 * dm-thin's dm_thin_remove_range has none: it removes nothing,
+		 * so it must leave the pool clean (the commit after it writes
+		 * nothing, TH1). */
+		empty = op->b == op->c + 1;
+		n = 0;
+		r = w->ops->remove_range(w->cl, op->a, op->b, op->c + 1,
+					 empty ? NULL : &n);
 		if (injected(w, r)) {
 			settle(w, ro, r, 0);
 			break;
 		}
 		e = oracle_remove_range(w->model, op->a, op->b, op->c + 1, &n2);
-		if (settle(w, ro, r, e) && n != n2)
+		if (!settle(w, ro, r, e))
+			break;
+		if (empty)
+			keep_clean(w, ro);
+		else if (n != n2)
 			live_fail(w, "op %zu: range remove took %llu mappings, the model %llu",
 				  (size_t)(ro - res->ops), (unsigned long long)n,
 				  (unsigned long long)n2);
@@ -2492,6 +2608,7 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 		.data_block_size = res->geo.block_size,
 		.nr_data_blocks = res->geo.data_blocks,
 		.cache_blocks = res->geo.cache_blocks,
+		.format_by_open = res->geo.format_open,
 	};
 	/* State 0, the empty pool, is known before the format runs: a
 	 * format whose last flush failed may still have published it.  A
@@ -2566,6 +2683,8 @@ out:
 	res->fault = cfg->fault;
 	if (!r)
 		r = index_marks(res);
+	if (res->stopped)
+		close_failed_pool(&w);
 	workload_faults_disarm(&w.aw);
 	if (w.cl)
 		w.ops->destroy(w.cl);

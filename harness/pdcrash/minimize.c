@@ -151,9 +151,10 @@ static char *scenario_text(const struct minimizer *m, const struct unit *u,
 		cache_geometry_format(&m->geo, line, sizeof(line));
 		fprintf(f, "%s\n", line);
 	} else {
-		fprintf(f, "pool data=%" PRIu64 " meta=%" PRIu64 " cache=%u "
-			"block-size=%u\n", m->geo.data_blocks, m->geo.meta_blocks,
-			m->geo.cache_blocks, m->geo.block_size);
+		char line[160];
+
+		pool_geometry_format(&m->geo, line, sizeof(line));
+		fprintf(f, "%s\n", line);
 	}
 	for (size_t i = 0; i < n; i++) {
 		char buf[160];
