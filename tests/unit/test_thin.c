@@ -125,8 +125,15 @@ TEST(thin_open_refuses_bad_superblocks)
 	memset(buf, 0, sizeof(buf));			/* unformatted */
 	ASSERT_OK(bdev_write(g.bd, 0, buf, 0));
 	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &pool), -ENODATA);
-	g.p.flags = THIN_OPEN_FORMAT;
+	/* read-only wins over format: the open writes nothing */
+	g.p.flags = THIN_OPEN_FORMAT | THIN_OPEN_READ_ONLY;
 	g.p.nr_data_blocks = 10;
+	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &pool), -ENODATA);
+	buf[0] = 1;
+	ASSERT_OK(bdev_read(g.bd, 0, buf));
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		ASSERT_UEQ(buf[i], 0);
+	g.p.flags = THIN_OPEN_FORMAT;
 	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
 	thin_pool_destroy(pool);
 	simdisk_destroy(g.sd);
@@ -180,6 +187,36 @@ TEST(thin_open_refusal_names_the_superblock)
 	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
 	ASSERT_UEQ(why.seq, 0);
 	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
+/* thin_read_superblock_why refuses a superblock at the wrong place
+ * (-ENOTBLK) or with a bad checksum (-EILSEQ) the same with or without a
+ * damage record, and notes the block in the record when there is one. */
+TEST(thin_read_superblock_why_is_optional)
+{
+	struct thin_sb_info sb;
+	struct pd_damage why;
+	struct rig g;
+	uint8_t buf[4096];
+
+	rig_format(&g, 100, 0);
+	thin_pool_destroy(g.pool);
+	g.pool = NULL;
+	ASSERT_OK(bdev_read(g.bd, 0, buf));
+	ASSERT_OK(bdev_write(g.bd, 7, buf, 0));		/* says block 0 */
+	ASSERT_ERR(thin_read_superblock_at(g.bd, 7, &sb), -ENOTBLK);
+	pd_damage_clear(&why);
+	ASSERT_ERR(thin_read_superblock_why(g.bd, 7, &sb, &why), -ENOTBLK);
+	ASSERT_UEQ(why.block, 7);
+	ASSERT_TRUE(strstr(why.text, "says it is block 0") != NULL);
+
+	buf[100] ^= 0x40;				/* checksum */
+	ASSERT_OK(bdev_write(g.bd, 0, buf, 0));
+	ASSERT_ERR(thin_read_superblock(g.bd, &sb), -EILSEQ);
+	pd_damage_clear(&why);
+	ASSERT_ERR(thin_read_superblock_why(g.bd, 0, &sb, &why), -EILSEQ);
+	ASSERT_TRUE(strstr(why.text, "bad checksum") != NULL);
 	simdisk_destroy(g.sd);
 }
 
