@@ -244,7 +244,8 @@ def test_random_aim_is_checked(tmp_path):
     assert "bad.scn:1:" in r.stderr and "aim" in r.stderr
 
 
-@pytest.mark.parametrize("name", ["reach/caller-misuse", "reach/close-reopen"])
+@pytest.mark.parametrize("name", ["reach/caller-misuse", "reach/close-reopen",
+                                  "reach/api-callers"])
 @pytest.mark.parametrize("mode", [[], ["--tear"], ["--io-errors"],
                                   ["--media-faults"], ["--alloc-faults"],
                                   ["--damage"]])

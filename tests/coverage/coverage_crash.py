@@ -124,16 +124,6 @@ REASONS = (
 )
 
 
-# thin_insert_raw, thin_set_dev_info and thin_set_time on a failed pool.
-RESTORE_MAY_WRITE = (
-    "a failed pool (may_write: -EIO; never read-only there): the restore "
-    "op's rebuild (harness/pdtool/thin_xml.h thin_xml_rebuild) stops at "
-    "its first error, and it lists and deletes the devices first, so a "
-    "pool failed before it fails those calls; the failed-pool probe "
-    "(workload.c probe_failed_pool) makes only the calls dm-thin makes, "
-    "and the restore API is a repair tool's")
-
-
 COPY_ROOT = ("sm_copy_root fails only at its libfiu point sm/copy_root "
              "(core/sm.h: the kernel's copy_root may fail, ours copies four "
              "fields into a buffer of the right size), which neither sweep "
@@ -238,12 +228,6 @@ EXPLAINED = (
     ("core/sm_disk.c", r"^smd_count_is_more_than_one$", None,
      "asked by tm.c of the metadata space map only (tm_block_is_shared, "
      "shadowing); the data space map never: tests/unit/test_sm.c"),
-    # the restore API, which the restore op (workload.c exec_restore,
-    # scenarios/reach/restore.scn) drives through pdtool restore's builder
-    ("core/thin.c", r"^(thin_insert_raw|thin_set_time)$", r"^if \(r\)$",
-     RESTORE_MAY_WRITE),
-    ("core/thin.c", r"^thin_set_dev_info$", r"^if \(r\)$", RESTORE_MAY_WRITE,
-     r"may_write"),
     ("core/thin.c", r"^thin_set_dev_info$", r"THIN_MAX_DEV_ID",
      "caller misuse (-EINVAL): the restore builder (harness/pdtool/"
      "restore.c on_device) refuses a dev_id past 2^24-1 before it calls, "
@@ -260,14 +244,6 @@ EXPLAINED = (
      "refuses a device that appears twice, and the rebuild dropped every "
      "device first), so thin_set_dev_info always creates there; "
      "tests/unit/test_tree_check.c sets the details of an existing device"),
-    ("core/thin.c", r"^thin_pool_close$", None,
-     "the close op closes only a healthy read-write pool: a failed pool is "
-     "aborted first (client.h CL4) and the read-only pools of the check "
-     "and meta-snap-check ops are destroyed; pdtool and "
-     "tests/unit/test_thin.c close those"),
-    ("core/thin.c", None, r"THIN_DEFAULT_CACHE_BLOCKS",
-     "the harness always names a cache size (the scenario's, or 16 for "
-     "NAME+small); pdtool and the unit tests take the default"),
     ("core/bt.c", r"^split_two_into_three$",
      r"key < bt_node_key\(nodes\[1\], 0\)|^if \(lb != keep\)$",
      "the key routes to the current node rb: in a whole tree it is at or "
@@ -371,9 +347,13 @@ EXPLAINED = (
      "growth puts the old table's distinct blocks, so a block is never "
      "put twice"),
     ("core/tm.c", None, r"if \(tm->failed\)",
-     "a second line of defence: thin.c poisons the pool on the error that "
-     "fails the tm (TH4) and refuses every later call before the tm sees "
-     "it, and the workload aborts right after any error (client.h CL4); "
+     "a second line of defence, redundant with thin.c's in every path: "
+     "poison() fails the pool and the tm together (TH4), every public "
+     "thin_* call that reaches a mutating tm call passes may_write "
+     "(pool->failed) first, a tm error inside one call is passed straight "
+     "up (the --io-errors and --alloc-faults sweeps fail every call site "
+     "and no second tm call follows), and the failed-pool probe "
+     "(workload.c probe_failed_pool) is answered by thin.c before the tm; "
      "tests/unit/test_tm.c"),
     ("core/thin.c", r"^may_(read|write)$", r"failed|read_only",
      "a failed pool meets calls only in the failed-pool probe (workload.c "
@@ -732,10 +712,25 @@ EXPLAINED = (
      "core and the kernel write none, so no state of the suite holds one"),
     ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(!r\)$",
      "sm_core_create fails only with -ENOMEM; tests/unit/test_faults_oom.c"),
+    ("core/thin.c", r"^thin_read_superblock_why$", r"^if \(why\)$|"
+     r"fault && why",
+     "a bad superblock read without a damage record (why NULL): the "
+     "callers that pass none (thin_read_superblock and _at: the restore "
+     "and meta-snap-check ops' reads of the image, workload.c, which are "
+     "side reads no --io-errors fault fails and no crash state or live "
+     "write damages, every block being written at its own location; "
+     "thin_pool_open_metadata_snap's read of block 0, after an open of "
+     "the same block succeeded; the kernel adapter's K1 read) never meet "
+     "one, and the reads of damaged images pass a record (the damage "
+     "step's snapshot read, damage.c read_meta_snap; pdtool dump); "
+     "tests/unit/test_thin.c"),
     ("core/thin.c", r"^thin_pool_open$", r"THIN_OPEN_FORMAT",
-     "the harness formats with thin_pool_format and opens without "
-     "THIN_OPEN_FORMAT (client_core.c, workload.c), so an "
-     "all-zero superblock is only ever answered -ENODATA"),
+     "a read-only open asked to format an all-zero device: no caller asks "
+     "both, as dm-thin formats only a pool it opens writable (its pool "
+     "constructor passes format_device only without read_only), and so "
+     "does the harness's `pool format=open` (client_core.c core_format); "
+     "the guard keeps a read-only open from ever writing: "
+     "tests/unit/test_thin.c thin_open_refuses_bad_superblocks"),
     ("core/thin.c", r"^poison$", r"^if \(pool->tm\)$",
      "every pool a thin_* call meets has a tm: the opens build it or fail, "
      "and a failed abort (which drops it) leaves the pool failed, refused "
@@ -744,11 +739,6 @@ EXPLAINED = (
      "the ids come from an in-order walk of the top-level tree, already "
      "ascending, and glibc's qsort (a merge sort) only compares an element "
      "of a left run with one of the right run after it, so x < y always"),
-    ("core/thin.c", r"^thin_remove_range$", r"begin < end|if \(nr_removed\)",
-     "the harness always passes a non-empty range and a count: `unmap DEV "
-     "A..B` runs [A, B+1), the parser refuses B = 2^64-1 and A = B + 1 "
-     "and takes A > B + 1 only with expect=EINVAL (refused before this), "
-     "the random generator draws B >= A, and workload.c passes &n"),
     ("core/thin.c", r"^thin_get_(transaction_id|time|nr_data_blocks|"
      r"metadata_snap)$", r"^if \(!r",
      "may_read fails only on a failed pool, which only the failed-pool "
