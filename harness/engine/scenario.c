@@ -579,8 +579,8 @@ int op_is_misuse(const struct op *op)
 	case OP_CREATE:
 	case OP_SNAP:
 		return op->a > MAX_DEV;
-	case OP_UNMAP_RANGE:
-		return op->b > op->c;
+	case OP_UNMAP_RANGE:	/* A = B + 1 is the empty range, legal */
+		return op->b > op->c && op->b != op->c + 1;
 	case OP_RESIZE_DATA:
 		return op->a > (1ull << 40);
 	case OP_MAP:

@@ -1041,11 +1041,12 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 	}
 	if (!same_result(df, idx, op, "", r[0], r[1], v[0], v[1]))
 		return -1;
-	/* A range that removed nothing counts too: __remove_range takes the
-	 * device's mapping tree out of the top level and puts it back (and
-	 * incs its root) before it looks for a mapping in the range. */
+	/* A range that removed nothing counts too, the empty one as well:
+	 * __remove_range takes the device's mapping tree out of the top level
+	 * and puts it back (and incs its root) before it looks for a mapping
+	 * in the range. */
 	if (!r[0] && (op->kind == OP_UNMAP ||
-		      (op->kind == OP_UNMAP_RANGE && op->c >= op->b)))
+		      (op->kind == OP_UNMAP_RANGE && !op_is_misuse(op))))
 		df->removed = 1;
 	if (r[0] && (s[0].ops->is_failed(s[0].cl) ||
 		     s[1].ops->is_failed(s[1].cl))) {
