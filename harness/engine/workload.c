@@ -671,11 +671,10 @@ static void probe_reads_before_abort(struct run *w)
 /*
  * A pool the abort could not bring back stays failed (the run stopped
  * there); dm-thin tears such a pool down with a close of its metadata
- * (pool destroy:
- * dm_pool_metadata_close, which commits nothing once the metadata
- * failed).  On a backend whose failed pool refuses every call (K13) the
- * close must return 0 and write nothing (core/thin.h TH4: thin_pool_close
- * commits only a healthy read-write pool).
+ * (pool destroy: dm_pool_metadata_close, which commits nothing once the
+ * metadata failed).  On a backend whose failed pool refuses every call
+ * (K13) the close must return 0 and write nothing (core/thin.h TH4:
+ * thin_pool_close commits only a healthy read-write pool).
  */
 static void close_failed_pool(struct run *w)
 {
