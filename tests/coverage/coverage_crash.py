@@ -171,8 +171,9 @@ EXPLAINED = (
      "dead at depth 0: no check of cursor_push can fire at the root (its "
      "range is unbounded, it has no ancestor, no leaf was seen before "
      "it); below the root the damage step reaches it (the exercise's "
-     "find-range past the walk's highest block, on child-sibling, "
-     "child0-next, child-self and child0-fit images)"),
+     "find-range past the walk's highest block, on images with a child "
+     "pointer damaged: a cycle, keys outside the range, leaves at two "
+     "depths)"),
     ("core/bt_walk.c", r"^cursor_push$", r"BT_MAX_DEPTH",
      "a path of more than BT_MAX_DEPTH distinct nodes: the cycle check "
      "just below refuses a node met twice on the path, so damage to one "
