@@ -220,6 +220,43 @@ def test_damage_ids_replay_to_the_same_outcome(tmp_path):
     assert "of block %d (" % block in c.stdout + c.stderr
 
 
+def test_damage_kinds_below_the_root_and_in_the_superblock(tmp_path):
+    """The kinds that reach the core's guards on damage below a tree's
+    root and in the superblock's counts and features
+    (scenarios/reach/damage-two-depths.scn says which): each detected, no
+    violation (no crash, hang or wrong answer of the exercise, which runs
+    the cursor past the walk's highest block, a remove_range past it, the
+    remove of block 0 the lookup found, the status line's free data
+    count), and an unknown compat_ro flag refused by the read-write open
+    while a read-only reader (pdtool dump) reads the pool."""
+    scn = os.path.join("scenarios", "reach", "damage-two-depths.scn")
+    r = run(["run", "--damage", scn, "--json"],
+            env=env_with(PDCRASH_DAMAGE_LOG=1))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    j = json.loads(r.stdout)
+    assert j["outcomes"]["violation"] == 0, j["violation_messages"]
+    kinds = j["per_kind"]
+    for k in ("child0-fit", "child0-next", "key0-raised", "sb-compat-ro",
+              "sb-data-alloc-over"):
+        assert kinds[k]["detected"] > 0, (k, kinds[k])
+        assert kinds[k]["harmless"] == kinds[k]["violation"] == 0, (k, kinds[k])
+    log = logged(r.stderr)
+    i = next(i for i in sorted(log) if i.endswith(".child0-fit:e0"))
+    assert "leaves at different depths" in log[i][1], log[i]
+    # the last commit's, where both devices are
+    i = max((i for i in log if i.endswith(".sb-compat-ro:e0")),
+            key=lambda i: int(i.split(":")[2][1:].split(".")[0]))
+    assert log[i] == ("detected", "open refused the image: invalid "
+                      "argument"), log[i]
+    img = str(tmp_path / "compat-ro.img")
+    rp = run(["replay", i, "--save-image", img])
+    assert rp.returncode == 0 and "outcome: detected" in rp.stdout, rp.stdout
+    d = subprocess.run([PDTOOL, "dump", img], capture_output=True, text=True)
+    assert d.returncode == 0, d.stdout + d.stderr
+    assert re.search(r'dev_id="0" mapped_blocks="300"', d.stdout), d.stdout
+    assert re.search(r'dev_id="1" mapped_blocks="253"', d.stdout), d.stdout
+
+
 def test_damage_bad_ids_are_usage_errors(tmp_path):
     path = scenario(tmp_path)
     for bad in ("%s:s1:d1.5.no-such-kind:e0" % path,

@@ -31,7 +31,7 @@
 enum {
 	SBO_MAGIC = 32, SBO_HELD = 56, SBO_DATA_SM = 64,
 	SBO_META_SM = 192, SBO_MAP_ROOT = 320, SBO_DETAILS_ROOT = 328,
-	SBO_DATA_BLOCK_SIZE = 336, SBO_INCOMPAT = 360,
+	SBO_DATA_BLOCK_SIZE = 336, SBO_COMPAT_RO = 356, SBO_INCOMPAT = 360,
 };
 /* Cache superblock fields (FORMAT.md 1.12, core/cache.h). */
 enum {
@@ -154,10 +154,15 @@ static int plan_tree(struct dmg_plan *p, struct bdev *bd, pd_block_t b,
 	if (depth > BT_MAX_DEPTH || !fetch(p, bd, b, DR_NODE, n))
 		goto out;
 	t.leaf = le32_get(n + NO_FLAGS) == BT_LEAF_NODE;
-	r = add_target(p, &t);
 	nr = le32_get(n + NO_NR);
 	max = le32_get(n + NO_MAX);
 	vs = le32_get(n + NO_VSIZE);
+	if (nr && nr <= max && max <= (PD_BLOCK_SIZE - NO_KEYS) / 8) {
+		t.has_keys = 1;
+		t.key_lo = le64_get(n + NO_KEYS);
+		t.key_hi = le64_get(n + NO_KEYS + 8u * (nr - 1));
+	}
+	r = add_target(p, &t);
 	if (r || nr > max || (uint64_t)NO_KEYS + (8ull + vs) * max > PD_BLOCK_SIZE)
 		goto out;
 	for (uint32_t i = 0; i < nr && !r; i++) {
@@ -424,6 +429,9 @@ enum dmg_val {
 	V_PLUS_WORD,		/* the value + 64 (one more bitset word) */
 	V_CSB_DISCARD,		/* the cache superblock's discard root */
 	V_NEEDS_CHECK,		/* the flags with NEEDS_CHECK set */
+	V_DATA_NR_OVER,		/* the data block count + 1 */
+	V_CHILD1,		/* the node's second value (child 1) */
+	V_FIT,			/* fitting_internal() */
 };
 
 /* Everything a kind may look at: the plan, the target, its block. */
@@ -458,6 +466,27 @@ static pd_block_t other_node(const struct dmg_at *a, pd_block_t child)
 
 		if (t->role == DR_NODE && t->block != a->t->block &&
 		    t->block != a->t->parent && t->block != child)
+			return t->block;
+	}
+	return 0;
+}
+
+/* Another internal node of the target's kind of tree whose keys all lie
+ * in the range the target gives its first child, [key 0, key 1): the
+ * first in block order that is not the target, its parent or that child;
+ * else 0.  Put there, the tree stays in order but gains a level on the
+ * left: leaves at two depths. */
+static pd_block_t fitting_internal(const struct dmg_at *a, pd_block_t child)
+{
+	uint64_t lo = le64_get(a->d + NO_KEYS), hi = le64_get(a->d + NO_KEYS + 8);
+
+	for (size_t i = 0; a->nr >= 2 && i < a->p->nr; i++) {
+		const struct dmg_target *t = &a->p->t[i];
+
+		if (t->role == DR_NODE && !t->leaf && t->has_keys &&
+		    t->tree == a->t->tree && t->block != a->t->block &&
+		    t->block != a->t->parent && t->block != child &&
+		    t->key_lo >= lo && t->key_hi < hi)
 			return t->block;
 	}
 	return 0;
@@ -504,11 +533,15 @@ static int value_of(const struct dmg_at *a, const uint8_t *where, uint64_t cur,
 	case V_PLUS_WORD: *v = cur + 64; break;
 	case V_CSB_DISCARD: *v = le64_get(a->d + CSO_DISCARD_ROOT); break;
 	case V_NEEDS_CHECK: *v = cur | CACHE_FLAG_NEEDS_CHECK; break;
+	case V_DATA_NR_OVER: *v = p->data_nr_blocks + 1; break;
+	case V_CHILD1:	*v = a->nr >= 2 ? le64_get(where + 8) : 0; break;
+	case V_FIT:	*v = fitting_internal(a, cur); break;
 	}
 	/* the kinds that name a block or a count that may not exist */
 	if (!*v && (a->k->val == V_PARENT || a->k->val == V_SIBLING ||
 		    a->k->val == V_OTHER || a->k->val == V_DATA_LAST ||
-		    a->k->val == V_NR_SMALL))
+		    a->k->val == V_NR_SMALL || a->k->val == V_CHILD1 ||
+		    a->k->val == V_FIT))
 		return -1;
 	if (a->k->val == V_DATA_LAST && !p->data_used)
 		return -1;
@@ -595,6 +628,20 @@ static int k_keys_swap(struct dmg_at *a)
 		return -1;
 	le64_put(a->d + NO_KEYS, k1);
 	le64_put(a->d + NO_KEYS + 8, k0);
+	return 0;
+}
+
+/* An internal node's first key raised by one, still below its second:
+ * the lowest key of its first child falls below the range the node
+ * gives that child.  A lookup of it still takes child 0 (nothing lies
+ * left of it), the remove's descent finds no slot for it. */
+static int k_key0_raised(struct dmg_at *a)
+{
+	uint64_t k0 = le64_get(a->d + NO_KEYS), k1 = le64_get(a->d + NO_KEYS + 8);
+
+	if (a->nr < 2 || a->nr > a->max || k0 + 1 >= k1)
+		return -1;
+	le64_put(a->d + NO_KEYS, k0 + 1);
 	return 0;
 }
 
@@ -786,6 +833,16 @@ static const struct dmg_kind kinds[] = {
 	     "superblock)", C_PTR, W_CHILD, 0, V_ZERO),
 	SPECIAL("one-child-parent", "nr_entries = 1 and that child = the "
 		"node's parent", C(INTERNAL), k_one_child_parent, 0, V_ZERO),
+	KIND("child0-next", "the first child pointer = the second (a node "
+	     "shared within one tree, its keys above the first slot's range)",
+	     C(INTERNAL), W_CHILD0, 0, V_CHILD1),
+	KIND("child0-fit", "the first child pointer = another internal node "
+	     "of the same kind of tree whose keys fit that child's range "
+	     "(another device's root: a level more on the left, leaves at two "
+	     "depths)", C(INTERNAL), W_CHILD0, 0, V_FIT),
+	SPECIAL("key0-raised", "an internal node's first key + 1 (its first "
+		"child's lowest key below the node's range for it)",
+		C(INTERNAL), k_key0_raised, 0, V_ZERO),
 	KIND("child0-zero", "the first child pointer = block 0 (the "
 	     "superblock; a full last leaf's left sibling when the parent has "
 	     "two)", C_PTR, W_CHILD0, 0, V_ZERO),
@@ -843,6 +900,10 @@ static const struct dmg_kind kinds[] = {
 	     "a superblock copy)", C(SB), W_LE64, SBO_HELD, V_SB_MAP),
 	KIND("sb-incompat", "an unknown incompat feature flag", C(SB), W_LE32,
 	     SBO_INCOMPAT, V_ONE),
+	KIND("sb-compat-ro", "an unknown compat_ro feature flag (a read-write "
+	     "open must refuse it)", C(SB), W_LE32, SBO_COMPAT_RO, V_ONE),
+	KIND("sb-data-alloc-over", "data nr_allocated = nr_blocks + 1", C(SB),
+	     W_LE64, ROOT(DATA_SM, NR_ALLOCATED), V_DATA_NR_OVER),
 	KIND("ie-free-zero", "index entry 0: nr_free = 0", C_IE, W_IE32,
 	     SM_IE_OFF_NR_FREE, V_ZERO),
 	KIND("ie-free-over", "index entry 0: nr_free = 16321 (more than a "
@@ -1138,12 +1199,16 @@ static void say(struct dmg_result *out, enum damage_outcome o,
 
 /* What the exercise learns of the first devices before it changes them. */
 #define EX_DEVS 4
+/* The blocks past a device's highest that its remove_range asks for. */
+#define EX_PAST 16
 
 struct ex_dev {
 	uint64_t id, n, lo, hi;
 	pd_block_t lo_block, hi_block;
 	uint64_t core_hi;		/* highest_mapped's answer, */
 	int has_core_hi;		/* when the walk met no mapping */
+	int core_has0;			/* the walk met no mapping, a lookup
+					 * of block 0 found one */
 };
 
 struct ex {
@@ -1237,26 +1302,28 @@ static void ex_done(struct ex *x, const char *what, int r)
 }
 
 /* A lookup that must find (dev, vblock) -> want_block, or nothing
- * (want_block UINT64_MAX), when the walk went through. */
-static void ex_lookup(struct ex *x, uint64_t dev, uint64_t vblock,
-		      uint64_t want_block)
+ * (want_block UINT64_MAX), when the walk went through.  1 if it found a
+ * mapping. */
+static int ex_lookup(struct ex *x, uint64_t dev, uint64_t vblock,
+		     uint64_t want_block)
 {
 	struct thin_lookup_result lr;
 	int r = x->cl->ops->lookup(x->cl, dev, vblock, &lr);
 
 	if (r && r != -ENODATA) {
 		ex_done(x, "lookup", r);
-		return;
+		return 0;
 	}
 	if (!x->walked || x->err || (want_block == UINT64_MAX ? r == -ENODATA :
 				     !r && lr.data_block == want_block))
-		return;
+		return !r;
 	x->err = 1;
 	snprintf(x->msg, sizeof(x->msg), "lookup of device %" PRIu64 " block %"
 		 PRIu64 " gave %s%" PRIu64 ", the walk %s%" PRIu64, dev, vblock,
 		 r ? "nothing" : "", r ? 0 : (uint64_t)lr.data_block,
 		 want_block == UINT64_MAX ? "nothing" : "",
 		 want_block == UINT64_MAX ? 0 : want_block);
+	return !r;
 }
 
 /* The status-line and discard reads of one device: its highest mapped
@@ -1301,6 +1368,51 @@ static void ex_reads(struct ex *x, struct ex_dev *d)
 	}
 }
 
+/* The mapped range past the highest block the walk met (from block 0
+ * where it met none), to the end of the device: the cursor's descent to
+ * the right of the walk's (where a walk stopped by damage stopped), and
+ * its steps from leaf to leaf.  Nothing is mapped there when the walk
+ * went through. */
+static void ex_range_past(struct ex *x, const struct ex_dev *d)
+{
+	struct thin_mapped_range mr;
+	uint64_t from = d->n ? d->hi + 1 : 0;
+	int r;
+
+	if (d->n && d->hi == UINT64_MAX)
+		return;
+	r = x->cl->ops->find_mapped_range(x->cl, d->id, from, UINT64_MAX, &mr);
+	if (r && r != -ENODATA) {
+		ex_done(x, "find_mapped_range", r);
+	} else if (x->walked && !x->err && !r) {
+		x->err = 1;
+		snprintf(x->msg, sizeof(x->msg), "find_mapped_range of device %"
+			 PRIu64 " from block %" PRIu64 " gave %" PRIu64 " -> %"
+			 PRIu64 ", the walk nothing there", d->id, from,
+			 mr.thin_begin, (uint64_t)mr.pool_begin);
+	}
+}
+
+/* The status line's data counts (dm-thin's pool status): the free data
+ * blocks are never more than the data device has, whatever the space
+ * map's root says. */
+static void ex_status(struct ex *x)
+{
+	pd_block_t nr = 0, nfree = 0;
+	int r = x->cl->ops->get_nr_data_blocks(x->cl, &nr);
+
+	if (!r)
+		r = x->cl->ops->get_free_data_blocks(x->cl, &nfree);
+	if (r) {
+		ex_done(x, "get_free_data_blocks", r);
+	} else if (nfree > nr && !x->err) {
+		x->err = 1;
+		snprintf(x->msg, sizeof(x->msg), "get_free_data_blocks gave %"
+			 PRIu64 " of %" PRIu64 " data blocks", (uint64_t)nfree,
+			 (uint64_t)nr);
+	}
+}
+
 /*
  * The damage set the count of data block x->zeroed to 0 (bm-used-to-free).
  * When the walk met it mapped once and no metadata snapshot is held (its
@@ -1339,6 +1451,28 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 	pd_block_t b;
 	int r;
 
+	/* a few blocks past the walk's highest: bt_lookup_next's step right
+	 * of its path, where nothing is mapped when the walk went through */
+	if (d->n && d->hi < UINT64_MAX - EX_PAST) {
+		r = x->cl->ops->remove_range(x->cl, d->id, d->hi + 1,
+					     d->hi + 1 + EX_PAST, &nr);
+		if (!r && nr && x->walked && !x->err) {
+			x->err = 1;
+			snprintf(x->msg, sizeof(x->msg), "remove_range of device %"
+				 PRIu64 " past block %" PRIu64 " removed %" PRIu64
+				 ", the walk met nothing there", d->id, d->hi, nr);
+		}
+		ex_done(x, "remove_range", r);
+	}
+	if (x->dead)
+		return;
+	/* where the walk met none of the device's mappings but a lookup of
+	 * block 0 found one: its remove descends as the lookup did only if
+	 * the nodes on the way hold it in the range they give it */
+	if (d->core_has0)
+		ex_done(x, "remove", x->cl->ops->remove(x->cl, d->id, 0));
+	if (x->dead)
+		return;
 	r = x->cl->ops->alloc_data_block(x->cl, &b);
 	if (!r && (!d->n || d->hi < UINT64_MAX))
 		r = x->cl->ops->insert(x->cl, d->id, d->n ? d->hi + 1 : 0, b);
@@ -1365,10 +1499,13 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 /*
  * The exercise (damage.h): the core's check of its trees, the devices
  * (the walk, else the device list, else the details of ids
- * 0..EX_DEVS-1), lookups of each one's lowest, highest and one past the
- * highest mapped block (they must agree with the walk when it went
- * through), its highest mapped block and the mapped range from its
- * lowest (ex_reads), an insert past the highest, removes of the lowest
+ * 0..EX_DEVS-1), the status line's free data count (ex_status), lookups
+ * of each one's lowest, highest and one past the highest mapped block
+ * (they must agree with the walk when it went through), its highest
+ * mapped block and the mapped range from its lowest (ex_reads) and from
+ * past its highest (ex_range_past), a remove_range past the highest, the
+ * remove of block 0 where only the lookup found it, an insert past the
+ * highest, removes of the lowest
  * and of a range, a snapshot of the first, a delete of the last, the
  * held metadata snapshot released (or one reserved), a data device
  * resize and a commit; after a failed step an abort, and on.  0, 1 a
@@ -1392,6 +1529,8 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 	r = cl->ops->walk(cl, &walker, &x);
 	x.walked = !r;
 	ex_done(&x, "walk", r);
+	if (!x.dead)
+		ex_status(&x);
 	if (!x.dead && !x.walked) {
 		r = cl->ops->list_devs(cl, &devs, &nr_devs);
 		ex_done(&x, "list_devs", r);
@@ -1414,14 +1553,17 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 	for (size_t i = 0; i < x.nr && !x.dead; i++) {
 		struct ex_dev *d = &x.dev[i];
 
-		ex_lookup(&x, d->id, d->n ? d->lo : 0, d->n ? d->lo_block :
-			  UINT64_MAX);
+		r = ex_lookup(&x, d->id, d->n ? d->lo : 0, d->n ? d->lo_block :
+			      UINT64_MAX);
+		d->core_has0 = !d->n && r;
 		if (d->n)
 			ex_lookup(&x, d->id, d->hi, d->hi_block);
 		if (d->n && d->hi < UINT64_MAX)
 			ex_lookup(&x, d->id, d->hi + 1, UINT64_MAX);
 		if (!x.dead)
 			ex_reads(&x, d);
+		if (!x.dead)
+			ex_range_past(&x, d);
 	}
 	if (!x.dead)
 		ex_probe_zeroed(&x);

@@ -28,9 +28,11 @@
  * open; core/check.c (strict) on the image as damaged; the core reads the
  * whole pool (the oracle's digest walk) and it is compared with the
  * committed state; the continue step (a new device, mappings, a commit);
- * then the exercise: the core's check of its trees, lookups, the
- * highest mapped block and a mapped range, an insert, removes, a
- * snapshot and a delete on the existing devices, the held metadata
+ * then the exercise: the core's check of its trees, the status line's
+ * free data count, lookups, the highest mapped block, the mapped ranges
+ * from the lowest and from past the highest, a remove_range past the
+ * highest, an insert, removes, a snapshot and a delete on the existing
+ * devices, the held metadata
  * snapshot read and released, a commit (an abort after an error), so
  * the damaged trees and space maps
  * are read, shadowed and decremented.  Before its changes, when the damage

@@ -48,6 +48,8 @@ struct dmg_target {
 	uint64_t sm_nr_blocks;		/* a bitmap: its space map's size */
 	uint64_t bitmap_index;		/* a bitmap: which of its space map;
 					 * an array block: its index */
+	uint64_t key_lo, key_hi;	/* a node: its first and last key */
+	uint8_t has_keys;		/* a node with entries, as committed */
 };
 
 /* Every metadata block of an image, in block order, each once (a shared

@@ -145,13 +145,6 @@ EXPLAINED = (
      "the root the caller names (no parent range, no ancestor, no leaf "
      "seen yet, BT2 exempts roots); only the planted mutant "
      "BT_CHECK_ROOT_OCCUPANCY (make mutants) holds that root to BT2"),
-    ("core/bt_remove.c", r"^bt_remove_range$", r"found < k\[last\]",
-     "damage only: bt_lookup_next answers a key below the one asked only "
-     "when a node's keys are out of order or a subtree lies outside its "
-     "parent's range; bt_remove_range runs in live ops on whole trees "
-     "(thin_remove_range, the array shrink), never in recovery, where the "
-     "damage step's images end at the checks; tests/unit/test_bt.c "
-     "bt_damage_remove_range_never_goes_back"),
     ("core/bt_walk.c", r"^bt_cursor_begin$", r"bt_info_ok|levels != 1",
      "caller misuse (-EINVAL): the cursor's callers pass a single-level "
      "info (core/array.c an array's index, core/thin.c find_mapped_range "
@@ -164,17 +157,19 @@ EXPLAINED = (
      "NULL (kept like free(NULL) for cleanup paths): no caller ends a "
      "cursor it does not have (array_cursor_end tests its own cursor "
      "first, thin_find_mapped_range ends only a begun one)"),
-    ("core/bt_walk.c", r"^(cursor_damage|cursor_push)$",
-     r"c->depth\)|BT_MAX_DEPTH|path\[i\]\.b == b|rg->|leaf_depth != ",
-     "damage the cursor meets below its root (a path deeper than "
-     "BT_MAX_DEPTH, a cycle, keys outside the range the parent gives, "
-     "leaves at two depths; at the root none can fire): the cursor runs "
-     "in live ops on whole trees (thin's find-range over a device's "
-     "bottom tree, the dm-cache loaders over an array's index) and in "
-     "dm-cache recovery only after the structural checks (core/"
-     "check_cache.c, bt_check) passed the image, so a damaged image ends "
-     "as detected before it; media faults are refused by the checksum "
-     "first; " + DAMAGE_TESTS),
+    ("core/bt_walk.c", r"^cursor_damage$", r"c->depth\)",
+     "dead at depth 0: no check of cursor_push can fire at the root (its "
+     "range is unbounded, it has no ancestor, no leaf was seen before "
+     "it); below the root the damage step reaches it (the exercise's "
+     "find-range past the walk's highest block, on images with a child "
+     "pointer damaged: a cycle, keys outside the range, leaves at two "
+     "depths)"),
+    ("core/bt_walk.c", r"^cursor_push$", r"BT_MAX_DEPTH",
+     "a path of more than BT_MAX_DEPTH distinct nodes: the cycle check "
+     "just below refuses a node met twice on the path, so damage to one "
+     "block (the damage step's) cannot make one, and a whole tree that "
+     "deep (BT_MAX_DEPTH 64) would need some 84^63 entries; " +
+     DAMAGE_TESTS),
     ("core/bt_walk.c", r"^trav_node$", r"if \(!t->bufs\[depth\]\)$",
      "allocation failure (-ENOMEM) of a node buffer (the test after "
      "pd_malloc) in the walker that only the harness's digest of the pool "
@@ -185,6 +180,10 @@ EXPLAINED = (
      "bt_check's node callback: recovery's checks (core/thin.c "
      "thin_check_trees, core/cache.c cache_check_trees) pass none; "
      "tests/unit/test_sm.c does"),
+    ("core/bt_walk.c", r"^trav_node$", r"^if \(r < 0\)$",
+     "the error of bt_check's node callback: recovery's checks (core/"
+     "thin.c thin_check_trees, core/cache.c cache_check_trees) pass none; "
+     "tests/unit/test_sm.c does", r"t->node_fn\("),
     ("core/bt_walk.c", None, r"leaf_depth >= 0 &&|depth >= \(unsigned\)",
      "an internal node after a leaf of the same tree (a tree of three "
      "levels), or damage: a bottom tree's root splits once it names 252 "
@@ -200,9 +199,6 @@ EXPLAINED = (
      "crash state (beside core/check.c), and every state the model allows "
      "is whole committed trees; " + DAMAGE_TESTS + ", and "
      "tests/unit/test_tree_check.c"),
-    ("core/sm_disk.c", r"^smd_get_nr_free$", r"old->nr_allocated >",
-     "a damaged data space-map root (more allocated than it has blocks): "
-     "crash states never hold one; tests/unit/test_sm.c"),
     ("core/sm_metadata.c", r"^smm_get_nr_free$", None,
      "the count clamped at 0 needs more metadata blocks in use than the "
      "committed size has: the workload commits as soon as none is free "
@@ -250,21 +246,30 @@ EXPLAINED = (
      "above the parent's key for rb, so above every key of its left "
      "sibling lb, and lb (full: no room for SPACE_THRESHOLD) keeps more "
      "than the first third, so the key never falls in the first third "
-     "and lb is never kept; only a parent key below keys of lb (damage: "
-     "no damage kind lowers a separator, and the walk would refuse the "
-     "tree before the exercise inserts there) sends it there"),
+     "and lb is never kept; only a parent key at or below keys of lb "
+     "sends it there, and the damage step cannot combine one with an "
+     "insert below it: the exercise inserts one past the highest block "
+     "its walk met, which is lb's first key when the walk stopped at lb, "
+     "and routing that key to rb takes a separator equal to lb's own "
+     "(a parent whose keys are not ascending), which the walk refuses at "
+     "the parent before it meets a mapping of the device, so the insert "
+     "goes past the core's highest block instead, where rb is kept "
+     "(tried: a seven-leaf device with that damage, 2026-12-01)"),
     ("core/bt_remove.c", r"^(rebalance_children|do_leaf|remove_raw)$",
      r"i < 0",
      "a guard against damage the lookup before it does not refuse: "
-     "bt_remove and bt_remove_range look the key up first, so in a whole "
-     "tree remove_present only descends towards a key that is there; the "
-     "lookup's descent takes child 0 for a key below an internal node's "
-     "first key, and rebalancing moves entries by the parent's keys, so "
-     "a node whose first key is above keys of its first child (or a "
-     "sibling holding keys outside its range) sends the remove's descent "
-     "elsewhere; the damage step's exercise removes only mappings its "
-     "walk met, and the walk refuses such a subtree (a key outside its "
-     "parent's range) before it meets one"),
+     "bt_remove and bt_remove_range look the key up first, and the "
+     "remove's descent takes the child the lookup took at every node "
+     "where the key is not below the node's first key (there the lookup "
+     "takes child 0 and rebalance_children's guard refuses first: the "
+     "damage step's key0-raised reaches it); rebalancing redistributes "
+     "the two or three children in order and sets the parent's keys from "
+     "them, so the descent after it still finds the key the lookup found "
+     "unless siblings hold keys outside their ranges in two places; and "
+     "an internal node after absorb_child with its first key above the "
+     "key needs a one-child node whose only child is damaged as well "
+     "(two damaged blocks, where the damage step damages one); "
+     + DAMAGE_TESTS),
     ("core/bt_remove.c", r"^bt_remove_range$",
      r"found < k\[last\]|r \|\| found >= end_key",
      "bt_lookup_next failing, or answering a key below the one asked, in "
@@ -433,13 +438,6 @@ EXPLAINED = (
      "child is 0 only for the root of a one-level tree's find_key: thin's "
      "find_key (thin_get_highest_mapped) is on the two-level pool->info, "
      "whose bottom root a leaf names; tests/unit/test_bt.c"),
-    ("core/bt.c", r"^find_edge$", r"^if \(!nr\) \{$|is_root && depth == 1",
-     "an empty node right of bt_lookup_next's path (a non-root node holds "
-     "at least max/3 entries, CK3, in every crash state; nr-zero damage "
-     "makes one): the damage step's exercise asks bt_lookup_next only "
-     "inside what its walk met (find_mapped_range from the lowest block, "
-     "remove_range up to the middle), and the walk stops at such a node "
-     "first; an empty root (-ENODATA) is find_key's case"),
     ("core/bt.c", r"^find_edge$", r"^if \(bt_node_is_leaf\(n\)\) \{$",
      "an internal node right of the path needs a tree of three levels "
      "(the leaf the descent lands in is the last child of its parent): "
@@ -573,11 +571,6 @@ EXPLAINED = (
      "lost a device the details tree still names (insert_mapping's "
      "get_dev finds it there), and that step fails no allocation",
      r"&sub\);"),
-    ("core/bt_remove.c", r"^remove_present$", r"r == -ENODATA",
-     "remove_raw answers -ENODATA only from its guards (rebalance_children "
-     "and do_leaf, i < 0 or key absent), which a whole tree never meets "
-     "after the lookup bt_remove and bt_remove_range make first (see "
-     "there)"),
     ("core/bt_remove.c", r"^bt_remove$", r"r == -ENODATA",
      "every caller removes a key it has just found: thin_delete the "
      "details entry only if its lookup found it and the top-level entry of "
@@ -703,13 +696,17 @@ EXPLAINED = (
      "sm_ll_new_metadata takes two fresh blocks (index, ref-count root) "
      "through bm_write_lock_zero on the new pool's empty cache: no IO, so "
      "it fails only with -ENOMEM (tests/unit/test_faults_oom.c)"),
+    ("core/sm_common.c", r"^ref_count_del$", r"r == -ENODATA",
+     "dead by construction: sm_ll_dec calls ref_count_del only for a "
+     "block whose count lookup_big_count has just read from the same "
+     "ref-count tree in the same op (3 -> 2, LL1), and nothing changes "
+     "that tree in between, so bt_remove's own lookup of the key finds "
+     "it too; a missing entry (the damage step's bm-one-to-three) fails "
+     "the count's lookup first"),
     ("core/sm_metadata.c", r"^smm_create$", r"SM_METADATA_MAX_BLOCKS",
      "the scenario grammar caps `pool meta=` at SM_METADATA_MAX_BLOCKS "
      "(4161600), so the clamp never applies; tests/unit/test_sm.c "
      "sm_metadata_clamped_to_255_bitmaps"),
-    ("core/thin.c", r"^check_features$", r"^if \(!read_only &&$",
-     "a superblock with compat_ro feature bits this code does not know: "
-     "core and the kernel write none, so no state of the suite holds one"),
     ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(!r\)$",
      "sm_core_create fails only with -ENOMEM; tests/unit/test_faults_oom.c"),
     ("core/thin.c", r"^thin_read_superblock_why$", r"^if \(why\)$|"

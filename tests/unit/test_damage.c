@@ -58,10 +58,11 @@ static unsigned check_findings(struct bdev *bd)
 	return cr.errors + cr.leaks;
 }
 
-/* Damage the first planned block of tree with the kind called name;
- * returns the block. */
-static pd_block_t damage_first(struct rig *g, enum dmg_tree tree, int leaf,
-			       const char *name)
+/* Damage the first planned block of tree (with keys: the node whose
+ * first and last keys are keys[0] and keys[1]) with the kind called
+ * name; returns the block. */
+static pd_block_t damage_where(struct rig *g, enum dmg_tree tree, int leaf,
+			       const uint64_t *keys, const char *name)
 {
 	struct dmg_plan plan;
 	uint8_t buf[4096];
@@ -71,7 +72,9 @@ static pd_block_t damage_first(struct rig *g, enum dmg_tree tree, int leaf,
 	ASSERT_TRUE(kind >= 0);
 	ASSERT_OK(dmg_plan_build(g->bd, &plan));
 	for (i = 0; i < plan.nr; i++)
-		if (plan.t[i].tree == tree && plan.t[i].leaf == leaf)
+		if (plan.t[i].tree == tree && plan.t[i].leaf == leaf &&
+		    (!keys || (plan.t[i].has_keys && plan.t[i].key_lo == keys[0] &&
+			       plan.t[i].key_hi == keys[1])))
 			break;
 	ASSERT_TRUE(i < plan.nr);
 	ASSERT_OK(bdev_read(g->bd, plan.t[i].block, buf));
@@ -80,6 +83,12 @@ static pd_block_t damage_first(struct rig *g, enum dmg_tree tree, int leaf,
 	pd_block_t b = plan.t[i].block;
 	dmg_plan_free(&plan);
 	return b;
+}
+
+static pd_block_t damage_first(struct rig *g, enum dmg_tree tree, int leaf,
+			       const char *name)
+{
+	return damage_where(g, tree, leaf, NULL, name);
 }
 
 static void msg_collect(void *ctx, const char *text)
@@ -226,6 +235,198 @@ TEST(damage_resize_inside_a_full_partial_bitmap_restore_style)
 	ASSERT_OK(thin_commit(pool));
 	thin_pool_destroy(pool);
 	ASSERT_EQ(check_findings(g.bd), 0);
+	simdisk_destroy(g.sd);
+}
+
+/* Device 0 maps 0..299 (its root's keys 0 and 126), device 1 0..125 and
+ * 400..526 (its root's keys 0 and 400: device 0's keys fit the range of
+ * its first child), as scenarios/reach/damage-two-depths.scn does. */
+static void rig_two(struct rig *g)
+{
+	static const uint64_t runs[][3] = {	/* dev, first, last */
+		{ 0, 0, 299 }, { 1, 0, 125 }, { 1, 400, 526 },
+	};
+	struct thin_pool *pool;
+
+	ASSERT_OK(simdisk_create(4096, META_BLOCKS, &g->sd));
+	g->bd = simdisk_bdev(g->sd);
+	g->p = (struct thin_pool_params) {
+		.data_block_size = 128,
+		.nr_data_blocks = 1000,
+	};
+	ASSERT_OK(thin_pool_format(g->bd, &g->p, &pool));
+	ASSERT_OK(thin_create_thin(pool, 0));
+	ASSERT_OK(thin_create_thin(pool, 1));
+	for (size_t i = 0; i < PD_ARRAY_SIZE(runs); i++) {
+		for (uint64_t v = runs[i][1]; v <= runs[i][2]; v++) {
+			pd_block_t b;
+
+			ASSERT_OK(thin_alloc_data_block(pool, &b));
+			ASSERT_OK(thin_insert(pool, runs[i][0], v, b));
+		}
+	}
+	ASSERT_OK(thin_commit(pool));
+	thin_pool_destroy(pool);
+}
+
+/* Damage, with the kind called name, the mapping tree node (leaf or
+ * internal) whose first and last keys are lo and hi. */
+static void damage_node(struct rig *g, int leaf, uint64_t lo, uint64_t hi,
+			const char *name)
+{
+	damage_where(g, DT_MAP_BOTTOM, leaf, (const uint64_t[]){ lo, hi }, name);
+}
+
+/* 1 if the pool's damage record says what. */
+static int damage_says(struct thin_pool *pool, const char *what)
+{
+	const struct pd_damage *d = thin_damage(pool);
+
+	if (d->seq && strstr(d->text, what))
+		return 1;
+	fprintf(stderr, "  damage record: %s\n", d->seq ? d->text : "(none)");
+	return 0;
+}
+
+static int count_map(void *ctx, uint64_t vblock, pd_block_t block,
+		     uint32_t time)
+{
+	(void)vblock;
+	(void)block;
+	(void)time;
+	++*(uint64_t *)ctx;
+	return 0;
+}
+
+/*
+ * key0-raised: device 1's root says its first child starts at block 1,
+ * but that child holds block 0.  A lookup of block 0 finds it (nothing
+ * lies left of the first child), the remove's descent finds no slot for
+ * it: the remove must refuse (-EILSEQ, core/bt_remove.c
+ * rebalance_children), not remove another key or succeed.
+ */
+TEST(damage_key0_raised_lookup_finds_remove_refuses)
+{
+	struct thin_lookup_result lr;
+	struct thin_pool *pool;
+	struct rig g;
+
+	rig_two(&g);
+	damage_node(&g, 0, 0, 400, "key0-raised");
+	ASSERT_TRUE(check_findings(g.bd) > 0);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_OK(thin_lookup(pool, 1, 0, &lr));
+	ASSERT_EQ(lr.data_block, 300);
+	ASSERT_ERR(thin_remove(pool, 1, 0), -EILSEQ);
+	ASSERT_OK(thin_abort(pool));
+	/* the abort took the pool back to the image: block 0 still there */
+	ASSERT_OK(thin_lookup(pool, 1, 0, &lr));
+	ASSERT_EQ(lr.data_block, 300);
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
+/*
+ * The cursor (thin_find_mapped_range) meeting damage below a root: a
+ * first child whose keys are above its slot's range (child0-next), a
+ * last child whose keys are below it (child-sibling), and device 0's
+ * root as device 1's first child (child0-fit: keys in order, leaves at
+ * two depths).  Each must be -EILSEQ with a damage record saying what,
+ * from the range the exercise of the damage step asks, past the highest
+ * block its walk met.
+ */
+TEST(damage_cursor_refuses_damage_below_the_root)
+{
+	static const struct {
+		const char *kind;
+		int leaf;
+		uint64_t lo, hi, from;
+		const char *says;
+	} cases[] = {
+		{ "child0-next", 0, 0, 400, 0, "outside the range" },
+		{ "child-sibling", 0, 0, 400, 400, "outside the range" },
+		{ "child0-fit", 0, 0, 400, 300, "different depths" },
+	};
+
+	for (size_t k = 0; k < PD_ARRAY_SIZE(cases); k++) {
+		struct thin_mapped_range mr;
+		struct thin_pool *pool;
+		struct rig g;
+		uint64_t n = 0;
+
+		rig_two(&g);
+		damage_node(&g, cases[k].leaf, cases[k].lo, cases[k].hi,
+			    cases[k].kind);
+		ASSERT_TRUE(check_findings(g.bd) > 0);
+		ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+		pd_damage_clear(thin_damage(pool));
+		ASSERT_ERR(thin_find_mapped_range(pool, 1, cases[k].from,
+						  UINT64_MAX, &mr), -EILSEQ);
+		if (!damage_says(pool, cases[k].says))
+			test_fail(__FILE__, __LINE__, "%s: no '%s'",
+				  cases[k].kind, cases[k].says);
+		/* the walk refuses it too; the check of the trees as well */
+		ASSERT_ERR(thin_walk_mappings(pool, 1, count_map, &n), -EILSEQ);
+		thin_pool_destroy(pool);
+		simdisk_destroy(g.sd);
+	}
+}
+
+/*
+ * nr-zero on device 1's last leaf, right of the path to its first: a
+ * remove_range from past the first leaf's highest block steps right of
+ * its path (bt_lookup_next) into the empty non-root leaf, which is
+ * damage (-EILSEQ, core/bt.c find_edge), not "nothing there".
+ */
+TEST(damage_empty_leaf_right_of_lookup_next)
+{
+	struct thin_pool *pool;
+	struct rig g;
+	uint64_t n = 0;
+
+	rig_two(&g);
+	damage_node(&g, 1, 400, 526, "nr-zero");
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_ERR(thin_remove_range(pool, 1, 126, 142, &n), -EILSEQ);
+	ASSERT_UEQ(n, 0);
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
+/*
+ * sb-compat-ro: an unknown compat_ro feature flag.  A read-write open
+ * refuses it (-EINVAL, as the kernel's); a read-only open may read the
+ * pool (FORMAT.md: compat_ro bits refuse read-write opens only).
+ * sb-data-alloc-over: the data space map's root counts more allocated
+ * than it has blocks; the status line says no block is free, not a
+ * count wrapped below zero.
+ */
+TEST(damage_superblock_feature_and_data_root_counts)
+{
+	struct thin_pool_params ro;
+	struct thin_lookup_result lr;
+	struct thin_pool *pool;
+	pd_block_t nfree = 1;
+	struct rig g;
+
+	rig_two(&g);
+	damage_first(&g, DT_NONE, 0, "sb-compat-ro");
+	ASSERT_ERR(thin_pool_open(g.bd, &g.p, &pool), -EINVAL);
+	ro = g.p;
+	ro.flags = THIN_OPEN_READ_ONLY;
+	ASSERT_OK(thin_pool_open(g.bd, &ro, &pool));
+	ASSERT_OK(thin_lookup(pool, 1, 400, &lr));
+	ASSERT_EQ(lr.data_block, 426);
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+
+	rig_two(&g);
+	damage_first(&g, DT_NONE, 0, "sb-data-alloc-over");
+	ASSERT_TRUE(check_findings(g.bd) > 0);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_OK(thin_get_free_data_blocks(pool, &nfree));
+	ASSERT_UEQ(nfree, 0);
+	thin_pool_destroy(pool);
 	simdisk_destroy(g.sd);
 }
 
