@@ -616,19 +616,16 @@ static int nonzero(const uint8_t *d, size_t n)
 
 static int writeback_order_check(struct thin_pool *pool)
 {
-	pd_block_t nr, b;
+	pd_block_t b;
 	unsigned written = 0, below = 0;
 	uint32_t count;
 	uint8_t *d;
 	int r;
 
-	r = sm_get_nr_blocks(pool->metadata_sm, &nr);
-	if (r)
-		return r;
 	d = pd_malloc(PD_BLOCK_SIZE);
 	if (!d)
 		return -ENOMEM;
-	for (b = nr; b-- > 1;) {
+	for (b = sm_get_nr_blocks(pool->metadata_sm); b-- > 1;) {
 		r = sm_get_count(pool->metadata_sm, b, &count);
 		if (r)
 			break;
@@ -1106,17 +1103,14 @@ static int insert_mapping(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 {
 	uint64_t keys[2] = { dev, vblock };
 	struct thin_dev *td;
-	pd_block_t nr_data;
 	uint8_t v[8];
 	int inserted, r;
 
 	r = get_dev(pool, dev, &td);
 	if (r)
 		return r == -ENODATA ? r : poison(pool, r);
-	r = sm_get_nr_blocks(pool->data_sm, &nr_data);
-	if (r)
-		return poison(pool, r);
-	if (data_block >= nr_data || data_block >= (1ull << 40))
+	if (data_block >= sm_get_nr_blocks(pool->data_sm) ||
+	    data_block >= (1ull << 40))
 		return -EINVAL;
 	pool->changed = 1;
 	if (take_ref) {
@@ -1415,11 +1409,11 @@ int thin_get_nr_data_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
 	int r = may_read(pool);
 
-	if (!r && !pool->data_sm) {
-		*nr = pool->snap_nr_data_blocks;
-		return 0;
-	}
-	return r ? r : sm_get_nr_blocks(pool->data_sm, nr);
+	if (r)
+		return r;
+	*nr = pool->data_sm ? sm_get_nr_blocks(pool->data_sm)
+			    : pool->snap_nr_data_blocks;	/* a view */
+	return 0;
 }
 
 int thin_get_free_data_blocks(struct thin_pool *pool, pd_block_t *nr)
@@ -1435,7 +1429,9 @@ int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
 	int r = may_read(pool);
 
-	return r ? r : sm_get_nr_blocks(pool->metadata_sm, nr);
+	if (!r)
+		*nr = sm_get_nr_blocks(pool->metadata_sm);
+	return r;
 }
 
 int thin_get_metadata_reserve(struct thin_pool *pool, pd_block_t *nr)
@@ -1468,12 +1464,8 @@ int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 static int resize_space_map(struct thin_pool *pool, struct space_map *sm,
 			    pd_block_t new_count)
 {
-	pd_block_t old_count;
-	int r;
+	pd_block_t old_count = sm_get_nr_blocks(sm);
 
-	r = sm_get_nr_blocks(sm, &old_count);
-	if (r)
-		return poison(pool, r);
 	if (new_count == old_count)
 		return 0;
 	if (new_count < old_count)
