@@ -105,8 +105,6 @@ struct thin_pool {
 	size_t nr_devs, devs_cap;
 
 	int read_only;
-	pd_block_t sb_block;		/* where the superblock read is: 0, or
-					 * the copy of a metadata snapshot view */
 	pd_block_t snap_nr_data_blocks;	/* a view: from the copy's sm root */
 	int failed;			/* TH4 */
 	int changed;			/* anything to commit */
@@ -272,17 +270,10 @@ static void drop_devs(struct thin_pool *pool)
 	pool->nr_devs = 0;
 }
 
-/* Read the fields a transaction starts from out of the superblock. */
-static int begin_transaction(struct thin_pool *pool)
+/* Take the fields a transaction starts from out of superblock d, which the
+ * caller holds locked. */
+static void begin_transaction(struct thin_pool *pool, const uint8_t *d)
 {
-	struct bm_block *sblock;
-	const uint8_t *d;
-	int r;
-
-	r = bm_read_lock(pool->bm, pool->sb_block, &sb_validator, &sblock);
-	if (r)
-		return r;
-	d = bm_block_cdata(sblock);
 	pool->time = le32_get(d + SB(time));
 	pool->root = le64_get(d + SB(data_mapping_root));
 	pool->details_root = le64_get(d + SB(device_details_root));
@@ -291,10 +282,8 @@ static int begin_transaction(struct thin_pool *pool)
 	pool->held_root = le64_get(d + SB(held_root));
 	pool->data_block_size = le32_get(d + SB(data_block_size));
 	pool->metadata_nr_blocks_sb = le64_get(d + SB(metadata_nr_blocks));
-	bm_unlock(sblock);
 	pool->changed = 0;
 	drop_devs(pool);
-	return 0;
 }
 
 static int check_features(const uint8_t *d, int read_only)
@@ -343,12 +332,12 @@ static int open_objects(struct thin_pool *pool, uint32_t want_block_size)
 			 &pool->data_sm);
 	if (r)
 		goto out_destroy;
+	/* The transaction starts from this copy, still locked: no second
+	 * lock (that could only hit the cache) to fail. */
+	begin_transaction(pool, d);
 	bm_unlock(sblock);
 	setup_btree_info(pool);
-	r = begin_transaction(pool);
-	if (r)
-		destroy_objects(pool);
-	return r;
+	return 0;
 
 out_destroy:
 	destroy_objects(pool);
@@ -457,10 +446,11 @@ static int format_objects(struct thin_pool *pool, pd_block_t nr_data_blocks)
 		sectors = THIN_METADATA_MAX_SECTORS;
 	le64_put(d + SB(metadata_nr_blocks), sectors / THIN_METADATA_BLOCK_SECTORS);
 	fill_superblock(pool, d, data_root, meta_root);
+	begin_transaction(pool, d);	/* what the commit writes */
 	r = tm_commit(pool->tm, sblock);
 	if (r)
 		goto out_destroy;
-	return begin_transaction(pool);
+	return 0;
 
 out_destroy:
 	destroy_objects(pool);
@@ -532,6 +522,7 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 				 struct thin_pool **result)
 {
 	struct thin_pool_params ro = *p;
+	struct bm_block *sblock;
 	struct thin_sb_info sb;
 	struct thin_pool *pool;
 	int r;
@@ -551,7 +542,6 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 	r = pool_alloc(bd, &ro, &pool);
 	if (r)
 		return r;
-	pool->sb_block = block;
 	pool->snap_nr_data_blocks = le64_get(sb.data_sm_root);
 	r = sm_core_create(bdev_nr_blocks(bd), &pool->metadata_sm);
 	if (!r)
@@ -559,9 +549,11 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 	if (r)
 		goto out_free;
 	setup_btree_info(pool);
-	r = begin_transaction(pool);
+	r = bm_read_lock(pool->bm, block, &sb_validator, &sblock);
 	if (r)
 		goto out_free;
+	begin_transaction(pool, bm_block_cdata(sblock));
+	bm_unlock(sblock);
 	*result = pool;
 	return 0;
 
