@@ -422,10 +422,9 @@ static int format_objects(struct thin_pool *pool, pd_block_t nr_data_blocks)
 	pool->flags = 0;
 	pool->held_root = 0;
 
-	/* The commit order of TH1, with a zeroed superblock. */
-	r = sm_commit(pool->data_sm);
-	if (r)
-		goto out_destroy;
+	/* The commit order of TH1, with a zeroed superblock.  The data space
+	 * map's commit is sm_disk_create's own: bt_empty took its blocks from
+	 * the metadata space map, so a second one would find nothing. */
 	r = tm_pre_commit(pool->tm);
 	if (r)
 		goto out_destroy;
