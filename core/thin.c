@@ -1005,13 +1005,6 @@ static int collect_id(void *ctx, const uint64_t *keys, const void *value)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int thin_list_devs(struct thin_pool *pool, uint64_t *devs, size_t max,
 		   size_t *nr)
 {
@@ -1020,15 +1013,15 @@ int thin_list_devs(struct thin_pool *pool, uint64_t *devs, size_t max,
 
 	if (r)
 		return r;
-	/* The top-level mapping tree holds every device, committed or not. */
+	/* The top-level mapping tree holds every device, committed or not.
+	 * The walk hands the ids over ascending, even from damaged metadata:
+	 * each node's keys ascend (BT1, the validator) and lie in the range
+	 * its parent gives (bt_walk refuses the node otherwise). */
 	r = bt_walk(&pool->tl_info, pool->root, collect_id, &l);
 	if (r)
 		return r;
 	*nr = l.nr;
-	if (l.overflow)
-		return -ENOSPC;
-	qsort(devs, l.nr, sizeof(*devs), cmp_u64);
-	return 0;
+	return l.overflow ? -ENOSPC : 0;
 }
 
 int thin_list_devs_alloc(struct thin_pool *pool, uint64_t **devs, size_t *nr)
