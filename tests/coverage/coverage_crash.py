@@ -373,7 +373,7 @@ EXPLAINED = (
      r"bt_node_key\(n, i - 1\) >=|BT_NODE_HEADER_SIZE \+|bt_node_vsize\(n\) !=|"
      r"incompat_flags|SM_MAX_METADATA_BITMAPS|max_index_entries|"
      r"SM_METADATA_MAX_BLOCKS|THIN_METADATA_MAX_SECTORS|BT_SPINE_PATH|"
-     r"len < SM_ROOT_SIZE|max < SM_ROOT_SIZE|le64_get\(d \+ SB\(blocknr\)\) != block",
+     r"len < SM_ROOT_SIZE|le64_get\(d \+ SB\(blocknr\)\) != block",
      "defensive check on corrupt metadata or impossible sizes: crash states "
      "never hold it (every state the model allows is a whole committed tree "
      "or is stopped by a checksum first), and " + DAMAGE_STEP + "; " +
@@ -498,8 +498,10 @@ EXPLAINED = (
      "caps `pool meta=` at SM_METADATA_MAX_BLOCKS and resize-meta cannot "
      "pass the device; the data map has no such bound"),
     ("core/sm_common.c", r"^sm_ll_copy_root$", r"max < SM_ROOT_SIZE",
-     "caller misuse: every sm_copy_root caller (thin.c, cache.c) passes "
-     "SM_ROOT_SIZE bytes"),
+     "caller misuse (-ENOSPC): the check of sm_copy_root's buffer size, "
+     "an argument of the space-map interface; every caller (thin.c, "
+     "cache.c) passes an SM_ROOT_SIZE-byte buffer, and "
+     "tests/unit/test_sm.c passes a short one"),
     ("core/sm_common.c", r"^load_ie$", r"index >= sm_nr_bitmaps",
      "defensive: every caller derives the index from a block below "
      "nr_blocks (sm_ll_lookup_bitmap checks it, "
