@@ -1087,14 +1087,15 @@ static int insert_mapping(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 {
 	uint64_t keys[2] = { dev, vblock };
 	struct thin_dev *td;
+	pd_block_t nr_data;
 	uint8_t v[8];
 	int inserted, r;
 
 	r = get_dev(pool, dev, &td);
 	if (r)
 		return r == -ENODATA ? r : poison(pool, r);
-	if (data_block >= sm_get_nr_blocks(pool->data_sm) ||
-	    data_block >= (1ull << 40))
+	nr_data = sm_get_nr_blocks(pool->data_sm);
+	if (data_block >= nr_data || data_block >= (1ull << 40))
 		return -EINVAL;
 	pool->changed = 1;
 	if (take_ref) {
