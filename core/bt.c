@@ -411,11 +411,7 @@ static int split_one_into_two(struct shadow_spine *s, uint32_t pi,
 	targets2(bt_node_nr(nodes[0]), t);
 	bt_node_redistribute(nodes, 2, t);
 	le64_put(loc, bm_block_location(rb));
-	r = bt_node_insert_at(parent, pi + 1, bt_node_key(nodes[1], 0), loc);
-	if (r) {
-		tm_unlock(s->tm, rb);
-		return r;
-	}
+	bt_node_insert_at(parent, pi + 1, bt_node_key(nodes[1], 0), loc);
 	if (key < bt_node_key(nodes[1], 0))
 		tm_unlock(s->tm, rb);
 	else
@@ -442,8 +438,10 @@ static int split_two_into_three(struct shadow_spine *s,
 	if (r)
 		return r;
 	r = bt_new_node(s->tm, &mb);
-	if (r)
-		goto out_unlock_sibling;
+	if (r) {
+		tm_unlock(s->tm, lb);
+		return r;
+	}
 	nodes[0] = bm_block_data(lb);
 	nodes[1] = bm_block_data(mb);
 	nodes[2] = bm_block_data(rb);
@@ -456,11 +454,7 @@ static int split_two_into_three(struct shadow_spine *s,
 
 	bt_node_set_key(parent, pi, bt_node_key(nodes[2], 0));
 	le64_put(loc, bm_block_location(mb));
-	r = bt_node_insert_at(parent, pi, bt_node_key(nodes[1], 0), loc);
-	if (r) {
-		tm_unlock(s->tm, mb);
-		goto out_unlock_sibling;
-	}
+	bt_node_insert_at(parent, pi, bt_node_key(nodes[1], 0), loc);
 	if (key < bt_node_key(nodes[1], 0))
 		keep = lb;
 	else if (key < bt_node_key(nodes[2], 0))
@@ -473,10 +467,6 @@ static int split_two_into_three(struct shadow_spine *s,
 		tm_unlock(s->tm, mb);
 	spine_switch(s, keep, keep == rb ? NULL : rb);
 	return 0;
-
-out_unlock_sibling:
-	tm_unlock(s->tm, lb);
-	return r;
 }
 
 /* Free slots of node b (a sibling named by the parent, which
@@ -666,9 +656,7 @@ int bt_insert(const struct bt_info *info, pd_block_t root,
 			if (r)
 				goto out_exit_spine;
 			le64_put(v, sub);
-			r = bt_node_insert_at(n, (uint32_t)index, keys[level], v);
-			if (r)
-				goto out_exit_spine;
+			bt_node_insert_at(n, (uint32_t)index, keys[level], v);
 		}
 		block = bt_node_value64(n, (uint32_t)index);
 	}
@@ -678,9 +666,7 @@ int bt_insert(const struct bt_info *info, pd_block_t root,
 		goto out_exit_spine;
 	n = bm_block_data(bt_spine_current(&s));
 	if (need_insert(n, keys[last], index)) {
-		r = bt_node_insert_at(n, (uint32_t)index, keys[last], value);
-		if (r)
-			goto out_exit_spine;
+		bt_node_insert_at(n, (uint32_t)index, keys[last], value);
 		if (inserted)
 			*inserted = 1;
 	} else {

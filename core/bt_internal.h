@@ -114,10 +114,14 @@ int bt_node_lower_bound(const uint8_t *n, uint64_t key);
 /* Index of the smallest key >= key, or nr_entries. */
 int bt_node_upper_bound(const uint8_t *n, uint64_t key);
 
-/* Insert (key, value) at index i, shifting the rest up; the node must have
- * room (-EILSEQ otherwise: only damaged metadata gets there). */
-int bt_node_insert_at(uint8_t *n, uint32_t i, uint64_t key, const void *value);
-/* Delete entry i, shifting the rest down. */
+/* Insert (key, value) at index i <= nr_entries, shifting the rest up.  The
+ * node has room: insert_raw (bt.c) splits or rebalances a full node before
+ * it steps below it or inserts into it, so the leaf and the parent that
+ * takes a new sibling always have a free slot, whatever the metadata says
+ * (a node with more entries than max_entries fails the validator). */
+void bt_node_insert_at(uint8_t *n, uint32_t i, uint64_t key,
+		       const void *value);
+/* Delete entry i < nr_entries (a live slot), shifting the rest down. */
 void bt_node_delete_at(uint8_t *n, uint32_t i);
 
 /*

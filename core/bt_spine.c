@@ -124,20 +124,18 @@ int bt_node_upper_bound(const uint8_t *n, uint64_t key)
 	return i + 1;
 }
 
-int bt_node_insert_at(uint8_t *n, uint32_t i, uint64_t key, const void *value)
+void bt_node_insert_at(uint8_t *n, uint32_t i, uint64_t key,
+		       const void *value)
 {
 	uint32_t nr = bt_node_nr(n), vsize = bt_node_vsize(n);
 	uint8_t *keys = n + BT_NODE_HEADER_SIZE;
 
-	if (nr >= bt_node_max(n) || i > nr)
-		return -EILSEQ;
 	memmove(keys + 8u * (i + 1), keys + 8u * i, 8u * (nr - i));
 	memmove(bt_node_value(n, i + 1), bt_node_value(n, i),
 		(size_t)vsize * (nr - i));
 	bt_node_set_key(n, i, key);
 	memcpy(bt_node_value(n, i), value, vsize);
 	bt_node_set_nr(n, nr + 1);
-	return 0;
 }
 
 void bt_node_delete_at(uint8_t *n, uint32_t i)
@@ -145,8 +143,6 @@ void bt_node_delete_at(uint8_t *n, uint32_t i)
 	uint32_t nr = bt_node_nr(n), vsize = bt_node_vsize(n);
 	uint8_t *keys = n + BT_NODE_HEADER_SIZE;
 
-	if (i >= nr)
-		return;
 	memmove(keys + 8u * i, keys + 8u * (i + 1), 8u * (nr - i - 1));
 	memmove(bt_node_value(n, i), bt_node_value(n, i + 1),
 		(size_t)vsize * (nr - i - 1));

@@ -41,8 +41,9 @@ struct trav {
 	pd_block_t path[BT_MAX_DEPTH];	/* the node at each depth */
 };
 
-/* Note damage of block b, named by entry `entry` of path[depth - 1]
- * (depth 0: a root the caller named). */
+/* Note damage of block b, named by entry `entry` of path[depth - 1].  No
+ * check fires at depth 0, the root the caller names: it has no parent
+ * range, no ancestor, no leaf seen before it, and BT2 exempts roots. */
 static int trav_damage(struct trav *t, pd_block_t b, unsigned depth,
 		       uint32_t entry, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -61,8 +62,11 @@ static int trav_damage(struct trav *t, pd_block_t b, unsigned depth,
 	seq = d->seq;
 	pd_damage_note(d, b, "block %" PRIu64 " (btree node)%s", (uint64_t)b,
 		       what);
-	if (depth)
-		pd_damage_from(d, seq, b, t->path[depth - 1], entry);
+#ifdef PD_MUTANTS
+	if (!depth)	/* the planted bt-check-root-occupancy: BT2 at a root */
+		return -EILSEQ;
+#endif
+	pd_damage_from(d, seq, b, t->path[depth - 1], entry);
 	return -EILSEQ;
 }
 

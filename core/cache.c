@@ -1366,7 +1366,9 @@ int cache_get_nr_metadata_blocks(struct cache_md *cmd, pd_block_t *nr)
 {
 	int r = may_read(cmd);
 
-	return r ? r : sm_get_nr_blocks(cmd->metadata_sm, nr);
+	if (!r)
+		*nr = sm_get_nr_blocks(cmd->metadata_sm);
+	return r;
 }
 
 int cache_get_free_metadata_blocks(struct cache_md *cmd, pd_block_t *nr)

@@ -15,7 +15,8 @@
  *  SM2  get_nr_free() = committed nr_blocks - committed nr_allocated - net
  *       allocations this transaction (FORMAT.md 2.3): with no frees or
  *       extends in the transaction it is exactly what new_block() can
- *       return.  get_nr_blocks() is the current size (extends included).
+ *       return.  get_nr_blocks() is the current size (extends included);
+ *       every map keeps it in memory, so it cannot fail.
  *  SM3  after commit() returns 0, copy_root() describes the committed state
  *       and a space map opened from that root has the same counts.
  *  SM4  dec of a count that is 0 is -EINVAL and changes nothing.
@@ -41,7 +42,7 @@ struct space_map;
 struct space_map_ops {
 	void (*destroy)(struct space_map *sm);
 	int (*extend)(struct space_map *sm, pd_block_t extra_blocks);
-	int (*get_nr_blocks)(struct space_map *sm, pd_block_t *count);
+	pd_block_t (*get_nr_blocks)(struct space_map *sm);	/* in memory */
 	int (*get_nr_free)(struct space_map *sm, pd_block_t *count);
 	int (*get_count)(struct space_map *sm, pd_block_t b, uint32_t *result);
 	int (*count_is_more_than_one)(struct space_map *sm, pd_block_t b,
@@ -69,9 +70,9 @@ static inline int sm_extend(struct space_map *sm, pd_block_t extra)
 {
 	return sm->ops->extend(sm, extra);
 }
-static inline int sm_get_nr_blocks(struct space_map *sm, pd_block_t *count)
+static inline pd_block_t sm_get_nr_blocks(struct space_map *sm)
 {
-	return sm->ops->get_nr_blocks(sm, count);
+	return sm->ops->get_nr_blocks(sm);
 }
 static inline int sm_get_nr_free(struct space_map *sm, pd_block_t *count)
 {

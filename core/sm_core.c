@@ -53,10 +53,9 @@ static int core_extend(struct space_map *sm, pd_block_t extra)
 	return 0;
 }
 
-static int core_get_nr_blocks(struct space_map *sm, pd_block_t *count)
+static pd_block_t core_get_nr_blocks(struct space_map *sm)
 {
-	*count = to_core(sm)->nr_blocks;
-	return 0;
+	return to_core(sm)->nr_blocks;
 }
 
 static int core_get_nr_free(struct space_map *sm, pd_block_t *count)

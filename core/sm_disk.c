@@ -50,10 +50,9 @@ static int smd_extend(struct space_map *sm, pd_block_t extra)
 	return sm_ll_extend(&to_smd(sm)->ll, extra);
 }
 
-static int smd_get_nr_blocks(struct space_map *sm, pd_block_t *count)
+static pd_block_t smd_get_nr_blocks(struct space_map *sm)
 {
-	*count = to_smd(sm)->ll.nr_blocks;		/* DS1 */
-	return 0;
+	return to_smd(sm)->ll.nr_blocks;		/* DS1 */
 }
 
 static int smd_get_nr_free(struct space_map *sm, pd_block_t *count)

@@ -179,10 +179,9 @@ static void smm_destroy(struct space_map *sm)
 	pd_free(to_smm(sm));
 }
 
-static int smm_get_nr_blocks(struct space_map *sm, pd_block_t *count)
+static pd_block_t smm_get_nr_blocks(struct space_map *sm)
 {
-	*count = to_smm(sm)->ll.nr_blocks;
-	return 0;
+	return to_smm(sm)->ll.nr_blocks;
 }
 
 static int smm_get_nr_free(struct space_map *sm, pd_block_t *count)

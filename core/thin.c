@@ -105,8 +105,6 @@ struct thin_pool {
 	size_t nr_devs, devs_cap;
 
 	int read_only;
-	pd_block_t sb_block;		/* where the superblock read is: 0, or
-					 * the copy of a metadata snapshot view */
 	pd_block_t snap_nr_data_blocks;	/* a view: from the copy's sm root */
 	int failed;			/* TH4 */
 	int changed;			/* anything to commit */
@@ -272,17 +270,10 @@ static void drop_devs(struct thin_pool *pool)
 	pool->nr_devs = 0;
 }
 
-/* Read the fields a transaction starts from out of the superblock. */
-static int begin_transaction(struct thin_pool *pool)
+/* Take the fields a transaction starts from out of superblock d, which the
+ * caller holds locked. */
+static void begin_transaction(struct thin_pool *pool, const uint8_t *d)
 {
-	struct bm_block *sblock;
-	const uint8_t *d;
-	int r;
-
-	r = bm_read_lock(pool->bm, pool->sb_block, &sb_validator, &sblock);
-	if (r)
-		return r;
-	d = bm_block_cdata(sblock);
 	pool->time = le32_get(d + SB(time));
 	pool->root = le64_get(d + SB(data_mapping_root));
 	pool->details_root = le64_get(d + SB(device_details_root));
@@ -291,10 +282,8 @@ static int begin_transaction(struct thin_pool *pool)
 	pool->held_root = le64_get(d + SB(held_root));
 	pool->data_block_size = le32_get(d + SB(data_block_size));
 	pool->metadata_nr_blocks_sb = le64_get(d + SB(metadata_nr_blocks));
-	bm_unlock(sblock);
 	pool->changed = 0;
 	drop_devs(pool);
-	return 0;
 }
 
 static int check_features(const uint8_t *d, int read_only)
@@ -343,12 +332,12 @@ static int open_objects(struct thin_pool *pool, uint32_t want_block_size)
 			 &pool->data_sm);
 	if (r)
 		goto out_destroy;
+	/* The transaction starts from this copy, still locked: no second
+	 * lock (that could only hit the cache) to fail. */
+	begin_transaction(pool, d);
 	bm_unlock(sblock);
 	setup_btree_info(pool);
-	r = begin_transaction(pool);
-	if (r)
-		destroy_objects(pool);
-	return r;
+	return 0;
 
 out_destroy:
 	destroy_objects(pool);
@@ -433,10 +422,9 @@ static int format_objects(struct thin_pool *pool, pd_block_t nr_data_blocks)
 	pool->flags = 0;
 	pool->held_root = 0;
 
-	/* The commit order of TH1, with a zeroed superblock. */
-	r = sm_commit(pool->data_sm);
-	if (r)
-		goto out_destroy;
+	/* The commit order of TH1, with a zeroed superblock.  The data space
+	 * map's commit is sm_disk_create's own: bt_empty took its blocks from
+	 * the metadata space map, so a second one would find nothing. */
 	r = tm_pre_commit(pool->tm);
 	if (r)
 		goto out_destroy;
@@ -457,10 +445,11 @@ static int format_objects(struct thin_pool *pool, pd_block_t nr_data_blocks)
 		sectors = THIN_METADATA_MAX_SECTORS;
 	le64_put(d + SB(metadata_nr_blocks), sectors / THIN_METADATA_BLOCK_SECTORS);
 	fill_superblock(pool, d, data_root, meta_root);
+	begin_transaction(pool, d);	/* what the commit writes */
 	r = tm_commit(pool->tm, sblock);
 	if (r)
 		goto out_destroy;
-	return begin_transaction(pool);
+	return 0;
 
 out_destroy:
 	destroy_objects(pool);
@@ -532,6 +521,7 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 				 struct thin_pool **result)
 {
 	struct thin_pool_params ro = *p;
+	struct bm_block *sblock;
 	struct thin_sb_info sb;
 	struct thin_pool *pool;
 	int r;
@@ -551,7 +541,6 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 	r = pool_alloc(bd, &ro, &pool);
 	if (r)
 		return r;
-	pool->sb_block = block;
 	pool->snap_nr_data_blocks = le64_get(sb.data_sm_root);
 	r = sm_core_create(bdev_nr_blocks(bd), &pool->metadata_sm);
 	if (!r)
@@ -559,9 +548,11 @@ int thin_pool_open_metadata_snap(struct bdev *bd, pd_block_t block,
 	if (r)
 		goto out_free;
 	setup_btree_info(pool);
-	r = begin_transaction(pool);
+	r = bm_read_lock(pool->bm, block, &sb_validator, &sblock);
 	if (r)
 		goto out_free;
+	begin_transaction(pool, bm_block_cdata(sblock));
+	bm_unlock(sblock);
 	*result = pool;
 	return 0;
 
@@ -616,19 +607,16 @@ static int nonzero(const uint8_t *d, size_t n)
 
 static int writeback_order_check(struct thin_pool *pool)
 {
-	pd_block_t nr, b;
+	pd_block_t b;
 	unsigned written = 0, below = 0;
 	uint32_t count;
 	uint8_t *d;
 	int r;
 
-	r = sm_get_nr_blocks(pool->metadata_sm, &nr);
-	if (r)
-		return r;
 	d = pd_malloc(PD_BLOCK_SIZE);
 	if (!d)
 		return -ENOMEM;
-	for (b = nr; b-- > 1;) {
+	for (b = sm_get_nr_blocks(pool->metadata_sm); b-- > 1;) {
 		r = sm_get_count(pool->metadata_sm, b, &count);
 		if (r)
 			break;
@@ -1017,13 +1005,6 @@ static int collect_id(void *ctx, const uint64_t *keys, const void *value)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int thin_list_devs(struct thin_pool *pool, uint64_t *devs, size_t max,
 		   size_t *nr)
 {
@@ -1032,15 +1013,15 @@ int thin_list_devs(struct thin_pool *pool, uint64_t *devs, size_t max,
 
 	if (r)
 		return r;
-	/* The top-level mapping tree holds every device, committed or not. */
+	/* The top-level mapping tree holds every device, committed or not.
+	 * The walk hands the ids over ascending, even from damaged metadata:
+	 * each node's keys ascend (BT1, the validator) and lie in the range
+	 * its parent gives (bt_walk refuses the node otherwise). */
 	r = bt_walk(&pool->tl_info, pool->root, collect_id, &l);
 	if (r)
 		return r;
 	*nr = l.nr;
-	if (l.overflow)
-		return -ENOSPC;
-	qsort(devs, l.nr, sizeof(*devs), cmp_u64);
-	return 0;
+	return l.overflow ? -ENOSPC : 0;
 }
 
 int thin_list_devs_alloc(struct thin_pool *pool, uint64_t **devs, size_t *nr)
@@ -1113,9 +1094,7 @@ static int insert_mapping(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 	r = get_dev(pool, dev, &td);
 	if (r)
 		return r == -ENODATA ? r : poison(pool, r);
-	r = sm_get_nr_blocks(pool->data_sm, &nr_data);
-	if (r)
-		return poison(pool, r);
+	nr_data = sm_get_nr_blocks(pool->data_sm);
 	if (data_block >= nr_data || data_block >= (1ull << 40))
 		return -EINVAL;
 	pool->changed = 1;
@@ -1415,11 +1394,11 @@ int thin_get_nr_data_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
 	int r = may_read(pool);
 
-	if (!r && !pool->data_sm) {
-		*nr = pool->snap_nr_data_blocks;
-		return 0;
-	}
-	return r ? r : sm_get_nr_blocks(pool->data_sm, nr);
+	if (r)
+		return r;
+	*nr = pool->data_sm ? sm_get_nr_blocks(pool->data_sm)
+			    : pool->snap_nr_data_blocks;	/* a view */
+	return 0;
 }
 
 int thin_get_free_data_blocks(struct thin_pool *pool, pd_block_t *nr)
@@ -1435,7 +1414,9 @@ int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 {
 	int r = may_read(pool);
 
-	return r ? r : sm_get_nr_blocks(pool->metadata_sm, nr);
+	if (!r)
+		*nr = sm_get_nr_blocks(pool->metadata_sm);
+	return r;
 }
 
 int thin_get_metadata_reserve(struct thin_pool *pool, pd_block_t *nr)
@@ -1468,12 +1449,8 @@ int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 static int resize_space_map(struct thin_pool *pool, struct space_map *sm,
 			    pd_block_t new_count)
 {
-	pd_block_t old_count;
-	int r;
+	pd_block_t old_count = sm_get_nr_blocks(sm);
 
-	r = sm_get_nr_blocks(sm, &old_count);
-	if (r)
-		return poison(pool, r);
 	if (new_count == old_count)
 		return 0;
 	if (new_count < old_count)

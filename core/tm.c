@@ -46,11 +46,13 @@ static int shadow_alloc(struct transaction_manager *tm, size_t cap)
 	return 0;
 }
 
+/* b is not in the table: shadow_insert asks tm_is_shadow first, and a
+ * growth puts the old table's blocks, each once. */
 static void shadow_put(pd_block_t *s, size_t cap, pd_block_t b)
 {
 	size_t i = slot_of(b, cap);
 
-	while (s[i] != SHADOW_EMPTY && s[i] != b)
+	while (s[i] != SHADOW_EMPTY)
 		i = (i + 1) & (cap - 1);
 	s[i] = b;
 }

@@ -128,7 +128,9 @@ COPY_ROOT = ("sm_copy_root fails only at its libfiu point sm/copy_root "
              "(core/sm.h: the kernel's copy_root may fail, ours copies four "
              "fields into a buffer of the right size), which neither sweep "
              "fails; `pdcrash run --fiu sm/copy_root:N` and "
-             "tests/unit/test_faults.c take it")
+             "tests/unit/test_faults.c take it; the point stays, as the "
+             "only way the planted sm-roots-copied-under-lock (core and "
+             "kernel, make mutants) shows")
 
 
 # Real reasons, read from the code (checked when this table was written):
@@ -140,11 +142,6 @@ EXPLAINED = (
      "no thin path asks for the lowest key (the kernel has no lowest mapped "
      "block either; find-range starts its cursor at its first vblock): "
      "core/array.c and tests/unit/test_bt.c call it"),
-    ("core/bt_walk.c", r"^trav_damage$", r"^if \(depth\)$",
-     "dead in the real build: no check of trav_node can fire at depth 0, "
-     "the root the caller names (no parent range, no ancestor, no leaf "
-     "seen yet, BT2 exempts roots); only the planted mutant "
-     "BT_CHECK_ROOT_OCCUPANCY (make mutants) holds that root to BT2"),
     ("core/bt_walk.c", r"^bt_cursor_begin$", r"bt_info_ok|levels != 1",
      "caller misuse (-EINVAL): the cursor's callers pass a single-level "
      "info (core/array.c an array's index, core/thin.c find_mapped_range "
@@ -284,11 +281,6 @@ EXPLAINED = (
     ("core/bt_spine.c", r"^bt_node_redistribute$", r"count > 3",
      "a guard of the function's stack buffers (three nodes' worth): every "
      "caller in core/ passes 2 or 3, as constants"),
-    ("core/bt_walk.c", r"^trav_damage$", r"^if \(depth\)$",
-     "depth 0 is the root of level 0, which no check of trav_node refuses "
-     "(its key range is unbounded, a cycle needs a parent, and it is "
-     "exempt from BT2) but the planted bug bt-check-root-occupancy "
-     "(core/mutant.h) of the mutants build"),
     ("core/bt_remove.c", r"^bt_remove_range$", r"found == UINT64_MAX",
      "needs a mapping at vblock 2^64-1; the scenario grammar stops at "
      "2^64-2 (a range ending there would wrap the op's end)"),
@@ -299,41 +291,23 @@ EXPLAINED = (
      "dm-cache array's shrink)"),
     # Errors passed up from callees that cannot fail there (issue 10,
     # read from the code; the faults of the suite are no help).
-    ("core/bt.c", r"^(split_one_into_two|split_two_into_three|bt_insert)$",
-     r"^if \(r\)( \{)?$", "dead by construction: bt_node_insert_at fails "
-     "only on a full node or an index past its end (-EILSEQ), and "
-     "insert_raw leaves every node of the spine with room (it splits or "
-     "rebalances a full one before stepping below it; a full leaf passes "
-     "only for an overwrite, which inserts nothing), while the index comes "
-     "from bt_node_lower_bound", r"bt_node_insert_at\("),
     ("core/sm_common.c", r"^(sm_ll_new_metadata|sm_ll_new_disk|ll_open)$",
      r"^if \(r\)$", "dead: ll_init fails only on a block size other than "
      "PD_BLOCK_SIZE (-EINVAL), which bm_create refuses first (see ll_init)",
      r"^$|ll_init\("),
-    ("core/sm_common.c", r"^dec_in_bitmap$", r"^if \(r\)$",
-     "dead by construction: dec_of_zero is the count-0 arm, which "
-     "check_no_zero rules out first (SM4, see the switch above)",
-     r"dec_of_zero\(\)"),
     ("core/sm_disk.c", r"^sm_disk_open$", r"^if \(r\)$",
      "dead: smd_commit right after the open commits nothing "
      "(sm_ll_open_disk leaves bitmap_index_changed 0, so sm_ll_commit "
      "returns 0 at once)", r"smd_commit\("),
     ("core/sm_metadata.c", r"^(smm_extend|smm_create)$", r"^if \(r\)$",
      "dead: add_bop fails only on a full queue (1024 ops, see add_bop), "
-     "and the queue is empty here: smm_create has just reset it, and "
-     "smm_extend runs outside any space-map call (it refuses while "
-     "recursing), after the last one drained it",
+     "and here it holds one op at most: smm_create has just reset it and "
+     "bootstrap's building of the map queues nothing (boot_new_block "
+     "hands blocks out, the metadata map's save_ie writes memory); "
+     "smm_extend starts on an empty one (MS1: it refuses while "
+     "recursing), and in its later rounds apply_queue has drained it and "
+     "sm_ll_commit queued at most the dec of the index block it shadowed",
      r"add_bop\(smm, BOP_INC"),
-    ("core/thin.c", r"^open_objects$", r"^if \(r\)$",
-     "dead: begin_transaction locks the superblock open_objects has just "
-     "read, validated and unlocked, with nothing between: a cache hit that "
-     "neither reads nor allocates (it can fail in "
-     "thin_pool_open_metadata_snap, which reads the held copy)",
-     r"begin_transaction\("),
-    ("core/thin.c", r"^resize_space_map$", r"^if \(r\)$",
-     "dead: sm_get_nr_blocks never fails (both on-disk space maps answer "
-     "from memory: smd_get_nr_blocks, smm_get_nr_blocks)",
-     r"sm_get_nr_blocks\("),
     ("core/thin.c", r"^save_sm_roots$", r"^if \(r\)$", COPY_ROOT, r"^$"),
     ("core/thin.c", r"^(format_objects|commit_transaction)$",
      r"^if \(r\)$", COPY_ROOT, r"save_sm_roots\("),
@@ -347,10 +321,6 @@ EXPLAINED = (
      "a full internal node below the root: 253 full leaves in one tree "
      "(about 63000 mappings in one device, or 32000 devices), too big for "
      "a suite that must stay fast"),
-    ("core/tm.c", r"^(shadow_insert|shadow_put)$", r"tm_is_shadow|s\[i\] != b",
-     "dead by construction: shadow_insert asks tm_is_shadow first, and a "
-     "growth puts the old table's distinct blocks, so a block is never "
-     "put twice"),
     ("core/tm.c", None, r"if \(tm->failed\)",
      "a second line of defence, redundant with thin.c's in every path: "
      "poison() fails the pool and the tm together (TH4), every public "
@@ -388,7 +358,7 @@ EXPLAINED = (
      r"bt_node_key\(n, i - 1\) >=|BT_NODE_HEADER_SIZE \+|bt_node_vsize\(n\) !=|"
      r"incompat_flags|SM_MAX_METADATA_BITMAPS|max_index_entries|"
      r"SM_METADATA_MAX_BLOCKS|THIN_METADATA_MAX_SECTORS|BT_SPINE_PATH|"
-     r"len < SM_ROOT_SIZE|max < SM_ROOT_SIZE|le64_get\(d \+ SB\(blocknr\)\) != block",
+     r"len < SM_ROOT_SIZE|le64_get\(d \+ SB\(blocknr\)\) != block",
      "defensive check on corrupt metadata or impossible sizes: crash states "
      "never hold it (every state the model allows is a whole committed tree "
      "or is stopped by a checksum first), and " + DAMAGE_STEP + "; " +
@@ -452,14 +422,6 @@ EXPLAINED = (
      r"^if \(!(s->bufs\[s->top\]|t->bufs\[depth\])\)$",
      "allocation failure (-ENOMEM): " + ALLOC_SWEEP + "; the core/alloc "
      "libfiu point reaches it in tests/unit/test_faults_oom.c"),
-    ("core/bt_spine.c", r"^bt_node_insert_at$", r"nr >= bt_node_max\(n\)",
-     "defensive: every caller made room first (insert_raw splits or "
-     "rebalances a full node on the way down, so the leaf, and the parent "
-     "that takes a new sibling, have a free slot) and passes a slot from "
-     "lower_bound, at most nr"),
-    ("core/bt_spine.c", r"^bt_node_delete_at$", r"i >= nr",
-     "defensive: the callers pass a live slot (drop_child a child's index "
-     "in its parent, remove_present the slot do_leaf found the key in)"),
     ("core/bt_spine.c", r"^bt_spine_seen$", r"s->path\[i\] == b",
      "defensive check on corrupt metadata: a block met twice on one "
      "descent (a cycle, or a node twice in one tree); crash states never "
@@ -514,8 +476,10 @@ EXPLAINED = (
      "caps `pool meta=` at SM_METADATA_MAX_BLOCKS and resize-meta cannot "
      "pass the device; the data map has no such bound"),
     ("core/sm_common.c", r"^sm_ll_copy_root$", r"max < SM_ROOT_SIZE",
-     "caller misuse: every sm_copy_root caller (thin.c, cache.c) passes "
-     "SM_ROOT_SIZE bytes"),
+     "caller misuse (-ENOSPC): the check of sm_copy_root's buffer size, "
+     "an argument of the space-map interface; every caller (thin.c, "
+     "cache.c) passes an SM_ROOT_SIZE-byte buffer, and "
+     "tests/unit/test_sm.c passes a short one"),
     ("core/sm_common.c", r"^load_ie$", r"index >= sm_nr_bitmaps",
      "defensive: every caller derives the index from a block below "
      "nr_blocks (sm_ll_lookup_bitmap checks it, "
@@ -529,10 +493,6 @@ EXPLAINED = (
      "or remove runs, which uses a few blocks, fewer than the 16 of the "
      "+small cache, so the relock is a cache hit: no read, no allocation, "
      "nothing to write back", r"&bc->blk\);|r = ensure_bitmap\(ll, bc\);"),
-    ("core/sm_common.c", r"^dec_in_bitmap$", r"^if \(r\)$",
-     "the case 0 arm of dec_in_bitmap (see its switch): dead by "
-     "construction, check_no_zero refused the dec first",
-     r"r = dec_of_zero\(\);"),
     ("core/sm_common.c", r"^for_each_bitmap$", r"^if \(r\)$",
      "save_ie of the entry load_ie put in its cache slot at the top of "
      "the same iteration: nothing in between uses this ll's cache (the op "
@@ -554,15 +514,6 @@ EXPLAINED = (
      "it), and the metadata map's load_ie reads no block; a merge's drop "
      "of a ref-count node needs a two-level ref-count tree (see "
      "queued_adjustment)"),
-    ("core/sm_metadata.c", r"^smm_(extend|create)$", r"^if \(r\)$",
-     "add_bop fails only on a full queue (1024 ops): extend runs outside "
-     "any call (MS1: the queue is empty) and create's bootstrap queues "
-     "only the few incs and decs of building the map (boot_new_block "
-     "queues nothing)", r"r = add_bop\("),
-    ("core/bt.c", r"^(split_one_into_two|split_two_into_three|bt_insert)$", r"^if \(r\)( \{)?$",
-     "bt_node_insert_at fails only on a full node or a slot past nr "
-     "(core/bt_spine.c, its guard: every caller made room first), so "
-     "never here", r"r = bt_node_insert_at\("),
     ("core/bt.c", r"^bt_insert$", r"^if \(r\)$",
      "new_empty_leaf in bt_insert runs only when an upper level lacks the "
      "key: the live workloads never (thin_create makes each device's "
@@ -605,12 +556,6 @@ EXPLAINED = (
     ("core/sm_common.c", r"^inc_in_bitmap$", r"rc == UINT32_MAX",
      "overflow guard: 2^32 - 1 references to one block; every reference "
      "is an entry of some tree, and no workload comes near"),
-    ("core/sm_common.c", r"^dec_in_bitmap$", r"^switch \(sm_bitmap_get",
-     "dead by construction: sm_ll_dec runs check_no_zero over the range "
-     "first and refuses any count of 0 (SM4), and nothing changes those "
-     "counts in between (the metadata map queues its recursive ops until "
-     "the outermost call ends); only the planted bug dec-below-zero "
-     "(core/mutant.h) takes it, under `make mutants`"),
     ("core/sm_common.c", r"^check_range$", None,
      "caller misuse (-EINVAL) no caller can make: sm_ll_inc and sm_ll_dec "
      "get ranges inside the map only: the metadata space map checks its "
@@ -733,10 +678,6 @@ EXPLAINED = (
      "every pool a thin_* call meets has a tm: the opens build it or fail, "
      "and a failed abort (which drops it) leaves the pool failed, refused "
      "by may_read/may_write before anything poisons it"),
-    ("core/thin.c", r"^cmp_u64$", None,
-     "the ids come from an in-order walk of the top-level tree, already "
-     "ascending, and glibc's qsort (a merge sort) only compares an element "
-     "of a left run with one of the right run after it, so x < y always"),
     ("core/thin.c", r"^thin_get_(transaction_id|time|nr_data_blocks|"
      r"metadata_snap)$", r"^if \(!r",
      "may_read fails only on a failed pool, which only the failed-pool "
@@ -753,16 +694,6 @@ EXPLAINED = (
      "whose superblock and held copy are never zero; thin_pool_open "
      "looks for zeroes itself (superblock_all_zeroes)"),
     # errors passed up in core/thin.c (issue 10), read from the code
-    ("core/thin.c", r"^format_objects$", r"^if \(r\)$",
-     "dead: sm_disk_create has just committed the data space map "
-     "(smd_commit) and nothing between changes it (bt_empty takes its "
-     "blocks from the metadata space map), so sm_ll_commit finds "
-     "bitmap_index_changed 0 and returns 0 at once",
-     r"sm_commit\(pool->data_sm\)"),
-    ("core/thin.c", r"^insert_mapping$", r"^if \(r\)$",
-     "dead: sm_get_nr_blocks never fails (both on-disk space maps answer "
-     "from memory: smd_get_nr_blocks, smm_get_nr_blocks)",
-     r"sm_get_nr_blocks\("),
     ("core/thin.c", r"^(thin_create_snap|thin_remove_range)$",
      r"r == -ENODATA \? r : poison",
      "get_dev fails otherwise than -ENODATA only for a device not yet in "
@@ -795,14 +726,17 @@ EXPLAINED = (
      "and the walk disagree (top-level keys out of order: the damage "
      "step's keys-swap) stops thin_list_devs_alloc's walk first", r"bt_lookup\("),
     ("core/thin.c", r"^rewrite_superblock$", r"^if \(r\)$",
-     "dead: thin_abort calls it right after open_objects read and "
-     "validated block 0 (and begin_transaction locked it again), with "
-     "nothing between: a cache hit, which neither reads nor allocates "
-     "(bm.c get_block)", r"bm_write_lock\("),
+     "dead: thin_abort calls it right after open_objects read, validated "
+     "and unlocked block 0, with nothing between: a cache hit with the "
+     "same validator, which neither reads nor allocates (bm.c get_block), "
+     "on a block no one holds in a pool that is not read-only (thin_abort "
+     "refuses one), so none of bm_write_lock's refusals applies; it stays "
+     "a lock of its own: open_objects holds a read lock, and a write lock "
+     "there would dirty the superblock on every open", r"bm_write_lock\("),
     ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(p->damage\)$",
      "a failure after the held copy was read: sm_core_create or tm_create "
-     "(-ENOMEM), or begin_transaction's lock of the copy (sb_validator "
-     "repeats the checks thin_read_superblock_why has just made, so only "
+     "(-ENOMEM), or the lock of the copy begin_transaction reads "
+     "(sb_validator repeats the checks thin_read_superblock_why has just made, so only "
      "a failed read or allocation): the callers that pass a damage record "
      "(the damage step's snapshot read, damage.c read_meta_snap; pdtool "
      "dump) run under no fault, and the meta-snap-check op's view "

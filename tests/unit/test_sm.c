@@ -246,10 +246,7 @@ static pd_block_t nr_free(struct rig *g)
 
 static pd_block_t nr_blocks(struct rig *g)
 {
-	pd_block_t n;
-
-	ASSERT_OK(sm_get_nr_blocks(g->sm, &n));
-	return n;
+	return sm_get_nr_blocks(g->sm);
 }
 
 /* Counts of blocks [0, n) now. */
@@ -1107,9 +1104,8 @@ static void acct_ll(struct rig *g, struct acct *a, struct space_map *sm,
 static void check_accounting(struct rig *g, const uint32_t *user)
 {
 	struct acct a;
-	pd_block_t n;
+	pd_block_t n = sm_get_nr_blocks(g->msm);
 
-	ASSERT_OK(sm_get_nr_blocks(g->msm, &n));
 	a.n = n;
 	a.exp = calloc(n, sizeof(*a.exp));
 	ASSERT_TRUE(a.exp != NULL);
