@@ -67,6 +67,10 @@ def test_subfolder_scenarios_are_listed_and_run():
     assert r.returncode == 0, r.stderr
     assert "reach/absorb-shared" in r.stdout
     assert re.search(r"^deep\b", r.stdout, re.M)
+    # the pool line as the file says it (cache=default is not cache=0)
+    assert re.search(r"^reach/api-callers +\d+ ops, data=1000 meta=256 "
+                     r"cache=default block-size=128 format=open$",
+                     r.stdout, re.M), r.stdout
     r = run(PDCRASH, ["run", "reach/absorb-shared", "--json", "--no-continue"])
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     j = json.loads(r.stdout)

@@ -498,10 +498,13 @@ int cmd_list(int argc, char **argv)
 			       sc->geo.meta_blocks, sc->geo.cache_blocks);
 			scenario_free(sc);
 		} else if (ok) {
-			printf("%-24s %zu ops, data=%" PRIu64 " meta=%" PRIu64
-			       " cache=%u\n", names[i], sc->nr_ops,
-			       sc->geo.data_blocks, sc->geo.meta_blocks,
-			       sc->geo.cache_blocks);
+			char pool[160];
+
+			/* "pool data=... cache=default format=open": the
+			 * line as the file says it, less its "pool " */
+			pool_geometry_format(&sc->geo, pool, sizeof(pool));
+			printf("%-24s %zu ops, %s\n", names[i], sc->nr_ops,
+			       pool + 5);
 			scenario_free(sc);
 		}
 		free(names[i]);
