@@ -569,9 +569,11 @@ EXPLAINED = (
      "overwrites and range removals dec one block at a time), where one "
      "block is locked, and that change is an overwrite of the block's "
      "entry in the ref-count tree (lookup_big_count reads the root and a "
-     "leaf, ref_count_put shadows both): at most four new cache entries, "
-     "fewer than the ten unlocked blocks ahead of the bitmap, just "
-     "unlocked, in the 12-block cache's LRU, so the relock is a hit (no "
+     "leaf, ref_count_put shadows both, and the shadows' find_free may "
+     "read the metadata map's committed bitmap): at most five new cache "
+     "entries, fewer than the ten unlocked blocks ahead of the bitmap, "
+     "just unlocked, in the 12-block cache's LRU (less those the change "
+     "touches, two at most), so the relock is a hit (no "
      "scenario of the suite and none of some 300 random workloads run "
      "with that cache met a miss there)",
      r"&bc->blk\);|r = ensure_bitmap\(ll, bc\);"),
