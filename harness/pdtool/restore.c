@@ -298,9 +298,15 @@ static void on_device(struct parser *p, const char **attrs)
 	p->nr_devices++;
 	if (p->count_only)
 		return;
+	/* only -ENODATA means "not there yet": a failed read must stop the
+	 * restore, not pass for an absent device */
 	r = thin_dev_info(p->pool, id, &info);
 	if (!r) {
 		xml_fail(p, 2, "device %" PRIu64 " appears twice", id);
+		return;
+	}
+	if (r != -ENODATA) {
+		core_fail(p, "cannot look the device up", r);
 		return;
 	}
 	info.dev = id;
