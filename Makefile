@@ -260,28 +260,28 @@ coverage: deps
 		--print-summary
 	@echo "coverage report: reports/coverage/index.html"
 
-# The crash suite (every scenario), then the same with --io-errors (every
-# read, write and flush of each run failed once and from then on; its fault
-# runs dump their counters into the workload tree) and with --alloc-faults
-# (an allocation failure and a space-map -ENOSPC at each allocation call
-# site), built with coverage in $(B)/cov.  The --io-errors run takes about
-# 9-16 minutes here at -O0 on 2 shared cores, the --alloc-faults run 2-3
-# minutes (the plain run 3-10 s); COVERAGE_IO=0 and COVERAGE_ALLOC=0 skip
-# them, and COVERAGE_IO_ARGS (e.g. a few scenario names) narrows the first.
-# COVERAGE_MEDIA=1 adds a --media-faults run (about 7 minutes for 7 more
-# branches of the reach files, so off by default).  The parent (the
-# workloads) writes its counters under $(B)/cov/gcda-workload, the workers
-# (recovery: open, check, continue) under $(B)/cov/gcda-recovery; see
-# harness/engine/covdump.h and tests/coverage/coverage_crash.py.  Then
-# `pdcrash run --damage` (every metadata block of the committed images
-# damaged, harness/engine/damage.h; its recovery counts as recovery) unless
-# COVERAGE_DAMAGE=0.  The full default run (the plain, --io-errors,
-# --alloc-faults and --damage runs, nothing narrowed) also copies
-# unreached.md to scenarios/reach/UNREACHED.md.
+# make crashtest's core steps, with its flags, built with coverage in
+# $(B)/cov: the crash suite (every scenario, torn writes), then the same
+# with --io-errors (every read, write and flush of each run failed once and
+# from then on; its fault runs dump their counters into the workload tree),
+# --alloc-faults (an allocation failure and a space-map -ENOSPC at each
+# allocation call site), --media-faults (every read and write of each run
+# given a media fault) and --damage (every metadata block of the committed
+# images damaged, harness/engine/damage.h; its recovery counts as
+# recovery).  At -O0 on 2 shared cores the --io-errors run takes about
+# 9-16 minutes, --media-faults about 7, --alloc-faults 2-3 (the plain run
+# 3-10 s); COVERAGE_IO=0, COVERAGE_ALLOC=0, COVERAGE_MEDIA=0 and
+# COVERAGE_DAMAGE=0 skip them, and COVERAGE_IO_ARGS (e.g. a few scenario
+# names) narrows the first.  The parent (the workloads) writes its
+# counters under $(B)/cov/gcda-workload, the workers (recovery: open,
+# check, continue) under $(B)/cov/gcda-recovery; see
+# harness/engine/covdump.h and tests/coverage/coverage_crash.py.  The full
+# default run (every step, nothing narrowed) also copies unreached.md to
+# scenarios/reach/UNREACHED.md.
 COVERAGE_IO ?= 1
 COVERAGE_IO_ARGS ?=
 COVERAGE_ALLOC ?= 1
-COVERAGE_MEDIA ?= 0
+COVERAGE_MEDIA ?= 1
 COVERAGE_DAMAGE ?= 1
 COVB := $(B)/cov
 coverage-crash: deps
@@ -291,23 +291,23 @@ coverage-crash: deps
 	export GCOV_PREFIX=$(abspath $(COVB))/gcda-workload \
 	PDCRASH_GCOV_WORKER_PREFIX=$(abspath $(COVB))/gcda-recovery \
 	PDCRASH_SCENARIOS=$(abspath scenarios); \
-	t=$$(date +%s); $(COVB)/pdcrash run $(PDCRASH_ARGS) > $(COVB)/run.txt; \
+	t=$$(date +%s); $(COVB)/pdcrash run --tear $(PDCRASH_ARGS) > $(COVB)/run.txt; \
 	echo "pdcrash run: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 4 $(COVB)/run.txt; \
 	rm -f $(COVB)/run-io.txt; \
 	if [ "$(COVERAGE_IO)" = 1 ]; then \
 		t=$$(date +%s); \
-		$(COVB)/pdcrash run --io-errors $(PDCRASH_ARGS) $(COVERAGE_IO_ARGS) > $(COVB)/run-io.txt; \
+		$(COVB)/pdcrash run --tear --io-errors $(PDCRASH_ARGS) $(COVERAGE_IO_ARGS) > $(COVB)/run-io.txt; \
 		echo "pdcrash run --io-errors: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 4 $(COVB)/run-io.txt; \
 	fi; \
 	rm -f $(COVB)/run-alloc.txt $(COVB)/run-media.txt $(COVB)/run-damage.txt; \
 	if [ "$(COVERAGE_ALLOC)" = 1 ]; then \
 		t=$$(date +%s); \
-		$(COVB)/pdcrash run --alloc-faults $(PDCRASH_ARGS) > $(COVB)/run-alloc.txt; \
+		$(COVB)/pdcrash run --tear --alloc-faults $(PDCRASH_ARGS) > $(COVB)/run-alloc.txt; \
 		echo "pdcrash run --alloc-faults: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 4 $(COVB)/run-alloc.txt; \
 	fi; \
 	if [ "$(COVERAGE_MEDIA)" = 1 ]; then \
 		t=$$(date +%s); \
-		$(COVB)/pdcrash run --media-faults $(PDCRASH_ARGS) > $(COVB)/run-media.txt; \
+		$(COVB)/pdcrash run --tear --media-faults $(PDCRASH_ARGS) > $(COVB)/run-media.txt; \
 		echo "pdcrash run --media-faults: exit $$?, $$(( $$(date +%s) - t )) s"; tail -n 4 $(COVB)/run-media.txt; \
 	fi; \
 	if [ "$(COVERAGE_DAMAGE)" = 1 ]; then \
@@ -318,7 +318,7 @@ coverage-crash: deps
 	$(PYTHON) tests/coverage/coverage_crash.py --build $(COVB) \
 		--out reports/coverage-crash \
 		--unreached-md reports/coverage-crash/unreached.md
-	@if [ "$(COVERAGE_IO)$(COVERAGE_ALLOC)$(COVERAGE_MEDIA)$(COVERAGE_DAMAGE)" = 1101 ] && \
+	@if [ "$(COVERAGE_IO)$(COVERAGE_ALLOC)$(COVERAGE_MEDIA)$(COVERAGE_DAMAGE)" = 1111 ] && \
 	    [ -z "$(COVERAGE_IO_ARGS)$(PDCRASH_ARGS)" ]; then \
 		cp reports/coverage-crash/unreached.md scenarios/reach/UNREACHED.md; \
 		echo "scenarios/reach/UNREACHED.md regenerated (commit it)"; \
