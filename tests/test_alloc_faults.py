@@ -286,6 +286,31 @@ def test_half_built_node_fails_the_abort(fiu, tmp_path, mutants_exe):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
+def test_sm_root_copy_failure_is_swept(fiu, tmp_path, mutants_exe):
+    """sm/copy_root counts with the allocations (em<N>): each commit's
+    copy of a space-map root is failed at its call site, as a failed
+    allocation is.  sm-roots-copied-under-lock writes the superblock back
+    with stale space-map roots when a copy fails after it was locked: the
+    sweep alone catches it (no --fiu), the id replays, and the normal build
+    unwinds every such failure cleanly."""
+    (tmp_path / "commit.scn").write_text(
+        "pool data=2000 meta=256\ncreate 0\nmap 0 0..9\ncommit\n"
+        "map 0 10..19\ncommit\n")
+    mutant = "sm-roots-copied-under-lock"
+    r = run(["run", "./commit.scn", "--alloc-faults", "--mutant", mutant,
+             "--json", "--no-continue"], exe=mutants_exe, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    ids = json.loads(r.stdout)["violations"]
+    assert ids and all(re.search(r":em\d+$", i) for i in ids), ids
+    a = run(["replay", ids[0], "--mutant", mutant], exe=mutants_exe,
+            cwd=tmp_path)
+    assert a.returncode == 1, a.stdout + a.stderr
+    assert "reference count" in a.stdout or "leaked" in a.stdout, a.stdout
+    r = run(["run", "./commit.scn", "--alloc-faults", "--json"],
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
 def faulted_passes(tmp_path, kind):
     """Replay every cut of the fault run `kind` (an id part: em40, er5):
     the lines `faulted pass: ...` and the outcomes."""

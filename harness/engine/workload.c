@@ -221,20 +221,26 @@ static void fiu_disarm(const struct run_config *cfg)
 
 /*
  * Allocation failures (FAULT_NOMEM, FAULT_NOSPACE) through libfiu's
- * external callback on core/alloc and sm/new_block: no hook in core/
- * beyond its named points.  A callback has no context, so the run being
+ * external callback on core/alloc, sm/copy_root and sm/new_block: no hook
+ * in core/ beyond its named points.  FAULT_NOMEM counts the hits of the
+ * first two together: a space map's root copy answers -ENOMEM as an
+ * allocation does (core/fault.h), and the commit paths that copy the roots
+ * must unwind it like one.  A callback has no context, so the run being
  * counted is a static (one workload runs at a time in a process).  Every
  * hit is counted, the sweep's hook sees it, and the planned one fails.
  */
 static struct alloc_watch *alloc_run;
 
-static const char *const alloc_points[2] = { FP_CORE_ALLOC, FP_SM_NEW_BLOCK };
+#define NR_ALLOC_POINTS 3
+static const char *const alloc_points[NR_ALLOC_POINTS] = {
+	FP_CORE_ALLOC, FP_SM_COPY_ROOT, FP_SM_NEW_BLOCK
+};
 
 static int alloc_hit(const char *name, int *failnum, void **failinfo,
 		     unsigned int *flags)
 {
 	struct alloc_watch *aw = alloc_run;
-	int k = strcmp(name, FP_CORE_ALLOC) != 0;
+	int k = strcmp(name, FP_SM_NEW_BLOCK) == 0;
 	enum fault_kind fk = k ? FAULT_NOSPACE : FAULT_NOMEM;
 	struct run_result *res;
 	uint64_t n;
@@ -264,12 +270,12 @@ static int alloc_arm(struct alloc_watch *aw)
 
 	if (!cfg->alloc_hook && !fault_is_alloc(cfg->fault.kind))
 		return 0;
-	if (cfg->fiu_name && (!strcmp(cfg->fiu_name, alloc_points[0]) ||
-			      !strcmp(cfg->fiu_name, alloc_points[1])))
-		return -EBUSY;	/* --fiu already fails that point */
+	for (int k = 0; k < NR_ALLOC_POINTS; k++)
+		if (cfg->fiu_name && !strcmp(cfg->fiu_name, alloc_points[k]))
+			return -EBUSY;	/* --fiu already fails that point */
 	fiu_init(0);
 	alloc_run = aw;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < NR_ALLOC_POINTS; k++)
 		if (fiu_enable_external(alloc_points[k], 1, NULL, 0, alloc_hit))
 			return -EINVAL;
 	return 0;
@@ -279,7 +285,7 @@ static void alloc_disarm(struct alloc_watch *aw)
 {
 	if (alloc_run != aw)
 		return;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < NR_ALLOC_POINTS; k++)
 		fiu_disable(alloc_points[k]);
 	alloc_run = NULL;
 }

@@ -78,7 +78,10 @@ enum fault_kind {
 	 * format on, in the pool's own calls only (see workload.c) */
 	FAULT_NOMEM,			/* allocation nth (pd_malloc, pd_calloc,
 					 * pd_realloc: core/alloc) returns
-					 * NULL: the core returns -ENOMEM */
+					 * NULL, or a space map's root copy
+					 * (sm/copy_root, counted with them)
+					 * answers -ENOMEM: the core returns
+					 * -ENOMEM */
 	FAULT_NOSPACE,			/* space-map new_block call nth
 					 * (sm/new_block, metadata or data)
 					 * returns -ENOSPC */
