@@ -57,6 +57,12 @@ struct job {
 	int lazy;			/* exhaustive mode */
 	struct bignum *cut_total;	/* exhaustive: states of each cut */
 	uint64_t *cut_sampled;		/* exhaustive: --sample's count */
+	/* the write check (writecheck.h): a fault-free run keeps its trail
+	 * in *wc_record for the sweeps; a sweep's fault run resumes from
+	 * wc_resume, its first wc_shared log entries being that run's */
+	struct writecheck_trail **wc_record;
+	const struct writecheck_trail *wc_resume;
+	uint64_t wc_shared;
 };
 
 #define PD_NR_VARIANTS 2
@@ -651,7 +657,8 @@ static int run_writecheck(const struct job *jb, const struct run_opts *o,
 
 	if (o->shard_n && o->shard_k)
 		return 0;
-	r = writecheck_run(&jb->res, o->fail_fast ? 1 : 0, &wc);
+	r = writecheck_run_trail(&jb->res, o->fail_fast ? 1 : 0, jb->wc_resume,
+				 jb->wc_shared, jb->wc_record, &wc);
 	if (r)
 		return r;
 	vs->writes_checked += wc.writes;
@@ -891,12 +898,13 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		       const char *variant, unsigned cache,
 		       struct fault_spec fault, struct run_summary *sum,
 		       struct variant_stats *vs, uint64_t counts[NR_IO_KINDS],
-		       struct alloc_plan *plan)
+		       struct alloc_plan *plan, struct writecheck_trail **trail)
 {
 	struct job jb;
 	int r;
 
 	job_init(&jb, o, sc, variant, cache, fault);
+	jb.wc_record = trail;
 	if (plan) {
 		jb.cfg.alloc_hook = plan_hook;
 		jb.cfg.alloc_hook_ctx = plan;
@@ -1004,8 +1012,9 @@ enum sweep_mode { SWEEP_IO, SWEEP_MEDIA, SWEEP_ALLOC };
 
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 			 size_t v, enum sweep_mode mode, const uint64_t counts[NR_IO_KINDS],
-			 const struct alloc_plan *plan, struct run_summary *sum,
-			 struct variant_stats *vs);
+			 const struct alloc_plan *plan,
+			 const struct writecheck_trail *trail,
+			 struct run_summary *sum, struct variant_stats *vs);
 
 /* The fault runs one after another, each from the start (the linear sweep
  * is the default; this is its reference). */
@@ -1032,7 +1041,8 @@ static int serial_runs(const struct run_opts *o, const struct scenario *sc,
 		fault_plan_init(&fp, counts, vs);
 		while (!r && !stop_now(o, sum) && fault_plan_next(&fp, &f))
 			r = run_variant(o, sc, variants[v].suffix,
-					variants[v].cache, f, sum, vs, NULL, NULL);
+					variants[v].cache, f, sum, vs, NULL, NULL,
+					NULL);
 		return r;
 	}
 	for (int k = 0; k < 2 && !r; k++) {
@@ -1053,7 +1063,8 @@ static int serial_runs(const struct run_opts *o, const struct scenario *sc,
 			}
 			f.sticky = 0;
 			r = run_variant(o, sc, variants[v].suffix,
-					variants[v].cache, f, sum, vs, NULL, NULL);
+					variants[v].cache, f, sum, vs, NULL, NULL,
+					NULL);
 		}
 	}
 	return r;
@@ -1088,6 +1099,7 @@ static int run_all_of_variant(const struct run_opts *o,
 {
 	struct fault_spec f = { FAULT_NONE, 0, 0 };
 	struct alloc_plan plan;
+	struct writecheck_trail *trail = NULL;
 	uint64_t counts[NR_IO_KINDS] = { 0, 0, 0, 0, 0 };
 	int serial = sweep_serial(o), want_plan;
 	int r;
@@ -1097,24 +1109,31 @@ static int run_all_of_variant(const struct run_opts *o,
 		 o->client ? o->client->name : "");
 	if (o->fault)
 		return run_variant(o, sc, variants[v].suffix, variants[v].cache,
-				   *o->fault, sum, vs, counts, NULL);
+				   *o->fault, sum, vs, counts, NULL, NULL);
 	memset(&plan, 0, sizeof(plan));
 	plan.depth = o->alloc_depth ? o->alloc_depth : ALLOC_DEPTH_DEFAULT;
 	plan.site = o->alloc_site ? (enum alloc_site)(o->alloc_site - 1) :
 		    ALLOC_SITE_DEFAULT;
 	want_plan = o->alloc_faults;
+	/* the sweeps' fault runs check their writes from where they leave
+	 * the fault-free run (writecheck.h, the trail) */
 	r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f, sum,
-			vs, counts, want_plan ? &plan : NULL);
+			vs, counts, want_plan ? &plan : NULL,
+			serial ? NULL : &trail);
 	if (!r && o->io_errors && !stop_now(o, sum))
 		r = serial ? serial_runs(o, sc, v, SWEEP_IO, counts, NULL, sum, vs)
-			   : sweep_variant(o, sc, v, SWEEP_IO, counts, NULL, sum, vs);
+			   : sweep_variant(o, sc, v, SWEEP_IO, counts, NULL,
+					   trail, sum, vs);
 	if (!r && o->media_faults && !stop_now(o, sum) &&
 	    !kernel_cache_media_skip(o, sc, v))
 		r = serial ? serial_runs(o, sc, v, SWEEP_MEDIA, counts, NULL, sum, vs)
-			   : sweep_variant(o, sc, v, SWEEP_MEDIA, counts, NULL, sum, vs);
+			   : sweep_variant(o, sc, v, SWEEP_MEDIA, counts, NULL,
+					   trail, sum, vs);
 	if (!r && want_plan && !stop_now(o, sum))
 		r = serial ? serial_runs(o, sc, v, SWEEP_ALLOC, NULL, &plan, sum, vs)
-			   : sweep_variant(o, sc, v, SWEEP_ALLOC, NULL, &plan, sum, vs);
+			   : sweep_variant(o, sc, v, SWEEP_ALLOC, NULL, &plan,
+					   trail, sum, vs);
+	writecheck_trail_free(trail);
 	plan_free(&plan);
 	return r;
 }
@@ -1165,6 +1184,7 @@ struct sweep {
 	struct run_summary *sum;
 	struct job *jb;			/* the sweep's run; a kid changes its
 					 * cfg to its fault */
+	const struct writecheck_trail *trail;	/* the fault-free run's */
 	uint64_t *nth[NR_IO_KINDS];	/* per kind, the ops the plan fails */
 	uint64_t limit[NR_IO_KINDS];
 	uint64_t base[NR_IO_KINDS];	/* order of a kind's first fault */
@@ -1306,6 +1326,10 @@ static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 		sw->kid_fd = fd;
 		sw->jb->cfg.fault = f;
 		sw->jb->cfg.stop_after_recovery = 1;
+		/* the log so far is the fault-free run's (the op hook runs
+		 * before its op is logged, the allocation hook inside one) */
+		sw->jb->wc_resume = sw->trail;
+		sw->jb->wc_shared = simdisk_nr_ops(sw->jb->res.sd);
 		return 1;		/* on as this fault run */
 	}
 	sw->kids[sw->nr_kids++] = (struct sweep_kid) {
@@ -1533,8 +1557,9 @@ static int cmp_done(const void *a, const void *b)
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 			 size_t v, enum sweep_mode mode,
 			 const uint64_t counts[NR_IO_KINDS],
-			 const struct alloc_plan *plan, struct run_summary *sum,
-			 struct variant_stats *vs)
+			 const struct alloc_plan *plan,
+			 const struct writecheck_trail *trail,
+			 struct run_summary *sum, struct variant_stats *vs)
 {
 	struct sweep sw;
 	struct job jb;
@@ -1542,6 +1567,7 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 
 	memset(&sw, 0, sizeof(sw));
 	sw.mode = mode;
+	sw.trail = trail;
 	sw.o = o;
 	sw.sum = sum;
 	sw.jb = &jb;
