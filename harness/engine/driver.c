@@ -1185,6 +1185,7 @@ struct sweep {
 	struct job *jb;			/* the sweep's run; a kid changes its
 					 * cfg to its fault */
 	const struct writecheck_trail *trail;	/* the fault-free run's */
+	struct writecheck_follow follow;	/* this run's log along it */
 	uint64_t *nth[NR_IO_KINDS];	/* per kind, the ops the plan fails */
 	uint64_t limit[NR_IO_KINDS];
 	uint64_t base[NR_IO_KINDS];	/* order of a kind's first fault */
@@ -1307,6 +1308,7 @@ static int sweep_per_op(const struct sweep *sw)
  * cfg now plans f), 0 in the parent, -errno. */
 static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 {
+	uint64_t shared;
 	pid_t pid;
 	int fd, r;
 
@@ -1315,6 +1317,10 @@ static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 		return r;
 	if (sw->stop)
 		return 0;
+	/* the log so far is the fault-free run's (the op hook runs before
+	 * its op is logged, the allocation hook inside one) as far as the
+	 * trail's hashes say; followed here, in the parent, once for all */
+	shared = writecheck_trail_follow(sw->trail, sw->jb->res.sd, &sw->follow);
 	pid = fork_piped(&fd);
 	if (pid < 0)
 		return (int)pid;
@@ -1326,10 +1332,8 @@ static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 		sw->kid_fd = fd;
 		sw->jb->cfg.fault = f;
 		sw->jb->cfg.stop_after_recovery = 1;
-		/* the log so far is the fault-free run's (the op hook runs
-		 * before its op is logged, the allocation hook inside one) */
 		sw->jb->wc_resume = sw->trail;
-		sw->jb->wc_shared = simdisk_nr_ops(sw->jb->res.sd);
+		sw->jb->wc_shared = shared;
 		return 1;		/* on as this fault run */
 	}
 	sw->kids[sw->nr_kids++] = (struct sweep_kid) {

@@ -318,25 +318,44 @@ static int trail_point(struct writecheck_trail *t, uint64_t next,
 	return 0;
 }
 
-/* The last point of the trail at or before entry shared whose prefix is
- * this log's too; NULL if none. */
+uint64_t writecheck_trail_follow(const struct writecheck_trail *t,
+				 struct simdisk *sd, struct writecheck_follow *f)
+{
+	uint64_t n = simdisk_nr_ops(sd);
+
+	if (!f->i && !f->k)
+		f->h = LOG_HASH_INIT;
+	while (t && !f->broken && f->k < t->np && t->p[f->k].next <= n) {
+		for (; f->i < t->p[f->k].next; f->i++)
+			f->h = log_hash(f->h, simdisk_op(sd, f->i));
+		if (f->h != t->p[f->k].log_hash) {
+			f->broken = 1;
+			break;
+		}
+		f->upto = t->p[f->k++].next;
+	}
+	return f->broken ? f->upto : n;
+}
+
+/* The last point of the trail at or before entry shared; NULL if none. */
 static const struct wc_point *trail_resume(const struct writecheck_trail *t,
 					   struct simdisk *sd, uint64_t shared)
 {
-	const struct wc_point *best = NULL;
-	uint64_t h = LOG_HASH_INIT, i = 0, n = simdisk_nr_ops(sd);
+	size_t lo = 0, hi;
 
-	if (!t || !t->usable || simdisk_bdev(sd)->block_size != t->bsize)
+	if (!t || !t->usable || simdisk_bdev(sd)->block_size != t->bsize ||
+	    shared > simdisk_nr_ops(sd))
 		return NULL;
-	for (size_t k = 0; k < t->np && t->p[k].next <= shared &&
-			   t->p[k].next <= n; k++) {
-		for (; i < t->p[k].next; i++)
-			h = log_hash(h, simdisk_op(sd, i));
-		if (h != t->p[k].log_hash)
-			break;
-		best = &t->p[k];
+	hi = t->np;
+	while (lo < hi) {		/* the first point past shared */
+		size_t mid = (lo + hi) / 2;
+
+		if (t->p[mid].next <= shared)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return best;
+	return lo ? &t->p[lo - 1] : NULL;
 }
 
 int writecheck_run_trail(const struct run_result *res, size_t max_violations,
