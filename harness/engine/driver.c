@@ -63,6 +63,8 @@ struct job {
 	struct writecheck_trail **wc_record;
 	const struct writecheck_trail *wc_resume;
 	uint64_t wc_shared;
+	int inproc;			/* explore in this process (see
+					 * explore_inproc) */
 };
 
 #define PD_NR_VARIANTS 2
@@ -156,11 +158,16 @@ struct outbuf {
 	int fd;
 	unsigned n;
 	struct record rec[BATCH];
+	/* explore_inproc: the records go to sink, not to fd */
+	void (*sink)(void *ctx, const struct record *rec, unsigned n);
+	void *sink_ctx;
 };
 
 static void out_flush(struct outbuf *b)
 {
-	if (b->n && write_all(b->fd, b->rec, b->n * sizeof(b->rec[0])))
+	if (b->n && b->sink)
+		b->sink(b->sink_ctx, b->rec, b->n);
+	else if (b->n && write_all(b->fd, b->rec, b->n * sizeof(b->rec[0])))
 		_exit(3);
 	b->n = 0;
 }
@@ -345,6 +352,10 @@ static void progress(const struct run_opts *o, const char *name, uint64_t done,
 	fflush(stderr);
 }
 
+static int inproc_ok(const struct run_opts *o);
+static int explore_inproc(const struct job *jb, const struct run_opts *o,
+			  struct variant_stats *vs, struct run_summary *sum);
+
 static int explore_job(const struct job *jb, const struct run_opts *o,
 		       struct variant_stats *vs, struct run_summary *sum)
 {
@@ -355,6 +366,10 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 	double timeout = (double)env_u64("PDCRASH_STATE_TIMEOUT", STATE_TIMEOUT_SEC);
 	int r = 0;
 
+	if (jb->inproc && inproc_ok(o)) {
+		free(ws);
+		return explore_inproc(jb, o, vs, sum);
+	}
 	if (!ws)
 		return -ENOMEM;
 	for (uint64_t g = 0; g < jb->total; g++)
@@ -1167,6 +1182,8 @@ struct sweep_kid {
 	int fd;
 	uint64_t order;			/* its fault's position in the plan */
 	struct fault_spec fault;
+	int inproc;			/* it explores without a worker: run
+					 * it again if it dies (sweep_retry) */
 	char *buf;			/* what it sent so far */
 	size_t len, cap;
 };
@@ -1184,6 +1201,8 @@ struct sweep {
 	struct run_summary *sum;
 	struct job *jb;			/* the sweep's run; a kid changes its
 					 * cfg to its fault */
+	const struct scenario *sc;		/* the sweep's variant */
+	size_t v;
 	const struct writecheck_trail *trail;	/* the fault-free run's */
 	struct writecheck_follow follow;	/* this run's log along it */
 	uint64_t *nth[NR_IO_KINDS];	/* per kind, the ops the plan fails */
@@ -1193,6 +1212,8 @@ struct sweep {
 	unsigned nr_kids;
 	struct sweep_done *done;
 	size_t nr_done, cap_done;
+	struct sweep_kid *retry;	/* kids to run again (sweep_retry) */
+	size_t nr_retry, cap_retry;
 	enum sweep_mode mode;
 	int in_kid;			/* this process is a kid */
 	int kid_fd;			/* kid: where its message goes */
@@ -1244,6 +1265,30 @@ static int sweep_read_kid(struct sweep *sw, unsigned i)
 		return 0;
 	}
 	/* EOF: the kid is done (or died) */
+	int status = 0;
+
+	close(kd->fd);
+	while (waitpid(kd->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (kd->inproc && (!WIFEXITED(status) || WEXITSTATUS(status))) {
+		/* to run again with a worker (sweep_retry); without memory
+		 * for that, it counts as died (sweep_died) */
+		if (sw->nr_retry == sw->cap_retry) {
+			size_t cap = sw->cap_retry ? 2 * sw->cap_retry : 8;
+			struct sweep_kid *n = realloc(sw->retry, cap * sizeof(*n));
+
+			if (n) {
+				sw->retry = n;
+				sw->cap_retry = cap;
+			}
+		}
+		if (sw->nr_retry < sw->cap_retry) {
+			free(kd->buf);
+			sw->retry[sw->nr_retry++] = *kd;
+			sw->kids[i] = sw->kids[--sw->nr_kids];
+			return 1;
+		}
+	}
 	if (sw->nr_done == sw->cap_done) {
 		size_t cap = sw->cap_done ? 2 * sw->cap_done : 256;
 		struct sweep_done *n = realloc(sw->done, cap * sizeof(*n));
@@ -1258,10 +1303,7 @@ static int sweep_read_kid(struct sweep *sw, unsigned i)
 	d->fault = kd->fault;
 	d->buf = kd->buf;
 	d->len = kd->len;
-	d->status = 0;
-	close(kd->fd);
-	while (waitpid(kd->pid, &d->status, 0) < 0 && errno == EINTR)
-		;
+	d->status = status;
 	if (sw->o->fail_fast && d->len >= 2 * sizeof(uint64_t) &&
 	    ((const uint64_t *)d->buf)[1])
 		sw->stop = 1;	/* it found a violation */
@@ -1294,6 +1336,55 @@ static int sweep_wait(struct sweep *sw, unsigned most)
 				return r;
 		}
 	}
+	return 0;
+}
+
+static void sweep_send(struct sweep *sw, int r, const struct variant_stats *vs,
+		       const struct run_summary *ksum);
+
+/* A kid that explored without a worker died (explore_inproc): its fault
+ * run again, from the start and with a worker, in a new kid in its place
+ * (what it sends is what the first would have sent with a worker).  Run
+ * once the sweep's own workload is done, so that the new kid starts from
+ * a process with no run under way.  0, or -errno. */
+static int sweep_retry(struct sweep *sw, const struct sweep_kid *dead)
+{
+	int fd, r;
+	pid_t pid;
+
+	r = sweep_wait(sw, sw->o->jobs - 1);
+	if (r)
+		return r;
+	pid = fork_piped(&fd);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0) {
+		struct run_opts ko = *sw->o;
+		struct variant_stats vs;
+		struct run_summary ksum;
+
+		for (unsigned i = 0; i < sw->nr_kids; i++)
+			close(sw->kids[i].fd);
+		sw->nr_kids = 0;
+		sw->in_kid = 1;
+		sw->kid_fd = fd;
+		memset(&vs, 0, sizeof(vs));
+		memset(&ksum, 0, sizeof(ksum));
+		ksum.started = now_sec();
+		ko.jobs = 1;
+		ko.progress = 0;
+		r = run_variant(&ko, sw->sc, variants[sw->v].suffix,
+				variants[sw->v].cache, dead->fault, &ksum, &vs,
+				NULL, NULL, NULL);
+		sweep_send(sw, r, &vs, &ksum);
+		close(fd);
+		cov_fault_run_exit();
+		_exit(0);
+	}
+	sw->kids[sw->nr_kids++] = (struct sweep_kid) {
+		.pid = pid, .fd = fd, .order = dead->order,
+		.fault = dead->fault, .inproc = 0,
+	};
 	return 0;
 }
 
@@ -1341,6 +1432,7 @@ static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 		.order = sw->base[k] + (uint64_t)sweep_per_op(sw) * (x - 1) +
 			 (uint64_t)f.sticky,
 		.fault = f,
+		.inproc = inproc_ok(sw->o),
 	};
 	return 0;
 }
@@ -1438,6 +1530,7 @@ static void sweep_kid_finish(struct sweep *sw)
 	ksum.started = now_sec();
 	ko.jobs = 1;
 	ko.progress = 0;
+	sw->jb->inproc = inproc_ok(&ko);
 	r = check_variant_run(&ko, sw->jb, &ksum, &vs, NULL);
 	sweep_send(sw, r, &vs, &ksum);
 	close(sw->kid_fd);
@@ -1571,6 +1664,8 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 
 	memset(&sw, 0, sizeof(sw));
 	sw.mode = mode;
+	sw.sc = sc;
+	sw.v = v;
 	sw.trail = trail;
 	sw.o = o;
 	sw.sum = sum;
@@ -1630,6 +1725,16 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 	{
 		int w = sweep_wait(&sw, 0);	/* reap them all in any case */
 
+		/* then the fault runs whose kid died, with a worker */
+		while (!w && sw.nr_retry) {
+			struct sweep_kid dead = sw.retry[--sw.nr_retry];
+
+			w = sweep_retry(&sw, &dead);
+			if (!w && !sw.nr_retry)
+				w = sweep_wait(&sw, 0);
+		}
+		if (w)
+			sweep_wait(&sw, 0);
 		if (!r)
 			r = w;
 	}
@@ -1640,6 +1745,7 @@ out:
 	for (size_t i = 0; i < sw.nr_done; i++)
 		free(sw.done[i].buf);
 	free(sw.done);
+	free(sw.retry);
 	for (int k = 0; k < NR_IO_KINDS; k++)
 		free(sw.nth[k]);
 	free(sw.kids);
@@ -1749,6 +1855,7 @@ struct lazy_ctx {
 	struct outbuf *ob;
 	uint64_t rank, cut, crash_rank, hang_rank;
 	int resumed;
+	unsigned alarm_s;		/* explore_inproc: a recovery's time */
 };
 
 static struct lazy_worker *lazy_get(struct worker *w)
@@ -1778,6 +1885,8 @@ static void lazy_begin(void *ctx, const char *leaf)
 	snprintf(rec.msg, sizeof(rec.msg), "%s", leaf);
 	out_add(lc->ob, &rec);
 	out_flush(lc->ob);
+	if (lc->alarm_s)
+		alarm(lc->alarm_s);
 	if (!lc->resumed && (lc->rank == lc->crash_rank ||
 			     lc->rank == lc->hang_rank)) {
 		/* self-test hooks: the first recovery of cut N crashes or
@@ -1811,8 +1920,11 @@ static void lazy_leaf(void *ctx, const char *leaf, const struct check_out *out,
 	out_add(lc->ob, &rec);
 }
 
-static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
-			     const struct worker *w, int fd)
+/* The cuts of worker w, their records into ob, REC_DONE last: 0, or -1
+ * on harness trouble (a worker exits with status 3). */
+static int lazy_walk(const struct job *jb, const struct run_opts *o,
+		     const struct worker *w, struct outbuf *ob,
+		     unsigned alarm_s)
 {
 	struct check_opts copts = {
 		.no_continue = o->no_continue,
@@ -1822,9 +1934,9 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 		.recovery_alloc_fault = fault_is_alloc(jb->cfg.fault.kind),
 	};
 	struct check_memo memo = { 0 };
-	struct outbuf ob = { .fd = fd };
 	struct lazy_ctx lc = {
-		.ob = &ob,
+		.ob = ob,
+		.alarm_s = alarm_s,
 		.crash_rank = env_u64("PDCRASH_SELFTEST_CRASH", UINT64_MAX),
 		.hang_rank = env_u64("PDCRASH_SELFTEST_HANG", UINT64_MAX),
 	};
@@ -1833,8 +1945,10 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 	struct sd_cutter *cutter;
 	struct record rec;
 
+	int r = 0;
+
 	if (sd_cutter_create(jb->res.sd, &cutter))
-		_exit(3);
+		return -1;
 	for (size_t ci = 0; ci < jb->nr_cuts; ci++) {
 		struct state_id id;
 		struct cut_cover cc;
@@ -1846,15 +1960,19 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 			continue;
 		if (rank == w->next_rank && w->lz && w->lz->resume_set)
 			resume = w->lz->resume;
-		if (sd_cutter_seek(cutter, jb->cuts[ci]))
-			_exit(3);
+		if (sd_cutter_seek(cutter, jb->cuts[ci])) {
+			r = -1;
+			break;
+		}
 		fill_id(jb, o, jb->cuts[ci], 0, 1, &id);
 		lc.rank = rank;
 		lc.cut = jb->cuts[ci];
 		lc.resumed = resume != NULL;
 		if (explore_cut(&jb->res, cutter, &id, &copts,
-				o->no_memo ? NULL : &memo, maxb, resume, &cb, &cc))
-			_exit(3);
+				o->no_memo ? NULL : &memo, maxb, resume, &cb, &cc)) {
+			r = -1;
+			break;
+		}
 		memset(&rec, 0, sizeof(rec));
 		rec.rank = rank;
 		rec.cut = jb->cuts[ci];
@@ -1862,14 +1980,17 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 			char *hex = bn_to_hex(&cc.covered);
 			size_t len, piece = sizeof(rec.msg) - 1;
 
-			if (!hex)
-				_exit(3);
+			if (!hex) {
+				cut_cover_free(&cc);
+				r = -1;
+				break;
+			}
 			len = strlen(hex);
 			rec.type = REC_COVER;
 			for (size_t at = 0; at < len; at += piece) {
 				snprintf(rec.msg, sizeof(rec.msg), "%.*s",
 					 (int)piece, hex + at);
-				out_add(&ob, &rec);
+				out_add(ob, &rec);
 			}
 			free(hex);
 		}
@@ -1878,17 +1999,107 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 		rec.nr_choices = ci;
 		rec.state = cc.complete;
 		rec.msg[0] = 0;
-		out_add(&ob, &rec);
+		out_add(ob, &rec);
 		cut_cover_free(&cc);
 	}
+	if (alarm_s)
+		alarm(0);
 	sd_cutter_destroy(cutter);
 	check_memo_free(&memo);
+	if (r)
+		return r;
 	memset(&rec, 0, sizeof(rec));
 	rec.type = REC_DONE;
-	out_add(&ob, &rec);
-	out_flush(&ob);
+	out_add(ob, &rec);
+	out_flush(ob);
+	return 0;
+}
+
+static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
+			     const struct worker *w, int fd)
+{
+	struct outbuf ob = { .fd = fd };
+
+	if (lazy_walk(jb, o, w, &ob, 0))
+		_exit(3);
 	cov_worker_exit();
 	_exit(0);
+}
+
+/*
+ * A fault run of the sweep is a process of its own already (a fork of the
+ * sweep's workload, sweep_fork): it explores its cuts itself, without a
+ * worker, the records going straight to what the parent of a worker does
+ * with them.  A recovery that crashes, or hangs past the state timeout
+ * (SIGALRM), ends the fault run; the sweep then runs that fault run again
+ * from the start with a worker, as PDCRASH_SWEEP=serial does
+ * (sweep_retry), which reports the crash or hang of that leaf and goes on
+ * after it.  So the figures and violations are those of a worker's run.
+ * Not in a coverage build (a worker's counters are recovery's, covdump.h),
+ * with --fail-fast (a worker is stopped at the first violation) or
+ * --sample.
+ */
+struct inproc {
+	const struct job *jb;
+	const struct run_opts *o;
+	struct worker *w;
+	struct variant_stats *vs;
+	struct run_summary *sum;
+	uint64_t done;
+};
+
+static int inproc_ok(const struct run_opts *o)
+{
+#ifdef PD_COVERAGE
+	(void)o;
+	return 0;
+#else
+	return !o->fail_fast && !o->sample;
+#endif
+}
+
+static void inproc_sink(void *ctx, const struct record *recs, unsigned n)
+{
+	struct inproc *ip = ctx;
+
+	for (unsigned x = 0; x < n; x++) {
+		const struct record *rec = &recs[x];
+
+		if (rec->type == REC_BEGIN) {
+			ip->w->busy = 1;
+			ip->w->inflight = *rec;
+		} else if (rec->type == REC_DONE) {
+			ip->w->done = 1;
+		} else {
+			ip->done += lazy_record(ip->jb, ip->o, ip->w, ip->vs,
+						ip->sum, rec);
+		}
+	}
+}
+
+static int explore_inproc(const struct job *jb, const struct run_opts *o,
+			  struct variant_stats *vs, struct run_summary *sum)
+{
+	double timeout = (double)env_u64("PDCRASH_STATE_TIMEOUT", STATE_TIMEOUT_SEC);
+	/* the walk's worker as forked (slot 0, from the start); the
+	 * parent's side of it is w */
+	const struct worker start = { .slot = 0 };
+	struct worker w = start;
+	struct inproc ip = { jb, o, &w, vs, sum, 0 };
+	struct outbuf ob = { .fd = -1, .sink = inproc_sink, .sink_ctx = &ip };
+	int r = lazy_walk(jb, o, &start, &ob, (unsigned)timeout + 1);
+
+	if (!r && !w.done)
+		r = -1;
+	lazy_worker_free(&w);
+	if (r) {
+		/* as a worker that exited outside a state */
+		fprintf(stderr, "pdcrash: %s: the fault run's exploration "
+			"failed\n", jb->name);
+		return -EIO;
+	}
+	vs->states += ip.done;
+	return 0;
 }
 
 /* A worker died inside a leaf: restart it at that cut, after that leaf's
