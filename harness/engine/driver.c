@@ -1237,6 +1237,8 @@ static uint64_t sweep_position(const struct sweep *sw, int k, uint64_t n)
 	return lo < sw->limit[k] && sw->nth[k][lo] == n ? lo + 1 : 0;
 }
 
+static const uint64_t inproc_mark = 0x70646372617368ull;	/* "pdcrash" */
+
 /* Read what kid i has to say; at its end reap it and keep its message.
  * 1 when the kid is done, 0 if not yet, -errno. */
 static int sweep_read_kid(struct sweep *sw, unsigned i)
@@ -1270,9 +1272,19 @@ static int sweep_read_kid(struct sweep *sw, unsigned i)
 	close(kd->fd);
 	while (waitpid(kd->pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (kd->inproc && (!WIFEXITED(status) || WEXITSTATUS(status))) {
-		/* to run again with a worker (sweep_retry); without memory
-		 * for that, it counts as died (sweep_died) */
+	/* an in-process kid's message begins with INPROC_MARK, sent when
+	 * its workload was done: one that died before it died in its
+	 * workload, as with a worker (sweep_died); after it, to run again
+	 * with a worker (sweep_retry) */
+	int marked = kd->inproc && kd->len >= sizeof(uint64_t) &&
+		     !memcmp(kd->buf, &inproc_mark, sizeof(uint64_t));
+
+	if (marked) {
+		kd->len -= sizeof(uint64_t);
+		memmove(kd->buf, kd->buf + sizeof(uint64_t), kd->len);
+	}
+	if (marked && (!WIFEXITED(status) || WEXITSTATUS(status))) {
+		/* without memory for the retry, it counts as died */
 		if (sw->nr_retry == sw->cap_retry) {
 			size_t cap = sw->cap_retry ? 2 * sw->cap_retry : 8;
 			struct sweep_kid *n = realloc(sw->retry, cap * sizeof(*n));
@@ -1531,6 +1543,9 @@ static void sweep_kid_finish(struct sweep *sw)
 	ko.jobs = 1;
 	ko.progress = 0;
 	sw->jb->inproc = inproc_ok(&ko);
+	if (sw->jb->inproc && write_all(sw->kid_fd, &inproc_mark,
+					sizeof(inproc_mark)))
+		_exit(4);
 	r = check_variant_run(&ko, sw->jb, &ksum, &vs, NULL);
 	sweep_send(sw, r, &vs, &ksum);
 	close(sw->kid_fd);
