@@ -635,7 +635,11 @@ static int prepare_job(struct job *jb)
 			/* exhaustive: one unit per cut */
 			jb->cut_sampled[i] = jb->nch[i];
 			jb->nch[i] = 1;
-			r = cut_states_total(c, jb->cfg_tear, &jb->cut_total[i]);
+			/* explore_inproc takes it from explore_cut, which
+			 * builds the cut's choice table anyway */
+			if (!jb->inproc)
+				r = cut_states_total(c, jb->cfg_tear,
+						     &jb->cut_total[i]);
 			if (r)
 				break;
 		}
@@ -1984,7 +1988,9 @@ static int lazy_walk(const struct job *jb, const struct run_opts *o,
 		lc.cut = jb->cuts[ci];
 		lc.resumed = resume != NULL;
 		if (explore_cut(&jb->res, cutter, &id, &copts,
-				o->no_memo ? NULL : &memo, maxb, resume, &cb, &cc)) {
+				o->no_memo ? NULL : &memo, maxb, resume, &cb, &cc) ||
+		    (jb->inproc && bn_copy(&jb->cut_total[ci], &cc.total))) {
+			cut_cover_free(&cc);
 			r = -1;
 			break;
 		}
