@@ -242,18 +242,23 @@ static void sort_array(void *p, size_t n, size_t size,
 
 /*
  * LSD radix sort of n records of rsize bytes (a multiple of 8) by the
- * uint64 at their start, 16 bits a pass, passes whose digit is the same
- * everywhere skipped.  Stable; linear in n: a million data runs sort in a
- * few milliseconds where qsort's comparisons took most of a pdtool check.
+ * uint64 at their start, passes whose digit is the same everywhere
+ * skipped.  Stable; linear in n: a million data runs sort in a few
+ * milliseconds where qsort's comparisons took most of a pdtool check.
+ * The digit is 16 bits for large n, 8 bits below RADIX_BIG: a pass costs
+ * its n records plus its count table, and a table of 2^16 counts (512 KiB,
+ * cleared and summed each pass, fresh pages from malloc each call) was
+ * most of a small pool's check (pdcrash checks tens of thousands of those).
  * 0 or -ENOMEM.
  */
-#define RADIX_BITS 16
-#define RADIX_SIZE (1u << RADIX_BITS)
+#define RADIX_BIG (1u << 16)
 
 static int radix_sort_by_u64(void *base, size_t n, size_t rsize)
 {
 	size_t words = rsize / 8, *count;
 	uint64_t *a = base, *tmp, *src, *dst, max = 0;
+	unsigned bits = n < RADIX_BIG ? 8 : 16;
+	size_t buckets = (size_t)1 << bits, mask = buckets - 1;
 
 	if (n < 2)
 		return 0;
@@ -261,7 +266,7 @@ static int radix_sort_by_u64(void *base, size_t n, size_t rsize)
 		if (a[i * words] > max)
 			max = a[i * words];
 	tmp = pd_malloc(n * rsize);
-	count = pd_malloc(RADIX_SIZE * sizeof(*count));
+	count = pd_malloc(buckets * sizeof(*count));
 	if (!tmp || !count) {
 		pd_free(tmp);
 		pd_free(count);
@@ -269,22 +274,22 @@ static int radix_sort_by_u64(void *base, size_t n, size_t rsize)
 	}
 	src = a;
 	dst = tmp;
-	for (unsigned shift = 0; shift < 64 && (max >> shift); shift += RADIX_BITS) {
+	for (unsigned shift = 0; shift < 64 && (max >> shift); shift += bits) {
 		size_t sum = 0;
 
-		memset(count, 0, RADIX_SIZE * sizeof(*count));
+		memset(count, 0, buckets * sizeof(*count));
 		for (size_t i = 0; i < n; i++)
-			count[(src[i * words] >> shift) & (RADIX_SIZE - 1)]++;
-		if (count[(src[0] >> shift) & (RADIX_SIZE - 1)] == n)
+			count[(src[i * words] >> shift) & mask]++;
+		if (count[(src[0] >> shift) & mask] == n)
 			continue;	/* one digit everywhere: nothing moves */
-		for (size_t d = 0; d < RADIX_SIZE; d++) {
+		for (size_t d = 0; d < buckets; d++) {
 			size_t c = count[d];
 
 			count[d] = sum;
 			sum += c;
 		}
 		for (size_t i = 0; i < n; i++) {
-			size_t at = count[(src[i * words] >> shift) & (RADIX_SIZE - 1)]++;
+			size_t at = count[(src[i * words] >> shift) & mask]++;
 
 			memcpy(dst + at * words, src + i * words, rsize);
 		}

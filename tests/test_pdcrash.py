@@ -543,6 +543,29 @@ def test_io_error_sweep_equals_serial_fault_runs(mutant, scn, mutants_exe):
     assert without_times(ja, True) == without_times(jb, True)
 
 
+def test_io_error_sweep_with_crashing_recovery_equals_serial():
+    """A fault run of the sweep explores its cuts itself, without a worker
+    (driver.c, explore_inproc); when a recovery crashes there, the sweep
+    runs that fault run again with a worker (sweep_retry).  With the first
+    recovery of every run's first cut crashing (self-test hook), every
+    fault run takes that path, and the figures, violation ids and messages
+    are those of the serial fault runs, each with its worker."""
+    args = [PDCRASH, "run", "abort", "--io-errors", "--json"]
+    env = hook_env(PDCRASH_SELFTEST_CRASH="0")
+    a = subprocess.run(args, capture_output=True, text=True, timeout=600,
+                       cwd=ROOT, env=env)
+    env["PDCRASH_SWEEP"] = "serial"
+    b = subprocess.run(args, capture_output=True, text=True, timeout=600,
+                       cwd=ROOT, env=env)
+    assert a.returncode == b.returncode == 1, a.stderr[-2000:]
+    ja, jb = json.loads(a.stdout), json.loads(b.stdout)
+    faulted = [v for v in ja["violations"] if not v.endswith(":e0")]
+    assert len(faulted) > 100, ja["violations"][:5]
+    assert all("recovery crashed: signal 11" in m
+               for m in ja["violation_messages"].values())
+    assert without_times(ja) == without_times(jb)
+
+
 def test_a_crash_after_the_last_commit_returned_is_a_cut(tmp_path, mutants_exe):
     """The end of the log is a cut of its own when markers follow the last
     IO: a commit that returned without flushing its superblock (planted:

@@ -57,6 +57,14 @@ struct job {
 	int lazy;			/* exhaustive mode */
 	struct bignum *cut_total;	/* exhaustive: states of each cut */
 	uint64_t *cut_sampled;		/* exhaustive: --sample's count */
+	/* the write check (writecheck.h): a fault-free run keeps its trail
+	 * in *wc_record for the sweeps; a sweep's fault run resumes from
+	 * wc_resume, its first wc_shared log entries being that run's */
+	struct writecheck_trail **wc_record;
+	const struct writecheck_trail *wc_resume;
+	uint64_t wc_shared;
+	int inproc;			/* explore in this process (see
+					 * explore_inproc) */
 };
 
 #define PD_NR_VARIANTS 2
@@ -150,11 +158,16 @@ struct outbuf {
 	int fd;
 	unsigned n;
 	struct record rec[BATCH];
+	/* explore_inproc: the records go to sink, not to fd */
+	void (*sink)(void *ctx, const struct record *rec, unsigned n);
+	void *sink_ctx;
 };
 
 static void out_flush(struct outbuf *b)
 {
-	if (b->n && write_all(b->fd, b->rec, b->n * sizeof(b->rec[0])))
+	if (b->n && b->sink)
+		b->sink(b->sink_ctx, b->rec, b->n);
+	else if (b->n && write_all(b->fd, b->rec, b->n * sizeof(b->rec[0])))
 		_exit(3);
 	b->n = 0;
 }
@@ -339,6 +352,10 @@ static void progress(const struct run_opts *o, const char *name, uint64_t done,
 	fflush(stderr);
 }
 
+static int inproc_ok(const struct run_opts *o);
+static int explore_inproc(const struct job *jb, const struct run_opts *o,
+			  struct variant_stats *vs, struct run_summary *sum);
+
 static int explore_job(const struct job *jb, const struct run_opts *o,
 		       struct variant_stats *vs, struct run_summary *sum)
 {
@@ -349,6 +366,10 @@ static int explore_job(const struct job *jb, const struct run_opts *o,
 	double timeout = (double)env_u64("PDCRASH_STATE_TIMEOUT", STATE_TIMEOUT_SEC);
 	int r = 0;
 
+	if (jb->inproc && inproc_ok(o)) {
+		free(ws);
+		return explore_inproc(jb, o, vs, sum);
+	}
 	if (!ws)
 		return -ENOMEM;
 	for (uint64_t g = 0; g < jb->total; g++)
@@ -614,7 +635,11 @@ static int prepare_job(struct job *jb)
 			/* exhaustive: one unit per cut */
 			jb->cut_sampled[i] = jb->nch[i];
 			jb->nch[i] = 1;
-			r = cut_states_total(c, jb->cfg_tear, &jb->cut_total[i]);
+			/* explore_inproc takes it from explore_cut, which
+			 * builds the cut's choice table anyway */
+			if (!jb->inproc)
+				r = cut_states_total(c, jb->cfg_tear,
+						     &jb->cut_total[i]);
 			if (r)
 				break;
 		}
@@ -651,7 +676,8 @@ static int run_writecheck(const struct job *jb, const struct run_opts *o,
 
 	if (o->shard_n && o->shard_k)
 		return 0;
-	r = writecheck_run(&jb->res, o->fail_fast ? 1 : 0, &wc);
+	r = writecheck_run_trail(&jb->res, o->fail_fast ? 1 : 0, jb->wc_resume,
+				 jb->wc_shared, jb->wc_record, &wc);
 	if (r)
 		return r;
 	vs->writes_checked += wc.writes;
@@ -891,12 +917,13 @@ static int run_variant(const struct run_opts *o, const struct scenario *sc,
 		       const char *variant, unsigned cache,
 		       struct fault_spec fault, struct run_summary *sum,
 		       struct variant_stats *vs, uint64_t counts[NR_IO_KINDS],
-		       struct alloc_plan *plan)
+		       struct alloc_plan *plan, struct writecheck_trail **trail)
 {
 	struct job jb;
 	int r;
 
 	job_init(&jb, o, sc, variant, cache, fault);
+	jb.wc_record = trail;
 	if (plan) {
 		jb.cfg.alloc_hook = plan_hook;
 		jb.cfg.alloc_hook_ctx = plan;
@@ -1004,8 +1031,9 @@ enum sweep_mode { SWEEP_IO, SWEEP_MEDIA, SWEEP_ALLOC };
 
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 			 size_t v, enum sweep_mode mode, const uint64_t counts[NR_IO_KINDS],
-			 const struct alloc_plan *plan, struct run_summary *sum,
-			 struct variant_stats *vs);
+			 const struct alloc_plan *plan,
+			 const struct writecheck_trail *trail,
+			 struct run_summary *sum, struct variant_stats *vs);
 
 /* The fault runs one after another, each from the start (the linear sweep
  * is the default; this is its reference). */
@@ -1032,7 +1060,8 @@ static int serial_runs(const struct run_opts *o, const struct scenario *sc,
 		fault_plan_init(&fp, counts, vs);
 		while (!r && !stop_now(o, sum) && fault_plan_next(&fp, &f))
 			r = run_variant(o, sc, variants[v].suffix,
-					variants[v].cache, f, sum, vs, NULL, NULL);
+					variants[v].cache, f, sum, vs, NULL, NULL,
+					NULL);
 		return r;
 	}
 	for (int k = 0; k < 2 && !r; k++) {
@@ -1053,7 +1082,8 @@ static int serial_runs(const struct run_opts *o, const struct scenario *sc,
 			}
 			f.sticky = 0;
 			r = run_variant(o, sc, variants[v].suffix,
-					variants[v].cache, f, sum, vs, NULL, NULL);
+					variants[v].cache, f, sum, vs, NULL, NULL,
+					NULL);
 		}
 	}
 	return r;
@@ -1088,6 +1118,7 @@ static int run_all_of_variant(const struct run_opts *o,
 {
 	struct fault_spec f = { FAULT_NONE, 0, 0 };
 	struct alloc_plan plan;
+	struct writecheck_trail *trail = NULL;
 	uint64_t counts[NR_IO_KINDS] = { 0, 0, 0, 0, 0 };
 	int serial = sweep_serial(o), want_plan;
 	int r;
@@ -1097,24 +1128,31 @@ static int run_all_of_variant(const struct run_opts *o,
 		 o->client ? o->client->name : "");
 	if (o->fault)
 		return run_variant(o, sc, variants[v].suffix, variants[v].cache,
-				   *o->fault, sum, vs, counts, NULL);
+				   *o->fault, sum, vs, counts, NULL, NULL);
 	memset(&plan, 0, sizeof(plan));
 	plan.depth = o->alloc_depth ? o->alloc_depth : ALLOC_DEPTH_DEFAULT;
 	plan.site = o->alloc_site ? (enum alloc_site)(o->alloc_site - 1) :
 		    ALLOC_SITE_DEFAULT;
 	want_plan = o->alloc_faults;
+	/* the sweeps' fault runs check their writes from where they leave
+	 * the fault-free run (writecheck.h, the trail) */
 	r = run_variant(o, sc, variants[v].suffix, variants[v].cache, f, sum,
-			vs, counts, want_plan ? &plan : NULL);
+			vs, counts, want_plan ? &plan : NULL,
+			serial ? NULL : &trail);
 	if (!r && o->io_errors && !stop_now(o, sum))
 		r = serial ? serial_runs(o, sc, v, SWEEP_IO, counts, NULL, sum, vs)
-			   : sweep_variant(o, sc, v, SWEEP_IO, counts, NULL, sum, vs);
+			   : sweep_variant(o, sc, v, SWEEP_IO, counts, NULL,
+					   trail, sum, vs);
 	if (!r && o->media_faults && !stop_now(o, sum) &&
 	    !kernel_cache_media_skip(o, sc, v))
 		r = serial ? serial_runs(o, sc, v, SWEEP_MEDIA, counts, NULL, sum, vs)
-			   : sweep_variant(o, sc, v, SWEEP_MEDIA, counts, NULL, sum, vs);
+			   : sweep_variant(o, sc, v, SWEEP_MEDIA, counts, NULL,
+					   trail, sum, vs);
 	if (!r && want_plan && !stop_now(o, sum))
 		r = serial ? serial_runs(o, sc, v, SWEEP_ALLOC, NULL, &plan, sum, vs)
-			   : sweep_variant(o, sc, v, SWEEP_ALLOC, NULL, &plan, sum, vs);
+			   : sweep_variant(o, sc, v, SWEEP_ALLOC, NULL, &plan,
+					   trail, sum, vs);
+	writecheck_trail_free(trail);
 	plan_free(&plan);
 	return r;
 }
@@ -1148,6 +1186,8 @@ struct sweep_kid {
 	int fd;
 	uint64_t order;			/* its fault's position in the plan */
 	struct fault_spec fault;
+	int inproc;			/* it explores without a worker: run
+					 * it again if it dies (sweep_retry) */
 	char *buf;			/* what it sent so far */
 	size_t len, cap;
 };
@@ -1165,6 +1205,10 @@ struct sweep {
 	struct run_summary *sum;
 	struct job *jb;			/* the sweep's run; a kid changes its
 					 * cfg to its fault */
+	const struct scenario *sc;		/* the sweep's variant */
+	size_t v;
+	const struct writecheck_trail *trail;	/* the fault-free run's */
+	struct writecheck_follow follow;	/* this run's log along it */
 	uint64_t *nth[NR_IO_KINDS];	/* per kind, the ops the plan fails */
 	uint64_t limit[NR_IO_KINDS];
 	uint64_t base[NR_IO_KINDS];	/* order of a kind's first fault */
@@ -1172,6 +1216,8 @@ struct sweep {
 	unsigned nr_kids;
 	struct sweep_done *done;
 	size_t nr_done, cap_done;
+	struct sweep_kid *retry;	/* kids to run again (sweep_retry) */
+	size_t nr_retry, cap_retry;
 	enum sweep_mode mode;
 	int in_kid;			/* this process is a kid */
 	int kid_fd;			/* kid: where its message goes */
@@ -1194,6 +1240,8 @@ static uint64_t sweep_position(const struct sweep *sw, int k, uint64_t n)
 	}
 	return lo < sw->limit[k] && sw->nth[k][lo] == n ? lo + 1 : 0;
 }
+
+static const uint64_t inproc_mark = 0x70646372617368ull;	/* "pdcrash" */
 
 /* Read what kid i has to say; at its end reap it and keep its message.
  * 1 when the kid is done, 0 if not yet, -errno. */
@@ -1223,6 +1271,40 @@ static int sweep_read_kid(struct sweep *sw, unsigned i)
 		return 0;
 	}
 	/* EOF: the kid is done (or died) */
+	int status = 0;
+
+	close(kd->fd);
+	while (waitpid(kd->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* an in-process kid's message begins with INPROC_MARK, sent when
+	 * its workload was done: one that died before it died in its
+	 * workload, as with a worker (sweep_died); after it, to run again
+	 * with a worker (sweep_retry) */
+	int marked = kd->inproc && kd->len >= sizeof(uint64_t) &&
+		     !memcmp(kd->buf, &inproc_mark, sizeof(uint64_t));
+
+	if (marked) {
+		kd->len -= sizeof(uint64_t);
+		memmove(kd->buf, kd->buf + sizeof(uint64_t), kd->len);
+	}
+	if (marked && (!WIFEXITED(status) || WEXITSTATUS(status))) {
+		/* without memory for the retry, it counts as died */
+		if (sw->nr_retry == sw->cap_retry) {
+			size_t cap = sw->cap_retry ? 2 * sw->cap_retry : 8;
+			struct sweep_kid *n = realloc(sw->retry, cap * sizeof(*n));
+
+			if (n) {
+				sw->retry = n;
+				sw->cap_retry = cap;
+			}
+		}
+		if (sw->nr_retry < sw->cap_retry) {
+			free(kd->buf);
+			sw->retry[sw->nr_retry++] = *kd;
+			sw->kids[i] = sw->kids[--sw->nr_kids];
+			return 1;
+		}
+	}
 	if (sw->nr_done == sw->cap_done) {
 		size_t cap = sw->cap_done ? 2 * sw->cap_done : 256;
 		struct sweep_done *n = realloc(sw->done, cap * sizeof(*n));
@@ -1237,10 +1319,7 @@ static int sweep_read_kid(struct sweep *sw, unsigned i)
 	d->fault = kd->fault;
 	d->buf = kd->buf;
 	d->len = kd->len;
-	d->status = 0;
-	close(kd->fd);
-	while (waitpid(kd->pid, &d->status, 0) < 0 && errno == EINTR)
-		;
+	d->status = status;
 	if (sw->o->fail_fast && d->len >= 2 * sizeof(uint64_t) &&
 	    ((const uint64_t *)d->buf)[1])
 		sw->stop = 1;	/* it found a violation */
@@ -1276,6 +1355,55 @@ static int sweep_wait(struct sweep *sw, unsigned most)
 	return 0;
 }
 
+static void sweep_send(struct sweep *sw, int r, const struct variant_stats *vs,
+		       const struct run_summary *ksum);
+
+/* A kid that explored without a worker died (explore_inproc): its fault
+ * run again, from the start and with a worker, in a new kid in its place
+ * (what it sends is what the first would have sent with a worker).  Run
+ * once the sweep's own workload is done, so that the new kid starts from
+ * a process with no run under way.  0, or -errno. */
+static int sweep_retry(struct sweep *sw, const struct sweep_kid *dead)
+{
+	int fd, r;
+	pid_t pid;
+
+	r = sweep_wait(sw, sw->o->jobs - 1);
+	if (r)
+		return r;
+	pid = fork_piped(&fd);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0) {
+		struct run_opts ko = *sw->o;
+		struct variant_stats vs;
+		struct run_summary ksum;
+
+		for (unsigned i = 0; i < sw->nr_kids; i++)
+			close(sw->kids[i].fd);
+		sw->nr_kids = 0;
+		sw->in_kid = 1;
+		sw->kid_fd = fd;
+		memset(&vs, 0, sizeof(vs));
+		memset(&ksum, 0, sizeof(ksum));
+		ksum.started = now_sec();
+		ko.jobs = 1;
+		ko.progress = 0;
+		r = run_variant(&ko, sw->sc, variants[sw->v].suffix,
+				variants[sw->v].cache, dead->fault, &ksum, &vs,
+				NULL, NULL, NULL);
+		sweep_send(sw, r, &vs, &ksum);
+		close(fd);
+		cov_fault_run_exit();
+		_exit(0);
+	}
+	sw->kids[sw->nr_kids++] = (struct sweep_kid) {
+		.pid = pid, .fd = fd, .order = dead->order,
+		.fault = dead->fault, .inproc = 0,
+	};
+	return 0;
+}
+
 /* Fault runs of one sweep per op (or hit) it forks at: IO errors twice
  * (once, then sticky), media and allocation faults once. */
 static int sweep_per_op(const struct sweep *sw)
@@ -1287,6 +1415,7 @@ static int sweep_per_op(const struct sweep *sw)
  * cfg now plans f), 0 in the parent, -errno. */
 static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 {
+	uint64_t shared;
 	pid_t pid;
 	int fd, r;
 
@@ -1295,6 +1424,10 @@ static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 		return r;
 	if (sw->stop)
 		return 0;
+	/* the log so far is the fault-free run's (the op hook runs before
+	 * its op is logged, the allocation hook inside one) as far as the
+	 * trail's hashes say; followed here, in the parent, once for all */
+	shared = writecheck_trail_follow(sw->trail, sw->jb->res.sd, &sw->follow);
 	pid = fork_piped(&fd);
 	if (pid < 0)
 		return (int)pid;
@@ -1306,6 +1439,8 @@ static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 		sw->kid_fd = fd;
 		sw->jb->cfg.fault = f;
 		sw->jb->cfg.stop_after_recovery = 1;
+		sw->jb->wc_resume = sw->trail;
+		sw->jb->wc_shared = shared;
 		return 1;		/* on as this fault run */
 	}
 	sw->kids[sw->nr_kids++] = (struct sweep_kid) {
@@ -1313,6 +1448,7 @@ static int sweep_fork(struct sweep *sw, int k, uint64_t x, struct fault_spec f)
 		.order = sw->base[k] + (uint64_t)sweep_per_op(sw) * (x - 1) +
 			 (uint64_t)f.sticky,
 		.fault = f,
+		.inproc = inproc_ok(sw->o),
 	};
 	return 0;
 }
@@ -1410,6 +1546,10 @@ static void sweep_kid_finish(struct sweep *sw)
 	ksum.started = now_sec();
 	ko.jobs = 1;
 	ko.progress = 0;
+	sw->jb->inproc = inproc_ok(&ko);
+	if (sw->jb->inproc && write_all(sw->kid_fd, &inproc_mark,
+					sizeof(inproc_mark)))
+		_exit(4);
 	r = check_variant_run(&ko, sw->jb, &ksum, &vs, NULL);
 	sweep_send(sw, r, &vs, &ksum);
 	close(sw->kid_fd);
@@ -1533,8 +1673,9 @@ static int cmp_done(const void *a, const void *b)
 static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 			 size_t v, enum sweep_mode mode,
 			 const uint64_t counts[NR_IO_KINDS],
-			 const struct alloc_plan *plan, struct run_summary *sum,
-			 struct variant_stats *vs)
+			 const struct alloc_plan *plan,
+			 const struct writecheck_trail *trail,
+			 struct run_summary *sum, struct variant_stats *vs)
 {
 	struct sweep sw;
 	struct job jb;
@@ -1542,6 +1683,9 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 
 	memset(&sw, 0, sizeof(sw));
 	sw.mode = mode;
+	sw.sc = sc;
+	sw.v = v;
+	sw.trail = trail;
 	sw.o = o;
 	sw.sum = sum;
 	sw.jb = &jb;
@@ -1600,6 +1744,16 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 	{
 		int w = sweep_wait(&sw, 0);	/* reap them all in any case */
 
+		/* then the fault runs whose kid died, with a worker */
+		while (!w && sw.nr_retry) {
+			struct sweep_kid dead = sw.retry[--sw.nr_retry];
+
+			w = sweep_retry(&sw, &dead);
+			if (!w && !sw.nr_retry)
+				w = sweep_wait(&sw, 0);
+		}
+		if (w)
+			sweep_wait(&sw, 0);
 		if (!r)
 			r = w;
 	}
@@ -1610,6 +1764,7 @@ out:
 	for (size_t i = 0; i < sw.nr_done; i++)
 		free(sw.done[i].buf);
 	free(sw.done);
+	free(sw.retry);
 	for (int k = 0; k < NR_IO_KINDS; k++)
 		free(sw.nth[k]);
 	free(sw.kids);
@@ -1719,6 +1874,7 @@ struct lazy_ctx {
 	struct outbuf *ob;
 	uint64_t rank, cut, crash_rank, hang_rank;
 	int resumed;
+	unsigned alarm_s;		/* explore_inproc: a recovery's time */
 };
 
 static struct lazy_worker *lazy_get(struct worker *w)
@@ -1748,6 +1904,8 @@ static void lazy_begin(void *ctx, const char *leaf)
 	snprintf(rec.msg, sizeof(rec.msg), "%s", leaf);
 	out_add(lc->ob, &rec);
 	out_flush(lc->ob);
+	if (lc->alarm_s)
+		alarm(lc->alarm_s);
 	if (!lc->resumed && (lc->rank == lc->crash_rank ||
 			     lc->rank == lc->hang_rank)) {
 		/* self-test hooks: the first recovery of cut N crashes or
@@ -1781,8 +1939,11 @@ static void lazy_leaf(void *ctx, const char *leaf, const struct check_out *out,
 	out_add(lc->ob, &rec);
 }
 
-static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
-			     const struct worker *w, int fd)
+/* The cuts of worker w, their records into ob, REC_DONE last: 0, or -1
+ * on harness trouble (a worker exits with status 3). */
+static int lazy_walk(const struct job *jb, const struct run_opts *o,
+		     const struct worker *w, struct outbuf *ob,
+		     unsigned alarm_s)
 {
 	struct check_opts copts = {
 		.no_continue = o->no_continue,
@@ -1792,9 +1953,9 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 		.recovery_alloc_fault = fault_is_alloc(jb->cfg.fault.kind),
 	};
 	struct check_memo memo = { 0 };
-	struct outbuf ob = { .fd = fd };
 	struct lazy_ctx lc = {
-		.ob = &ob,
+		.ob = ob,
+		.alarm_s = alarm_s,
 		.crash_rank = env_u64("PDCRASH_SELFTEST_CRASH", UINT64_MAX),
 		.hang_rank = env_u64("PDCRASH_SELFTEST_HANG", UINT64_MAX),
 	};
@@ -1803,8 +1964,10 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 	struct sd_cutter *cutter;
 	struct record rec;
 
+	int r = 0;
+
 	if (sd_cutter_create(jb->res.sd, &cutter))
-		_exit(3);
+		return -1;
 	for (size_t ci = 0; ci < jb->nr_cuts; ci++) {
 		struct state_id id;
 		struct cut_cover cc;
@@ -1816,15 +1979,21 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 			continue;
 		if (rank == w->next_rank && w->lz && w->lz->resume_set)
 			resume = w->lz->resume;
-		if (sd_cutter_seek(cutter, jb->cuts[ci]))
-			_exit(3);
+		if (sd_cutter_seek(cutter, jb->cuts[ci])) {
+			r = -1;
+			break;
+		}
 		fill_id(jb, o, jb->cuts[ci], 0, 1, &id);
 		lc.rank = rank;
 		lc.cut = jb->cuts[ci];
 		lc.resumed = resume != NULL;
 		if (explore_cut(&jb->res, cutter, &id, &copts,
-				o->no_memo ? NULL : &memo, maxb, resume, &cb, &cc))
-			_exit(3);
+				o->no_memo ? NULL : &memo, maxb, resume, &cb, &cc) ||
+		    (jb->inproc && bn_copy(&jb->cut_total[ci], &cc.total))) {
+			cut_cover_free(&cc);
+			r = -1;
+			break;
+		}
 		memset(&rec, 0, sizeof(rec));
 		rec.rank = rank;
 		rec.cut = jb->cuts[ci];
@@ -1832,14 +2001,17 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 			char *hex = bn_to_hex(&cc.covered);
 			size_t len, piece = sizeof(rec.msg) - 1;
 
-			if (!hex)
-				_exit(3);
+			if (!hex) {
+				cut_cover_free(&cc);
+				r = -1;
+				break;
+			}
 			len = strlen(hex);
 			rec.type = REC_COVER;
 			for (size_t at = 0; at < len; at += piece) {
 				snprintf(rec.msg, sizeof(rec.msg), "%.*s",
 					 (int)piece, hex + at);
-				out_add(&ob, &rec);
+				out_add(ob, &rec);
 			}
 			free(hex);
 		}
@@ -1848,17 +2020,107 @@ static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
 		rec.nr_choices = ci;
 		rec.state = cc.complete;
 		rec.msg[0] = 0;
-		out_add(&ob, &rec);
+		out_add(ob, &rec);
 		cut_cover_free(&cc);
 	}
+	if (alarm_s)
+		alarm(0);
 	sd_cutter_destroy(cutter);
 	check_memo_free(&memo);
+	if (r)
+		return r;
 	memset(&rec, 0, sizeof(rec));
 	rec.type = REC_DONE;
-	out_add(&ob, &rec);
-	out_flush(&ob);
+	out_add(ob, &rec);
+	out_flush(ob);
+	return 0;
+}
+
+static void worker_main_lazy(const struct job *jb, const struct run_opts *o,
+			     const struct worker *w, int fd)
+{
+	struct outbuf ob = { .fd = fd };
+
+	if (lazy_walk(jb, o, w, &ob, 0))
+		_exit(3);
 	cov_worker_exit();
 	_exit(0);
+}
+
+/*
+ * A fault run of the sweep is a process of its own already (a fork of the
+ * sweep's workload, sweep_fork): it explores its cuts itself, without a
+ * worker, the records going straight to what the parent of a worker does
+ * with them.  A recovery that crashes, or hangs past the state timeout
+ * (SIGALRM), ends the fault run; the sweep then runs that fault run again
+ * from the start with a worker, as PDCRASH_SWEEP=serial does
+ * (sweep_retry), which reports the crash or hang of that leaf and goes on
+ * after it.  So the figures and violations are those of a worker's run.
+ * Not in a coverage build (a worker's counters are recovery's, covdump.h),
+ * with --fail-fast (a worker is stopped at the first violation) or
+ * --sample.
+ */
+struct inproc {
+	const struct job *jb;
+	const struct run_opts *o;
+	struct worker *w;
+	struct variant_stats *vs;
+	struct run_summary *sum;
+	uint64_t done;
+};
+
+static int inproc_ok(const struct run_opts *o)
+{
+#ifdef PD_COVERAGE
+	(void)o;
+	return 0;
+#else
+	return !o->fail_fast && !o->sample;
+#endif
+}
+
+static void inproc_sink(void *ctx, const struct record *recs, unsigned n)
+{
+	struct inproc *ip = ctx;
+
+	for (unsigned x = 0; x < n; x++) {
+		const struct record *rec = &recs[x];
+
+		if (rec->type == REC_BEGIN) {
+			ip->w->busy = 1;
+			ip->w->inflight = *rec;
+		} else if (rec->type == REC_DONE) {
+			ip->w->done = 1;
+		} else {
+			ip->done += lazy_record(ip->jb, ip->o, ip->w, ip->vs,
+						ip->sum, rec);
+		}
+	}
+}
+
+static int explore_inproc(const struct job *jb, const struct run_opts *o,
+			  struct variant_stats *vs, struct run_summary *sum)
+{
+	double timeout = (double)env_u64("PDCRASH_STATE_TIMEOUT", STATE_TIMEOUT_SEC);
+	/* the walk's worker as forked (slot 0, from the start); the
+	 * parent's side of it is w */
+	const struct worker start = { .slot = 0 };
+	struct worker w = start;
+	struct inproc ip = { jb, o, &w, vs, sum, 0 };
+	struct outbuf ob = { .fd = -1, .sink = inproc_sink, .sink_ctx = &ip };
+	int r = lazy_walk(jb, o, &start, &ob, (unsigned)timeout + 1);
+
+	if (!r && !w.done)
+		r = -1;
+	lazy_worker_free(&w);
+	if (r) {
+		/* as a worker that exited outside a state */
+		fprintf(stderr, "pdcrash: %s: the fault run's exploration "
+			"failed\n", jb->name);
+		return -EIO;
+	}
+	vs->states += ip.done;
+	return 0;
 }
 
 /* A worker died inside a leaf: restart it at that cut, after that leaf's

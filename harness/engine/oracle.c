@@ -1008,6 +1008,43 @@ static int cmp_use(const void *x, const void *y)
 	return a[1] < b[1] ? -1 : a[1] > b[1];
 }
 
+/* 1 if some data block is mapped at two different virtual blocks, 0 if
+ * none, -ENOMEM: one pass over a table of block -> vblock, the cheap
+ * answer for the live run, which asks at every commit. */
+static int sharing_seen(const struct oracle *o, size_t n)
+{
+	size_t cap = 16;
+	struct mapping *t;		/* .block -> .vblock; EMPTY: free */
+	int r = 0;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	t = malloc(cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < cap; i++)
+		t[i].vblock = EMPTY;
+	for (size_t i = 0; i < o->nr_devs && !r; i++) {
+		const struct odev *d = &o->devs[i];
+
+		for (size_t s = 0; s < d->cap && !r; s++) {
+			const struct mapping *m = &d->slots[s];
+			size_t h = slot_of(m->block, cap);
+
+			if (m->vblock == EMPTY)
+				continue;
+			while (t[h].vblock != EMPTY && t[h].block != m->block)
+				h = (h + 1) & (cap - 1);
+			if (t[h].vblock == EMPTY)
+				t[h] = *m;
+			else if (t[h].vblock != m->vblock)
+				r = 1;
+		}
+	}
+	free(t);
+	return r;
+}
+
 int oracle_check_data_sharing(const struct oracle *o, char *msg, size_t len)
 {
 	size_t n = 0, k = 0;
@@ -1018,6 +1055,11 @@ int oracle_check_data_sharing(const struct oracle *o, char *msg, size_t len)
 		n += o->devs[i].nr;
 	if (!n)
 		return 0;
+	/* the sort below only to name the first such block */
+	r = sharing_seen(o, n);
+	if (r <= 0)
+		return r;
+	r = 0;
 	use = malloc(n * 3 * sizeof(*use));
 	if (!use)
 		return -ENOMEM;

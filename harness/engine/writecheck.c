@@ -213,14 +213,164 @@ static int check_sb_write(struct sd_cutter *c, uint64_t seq,
 	return 0;
 }
 
-int writecheck_run(const struct run_result *res, size_t max_violations,
-		   struct writecheck *wc)
+/*
+ * The trail (writecheck.h): after each entry that walked, the state the
+ * walk of the log has there.  sb and reach change only where the durable
+ * superblock does, so points share them by index.
+ */
+struct wc_point {
+	uint64_t next;			/* the state before entry next */
+	uint64_t writes, walks, durable_seq;
+	uint64_t log_hash;		/* of entries 0..next-1 (log_hash) */
+	size_t state;			/* index in states */
+};
+
+struct wc_state {
+	uint8_t *sb;
+	struct blockset reach;
+};
+
+struct writecheck_trail {
+	struct wc_point *p;
+	size_t np, cap_p;
+	struct wc_state *s;
+	size_t ns, cap_s;
+	uint32_t bsize;
+	int usable;			/* the run found no violation */
+};
+
+void writecheck_trail_free(struct writecheck_trail *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->ns; i++) {
+		free(t->s[i].sb);
+		free(t->s[i].reach.w);
+	}
+	free(t->s);
+	free(t->p);
+	free(t);
+}
+
+/* FNV-1a over what a log entry did (its data aside): a fault run's prefix
+ * must be the fault-free run's for the trail to stand for it. */
+static uint64_t log_hash(uint64_t h, const struct sd_op *op)
+{
+	uint64_t v[5] = { op->kind, op->block, (uint64_t)op->failed,
+			  (uint64_t)op->marker, op->value };
+	const uint8_t *b = (const uint8_t *)v;
+
+	for (size_t i = 0; i < sizeof(v); i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+#define LOG_HASH_INIT 0xcbf29ce484222325ull
+
+static int trail_state(struct writecheck_trail *t, const uint8_t *sb,
+		       const struct blockset *reach)
+{
+	struct wc_state *st;
+
+	if (t->ns == t->cap_s) {
+		size_t n = t->cap_s ? 2 * t->cap_s : 16;
+
+		st = realloc(t->s, n * sizeof(*st));
+		if (!st)
+			return -ENOMEM;
+		t->s = st;
+		t->cap_s = n;
+	}
+	st = &t->s[t->ns];
+	st->sb = malloc(t->bsize);
+	st->reach.nw = reach->nw;
+	st->reach.w = malloc((reach->nw ? reach->nw : 1) * sizeof(uint64_t));
+	if (!st->sb || !st->reach.w) {
+		free(st->sb);
+		free(st->reach.w);
+		return -ENOMEM;
+	}
+	memcpy(st->sb, sb, t->bsize);
+	if (reach->nw)
+		memcpy(st->reach.w, reach->w, reach->nw * sizeof(uint64_t));
+	t->ns++;
+	return 0;
+}
+
+static int trail_point(struct writecheck_trail *t, uint64_t next,
+		       const struct writecheck *wc, uint64_t durable_seq,
+		       uint64_t hash)
+{
+	if (t->np == t->cap_p) {
+		size_t n = t->cap_p ? 2 * t->cap_p : 64;
+		struct wc_point *p = realloc(t->p, n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		t->p = p;
+		t->cap_p = n;
+	}
+	t->p[t->np++] = (struct wc_point) {
+		.next = next, .writes = wc->writes, .walks = wc->walks,
+		.durable_seq = durable_seq, .log_hash = hash,
+		.state = t->ns - 1,
+	};
+	return 0;
+}
+
+uint64_t writecheck_trail_follow(const struct writecheck_trail *t,
+				 struct simdisk *sd, struct writecheck_follow *f)
+{
+	uint64_t n = simdisk_nr_ops(sd);
+
+	if (!f->i && !f->k)
+		f->h = LOG_HASH_INIT;
+	while (t && !f->broken && f->k < t->np && t->p[f->k].next <= n) {
+		for (; f->i < t->p[f->k].next; f->i++)
+			f->h = log_hash(f->h, simdisk_op(sd, f->i));
+		if (f->h != t->p[f->k].log_hash) {
+			f->broken = 1;
+			break;
+		}
+		f->upto = t->p[f->k++].next;
+	}
+	return f->broken ? f->upto : n;
+}
+
+/* The last point of the trail at or before entry shared; NULL if none. */
+static const struct wc_point *trail_resume(const struct writecheck_trail *t,
+					   struct simdisk *sd, uint64_t shared)
+{
+	size_t lo = 0, hi;
+
+	if (!t || !t->usable || simdisk_bdev(sd)->block_size != t->bsize ||
+	    shared > simdisk_nr_ops(sd))
+		return NULL;
+	hi = t->np;
+	while (lo < hi) {		/* the first point past shared */
+		size_t mid = (lo + hi) / 2;
+
+		if (t->p[mid].next <= shared)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? &t->p[lo - 1] : NULL;
+}
+
+int writecheck_run_trail(const struct run_result *res, size_t max_violations,
+			 const struct writecheck_trail *resume, uint64_t shared,
+			 struct writecheck_trail **record, struct writecheck *wc)
 {
 	struct simdisk *sd = res->sd;
-	uint64_t n = simdisk_nr_ops(sd), durable_seq = 0;
+	uint64_t n = simdisk_nr_ops(sd), durable_seq = 0, i = 0;
+	uint64_t hash = LOG_HASH_INIT;
 	uint32_t bsize = simdisk_bdev(sd)->block_size;
 	struct blockset reach = { 0 }, tmp = { 0 }, pend = { 0 };
 	struct sd_cutter *c = NULL;
+	struct writecheck_trail *t = NULL;
+	const struct wc_point *from = record ? NULL :
+				      trail_resume(resume, sd, shared);
 	uint8_t *sb = calloc(2, bsize), *sb_now = sb + bsize;
 	int r;
 
@@ -228,16 +378,52 @@ int writecheck_run(const struct run_result *res, size_t max_violations,
 	wc->cache = res->geo.is_cache;
 	if (!sb)
 		return -ENOMEM;
+	if (record) {
+		t = calloc(1, sizeof(*t));
+		if (!t) {
+			free(sb);
+			return -ENOMEM;
+		}
+		t->bsize = bsize;
+	}
 	r = sd_cutter_create(sd, &c);
 	if (r)
 		goto out;
-	/* the durable superblock before the first entry (all zeroes on a
-	 * fresh disk: reaches nothing) */
-	r = walk_image(c, 0, &reach, sb, wc, NULL, NULL);
-	for (uint64_t i = 0; !r && i < n; i++) {
+	if (from) {
+		/* entries before from->next are the recorded run's: its
+		 * walks there stand for ours (writecheck.h) */
+		const struct wc_state *st = &resume->s[from->state];
+
+		memcpy(sb, st->sb, bsize);
+		reach.w = malloc((st->reach.nw ? st->reach.nw : 1) *
+				 sizeof(uint64_t));
+		if (!reach.w) {
+			r = -ENOMEM;
+			goto out;
+		}
+		reach.nw = st->reach.nw;
+		if (reach.nw)
+			memcpy(reach.w, st->reach.w, reach.nw * sizeof(uint64_t));
+		wc->writes = from->writes;
+		wc->walks = from->walks;
+		durable_seq = from->durable_seq;
+		i = from->next;
+	} else {
+		/* the durable superblock before the first entry (all zeroes
+		 * on a fresh disk: reaches nothing) */
+		r = walk_image(c, 0, &reach, sb, wc, NULL, NULL);
+		if (!r && t)
+			r = trail_state(t, sb, &reach);
+		if (!r && t)
+			r = trail_point(t, 0, wc, durable_seq, hash);
+	}
+	for (; !r && i < n; i++) {
 		const struct sd_op *op = simdisk_op(sd, i);
 		int w = op->kind == SD_WRITE || op->kind == SD_WRITE_FUA;
+		uint64_t walks = wc->walks;
 
+		if (t)
+			hash = log_hash(hash, op);
 		if (op->failed || (!w && op->kind != SD_FLUSH))
 			continue;
 		if (w) {
@@ -256,7 +442,7 @@ int writecheck_run(const struct run_result *res, size_t max_violations,
 			if (r || (max_violations && wc->nr >= max_violations))
 				break;
 			if (op->kind != SD_WRITE_FUA || op->block != 0)
-				continue;
+				goto point;
 		}
 		/* a good flush or a FUA superblock: has block 0's durable
 		 * content changed? */
@@ -267,7 +453,12 @@ int writecheck_run(const struct run_result *res, size_t max_violations,
 			memcpy(sb, sb_now, bsize);
 			durable_seq = i;
 			r = walk_image(c, 0, &reach, NULL, wc, NULL, NULL);
+			if (!r && t)
+				r = trail_state(t, sb, &reach);
 		}
+point:
+		if (!r && t && wc->walks != walks)
+			r = trail_point(t, i + 1, wc, durable_seq, hash);
 	}
 out:
 	sd_cutter_destroy(c);
@@ -275,9 +466,21 @@ out:
 	free(tmp.w);
 	free(pend.w);
 	free(sb);
+	if (t && !r) {
+		t->usable = wc->nr == 0;
+		*record = t;
+	} else {
+		writecheck_trail_free(t);
+	}
 	if (r)
 		writecheck_free(wc);
 	return r;
+}
+
+int writecheck_run(const struct run_result *res, size_t max_violations,
+		   struct writecheck *wc)
+{
+	return writecheck_run_trail(res, max_violations, NULL, 0, NULL, wc);
 }
 
 void writecheck_free(struct writecheck *wc)

@@ -61,6 +61,42 @@ int writecheck_run(const struct run_result *res, size_t max_violations,
 		   struct writecheck *wc);
 void writecheck_free(struct writecheck *wc);
 
+/*
+ * A fault run of the linear sweep (driver.c) is the fault-free run up to
+ * the op its fault hits: the same log entries, so the same walks with the
+ * same answers.  writecheck_run_trail with record set checks a run as
+ * writecheck_run does and keeps its trail (the walk's state after every
+ * entry that walked); with resume set (and record NULL) it checks another
+ * run whose first `shared` log entries are that run's, starting from the
+ * trail's last point at or before entry shared, and ends with the same
+ * figures, violations and answer as writecheck_run on it.  The trail
+ * stands for a prefix only where it holds: it is used only when its run
+ * found no violation (a rule may judge a fault run's entry otherwise,
+ * check_sb_write's lost sector); else the run is checked from its first
+ * entry.  The caller vouches for the shared prefix with
+ * writecheck_trail_follow.
+ */
+struct writecheck_trail;
+int writecheck_run_trail(const struct run_result *res, size_t max_violations,
+			 const struct writecheck_trail *resume, uint64_t shared,
+			 struct writecheck_trail **record, struct writecheck *wc);
+void writecheck_trail_free(struct writecheck_trail *t);
+
+/* Follows a run's growing log sd along trail t (f zeroed at first): the
+ * entries before each point must hash as the recorded run's did (their
+ * kinds, blocks, outcomes, markers).  Returns how many first entries of sd
+ * the trail stands for: all of them while every point so far matched,
+ * else those up to the last point that did.  Linear in the log over all
+ * calls. */
+struct writecheck_follow {
+	size_t k;			/* next point to reach */
+	uint64_t i, h;			/* entries hashed, their hash */
+	uint64_t upto;			/* the last matching point's entry */
+	int broken;
+};
+uint64_t writecheck_trail_follow(const struct writecheck_trail *t,
+				 struct simdisk *sd, struct writecheck_follow *f);
+
 /* Replay of a write id: the violation at log entry seq, if any.  1 (and
  * *v filled) when the write at seq breaks a rule, 0 when it breaks none
  * (or is not a write), -errno on harness trouble. */

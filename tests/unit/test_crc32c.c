@@ -57,6 +57,11 @@ TEST(crc32c_hw_equals_sw_any_alignment)
 		ASSERT_UEQ(pd_crc32c_sw(seed, buf + off, len),
 			   pd_crc32c_hw(seed, buf + off, len));
 	}
+	/* whole blocks (the lanes of pd_crc32c_hw) at every alignment */
+	for (size_t off = 0; off < 16; off++)
+		for (size_t len = 4088; len <= 4096; len++)
+			ASSERT_UEQ(pd_crc32c_sw(~0u, buf + off, len),
+				   pd_crc32c_hw(~0u, buf + off, len));
 	/* incremental == one-shot */
 	uint32_t a = pd_crc32c(0xffffffffu, buf, 4092);
 	uint32_t b = pd_crc32c(pd_crc32c(0xffffffffu, buf, 1000), buf + 1000, 3092);
