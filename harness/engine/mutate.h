@@ -34,7 +34,9 @@
 #define MUTATE_MAX_LINES 2000
 #define MUTATE_MAX_BLOCKS 40000
 #define MUTATE_MAX_COST 20000000	/* about 0.2 s of CPU */
-#define MUTATE_WHAT_MAX 256
+/* room for a candidate's history after its parent's path (a corpus in a
+ * long directory takes a hundred bytes of it) */
+#define MUTATE_WHAT_MAX 1024
 
 /* A deep copy of src named name (path NULL).  0 or -ENOMEM. */
 int scenario_clone(const struct scenario *src, const char *name,

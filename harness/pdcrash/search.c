@@ -525,7 +525,7 @@ static int keep(struct search *s, uint64_t g, struct scenario *cand,
 	snprintf(path, sizeof(path), "%s/c%07" PRIu64 ".scn", s->o.corpus, g);
 	snprintf(header, sizeof(header),
 		 "# pdcrash search --seed %" PRIu64 ", candidate %" PRIu64
-		 ": %zu new edges of core/\n# %.500s\n", s->o.seed, g, nnew, what);
+		 ": %zu new edges of core/\n# %s\n", s->o.seed, g, nnew, what);
 	text = scenario_to_text(cand, header);
 	if (!text)
 		return -ENOMEM;
@@ -997,7 +997,7 @@ static int search_loop(struct search *s)
 						r = keep(s, gs[i], scs[i], sl, k, whats[i]);
 						if (s->o.progress)
 							fprintf(stderr, "\r%*s\r", 78, "");
-						printf("c%07" PRIu64 ": +%zu edges (%zu of %zu) %.120s\n",
+						printf("c%07" PRIu64 ": +%zu edges (%zu of %zu) %s\n",
 						       gs[i], k, s->nr_seen, s->nr_edges, whats[i]);
 						fflush(stdout);
 					}
