@@ -126,11 +126,10 @@ REASONS = (
 
 COPY_ROOT = ("sm_copy_root fails only at its libfiu point sm/copy_root "
              "(core/sm.h: the kernel's copy_root may fail, ours copies four "
-             "fields into a buffer of the right size), which neither sweep "
-             "fails; `pdcrash run --fiu sm/copy_root:N` and "
-             "tests/unit/test_faults.c take it; the point stays, as the "
-             "only way the planted sm-roots-copied-under-lock (core and "
-             "kernel, make mutants) shows")
+             "fields into a buffer of the right size), which the "
+             "--alloc-faults sweep fails at the first hit of each call site "
+             "(counted with core/alloc, emN), and `pdcrash run --fiu "
+             "sm/copy_root:N` at any hit")
 
 
 # Real reasons, read from the code (checked when this table was written):
@@ -154,6 +153,11 @@ EXPLAINED = (
      "NULL (kept like free(NULL) for cleanup paths): no caller ends a "
      "cursor it does not have (array_cursor_end tests its own cursor "
      "first, thin_find_mapped_range ends only a begun one)"),
+    ("core/thin.c", r"^thin_pool_destroy$", r"^if \(pool\)$",
+     "NULL (kept like free(NULL) for cleanup paths): every caller "
+     "destroys a pool it holds (harness/engine/client_core.c, damage.c, "
+     "the kernel adapter's core reader, pdtool) after a successful open; "
+     "the check ops close their readers instead (thin_pool_close)"),
     ("core/bt_walk.c", r"^cursor_damage$", r"c->depth\)",
      "dead at depth 0: no check of cursor_push can fire at the root (its "
      "range is unbounded, it has no ancestor, no leaf was seen before "
@@ -236,6 +240,14 @@ EXPLAINED = (
      "caller misuse (-EINVAL): the restore builder (harness/pdtool/"
      "restore.c on_device) refuses a dev_id past 2^24-1 before it calls, "
      "and the dump it reads names existing devices only"),
+    ("core/thin.c", r"^thin_set_dev_info$", r"^if \(r\)$",
+     "dev_exists' lookup in the details tree: the one caller that gets "
+     "past may_write (the failed-pool probe does not), the restore "
+     "builder (harness/pdtool/restore.c on_device), has just looked the "
+     "same id up in the same tree (thin_dev_info) and stops on any answer "
+     "but -ENODATA, so this lookup reads the path that one has just read "
+     "(cache hits: no read for --io-errors to fail, no allocation)",
+     r"dev_exists\("),
     ("core/thin.c", r"^thin_set_dev_info$", r"!exists",
      "the restore builder makes each device once (restore.c on_device "
      "refuses a device that appears twice, and the rebuild dropped every "
