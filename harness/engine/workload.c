@@ -1930,6 +1930,7 @@ struct snap_view {
 	int free_r;
 	int abort_r, write_r;	/* a read-only pool refuses both: -EPERM */
 	int close_r, close_wrote;	/* its close: 0, and nothing written */
+	struct pd_damage damage;	/* the open's damage record */
 };
 
 static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
@@ -1940,6 +1941,7 @@ static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
 	int r;
 
 	memset(v, 0, sizeof(*v));
+	tp.damage = &v->damage;		/* pdtool dump's way (thin_xml.h) */
 	r = thin_pool_open_metadata_snap(w->bd, block, &tp, &snap);
 	if (!r)
 		r = pool_digest(snap, &v->d);
@@ -1982,6 +1984,7 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 	 * held snapshot (thin_pool_open_metadata_snap) is core code no other
 	 * op runs, and an allocation failure in it must come back as -ENOMEM
 	 * and nothing else. */
+	memset(&by_block, 0, sizeof(by_block));
 	w->aw.paused--;
 	r = read_snap_view(w, 0, &v);
 	/* the same view, asked for by its block number (pdtool dump's way) */
@@ -1989,6 +1992,21 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 		r = thin_read_superblock(w->bd, &sb) ?:
 		    read_snap_view(w, sb.held_root, &by_block);
 	w->aw.paused++;
+	/* errors.h DR2: an open that succeeded, or failed for want of memory
+	 * (the view's allocations fail under --alloc-faults), noted no
+	 * damage: a record there would blame a whole block for it */
+	if ((!r || r == -ENOMEM) && (v.damage.seq || by_block.damage.seq)) {
+		live_fail(w, "op %zu 'meta-snap-check': opening the held "
+			  "snapshot answered %d (%s) and left a damage record "
+			  "(block %llu: %s), which only damage may leave "
+			  "(errors.h DR2)", (size_t)(ro - w->res->ops), r,
+			  pd_strerror(r),
+			  (unsigned long long)(v.damage.seq ? v.damage.block :
+					       by_block.damage.block),
+			  v.damage.seq ? v.damage.text : by_block.damage.text);
+		image_read_end(w, &ir);
+		return;
+	}
 	if ((image_read_end(w, &ir) || media_explains(w) ||
 	     (fault_is_alloc(w->cfg->fault.kind) && alloc_explains(w, r))) &&
 	    r && r != -ENODATA) {
