@@ -765,14 +765,13 @@ EXPLAINED = (
      "a lock of its own: open_objects holds a read lock, and a write lock "
      "there would dirty the superblock on every open", r"bm_write_lock\("),
     ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(p->damage\)$",
-     "a failure after the held copy was read: sm_core_create or tm_create "
-     "(-ENOMEM), or the lock of the copy begin_transaction reads "
-     "(sb_validator repeats the checks thin_read_superblock_why has just made, so only "
-     "a failed read or allocation): the callers that pass a damage record "
-     "(the damage step's snapshot read, damage.c read_meta_snap; pdtool "
-     "dump) run under no fault, and the meta-snap-check op's view "
-     "(workload.c read_snap_view), the only open of a held copy a fault "
-     "run may fail, passes none"),
+     "a failure after the held copy was read (sm_core_create or tm_create "
+     "-ENOMEM, or a failed read of the copy) by a caller that passes no "
+     "damage record: every open of a held copy in the crash suite passes "
+     "one (the meta-snap-check op's view, workload.c read_snap_view, which "
+     "--alloc-faults fails there and which must then find the record "
+     "empty, errors.h DR2; the damage step's snapshot read, damage.c), "
+     "and so does pdtool dump: no caller in harness/ opens one without"),
 )
 
 
