@@ -23,6 +23,7 @@
 #include "damage_internal.h"
 #include "errors.h"
 #include "explore.h"
+#include "grow.h"
 #include "sm_common.h"
 #include "thin.h"
 #include "util.h"
@@ -75,25 +76,9 @@ static int is_cache_tree(unsigned tree)
 	return tree >= DT_C_MAP && tree <= DT_C_DIRTY;
 }
 
-int dmg_grow(void *array, size_t *cap, size_t nr, size_t esz)
-{
-	void **a = array;
-	size_t n = *cap ? 2 * *cap : 64;
-	void *m;
-
-	if (nr < *cap)
-		return 0;
-	m = realloc(*a, n * esz);
-	if (!m)
-		return -ENOMEM;
-	*a = m;
-	*cap = n;
-	return 0;
-}
-
 static int add_target(struct dmg_plan *p, const struct dmg_target *t)
 {
-	int r = dmg_grow(&p->t, &p->cap, p->nr, sizeof(*t));
+	int r = grow_array(&p->t, &p->cap, p->nr, sizeof(*t));
 
 	if (r)
 		return r;

@@ -88,9 +88,6 @@ int dmg_apply(const struct dmg_plan *p, const struct dmg_target *t,
  * its mapping must fail (core/sm.h SM4), dmg_recover() probes it. */
 pd_block_t dmg_zeroed_data_block(const struct dmg_target *t, unsigned kind,
 				 const uint8_t *blk);
-/* Room for element nr of the growing array *array (of *cap elements of
- * esz bytes): 0 or -ENOMEM. */
-int dmg_grow(void *array, size_t *cap, size_t nr, size_t esz);
 /* The kind called name[0..len), or -1. */
 int dmg_kind_find(const char *name, size_t len);
 

@@ -27,6 +27,7 @@
 #include "damage_internal.h"
 #include "errors.h"
 #include "forkpipe.h"
+#include "grow.h"
 #include "liveid.h"
 #include "simdisk.h"
 #include "util.h"
@@ -412,7 +413,7 @@ static int seen_add(struct seen_set *ss, uint64_t h)
 
 static int add_job(struct dmg_scn *s, const struct dmg_job *j)
 {
-	int r = dmg_grow(&s->jobs, &s->cap_jobs, s->nr_jobs, sizeof(*j));
+	int r = grow_array(&s->jobs, &s->cap_jobs, s->nr_jobs, sizeof(*j));
 
 	if (!r)
 		s->jobs[s->nr_jobs++] = *j;
@@ -466,7 +467,7 @@ static int add_violation(struct damage_summary *sum, const char *id,
 			 const char *msg)
 {
 	struct damage_violation *v;
-	int r = dmg_grow(&sum->violations, &sum->cap_violations,
+	int r = grow_array(&sum->violations, &sum->cap_violations,
 			 sum->nr_violations, sizeof(*v));
 
 	if (r)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "datadev.h"
+#include "grow.h"
 
 #define NO_SEQ UINT64_MAX
 
@@ -110,20 +111,6 @@ struct simdisk *datadev_disk(struct datadev *dd)
 	return dd->sd;
 }
 
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 64;
-	void *q = realloc(*p, c * size);
-
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 static uint64_t meta_now(const struct datadev *dd)
 {
 	return simdisk_nr_ops(dd->meta);
@@ -133,7 +120,7 @@ static uint64_t meta_now(const struct datadev *dd)
 static int note_entries(struct datadev *dd)
 {
 	while (dd->nr_entries < simdisk_nr_ops(dd->sd)) {
-		if (grow((void **)&dd->entry_meta, &dd->cap_entries,
+		if (grow_array(&dd->entry_meta, &dd->cap_entries,
 			 dd->nr_entries, sizeof(uint64_t)))
 			return -ENOMEM;
 		dd->entry_meta[dd->nr_entries++] = meta_now(dd);
@@ -201,7 +188,7 @@ int dd_tag_get(const uint8_t *sector, struct dd_tag *t)
 
 static int add_rec(struct datadev *dd, const struct dd_rec *rec)
 {
-	if (grow((void **)&dd->recs, &dd->cap_recs, dd->nr_recs, sizeof(*rec)))
+	if (grow_array(&dd->recs, &dd->cap_recs, dd->nr_recs, sizeof(*rec)))
 		return -ENOMEM;
 	dd->recs[dd->nr_recs++] = *rec;
 	return 0;
@@ -256,7 +243,7 @@ int datadev_pre_commit(void *ctx)
 int datadev_fua_done(struct datadev *dd, uint64_t dev, uint64_t vblock,
 		     uint64_t gen)
 {
-	if (grow((void **)&dd->fua, &dd->cap_fua, dd->nr_fua, sizeof(*dd->fua)))
+	if (grow_array(&dd->fua, &dd->cap_fua, dd->nr_fua, sizeof(*dd->fua)))
 		return -ENOMEM;
 	dd->fua[dd->nr_fua++] = (struct dd_fua) { dev, vblock, gen,
 		meta_now(dd), simdisk_nr_ops(dd->sd), NO_SEQ, NO_SEQ };
@@ -449,7 +436,7 @@ static int collect_map(void *ctx, uint64_t dev, uint64_t vblock, pd_block_t b,
 	struct datadev *dd = ctx;
 
 	(void)time;
-	if (grow((void **)&dd->maps, &dd->cap_maps, dd->nr_maps,
+	if (grow_array(&dd->maps, &dd->cap_maps, dd->nr_maps,
 		 sizeof(*dd->maps)))
 		return -ENOMEM;
 	dd->maps[dd->nr_maps++] = (struct dd_map) { dev, vblock, b };

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "check_cache.h"
 #include "errors.h"
+#include "grow.h"
 #include "writecheck.h"
 
 /* A set of blocks, as a growable bit array. */
@@ -272,15 +273,8 @@ static int trail_state(struct writecheck_trail *t, const uint8_t *sb,
 {
 	struct wc_state *st;
 
-	if (t->ns == t->cap_s) {
-		size_t n = t->cap_s ? 2 * t->cap_s : 16;
-
-		st = realloc(t->s, n * sizeof(*st));
-		if (!st)
-			return -ENOMEM;
-		t->s = st;
-		t->cap_s = n;
-	}
+	if (grow_array(&t->s, &t->cap_s, t->ns, sizeof(*st)))
+		return -ENOMEM;
 	st = &t->s[t->ns];
 	st->sb = malloc(t->bsize);
 	st->reach.nw = reach->nw;
@@ -301,15 +295,8 @@ static int trail_point(struct writecheck_trail *t, uint64_t next,
 		       const struct writecheck *wc, uint64_t durable_seq,
 		       uint64_t hash)
 {
-	if (t->np == t->cap_p) {
-		size_t n = t->cap_p ? 2 * t->cap_p : 64;
-		struct wc_point *p = realloc(t->p, n * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		t->p = p;
-		t->cap_p = n;
-	}
+	if (grow_array(&t->p, &t->cap_p, t->np, sizeof(*t->p)))
+		return -ENOMEM;
 	t->p[t->np++] = (struct wc_point) {
 		.next = next, .writes = wc->writes, .walks = wc->walks,
 		.durable_seq = durable_seq, .log_hash = hash,
