@@ -15,6 +15,7 @@
 #include "covdump.h"
 #include "driver.h"
 #include "errors.h"
+#include "grow.h"
 #include "prng.h"
 #include "forkpipe.h"
 #include "writecheck.h"
@@ -1289,31 +1290,17 @@ static int sweep_read_kid(struct sweep *sw, unsigned i)
 	}
 	if (marked && (!WIFEXITED(status) || WEXITSTATUS(status))) {
 		/* without memory for the retry, it counts as died */
-		if (sw->nr_retry == sw->cap_retry) {
-			size_t cap = sw->cap_retry ? 2 * sw->cap_retry : 8;
-			struct sweep_kid *n = realloc(sw->retry, cap * sizeof(*n));
-
-			if (n) {
-				sw->retry = n;
-				sw->cap_retry = cap;
-			}
-		}
-		if (sw->nr_retry < sw->cap_retry) {
+		if (!grow_array(&sw->retry, &sw->cap_retry, sw->nr_retry,
+				sizeof(*sw->retry))) {
 			free(kd->buf);
 			sw->retry[sw->nr_retry++] = *kd;
 			sw->kids[i] = sw->kids[--sw->nr_kids];
 			return 1;
 		}
 	}
-	if (sw->nr_done == sw->cap_done) {
-		size_t cap = sw->cap_done ? 2 * sw->cap_done : 256;
-		struct sweep_done *n = realloc(sw->done, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		sw->done = n;
-		sw->cap_done = cap;
-	}
+	if (grow_array(&sw->done, &sw->cap_done, sw->nr_done,
+		       sizeof(*sw->done)))
+		return -ENOMEM;
 	struct sweep_done *d = &sw->done[sw->nr_done++];
 	d->order = kd->order;
 	d->fault = kd->fault;
