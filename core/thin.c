@@ -1139,7 +1139,6 @@ int thin_remove(struct thin_pool *pool, uint64_t dev, uint64_t vblock)
 {
 	uint64_t keys[2] = { dev, vblock };
 	struct thin_dev *td;
-	uint8_t v[8];
 	int r = may_write(pool);
 
 	if (r)
@@ -1147,16 +1146,14 @@ int thin_remove(struct thin_pool *pool, uint64_t dev, uint64_t vblock)
 	r = get_dev(pool, dev, &td);
 	if (r)
 		return r == -ENODATA ? r : poison(pool, r);
-	/* Absent: answer before any node is shadowed. */
-	r = bt_lookup(&pool->info, pool->root, keys, v);
-	if (r)
-		return r == -ENODATA ? r : poison(pool, r);
 	if (PD_MUTANT(REMOVE_KEEPS_MAPPING))
 		return 0;
-	pool->changed = 1;
+	/* An absent key is -ENODATA from bt_remove's own lookup, before any
+	 * node is shadowed: the pool is unchanged then. */
 	r = bt_remove(&pool->info, pool->root, keys, &pool->root);
 	if (r)
-		return poison(pool, r);
+		return r == -ENODATA ? r : poison(pool, r);
+	pool->changed = 1;
 	td = find_dev(pool, dev);
 	td->mapped_blocks--;
 	td->changed = 1;
