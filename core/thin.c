@@ -1645,12 +1645,15 @@ int thin_commit(struct thin_pool *pool)
 
 	if (r)
 		return r;
-	if (!pool->changed && !PD_MUTANT(COMMIT_UNCHANGED_WRITES))
+	if (!pool->changed && !PD_MUTANT(COMMIT_UNCHANGED_WRITES)) {
+		drop_devs(pool);	/* TH6 */
 		return 0;
+	}
 	r = commit_transaction(pool);
 	if (r)
 		return poison(pool, r);
 	pool->changed = 0;
+	drop_devs(pool);		/* TH6: every entry is written */
 	return 0;
 }
 

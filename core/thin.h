@@ -29,6 +29,14 @@
  *       failed call left dirty that its own validator refuses (bm.h BM9)
  *       fails the abort with -EILSEQ: a bug of that call, not damage.
  *  TH5  nothing can fail between taking the superblock lock and its commit.
+ *  TH6  a device's details are read from the details tree at its first
+ *       use in a transaction and kept in core until the transaction ends:
+ *       a commit (which writes the changed ones) or an abort drops them
+ *       all, as the kernel frees a closed device's entry once its details
+ *       are written.  So the in-core table holds only the devices the
+ *       open transaction uses, and each transaction's first use of a
+ *       device is a lookup that can fail (-EIO, -EILSEQ, -ENOMEM: the
+ *       pool is then failed, TH4).
  *
  * Errors (0 or -errno): -ENODATA no such device or mapping, -EEXIST the
  * device exists, -EINVAL bad id/argument or unknown incompat feature flags,
