@@ -265,9 +265,14 @@ static void destroy_objects(struct thin_pool *pool)
 	pool->metadata_sm = NULL;
 }
 
+/* TH6: freed, not kept for the next transaction, as the kernel frees
+ * each entry: the table's memory follows the devices in use. */
 static void drop_devs(struct thin_pool *pool)
 {
+	pd_free(pool->devs);
+	pool->devs = NULL;
 	pool->nr_devs = 0;
+	pool->devs_cap = 0;
 }
 
 /* Take the fields a transaction starts from out of superblock d, which the
