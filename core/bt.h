@@ -157,6 +157,15 @@ struct bt_check_stats {
 };
 typedef int (*bt_node_fn)(void *context, pd_block_t b, const void *node,
 			  unsigned level);
+/* What a bt_node_fn may read of the node it is given (already checked by
+ * bt_check: its entries fit the block). */
+struct bt_node_view {
+	int leaf;			/* else internal: values are child blocks */
+	uint32_t nr_entries;
+	uint32_t value_size;		/* bytes */
+	const uint8_t *values;		/* nr_entries * value_size bytes, LE */
+};
+void bt_node_view(const void *node, struct bt_node_view *v);
 int bt_check(const struct bt_info *info, pd_block_t root, bt_node_fn fn,
 	     void *context, struct bt_check_stats *st);
 

@@ -215,6 +215,16 @@ int bt_walk(const struct bt_info *info, pd_block_t root, bt_walk_fn fn,
 	return r;
 }
 
+void bt_node_view(const void *node, struct bt_node_view *v)
+{
+	const uint8_t *n = node;
+
+	v->leaf = bt_node_is_leaf(n);
+	v->nr_entries = bt_node_nr(n);
+	v->value_size = bt_node_vsize(n);
+	v->values = bt_node_cvalue(n, 0);
+}
+
 int bt_check(const struct bt_info *info, pd_block_t root, bt_node_fn fn,
 	     void *context, struct bt_check_stats *st)
 {

@@ -106,6 +106,7 @@ struct thin_pool {
 
 	int read_only;
 	pd_block_t snap_nr_data_blocks;	/* a view: from the copy's sm root */
+	pd_block_t data_blocks_committed;	/* the data map's size then */
 	int failed;			/* TH4 */
 	int changed;			/* anything to commit */
 	unsigned cache_blocks;
@@ -289,6 +290,8 @@ static void begin_transaction(struct thin_pool *pool, const uint8_t *d)
 	pool->metadata_nr_blocks_sb = le64_get(d + SB(metadata_nr_blocks));
 	pool->changed = 0;
 	drop_devs(pool);
+	if (pool->data_sm)
+		pool->data_blocks_committed = sm_get_nr_blocks(pool->data_sm);
 }
 
 static int check_features(const uint8_t *d, int read_only)
@@ -1341,6 +1344,214 @@ int thin_check_trees(struct thin_pool *pool, const char **what)
 	return st.nr_entries == s.mapped ? 0 : -EILSEQ;		/* TH2 */
 }
 
+/* --- reference counts of the open transaction (TH7) ----------------------- */
+
+struct count_audit {
+	pd_block_t nr_meta;
+	uint32_t *refs;			/* per metadata block: references */
+	uint8_t *seen;			/* per metadata block: node counted */
+	unsigned levels;		/* of the tree being walked */
+	int mappings;			/* it is the mapping tree */
+	pd_block_t *data;		/* one per mapping of a distinct leaf */
+	size_t nr_data, data_cap;
+};
+
+static int audit_ref(struct count_audit *a, pd_block_t b)
+{
+	if (b >= a->nr_meta)
+		return -EILSEQ;		/* bt_check refuses such a child first */
+	a->refs[b]++;
+	return 0;
+}
+
+static int audit_data(struct count_audit *a, const uint8_t *values,
+		      uint32_t nr)
+{
+	if (a->nr_data + nr > a->data_cap) {
+		size_t cap = a->data_cap ? a->data_cap : 256;
+		pd_block_t *n;
+
+		while (cap < a->nr_data + nr)
+			cap *= 2;
+		n = pd_realloc(a->data, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		a->data = n;
+		a->data_cap = cap;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		uint32_t t;
+
+		unpack_block_time(le64_get(values + 8 * i), &a->data[a->nr_data++],
+				  &t);
+	}
+	return 0;
+}
+
+/* bt_check's node callback: a node's references are counted once, at its
+ * first visit; a node met again (a subtree shared by snapshots) gains the
+ * reference its parent counted and is not walked again. */
+static int audit_node(void *ctx, pd_block_t b, const void *node,
+		      unsigned level)
+{
+	struct count_audit *a = ctx;
+	struct bt_node_view v;
+	int r = 0;
+
+	if (a->seen[b])
+		return 1;
+	a->seen[b] = 1;
+	bt_node_view(node, &v);
+	if (!v.leaf || level + 1 < a->levels) {
+		/* children, or the roots of the level below */
+		for (uint32_t i = 0; i < v.nr_entries && !r; i++)
+			r = audit_ref(a, le64_get(v.values + 8 * i));
+	} else if (a->mappings) {
+		r = audit_data(a, v.values, v.nr_entries);
+	}
+	return r;
+}
+
+static int audit_tree(struct count_audit *a, const struct bt_info *info,
+		      pd_block_t root, int mappings)
+{
+	int r = audit_ref(a, root);
+
+	if (r)
+		return r;
+	a->levels = info->levels;
+	a->mappings = mappings;
+	return bt_check(info, root, audit_node, a, NULL);
+}
+
+/* The trees the held metadata snapshot's copy names (FORMAT.md 2.6). */
+static int audit_held(struct thin_pool *pool, struct count_audit *a)
+{
+	struct bm_block *copy;
+	pd_block_t mroot, droot;
+	int r;
+
+	r = audit_ref(a, pool->held_root);
+	if (r)
+		return r;
+	r = tm_read_lock(pool->tm, pool->held_root, &sb_validator, &copy);
+	if (r)
+		return r;
+	mroot = le64_get((const uint8_t *)bm_block_cdata(copy) + SB(data_mapping_root));
+	droot = le64_get((const uint8_t *)bm_block_cdata(copy) + SB(device_details_root));
+	tm_unlock(pool->tm, copy);
+	r = audit_tree(a, &pool->details_info, droot, 0);
+	if (!r)
+		r = audit_tree(a, &pool->info, mroot, 1);
+	return r;
+}
+
+static int cmp_block(const void *x, const void *y)
+{
+	pd_block_t a = *(const pd_block_t *)x, b = *(const pd_block_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Every data block the distinct leaves name, counted as often as they name
+ * it; and no other block counted (a leak).  The data map's free count is
+ * the committed size less what is in use now (sm_disk.c DS2: a resize counts
+ * from the next commit), so what is in use is that size less it. */
+static int audit_data_counts(struct thin_pool *pool, struct count_audit *a,
+			     char *msg, size_t len)
+{
+	pd_block_t nr_blocks = sm_get_nr_blocks(pool->data_sm), nr_free, named = 0;
+	int r;
+
+	if (a->nr_data)
+		qsort(a->data, a->nr_data, sizeof(*a->data), cmp_block);
+	for (size_t i = 0; i < a->nr_data; ) {
+		pd_block_t b = a->data[i];
+		uint32_t want = 0, count;
+
+		while (i < a->nr_data && a->data[i] == b) {
+			want++;
+			i++;
+		}
+		named++;
+		if (b >= nr_blocks) {
+			snprintf(msg, len, "data block %" PRIu64 " is mapped, and the data device has %" PRIu64,
+				 (uint64_t)b, (uint64_t)nr_blocks);
+			return -EILSEQ;
+		}
+		r = sm_get_count(pool->data_sm, b, &count);
+		if (r)
+			return r;
+		if (count != want) {
+			snprintf(msg, len, "data block %" PRIu64 ": count %" PRIu32 ", named by %" PRIu32 " leaves",
+				 (uint64_t)b, count, want);
+			return -EILSEQ;
+		}
+	}
+	r = sm_get_nr_free(pool->data_sm, &nr_free);
+	if (r)
+		return r;
+	if (pool->data_blocks_committed - nr_free != named) {
+		snprintf(msg, len, "%" PRIu64 " data blocks are counted in use, and the mappings name %" PRIu64,
+			 (uint64_t)(pool->data_blocks_committed - nr_free),
+			 (uint64_t)named);
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+static int audit_meta_counts(struct thin_pool *pool, struct count_audit *a,
+			     char *msg, size_t len)
+{
+	for (pd_block_t b = 0; b < a->nr_meta; b++) {
+		uint32_t count;
+		int r;
+
+		if (!a->refs[b])
+			continue;	/* the space maps' own blocks, or free */
+		r = sm_get_count(pool->metadata_sm, b, &count);
+		if (r)
+			return r;
+		if (count != a->refs[b]) {
+			snprintf(msg, len, "metadata block %" PRIu64 ": count %" PRIu32 ", referenced %" PRIu32 " times",
+				 (uint64_t)b, count, a->refs[b]);
+			return -EILSEQ;
+		}
+	}
+	return 0;
+}
+
+int thin_check_counts(struct thin_pool *pool, char *msg, size_t len)
+{
+	struct count_audit a = { 0 };
+	int r = may_read(pool);
+
+	if (len)
+		msg[0] = 0;
+	if (r)
+		return r;
+	a.nr_meta = sm_get_nr_blocks(pool->metadata_sm);
+	a.refs = pd_calloc(a.nr_meta, sizeof(*a.refs));
+	a.seen = pd_calloc(a.nr_meta, 1);
+	r = a.refs && a.seen ? 0 : -ENOMEM;
+	if (!r)
+		r = audit_ref(&a, SUPERBLOCK_LOCATION);
+	if (!r)
+		r = audit_tree(&a, &pool->details_info, pool->details_root, 0);
+	if (!r)
+		r = audit_tree(&a, &pool->info, pool->root, 1);
+	if (!r && pool->held_root)
+		r = audit_held(pool, &a);
+	if (!r)
+		r = audit_meta_counts(pool, &a, msg, len);
+	if (!r)
+		r = audit_data_counts(pool, &a, msg, len);
+	pd_free(a.data);
+	pd_free(a.seen);
+	pd_free(a.refs);
+	return r;
+}
+
 /* --- pool-wide values ----------------------------------------------------- */
 
 int thin_get_transaction_id(struct thin_pool *pool, uint64_t *id)
@@ -1659,6 +1870,7 @@ int thin_commit(struct thin_pool *pool)
 		return poison(pool, r);
 	pool->changed = 0;
 	drop_devs(pool);		/* TH6: every entry is written */
+	pool->data_blocks_committed = sm_get_nr_blocks(pool->data_sm);
 	return 0;
 }
 

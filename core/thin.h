@@ -172,6 +172,18 @@ int thin_walk_mappings(struct thin_pool *pool, uint64_t dev,
  * code itself, beside check.h's, which shares none of its code: where
  * the two disagree, one of them is wrong. */
 int thin_check_trees(struct thin_pool *pool, const char **what);
+/* TH7: the reference counts of the open transaction, mid-transaction too.
+ * Every metadata block the trees (and the held metadata snapshot's copy)
+ * name has, in the metadata space map, exactly the count of its
+ * references (a node shared by snapshots once per parent, its own
+ * references once); every data block the bottom leaves name has the
+ * count of the distinct leaves naming it; and the data space map counts
+ * no other block in use.  The space maps' own blocks are not checked
+ * (check.h CK6-CK8 does, on committed images).  0, -EILSEQ with msg
+ * saying which block and both counts, or the first read error.  For the
+ * harness's `audit` op: a count bug shows at the op that makes it, also
+ * in a transaction that is aborted later and never reaches the disk. */
+int thin_check_counts(struct thin_pool *pool, char *msg, size_t len);
 
 /* The reads dm-thin makes of a device (the kernel's dm_thin_* calls of
  * the same purpose); each sees this transaction's changes and changes
