@@ -284,6 +284,11 @@ struct client_ops {
 	 * tree named in c->msg.  NULL for a backend without one (the
 	 * kernel's). */
 	int (*check_trees)(struct client *c);
+	/* The backend's own audit of the open transaction's reference counts
+	 * against its trees (core: thin_check_counts, thin.h TH7); 0, or an
+	 * error with c->msg saying which block.  NULL for a backend without
+	 * one (the kernel's). */
+	int (*check_counts)(struct client *c);
 	/* Drop every device and build the pool's devices, details,
 	 * mappings (with their times), pool time and transaction id anew
 	 * from thin_dump XML of a pool of the same sizes, in this

@@ -377,6 +377,11 @@ static int core_check_trees(struct client *c)
 	return r;
 }
 
+static int core_check_counts(struct client *c)
+{
+	return thin_check_counts(POOL(c), c->msg, sizeof(c->msg));
+}
+
 /* pdtool restore's builder, into the open pool (thin_xml.h). */
 static int core_rebuild(struct client *c, const char *xml, size_t len)
 {
@@ -452,6 +457,7 @@ const struct client_ops client_core_ops = {
 	.list_devs = core_list,
 	.walk = core_walk,
 	.check_trees = core_check_trees,
+	.check_counts = core_check_counts,
 	.rebuild = core_rebuild,
 	.set_time = core_set_time,
 	.set_dev_info = core_set_dev_info,

@@ -50,6 +50,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_MAPPED_COUNT] = "mapped-count",
 	[OP_FIND_RANGE] = "find-range",
 	[OP_STATUS] = "status",
+	[OP_AUDIT] = "audit",
 	[OP_CLOSE] = "close",
 	[OP_FORMAT] = "format",
 	[OP_OPEN] = "open",
@@ -437,10 +438,12 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		       range(ps, argv[2], &op->b, &op->c);
 	}
 	if (!strcmp(cmd, "needs-check") || !strcmp(cmd, "check") ||
-	    !strcmp(cmd, "meta-snap-check") || !strcmp(cmd, "status")) {
+	    !strcmp(cmd, "meta-snap-check") || !strcmp(cmd, "status") ||
+	    !strcmp(cmd, "audit")) {
 		op->kind = !strcmp(cmd, "needs-check") ? OP_NEEDS_CHECK :
 			   !strcmp(cmd, "check") ? OP_CHECK :
-			   !strcmp(cmd, "status") ? OP_STATUS : OP_META_SNAP_CHECK;
+			   !strcmp(cmd, "status") ? OP_STATUS :
+			   !strcmp(cmd, "audit") ? OP_AUDIT : OP_META_SNAP_CHECK;
 		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "snap")) {

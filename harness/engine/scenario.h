@@ -107,6 +107,10 @@
  *                        run's end until -ENODATA); every run, its data
  *                        blocks and shared flag against the oracle.  The
  *                        op's result is the first call's
+ *   audit                the reference counts of the open transaction
+ *                        against its trees (thin_check_counts, thin.h
+ *                        TH7): 0, else the block and both counts; the
+ *                        kernel backends skip it (no such call)
  *   status               dm-thin's pool status line, as `dmsetup status
  *                        --noflush` reads it (no commit first): transaction
  *                        id, metadata size, data size (the kernel's: the
@@ -129,7 +133,7 @@
  *                        meta-snap, and with an explicit weight only
  *                        (default 0) lookup dev-info needs-check check
  *                        meta-snap-check highest mapped-count find-range
- *                        status.  aim=boundaries bends the ops drawn
+ *                        status audit.  aim=boundaries bends the ops drawn
  *                        (same kinds, same weights) towards the core's
  *                        edge cases (workload.c, aim_op), and adds, from a
  *                        PRNG stream of its own, about one op in eight of
@@ -211,6 +215,7 @@ enum op_kind {
 	OP_MAPPED_COUNT,
 	OP_FIND_RANGE,
 	OP_STATUS,
+	OP_AUDIT,
 	OP_CLOSE,
 	OP_FORMAT,
 	OP_OPEN,

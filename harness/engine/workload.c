@@ -517,6 +517,8 @@ static void probe_failed_pool(struct run *w)
 	free(devs);
 	if (o->check_trees)
 		PROBE("check_trees", o->check_trees(c));
+	if (o->check_counts)
+		PROBE("check_counts", o->check_counts(c));
 	if (o->get_metadata_reserve)
 		PROBE("get_metadata_reserve", o->get_metadata_reserve(c, &b));
 	PROBE("create_thin", o->create_thin(c, w->next_dev));
@@ -1082,7 +1084,7 @@ static void gen_op(struct run *w, struct prng *p, const struct op *spec,
 	size_t ndev = oracle_nr_devs(w->model);
 	if (!ndev && k != OP_COMMIT && k != OP_TRANS_ID && k != OP_RESIZE_DATA &&
 	    k != OP_NEEDS_CHECK && k != OP_CHECK && k != OP_META_SNAP_CHECK &&
-	    k != OP_STATUS)
+	    k != OP_STATUS && k != OP_AUDIT)
 		out->kind = k = OP_CREATE;
 	switch (k) {
 	case OP_CREATE:
@@ -1289,7 +1291,8 @@ static void aim_op(struct run *w, struct prng *p, const struct op *spec,
  * generates stay exactly what they were:
  *  - highest and mapped-count of a device (sometimes a missing one);
  *    find-range across the device's lowest or highest mapping, or a leaf's
- *    worth of keys anywhere between (runs that cross leaves); status;
+ *    worth of keys anywhere between (runs that cross leaves); status or
+ *    audit (the reference counts of the open transaction, thin.h TH7);
  *  - create of an existing device (-EEXIST); snap of a missing origin,
  *    delete, map and unmap of a missing device (-ENODATA); resize-data and
  *    resize-meta to fewer blocks, trans-id from a wrong id, meta-snap-
@@ -1324,8 +1327,11 @@ static void aim_extra(struct run *w, struct prng *q, struct op *out)
 		out->c = x == 0 ? lo + prng_below(q, 2 * leaf) :
 			 x == 1 ? hi + 1 + prng_below(q, 3) : out->b + leaf;
 		break;
-	case 4:
-		break;				/* status */
+	case 4:				/* status, or every other time audit
+					 * (no draw: the stream stays as it was) */
+		if (w->res->nr_ops & 1)
+			out->kind = OP_AUDIT;
+		break;
 	case 5:
 		out->kind = ndev ? OP_CREATE : OP_DELETE;
 		out->a = ndev ? dev : missing;
@@ -2252,6 +2258,33 @@ static void exec_status(struct run *w, struct run_op *ro)
 	status_free_meta(w, ro, free_meta, nr_meta);
 }
 
+/* audit (scenario.h): the backend's audit of this transaction's reference
+ * counts against its trees (core: thin.h TH7) finds nothing wrong.  A
+ * read fault there (an injected error, a flipped bit a validator
+ * refuses) is the fault's, as in any read op. */
+static void exec_audit(struct run *w, struct run_op *ro)
+{
+	int r;
+
+	if (!w->ops->check_counts) {
+		note_skip(w, ro, "the kernel's metadata API has no audit of its "
+			  "reference counts (client.h check_counts)");
+		return;
+	}
+	r = w->ops->check_counts(w->cl);
+	if (r && !injected(w, r)) {
+		ro->result = r;
+		if (w->cl->msg[0])
+			live_fail(w, "op %zu 'audit': %s", (size_t)(ro - w->res->ops),
+				  w->cl->msg);
+		else
+			live_fail(w, "op %zu 'audit': %d (%s)",
+				  (size_t)(ro - w->res->ops), r, pd_strerror(r));
+		return;
+	}
+	settle(w, ro, r, 0);
+}
+
 /* The ops that only read (scenario.h): none changes the pool. */
 static void (*const read_ops[OP_NR_KINDS])(struct run *, struct run_op *) = {
 	[OP_LOOKUP] = exec_lookup,
@@ -2262,6 +2295,7 @@ static void (*const read_ops[OP_NR_KINDS])(struct run *, struct run_op *) = {
 	[OP_MAPPED_COUNT] = exec_mapped_count,
 	[OP_FIND_RANGE] = exec_find_range,
 	[OP_STATUS] = exec_status,
+	[OP_AUDIT] = exec_audit,
 };
 
 /* After op ro with expect= (scenario.h): the error the scenario names, a
