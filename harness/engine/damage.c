@@ -1511,6 +1511,10 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 	 * image core/check.c passes */
 	if (cl->ops->check_trees)
 		ex_done(&x, "check_trees", cl->ops->check_trees(cl));
+	/* and its audit of the counts against the trees (thin.h TH7): a
+	 * damaged bitmap or ref-count tree shows there before any walk */
+	if (cl->ops->check_counts && !x.dead)
+		ex_done(&x, "check_counts", cl->ops->check_counts(cl));
 	r = cl->ops->walk(cl, &walker, &x);
 	x.walked = !r;
 	ex_done(&x, "walk", r);
