@@ -1526,8 +1526,7 @@ int thin_check_counts(struct thin_pool *pool, char *msg, size_t len)
 	struct count_audit a = { 0 };
 	int r = may_read(pool);
 
-	if (len)
-		msg[0] = 0;
+	msg[0] = 0;
 	if (r)
 		return r;
 	a.nr_meta = sm_get_nr_blocks(pool->metadata_sm);

@@ -180,7 +180,9 @@ int thin_check_trees(struct thin_pool *pool, const char **what);
  * count of the distinct leaves naming it; and the data space map counts
  * no other block in use.  The space maps' own blocks are not checked
  * (check.h CK6-CK8 does, on committed images).  0, -EILSEQ with msg
- * saying which block and both counts, or the first read error.  For the
+ * saying which block and both counts (msg: len >= 1 bytes; "" unless a
+ * count disagrees), or the first error of a read (-EILSEQ of a damaged
+ * node too).  For the
  * harness's `audit` op: a count bug shows at the op that makes it, also
  * in a transaction that is aborted later and never reaches the disk. */
 int thin_check_counts(struct thin_pool *pool, char *msg, size_t len);
