@@ -37,6 +37,9 @@
  *       open transaction uses, and each transaction's first use of a
  *       device is a lookup that can fail (-EIO, -EILSEQ, -ENOMEM: the
  *       pool is then failed, TH4).
+ *  TH7  between calls, mid-transaction too, the space maps count every
+ *       block exactly as often as the trees name it (thin_check_counts
+ *       checks it).
  *
  * Errors (0 or -errno): -ENODATA no such device or mapping, -EEXIST the
  * device exists, -EINVAL bad id/argument or unknown incompat feature flags,
@@ -182,8 +185,7 @@ int thin_check_trees(struct thin_pool *pool, const char **what);
  * (check.h CK6-CK8 does, on committed images).  0, -EILSEQ with msg
  * saying which block and both counts (msg: len >= 1 bytes; "" unless a
  * count disagrees), or the first error of a read (-EILSEQ of a damaged
- * node too).  For the
- * harness's `audit` op: a count bug shows at the op that makes it, also
+ * node too).  For the harness's `audit` op: a count bug shows at the op that makes it, also
  * in a transaction that is aborted later and never reaches the disk. */
 int thin_check_counts(struct thin_pool *pool, char *msg, size_t len);
 
