@@ -1110,15 +1110,22 @@ out:
 	return r;
 }
 
-/* bt_check of one array's index tree, which must hold one entry per
- * array block of an array of nr_values values (AR1). */
+/* One array of nr_values values (AR1): its length through its last array
+ * block (the highest key of the index, then that block's entry count),
+ * then a bt_check of the index tree, which must hold one entry per array
+ * block. */
 static int check_array_tree(struct array_info *info, pd_block_t root,
 			    uint64_t nr_values)
 {
-	uint32_t max = array_max_entries(info->value_type.size);
+	uint32_t max = array_max_entries(info->value_type.size), size;
 	struct bt_check_stats st;
-	int r = bt_check(&info->bt, root, NULL, NULL, &st);
+	int r = array_size(info, root, &size);
 
+	if (r)
+		return r;
+	if (size != nr_values)
+		return -EILSEQ;
+	r = bt_check(&info->bt, root, NULL, NULL, &st);
 	if (r)
 		return r;
 	return st.nr_entries == (nr_values + max - 1) / max ? 0 : -EILSEQ;

@@ -156,13 +156,14 @@ int cache_lookup_mapping(struct cache_md *cmd, uint32_t cblock,
 typedef int (*cache_mapping_fn)(void *ctx, uint32_t cblock, uint64_t oblock,
 				int dirty, const void *hint);
 int cache_walk_mappings(struct cache_md *cmd, cache_mapping_fn fn, void *ctx);
-/* bt_check (bt.h) of the index btree of every array: mappings, hints
- * (a hint array of policy_hint_size values), discard bits, dirty bits
- * (format 2); each must hold one entry per array block of an array of the
- * length the superblock gives (AR1).  0, or the first error with *what
- * naming the array ("mapping array", "hint array", "discard bitset",
- * "dirty bitset").  The array blocks themselves are not read:
- * check_cache.h checks them (CC3). */
+/* Every array: mappings, hints (a hint array of policy_hint_size values),
+ * discard bits, dirty bits (format 2): its length, through the entry
+ * count of its last array block, must be the one the superblock gives,
+ * and its index btree must pass bt_check (bt.h) with one entry per array
+ * block (AR1).  0, or the first error with *what naming the array
+ * ("mapping array", "hint array", "discard bitset", "dirty bitset").  Of
+ * the array blocks only the last is read: check_cache.h checks them all
+ * (CC3). */
 int cache_check_trees(struct cache_md *cmd, const char **what);
 
 /* Policy and hints: replaces the hint array by a new one of cache_blocks
