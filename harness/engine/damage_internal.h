@@ -128,7 +128,8 @@ struct dmg_obs {
 	int rx;				/* the exercise: 0, -errno, 1 */
 	int silent;			/* thin: the exercise's remove of a
 					 * mapping to a block the damage
-					 * counted 0 succeeded (SM4) */
+					 * counted 0 succeeded (SM4), or its
+					 * insert of a data block past 2^40 */
 	const char *ex_msg;
 	/* the structural check after the exercise's commit (run only on
 	 * the way to harmless): as explore_structural */
