@@ -283,10 +283,10 @@ def test_damage_kinds_below_the_root_and_in_the_superblock(tmp_path):
 
 def test_damage_merge_three_and_data_count_past_40_bits():
     """scenarios/reach/damage-merge-three.scn: nr-zero empties the third
-    leaf beside two of 84 and 85 entries (the exercise's remove of the
+    leaf beside two of 84 and 85 entries (the damage probe's remove of the
     middle mapping merges the three: core/bt_remove.c rebalance3, checked
     in tests/unit/test_damage.c), and sb-data-nr-bit40 gives the pool more
-    data blocks than a mapping's 40 bits name (the exercise's insert of
+    data blocks than a mapping's 40 bits name (the damage probe's insert of
     the last one must be refused).  Each detected by the checker, naming
     what, and no violation: no crash, hang, or insert past 40 bits
     accepted."""
@@ -303,7 +303,7 @@ def test_damage_merge_three_and_data_count_past_40_bits():
 def test_insert_past_40_bits_caught_by_damage(mutants_exe):
     """insert-past-40-bits maps a data block past the 40 bits a mapping
     holds when the pool's count allows it, which only sb-data-nr-bit40
-    makes: the exercise's insert of the last data block succeeds, a
+    makes: the damage probe's insert of the last data block succeeds, a
     violation although the checker saw the damage (the mapping would name
     another block); the correct core refuses it and the image is
     detected."""

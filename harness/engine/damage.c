@@ -1450,8 +1450,8 @@ static void ex_probe_zeroed(struct ex *x)
  * damaged past 2^40: sb-data-nr-bit40); a success would map another
  * block than asked, silently, whatever the checker says of the image
  * (x->silent, as ex_probe_zeroed's).  Below them the insert succeeds and
- * a lookup finds it.  No data block was allocated for it: an abort after
- * either answer.
+ * a lookup finds it.  No data block was allocated for it: probes() aborts
+ * after it.
  */
 static void ex_probe_last_data(struct ex *x)
 {
@@ -1485,8 +1485,6 @@ static void ex_probe_last_data(struct ex *x)
 	} else if (!r) {
 		ex_lookup(x, d->id, v, nr - 1);
 	}
-	if (x->cl->ops->abort(x->cl))
-		x->dead = 1;
 }
 
 /* The remove of the walk's middle mapping: a descent through a middle
@@ -1533,8 +1531,6 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 		}
 		ex_done(x, "remove_range", r);
 	}
-	if (!x->dead)
-		ex_remove_mid(x, d);
 	if (x->dead)
 		return;
 	/* where the walk met none of the device's mappings but a lookup of
@@ -1567,6 +1563,54 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 			d->lo, d->lo + (d->hi - d->lo) / 2 + 1, &nr));
 }
 
+static void ex_walk(struct ex *x)
+{
+	static const struct client_walker walker = { ex_pool, ex_dev_cb, ex_map };
+	int r = x->cl->ops->walk(x->cl, &walker, x);
+
+	x->walked = !r;
+	ex_done(x, "walk", r);
+}
+
+/* Where the walk did not go through, the devices from the device list;
+ * that walks the mapping tree's top level: when that is damaged, ask the
+ * details tree for the first few ids instead. */
+static void ex_find_devs(struct ex *x)
+{
+	struct client *cl = x->cl;
+	uint64_t *devs = NULL;
+	size_t nr_devs = 0;
+	int r;
+
+	if (!x->dead && !x->walked) {
+		r = cl->ops->list_devs(cl, &devs, &nr_devs);
+		ex_done(x, "list_devs", r);
+		for (size_t i = 0; !r && i < nr_devs; i++)
+			if (!x->nr || devs[i] > x->dev[x->nr - 1].id)
+				ex_add_dev(x, devs[i]);
+		free(devs);
+	}
+	for (uint64_t id = 0; !x->dead && !x->nr && id < EX_DEVS; id++) {
+		struct thin_dev_info info;
+
+		r = cl->ops->dev_info(cl, id, &info);
+		if (!r)
+			ex_add_dev(x, id);
+		else if (r != -ENODATA)
+			ex_done(x, "dev_info", r);
+	}
+}
+
+/* The answer of an exercise or of the probes. */
+static int ex_end(struct ex *x, char *msg, size_t len, int *silent)
+{
+	*silent = x->silent;
+	snprintf(msg, len, "%s", x->silent ? x->silent_msg : x->msg);
+	for (size_t i = 0; i < x->nr; i++)
+		free(x->dev[i].v);
+	return x->err;
+}
+
 /*
  * The exercise (damage.h): the core's check of its trees, the devices
  * (the walk, else the device list, else the details of ids
@@ -1574,10 +1618,9 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
  * of each one's lowest, highest and one past the highest mapped block
  * (they must agree with the walk when it went through), its highest
  * mapped block and the mapped range from its lowest (ex_reads) and from
- * past its highest (ex_range_past), the probes of a count of 0
- * (ex_probe_zeroed) and of the last data block (ex_probe_last_data), a
- * remove_range past the highest, the remove of the middle mapping
- * (ex_remove_mid), the remove of block 0 where only the lookup found it,
+ * past its highest (ex_range_past), the probe of a count of 0
+ * (ex_probe_zeroed), a remove_range past the highest, the remove of
+ * block 0 where only the lookup found it,
  * an insert past the highest, removes of the lowest and of a range, a
  * snapshot of the first, a delete of the last, the held metadata
  * snapshot released (or one reserved), a data device resize and a
@@ -1587,11 +1630,8 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 		    size_t len, int *silent)
 {
-	static const struct client_walker walker = { ex_pool, ex_dev_cb, ex_map };
 	struct ex x = { .cl = cl, .zeroed = zeroed };
 	pd_block_t held = 0;
-	uint64_t *devs = NULL;
-	size_t nr_devs = 0;
 	int r;
 
 	/* the core's own check of its trees (bt_check's key ranges,
@@ -1599,30 +1639,10 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 	 * image core/check.c passes */
 	if (cl->ops->check_trees)
 		ex_done(&x, "check_trees", cl->ops->check_trees(cl));
-	r = cl->ops->walk(cl, &walker, &x);
-	x.walked = !r;
-	ex_done(&x, "walk", r);
+	ex_walk(&x);
 	if (!x.dead)
 		ex_status(&x);
-	if (!x.dead && !x.walked) {
-		r = cl->ops->list_devs(cl, &devs, &nr_devs);
-		ex_done(&x, "list_devs", r);
-		for (size_t i = 0; !r && i < nr_devs; i++)
-			if (!x.nr || devs[i] > x.dev[x.nr - 1].id)
-				ex_add_dev(&x, devs[i]);
-		free(devs);
-	}
-	/* the device list walks the mapping tree's top level: when that is
-	 * damaged, ask the details tree for the first few ids instead */
-	for (uint64_t id = 0; !x.dead && !x.nr && id < EX_DEVS; id++) {
-		struct thin_dev_info info;
-
-		r = cl->ops->dev_info(cl, id, &info);
-		if (!r)
-			ex_add_dev(&x, id);
-		else if (r != -ENODATA)
-			ex_done(&x, "dev_info", r);
-	}
+	ex_find_devs(&x);
 	for (size_t i = 0; i < x.nr && !x.dead; i++) {
 		struct ex_dev *d = &x.dev[i];
 
@@ -1640,8 +1660,6 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 	}
 	if (!x.dead)
 		ex_probe_zeroed(&x);
-	if (!x.dead)
-		ex_probe_last_data(&x);
 	for (size_t i = 0; i < x.nr && !x.dead; i++)
 		ex_change_dev(&x, &x.dev[i]);
 	if (!x.dead && x.nr && x.max_id < THIN_MAX_DEV_ID)
@@ -1661,11 +1679,33 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 		ex_done(&x, "resize_data", cl->ops->resize_data(cl, x.nr_data + 16));
 	if (!x.dead)
 		ex_done(&x, "commit", cl->ops->commit(cl));
-	*silent = x.silent;
-	snprintf(msg, len, "%s", x.silent ? x.silent_msg : x.msg);
-	for (size_t i = 0; i < x.nr; i++)
-		free(x.dev[i].v);
-	return x.err;
+	return ex_end(&x, msg, len, silent);
+}
+
+/*
+ * The probes that change the pool and abort, run before the continue
+ * step: the remove of each device's middle mapping (ex_remove_mid) and
+ * the insert of the last data block (ex_probe_last_data).  The abort
+ * reopens the pool from the image, as the open left it, so the continue
+ * step and the exercise meet the pool as they would without the probes
+ * (an abort after the continue step's commit would not: it resets the
+ * metadata space map's allocation cursor that commit left).  0, 1 a
+ * wrong answer, or the first -errno; msg says which step; *silent as the
+ * exercise's.
+ */
+static int probes(struct client *cl, char *msg, size_t len, int *silent)
+{
+	struct ex x = { .cl = cl, .zeroed = DMG_NO_BLOCK };
+
+	ex_walk(&x);
+	ex_find_devs(&x);
+	for (size_t i = 0; i < x.nr && !x.dead; i++)
+		ex_remove_mid(&x, &x.dev[i]);
+	if (!x.dead)
+		ex_probe_last_data(&x);
+	if (!x.dead && cl->ops->abort(cl))
+		x.dead = 1;
+	return ex_end(&x, msg, len, silent);
 }
 
 static int snap_map(void *ctx, uint64_t vblock, pd_block_t block,
@@ -1883,8 +1923,11 @@ void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 	o.matched = !o.rd && state_allowed(res, &o, d);
 	o.rs = be->snap ? be->snap(ctx, image) : 0;
 	o.snap_why = be->why ? be->why(ctx, 1) : NULL;
-	/* after that the image changes: continue, then the exercise, each
-	 * run whatever the verdict so far (what they reach counts too) */
+	/* after that the image changes: the probes, continue, then the
+	 * exercise, each run whatever the verdict so far (what they reach
+	 * counts too) */
+	if (be->probe)
+		be->probe(ctx);
 	o.rc = o.rd ? 0 : be->cont(ctx, image, d, &cont);
 	o.rx = be->exercise(ctx, image, ex_msg, sizeof(ex_msg), &o.silent);
 	dmg_verdict(&o, out);
@@ -1898,6 +1941,8 @@ struct thin_rec {
 	struct client *pool;
 	pd_block_t zeroed;	/* dmg_zeroed_data_block's, or DMG_NO_BLOCK */
 	struct pd_damage open_why, snap_why;
+	int probe_r, probe_silent;	/* probes()' answer */
+	char probe_msg[300];
 };
 
 /* A finding counts, a warning does not (strict mode makes warnings
@@ -1946,13 +1991,32 @@ static int thin_cont(void *ctx, struct bdev *image, struct digest d,
 	return explore_continue(((struct thin_rec *)ctx)->pool, image, d, out);
 }
 
+static void thin_probe(void *ctx)
+{
+	struct thin_rec *t = ctx;
+
+	t->probe_r = probes(t->pool, t->probe_msg, sizeof(t->probe_msg),
+			    &t->probe_silent);
+}
+
+/* The exercise, after the probes: their answer first (they ran first),
+ * and a silent success of either is the one told. */
 static int thin_exercise(void *ctx, struct bdev *image, char *msg, size_t len,
 			 int *silent)
 {
 	struct thin_rec *t = ctx;
+	int r;
 
 	(void)image;
-	return exercise(t->pool, t->zeroed, msg, len, silent);
+	r = exercise(t->pool, t->zeroed, msg, len, silent);
+	if (t->probe_silent && !*silent) {
+		*silent = 1;
+		snprintf(msg, len, "%s", t->probe_msg);
+	} else if (t->probe_r && !*silent) {
+		r = t->probe_r;
+		snprintf(msg, len, "%s", t->probe_msg);
+	}
+	return r;
 }
 
 static void thin_destroy(void *ctx)
@@ -1962,7 +2026,7 @@ static void thin_destroy(void *ctx)
 
 static const struct dmg_backend thin_backend = {
 	"pool", thin_check, thin_open, thin_digest, thin_snap, thin_cont,
-	thin_exercise, thin_destroy, thin_why,
+	thin_exercise, thin_destroy, thin_why, thin_probe,
 };
 
 void dmg_recover(const struct run_result *res, uint64_t cut,

@@ -166,6 +166,10 @@ struct dmg_backend {
 	/* the damage record the open (snap 0) or the held snapshot's read
 	 * (snap 1) left, cleared before it; NULL (or no hook): none kept */
 	const struct pd_damage *(*why)(void *ctx, int snap);
+	/* thin: the probes that change the pool and abort, run before the
+	 * continue step, their answer kept for the exercise's (NULL or no
+	 * hook: none) */
+	void (*probe)(void *ctx);
 };
 void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 		      const struct run_result *res, uint64_t cut,

@@ -460,7 +460,7 @@ EXPLAINED = (
      "siblings hold at least 3 * (max/3) >= 2 * (max/3 + 1) entries, "
      "max/3 >= 42), which only the damage step recovers "
      "(reach/damage-merge-three.scn: nr-zero empties a leaf beside two of "
-     "84 and 85, and the exercise's remove of the walk's middle mapping "
+     "84 and 85, and the damage probe's remove of the walk's middle mapping "
      "merges the three), and that step fails no read, write or "
      "allocation, so drop_child's tm_dec of the sibling this remove has "
      "just shadowed (count 1, its bitmap read for the shadow moments "
