@@ -139,7 +139,12 @@
 	  "open-refuses-reordered-writeback", \
 	  "open reads the free metadata blocks and, when the two highest " \
 	  "written ones sit on twelve unwritten ones (writes reordered further " \
-	  "than it believes a device can), refuses the pool as damaged", "")
+	  "than it believes a device can), refuses the pool as damaged", "") \
+	X(INSERT_PAST_40_BITS, "insert-past-40-bits", \
+	  "an insert checks its data block against the pool's data block " \
+	  "count only, not the 40 bits a mapping packs it into, so on a " \
+	  "pool whose count a damaged root puts past 2^40 the mapping " \
+	  "names another block", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

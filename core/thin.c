@@ -1103,7 +1103,8 @@ static int insert_mapping(struct thin_pool *pool, uint64_t dev, uint64_t vblock,
 	if (r)
 		return r == -ENODATA ? r : poison(pool, r);
 	nr_data = sm_get_nr_blocks(pool->data_sm);
-	if (data_block >= nr_data || data_block >= (1ull << 40))
+	if (data_block >= nr_data ||
+	    (data_block >= (1ull << 40) && !PD_MUTANT(INSERT_PAST_40_BITS)))
 		return -EINVAL;
 	pool->changed = 1;
 	if (take_ref) {

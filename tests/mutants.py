@@ -95,6 +95,10 @@ HOW = {
     # the damage step: bm-used-to-free counts a data block mapped once as
     # 0; the exercise removes that mapping, which must fail (SM4)
     "dec-below-zero": ["--damage", "provision"],
+    # the damage step: sb-data-nr-bit40 puts the data block count past
+    # 2^40; the damage probe maps the last block the pool says it has, which
+    # must be refused (a mapping holds 40 bits)
+    "insert-past-40-bits": ["--damage", "reach/damage-merge-three"],
 }
 
 # Mutants that must be caught by a write-time rule (harness/engine/

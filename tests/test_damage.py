@@ -62,6 +62,23 @@ def logged(stderr):
     return out
 
 
+def caught_by_damage(path, mutant, kind, says, mutants_exe):
+    """The planted bug mutant makes `run --damage path` fail, first at an
+    image damaged by kind whose replay with the bug is a violation of the
+    exercise saying says (a regex); the correct core detects it."""
+    r = run(["run", "--damage", path, "--mutant", mutant, "--fail-fast"],
+            exe=mutants_exe)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    m = re.search(r"^first violation: (\S+)$", r.stdout, re.M)
+    assert m and m.group(1).endswith("." + kind + ":e0"), r.stdout
+    rp = run(["replay", m.group(1), "--mutant", mutant], exe=mutants_exe)
+    assert rp.returncode == 1, rp.stdout + rp.stderr
+    assert re.search(r"^outcome: violation: exercise: " + says, rp.stdout,
+                     re.M), rp.stdout
+    rp = run(["replay", m.group(1)])
+    assert rp.returncode == 0 and "outcome: detected" in rp.stdout
+
+
 def test_damage_run_detects_and_finds_no_violation(tmp_path):
     path = scenario(tmp_path)
     r = run(["run", "--damage", path, "--json", "--jobs", "2",
@@ -220,6 +237,23 @@ def test_damage_ids_replay_to_the_same_outcome(tmp_path):
     assert "of block %d (" % block in c.stdout + c.stderr
 
 
+def kinds_detected(name, kinds):
+    """`run --damage` on scenarios/reach/NAME.scn: no violation, each of
+    kinds detected on some image and never harmless; the damage log
+    ({id: (outcome, message)})."""
+    scn = os.path.join("scenarios", "reach", name + ".scn")
+    r = run(["run", "--damage", scn, "--json"],
+            env=env_with(PDCRASH_DAMAGE_LOG=1))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    j = json.loads(r.stdout)
+    assert j["outcomes"]["violation"] == 0, j["violation_messages"]
+    for k in kinds:
+        n = j["per_kind"][k]
+        assert n["detected"] > 0, (k, n)
+        assert n["harmless"] == n["violation"] == 0, (k, n)
+    return logged(r.stderr)
+
+
 def test_damage_kinds_below_the_root_and_in_the_superblock(tmp_path):
     """The kinds that reach the core's guards on damage below a tree's
     root and in the superblock's counts and features
@@ -229,18 +263,8 @@ def test_damage_kinds_below_the_root_and_in_the_superblock(tmp_path):
     remove of block 0 the lookup found, the status line's free data
     count), and an unknown compat_ro flag refused by the read-write open
     while a read-only reader (pdtool dump) reads the pool."""
-    scn = os.path.join("scenarios", "reach", "damage-two-depths.scn")
-    r = run(["run", "--damage", scn, "--json"],
-            env=env_with(PDCRASH_DAMAGE_LOG=1))
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    j = json.loads(r.stdout)
-    assert j["outcomes"]["violation"] == 0, j["violation_messages"]
-    kinds = j["per_kind"]
-    for k in ("child0-fit", "child0-next", "key0-raised", "sb-compat-ro",
-              "sb-data-alloc-over"):
-        assert kinds[k]["detected"] > 0, (k, kinds[k])
-        assert kinds[k]["harmless"] == kinds[k]["violation"] == 0, (k, kinds[k])
-    log = logged(r.stderr)
+    log = kinds_detected("damage-two-depths", ("child0-fit", "child0-next", "key0-raised", "sb-compat-ro",
+              "sb-data-alloc-over"))
     i = next(i for i in sorted(log) if i.endswith(".child0-fit:e0"))
     assert "leaves at different depths" in log[i][1], log[i]
     # the last commit's, where both devices are
@@ -255,6 +279,42 @@ def test_damage_kinds_below_the_root_and_in_the_superblock(tmp_path):
     assert d.returncode == 0, d.stdout + d.stderr
     assert re.search(r'dev_id="0" mapped_blocks="300"', d.stdout), d.stdout
     assert re.search(r'dev_id="1" mapped_blocks="253"', d.stdout), d.stdout
+
+
+def test_damage_merge_three_and_data_count_past_40_bits():
+    """scenarios/reach/damage-merge-three.scn: nr-zero empties the third
+    leaf beside two of 84 and 85 entries (the damage probe's remove of the
+    middle mapping merges the three: core/bt_remove.c rebalance3, checked
+    in tests/unit/test_damage.c), and sb-data-nr-bit40 gives the pool more
+    data blocks than a mapping's 40 bits name (the damage probe's insert of
+    the last one must be refused).  Each detected by the checker, naming
+    what, and no violation: no crash, hang, or insert past 40 bits
+    accepted."""
+    log = kinds_detected("damage-merge-three", ("nr-zero", "sb-data-nr-bit40"))
+    bit40 = [v for i, v in log.items() if i.endswith(".sb-data-nr-bit40:e0")]
+    assert bit40 and all(re.search(r"data space map: no index entry for "
+                                   r"blocks \d+\.\.1099511\d+", m)
+                         for _, m in bit40), bit40
+    # the third leaf emptied: the walk meets the first two's 84 + 85
+    assert any(i.endswith(".nr-zero:e0") and "device 0 has 169 mappings" in m
+               for i, (_, m) in log.items()), log
+
+
+def test_insert_past_40_bits_caught_by_damage(mutants_exe):
+    """insert-past-40-bits maps a data block past the 40 bits a mapping
+    holds when the pool's count allows it, which only sb-data-nr-bit40
+    makes: the damage probe's insert of the last data block succeeds, a
+    violation although the checker saw the damage (the mapping would name
+    another block); the correct core refuses it and the image is
+    detected."""
+    scn = os.path.join("scenarios", "reach", "damage-merge-three.scn")
+    mutant = "insert-past-40-bits"
+    r = run(["run", scn, "--mutant", mutant, "--json"], exe=mutants_exe)
+    assert r.returncode == 0, r.stdout[-2000:]
+    caught_by_damage(scn, mutant, "sb-data-nr-bit40",
+                     r"the insert of device \d+ block \d+ -> data block "
+                     r"1099511\d+, the last of the pool's \d+ but past the "
+                     r"40 bits a mapping holds, succeeded", mutants_exe)
 
 
 def test_damage_bad_ids_are_usage_errors(tmp_path):
@@ -323,17 +383,7 @@ def test_dec_below_zero_caught_by_damage(tmp_path, mutants_exe):
     p.write_text("pool data=2000 meta=256\ncreate 0\nmap 0 0..299\n"
                  "commit\n")
     path = str(p)
-    mutant = "dec-below-zero"
-    r = run(["run", "--damage", path, "--mutant", mutant, "--fail-fast"],
-            exe=mutants_exe)
-    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
-    m = re.search(r"^first violation: (\S+)$", r.stdout, re.M)
-    assert m and m.group(1).endswith(".bm-used-to-free:e0"), r.stdout
-    rp = run(["replay", m.group(1), "--mutant", mutant], exe=mutants_exe)
-    assert rp.returncode == 1, rp.stdout + rp.stderr
-    assert re.search(r"^outcome: violation: exercise: the remove of device "
-                     r"\d+ block \d+, mapped once to data block \d+ whose "
-                     r"count the damage set to 0, succeeded", rp.stdout,
-                     re.M), rp.stdout
-    rp = run(["replay", m.group(1)])
-    assert rp.returncode == 0 and "outcome: detected" in rp.stdout
+    caught_by_damage(path, "dec-below-zero", "bm-used-to-free",
+                     r"the remove of device \d+ block \d+, mapped once to "
+                     r"data block \d+ whose count the damage set to 0, "
+                     r"succeeded", mutants_exe)

@@ -415,6 +415,7 @@ enum dmg_val {
 	V_CSB_DISCARD,		/* the cache superblock's discard root */
 	V_NEEDS_CHECK,		/* the flags with NEEDS_CHECK set */
 	V_DATA_NR_OVER,		/* the data block count + 1 */
+	V_BIT40,		/* the value with bit 40 set */
 	V_CHILD1,		/* the node's second value (child 1) */
 	V_FIT,			/* fitting_internal() */
 };
@@ -519,6 +520,7 @@ static int value_of(const struct dmg_at *a, const uint8_t *where, uint64_t cur,
 	case V_CSB_DISCARD: *v = le64_get(a->d + CSO_DISCARD_ROOT); break;
 	case V_NEEDS_CHECK: *v = cur | CACHE_FLAG_NEEDS_CHECK; break;
 	case V_DATA_NR_OVER: *v = p->data_nr_blocks + 1; break;
+	case V_BIT40:	*v = cur | 1ull << 40; break;
 	case V_CHILD1:	*v = a->nr >= 2 ? le64_get(where + 8) : 0; break;
 	case V_FIT:	*v = fitting_internal(a, cur); break;
 	}
@@ -889,6 +891,9 @@ static const struct dmg_kind kinds[] = {
 	     "open must refuse it)", C(SB), W_LE32, SBO_COMPAT_RO, V_ONE),
 	KIND("sb-data-alloc-over", "data nr_allocated = nr_blocks + 1", C(SB),
 	     W_LE64, ROOT(DATA_SM, NR_ALLOCATED), V_DATA_NR_OVER),
+	KIND("sb-data-nr-bit40", "data block count with bit 40 set (a flipped "
+	     "bit: more data blocks than the 40 bits of a mapping name)", C(SB),
+	     W_LE64, ROOT(DATA_SM, NR_BLOCKS), V_BIT40),
 	KIND("ie-free-zero", "index entry 0: nr_free = 0", C_IE, W_IE32,
 	     SM_IE_OFF_NR_FREE, V_ZERO),
 	KIND("ie-free-over", "index entry 0: nr_free = 16321 (more than a "
@@ -1194,6 +1199,8 @@ struct ex_dev {
 	int has_core_hi;		/* when the walk met no mapping */
 	int core_has0;			/* the walk met no mapping, a lookup
 					 * of block 0 found one */
+	uint64_t *v;			/* the vblocks the walk met, in order */
+	size_t nv, cap;			/* (nv < n: memory ran out) */
 };
 
 struct ex {
@@ -1212,7 +1219,9 @@ struct ex {
 					 * (DMG_NO_BLOCK: none) */
 	uint64_t z_dev, z_vblock;	/* its first mapping in the walk */
 	uint64_t z_seen;		/* how many mappings the walk met */
-	int silent;			/* its remove succeeded (SM4) */
+	int silent;			/* its remove succeeded (SM4), or a
+					 * data block past 40 bits was
+					 * mapped (ex_probe_last_data) */
 	char silent_msg[300];
 };
 
@@ -1257,6 +1266,9 @@ static int ex_map(void *ctx, uint64_t dev, uint64_t vblock, pd_block_t block,
 			d->lo = vblock;
 			d->lo_block = block;
 		}
+		if (d->nv + 1 == d->n &&
+		    !grow_array(&d->v, &d->cap, d->nv, sizeof(*d->v)))
+			d->v[d->nv++] = vblock;
 		d->hi = vblock;
 		d->hi_block = block;
 	}
@@ -1430,6 +1442,76 @@ static void ex_probe_zeroed(struct ex *x)
 		x->dead = 1;
 }
 
+/*
+ * The last data block the pool says it has, mapped past the first
+ * device's highest block (where the walk met nothing): the insert's
+ * bound.  A mapping packs its data block into 40 bits, so a block past
+ * them must be refused (-EINVAL) even below the pool's count (a count
+ * damaged past 2^40: sb-data-nr-bit40); a success would map another
+ * block than asked, silently, whatever the checker says of the image
+ * (x->silent, as ex_probe_zeroed's).  Below them the insert succeeds and
+ * a lookup finds it.  No data block was allocated for it: probes() aborts
+ * after it.
+ */
+static void ex_probe_last_data(struct ex *x)
+{
+	const struct ex_dev *d = &x->dev[0];
+	uint64_t v = d->n ? d->hi + 1 : 0;
+	pd_block_t nr = 0;
+	int past, r;
+
+	if (!x->nr || (d->n && d->hi == UINT64_MAX) ||
+	    x->cl->ops->get_nr_data_blocks(x->cl, &nr) || !nr)
+		return;
+	past = nr - 1 >= 1ull << 40;
+	r = x->cl->ops->insert(x->cl, d->id, v, nr - 1);
+	if (r && r != -EINVAL) {
+		ex_done(x, "insert", r);
+		return;
+	}
+	if (past && !r) {
+		x->silent = 1;
+		snprintf(x->silent_msg, sizeof(x->silent_msg), "the insert of "
+			 "device %" PRIu64 " block %" PRIu64 " -> data block %"
+			 PRIu64 ", the last of the pool's %" PRIu64 " but past "
+			 "the 40 bits a mapping holds, succeeded", d->id, v,
+			 (uint64_t)nr - 1, (uint64_t)nr);
+	} else if (!past && r && !x->err) {
+		x->err = 1;
+		snprintf(x->msg, sizeof(x->msg), "insert of device %" PRIu64
+			 " block %" PRIu64 " -> data block %" PRIu64 ", the "
+			 "last of %" PRIu64 ", refused: %s", d->id, v,
+			 (uint64_t)nr - 1, (uint64_t)nr, pd_strerror(r));
+	} else if (!r) {
+		ex_lookup(x, d->id, v, nr - 1);
+	}
+}
+
+/* The remove of the walk's middle mapping: a descent through a middle
+ * child, which rebalances three siblings (the removes of the lowest and
+ * the highest take edge children).  The walk met it: when the walk went
+ * through, the remove must take it and a lookup then find nothing. */
+static void ex_remove_mid(struct ex *x, const struct ex_dev *d)
+{
+	uint64_t mid;
+	int r;
+
+	if (d->n < 3 || d->nv != d->n)
+		return;
+	mid = d->v[d->n / 2];
+	r = x->cl->ops->remove(x->cl, d->id, mid);
+	if (!r) {
+		ex_lookup(x, d->id, mid, UINT64_MAX);
+	} else if (r != -ENODATA) {
+		ex_done(x, "remove", r);
+	} else if (x->walked && !x->err) {
+		x->err = 1;
+		snprintf(x->msg, sizeof(x->msg), "remove of device %" PRIu64
+			 " block %" PRIu64 " (the middle mapping the walk met) "
+			 "found nothing", d->id, mid);
+	}
+}
+
 static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 {
 	uint64_t nr;
@@ -1481,29 +1563,75 @@ static void ex_change_dev(struct ex *x, const struct ex_dev *d)
 			d->lo, d->lo + (d->hi - d->lo) / 2 + 1, &nr));
 }
 
+static void ex_walk(struct ex *x)
+{
+	static const struct client_walker walker = { ex_pool, ex_dev_cb, ex_map };
+	int r = x->cl->ops->walk(x->cl, &walker, x);
+
+	x->walked = !r;
+	ex_done(x, "walk", r);
+}
+
+/* Where the walk did not go through, the devices from the device list;
+ * that walks the mapping tree's top level: when that is damaged, ask the
+ * details tree for the first few ids instead. */
+static void ex_find_devs(struct ex *x)
+{
+	struct client *cl = x->cl;
+	uint64_t *devs = NULL;
+	size_t nr_devs = 0;
+	int r;
+
+	if (!x->dead && !x->walked) {
+		r = cl->ops->list_devs(cl, &devs, &nr_devs);
+		ex_done(x, "list_devs", r);
+		for (size_t i = 0; !r && i < nr_devs; i++)
+			if (!x->nr || devs[i] > x->dev[x->nr - 1].id)
+				ex_add_dev(x, devs[i]);
+		free(devs);
+	}
+	for (uint64_t id = 0; !x->dead && !x->nr && id < EX_DEVS; id++) {
+		struct thin_dev_info info;
+
+		r = cl->ops->dev_info(cl, id, &info);
+		if (!r)
+			ex_add_dev(x, id);
+		else if (r != -ENODATA)
+			ex_done(x, "dev_info", r);
+	}
+}
+
+/* The answer of an exercise or of the probes. */
+static int ex_end(struct ex *x, char *msg, size_t len, int *silent)
+{
+	*silent = x->silent;
+	snprintf(msg, len, "%s", x->silent ? x->silent_msg : x->msg);
+	for (size_t i = 0; i < x->nr; i++)
+		free(x->dev[i].v);
+	return x->err;
+}
+
 /*
- * The exercise (damage.h): the core's check of its trees, the devices
- * (the walk, else the device list, else the details of ids
- * 0..EX_DEVS-1), the status line's free data count (ex_status), lookups
+ * The exercise (damage.h): the core's check of its trees and its count
+ * audit, the devices (the walk, else the device list, else the details
+ * of ids 0..EX_DEVS-1), the status line's free data count (ex_status), lookups
  * of each one's lowest, highest and one past the highest mapped block
  * (they must agree with the walk when it went through), its highest
  * mapped block and the mapped range from its lowest (ex_reads) and from
- * past its highest (ex_range_past), a remove_range past the highest, the
- * remove of block 0 where only the lookup found it, an insert past the
- * highest, removes of the lowest
- * and of a range, a snapshot of the first, a delete of the last, the
- * held metadata snapshot released (or one reserved), a data device
- * resize and a commit; after a failed step an abort, and on.  0, 1 a
- * wrong answer, or the first -errno; msg says which step.
+ * past its highest (ex_range_past), the probe of a count of 0
+ * (ex_probe_zeroed), a remove_range past the highest, the remove of
+ * block 0 where only the lookup found it,
+ * an insert past the highest, removes of the lowest and of a range, a
+ * snapshot of the first, a delete of the last, the held metadata
+ * snapshot released (or one reserved), a data device resize and a
+ * commit; after a failed step an abort, and on.  0, 1 a wrong answer,
+ * or the first -errno; msg says which step.
  */
 static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 		    size_t len, int *silent)
 {
-	static const struct client_walker walker = { ex_pool, ex_dev_cb, ex_map };
 	struct ex x = { .cl = cl, .zeroed = zeroed };
 	pd_block_t held = 0;
-	uint64_t *devs = NULL;
-	size_t nr_devs = 0;
 	int r;
 
 	/* the core's own check of its trees (bt_check's key ranges,
@@ -1515,30 +1643,10 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 	 * damaged bitmap or ref-count tree shows there before any walk */
 	if (cl->ops->check_counts && !x.dead)
 		ex_done(&x, "check_counts", cl->ops->check_counts(cl));
-	r = cl->ops->walk(cl, &walker, &x);
-	x.walked = !r;
-	ex_done(&x, "walk", r);
+	ex_walk(&x);
 	if (!x.dead)
 		ex_status(&x);
-	if (!x.dead && !x.walked) {
-		r = cl->ops->list_devs(cl, &devs, &nr_devs);
-		ex_done(&x, "list_devs", r);
-		for (size_t i = 0; !r && i < nr_devs; i++)
-			if (!x.nr || devs[i] > x.dev[x.nr - 1].id)
-				ex_add_dev(&x, devs[i]);
-		free(devs);
-	}
-	/* the device list walks the mapping tree's top level: when that is
-	 * damaged, ask the details tree for the first few ids instead */
-	for (uint64_t id = 0; !x.dead && !x.nr && id < EX_DEVS; id++) {
-		struct thin_dev_info info;
-
-		r = cl->ops->dev_info(cl, id, &info);
-		if (!r)
-			ex_add_dev(&x, id);
-		else if (r != -ENODATA)
-			ex_done(&x, "dev_info", r);
-	}
+	ex_find_devs(&x);
 	for (size_t i = 0; i < x.nr && !x.dead; i++) {
 		struct ex_dev *d = &x.dev[i];
 
@@ -1575,9 +1683,33 @@ static int exercise(struct client *cl, pd_block_t zeroed, char *msg,
 		ex_done(&x, "resize_data", cl->ops->resize_data(cl, x.nr_data + 16));
 	if (!x.dead)
 		ex_done(&x, "commit", cl->ops->commit(cl));
-	*silent = x.silent;
-	snprintf(msg, len, "%s", x.silent ? x.silent_msg : x.msg);
-	return x.err;
+	return ex_end(&x, msg, len, silent);
+}
+
+/*
+ * The probes that change the pool and abort, run before the continue
+ * step: the remove of each device's middle mapping (ex_remove_mid) and
+ * the insert of the last data block (ex_probe_last_data).  The abort
+ * reopens the pool from the image, as the open left it, so the continue
+ * step and the exercise meet the pool as they would without the probes
+ * (an abort after the continue step's commit would not: it resets the
+ * metadata space map's allocation cursor that commit left).  0, 1 a
+ * wrong answer, or the first -errno; msg says which step; *silent as the
+ * exercise's.
+ */
+static int probes(struct client *cl, char *msg, size_t len, int *silent)
+{
+	struct ex x = { .cl = cl, .zeroed = DMG_NO_BLOCK };
+
+	ex_walk(&x);
+	ex_find_devs(&x);
+	for (size_t i = 0; i < x.nr && !x.dead; i++)
+		ex_remove_mid(&x, &x.dev[i]);
+	if (!x.dead)
+		ex_probe_last_data(&x);
+	if (!x.dead && cl->ops->abort(cl))
+		x.dead = 1;
+	return ex_end(&x, msg, len, silent);
 }
 
 static int snap_map(void *ctx, uint64_t vblock, pd_block_t block,
@@ -1795,8 +1927,11 @@ void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 	o.matched = !o.rd && state_allowed(res, &o, d);
 	o.rs = be->snap ? be->snap(ctx, image) : 0;
 	o.snap_why = be->why ? be->why(ctx, 1) : NULL;
-	/* after that the image changes: continue, then the exercise, each
-	 * run whatever the verdict so far (what they reach counts too) */
+	/* after that the image changes: the probes, continue, then the
+	 * exercise, each run whatever the verdict so far (what they reach
+	 * counts too) */
+	if (be->probe)
+		be->probe(ctx);
 	o.rc = o.rd ? 0 : be->cont(ctx, image, d, &cont);
 	o.rx = be->exercise(ctx, image, ex_msg, sizeof(ex_msg), &o.silent);
 	dmg_verdict(&o, out);
@@ -1810,6 +1945,8 @@ struct thin_rec {
 	struct client *pool;
 	pd_block_t zeroed;	/* dmg_zeroed_data_block's, or DMG_NO_BLOCK */
 	struct pd_damage open_why, snap_why;
+	int probe_r, probe_silent;	/* probes()' answer */
+	char probe_msg[300];
 };
 
 /* A finding counts, a warning does not (strict mode makes warnings
@@ -1858,13 +1995,32 @@ static int thin_cont(void *ctx, struct bdev *image, struct digest d,
 	return explore_continue(((struct thin_rec *)ctx)->pool, image, d, out);
 }
 
+static void thin_probe(void *ctx)
+{
+	struct thin_rec *t = ctx;
+
+	t->probe_r = probes(t->pool, t->probe_msg, sizeof(t->probe_msg),
+			    &t->probe_silent);
+}
+
+/* The exercise, after the probes: their answer first (they ran first),
+ * and a silent success of either is the one told. */
 static int thin_exercise(void *ctx, struct bdev *image, char *msg, size_t len,
 			 int *silent)
 {
 	struct thin_rec *t = ctx;
+	int r;
 
 	(void)image;
-	return exercise(t->pool, t->zeroed, msg, len, silent);
+	r = exercise(t->pool, t->zeroed, msg, len, silent);
+	if (t->probe_silent && !*silent) {
+		*silent = 1;
+		snprintf(msg, len, "%s", t->probe_msg);
+	} else if (t->probe_r && !*silent) {
+		r = t->probe_r;
+		snprintf(msg, len, "%s", t->probe_msg);
+	}
+	return r;
 }
 
 static void thin_destroy(void *ctx)
@@ -1874,7 +2030,7 @@ static void thin_destroy(void *ctx)
 
 static const struct dmg_backend thin_backend = {
 	"pool", thin_check, thin_open, thin_digest, thin_snap, thin_cont,
-	thin_exercise, thin_destroy, thin_why,
+	thin_exercise, thin_destroy, thin_why, thin_probe,
 };
 
 void dmg_recover(const struct run_result *res, uint64_t cut,

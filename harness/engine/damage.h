@@ -27,19 +27,25 @@
  * signal, a hang a timeout: DAMAGE_TIMEOUT_SEC, PDCRASH_DAMAGE_TIMEOUT):
  * open; core/check.c (strict) on the image as damaged; the core reads the
  * whole pool (the oracle's digest walk) and it is compared with the
- * committed state; the continue step (a new device, mappings, a commit);
- * then the exercise: the core's check of its trees, the status line's
- * free data count, lookups, the highest mapped block, the mapped ranges
- * from the lowest and from past the highest, a remove_range past the
- * highest, an insert, removes, a snapshot and a delete on the existing
- * devices, the held metadata
- * snapshot read and released, a commit (an abort after an error), so
- * the damaged trees and space maps
- * are read, shadowed and decremented.  Before its changes, when the damage
- * (bm-used-to-free) set the count of a data block to 0 and the walk met
- * that block mapped once with no metadata snapshot held, the exercise
- * removes that mapping and aborts: the core must refuse to decrement a
- * count of 0 (core/sm.h SM4).  A dm-cache image (damage_cache.c):
+ * committed state; the held metadata snapshot read; the probes, then an
+ * abort: a walk, the remove of each device's middle mapping (three
+ * siblings rebalanced: it must go, a lookup then finds nothing) and the
+ * insert of the last data block the pool says it has past the first
+ * device's highest block (past the 40 bits a mapping holds, which
+ * sb-data-nr-bit40's bit 40 of the data block count allows, the core
+ * must refuse it, -EINVAL; below them map it); the continue step (a new
+ * device, mappings, a commit); then the exercise: the core's check of
+ * its trees, the status line's free data count, lookups, the highest
+ * mapped block, the mapped ranges from the lowest and from past the
+ * highest, a remove_range past the highest, an insert, removes, a
+ * snapshot and a delete on the existing devices, the held metadata
+ * snapshot released, a commit (an abort after an error), so the damaged
+ * trees and space maps are read, shadowed and decremented.  Before its
+ * changes, when the damage (bm-used-to-free) set the count of a data
+ * block to 0 and the walk met that block mapped once with no metadata
+ * snapshot held, the exercise removes that mapping and aborts: the core
+ * must refuse to decrement a count of 0 (core/sm.h SM4).  A dm-cache
+ * image (damage_cache.c):
  * core/check_cache.c, the open, every mapping, dirty bit, hint and discard
  * bit read and compared, the crash check's continue step (ending in a
  * clean shutdown and reopen), an exercise (a remove, a dirty bit, an
@@ -58,7 +64,8 @@
  *             passes with the right state, a core error later on (the
  *             core refuses what the checker accepts, or the checker
  *             misses damage the core trips on); or, whatever the checker
- *             says, the remove of that block counted 0 succeeding; or
+ *             says, the remove of that block counted 0 succeeding or
+ *             the insert of a data block past 40 bits succeeding; or
  *             a refusal for damage (-EILSEQ, -ENOTBLK) of the open or of
  *             the held snapshot's read whose damage record (core/
  *             errors.h, thin_pool_params.damage) names no block, or,

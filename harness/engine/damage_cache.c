@@ -205,7 +205,7 @@ static void cache_destroy(void *ctx)
 
 static const struct dmg_backend cache_backend = {
 	"metadata", cache_check, cache_open, cache_digest, NULL, cache_cont,
-	cache_exercise, cache_destroy, NULL,
+	cache_exercise, cache_destroy, NULL, NULL,
 };
 
 void dmg_recover_cache(const struct run_result *res, uint64_t cut,

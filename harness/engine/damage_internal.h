@@ -128,7 +128,8 @@ struct dmg_obs {
 	int rx;				/* the exercise: 0, -errno, 1 */
 	int silent;			/* thin: the exercise's remove of a
 					 * mapping to a block the damage
-					 * counted 0 succeeded (SM4) */
+					 * counted 0 succeeded (SM4), or its
+					 * insert of a data block past 2^40 */
 	const char *ex_msg;
 	/* the structural check after the exercise's commit (run only on
 	 * the way to harmless): as explore_structural */
@@ -165,6 +166,10 @@ struct dmg_backend {
 	/* the damage record the open (snap 0) or the held snapshot's read
 	 * (snap 1) left, cleared before it; NULL (or no hook): none kept */
 	const struct pd_damage *(*why)(void *ctx, int snap);
+	/* thin: the probes that change the pool and abort, run before the
+	 * continue step, their answer kept for the exercise's (NULL or no
+	 * hook: none) */
+	void (*probe)(void *ctx);
 };
 void dmg_recover_with(const struct dmg_backend *be, void *ctx,
 		      const struct run_result *res, uint64_t cut,

@@ -353,14 +353,6 @@ EXPLAINED = (
     ("core/thin.c", None, r"pool->pre_commit",
      "no pre-commit callback: the harness has no data device to flush yet "
      "(DESIGN.md 10, in progress on another branch)"),
-    ("core/thin.c", r"^insert_mapping$", r"data_block >= \(1ull << 40\)",
-     "a data block below the data space map's size but past 2^40 (the "
-     "40 bits a mapping packs it into): thin_pool_format and "
-     "thin_resize_data refuse more than 2^40 data blocks (the misuse ops "
-     "format data= and resize-data reach those refusals), so only a "
-     "damaged data space-map root, which thin_pool_open takes as it is, "
-     "could give the pool a bigger one, and recovery of a damaged image "
-     "(the damage step) inserts nothing"),
     ("core/thin.c", None, r"p->data_block_size|"
      r"p->nr_data_blocks >|dev > THIN_MAX_DEV_ID|nr_blocks > \(1ull << 40\)|"
      r"data_block >= nr_data|begin > end",
@@ -462,18 +454,17 @@ EXPLAINED = (
      "defensive check on corrupt metadata: leaves beside internal nodes "
      "under one parent, i.e. leaves at two depths, which the structural "
      "checker (CK2) rules out in every state; " + DAMAGE_TESTS),
-    ("core/bt_remove.c", r"^rebalance3$", r"total < 2 \* \(max / 3 \+ 1\)|"
-     r"^if \(!r\)$",
-     "dead by construction (BT2): the three siblings are non-root nodes of "
-     "at least max/3 entries each (the structural checker's CK3, an error "
-     "under CHECK_STRICT, holds it in every state), so total >= 3 * "
-     "(max/3) >= 2 * (max/3 + 1) for every node size (max/3 >= 42): the "
-     "merge arm never runs, nor does the first drop_child whose error the "
-     "second would pass on, in any crash state; it stays for damage: a "
-     "node left with too few entries (nr-zero) beside two siblings near "
-     "max/3 takes it, and the kernel's rebalance has the same arm; no "
-     "image of the damage step has such siblings where its exercise "
-     "removes"),
+    ("core/bt_remove.c", r"^rebalance3$", r"^if \(!r\)$",
+     "the first drop_child of the merge arm failing: that arm runs only on "
+     "a damaged image (BT2 keeps whole trees out of it: three non-root "
+     "siblings hold at least 3 * (max/3) >= 2 * (max/3 + 1) entries, "
+     "max/3 >= 42), which only the damage step recovers "
+     "(reach/damage-merge-three.scn: nr-zero empties a leaf beside two of "
+     "84 and 85, and the damage probe's remove of the walk's middle mapping "
+     "merges the three), and that step fails no read, write or "
+     "allocation, so drop_child's tm_dec of the sibling this remove has "
+     "just shadowed (count 1, its bitmap read for the shadow moments "
+     "before) succeeds; tests/unit/test_bt.c"),
     ("core/sm_common.c", r"^load_ie$", r"index >= SM_MAX_METADATA_BITMAPS",
      "a guard of the metadata index block's bounds, behind the checks "
      "that keep the metadata map at 255 bitmaps at most: create clamps "

@@ -430,6 +430,107 @@ TEST(damage_superblock_feature_and_data_root_counts)
 	simdisk_destroy(g.sd);
 }
 
+/*
+ * sb-data-nr-bit40: the data space map's block count with bit 40 set.
+ * The open takes the count as it is (the checker reports it), so the
+ * pool says it has more data blocks than a mapping's 40 bits can name:
+ * the insert of its last one must be refused (-EINVAL, core/thin.c
+ * insert_mapping), and nothing is mapped after it.  Undamaged, the same
+ * insert of the last data block succeeds.
+ */
+TEST(damage_data_count_past_40_bits_insert_refused)
+{
+	struct thin_lookup_result lr;
+	struct thin_pool *pool;
+	pd_block_t nr = 0;
+	struct rig g;
+
+	rig_two(&g);
+	damage_first(&g, DT_NONE, 0, "sb-data-nr-bit40");
+	ASSERT_TRUE(check_findings(g.bd) > 0);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_OK(thin_get_nr_data_blocks(pool, &nr));
+	ASSERT_UEQ(nr, 1000 | 1ull << 40);
+	ASSERT_ERR(thin_insert(pool, 1, 600, nr - 1), -EINVAL);
+	ASSERT_ERR(thin_lookup(pool, 1, 600, &lr), -ENODATA);
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+
+	rig_two(&g);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_OK(thin_insert(pool, 1, 600, 999));
+	ASSERT_OK(thin_lookup(pool, 1, 600, &lr));
+	ASSERT_UEQ(lr.data_block, 999);
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
+/* 1 if a leaf of a device's mapping tree has first and last keys lo and
+ * hi, as committed. */
+static int has_leaf(struct rig *g, uint64_t lo, uint64_t hi)
+{
+	struct dmg_plan plan;
+	int found = 0;
+
+	ASSERT_OK(dmg_plan_build(g->bd, &plan));
+	for (size_t i = 0; i < plan.nr; i++)
+		if (plan.t[i].tree == DT_MAP_BOTTOM && plan.t[i].leaf &&
+		    plan.t[i].has_keys && plan.t[i].key_lo == lo &&
+		    plan.t[i].key_hi == hi)
+			found = 1;
+	dmg_plan_free(&plan);
+	return found;
+}
+
+/*
+ * nr-zero on the last of three leaves whose first two hold 84 and 85
+ * entries (600 mappings in order, the lowest 205 removed, as
+ * scenarios/reach/damage-merge-three.scn): the remove of the second
+ * leaf's first key rebalances the three with 169 entries, fewer than
+ * two nodes of 85 need, so they merge into one (core/bt_remove.c
+ * rebalance3's merge arm, which the kernel's rebalance has too).  The
+ * remove succeeds, and every other mapping the walk met before it is
+ * still there, to the same data block.
+ */
+TEST(damage_empty_leaf_beside_two_thirds_merges_on_remove)
+{
+	struct thin_lookup_result lr;
+	struct thin_pool *pool;
+	struct rig g;
+	uint64_t n = 0;
+
+	rig_build(&g, 1000, 600);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_OK(thin_remove_range(pool, 1, 0, 205, &n));
+	ASSERT_UEQ(n, 205);
+	ASSERT_OK(thin_commit(pool));
+	thin_pool_destroy(pool);
+	/* the first two leaves hold 205..288 and 289..373 */
+	ASSERT_TRUE(has_leaf(&g, 205, 288) && has_leaf(&g, 289, 373));
+	damage_node(&g, 1, 374, 599, "nr-zero");
+	ASSERT_TRUE(check_findings(g.bd) > 0);
+	ASSERT_OK(thin_pool_open(g.bd, &g.p, &pool));
+	ASSERT_OK(thin_remove(pool, 1, 289));
+	ASSERT_OK(thin_commit(pool));
+	/* merged: one leaf holds them all */
+	ASSERT_TRUE(has_leaf(&g, 205, 373));
+	n = 0;
+	ASSERT_OK(thin_walk_mappings(pool, 1, count_map, &n));
+	ASSERT_UEQ(n, 168);
+	for (uint64_t v = 205; v < 374; v++) {
+		int r = thin_lookup(pool, 1, v, &lr);
+
+		if (v == 289) {
+			ASSERT_ERR(r, -ENODATA);
+			continue;
+		}
+		ASSERT_OK(r);
+		ASSERT_UEQ(lr.data_block, v);
+	}
+	thin_pool_destroy(pool);
+	simdisk_destroy(g.sd);
+}
+
 /* --- dm-cache metadata (issue 15) ------------------------------------------ */
 
 /* Committed dm-cache metadata, format version, 600 cache blocks (two
