@@ -1121,8 +1121,8 @@ static int check_array_tree(struct array_info *info, pd_block_t root,
 	struct bt_check_stats st;
 	int r = array_size(info, root, &size);
 
-	if (r)
-		return r;
+	if (r)	/* a missing last block: the index is damaged */
+		return r == -ENODATA ? -EILSEQ : r;
 	if (size != nr_values)
 		return -EILSEQ;
 	r = bt_check(&info->bt, root, NULL, NULL, &st);

@@ -137,6 +137,11 @@ int sm_disk_create(struct transaction_manager *tm, pd_block_t nr_blocks,
 		   struct space_map **result);
 int sm_disk_open(struct transaction_manager *tm, const void *root,
 		 size_t len, struct space_map **result);
+/* Blocks a data-block space map counts now, this transaction included: not
+ * get_nr_free()'s view from the last commit (sm_disk.c DS1, DS2), which
+ * a grow and more allocations than the old size had free push below 0
+ * (answered as 0). */
+pd_block_t sm_disk_nr_in_use(struct space_map *sm);
 
 /*
  * The metadata space map (core/sm_metadata.c) is created together with the

@@ -222,3 +222,8 @@ int sm_disk_open(struct transaction_manager *tm, const void *root,
 	*result = &smd->sm;
 	return 0;
 }
+
+pd_block_t sm_disk_nr_in_use(struct space_map *sm)
+{
+	return to_smd(sm)->ll.nr_allocated;
+}

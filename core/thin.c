@@ -106,7 +106,6 @@ struct thin_pool {
 
 	int read_only;
 	pd_block_t snap_nr_data_blocks;	/* a view: from the copy's sm root */
-	pd_block_t data_blocks_committed;	/* the data map's size then */
 	int failed;			/* TH4 */
 	int changed;			/* anything to commit */
 	unsigned cache_blocks;
@@ -266,8 +265,8 @@ static void destroy_objects(struct thin_pool *pool)
 	pool->metadata_sm = NULL;
 }
 
-/* TH6: freed, not kept for the next transaction, as the kernel frees
- * each entry: the table's memory follows the devices in use. */
+/* TH6: freed, not kept for the next transaction: the table's memory
+ * follows the devices in use. */
 static void drop_devs(struct thin_pool *pool)
 {
 	pd_free(pool->devs);
@@ -290,8 +289,6 @@ static void begin_transaction(struct thin_pool *pool, const uint8_t *d)
 	pool->metadata_nr_blocks_sb = le64_get(d + SB(metadata_nr_blocks));
 	pool->changed = 0;
 	drop_devs(pool);
-	if (pool->data_sm)
-		pool->data_blocks_committed = sm_get_nr_blocks(pool->data_sm);
 }
 
 static int check_features(const uint8_t *d, int read_only)
@@ -1155,8 +1152,12 @@ int thin_remove(struct thin_pool *pool, uint64_t dev, uint64_t vblock)
 	r = get_dev(pool, dev, &td);
 	if (r)
 		return r == -ENODATA ? r : poison(pool, r);
-	if (PD_MUTANT(REMOVE_KEEPS_MAPPING))
-		return 0;
+	if (PD_MUTANT(REMOVE_KEEPS_MAPPING)) {
+		uint8_t v[8];
+
+		/* planted: a mapped block is found and kept */
+		return bt_lookup(&pool->info, pool->root, keys, v);
+	}
 	/* An absent key is -ENODATA from bt_remove's own lookup, before any
 	 * node is shadowed: the pool is unchanged then. */
 	r = bt_remove(&pool->info, pool->root, keys, &pool->root);
@@ -1355,12 +1356,19 @@ struct count_audit {
 	int mappings;			/* it is the mapping tree */
 	pd_block_t *data;		/* one per mapping of a distinct leaf */
 	size_t nr_data, data_cap;
+	char *msg;			/* thin_check_counts' */
+	size_t len;
 };
 
 static int audit_ref(struct count_audit *a, pd_block_t b)
 {
-	if (b >= a->nr_meta)
-		return -EILSEQ;		/* bt_check refuses such a child first */
+	/* The callback meets a node's children before bt_check reads them,
+	 * and bt_check's own range is the device's, not the space map's. */
+	if (b >= a->nr_meta) {
+		snprintf(a->msg, a->len, "a tree names block %" PRIu64 ", past the metadata space map's %" PRIu64 " blocks",
+			 (uint64_t)b, (uint64_t)a->nr_meta);
+		return -EILSEQ;
+	}
 	a->refs[b]++;
 	return 0;
 }
@@ -1455,13 +1463,14 @@ static int cmp_block(const void *x, const void *y)
 }
 
 /* Every data block the distinct leaves name, counted as often as they name
- * it; and no other block counted (a leak).  The data map's free count is
- * the committed size less what is in use now (sm_disk.c DS2: a resize counts
- * from the next commit), so what is in use is that size less it. */
+ * it; and no other block counted (a leak): the data map counts exactly as
+ * many blocks in use as the leaves name (sm_disk_nr_in_use, not the free
+ * count, which answers for the last commit, DS1 and DS2). */
 static int audit_data_counts(struct thin_pool *pool, struct count_audit *a,
 			     char *msg, size_t len)
 {
-	pd_block_t nr_blocks = sm_get_nr_blocks(pool->data_sm), nr_free, named = 0;
+	pd_block_t nr_blocks = sm_get_nr_blocks(pool->data_sm), named = 0;
+	pd_block_t in_use = sm_disk_nr_in_use(pool->data_sm);
 	int r;
 
 	if (a->nr_data)
@@ -1489,13 +1498,9 @@ static int audit_data_counts(struct thin_pool *pool, struct count_audit *a,
 			return -EILSEQ;
 		}
 	}
-	r = sm_get_nr_free(pool->data_sm, &nr_free);
-	if (r)
-		return r;
-	if (pool->data_blocks_committed - nr_free != named) {
+	if (in_use != named) {
 		snprintf(msg, len, "%" PRIu64 " data blocks are counted in use, and the mappings name %" PRIu64,
-			 (uint64_t)(pool->data_blocks_committed - nr_free),
-			 (uint64_t)named);
+			 (uint64_t)in_use, (uint64_t)named);
 		return -EILSEQ;
 	}
 	return 0;
@@ -1524,10 +1529,12 @@ static int audit_meta_counts(struct thin_pool *pool, struct count_audit *a,
 
 int thin_check_counts(struct thin_pool *pool, char *msg, size_t len)
 {
-	struct count_audit a = { 0 };
+	struct count_audit a = { .msg = msg, .len = len };
 	int r = may_read(pool);
 
 	msg[0] = 0;
+	if (!r && !pool->data_sm)
+		r = -EOPNOTSUPP;	/* a metadata snapshot view */
 	if (r)
 		return r;
 	a.nr_meta = sm_get_nr_blocks(pool->metadata_sm);
@@ -1870,7 +1877,6 @@ int thin_commit(struct thin_pool *pool)
 		return poison(pool, r);
 	pool->changed = 0;
 	drop_devs(pool);		/* TH6: every entry is written */
-	pool->data_blocks_committed = sm_get_nr_blocks(pool->data_sm);
 	return 0;
 }
 

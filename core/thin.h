@@ -32,14 +32,19 @@
  *  TH6  a device's details are read from the details tree at its first
  *       use in a transaction and kept in core until the transaction ends:
  *       a commit (which writes the changed ones) or an abort drops them
- *       all, as the kernel frees a closed device's entry once its details
- *       are written.  So the in-core table holds only the devices the
- *       open transaction uses, and each transaction's first use of a
- *       device is a lookup that can fail (-EIO, -EILSEQ, -ENOMEM: the
- *       pool is then failed, TH4).
- *  TH7  between calls, mid-transaction too, the space maps count every
- *       block exactly as often as the trees name it (thin_check_counts
- *       checks it).
+ *       all.  (The kernel frees a changed device's entry at the commit
+ *       that writes it once the device is closed, and keeps the others
+ *       until the pool closes; this API opens no devices, so every entry
+ *       goes.)  So the in-core table holds only the devices the open
+ *       transaction uses, and each transaction's first use of a device is
+ *       a lookup that can fail (-EIO, -EILSEQ, -ENOMEM): a call that
+ *       changes metadata then fails the pool (TH4), a read returns the
+ *       error.
+ *  TH7  between calls that leave no data block allocated and unmapped
+ *       (thin_alloc_data_block's, until thin_insert), mid-transaction
+ *       too, every block the trees name is counted exactly as often as
+ *       they name it, and no other data block is counted
+ *       (thin_check_counts checks it).
  *
  * Errors (0 or -errno): -ENODATA no such device or mapping, -EEXIST the
  * device exists, -EINVAL bad id/argument or unknown incompat feature flags,
@@ -181,8 +186,10 @@ int thin_check_trees(struct thin_pool *pool, const char **what);
  * references (a node shared by snapshots once per parent, its own
  * references once); every data block the bottom leaves name has the
  * count of the distinct leaves naming it; and the data space map counts
- * no other block in use.  The space maps' own blocks are not checked
- * (check.h CK6-CK8 does, on committed images).  0, -EILSEQ with msg
+ * no other block in use (so call it where no block is allocated and not
+ * yet mapped).  Metadata blocks no tree names, the space maps' own among
+ * them, are not checked (check.h CK6-CK8 does, on committed images).
+ * -EOPNOTSUPP on a metadata snapshot view (no data space map).  0, -EILSEQ with msg
  * saying which block and both counts (msg: len >= 1 bytes; "" unless a
  * count disagrees), or the first error of a read (-EILSEQ of a damaged
  * node too).  For the harness's `audit` op: a count bug shows at the op that makes it, also

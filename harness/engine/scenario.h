@@ -92,7 +92,8 @@
  *                        details and mappings as the oracle had them at
  *                        the reservation; its data counts as thin.h has
  *                        them for a view without a data space map (0
- *                        blocks, the zeroed root; free: -EOPNOTSUPP),
+ *                        blocks, the zeroed root; free and the count
+ *                        audit: -EOPNOTSUPP),
  *                        and an abort and a create on the read-only view
  *                        refused (-EPERM); -ENODATA if the committed
  *                        superblock holds none

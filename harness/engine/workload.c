@@ -1933,7 +1933,7 @@ struct snap_view {
 	uint64_t trans_id;
 	uint32_t time;
 	pd_block_t nr_data, nr_free;
-	int free_r;
+	int free_r, audit_r;	/* no data space map: -EOPNOTSUPP both */
 	int abort_r, write_r;	/* a read-only pool refuses both: -EPERM */
 	int close_r, close_wrote;	/* its close: 0, and nothing written */
 	struct pd_damage damage;	/* the open's damage record */
@@ -1957,7 +1957,10 @@ static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
 		    thin_get_time(snap, &v->time) ?:
 		    thin_get_nr_data_blocks(snap, &v->nr_data);
 	if (!r) {
+		char msg[160];
+
 		v->free_r = thin_get_free_data_blocks(snap, &v->nr_free);
+		v->audit_r = thin_check_counts(snap, msg, sizeof(msg));
 		v->abort_r = thin_abort(snap);
 		v->write_r = thin_create_thin(snap, THIN_MAX_DEV_ID);
 	}
@@ -2040,13 +2043,16 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 			  v.time, (unsigned long long)oracle_trans_id(w->snap_model),
 			  oracle_time(w->snap_model),
 			  digest_eq(v.d, want) ? "" : "; devices or mappings differ");
-	else if (v.nr_data || v.free_r != -EOPNOTSUPP)	/* thin.h */
+	else if (v.nr_data || v.free_r != -EOPNOTSUPP ||
+		 v.audit_r != -EOPNOTSUPP)	/* thin.h */
 		live_fail(w, "op %zu 'meta-snap-check': the view's data counts: "
-			  "%llu blocks, free %d (%s); a view has no data space "
-			  "map: its zeroed root says 0 blocks, the free count is "
-			  "-EOPNOTSUPP (core/thin.h)", (size_t)(ro - w->res->ops),
+			  "%llu blocks, free %d (%s), count audit %d (%s); a "
+			  "view has no data space map: its zeroed root says 0 "
+			  "blocks, the free count and the audit are -EOPNOTSUPP "
+			  "(core/thin.h)", (size_t)(ro - w->res->ops),
 			  (unsigned long long)v.nr_data, v.free_r,
-			  pd_strerror(v.free_r));
+			  pd_strerror(v.free_r), v.audit_r,
+			  pd_strerror(v.audit_r));
 	else if (v.abort_r != -EPERM || v.write_r != -EPERM)
 		live_fail(w, "op %zu 'meta-snap-check': the read-only view "
 			  "answered an abort with %d (%s) and a create with %d "
@@ -2261,7 +2267,9 @@ static void exec_status(struct run *w, struct run_op *ro)
 /* audit (scenario.h): the backend's audit of this transaction's reference
  * counts against its trees (core: thin.h TH7) finds nothing wrong.  A
  * read fault there (an injected error, a flipped bit a validator
- * refuses) is the fault's, as in any read op. */
+ * refuses) is the fault's, as in any read op; a count that disagrees
+ * (c->msg says which) is never a fault's: a read fault is refused, not
+ * read. */
 static void exec_audit(struct run *w, struct run_op *ro)
 {
 	int r;
@@ -2272,7 +2280,7 @@ static void exec_audit(struct run *w, struct run_op *ro)
 		return;
 	}
 	r = w->ops->check_counts(w->cl);
-	if (r && !injected(w, r)) {
+	if (r && (w->cl->msg[0] || !injected(w, r))) {
 		ro->result = r;
 		if (w->cl->msg[0])
 			live_fail(w, "op %zu 'audit': %s", (size_t)(ro - w->res->ops),

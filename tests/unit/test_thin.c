@@ -383,6 +383,105 @@ TEST(thin_check_counts_follows_the_transaction)
 	rig_down(&g);
 }
 
+/* TH7 after a grow and more allocations than the old size had free, in
+ * one transaction: the free count answers 0 then (DS1, DS2), the audit
+ * counts what is in use now.  A metadata snapshot view has no data space
+ * map: -EOPNOTSUPP. */
+TEST(thin_check_counts_past_the_old_free_count_and_on_a_view)
+{
+	struct rig g;
+	struct thin_pool *view;
+	char msg[200];
+	pd_block_t nfree;
+
+	rig_format(&g, 20, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (uint64_t v = 0; v < 20; v++)
+		map(&g, 0, v);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_resize_data(g.pool, 40));
+	for (uint64_t v = 20; v < 26; v++)
+		map(&g, 0, v);
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &nfree));
+	ASSERT_EQ(nfree, 0);
+	ASSERT_OK(thin_check_counts(g.pool, msg, sizeof(msg)));
+	ASSERT_OK(thin_reserve_metadata_snap(g.pool));
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_pool_open_metadata_snap(g.bd, 0, &g.p, &view));
+	ASSERT_ERR(thin_check_counts(view, msg, sizeof(msg)), -EOPNOTSUPP);
+	thin_pool_destroy(view);
+	rig_down(&g);
+}
+
+/* TH7 after every call of a random life: maps, removes, range removes,
+ * snapshots, creates, deletes, commits, aborts, metadata snapshots held
+ * and released, resizes, raw inserts, with a 16-block cache. */
+TEST(thin_check_counts_after_every_call_of_a_random_life)
+{
+	struct rig g;
+	struct prng q;
+	char msg[200];
+
+	prng_seed(&q, test_seed(3));
+	rig_format(&g, 100000, 16);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (int i = 0; i < 1500; i++) {
+		unsigned k = (unsigned)prng_below(&q, 100);
+		uint64_t d = prng_below(&q, 8), d2 = prng_below(&q, 8);
+		uint64_t v = prng_below(&q, 600);
+		pd_block_t b, n;
+		int r = 0;
+
+		if (k < 50) {
+			r = thin_alloc_data_block(g.pool, &b);
+			if (!r)
+				r = thin_insert(g.pool, d, v, b);
+			if (r == -ENODATA) {	/* no device d: the block stays */
+				ASSERT_OK(thin_abort(g.pool));
+				r = 0;
+			}
+		} else if (k < 62) {
+			r = thin_remove(g.pool, d, v);
+		} else if (k < 65) {
+			r = thin_remove_range(g.pool, d, v,
+					      v + prng_below(&q, 200), NULL);
+		} else if (k < 70) {
+			r = thin_create_snap(g.pool, d2, d);
+		} else if (k < 75) {
+			r = thin_create_thin(g.pool, d2);
+		} else if (k < 76) {
+			r = thin_delete(g.pool, d);
+		} else if (k < 82) {
+			r = thin_commit(g.pool);
+		} else if (k < 84) {
+			r = thin_abort(g.pool);
+		} else if (k < 87) {
+			r = thin_reserve_metadata_snap(g.pool);
+		} else if (k < 90) {
+			r = thin_release_metadata_snap(g.pool);
+		} else if (k < 92) {
+			ASSERT_OK(thin_get_nr_data_blocks(g.pool, &n));
+			r = thin_resize_data(g.pool, n + prng_below(&q, 40000));
+		} else if (k < 93) {
+			ASSERT_OK(thin_get_nr_metadata_blocks(g.pool, &n));
+			if (n < META_BLOCKS)
+				r = thin_resize_metadata(g.pool, n + 1 +
+					prng_below(&q, META_BLOCKS - n));
+		} else {
+			r = thin_insert_raw(g.pool, d, v + 1000,
+					    prng_below(&q, 1000), 7);
+		}
+		if (r != -ENODATA && r != -EEXIST && r != -EBUSY &&
+		    r != -EINVAL)
+			ASSERT_OK(r);
+		r = thin_check_counts(g.pool, msg, sizeof(msg));
+		if (r)
+			test_fail(__FILE__, __LINE__, "call %d (kind %u): %d %s",
+				  i, k, r, msg);
+	}
+	rig_down(&g);
+}
+
 TEST(thin_remove_and_remove_range)
 {
 	struct rig g;
