@@ -383,28 +383,16 @@ TEST(thin_check_counts_follows_the_transaction)
 	rig_down(&g);
 }
 
-/* TH7 after a grow and more allocations than the old size had free, in
- * one transaction: the free count answers 0 then (DS1, DS2), the audit
- * counts what is in use now.  A metadata snapshot view has no data space
- * map: -EOPNOTSUPP. */
-TEST(thin_check_counts_past_the_old_free_count_and_on_a_view)
+/* TH7: a metadata snapshot view has no data space map: -EOPNOTSUPP. */
+TEST(thin_check_counts_on_a_view)
 {
 	struct rig g;
 	struct thin_pool *view;
 	char msg[200];
-	pd_block_t nfree;
 
 	rig_format(&g, 20, 0);
 	ASSERT_OK(thin_create_thin(g.pool, 0));
-	for (uint64_t v = 0; v < 20; v++)
-		map(&g, 0, v);
-	ASSERT_OK(thin_commit(g.pool));
-	ASSERT_OK(thin_resize_data(g.pool, 40));
-	for (uint64_t v = 20; v < 26; v++)
-		map(&g, 0, v);
-	ASSERT_OK(thin_get_free_data_blocks(g.pool, &nfree));
-	ASSERT_EQ(nfree, 0);
-	ASSERT_OK(thin_check_counts(g.pool, msg, sizeof(msg)));
+	map(&g, 0, 7);
 	ASSERT_OK(thin_reserve_metadata_snap(g.pool));
 	ASSERT_OK(thin_commit(g.pool));
 	ASSERT_OK(thin_pool_open_metadata_snap(g.bd, 0, &g.p, &view));
@@ -928,6 +916,11 @@ TEST(thin_free_data_count_follows_the_transaction)
 	for (uint64_t v = 8; v < 13; v++)
 		map(&g, 0, v);
 	assert_free_data(&g, 0);		/* 10 - 13 clamped (the kernel wraps) */
+	{	/* TH7 counts what is in use now, not from the free count */
+		char msg[200];
+
+		ASSERT_OK(thin_check_counts(g.pool, msg, sizeof(msg)));
+	}
 	ASSERT_OK(thin_commit(g.pool));
 	assert_free_data(&g, 7);
 	rig_down(&g);
