@@ -22,6 +22,7 @@
 #include "cache_scenario.h"
 #include "oracle.h"
 #include "scenario.h"
+#include "thin.h"
 
 #define MAX_DEV ((1ull << 24) - 1)
 #define MAX_LINE 4096
@@ -343,11 +344,15 @@ static int parse_pool(struct parser *ps, char **argv, int argc,
 			   !strcmp(eq + 1, "default")) {
 			r = 0;
 			g->cache_blocks = 0;	/* the backend's own */
+		} else if (!strcmp(argv[i], "cache") &&
+			   !strcmp(eq + 1, "none")) {
+			r = 0;
+			g->cache_blocks = THIN_CACHE_NONE;
 		} else if (!strcmp(argv[i], "cache")) {
 			r = number(ps, "pool cache", eq + 1, 1u << 20, &v);
 			if (!r && v < 12)
 				r = fail(ps, "pool cache must be at least 12 blocks "
-					 "(or default)");
+					 "(or default, or none)");
 			g->cache_blocks = (unsigned)v;
 		} else if (!strcmp(argv[i], "format")) {
 			r = 0;
@@ -735,19 +740,27 @@ void scenario_free(struct scenario *s)
 
 static void format_op(const struct op *op, char *buf, size_t len);
 
+const char *pool_cache_text(unsigned cache_blocks, char *buf, size_t len)
+{
+	if (!cache_blocks)
+		snprintf(buf, len, "default");
+	else if (cache_blocks == THIN_CACHE_NONE)
+		snprintf(buf, len, "none");
+	else
+		snprintf(buf, len, "%u", cache_blocks);
+	return buf;
+}
+
 void pool_geometry_format(const struct pool_geometry *g, char *buf,
 			  size_t len)
 {
 	char cache[16];
 
-	if (g->cache_blocks)
-		snprintf(cache, sizeof(cache), "%u", g->cache_blocks);
-	else
-		snprintf(cache, sizeof(cache), "default");
 	snprintf(buf, len, "pool data=%llu meta=%llu cache=%s block-size=%u%s",
 		 (unsigned long long)g->data_blocks,
-		 (unsigned long long)g->meta_blocks, cache, g->block_size,
-		 g->format_open ? " format=open" : "");
+		 (unsigned long long)g->meta_blocks,
+		 pool_cache_text(g->cache_blocks, cache, sizeof(cache)),
+		 g->block_size, g->format_open ? " format=open" : "");
 }
 
 void op_format(const struct op *op, char *buf, size_t len)

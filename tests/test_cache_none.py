@@ -1,0 +1,101 @@
+"""`pool cache=none` (scenario.h): no block cache, only the blocks locked
+now (core/bm.h BM11, harness/kernel/bufio.h KB9).  Its grammar, its
+printing, one variant only, and runs on every backend, where each lock
+of a block nobody holds reads the device."""
+import json
+import os
+import re
+
+import pytest
+
+from test_pdcrash import run, scenario
+
+BODY = """create 0
+map 0 0..3
+snap 1 0
+map 0 4
+map 1 4
+commit
+unmap 0 0
+abort
+delete 1
+commit
+check
+"""
+NONE = "pool data=200 meta=64 cache=none\n" + BODY
+
+
+def names(j):
+    return [os.path.basename(v["name"]) for v in j["per_variant"]]
+
+
+def own(j, name):
+    return [v for v in j["per_variant"]
+            if os.path.basename(v["name"]) == name][0]
+
+
+def run_json(path, *extra):
+    r = run(["run", path, "--json"] + list(extra))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("value,what", [
+    ("0", "at least 12 blocks (or default, or none)"),
+    ("11", "at least 12 blocks (or default, or none)"),
+    ("nothing", "pool cache: 'nothing' is not a number"),
+])
+def test_bad_cache_values_are_refused(tmp_path, value, what):
+    r = run(["run", scenario(tmp_path, "pool cache=%s\n%s" % (value, BODY),
+                             "bad")])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "bad.scn:1: " in r.stderr and what in r.stderr, r.stderr
+
+
+def test_list_prints_cache_none_back():
+    r = run(["list"])
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^reach/cache-none-relock +\d+ ops, data=\d+ meta=\d+ "
+                     r"cache=none block-size=128$", r.stdout, re.M), r.stdout
+
+
+def test_one_variant_and_more_reads_than_a_cache(tmp_path):
+    """cache=none runs NAME alone (no +small), and its writes outnumber
+    those of a cache big enough to hold everything: every dirty block goes
+    out at the next lock, not at the commit."""
+    none = run_json(scenario(tmp_path, NONE, "none"))
+    assert names(none) == ["none"]
+    big = run_json(scenario(tmp_path, NONE.replace("cache=none", "cache=64"),
+                            "big"))
+    assert names(big) == ["big", "big+small"]
+    assert not none["violations"] and not big["violations"]
+    assert none["per_variant"][0]["cut_points"] > own(big, "big")["cut_points"]
+
+
+@pytest.mark.parametrize("backend", ["kernel-6.1", "kernel-6.12"])
+def test_runs_on_the_kernel_backends(tmp_path, backend):
+    path = scenario(tmp_path, NONE, "none")
+    r = run(["run", path, "--tear", "--backend", backend, "--json"])
+    if "not built" in r.stderr:
+        pytest.skip(backend + " not built")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    j = json.loads(r.stdout)
+    assert not j["violations"]
+    assert names(j) == ["none@" + backend]
+    # the kernel's writes too come before the commit's flush
+    big = run(["run", scenario(tmp_path, NONE.replace("cache=none",
+                                                      "cache=64"), "big"),
+               "--backend", backend, "--json"])
+    assert big.returncode == 0, big.stderr
+    bj = json.loads(big.stdout)
+    assert (j["per_variant"][0]["cut_points"] >
+            own(bj, "big@" + backend)["cut_points"])
+
+
+def test_diff_against_the_kernel_explains_everything(tmp_path):
+    path = scenario(tmp_path, NONE, "none")
+    r = run(["diff", path])
+    if "not built" in r.stderr:
+        pytest.skip("kernel-6.1 not built")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert "no unexplained difference" in r.stdout, r.stdout
