@@ -43,13 +43,38 @@ def run_json(path, *extra):
 @pytest.mark.parametrize("value,what", [
     ("0", "at least 12 blocks (or default, or none)"),
     ("11", "at least 12 blocks (or default, or none)"),
-    ("nothing", "pool cache: 'nothing' is not a number"),
+    ("nothing", "cache: 'nothing' is not a number"),
 ])
 def test_bad_cache_values_are_refused(tmp_path, value, what):
     r = run(["run", scenario(tmp_path, "pool cache=%s\n%s" % (value, BODY),
                              "bad")])
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "bad.scn:1: " in r.stderr and what in r.stderr, r.stderr
+    assert "bad.scn:1: pool " in r.stderr and what in r.stderr, r.stderr
+    # the close's cache= takes the same values
+    r = run(["run", scenario(tmp_path, "pool cache=64\ncreate 0\n"
+                             "close cache=%s\n" % value, "bad")])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "bad.scn:3: close " in r.stderr and what in r.stderr, r.stderr
+
+
+def test_close_takes_only_cache(tmp_path):
+    r = run(["run", scenario(tmp_path, "create 0\nclose now\n", "bad")])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "bad.scn:2: close: unknown argument 'now' (cache=)" in r.stderr
+
+
+def test_close_with_cache_none_changes_the_rest_of_the_run(tmp_path):
+    """After `close cache=none` the ops write back at each lock: more
+    writes than the same close with the pool's own cache."""
+    setup = "pool data=200 meta=64 cache=64\ncreate 0\nmap 0 0..3\n"
+    rest = "map 0 4..9\nsnap 1 0\nmap 1 2\ncommit\n"
+    js = {}
+    for cache in ("none", "64", "default"):
+        js[cache] = run_json(scenario(tmp_path, setup + "close cache=%s\n"
+                                      % cache + rest, "c" + cache))
+        assert not js[cache]["violations"], cache
+    assert (own(js["none"], "cnone")["writes_checked"] >
+            own(js["64"], "c64")["writes_checked"])
 
 
 def test_list_prints_cache_none_back():

@@ -35,10 +35,16 @@
  *                        (thin_remove_range's nr_removed NULL, as dm-thin's
  *                        dm_thin_remove_range has none)
  *   commit | abort
- *   close                a clean close (thin_pool_close: it commits
+ *   close [cache=N|default|none]
+ *                        a clean close (thin_pool_close: it commits
  *                        first, client.h CL3), then an open, as a reload
  *                        does; marked as a commit, and the reopened pool
- *                        must show the committed state
+ *                        must show the committed state.  With cache= the
+ *                        pool comes back with that cache (the pool line's
+ *                        values) for the rest of the live run: cache=none
+ *                        there is memory pressure from then on, after a
+ *                        setup a cache absorbed (crash states are still
+ *                        recovered with the pool line's cache)
  *   restore              a storage engineer's repair with pdtool's code
  *                        (workload.c exec_restore): a commit (as the
  *                        deactivation before a repair), the committed
@@ -241,6 +247,8 @@ struct op {
 	int has_at;		/* OP_MAP: at=BLOCK given, BLOCK in at */
 	int read_only;		/* OP_FORMAT: read-only given */
 	int past_end;		/* OP_RESIZE_META: past-end given */
+	int has_cache;		/* OP_CLOSE: cache= given, its cache_blocks
+				 * (pool_geometry's) in a */
 	uint64_t at;
 	int aim_extra;		/* generated: an op aim=boundaries added
 				 * (workload.c aim_extra) */
