@@ -124,3 +124,35 @@ def test_diff_against_the_kernel_explains_everything(tmp_path):
         pytest.skip("kernel-6.1 not built")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert "no unexplained difference" in r.stdout, r.stdout
+
+
+CACHE = """cache blocks=64 version=1 hint=4 discard=16 bm-cache=%s
+map 0..7 1000
+dirty 2..5
+commit
+unmap 3
+discard 0..2
+commit
+"""
+
+
+def test_dm_cache_metadata_with_no_block_cache(tmp_path):
+    """bm-cache=none on a dm-cache line: the same mode for core/cache.c's
+    block manager and the kernel's dm-bufio; one variant; bm-cache=11
+    refused with a clear error."""
+    r = run(["run", scenario(tmp_path, CACHE % "11", "bad")])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "bm-cache: 12..1048576 blocks (or none)" in r.stderr, r.stderr
+    path = scenario(tmp_path, CACHE % "none", "cnone")
+    roomy = run_json(scenario(tmp_path, CACHE % "64", "c64"))
+    for backend in ("core", "kernel-6.1", "kernel-6.12"):
+        r = run(["run", path, "--tear", "--backend", backend, "--json"])
+        if backend != "core" and "not built" in r.stderr:
+            continue
+        assert r.returncode == 0, backend + r.stdout[-2000:] + r.stderr
+        j = json.loads(r.stdout)
+        assert not j["violations"], backend
+        assert len(j["per_variant"]) == 1, backend
+        if backend == "core":
+            assert (j["per_variant"][0]["writes_checked"] >
+                    own(roomy, "c64")["writes_checked"])

@@ -496,10 +496,14 @@ int cmd_list(int argc, char **argv)
 		int ok = cli_load_named(names[i], &sc) == 0;
 
 		if (ok && sc->geo.is_cache) {
+			char cache[16];
+
 			printf("%-24s %zu ops, dm-cache blocks=%u version=%u "
-			       "meta=%" PRIu64 " cache=%u\n", names[i], sc->nr_ops,
+			       "meta=%" PRIu64 " cache=%s\n", names[i], sc->nr_ops,
 			       sc->geo.cache.cblocks, sc->geo.cache.version,
-			       sc->geo.meta_blocks, sc->geo.cache_blocks);
+			       sc->geo.meta_blocks,
+			       pool_cache_text(sc->geo.cache_blocks, cache,
+					       sizeof(cache)));
 			scenario_free(sc);
 		} else if (ok) {
 			char pool[160];
