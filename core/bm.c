@@ -4,7 +4,9 @@
  * by block number.  Unlocked blocks sit on an LRU list (least recent at the
  * head); locked ones are off it, so eviction (BM3) only ever sees blocks
  * nobody holds.  When the cache is at its bound and a new block is needed,
- * the head of the LRU list is evicted, written back first if dirty.
+ * the head of the LRU list is evicted, written back first if dirty.  With
+ * BM_CACHE_NONE (BM11) there is no bound: each lock call first empties the
+ * LRU list, so only locked blocks stay.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -32,7 +34,8 @@ struct bm_block {
 struct block_manager {
 	struct bdev *bd;
 	uint32_t block_size;
-	unsigned cache_max;			/* bound on cached blocks */
+	unsigned cache_max;			/* bound on cached blocks, or
+						   BM_CACHE_NONE */
 	unsigned nr_cached;
 	unsigned nr_locked;			/* blocks holding any lock */
 	int read_only;
@@ -172,23 +175,49 @@ static void free_block(struct block_manager *bm, struct bm_block *blk)
 	pd_free(blk);
 }
 
-/* Make room for one more block: evict the least recently used unlocked one,
- * writing it back first if it is dirty (BM3). */
+/* Evict the least recently used unlocked block, writing it back first if
+ * it is dirty (BM3); on a write-back error it stays.  -ENOMEM if every
+ * cached block is locked. */
+static int evict_one(struct block_manager *bm)
+{
+	struct bm_block *victim = bm->lru.lru_next;
+	int r;
+
+	if (victim == &bm->lru)
+		return -ENOMEM;
+	if (victim->dirty) {
+		r = write_back(bm, victim);
+		if (r)
+			return r;
+	}
+	free_block(bm, victim);
+	bm->stats.evictions++;
+	return 0;
+}
+
+/* Make room for one more block; with no cache (BM11) a locked block always
+ * gets a slot. */
 static int make_room(struct block_manager *bm)
 {
-	while (bm->nr_cached >= bm->cache_max) {
-		struct bm_block *victim = bm->lru.lru_next;
-		int r;
+	while (bm->cache_max != BM_CACHE_NONE && bm->nr_cached >= bm->cache_max) {
+		int r = evict_one(bm);
 
-		if (victim == &bm->lru)
-			return -ENOMEM;		/* every cached block is locked */
-		if (victim->dirty) {
-			r = write_back(bm, victim);
-			if (r)
-				return r;
-		}
-		free_block(bm, victim);
-		bm->stats.evictions++;
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* BM11: the start of a lock call with no cache drops every unlocked block. */
+static int drop_unlocked(struct block_manager *bm)
+{
+	if (bm->cache_max != BM_CACHE_NONE)
+		return 0;
+	while (bm->lru.lru_next != &bm->lru) {
+		int r = evict_one(bm);
+
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -233,7 +262,8 @@ int bm_create(struct bdev *bd, unsigned cache_blocks,
 {
 	struct block_manager *bm;
 
-	if (!bd || bd->block_size != PD_BLOCK_SIZE || cache_blocks < 8)
+	if (!bd || bd->block_size != PD_BLOCK_SIZE ||
+	    (cache_blocks < 8 && cache_blocks != BM_CACHE_NONE))
 		return -EINVAL;
 	bm = pd_calloc(1, sizeof(*bm));
 	if (!bm)
@@ -377,6 +407,9 @@ int bm_read_lock(struct block_manager *bm, pd_block_t b,
 	struct bm_block *blk;
 	int r;
 
+	r = drop_unlocked(bm);
+	if (r)
+		return r;
 	r = get_block(bm, b, v, &blk);
 	if (r)
 		return r;
@@ -395,6 +428,9 @@ int bm_write_lock(struct block_manager *bm, pd_block_t b,
 
 	if (bm->read_only)
 		return -EPERM;			/* BM6 */
+	r = drop_unlocked(bm);
+	if (r)
+		return r;
 	r = get_block(bm, b, v, &blk);
 	if (r)
 		return r;
@@ -415,6 +451,9 @@ int bm_write_lock_zero(struct block_manager *bm, pd_block_t b,
 		return -EPERM;
 	if (b >= bdev_nr_blocks(bm->bd))
 		return -EINVAL;
+	r = drop_unlocked(bm);
+	if (r)
+		return r;
 	blk = hash_find(bm, b);
 	if (blk) {
 		if (is_locked(blk))
@@ -567,7 +606,8 @@ unsigned bm_nr_locked(const struct block_manager *bm)
 
 void bm_set_cache_blocks(struct block_manager *bm, unsigned cache_blocks)
 {
-	bm->cache_max = cache_blocks < 8 ? 8 : cache_blocks;
+	bm->cache_max = cache_blocks < 8 && cache_blocks != BM_CACHE_NONE ?
+			8 : cache_blocks;
 }
 
 void bm_get_stats(const struct block_manager *bm, struct bm_stats *st)

@@ -33,10 +33,22 @@
  *       end, validator clash) is noted in its damage record (errors.h):
  *       "block B (VALIDATOR NAME): FAULT", FAULT what check() said through
  *       bm_block_fault(), else pd_strerror() of its return.
+ *  BM11 with cache_blocks BM_CACHE_NONE the cache keeps only the blocks
+ *       locked now: at the start of every lock call (read_lock, write_lock,
+ *       write_lock_zero) each cached block nobody holds is written back if
+ *       dirty (BM3, BM8) and dropped, least recently used first, so every
+ *       lock of a block not already held reads it from the device.  This is
+ *       dm-bufio under the worst memory pressure: its shrinker frees every
+ *       clean buffer nobody holds and its writeback cleans the dirty ones.
+ *       A write-back error stops the drop and is that lock call's return;
+ *       the block stays dirty and cached (as any failed write-back).  There
+ *       is no bound: a lock never fails for want of a slot.  flush() and
+ *       reset() are as in any other mode.
  *
  * Errors: -EIO (device), -EILSEQ / -ENOTBLK (check failed, the block is
  * dropped from the cache), -EINVAL (block past the end, validator clash),
- * -ENOMEM (every cache slot locked, or allocation), -EPERM, -EBUSY.
+ * -ENOMEM (every cache slot locked, never with BM_CACHE_NONE; or
+ * allocation), -EPERM, -EBUSY.
  * After a failed write-back the block stays dirty and cached.
  *
  * Ownership: the bm does not own the bdev.  A struct bm_block is valid from
@@ -74,7 +86,12 @@ struct bm_validator {
 void bm_block_fault(struct bm_block *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* cache_blocks: how many blocks the cache may hold (>= 8). */
+/* cache_blocks for a cache that keeps only the blocks locked now (BM11);
+ * below the least bound, so no bound means it. */
+#define BM_CACHE_NONE 1u
+
+/* cache_blocks: how many blocks the cache may hold (>= 8), or
+ * BM_CACHE_NONE. */
 int bm_create(struct bdev *bd, unsigned cache_blocks,
 	      struct block_manager **result);
 /* Drops the cache without writing it; returns the number of blocks still
@@ -118,7 +135,8 @@ void bm_set_read_only(struct block_manager *bm, int ro);
 int bm_is_read_only(const struct block_manager *bm);
 /* Number of blocks locked now (debug / leak checks). */
 unsigned bm_nr_locked(const struct block_manager *bm);
-/* Change the cache bound; shrinking writes back / evicts lazily. */
+/* Change the cache bound (BM_CACHE_NONE too); shrinking writes back /
+ * evicts lazily. */
 void bm_set_cache_blocks(struct block_manager *bm, unsigned cache_blocks);
 
 /* Statistics for benchmarks. */

@@ -18,6 +18,8 @@
 #include "tm.h"
 #include "util.h"
 
+_Static_assert(CACHE_BM_CACHE_NONE == BM_CACHE_NONE, "cache.h names the bm's no-cache");
+
 #define SUPERBLOCK_LOCATION	0
 #define SB_SPACE_MAP_ROOT_SIZE	128
 #define METADATA_BLOCK_SECTORS	8u

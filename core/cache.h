@@ -95,6 +95,7 @@
 #define CACHE_M_VALID			1u
 #define CACHE_M_DIRTY			2u
 #define CACHE_DEFAULT_CACHE_BLOCKS	1024u
+#define CACHE_BM_CACHE_NONE		1u	/* cache_blocks: bm.h BM11 */
 #define CACHE_MAX_OBLOCK		((1ull << 48) - 1)
 
 struct cache_md;
@@ -108,7 +109,8 @@ enum cache_open_flags {
 struct cache_params {
 	uint32_t data_block_size;	/* sectors; open: 0 accepts the disk's */
 	unsigned version;		/* format: 1 or 2 */
-	unsigned cache_blocks;		/* block-manager cache; 0 = default */
+	unsigned cache_blocks;		/* block-manager cache; 0 = default,
+					   CACHE_BM_CACHE_NONE = none */
 	unsigned flags;			/* enum cache_open_flags */
 	struct pd_damage *damage;	/* open: if not NULL, a failed open
 					   leaves its damage record here

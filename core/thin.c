@@ -21,6 +21,8 @@
 #include "sm.h"
 #include "thin.h"
 #include "tm.h"
+
+_Static_assert(THIN_CACHE_NONE == BM_CACHE_NONE, "thin.h names the bm's no-cache");
 #include "util.h"
 
 #define SUPERBLOCK_LOCATION 0

@@ -73,6 +73,9 @@
 #define THIN_MAX_DATA_BLOCK_SIZE 2097152u	/* sectors, 1 GiB */
 #define THIN_NEEDS_CHECK_FLAG	(1u << 0)
 #define THIN_DEFAULT_CACHE_BLOCKS 4096u
+/* cache_blocks: no block cache, only the blocks locked now stay (bm.h
+ * BM11, whose BM_CACHE_NONE it is): dm-bufio under memory pressure. */
+#define THIN_CACHE_NONE		1u
 
 struct thin_pool;
 
@@ -84,7 +87,8 @@ enum thin_open_flags {
 struct thin_pool_params {
 	uint32_t data_block_size;	/* sectors; checked against the disk */
 	pd_block_t nr_data_blocks;	/* for a format */
-	unsigned cache_blocks;		/* block-manager cache; 0 = default */
+	unsigned cache_blocks;		/* block-manager cache; 0 = default,
+					   THIN_CACHE_NONE = none */
 	unsigned flags;			/* enum thin_open_flags */
 	struct pd_damage *damage;	/* open: if not NULL, a failed open
 					   leaves its damage record here

@@ -32,7 +32,7 @@ def run_json(path, *extra):
 
 @pytest.mark.parametrize("text,line,what", [
     ("pool cache=deflt\ncreate 0\n", 1, "pool cache: 'deflt' is not a number"),
-    ("pool cache=8\ncreate 0\n", 1, "at least 12 blocks (or default)"),
+    ("pool cache=8\ncreate 0\n", 1, "at least 12 blocks (or default, or none)"),
     ("pool format=close\ncreate 0\n", 1, "pool format: unknown 'close' (open)"),
     ("pool formt=open\n", 1, "unknown key 'formt' (data meta cache block-size "
      "format)"),

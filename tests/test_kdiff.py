@@ -89,7 +89,8 @@ def test_diff_default_suite_core_kernel_no_unexplained(build_flags):
     # the restore op (K17) only where a scenario names it
     for name in re.findall(r"^  (\S+): op .*explained: no-restore-api",
                            r.stdout, re.M):
-        assert name in ("reach/restore", "reach/lookups-evicted"), name
+        assert name in ("reach/restore", "reach/lookups-evicted",
+                        "reach/cache-none-restore"), name
     # the status op's named differences (client.h K10, K11) only where a
     # data device grows and the status line is read before the commit
     for name in re.findall(r"^  (\S+): op .*explained: (?:data-size-at-commit|"

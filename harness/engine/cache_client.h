@@ -119,6 +119,7 @@
 #define CC_FLAG_CLEAN_SHUTDOWN	(1u << 0)
 #define CC_FLAG_NEEDS_CHECK	(1u << 1)
 #define CC_MAX_OBLOCK		((1ull << 48) - 1)
+#define CC_CACHE_NONE		1u	/* cache_blocks: no block cache */
 
 struct cache_client {
 	const struct cache_client_ops *ops;
@@ -133,7 +134,8 @@ enum cache_client_flags {
 struct cache_client_params {
 	uint32_t data_block_size;	/* sectors */
 	unsigned version;		/* format: 1 or 2 */
-	unsigned cache_blocks;		/* block-manager cache; 0: default */
+	unsigned cache_blocks;		/* block-manager cache; 0: default,
+					 * CC_CACHE_NONE: none (bm-cache=none) */
 	unsigned flags;			/* enum cache_client_flags */
 };
 

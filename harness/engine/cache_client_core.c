@@ -21,6 +21,7 @@ _Static_assert(CC_POLICY_VERSION_SIZE == CACHE_POLICY_VERSION_SIZE,
 _Static_assert(CC_FLAG_CLEAN_SHUTDOWN == CACHE_FLAG_CLEAN_SHUTDOWN &&
 	       CC_FLAG_NEEDS_CHECK == CACHE_FLAG_NEEDS_CHECK, "flags");
 _Static_assert(CC_MAX_OBLOCK == CACHE_MAX_OBLOCK, "origin blocks");
+_Static_assert(CC_CACHE_NONE == CACHE_BM_CACHE_NONE, "no block cache");
 
 struct core_cc {
 	struct cache_client c;		/* first */

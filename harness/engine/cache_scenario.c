@@ -111,6 +111,10 @@ int cache_parse_geometry(char **argv, int argc, struct pool_geometry *g,
 			memcpy(c->policy, val, n);
 			continue;
 		}
+		if (!strcmp(key, "bm-cache") && !strcmp(val, "none")) {
+			g->cache_blocks = CACHE_BM_CACHE_NONE;
+			continue;
+		}
 		if (num(val, UINT32_MAX, &v))
 			return fail(err, errlen, "cache %s: '%s' is not a number", key, val);
 		if (!strcmp(key, "blocks")) {
@@ -135,7 +139,8 @@ int cache_parse_geometry(char **argv, int argc, struct pool_geometry *g,
 			c->dblocks = (uint32_t)v;
 		} else if (!strcmp(key, "bm-cache")) {
 			if (v < 12 || v > 1u << 20)
-				return fail(err, errlen, "cache bm-cache: 12..1048576 blocks");
+				return fail(err, errlen, "cache bm-cache: 12..1048576 blocks "
+					    "(or none)");
 			g->cache_blocks = (unsigned)v;
 		} else if (!strcmp(key, "block-size")) {
 			if (v < 64 || v % 64)
@@ -327,9 +332,14 @@ void cache_geometry_format(const struct pool_geometry *g, char *buf,
 			   size_t len)
 {
 	const struct cache_geometry *c = &g->cache;
+	char bm[16];
 
+	if (g->cache_blocks == CACHE_BM_CACHE_NONE)
+		snprintf(bm, sizeof(bm), "none");
+	else
+		snprintf(bm, sizeof(bm), "%u", g->cache_blocks);
 	snprintf(buf, len, "cache blocks=%u version=%u hint=%u meta=%llu "
-		 "policy=%s discard=%u bm-cache=%u block-size=%u", c->cblocks,
+		 "policy=%s discard=%u bm-cache=%s block-size=%u", c->cblocks,
 		 c->version, c->hint_size, (unsigned long long)g->meta_blocks,
-		 c->policy, c->dblocks, g->cache_blocks, g->block_size);
+		 c->policy, c->dblocks, bm, g->block_size);
 }

@@ -4,13 +4,16 @@
  * A cache scenario starts with (before any op; no `pool` line):
  *
  *   cache blocks=N [version=1|2] [hint=0|4] [meta=N] [policy=NAME]
- *         [discard=N] [bm-cache=N] [block-size=SECTORS]
+ *         [discard=N] [bm-cache=N|none] [block-size=SECTORS]
  *
  * blocks: cache blocks (default 256); version: metadata format (1);
  * hint: policy hint width in bytes (4; 0 keeps no hint array); meta:
  * metadata device blocks (1024); policy: the policy name (smq); discard:
  * discard blocks (64); bm-cache: block-manager cache in blocks (the
- * `cache=` of a thin pool line; the +small variant overrides it).
+ * `cache=` of a thin pool line; the +small variant overrides it), or none
+ * (CACHE_BM_CACHE_NONE, core/bm.h BM11, harness/kernel/bufio.h KB9: only
+ * the blocks locked now stay, as the thin pool line's cache=none; no
+ * +small variant then).
  *
  * The run formats the metadata (committed state 0: no cache blocks), then
  * a setup like the cache target's first resume, as ops of line 0:

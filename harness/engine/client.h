@@ -164,7 +164,8 @@ struct client {
 struct client_params {
 	uint32_t data_block_size;	/* sectors */
 	pd_block_t nr_data_blocks;	/* for a format */
-	unsigned cache_blocks;		/* 0: the backend's default */
+	unsigned cache_blocks;		/* 0: the backend's default;
+					 * THIN_CACHE_NONE: no cache (cache=none) */
 	int read_only;			/* format: asked read-only (a misuse
 					 * the core refuses, scenario.h) */
 	int format_by_open;		/* format: through the open of the

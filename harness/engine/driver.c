@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "grow.h"
 #include "prng.h"
+#include "thin.h"
 #include "forkpipe.h"
 #include "writecheck.h"
 #include "liveid.h"
@@ -1783,6 +1784,12 @@ int driver_run(const struct run_opts *o, struct run_summary *sum)
 		}
 		for (size_t v = 0; v < PD_NR_VARIANTS && !r && !stop_now(o, sum); v++) {
 			if (o->variants_mask && !(o->variants_mask & (1u << v)))
+				continue;
+			/* cache=none is already smaller than +small's cache:
+			 * that variant would only run the workload again with
+			 * a bigger one */
+			if (variants[v].cache &&
+			    o->scenarios[i]->geo.cache_blocks == THIN_CACHE_NONE)
 				continue;
 			r = run_all_of_variant(o, o->scenarios[i], v, sum,
 					       &sum->variants[sum->nr_variants++]);

@@ -3,7 +3,8 @@
  *
  * Every scenario runs in two variants: NAME with its own cache size, and
  * NAME+small with a cache of SMALL_CACHE_BLOCKS, so dirty blocks are
- * written back in the middle of transactions.  States are numbered in a
+ * written back in the middle of transactions; a cache=none scenario
+ * (scenario.h) runs NAME alone, as it has no cache to shrink.  States are numbered in a
  * fixed order (cut, then choice); --shard K/N keeps state g iff
  * g % N == K, and --jobs spreads the kept states over worker processes
  * by segments of cuts that share a durable image (one base check each).

@@ -22,6 +22,7 @@
 #include "cache_scenario.h"
 #include "oracle.h"
 #include "scenario.h"
+#include "thin.h"
 
 #define MAX_DEV ((1ull << 24) - 1)
 #define MAX_LINE 4096
@@ -323,6 +324,29 @@ static int parse_random(struct parser *ps, char **argv, int argc, struct op *op)
 	return 0;
 }
 
+/* A cache= value: N >= 12 blocks, default (0) or none (THIN_CACHE_NONE). */
+static int cache_value(struct parser *ps, const char *what, const char *val,
+		       unsigned *cache_blocks)
+{
+	uint64_t v;
+	int r;
+
+	if (!strcmp(val, "default")) {
+		*cache_blocks = 0;	/* the backend's own */
+		return 0;
+	}
+	if (!strcmp(val, "none")) {
+		*cache_blocks = THIN_CACHE_NONE;
+		return 0;
+	}
+	r = number(ps, what, val, 1u << 20, &v);
+	if (!r && v < 12)
+		r = fail(ps, "%s must be at least 12 blocks (or default, or none)",
+			 what);
+	*cache_blocks = (unsigned)v;
+	return r;
+}
+
 static int parse_pool(struct parser *ps, char **argv, int argc,
 		      struct pool_geometry *g)
 {
@@ -340,16 +364,8 @@ static int parse_pool(struct parser *ps, char **argv, int argc,
 			r = number(ps, "pool meta", eq + 1, 4161600, &g->meta_blocks);
 			if (!r && g->meta_blocks < 64)
 				r = fail(ps, "pool meta must be at least 64 blocks");
-		} else if (!strcmp(argv[i], "cache") &&
-			   !strcmp(eq + 1, "default")) {
-			r = 0;
-			g->cache_blocks = 0;	/* the backend's own */
 		} else if (!strcmp(argv[i], "cache")) {
-			r = number(ps, "pool cache", eq + 1, 1u << 20, &v);
-			if (!r && v < 12)
-				r = fail(ps, "pool cache must be at least 12 blocks "
-					 "(or default)");
-			g->cache_blocks = (unsigned)v;
+			r = cache_value(ps, "pool cache", eq + 1, &g->cache_blocks);
 		} else if (!strcmp(argv[i], "format")) {
 			r = 0;
 			if (!strcmp(eq + 1, "open"))
@@ -527,6 +543,18 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		return want_args(ps, cmd, argc - 1 - op->fua, 2) ?:
 		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
 		       range(ps, argv[2], &op->b, &op->c);
+	}
+	if (!strcmp(cmd, "close") && argc == 2) {
+		unsigned cache;
+
+		op->kind = OP_CLOSE;
+		if (strncmp(argv[1], "cache=", 6))
+			return fail(ps, "close: unknown argument '%s' (cache=)",
+				    argv[1]);
+		op->has_cache = 1;
+		r = cache_value(ps, "close cache", argv[1] + 6, &cache);
+		op->a = cache;
+		return r;
 	}
 	if (!strcmp(cmd, "close") || !strcmp(cmd, "restore")) {
 		op->kind = cmd[0] == 'c' ? OP_CLOSE : OP_RESTORE;
@@ -738,19 +766,27 @@ void scenario_free(struct scenario *s)
 
 static void format_op(const struct op *op, char *buf, size_t len);
 
+const char *pool_cache_text(unsigned cache_blocks, char *buf, size_t len)
+{
+	if (!cache_blocks)
+		snprintf(buf, len, "default");
+	else if (cache_blocks == THIN_CACHE_NONE)
+		snprintf(buf, len, "none");
+	else
+		snprintf(buf, len, "%u", cache_blocks);
+	return buf;
+}
+
 void pool_geometry_format(const struct pool_geometry *g, char *buf,
 			  size_t len)
 {
 	char cache[16];
 
-	if (g->cache_blocks)
-		snprintf(cache, sizeof(cache), "%u", g->cache_blocks);
-	else
-		snprintf(cache, sizeof(cache), "default");
 	snprintf(buf, len, "pool data=%llu meta=%llu cache=%s block-size=%u%s",
 		 (unsigned long long)g->data_blocks,
-		 (unsigned long long)g->meta_blocks, cache, g->block_size,
-		 g->format_open ? " format=open" : "");
+		 (unsigned long long)g->meta_blocks,
+		 pool_cache_text(g->cache_blocks, cache, sizeof(cache)),
+		 g->block_size, g->format_open ? " format=open" : "");
 }
 
 void op_format(const struct op *op, char *buf, size_t len)
@@ -824,6 +860,16 @@ static void format_op(const struct op *op, char *buf, size_t len)
 	case OP_CACHE:
 		cache_op_format(op, buf, len);
 		break;
+	case OP_CLOSE: {
+		char cache[16];
+
+		if (op->has_cache)
+			snprintf(buf, len, "close cache=%s",
+				 pool_cache_text((unsigned)a, cache, sizeof(cache)));
+		else
+			snprintf(buf, len, "close");
+		break;
+	}
 	case OP_RANDOM:
 		snprintf(buf, len, "random ops=%llu%s%s", a, op->has_seed ? " seed=..." : "",
 			 op->aim == AIM_BOUNDARIES ? " aim=boundaries" : "");

@@ -2,13 +2,21 @@
  *
  * A scenario file has one op per line; `#` starts a comment.  Grammar:
  *
- *   pool [data=N] [meta=N] [cache=N|default] [block-size=SECTORS]
+ *   pool [data=N] [meta=N] [cache=N|default|none] [block-size=SECTORS]
  *        [format=open]   pool geometry; at most once, before any op.
+ *                        cache=N is a bound of N >= 12 blocks.
  *                        cache=default names no cache size: the backend
  *                        takes its own default (core/thin.h
  *                        THIN_DEFAULT_CACHE_BLOCKS; a kernel backend its
  *                        dm-bufio bound, harness/kernel/bufio.h); without
- *                        cache= the harness names 4096.  format=open
+ *                        cache= the harness names 4096.  cache=none keeps
+ *                        only the blocks locked now (THIN_CACHE_NONE:
+ *                        core/bm.h BM11, harness/kernel/bufio.h KB9): each
+ *                        lock reads the device and each dirty block is
+ *                        written back as soon as it is unlocked and
+ *                        anything else is locked, as dm-bufio under memory
+ *                        pressure; the +small variant (driver.h) does not
+ *                        run for it.  format=open
  *                        formats the fresh device as dm-thin's pool
  *                        constructor does, through the open
  *                        (thin_pool_open with THIN_OPEN_FORMAT on an
@@ -27,10 +35,16 @@
  *                        (thin_remove_range's nr_removed NULL, as dm-thin's
  *                        dm_thin_remove_range has none)
  *   commit | abort
- *   close                a clean close (thin_pool_close: it commits
+ *   close [cache=N|default|none]
+ *                        a clean close (thin_pool_close: it commits
  *                        first, client.h CL3), then an open, as a reload
  *                        does; marked as a commit, and the reopened pool
- *                        must show the committed state
+ *                        must show the committed state.  With cache= the
+ *                        pool comes back with that cache (the pool line's
+ *                        values) for the rest of the live run: cache=none
+ *                        there is memory pressure from then on, after a
+ *                        setup a cache absorbed (crash states are still
+ *                        recovered with the pool line's cache)
  *   restore              a storage engineer's repair with pdtool's code
  *                        (workload.c exec_restore): a commit (as the
  *                        deactivation before a repair), the committed
@@ -239,6 +253,8 @@ struct op {
 	int has_at;		/* OP_MAP: at=BLOCK given, BLOCK in at */
 	int read_only;		/* OP_FORMAT: read-only given */
 	int past_end;		/* OP_RESIZE_META: past-end given */
+	int has_cache;		/* OP_CLOSE: cache= given, its cache_blocks
+				 * (pool_geometry's) in a */
 	uint64_t at;
 	int aim_extra;		/* generated: an op aim=boundaries added
 				 * (workload.c aim_extra) */
@@ -269,7 +285,8 @@ struct pool_geometry {
 	uint64_t data_blocks;		/* default 100000 */
 	uint64_t meta_blocks;		/* default 2048 */
 	unsigned cache_blocks;		/* default 4096; 0: cache=default,
-					 * the backend's own */
+					 * the backend's own;
+					 * THIN_CACHE_NONE: cache=none */
 	uint32_t block_size;		/* sectors, default 128 */
 	int is_cache;			/* a `cache` line: dm-cache metadata */
 	struct cache_geometry cache;	/* when is_cache */
@@ -301,6 +318,8 @@ int op_is_misuse(const struct op *op);
  * it back (cache=default, format=open included). */
 void pool_geometry_format(const struct pool_geometry *g, char *buf,
 			  size_t len);
+/* cache_blocks as cache= says it: "N", "default" or "none"; returns buf. */
+const char *pool_cache_text(unsigned cache_blocks, char *buf, size_t len);
 /* One line of text for an op, as it would appear in a scenario file. */
 void op_format(const struct op *op, char *buf, size_t len);
 

@@ -2519,6 +2519,8 @@ static void exec_op(struct run *w, const struct op *op)
 				  "this backend (client.h K15)");
 			break;
 		}
+		if (op->has_cache)	/* the reopen's, and any later one's */
+			w->params.cache_blocks = (unsigned)op->a;
 		do_commit_with(w, ro, NULL);
 		break;
 	case OP_RESTORE:

@@ -1,5 +1,5 @@
 /* harness/kernel/bufio.c - dm-bufio on struct bdev; the contract is
- * harness/kernel/bufio.h (KB1..KB8).
+ * harness/kernel/bufio.h (KB1..KB9).
  *
  * Compiled once per kernel version, against that version's
  * include/linux/dm-bufio.h, so the compiler checks every prototype.
@@ -40,6 +40,7 @@ struct dm_bufio_client {
 	void (*alloc_callback)(struct dm_buffer *);
 	void (*write_callback)(struct dm_buffer *);
 	unsigned long bound;		/* KB1 */
+	bool none;			/* KB9: held buffers only */
 	unsigned long minimum;		/* dm_bufio_set_minimum_buffers */
 	int ratio;			/* KB2; < 0 off */
 	int async_write_error;		/* KB3: first since the last KB4 */
@@ -126,6 +127,20 @@ static void write_dirty(struct dm_bufio_client *c, bool held_too, bool count)
 	}
 }
 
+/* An unheld buffer out of the cache, written back first if dirty (KB1,
+ * KB9). */
+static void evict_buffer(struct dm_buffer *b)
+{
+	struct dm_bufio_client *c = b->c;
+
+	if (b->dirty) {
+		write_buffer(b);
+		c->stats.writebacks++;
+	}
+	free_buffer(b);
+	c->stats.evictions++;
+}
+
 /* KB1: make room for one more buffer. */
 static void evict(struct dm_bufio_client *c)
 {
@@ -138,15 +153,24 @@ static void evict(struct dm_bufio_client *c)
 		     &b->lru != &c->lru && c->stats.nr_buffers >= bound;
 		     b = prev) {
 			prev = list_entry(b->lru.prev, struct dm_buffer, lru);
-			if (b->hold || (pass == 0 && b->dirty))
-				continue;
-			if (b->dirty) {
-				write_buffer(b);
-				c->stats.writebacks++;
-			}
-			free_buffer(b);
-			c->stats.evictions++;
+			if (!b->hold && (pass == 1 || !b->dirty))
+				evict_buffer(b);
 		}
+	}
+}
+
+/* KB9: free every unheld buffer, writing the dirty ones back first. */
+static void drop_unheld(struct dm_bufio_client *c)
+{
+	struct dm_buffer *b, *prev;
+
+	if (!c->none)
+		return;
+	for (b = list_entry(c->lru.prev, struct dm_buffer, lru);
+	     &b->lru != &c->lru; b = prev) {
+		prev = list_entry(b->lru.prev, struct dm_buffer, lru);
+		if (!b->hold)
+			evict_buffer(b);
 	}
 }
 
@@ -198,9 +222,11 @@ enum new_mode { NF_READ, NF_GET, NF_FRESH };
 static void *new_read(struct dm_bufio_client *c, sector_t block,
 		      enum new_mode mode, struct dm_buffer **bp)
 {
-	struct dm_buffer *b = find(c, block);
+	struct dm_buffer *b;
 	int r;
 
+	drop_unheld(c);
+	b = find(c, block);
 	if (!b) {
 		if (mode == NF_GET)
 			return NULL;
@@ -248,6 +274,7 @@ void dm_bufio_prefetch(struct dm_bufio_client *c, sector_t block,
 {
 	struct dm_buffer *b;
 
+	drop_unheld(c);
 	for (; n_blocks--; block++) {
 		if (find(c, block))
 			continue;
@@ -395,7 +422,9 @@ dm_bufio_client_create(struct block_device *bdev, unsigned int block_size,
 	c->aux_size = aux_size;
 	c->alloc_callback = alloc_callback;
 	c->write_callback = write_callback;
-	c->bound = bdev->cache_blocks ? bdev->cache_blocks : KBUFIO_DEFAULT_CACHE;
+	c->none = bdev->cache_blocks == KBUFIO_CACHE_NONE;
+	c->bound = bdev->cache_blocks && !c->none ? bdev->cache_blocks
+						  : KBUFIO_DEFAULT_CACHE;
 	c->minimum = reserved_buffers;
 	c->ratio = bdev->writeback_ratio ? bdev->writeback_ratio
 					 : KBUFIO_WRITEBACK_RATIO;

@@ -54,6 +54,18 @@
  *       errors there are recorded (KB3) and reported by nobody.
  *  KB7  dm_bufio_forget drops an unheld clean buffer; otherwise nothing.
  *  KB8  dm_bufio_issue_flush is one bdev flush; its result is returned.
+ *  KB9  with cache_blocks KBUFIO_CACHE_NONE (the scenario's cache=none,
+ *       core/bm.h BM11) the client keeps only held buffers: at the start
+ *       of every dm_bufio_read/get/new/prefetch each unheld buffer is
+ *       written back if dirty (KB3: an error is recorded and reported by
+ *       the next dm_bufio_write_dirty_buffers, the buffer is clean and
+ *       goes all the same) and freed, least recently used first.  The
+ *       kernel under memory pressure: its shrinker frees every clean
+ *       unheld buffer and its writeback cleans the dirty ones.  KB1 and
+ *       KB2 have nothing left to do then; a prefetched buffer lives until
+ *       the next call.  Difference from the core (BM11): there a failed
+ *       write-back fails the lock and the block stays dirty; here the
+ *       call goes on and the error waits for the commit's flush (KB4).
  *
  * Errors: 0 or -errno as the bdev returns them (-EIO; -EINVAL for a block
  * past the end of the device), through ERR_PTR where the API returns a
@@ -68,6 +80,7 @@
 #define PD_KERNEL_BUFIO_H
 
 #define KBUFIO_DEFAULT_CACHE 1024u	/* blocks, when cache_blocks is 0 */
+#define KBUFIO_CACHE_NONE 1u		/* cache_blocks: KB9 */
 #define KBUFIO_WRITEBACK_RATIO 3	/* the kernel's DM_BUFIO_WRITEBACK_RATIO */
 
 struct dm_bufio_client;
@@ -76,8 +89,8 @@ struct kbufio_stats {
 	unsigned long nr_buffers;	/* cached now, held or not */
 	unsigned long nr_dirty;		/* dirty now */
 	unsigned long nr_held;		/* buffers with a hold count > 0 */
-	unsigned long evictions;	/* KB1, since create */
-	unsigned long writebacks;	/* writes by KB1/KB2 (not KB4/KB6) */
+	unsigned long evictions;	/* KB1 and KB9, since create */
+	unsigned long writebacks;	/* writes by KB1/KB2/KB9 (not KB4/KB6) */
 };
 
 void kbufio_get_stats(struct dm_bufio_client *c, struct kbufio_stats *s);

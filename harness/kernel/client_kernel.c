@@ -53,6 +53,7 @@
 
 #include "dm-thin-metadata.h"
 
+#include "bufio.h"
 #include "client.h"
 #include "thin.h"
 
@@ -134,7 +135,9 @@ static int knew(struct bdev *bd, const struct client_params *p, bool format,
 	kc->c.ops = &KCLIENT_OPS;
 	kc->c.bd = bd;
 	kc->bdev.bd = bd;
-	kc->bdev.cache_blocks = p->cache_blocks;
+	/* cache=none: our dm-bufio's KB9 */
+	kc->bdev.cache_blocks = p->cache_blocks == THIN_CACHE_NONE ?
+				KBUFIO_CACHE_NONE : p->cache_blocks;
 	kc->data_block_size = p->data_block_size;
 	r = kopen(kc, format);
 	if (r == -EPERM && !format)

@@ -20,6 +20,7 @@
 
 #include "dm-cache-metadata.h"
 
+#include "bufio.h"
 #include "cache_client.h"
 #include "policy.h"
 
@@ -362,7 +363,9 @@ static int knew(struct bdev *bd, const struct cache_client_params *p,
 	kc->c.ops = &KCACHE_OPS;
 	kc->c.bd = bd;
 	kc->p = *p;
-	kc->bdev.cache_blocks = p->cache_blocks;
+	/* bm-cache=none: our dm-bufio's KB9 */
+	kc->bdev.cache_blocks = p->cache_blocks == CC_CACHE_NONE ?
+				KBUFIO_CACHE_NONE : p->cache_blocks;
 	r = kstart(kc, format);
 	if (r) {
 		free(kc->cb);

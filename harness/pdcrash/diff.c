@@ -1037,6 +1037,8 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 			r[i] = o->abort(c);
 			break;
 		case OP_CLOSE:		/* a clean close, then a reopen */
+			if (op->has_cache)
+				df->params.cache_blocks = (unsigned)op->a;
 			r[i] = o->close(c);
 			s[i].cl = NULL;
 			if (!r[i])

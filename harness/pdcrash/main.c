@@ -29,7 +29,9 @@ static const char help_text[] =
 "          or rollforward to the commit in flight); then more ops and a commit\n"
 "          must work.  Each scenario runs twice: NAME with its own cache and\n"
 "          NAME+small with a 16-block cache (dirty blocks written back in the\n"
-"          middle of transactions).  SCENARIO is a name in scenarios/, a\n"
+"          middle of transactions); a `pool ... cache=none` scenario (no\n"
+"          cache: each lock reads the device, each dirty block goes out at\n"
+"          the next lock) runs once.  SCENARIO is a name in scenarios/, a\n"
 "          path to a .scn file, or a folder (every .scn below it; a\n"
 "          folder of scenarios/ by its name too: cache, reach).\n"
 "  --backend B     the metadata code under test: core (ours, the default),\n"
@@ -494,10 +496,14 @@ int cmd_list(int argc, char **argv)
 		int ok = cli_load_named(names[i], &sc) == 0;
 
 		if (ok && sc->geo.is_cache) {
+			char cache[16];
+
 			printf("%-24s %zu ops, dm-cache blocks=%u version=%u "
-			       "meta=%" PRIu64 " cache=%u\n", names[i], sc->nr_ops,
+			       "meta=%" PRIu64 " cache=%s\n", names[i], sc->nr_ops,
 			       sc->geo.cache.cblocks, sc->geo.cache.version,
-			       sc->geo.meta_blocks, sc->geo.cache_blocks);
+			       sc->geo.meta_blocks,
+			       pool_cache_text(sc->geo.cache_blocks, cache,
+					       sizeof(cache)));
 			scenario_free(sc);
 		} else if (ok) {
 			char pool[160];

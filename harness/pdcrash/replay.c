@@ -255,10 +255,12 @@ static void print_context(const struct replay *rp, const char *idtext,
 	const struct run_result *res = &rp->res;
 	const struct state_id *id = &rp->id;
 	const struct sd_pending *pend = sd_cutter_pending(rp->cutter);
+	char cache[16];
 
 	printf("state %s\n", idtext);
-	printf("scenario %s (%s), seed %" PRIu64 ", cache %u blocks\n",
-	       rp->base, rp->sc->path, id->seed, res->geo.cache_blocks);
+	printf("scenario %s (%s), seed %" PRIu64 ", cache=%s\n",
+	       rp->base, rp->sc->path, id->seed,
+	       pool_cache_text(res->geo.cache_blocks, cache, sizeof(cache)));
 	if (res->live_failed)
 		printf("live run failed: %s\n", res->live_msg);
 	cli_print_alloc_fault(res, &id->fault);
@@ -479,7 +481,7 @@ static int replay_live(const struct replay_args *a, struct run_config *cfg)
 	struct state_id id;
 	struct scenario *sc = NULL;
 	struct run_result res;
-	char base[128], err[512];
+	char base[128], err[512], cache[16];
 	int r;
 
 	if (live_id_parse(a->idtext, &id, err, sizeof(err)) < 0)
@@ -505,9 +507,10 @@ static int replay_live(const struct replay_args *a, struct run_config *cfg)
 		return 2;
 	}
 	printf("state %s\n", a->idtext);
-	printf("scenario %s (%s), seed %" PRIu64 ", cache %u blocks: the live "
+	printf("scenario %s (%s), seed %" PRIu64 ", cache=%s: the live "
 	       "run against its model (no crash state)\n", base, sc->path,
-	       id.seed, res.geo.cache_blocks);
+	       id.seed, pool_cache_text(res.geo.cache_blocks, cache,
+					sizeof(cache)));
 	printf("%zu ops ran, %" PRIu64 " log entries, %" PRIu64 " committed "
 	       "states\n", res.nr_ops, simdisk_nr_ops(res.sd), res.nr_states);
 	cli_print_alloc_fault(&res, &id.fault);

@@ -23,7 +23,7 @@ int replay_write(const char *idtext, const struct state_id *id,
 	struct run_result res;
 	struct write_violation v;
 	const struct sd_op *op;
-	char base[128];
+	char base[128], cache[16];
 	uint64_t n, from;
 	int r, rc = 2;
 
@@ -55,8 +55,9 @@ int replay_write(const char *idtext, const struct state_id *id,
 		goto out_free_res;
 	}
 	printf("write %s\n", idtext);
-	printf("scenario %s (%s), seed %" PRIu64 ", cache %u blocks\n", base,
-	       sc->path, id->seed, res.geo.cache_blocks);
+	printf("scenario %s (%s), seed %" PRIu64 ", cache=%s\n", base,
+	       sc->path, id->seed,
+	       pool_cache_text(res.geo.cache_blocks, cache, sizeof(cache)));
 	if (res.live_failed)
 		printf("live run failed: %s\n", res.live_msg);
 	cli_print_alloc_fault(&res, &id->fault);

@@ -240,14 +240,6 @@ EXPLAINED = (
      "caller misuse (-EINVAL): the restore builder (harness/pdtool/"
      "restore.c on_device) refuses a dev_id past 2^24-1 before it calls, "
      "and the dump it reads names existing devices only"),
-    ("core/thin.c", r"^thin_set_dev_info$", r"^if \(r\)$",
-     "dev_exists' lookup in the details tree: the one caller that gets "
-     "past may_write (the failed-pool probe does not), the restore "
-     "builder (harness/pdtool/restore.c on_device), has just looked the "
-     "same id up in the same tree (thin_dev_info) and stops on any answer "
-     "but -ENODATA, so this lookup reads the path that one has just read "
-     "(cache hits: no read for --io-errors to fail, no allocation)",
-     r"dev_exists\("),
     ("core/thin.c", r"^thin_set_dev_info$", r"!exists",
      "the restore builder makes each device once (restore.c on_device "
      "refuses a device that appears twice, and the rebuild dropped every "
@@ -493,31 +485,6 @@ EXPLAINED = (
      "for_each_bitmap and check_no_zero run after check_range, "
      "sm_ll_find_free_block clamps its end); sm_ll_load_ie has no caller "
      "in core/"),
-    ("core/sm_common.c", r"^(ensure_bitmap|inc_in_bitmap|dec_in_bitmap)$",
-     r"^if \(r\)$",
-     "ensure_bitmap relocks the bitmap this op dropped for one ref-count "
-     "tree change (LL3); the relock misses the cache only when that one "
-     "change loads about as many blocks as the cache holds beside the "
-     "blocks locked, which takes the 12-block cache (the +small variant's "
-     "16 never): reach/refcount-relock-evicted.scn (a remove reads and "
-     "shadows the data ref-count tree's root and leaf: dec_in_bitmap's "
-     "relock after ref_count_del) and reach/inc-relock-evicted.scn (an "
-     "insert meets a full ref-count leaf with up to eight blocks locked: "
-     "inc_in_bitmap's relock) reach those.  The relock at the top of "
-     "dec_in_bitmap's loop follows a count above 3 going down by one "
-     "inside a run of blocks one dec covers: runs longer than one come "
-     "only from freeing a whole leaf (a delete, a leaf's last reference; "
-     "overwrites and range removals dec one block at a time), where one "
-     "block is locked, and that change is an overwrite of the block's "
-     "entry in the ref-count tree (lookup_big_count reads the root and a "
-     "leaf, ref_count_put shadows both, and the shadows' find_free may "
-     "read the metadata map's committed bitmap): at most five new cache "
-     "entries, fewer than the ten unlocked blocks ahead of the bitmap, "
-     "just unlocked, in the 12-block cache's LRU (less those the change "
-     "touches, two at most), so the relock is a hit (no "
-     "scenario of the suite and none of some 300 random workloads run "
-     "with that cache met a miss there)",
-     r"&bc->blk\);|r = ensure_bitmap\(ll, bc\);"),
     ("core/sm_common.c", r"^for_each_bitmap$", r"^if \(r\)$",
      "save_ie of the entry load_ie put in its cache slot at the top of "
      "the same iteration: nothing in between uses this ll's cache (the op "
@@ -525,22 +492,15 @@ EXPLAINED = (
      "the metadata map, which only queues while recursing), so the slot "
      "still holds that index and no writeback runs; the metadata map's "
      "save_ie writes memory, and the index is below the map's bitmap "
-     "count", r"r = save_ie\(ll, bc.index"),
+     "count.  No block cache reaches it either (cache=none: core/bm.h "
+     "BM11): the slot is the space map's own index-entry cache, so the "
+     "save does no I/O and allocates nothing, whatever the block "
+     "manager keeps", r"r = save_ie\(ll, bc.index"),
     ("core/sm_disk.c", r"^sm_disk_open$", r"^if \(r\) \{$",
      "sm_ll_open_disk fails only on a NULL root or one shorter than "
      "SM_ROOT_SIZE (thin.c passes the superblock's field, SM_ROOT_SIZE "
      "bytes) or on more bitmaps than the index holds, which for the data "
      "map (UINT64_MAX entries) no block count reaches: it reads nothing"),
-    ("core/sm_metadata.c", r"^check_queued_dec$", r"^if \(r\)$",
-     "a dec queued while recursing is copy_block's dec of the block "
-     "tm_shadow_block just asked sm_count_is_more_than_one about: that "
-     "read the same bitmap moments before (a cache hit; find_free in "
-     "between reads at most the bitmap it searches and old_ll's copy of "
-     "it), and the metadata map's load_ie reads no block (so also with "
-     "the 12-block cache: every scenario of the suite and some 300 random "
-     "workloads run with it met no miss there); a merge's drop of a "
-     "ref-count node needs a two-level ref-count tree (see "
-     "queued_adjustment)"),
     ("core/bt.c", r"^bt_insert$", r"^if \(r\)$",
      "new_empty_leaf in bt_insert runs only when an upper level lacks the "
      "key: the live workloads never (thin_create makes each device's "
@@ -555,18 +515,6 @@ EXPLAINED = (
      "a device get_dev found (thin_create inserts it at once), "
      "thin_remove after its own lookup, ref_count_del for a block whose "
      "bitmap value 3 lookup_big_count found in the tree"),
-    ("core/bt_remove.c", r"^absorb_child$", r"^if \(r\)$",
-     "tm_ref of the one child: its bitmap is the one the spine's shadow "
-     "of the current node read and changed moments before (its "
-     "count_is_more_than_one, the new block's inc, the old one's dec: "
-     "one bitmap holds every count in the scenarios but those with meta= "
-     "over 16320), a cache hit; a count of 3 or more also reads the "
-     "ref-count tree, which the shadow's inc of the children of a shared "
-     "node has just changed (a miss there only if its root has left the "
-     "cache since, which no absorb of the suite meets); the metadata "
-     "map's load_ie reads no block.  A hit with the 12-block cache too: "
-     "every scenario of the suite and some 300 random workloads run with "
-     "it met no miss there", r"r = tm_ref\("),
     ("core/sm_common.c", r"^sm_ll_extend$", r"nr_blocks < ll->nr_blocks",
      "overflow guard: thin_resize_data refuses more than 2^40 blocks and "
      "the metadata map is clamped at SM_METADATA_MAX_BLOCKS, so nr_blocks "
@@ -749,14 +697,6 @@ EXPLAINED = (
      "on the same pool, whose own may_read refuses a failed pool first, "
      "and nothing between fails the pool (a failed read does not)",
      r"^$"),
-    ("core/thin.c", r"^rewrite_superblock$", r"^if \(r\)$",
-     "dead: thin_abort calls it right after open_objects read, validated "
-     "and unlocked block 0, with nothing between: a cache hit with the "
-     "same validator, which neither reads nor allocates (bm.c get_block), "
-     "on a block no one holds in a pool that is not read-only (thin_abort "
-     "refuses one), so none of bm_write_lock's refusals applies; it stays "
-     "a lock of its own: open_objects holds a read lock, and a write lock "
-     "there would dirty the superblock on every open", r"bm_write_lock\("),
     ("core/thin.c", r"^thin_pool_open_metadata_snap$", r"^if \(p->damage\)$",
      "a failure after the held copy was read (sm_core_create or tm_create "
      "-ENOMEM, or a failed read of the copy) by a caller that passes no "

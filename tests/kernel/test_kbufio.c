@@ -394,3 +394,53 @@ TEST(kbufio_reset_and_forget)
 	ASSERT_EQ(stats(&f).nr_buffers, 0);
 	teardown(&f);
 }
+
+/* KB9: with no cache only held buffers stay: each read of a released
+ * block reads the disk, a dirty one is written back at the next call of
+ * any block (KB3: its error waits for write_dirty_buffers), and there is
+ * no bound to exceed. */
+TEST(kbufio_cache_none_keeps_only_held)
+{
+	struct fixture f;
+	struct dm_buffer *b, *held[20];
+	uint64_t ops;
+	uint8_t *p;
+
+	setup(&f, KBUFIO_CACHE_NONE, 0);
+	dirty_block(&f, 1, 7);
+	ASSERT_EQ(count_ops(f.sd, 0, simdisk_nr_ops(f.sd), SD_WRITE, 0, 1), 0);
+	ASSERT_TRUE(dm_bufio_get(f.c, 1, &b) == NULL);	/* dropped, written */
+	ASSERT_EQ(count_ops(f.sd, 0, simdisk_nr_ops(f.sd), SD_WRITE, 1, 0), 1);
+	ASSERT_EQ(stats(&f).nr_buffers, 0);
+	for (int i = 0; i < 2; i++) {
+		ops = simdisk_nr_ops(f.sd);
+		p = dm_bufio_read(f.c, 1, &b);
+		ASSERT_TRUE(!IS_ERR(p));
+		ASSERT_EQ(p[100], 7);
+		ASSERT_EQ(count_ops(f.sd, ops, simdisk_nr_ops(f.sd), SD_READ, 1, 0), 1);
+		/* held: a second read shares it, no I/O */
+		ops = simdisk_nr_ops(f.sd);
+		ASSERT_TRUE(dm_bufio_read(f.c, 1, &held[0]) == p);
+		ASSERT_EQ(simdisk_nr_ops(f.sd), ops);
+		dm_bufio_release(held[0]);
+		dm_bufio_release(b);
+	}
+	/* KB3: the write-back's error goes to the next write_dirty_buffers */
+	dirty_block(&f, 2, 8);
+	ASSERT_OK(simdisk_fail_nth(f.sd, SD_WRITE, 2, 0));	/* block 2's */
+	ASSERT_TRUE(!IS_ERR(dm_bufio_read(f.c, 3, &b)));
+	dm_bufio_release(b);
+	ASSERT_EQ(stats(&f).nr_dirty, 0);
+	ASSERT_ERR(dm_bufio_write_dirty_buffers(f.c), -EIO);
+	ASSERT_OK(dm_bufio_write_dirty_buffers(f.c));
+	/* no bound: twenty held at once */
+	for (int i = 0; i < 20; i++)
+		ASSERT_TRUE(!IS_ERR(dm_bufio_new(f.c, 10 + (sector_t)i, &held[i])));
+	ASSERT_EQ(stats(&f).nr_held, 20);
+	for (int i = 0; i < 20; i++)
+		dm_bufio_release(held[i]);
+	dm_bufio_prefetch(f.c, 40, 1);
+	ASSERT_EQ(stats(&f).nr_buffers, 1);		/* the prefetched one */
+	ASSERT_TRUE(stats(&f).evictions >= 22);
+	teardown(&f);
+}

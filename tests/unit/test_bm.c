@@ -1,4 +1,4 @@
-/* tests/unit/test_bm.c - block manager (bm.h BM1-BM10). */
+/* tests/unit/test_bm.c - block manager (bm.h BM1-BM11). */
 #include <inttypes.h>
 
 #include "bm.h"
@@ -434,5 +434,151 @@ TEST(bm_write_error_keeps_block_dirty)
 	ASSERT_OK(bm_flush(bm));				/* retried */
 	ASSERT_EQ(count_ops(sd, SD_WRITE), 1);
 	bm_destroy(bm);
+	simdisk_destroy(sd);
+}
+
+/* A bm with no cache (BM11) over a fresh disk of n blocks. */
+static struct block_manager *none_bm(pd_block_t n, struct simdisk **sd)
+{
+	struct block_manager *bm;
+
+	*sd = new_disk(n);
+	ASSERT_OK(bm_create(simdisk_bdev(*sd), BM_CACHE_NONE, &bm));
+	return bm;
+}
+
+/* BM11: with no cache every lock of a block nobody holds reads it from
+ * the device; a block held now is shared as ever. */
+TEST(bm_cache_none_reads_on_every_lock)
+{
+	struct simdisk *sd = new_disk(16);
+	struct block_manager *bm;
+	struct bm_block *a, *b;
+	struct bm_stats st;
+
+	ASSERT_ERR(bm_create(simdisk_bdev(sd), 7, &bm), -EINVAL);
+	ASSERT_ERR(bm_create(simdisk_bdev(sd), BM_CACHE_NONE + 1, &bm), -EINVAL);
+	ASSERT_OK(bm_create(simdisk_bdev(sd), BM_CACHE_NONE, &bm));
+	write_block(bm, 1, 9);
+	ASSERT_OK(bm_flush(bm));
+	bm_get_stats(bm, &st);
+	uint64_t reads = st.reads, hits = st.hits;
+	for (int i = 0; i < 3; i++) {
+		ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+		ASSERT_EQ(((uint8_t *)bm_block_data(a))[100], 9);
+		bm_unlock(a);
+	}
+	bm_get_stats(bm, &st);
+	ASSERT_UEQ(st.reads, reads + 3);
+	ASSERT_UEQ(st.hits, hits);
+	/* held: the second read lock shares it, no read */
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &b));
+	ASSERT_TRUE(a == b);
+	bm_get_stats(bm, &st);
+	ASSERT_UEQ(st.reads, reads + 4);
+	ASSERT_UEQ(st.hits, hits + 1);
+	bm_unlock(a);
+	bm_unlock(b);
+	ASSERT_EQ(bm_destroy(bm), 0);
+	simdisk_destroy(sd);
+}
+
+/* BM11, BM3: a dirty block goes out at the next lock call, whatever it
+ * locks, and comes back from the device. */
+TEST(bm_cache_none_writes_back_before_the_next_lock)
+{
+	struct simdisk *sd;
+	struct block_manager *bm = none_bm(16, &sd);
+	struct bm_block *a;
+	struct bm_stats st;
+
+	write_block(bm, 1, 5);
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 0);		/* still cached */
+	ASSERT_OK(bm_write_lock_zero(bm, 2, &tv, &a));
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 1);		/* block 1 went */
+	bm_unlock(a);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));	/* check() passes:
+							   prepare ran */
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 2);		/* block 2 went */
+	ASSERT_EQ(((uint8_t *)bm_block_data(a))[100], 5);
+	bm_unlock(a);
+	bm_get_stats(bm, &st);
+	ASSERT_UEQ(st.writes, 2);
+	ASSERT_UEQ(st.evictions, 2);
+	ASSERT_UEQ(st.misses, 1);			/* write_lock_zero reads nothing */
+	ASSERT_EQ(count_ops(sd, SD_FLUSH), 0);
+	ASSERT_OK(bm_flush(bm));			/* nothing dirty left */
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 2);
+	ASSERT_EQ(bm_destroy(bm), 0);
+	simdisk_destroy(sd);
+}
+
+/* BM11: a failed write-back is the lock call's error; the block stays
+ * dirty and cached, and goes out at the next lock.  BM8 alike. */
+TEST(bm_cache_none_write_back_error_fails_the_lock)
+{
+	struct bm_block *a;
+	struct simdisk *sd;
+	struct block_manager *bm = none_bm(16, &sd);
+
+	write_block(bm, 1, 6);
+	ASSERT_OK(simdisk_fail_nth(sd, SD_WRITE, 1, 0));
+	ASSERT_ERR(bm_read_lock(bm, 3, &tv, &a), -EIO);
+	ASSERT_EQ(bm_nr_locked(bm), 0);
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 0);
+	/* still dirty: written now, then read back */
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 1);
+	ASSERT_EQ(((uint8_t *)bm_block_data(a))[100], 6);
+	bm_unlock(a);
+	/* BM8: a block its validator refuses is not written, every lock
+	 * call says so, and reset drops it (BM9) */
+	ASSERT_OK(bm_write_lock_zero(bm, 2, &tv_strict, &a));
+	((uint8_t *)bm_block_data(a))[16] = 0xbd;
+	bm_unlock(a);
+	ASSERT_ERR(bm_read_lock(bm, 1, &tv, &a), -EILSEQ);
+	ASSERT_ERR(bm_write_lock_zero(bm, 4, &tv, &a), -EILSEQ);
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 1);
+	ASSERT_ERR(bm_reset(bm), -EILSEQ);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &a));
+	bm_unlock(a);
+	ASSERT_EQ(bm_destroy(bm), 0);
+	simdisk_destroy(sd);
+}
+
+/* BM11: no bound, so no -ENOMEM for want of a slot. */
+TEST(bm_cache_none_locks_beyond_any_bound)
+{
+	struct bm_block *blk[40];
+	struct simdisk *sd;
+	struct block_manager *bm = none_bm(64, &sd);
+	struct bm_stats st;
+
+	for (int i = 0; i < 40; i++)
+		ASSERT_OK(bm_write_lock_zero(bm, 1 + (pd_block_t)i, &tv, &blk[i]));
+	ASSERT_EQ(bm_nr_locked(bm), 40);
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 0);		/* held: never */
+	for (int i = 0; i < 40; i++)
+		bm_unlock(blk[i]);
+	ASSERT_OK(bm_read_lock(bm, 50, NULL, &blk[0]));
+	ASSERT_EQ(count_ops(sd, SD_WRITE), 40);
+	bm_unlock(blk[0]);
+	bm_get_stats(bm, &st);
+	ASSERT_UEQ(st.evictions, 40);
+	/* bm_set_cache_blocks takes the mode too */
+	bm_set_cache_blocks(bm, 8);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &blk[0]));
+	bm_unlock(blk[0]);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &blk[0]));	/* cached now */
+	bm_unlock(blk[0]);
+	bm_get_stats(bm, &st);
+	ASSERT_UEQ(st.hits, 1);
+	bm_set_cache_blocks(bm, BM_CACHE_NONE);
+	ASSERT_OK(bm_read_lock(bm, 1, &tv, &blk[0]));
+	bm_unlock(blk[0]);
+	bm_get_stats(bm, &st);
+	ASSERT_UEQ(st.hits, 1);
+	ASSERT_EQ(bm_destroy(bm), 0);
 	simdisk_destroy(sd);
 }

@@ -17,7 +17,8 @@ struct bdev;
 
 struct block_device {
 	struct bdev *bd;		/* the device; not owned */
-	unsigned cache_blocks;		/* dm-bufio bound; 0 = KBUFIO_DEFAULT_CACHE */
+	unsigned cache_blocks;		/* dm-bufio bound; 0 = KBUFIO_DEFAULT_CACHE,
+					 * KBUFIO_CACHE_NONE = none (KB9) */
 	int writeback_ratio;		/* dirty > ratio * clean writes back; 0 = 3, as
 				 * the kernel; < 0 never */
 	bool read_only;			/* bdev_read_only() */
