@@ -99,7 +99,7 @@ def scenario(tmp_path, text, name="ops"):
     ("format expect=EINVAL", "block-size=128 data=100000 is a valid format"),
     ("format block-size=256 data=10 expect=EINVAL", "is a valid format"),
     ("format 1 expect=EINVAL", "'format' takes 0 arguments, got 1"),
-    ("close 1", "'close' takes 0 arguments, got 1"),
+    ("close 1", "close: unknown argument '1' (cache=)"),
     ("restore 1", "'restore' takes 0 arguments, got 1"),
     ("random ops=5 mix=restore:1", "unknown op kind 'restore'"),
     ("open block-size=256", "open: only with expect=EINVAL"),
