@@ -343,9 +343,7 @@ int bt_remove_range(const struct bt_info *info, pd_block_t root,
 			break;
 		(*nr_removed)++;
 		*new_root = root;
-		if (found == UINT64_MAX)
-			break;
-		k[last] = found + 1;
+		k[last] = found + 1;	/* found < end_key: no wrap */
 	}
 	return r;
 }

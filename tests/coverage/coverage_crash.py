@@ -289,9 +289,6 @@ EXPLAINED = (
     ("core/bt_spine.c", r"^bt_node_redistribute$", r"count > 3",
      "a guard of the function's stack buffers (three nodes' worth): every "
      "caller in core/ passes 2 or 3, as constants"),
-    ("core/bt_remove.c", r"^bt_remove_range$", r"found == UINT64_MAX",
-     "needs a mapping at vblock 2^64-1; the scenario grammar stops at "
-     "2^64-2 (a range ending there would wrap the op's end)"),
     ("core/bt_remove.c", r"^bt_remove_range$", r"levels",
      "caller misuse (-EINVAL) no caller can make: the two callers pass "
      "their own fixed infos, thin.c's two-level mapping info "
