@@ -1124,7 +1124,8 @@ static int check_array_tree(struct array_info *info, pd_block_t root,
 	int r = array_size(info, root, &size);
 
 	if (r)	/* a missing last block: the index is damaged */
-		return r == -ENODATA ? -EILSEQ : r;
+		return r == -ENODATA || PD_MUTANT(CACHE_CHECK_EIO_AS_DAMAGE) ?
+		       -EILSEQ : r;
 	if (size != nr_values)
 		return -EILSEQ;
 	r = bt_check(&info->bt, root, NULL, NULL, &st);

@@ -144,7 +144,11 @@
 	  "an insert checks its data block against the pool's data block " \
 	  "count only, not the 40 bits a mapping packs it into, so on a " \
 	  "pool whose count a damaged root puts past 2^40 the mapping " \
-	  "names another block", "")
+	  "names another block", "") \
+	X(CACHE_CHECK_EIO_AS_DAMAGE, "cache-check-eio-as-damage", \
+	  "the core's check of a dm-cache array reports any error of its " \
+	  "length's read as damage (-EILSEQ), so a read error at recovery " \
+	  "passes for corrupt metadata", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

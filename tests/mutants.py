@@ -99,6 +99,10 @@ HOW = {
     # 2^40; the damage probe maps the last block the pool says it has, which
     # must be refused (a mapping holds 40 bits)
     "insert-past-40-bits": ["--damage", "reach/damage-merge-three"],
+    # recovery of a dm-cache image with a read of the check of its arrays
+    # failing (harness/engine/cache_workload.c cache_check_image): the
+    # check must answer -EIO, not damage
+    "cache-check-eio-as-damage": ["--io-errors", "cache/abort"],
 }
 
 # Mutants that must be caught by a write-time rule (harness/engine/

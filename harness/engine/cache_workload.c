@@ -1073,16 +1073,26 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 	workload_expect(res, id->cut, &e);
 	if (opts && opts->recovery_fault) {
 		struct prng p;
+		uint64_t nth;
+		int sticky, in_check;
 
 		/* the same read fails for every state with the same durable
-		 * image (see the memo in explore.c) */
+		 * image (see the memo in explore.c): one of the open's first
+		 * six, or, on a backend with a check of its arrays (the
+		 * core's) and for half the images, one of that check's first
+		 * sixteen after a clean open, as a thin pool's check of its
+		 * trees is faulted (explore.c) */
 		prng_seed(&p, prng_derive(id->seed, fault_key * 7919));
-		r = fault_bdev_wrap(image, FB_READ, 1 + prng_below(&p, 6),
-				    (int)prng_below(&p, 2), &fb);
+		nth = 1 + prng_below(&p, 6);
+		sticky = (int)prng_below(&p, 2);
+		in_check = ops->check_trees && prng_below(&p, 2);
+		r = fault_bdev_wrap(image, FB_READ, nth, sticky, &fb);
 		if (r) {
 			set_out(out, OUT_VIOLATION, "harness: %s", pd_strerror(r));
 			return;
 		}
+		if (in_check)
+			fault_bdev_arm(fb, FB_NONE, 0, 0);
 		/* read-only: a read-write open that met no failing read would
 		 * clear CLEAN_SHUTDOWN (CA2), and the open below would see
 		 * another state; the reads of an open are the same */
@@ -1096,6 +1106,29 @@ void cache_check_image(const struct run_result *res, struct bdev *image,
 			ops->destroy(cc);
 			bdev_destroy(fb);
 			return;
+		}
+		if (!r && in_check) {
+			uint64_t n = 1 + prng_below(&p, 16);
+			int fired;
+
+			fault_bdev_arm(fb, FB_READ, n, sticky);
+			r = ops->check_trees(cc);
+			fired = fault_bdev_failed(fb) != 0;
+			fault_bdev_arm(fb, FB_NONE, 0, 0);
+			if (fired && ((r && r != -EIO) ||
+				      (!r && fault_bdev_unrecovered(fb)))) {
+				set_out(out, OUT_VIOLATION, "the check of the "
+					"arrays answered %s after a failed read "
+					"(read %" PRIu64 "%s of it): only %s is "
+					"right", r ? pd_strerror(r) : "success",
+					n, sticky ? ", sticky," : "", r ?
+					"-EIO" : "-EIO, or success once the "
+					"block is read again,");
+				ops->destroy(cc);
+				bdev_destroy(fb);
+				return;
+			}
+			r = 0;
 		}
 		if (!r)
 			ops->destroy(cc);

@@ -560,9 +560,12 @@ int cmd_replay(int argc, char **argv)
 	/* ids with an IO fault come from --io-errors runs, which recover
 	 * each state first through a failing read, and ids with an
 	 * allocation failure from --alloc-faults runs, which do so through
-	 * a failing allocation (explore.c, "The faulted pass"): do the same */
-	copts.recovery_fault = rp.id.fault.kind != FAULT_NONE &&
-			       !fault_is_media(rp.id.fault.kind) &&
+	 * a failing allocation (explore.c, "The faulted pass"): do the same.
+	 * An id with no fault (e0) may come from an --io-errors run too (its
+	 * fault-free run's states get the faulted pass as well): it runs
+	 * first here also, and a state the plain run found wrong is found
+	 * wrong again by the clean pass after it. */
+	copts.recovery_fault = !fault_is_media(rp.id.fault.kind) &&
 			       !fault_is_alloc(rp.id.fault.kind);
 	copts.recovery_alloc_fault = fault_is_alloc(rp.id.fault.kind);
 	check_state(&rp.res, rp.cutter, &rp.id, &copts, NULL, &out);
