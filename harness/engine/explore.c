@@ -538,7 +538,8 @@ static int lost_watch_init(const struct run_result *res,
  * faulted on the core backend only (a kernel backend's are the adapter's
  * reads, outside the code under test), and a kernel's open may answer
  * any error (its errno is the kernel's to choose); a dm-cache run keeps
- * its own pass (cache_check_image: the open through a failing read).
+ * its own pass (cache_check_image: the open through a failing read, or
+ * on the core the check of its arrays after a clean open).
  * Then the clean pass must still recover.
  */
 enum fault_step { STEP_OPEN, STEP_CHECK, STEP_DIGEST, NR_STEPS };
