@@ -1700,6 +1700,11 @@ int thin_resize_metadata(struct thin_pool *pool, pd_block_t nr_blocks)
 		return r;
 	if (nr_blocks > bdev_nr_blocks(pool->bd))
 		return -EINVAL;
+	/* past what 255 bitmaps count: refused before anything changes, as
+	 * a data size past 2^40 is (the space map's extend would refuse it
+	 * too, but as an error of a change, which fails the pool) */
+	if (nr_blocks > THIN_METADATA_MAX_SECTORS / THIN_METADATA_BLOCK_SECTORS)
+		return -EINVAL;
 	return resize_space_map(pool, pool->metadata_sm, nr_blocks);
 }
 

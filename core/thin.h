@@ -258,7 +258,8 @@ int thin_get_metadata_reserve(struct thin_pool *pool, pd_block_t *nr);
 /* Data device size in blocks; shrinking is -EINVAL (as the kernel). */
 int thin_resize_data(struct thin_pool *pool, pd_block_t nr_blocks);
 /* Metadata device size in blocks (the bdev must already have them);
- * shrinking is -EINVAL. */
+ * shrinking, or a size past the 255 bitmaps the metadata space map
+ * counts (4161600 blocks), is -EINVAL and changes nothing. */
 int thin_resize_metadata(struct thin_pool *pool, pd_block_t nr_blocks);
 
 /* Metadata snapshot (held root), for userspace reading live metadata.

@@ -479,7 +479,7 @@ void oracle_set_meta_blocks(struct oracle *o, uint64_t nr_blocks)
 
 int oracle_resize_meta(struct oracle *o, uint64_t nr_blocks)
 {
-	if (nr_blocks < o->nr_meta_blocks)
+	if (nr_blocks < o->nr_meta_blocks || nr_blocks > SM_METADATA_MAX_BLOCKS)
 		return -EINVAL;
 	if (sm_nr_bitmaps(nr_blocks) > sm_nr_bitmaps(o->nr_meta_blocks) &&
 	    nr_blocks - o->nr_meta_blocks < EXTEND_MIN_NEW)

@@ -587,7 +587,8 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		op->kind = OP_RESIZE_META;
 		op->past_end = take_flag(argv, &argc, "past-end");
 		r = want_args(ps, cmd, argc - 1, 1) ?:
-		    number(ps, "metadata blocks", argv[1], 4161600, &op->a);
+		    number(ps, "metadata blocks", argv[1],
+			   misuse_max(op, 4161600), &op->a);
 		if (!r && op->past_end && op->expect != -EINVAL)
 			r = fail(ps, "resize-meta: past-end only with expect=EINVAL "
 				 "(a size past the device's end, scenario.h)");
@@ -616,8 +617,8 @@ int op_is_misuse(const struct op *op)
 		return op->a > (1ull << 40);
 	case OP_MAP:
 		return op->has_at;
-	case OP_RESIZE_META:
-		return op->past_end;
+	case OP_RESIZE_META:	/* past 255 bitmaps' worth, or of the device */
+		return op->past_end || op->a > 4161600;
 	case OP_FORMAT:
 	case OP_OPEN:
 		return 1;

@@ -1066,7 +1066,10 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 			r[i] = o->resize_data(c, op->a);
 			break;
 		case OP_RESIZE_META:
-			if (op->a > bdev_nr_blocks(s[i].bd) && !op->past_end)
+			/* A misuse (past-end, or past 255 bitmaps' worth)
+			 * does not grow the devices here: diff reads its
+			 * images whole, and both sides refuse it anyway. */
+			if (op->a > bdev_nr_blocks(s[i].bd) && !op_is_misuse(op))
 				r[i] = bdev_resize(s[i].bd, op->a);
 			if (!r[i])
 				r[i] = o->resize_metadata(c, op->a);
