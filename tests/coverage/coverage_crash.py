@@ -177,15 +177,6 @@ EXPLAINED = (
      "(bt_walk) and recovery's checks (bt_check) run: the --alloc-faults "
      "run fails the pool's own calls only; the core/alloc libfiu point "
      "reaches it in tests/unit/test_faults_oom.c"),
-    ("core/bt_walk.c", None, r"t->node_fn|r > 0\)",
-     "bt_check's node callback: recovery's checks (core/thin.c "
-     "thin_check_trees, core/cache.c cache_check_trees) pass none; "
-     "tests/unit/test_sm.c does"),
-    ("core/bt_walk.c", r"^trav_node$", r"^if \(r < 0\)$",
-     "bt_check's node callback failing: no caller in core/ passes one "
-     "(thin_check_trees and cache_check_trees call bt_check with fn NULL, "
-     "so this line never runs in the crash suite); tests/unit/test_bt.c "
-     "and test_sm.c pass callbacks", r"t->node_fn\("),
     ("core/bt_walk.c", None, r"leaf_depth >= 0 &&|depth >= \(unsigned\)",
      "an internal node after a leaf of the same tree (a tree of three "
      "levels), or damage: a bottom tree's root splits once it names some "
@@ -348,6 +339,11 @@ EXPLAINED = (
      "caller misuse (-EINVAL) that the misuse ops (scenario.h: create, "
      "snap, unmap A..B, resize-data, map at=, format, open with "
      "expect=EINVAL) do not make; tests/unit/test_thin.c"),
+    ("core/sm_common.c", r"^sm_ll_extend$", r"bitmaps > max_index_entries",
+     "more bitmaps than the index holds: the metadata map's 255 are behind "
+     "thin_resize_metadata's own refusal of a size past "
+     "SM_METADATA_MAX_BLOCKS (reach/caller-misuse asks it) and the "
+     "format's clamp; the data map's index, a btree, has no such bound"),
     ("core/(bt_spine|sm_common|thin).c", None,
      r"NODE_OFF_BLOCKNR|NODE_OFF_CSUM|SB\(blocknr\)|SB\(csum\)|"
      r"le32_get\(d\) != pd_block_csum|le64_get\(d \+ 8\)|"
@@ -400,11 +396,6 @@ EXPLAINED = (
     ("core/bt.c", r"^find_edge$", r"highest \? nr - 1 : 0|^if \(value\)$",
      "only find_key asks for the highest key, or for no value; "
      "bt_lookup_next asks for the lowest key and its value"),
-    ("core/bt.c", r"^find_edge$", r"child && !bt_(block|child)_in_range|"
-     r"return child \? bt_child_err",
-     "child is 0 only for the root of a one-level tree's find_key: thin's "
-     "find_key (thin_get_highest_mapped) is on the two-level pool->info, "
-     "whose bottom root a leaf names; tests/unit/test_bt.c"),
     ("core/bt.c", r"^find_edge$", r"^if \(bt_node_is_leaf\(n\)\) \{$",
      "an internal node right of the path needs a tree of three levels "
      "(the leaf the descent lands in is the last child of its parent): "
@@ -467,10 +458,6 @@ EXPLAINED = (
     ("core/sm_common.c", r"^ll_open$", r"!root \|\| len < SM_ROOT_SIZE",
      "caller misuse: sm_disk_open and tm_open_with_sm pass the "
      "superblock's space-map root field, SM_ROOT_SIZE bytes"),
-    ("core/sm_common.c", r"^sm_ll_extend$", r"bitmaps > max_index_entries",
-     "a metadata device over 255 bitmaps (16 GiB): the scenario grammar "
-     "caps `pool meta=` at SM_METADATA_MAX_BLOCKS and resize-meta cannot "
-     "pass the device; the data map has no such bound"),
     ("core/sm_common.c", r"^sm_ll_copy_root$", r"max < SM_ROOT_SIZE",
      "caller misuse (-ENOSPC): the check of sm_copy_root's buffer size, "
      "an argument of the space-map interface; every caller (thin.c, "
@@ -506,12 +493,6 @@ EXPLAINED = (
      "lost a device the details tree still names (insert_mapping's "
      "get_dev finds it there), and that step fails no allocation",
      r"&sub\);"),
-    ("core/bt_remove.c", r"^bt_remove$", r"r == -ENODATA",
-     "every caller removes a key it has just found: thin_delete the "
-     "details entry only if its lookup found it and the top-level entry of "
-     "a device get_dev found (thin_create inserts it at once), "
-     "thin_remove after its own lookup, ref_count_del for a block whose "
-     "bitmap value 3 lookup_big_count found in the tree"),
     ("core/sm_common.c", r"^sm_ll_extend$", r"nr_blocks < ll->nr_blocks",
      "overflow guard: thin_resize_data refuses more than 2^40 blocks and "
      "the metadata map is clamped at SM_METADATA_MAX_BLOCKS, so nr_blocks "
@@ -674,19 +655,6 @@ EXPLAINED = (
      "whose superblock and held copy are never zero; thin_pool_open "
      "looks for zeroes itself (superblock_all_zeroes)"),
     # errors passed up in core/thin.c (issue 10), read from the code
-    ("core/thin.c", r"^(thin_create_snap|thin_remove_range)$",
-     r"r == -ENODATA \? r : poison",
-     "get_dev fails otherwise than -ENODATA only for a device not yet in "
-     "the pool's in-core table (a lookup in the details tree, the table's "
-     "growth): the harness's digest (oracle.c pool_digest: thin_dev_info "
-     "of every device) loads every device right after each open, reopen "
-     "and abort of the live pool, and commits keep the table, so an "
-     "existing device (the snapshot's origin, the range remove's device) "
-     "is found in core and only an absent one is looked up (-ENODATA); "
-     "the damage step's exercise inserts into each device (ex_change_dev) "
-     "before its range remove and before the snapshot of the first, so "
-     "damage in the details tree fails that insert first (insert_mapping's "
-     "get_dev, which is reached)"),
     ("core/thin.c", r"^thin_walk_mappings$", r"^if \(r\)$",
      "may_read: a failed pool; every caller (the harness's digest and "
      "diff, oracle.c; the client walk, client_core.c; the damage step's "
