@@ -1468,8 +1468,7 @@ static int cmp_block(const void *x, const void *y)
  * it; and no other block counted (a leak): the data map counts exactly as
  * many blocks in use as the leaves name (sm_disk_nr_in_use, not the free
  * count, which answers for the last commit, DS1 and DS2). */
-static int audit_data_counts(struct thin_pool *pool, struct count_audit *a,
-			     char *msg, size_t len)
+static int audit_data_counts(struct thin_pool *pool, struct count_audit *a)
 {
 	pd_block_t nr_blocks = sm_get_nr_blocks(pool->data_sm), named = 0;
 	pd_block_t in_use = sm_disk_nr_in_use(pool->data_sm);
@@ -1487,7 +1486,7 @@ static int audit_data_counts(struct thin_pool *pool, struct count_audit *a,
 		}
 		named++;
 		if (b >= nr_blocks) {
-			snprintf(msg, len, "data block %" PRIu64 " is mapped, and the data device has %" PRIu64,
+			snprintf(a->msg, a->len, "data block %" PRIu64 " is mapped, and the data device has %" PRIu64,
 				 (uint64_t)b, (uint64_t)nr_blocks);
 			return -EILSEQ;
 		}
@@ -1495,21 +1494,20 @@ static int audit_data_counts(struct thin_pool *pool, struct count_audit *a,
 		if (r)
 			return r;
 		if (count != want) {
-			snprintf(msg, len, "data block %" PRIu64 ": count %" PRIu32 ", named by %" PRIu32 " leaves",
+			snprintf(a->msg, a->len, "data block %" PRIu64 ": count %" PRIu32 ", named by %" PRIu32 " leaves",
 				 (uint64_t)b, count, want);
 			return -EILSEQ;
 		}
 	}
 	if (in_use != named) {
-		snprintf(msg, len, "%" PRIu64 " data blocks are counted in use, and the mappings name %" PRIu64,
+		snprintf(a->msg, a->len, "%" PRIu64 " data blocks are counted in use, and the mappings name %" PRIu64,
 			 (uint64_t)in_use, (uint64_t)named);
 		return -EILSEQ;
 	}
 	return 0;
 }
 
-static int audit_meta_counts(struct thin_pool *pool, struct count_audit *a,
-			     char *msg, size_t len)
+static int audit_meta_counts(struct thin_pool *pool, struct count_audit *a)
 {
 	for (pd_block_t b = 0; b < a->nr_meta; b++) {
 		uint32_t count;
@@ -1521,7 +1519,7 @@ static int audit_meta_counts(struct thin_pool *pool, struct count_audit *a,
 		if (r)
 			return r;
 		if (count != a->refs[b]) {
-			snprintf(msg, len, "metadata block %" PRIu64 ": count %" PRIu32 ", referenced %" PRIu32 " times",
+			snprintf(a->msg, a->len, "metadata block %" PRIu64 ": count %" PRIu32 ", referenced %" PRIu32 " times",
 				 (uint64_t)b, count, a->refs[b]);
 			return -EILSEQ;
 		}
@@ -1552,9 +1550,9 @@ int thin_check_counts(struct thin_pool *pool, char *msg, size_t len)
 	if (!r && pool->held_root)
 		r = audit_held(pool, &a);
 	if (!r)
-		r = audit_meta_counts(pool, &a, msg, len);
+		r = audit_meta_counts(pool, &a);
 	if (!r)
-		r = audit_data_counts(pool, &a, msg, len);
+		r = audit_data_counts(pool, &a);
 	pd_free(a.data);
 	pd_free(a.seen);
 	pd_free(a.refs);
@@ -1875,15 +1873,13 @@ int thin_commit(struct thin_pool *pool)
 
 	if (r)
 		return r;
-	if (!pool->changed && !PD_MUTANT(COMMIT_UNCHANGED_WRITES)) {
-		drop_devs(pool);	/* TH6 */
-		return 0;
+	if (pool->changed || PD_MUTANT(COMMIT_UNCHANGED_WRITES)) {
+		r = commit_transaction(pool);
+		if (r)
+			return poison(pool, r);
+		pool->changed = 0;
 	}
-	r = commit_transaction(pool);
-	if (r)
-		return poison(pool, r);
-	pool->changed = 0;
-	drop_devs(pool);		/* TH6: every entry is written */
+	drop_devs(pool);		/* TH6: the changed entries are written */
 	return 0;
 }
 
