@@ -148,7 +148,11 @@
 	X(CACHE_CHECK_EIO_AS_DAMAGE, "cache-check-eio-as-damage", \
 	  "the core's check of a dm-cache array reports any error of its " \
 	  "length's read as damage (-EILSEQ), so a read error at recovery " \
-	  "passes for corrupt metadata", "")
+	  "passes for corrupt metadata", "") \
+	X(PASSDOWN_SHARED_WRONG, "passdown-shared-wrong", \
+	  "thin_data_block_is_shared counts the caller's own reference " \
+	  "twice (count > 2), so a discard passdown takes a block one " \
+	  "snapshot still maps for unshared and would discard its data", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

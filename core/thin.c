@@ -1306,6 +1306,74 @@ out:
 }
 
 
+/* --- data block references (dm-thin's discard passdown, TH8) ------------- */
+
+/* [begin, end) within the data device; checked before anything changes, so
+ * a refusal is the caller's misuse, not a failure of the pool. */
+static int data_range_ok(struct thin_pool *pool, pd_block_t begin,
+			 pd_block_t end)
+{
+	return begin <= end && end <= sm_get_nr_blocks(pool->data_sm) ?
+	       0 : -EINVAL;
+}
+
+/* inc or dec (fn) a range: a refusal changes nothing; any error of the
+ * space map fails the pool (TH4), the dec's of a count already 0 too:
+ * the space map refuses it before it changes anything (LL5), but the
+ * caller's references and the pool's disagree, so the transaction is not
+ * to be trusted. */
+static int change_data_range(struct thin_pool *pool, pd_block_t begin,
+			     pd_block_t end,
+			     int (*fn)(struct space_map *, pd_block_t, pd_block_t))
+{
+	int r = may_write(pool);
+
+	if (!r)
+		r = data_range_ok(pool, begin, end);
+	if (r || begin == end)
+		return r;
+	pool->changed = 1;
+	return poison(pool, fn(pool->data_sm, begin, end));
+}
+
+int thin_inc_data_range(struct thin_pool *pool, pd_block_t begin,
+			pd_block_t end)
+{
+	return change_data_range(pool, begin, end, sm_inc_range_fn);
+}
+
+int thin_dec_data_range(struct thin_pool *pool, pd_block_t begin,
+			pd_block_t end)
+{
+	return change_data_range(pool, begin, end, sm_dec_range_fn);
+}
+
+int thin_data_block_is_shared(struct thin_pool *pool, pd_block_t b,
+			      int *shared)
+{
+	int r = may_read(pool);
+
+	if (!r && !pool->data_sm)
+		r = -EOPNOTSUPP;	/* a metadata snapshot view */
+	if (!r && b >= sm_get_nr_blocks(pool->data_sm))
+		r = -EINVAL;
+	if (r)
+		return r;
+	if (PD_MUTANT(PASSDOWN_SHARED_WRONG)) {
+		uint32_t count;
+
+		/* planted: the caller's own reference counted twice */
+		r = sm_get_count(pool->data_sm, b, &count);
+		if (!r)
+			*shared = count > 2;
+		return r;
+	}
+	/* A read: an error changes nothing, so it fails nothing (TH6); the
+	 * caller holds the references it took and drops them. */
+	return sm_count_is_more_than_one(pool->data_sm, b, shared);
+}
+
+
 struct mapped_sum {
 	struct thin_pool *pool;
 	uint64_t mapped;

@@ -45,6 +45,15 @@
  *       too, every block the trees name is counted exactly as often as
  *       they name it, and no other data block is counted
  *       (thin_check_counts checks it).
+ *  TH8  a caller may hold references of its own on data blocks
+ *       (thin_inc_data_range, dropped by thin_dec_data_range): dm-thin's
+ *       discard passdown removes a range of mappings, takes one on each
+ *       run of data blocks they named, so none of them can be handed out
+ *       again while its discard is in flight, discards only the blocks
+ *       thin_data_block_is_shared says no leaf still names (with the
+ *       caller's reference, a count above one), then drops its
+ *       references.  Until it does, those blocks are counted once more
+ *       than TH7 says.
  *
  * Errors (0 or -errno): -ENODATA no such device or mapping, -EEXIST the
  * device exists, -EINVAL bad id/argument or unknown incompat feature flags,
@@ -224,6 +233,21 @@ struct thin_mapped_range {
 int thin_find_mapped_range(struct thin_pool *pool, uint64_t dev,
 			   uint64_t begin, uint64_t end,
 			   struct thin_mapped_range *range);
+
+/* Data block references (TH8; dm_pool_inc_data_range,
+ * dm_pool_dec_data_range, dm_pool_block_is_shared).  A range [begin, end)
+ * or block not within the data device (end past its size, begin past
+ * end) is -EINVAL and changes nothing, nor fails the pool; an empty range
+ * changes nothing.  inc and dec fail the pool on any other error (TH4),
+ * a dec of a count already 0 included; is_shared is a read (TH6), *shared
+ * is whether the block's count is more than one, and on a metadata
+ * snapshot view (no data space map) it is -EOPNOTSUPP. */
+int thin_inc_data_range(struct thin_pool *pool, pd_block_t begin,
+			pd_block_t end);
+int thin_dec_data_range(struct thin_pool *pool, pd_block_t begin,
+			pd_block_t end);
+int thin_data_block_is_shared(struct thin_pool *pool, pd_block_t b,
+			      int *shared);
 
 /* Pool-wide values. */
 int thin_get_transaction_id(struct thin_pool *pool, uint64_t *id);

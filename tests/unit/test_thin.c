@@ -953,3 +953,175 @@ TEST(thin_free_metadata_count_is_the_checkers_recount_after_commit)
 	}
 	rig_down(&g);
 }
+
+/* TH8, dm-thin's discard passdown of one range: remove it, take a
+ * reference on each run of data blocks it named, ask each block, drop the
+ * references.  What still names a block after the remove decides. */
+static void passdown_inc(struct rig *g, pd_block_t b, pd_block_t e)
+{
+	ASSERT_OK(thin_inc_data_range(g->pool, b, e));
+}
+
+static int is_shared(struct rig *g, pd_block_t b)
+{
+	int shared = -1;
+
+	ASSERT_OK(thin_data_block_is_shared(g->pool, b, &shared));
+	ASSERT_TRUE(shared == 0 || shared == 1);
+	return shared;
+}
+
+TEST(thin_passdown_shared_after_a_snapshot)
+{
+	struct rig g;
+	char msg[200];
+	pd_block_t nfree0, nfree1;
+
+	rig_format(&g, 100, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (uint64_t v = 0; v < 10; v++)
+		map(&g, 0, v);				/* blocks 0..9 */
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_create_snap(g.pool, 1, 0));
+	/* one leaf of the two devices' trees names 0..9: counted once */
+	ASSERT_EQ(is_shared(&g, 0), 0);
+	map(&g, 0, 3);			/* block 10: origin's own copy of 3 */
+	map(&g, 0, 20);			/* block 11: after the snapshot */
+	/* the origin's leaf was copied to change it: two leaves now */
+	ASSERT_EQ(is_shared(&g, 0), 1);
+	ASSERT_EQ(is_shared(&g, 3), 0);
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &nfree0));
+
+	ASSERT_OK(thin_remove_range(g.pool, 0, 0, 21, NULL));
+	passdown_inc(&g, 0, 12);
+	/* the caller's reference breaks TH7 until it is dropped */
+	ASSERT_ERR(thin_check_counts(g.pool, msg, sizeof(msg)), -EILSEQ);
+	for (pd_block_t b = 0; b < 10; b++)
+		ASSERT_EQ(is_shared(&g, b), 1);	/* dev 1 names 0..9 */
+	ASSERT_EQ(is_shared(&g, 10), 0);
+	ASSERT_EQ(is_shared(&g, 11), 0);
+	ASSERT_EQ(is_shared(&g, 12), 0);	/* never mapped: count 0 */
+	ASSERT_OK(thin_dec_data_range(g.pool, 10, 12));
+	ASSERT_OK(thin_dec_data_range(g.pool, 0, 10));
+	ASSERT_OK(thin_check_counts(g.pool, msg, sizeof(msg)));
+	ASSERT_OK(thin_get_free_data_blocks(g.pool, &nfree1));
+	ASSERT_EQ(nfree1, nfree0 + 2);		/* only 10 and 11 freed */
+	ASSERT_OK(thin_commit(g.pool));
+	rig_reopen(&g);
+	/* dev 1 alone names 0..9 now, and nothing names 10 */
+	ASSERT_EQ(is_shared(&g, 5), 0);
+	passdown_inc(&g, 5, 6);
+	passdown_inc(&g, 10, 11);
+	ASSERT_EQ(is_shared(&g, 5), 1);
+	ASSERT_EQ(is_shared(&g, 10), 0);
+	ASSERT_OK(thin_dec_data_range(g.pool, 5, 6));
+	ASSERT_OK(thin_dec_data_range(g.pool, 10, 11));
+	ASSERT_OK(thin_check_counts(g.pool, msg, sizeof(msg)));
+	rig_down(&g);
+}
+
+/* A held metadata snapshot's leaves name the blocks the live tree drops:
+ * shared while it is held, not after its release. */
+TEST(thin_passdown_shared_with_a_held_metadata_snapshot)
+{
+	struct rig g;
+	char msg[200];
+
+	rig_format(&g, 50, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	for (uint64_t v = 0; v < 5; v++)
+		map(&g, 0, v);
+	ASSERT_OK(thin_reserve_metadata_snap(g.pool));
+	ASSERT_OK(thin_remove_range(g.pool, 0, 0, 5, NULL));
+	passdown_inc(&g, 0, 5);
+	for (pd_block_t b = 0; b < 5; b++)
+		ASSERT_EQ(is_shared(&g, b), 1);
+	ASSERT_OK(thin_dec_data_range(g.pool, 0, 5));
+	ASSERT_OK(thin_check_counts(g.pool, msg, sizeof(msg)));
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_release_metadata_snap(g.pool));
+	passdown_inc(&g, 0, 5);
+	for (pd_block_t b = 0; b < 5; b++)
+		ASSERT_EQ(is_shared(&g, b), 0);
+	ASSERT_OK(thin_dec_data_range(g.pool, 0, 5));
+	ASSERT_OK(thin_check_counts(g.pool, msg, sizeof(msg)));
+	rig_down(&g);
+}
+
+/* A range or block outside the data device is refused before anything
+ * changes (the commit after it writes nothing) and fails nothing; an
+ * empty range changes nothing; a read-only view refuses inc and dec and
+ * has no counts to ask. */
+TEST(thin_data_range_calls_refuse_misuse)
+{
+	struct rig g;
+	struct thin_pool *view;
+	int shared = 7;
+	uint64_t log;
+
+	rig_format(&g, 40, 0);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	map(&g, 0, 0);
+	ASSERT_OK(thin_reserve_metadata_snap(g.pool));
+	ASSERT_OK(thin_commit(g.pool));
+	log = simdisk_nr_ops(g.sd);
+	ASSERT_ERR(thin_inc_data_range(g.pool, 39, 41), -EINVAL);
+	ASSERT_ERR(thin_inc_data_range(g.pool, 5, 4), -EINVAL);
+	ASSERT_ERR(thin_dec_data_range(g.pool, 0, 41), -EINVAL);
+	ASSERT_ERR(thin_dec_data_range(g.pool, 2, 1), -EINVAL);
+	ASSERT_ERR(thin_data_block_is_shared(g.pool, 40, &shared), -EINVAL);
+	ASSERT_EQ(shared, 7);
+	ASSERT_OK(thin_inc_data_range(g.pool, 40, 40));
+	ASSERT_OK(thin_dec_data_range(g.pool, 3, 3));
+	ASSERT_EQ(thin_is_failed(g.pool), 0);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_EQ(simdisk_nr_ops(g.sd), log);	/* TH1: nothing changed */
+	ASSERT_EQ(is_shared(&g, 0), 0);
+
+	ASSERT_OK(thin_pool_open_metadata_snap(g.bd, 0, &g.p, &view));
+	ASSERT_ERR(thin_inc_data_range(view, 0, 1), -EPERM);
+	ASSERT_ERR(thin_dec_data_range(view, 0, 1), -EPERM);
+	ASSERT_ERR(thin_data_block_is_shared(view, 0, &shared), -EOPNOTSUPP);
+	thin_pool_destroy(view);
+	rig_down(&g);
+}
+
+/* TH4: a failed pool refuses all three with -EIO and writes nothing; a
+ * dec of a count already 0 fails the pool (the caller's references and
+ * the pool's disagree), as does a read error inside inc or dec; a read
+ * error of is_shared is only its answer (TH6). */
+TEST(thin_data_range_calls_and_a_failed_pool)
+{
+	struct rig g;
+	int shared;
+	uint64_t log;
+
+	rig_format(&g, 40, THIN_CACHE_NONE);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	map(&g, 0, 0);
+	ASSERT_OK(thin_commit(g.pool));
+
+	ASSERT_ERR(thin_dec_data_range(g.pool, 1, 2), -EINVAL);
+	ASSERT_TRUE(thin_is_failed(g.pool));
+	log = simdisk_nr_ops(g.sd);
+	ASSERT_ERR(thin_inc_data_range(g.pool, 0, 1), -EIO);
+	ASSERT_ERR(thin_dec_data_range(g.pool, 0, 1), -EIO);
+	ASSERT_ERR(thin_data_block_is_shared(g.pool, 0, &shared), -EIO);
+	ASSERT_EQ(simdisk_nr_ops(g.sd), log);
+	ASSERT_OK(thin_abort(g.pool));
+
+	/* no cache: each call reads its bitmap from the device */
+	ASSERT_OK(simdisk_fail_nth(g.sd, SD_READ,
+				   simdisk_count(g.sd, SD_READ) + 1, 0));
+	ASSERT_ERR(thin_data_block_is_shared(g.pool, 0, &shared), -EIO);
+	ASSERT_EQ(thin_is_failed(g.pool), 0);
+	ASSERT_EQ(is_shared(&g, 0), 0);
+	ASSERT_OK(simdisk_fail_nth(g.sd, SD_READ,
+				   simdisk_count(g.sd, SD_READ) + 1, 0));
+	ASSERT_ERR(thin_inc_data_range(g.pool, 0, 1), -EIO);
+	ASSERT_TRUE(thin_is_failed(g.pool));
+	ASSERT_ERR(thin_data_block_is_shared(g.pool, 0, &shared), -EIO);
+	ASSERT_OK(thin_abort(g.pool));
+	ASSERT_EQ(is_shared(&g, 0), 0);
+	rig_down(&g);
+}
