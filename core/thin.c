@@ -1330,9 +1330,10 @@ static int change_data_range(struct thin_pool *pool, pd_block_t begin,
 
 	if (!r)
 		r = data_range_ok(pool, begin, end);
-	if (r || begin == end)
+	if (r)
 		return r;
-	pool->changed = 1;
+	/* an empty range: the space map takes no bitmap, nothing changes */
+	pool->changed |= begin < end;
 	return poison(pool, fn(pool->data_sm, begin, end));
 }
 
