@@ -87,9 +87,10 @@ def test_diff_default_suite_core_kernel_no_unexplained():
                "sm-root-padding"}
     assert causes <= allowed, causes
     # ops out of the core's contract (K14) only where a scenario names them
+    # (reach/passdown: the passdown's data calls past the data device)
     for name in re.findall(r"^  (\S+): op .*explained: caller-misuse",
                            r.stdout, re.M):
-        assert name == "reach/caller-misuse", name
+        assert name in ("reach/caller-misuse", "reach/passdown"), name
     # the restore op (K17) only where a scenario names it
     for name in re.findall(r"^  (\S+): op .*explained: no-restore-api",
                            r.stdout, re.M):

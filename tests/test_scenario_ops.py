@@ -108,6 +108,12 @@ def scenario(tmp_path, text, name="ops"):
     ("format read-only", "format: only with expect=EINVAL"),
     ("format read-ony expect=EINVAL", "'format' takes 0 arguments, got 1"),
     ("resize-meta 300 past-end", "past-end only with expect=EINVAL"),
+    ("passdown 0", "'passdown' takes 2 arguments, got 1"),
+    ("passdown 0 5..3", "empty range '5..3'"),
+    ("passdown 0 x", "vblock: 'x' is not a number"),
+    ("passdown 16777216 0..3", "device 16777216 is out of range"),
+    ("passdown 0 0..3 at=5", "passdown: at= only with expect=EINVAL"),
+    ("passdown 0 4..3 at=5 expect=EINVAL", "is a legal empty range"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, line, what):
     path = scenario(tmp_path, "create 0\ncommit\n" + line + "\n", "bad")

@@ -238,6 +238,17 @@ struct client_ops {
 	int (*lookup)(struct client *c, uint64_t dev, uint64_t vblock,
 		      struct thin_lookup_result *result);
 	int (*alloc_data_block)(struct client *c, pd_block_t *result);
+	/* dm-thin's discard passdown (thin.h TH8; the kernel's
+	 * dm_pool_inc_data_range, dm_pool_dec_data_range and
+	 * dm_pool_block_is_shared): a reference of the caller's own on each
+	 * data block of [begin, end), taken and dropped, and whether a block
+	 * is counted more than once. */
+	int (*inc_data_range)(struct client *c, pd_block_t begin,
+			      pd_block_t end);
+	int (*dec_data_range)(struct client *c, pd_block_t begin,
+			      pd_block_t end);
+	int (*data_block_is_shared)(struct client *c, pd_block_t b,
+				    int *shared);
 
 	/* Call fn(ctx) first in every commit that writes (core TH1; the
 	 * kernel's dm_pool_register_pre_commit_callback): the caller flushes

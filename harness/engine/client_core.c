@@ -124,6 +124,21 @@ static int core_remove_range(struct client *c, uint64_t dev, uint64_t begin,
 	return thin_remove_range(POOL(c), dev, begin, end, nr);
 }
 
+static int core_inc_data(struct client *c, pd_block_t begin, pd_block_t end)
+{
+	return thin_inc_data_range(POOL(c), begin, end);
+}
+
+static int core_dec_data(struct client *c, pd_block_t begin, pd_block_t end)
+{
+	return thin_dec_data_range(POOL(c), begin, end);
+}
+
+static int core_is_shared(struct client *c, pd_block_t b, int *shared)
+{
+	return thin_data_block_is_shared(POOL(c), b, shared);
+}
+
 static int core_lookup(struct client *c, uint64_t dev, uint64_t vblock,
 		       struct thin_lookup_result *res)
 {
@@ -431,6 +446,9 @@ const struct client_ops client_core_ops = {
 	.remove_range = core_remove_range,
 	.lookup = core_lookup,
 	.alloc_data_block = core_alloc,
+	.inc_data_range = core_inc_data,
+	.dec_data_range = core_dec_data,
+	.data_block_is_shared = core_is_shared,
 	.set_pre_commit = core_set_pre_commit,
 	.commit = core_commit,
 	.abort = core_abort,

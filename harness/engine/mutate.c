@@ -36,7 +36,7 @@ int scenario_clone(const struct scenario *src, const char *name,
 static int is_range(const struct op *op)
 {
 	return op->kind == OP_MAP || op->kind == OP_UNMAP ||
-	       op->kind == OP_UNMAP_RANGE;
+	       op->kind == OP_UNMAP_RANGE || op->kind == OP_PASSDOWN;
 }
 
 static int has_dev(const struct op *op)
@@ -122,6 +122,7 @@ uint64_t scenario_cost(const struct scenario *sc)
 			break;
 		case OP_UNMAP:
 		case OP_UNMAP_RANGE:
+		case OP_PASSDOWN:
 			cost += n;
 			if ((m = tally_dev(&t, op->a, 0, &shared))) {
 				ok = n < *m ? n : *m;
@@ -386,6 +387,7 @@ static void make_op(struct mctx *m, struct op *op, int kind)
 	case OP_MAP:
 	case OP_UNMAP:
 	case OP_UNMAP_RANGE:
+	case OP_PASSDOWN:
 		op->a = pick_dev(m);
 		op->b = prng_below(m->p, span);
 		len = prng_below(m->p, 4) ? prng_below(m->p, 4) :
@@ -417,6 +419,7 @@ static int pick_kind(struct mctx *m)
 		OP_SNAP, OP_META_SNAP, OP_META_SNAP_RELEASE, OP_RESIZE_DATA,
 		OP_RESIZE_META, OP_CREATE, OP_DELETE, OP_DELETE, OP_MAP,
 		OP_MAP, OP_UNMAP, OP_UNMAP, OP_UNMAP_RANGE, OP_TRANS_ID,
+		OP_PASSDOWN,
 	};
 	return kinds[prng_below(m->p, sizeof(kinds) / sizeof(kinds[0]))];
 }

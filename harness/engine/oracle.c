@@ -453,6 +453,11 @@ int oracle_insert_at(const struct oracle *o, uint64_t dev, uint64_t block)
 	return block >= o->nr_data_blocks ? -EINVAL : 0;
 }
 
+int oracle_data_range(const struct oracle *o, uint64_t begin, uint64_t end)
+{
+	return begin > end || end > o->nr_data_blocks ? -EINVAL : 0;
+}
+
 int oracle_resize_data(struct oracle *o, uint64_t nr_blocks)
 {
 	if (nr_blocks < o->nr_data_blocks || nr_blocks > (1ull << 40))
@@ -640,6 +645,16 @@ int oracle_find_range(const struct oracle *o, uint64_t dev, uint64_t begin,
 			break;
 	}
 	range->thin_end = v;
+	return 0;
+}
+
+int oracle_names_data_block(const struct oracle *o, uint64_t block)
+{
+	for (size_t i = 0; o && i < o->nr_devs; i++)
+		for (size_t j = 0; j < o->devs[i].cap; j++)
+			if (o->devs[i].slots[j].vblock != EMPTY &&
+			    o->devs[i].slots[j].block == block)
+				return 1;
 	return 0;
 }
 

@@ -59,6 +59,9 @@ int oracle_format(uint64_t block_size, uint64_t nr_data_blocks,
 		  int read_only);
 /* -EINVAL: a data block at or past the data device's end (thin_insert). */
 int oracle_insert_at(const struct oracle *o, uint64_t dev, uint64_t block);
+/* -EINVAL: [begin, end) is not within the data device (reversed, or
+ * ending past it: thin_inc_data_range and the like), else 0. */
+int oracle_data_range(const struct oracle *o, uint64_t begin, uint64_t end);
 int oracle_resize_data(struct oracle *o, uint64_t nr_blocks);
 /* The metadata device's size: kept beside the model (so abort and
  * recovery restore it) but not part of its digest. */
@@ -98,6 +101,12 @@ int oracle_lookup(const struct oracle *o, uint64_t dev, uint64_t vblock,
  * flag, or -ENODATA.  O(mappings of dev) a call. */
 int oracle_find_range(const struct oracle *o, uint64_t dev, uint64_t begin,
 		      uint64_t end, struct thin_mapped_range *range);
+
+/* 1 if a mapping of o (NULL: none) names data block, else 0: with the
+ * model after a discard's remove and the held metadata snapshot's, what
+ * thin_data_block_is_shared must answer under the discard's own
+ * reference (thin.h TH8).  O(mappings) a call. */
+int oracle_names_data_block(const struct oracle *o, uint64_t block);
 
 /* Distinct data blocks the mappings of a and b (NULL: none) point at: a
  * lower bound of the blocks a data space map with both as its committed

@@ -10,6 +10,7 @@
  *   resize-data/-meta  a = blocks
  *   highest/mapped-count  a = dev
  *   find-range         a = dev, b = first vblock, c = last (inclusive)
+ *   passdown           a = dev, b = first vblock, c = last (inclusive)
  * and expect= in op->expect (a negative errno) on any of them.
  */
 #include <ctype.h>
@@ -56,6 +57,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_FORMAT] = "format",
 	[OP_OPEN] = "open",
 	[OP_RESTORE] = "restore",
+	[OP_PASSDOWN] = "passdown",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -453,6 +455,21 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
 		       range(ps, argv[2], &op->b, &op->c);
 	}
+	if (!strcmp(cmd, "passdown")) {
+		const char *at = take_suffix(argv, &argc, "at");
+
+		op->kind = OP_PASSDOWN;
+		op->has_at = at != NULL;
+		if (at && op->expect != -EINVAL)
+			return fail(ps, "passdown: at= only with expect=EINVAL "
+				    "(data blocks past the data device, "
+				    "scenario.h)");
+		return want_args(ps, cmd, argc - 1, 2) ?:
+		       number(ps, "device", argv[1], MAX_DEV, &op->a) ?:
+		       range_as(ps, argv[2], &op->b, &op->c, at != NULL,
+				at != NULL) ?:
+		       (at ? number(ps, "at", at, UINT64_MAX, &op->at) : 0);
+	}
 	if (!strcmp(cmd, "needs-check") || !strcmp(cmd, "check") ||
 	    !strcmp(cmd, "meta-snap-check") || !strcmp(cmd, "status") ||
 	    !strcmp(cmd, "audit")) {
@@ -616,6 +633,7 @@ int op_is_misuse(const struct op *op)
 	case OP_RESIZE_DATA:
 		return op->a > (1ull << 40);
 	case OP_MAP:
+	case OP_PASSDOWN:
 		return op->has_at;
 	case OP_RESIZE_META:	/* past 255 bitmaps' worth, or of the device */
 		return op->past_end || op->a > 4161600;
@@ -813,6 +831,13 @@ static void format_op(const struct op *op, char *buf, size_t len)
 		if (op->has_at) {
 			snprintf(buf, len, "map %llu %llu at=%llu", a, b,
 				 (unsigned long long)op->at);
+			break;
+		}
+		/* fall through */
+	case OP_PASSDOWN:
+		if (op->kind == OP_PASSDOWN && op->has_at) {
+			snprintf(buf, len, "passdown %llu %llu..%llu at=%llu", a,
+				 b, c, (unsigned long long)op->at);
 			break;
 		}
 		/* fall through */

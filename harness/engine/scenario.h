@@ -34,6 +34,20 @@
  *                        right after writes nothing) and asks for no count
  *                        (thin_remove_range's nr_removed NULL, as dm-thin's
  *                        dm_thin_remove_range has none)
+ *   passdown DEV V | A..B
+ *                        dm-thin's discard passdown of [A, B] (inclusive),
+ *                        in the open transaction (thin.h TH8): the mapped
+ *                        runs found as find-range walks them, the range
+ *                        removed as unmap A..B does, a reference taken on
+ *                        each run's data blocks, each block asked whether
+ *                        it is shared (thin_data_block_is_shared), the
+ *                        references dropped.  The metadata changes as an
+ *                        unmap of the range; each run and each answer is
+ *                        checked against the oracle: a block is shared iff,
+ *                        after the remove, a mapping of a live device or of
+ *                        the held metadata snapshot (as it was reserved)
+ *                        still names it.  The op's result is the remove's
+ *                        (-ENODATA for an absent device)
  *   commit | abort
  *   close [cache=N|default|none]
  *                        a clean close (thin_pool_close: it commits
@@ -106,10 +120,11 @@
  *                        details and mappings as the oracle had them at
  *                        the reservation; its data counts as thin.h has
  *                        them for a view without a data space map (0
- *                        blocks, the zeroed root; free and the count
- *                        audit: -EOPNOTSUPP),
- *                        and an abort and a create on the read-only view
- *                        refused (-EPERM); -ENODATA if the committed
+ *                        blocks, the zeroed root; free, the count audit
+ *                        and is-shared: -EOPNOTSUPP),
+ *                        and an abort, a create and a data range's inc on
+ *                        the read-only view refused (-EPERM); -ENODATA if
+ *                        the committed
  *                        superblock holds none
  *   highest DEV          the highest mapped vblock (thin_get_highest_mapped,
  *                        dm-thin's thin status) against the oracle, or
@@ -148,7 +163,7 @@
  *                        meta-snap, and with an explicit weight only
  *                        (default 0) lookup dev-info needs-check check
  *                        meta-snap-check highest mapped-count find-range
- *                        status audit.  aim=boundaries bends the ops drawn
+ *                        status audit passdown.  aim=boundaries bends the ops drawn
  *                        (same kinds, same weights) towards the core's
  *                        edge cases (workload.c, aim_op), and adds, from a
  *                        PRNG stream of its own, about one op in eight of
@@ -178,6 +193,13 @@
  *                        bdev must already have them); with N within
  *                        the device it is a plain resize, which the line's
  *                        expect=EINVAL then fails
+ *   passdown DEV A..B at=BLOCK
+ *                        the passdown's data calls alone, the caller
+ *                        naming vblock v's data block BLOCK + v - A: the
+ *                        inc and the dec of that range and the is-shared
+ *                        question of its last block, with the range past
+ *                        the data device's end, or reversed (A > B + 1):
+ *                        each refused; nothing is removed
  *   open block-size=SECTORS
  *                        thin_pool_open of the pool's device with a data
  *                        block size other than the pool's (the superblock
@@ -235,12 +257,13 @@ enum op_kind {
 	OP_FORMAT,
 	OP_OPEN,
 	OP_RESTORE,
+	OP_PASSDOWN,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS
 };
 
-#define MIX_KINDS 20		/* kinds a random line can generate */
+#define MIX_KINDS 21		/* kinds a random line can generate */
 
 struct op {
 	enum op_kind kind;

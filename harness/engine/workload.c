@@ -491,6 +491,7 @@ static void probe_failed_pool(struct run *w)
 	pd_block_t b;
 	uint32_t t;
 	size_t n;
+	int shared;
 	struct {
 		const char *call;
 		int r;
@@ -528,6 +529,9 @@ static void probe_failed_pool(struct run *w)
 	PROBE("remove", o->remove(c, dev, 0));
 	PROBE("remove_range", o->remove_range(c, dev, 0, 1, &nr));
 	PROBE("alloc_data_block", o->alloc_data_block(c, &b));
+	PROBE("inc_data_range", o->inc_data_range(c, 0, 1));
+	PROBE("dec_data_range", o->dec_data_range(c, 0, 1));
+	PROBE("data_block_is_shared", o->data_block_is_shared(c, 0, &shared));
 	PROBE("set_trans_id", o->set_trans_id(c, id, id + 1));
 	PROBE("resize_data", o->resize_data(c, oracle_nr_data_blocks(w->model)));
 	PROBE("resize_metadata", o->resize_metadata(c,
@@ -654,7 +658,8 @@ static void probe_reads_before_abort(struct run *w)
 	if (w->done || !w->ops->failed_reads_hold || !w->cl ||
 	    !device_kept_writes(w) ||
 	    (k != OP_CREATE && k != OP_SNAP && k != OP_DELETE && k != OP_MAP &&
-	     k != OP_WRITE && k != OP_UNMAP && k != OP_UNMAP_RANGE))
+	     k != OP_WRITE && k != OP_UNMAP && k != OP_UNMAP_RANGE &&
+	     k != OP_PASSDOWN))
 		return;
 	w->aw.paused++;		/* the harness's probe, not the pool's calls */
 	for (size_t i = 0; i < oracle_nr_devs(w->model) && !w->done; i++) {
@@ -1158,6 +1163,7 @@ static void gen_op(struct run *w, struct prng *p, const struct op *spec,
 		out->a = pick_dev(w, p);
 		break;
 	case OP_FIND_RANGE:
+	case OP_PASSDOWN:
 		out->a = pick_dev(w, p);
 		out->b = prng_below(p, spec->span);
 		out->c = out->b + prng_below(p, 256);
@@ -1933,8 +1939,10 @@ struct snap_view {
 	uint64_t trans_id;
 	uint32_t time;
 	pd_block_t nr_data, nr_free;
-	int free_r, audit_r;	/* no data space map: -EOPNOTSUPP both */
-	int abort_r, write_r;	/* a read-only pool refuses both: -EPERM */
+	int free_r, audit_r, shared_r;	/* no data space map: -EOPNOTSUPP
+					 * all three */
+	int abort_r, write_r, refs_r;	/* a read-only pool refuses all
+					 * three: -EPERM */
 	int close_r, close_wrote;	/* its close: 0, and nothing written */
 	struct pd_damage damage;	/* the open's damage record */
 };
@@ -1958,11 +1966,14 @@ static int read_snap_view(struct run *w, pd_block_t block, struct snap_view *v)
 		    thin_get_nr_data_blocks(snap, &v->nr_data);
 	if (!r) {
 		char msg[160];
+		int shared;
 
 		v->free_r = thin_get_free_data_blocks(snap, &v->nr_free);
 		v->audit_r = thin_check_counts(snap, msg, sizeof(msg));
+		v->shared_r = thin_data_block_is_shared(snap, 0, &shared);
 		v->abort_r = thin_abort(snap);
 		v->write_r = thin_create_thin(snap, THIN_MAX_DEV_ID);
+		v->refs_r = thin_inc_data_range(snap, 0, 1);
 	}
 	if (snap) {	/* closed as thin_dump closes it (close_reader) */
 		uint64_t log = simdisk_nr_ops(w->res->sd);
@@ -2044,22 +2055,27 @@ static void exec_meta_snap_check(struct run *w, struct run_op *ro)
 			  oracle_time(w->snap_model),
 			  digest_eq(v.d, want) ? "" : "; devices or mappings differ");
 	else if (v.nr_data || v.free_r != -EOPNOTSUPP ||
-		 v.audit_r != -EOPNOTSUPP)	/* thin.h */
+		 v.audit_r != -EOPNOTSUPP ||
+		 v.shared_r != -EOPNOTSUPP)	/* thin.h */
 		live_fail(w, "op %zu 'meta-snap-check': the view's data counts: "
-			  "%llu blocks, free %d (%s), count audit %d (%s); a "
-			  "view has no data space map: its zeroed root says 0 "
-			  "blocks, the free count and the audit are -EOPNOTSUPP "
-			  "(core/thin.h)", (size_t)(ro - w->res->ops),
+			  "%llu blocks, free %d (%s), count audit %d (%s), "
+			  "is-shared %d (%s); a view has no data space map: its "
+			  "zeroed root says 0 blocks, the free count, the audit "
+			  "and is-shared are -EOPNOTSUPP (core/thin.h)",
+			  (size_t)(ro - w->res->ops),
 			  (unsigned long long)v.nr_data, v.free_r,
 			  pd_strerror(v.free_r), v.audit_r,
-			  pd_strerror(v.audit_r));
-	else if (v.abort_r != -EPERM || v.write_r != -EPERM)
+			  pd_strerror(v.audit_r), v.shared_r,
+			  pd_strerror(v.shared_r));
+	else if (v.abort_r != -EPERM || v.write_r != -EPERM ||
+		 v.refs_r != -EPERM)
 		live_fail(w, "op %zu 'meta-snap-check': the read-only view "
-			  "answered an abort with %d (%s) and a create with %d "
-			  "(%s), not -EPERM (core/thin.h)",
-			  (size_t)(ro - w->res->ops), v.abort_r,
+			  "answered an abort with %d (%s), a create with %d "
+			  "(%s) and a data range's inc with %d (%s), not -EPERM "
+			  "(core/thin.h)", (size_t)(ro - w->res->ops), v.abort_r,
 			  pd_strerror(v.abort_r), v.write_r,
-			  pd_strerror(v.write_r));
+			  pd_strerror(v.write_r), v.refs_r,
+			  pd_strerror(v.refs_r));
 	else if (v.close_r || v.close_wrote || by_block.close_r ||
 		 by_block.close_wrote)
 		live_fail(w, "op %zu 'meta-snap-check': closing the read-only "
@@ -2105,6 +2121,34 @@ static void exec_mapped_count(struct run *w, struct run_op *ro)
 			  (unsigned long long)got, (unsigned long long)want);
 }
 
+/* A run of a find-range walk from begin (find-range, passdown) against
+ * the model's: 1 and a live failure naming both if they differ. */
+static int run_differs(struct run *w, const struct run_op *ro, uint64_t begin,
+		       const struct thin_mapped_range *got,
+		       const struct thin_mapped_range *want)
+{
+	char buf[128];
+
+	if (got->thin_begin == want->thin_begin &&
+	    got->thin_end == want->thin_end &&
+	    got->pool_begin == want->pool_begin &&
+	    !!got->maybe_shared == !!want->maybe_shared)
+		return 0;
+	op_format(&ro->op, buf, sizeof(buf));
+	live_fail(w, "op %zu '%s' from %llu: %llu..%llu -> %llu%s, the model "
+		  "%llu..%llu -> %llu%s", (size_t)(ro - w->res->ops), buf,
+		  (unsigned long long)begin,
+		  (unsigned long long)got->thin_begin,
+		  (unsigned long long)got->thin_end,
+		  (unsigned long long)got->pool_begin,
+		  got->maybe_shared ? " shared" : "",
+		  (unsigned long long)want->thin_begin,
+		  (unsigned long long)want->thin_end,
+		  (unsigned long long)want->pool_begin,
+		  want->maybe_shared ? " shared" : "");
+	return 1;
+}
+
 /* Run by run from op->b, as dm-thin's discard walks a range. */
 static void exec_find_range(struct run *w, struct run_op *ro)
 {
@@ -2121,31 +2165,178 @@ static void exec_find_range(struct run *w, struct run_op *ro)
 			first = r;
 		if (!settle(w, ro, r, injected(w, r) ? 0 : e))
 			break;
-		if (got.thin_begin != want.thin_begin ||
-		    got.thin_end != want.thin_end ||
-		    got.pool_begin != want.pool_begin ||
-		    !!got.maybe_shared != !!want.maybe_shared) {
-			live_fail(w, "op %zu 'find-range %llu %llu..%llu' from %llu: "
-				  "%llu..%llu -> %llu%s, the model %llu..%llu -> "
-				  "%llu%s", (size_t)(ro - w->res->ops),
-				  (unsigned long long)op->a,
-				  (unsigned long long)op->b,
-				  (unsigned long long)op->c,
-				  (unsigned long long)begin,
-				  (unsigned long long)got.thin_begin,
-				  (unsigned long long)got.thin_end,
-				  (unsigned long long)got.pool_begin,
-				  got.maybe_shared ? " shared" : "",
-				  (unsigned long long)want.thin_begin,
-				  (unsigned long long)want.thin_end,
-				  (unsigned long long)want.pool_begin,
-				  want.maybe_shared ? " shared" : "");
+		if (run_differs(w, ro, begin, &got, &want))
 			return;
-		}
 		begin = got.thin_end;
 	}
 	if (!w->done && ro->result == -ENODATA)	/* the walk's normal end */
 		ro->result = first;
+}
+
+/*
+ * passdown (scenario.h): dm-thin's discard passdown of one range (thin.h
+ * TH8; dm-thin.c's break_up_discard_bio finds the runs, then
+ * process_prepared_discard_passdown_pt1 removes, incs and asks
+ * (passdown_double_checking_shared_status), pt2 decs), in the open
+ * transaction.  Every run is checked as find-range checks it, the remove
+ * as unmap A..B is, and every is-shared answer against the model after
+ * the remove and the held snapshot's.  An error of any call is settled
+ * as the unmap's: recovery after an injected one, a live failure else.
+ * The data device has no discard: a block answered unshared would be
+ * discarded, and no answer passes unchecked.
+ */
+/* The passdown's references on each run's data blocks: fn is the
+ * backend's inc or dec.  1 if every call succeeded, else 0 (settled). */
+static int passdown_refs(struct run *w, struct run_op *ro,
+			 const struct thin_mapped_range *runs, size_t nr,
+			 int (*fn)(struct client *, pd_block_t, pd_block_t))
+{
+	for (size_t i = 0; i < nr; i++) {
+		pd_block_t b = runs[i].pool_begin;
+
+		if (!settle(w, ro, fn(w->cl, b, b + runs[i].thin_end -
+				      runs[i].thin_begin), 0))
+			return 0;
+	}
+	return 1;
+}
+
+/* A call of passdown at= and what the model says it must return: 1 if
+ * both agree (the op goes on), else 0 (settled: recovered, or a live
+ * failure). */
+static int refused_as(struct run *w, struct run_op *ro, int r, int want)
+{
+	settle(w, ro, r, injected(w, r) ? 0 : want);
+	return !w->done && ro->result == want;
+}
+
+/* passdown A..B at=BLOCK expect=EINVAL (scenario.h): the data calls alone,
+ * vblock v's data block named BLOCK + v - A by the caller: the inc and
+ * the dec of that range and the is-shared question of its last block,
+ * each refused as the model says (-EINVAL: reversed, or past the data
+ * device's end), with nothing changed and the pool not failed
+ * (check_expect).  A range within the device is the scenario's mistake:
+ * nothing is called. */
+static void exec_passdown_at(struct run *w, struct run_op *ro)
+{
+	const struct op *op = &ro->op;
+	pd_block_t b = op->at, e = op->at + (op->c + 1 - op->b);
+	int want = oracle_data_range(w->model, b, e), shared;
+	char buf[128];
+
+	if (!want) {
+		op_format(op, buf, sizeof(buf));
+		live_fail(w, "op %zu '%s': data blocks %llu..%llu lie within the "
+			  "data device's %llu; the op only checks a refusal",
+			  (size_t)(ro - w->res->ops), buf, (unsigned long long)b,
+			  (unsigned long long)e - 1,
+			  (unsigned long long)oracle_nr_data_blocks(w->model));
+		return;
+	}
+	if (!refused_as(w, ro, w->ops->inc_data_range(w->cl, b, e), want))
+		return;
+	if (b < e && !refused_as(w, ro, w->ops->data_block_is_shared(w->cl,
+			e - 1, &shared), oracle_data_range(w->model, e - 1, e)))
+		return;
+	refused_as(w, ro, w->ops->dec_data_range(w->cl, b, e), want);
+}
+
+static void exec_passdown(struct run *w, struct run_op *ro)
+{
+	const struct op *op = &ro->op;
+	const struct oracle *held = NULL;
+	struct thin_mapped_range *runs = NULL;
+	uint64_t v = op->b, end = op->c + 1, n = 0, n2 = 0, in_runs = 0;
+	size_t nr = 0, cap = 0, i;
+	char text[128];
+	int r, e;
+
+	if (op->has_at) {
+		exec_passdown_at(w, ro);
+		return;
+	}
+	op_format(op, text, sizeof(text));
+	if (oracle_held(w->model) && !(held = w->snap_model)) {
+		live_fail(w, "op %zu '%s': no model of the held metadata "
+			  "snapshot", (size_t)(ro - w->res->ops), text);
+		return;
+	}
+	for (;;) {
+		struct thin_mapped_range got = { 0, 0, 0, 0 }, want = got;
+
+		e = oracle_find_range(w->model, op->a, v, end, &want);
+		r = w->ops->find_mapped_range(w->cl, op->a, v, end, &got);
+		if (r == -ENODATA && e == -ENODATA)
+			break;
+		if (r || e) {
+			settle(w, ro, r, injected(w, r) ? 0 : e);
+			goto out;
+		}
+		if (run_differs(w, ro, v, &got, &want))
+			goto out;
+		if (nr == cap) {
+			void *p = realloc(runs, (cap = cap ? 2 * cap : 8) *
+					  sizeof(*runs));
+
+			if (!p) {
+				live_fail(w, "out of memory");
+				goto out;
+			}
+			runs = p;
+		}
+		runs[nr++] = got;
+		in_runs += got.thin_end - got.thin_begin;
+		v = got.thin_end;
+	}
+	if (w->res->dd)
+		datadev_forget(w->res->dd, op->a, op->b, end);
+	r = w->ops->remove_range(w->cl, op->a, op->b, end, &n);
+	if (injected(w, r)) {
+		settle(w, ro, r, 0);
+		goto out;
+	}
+	e = oracle_remove_range(w->model, op->a, op->b, end, &n2);
+	if (!settle(w, ro, r, e))
+		goto out;
+	if (n != n2 || n != in_runs) {
+		live_fail(w, "op %zu: the passdown's remove took %llu mappings, "
+			  "the model %llu, its runs hold %llu",
+			  (size_t)(ro - w->res->ops), (unsigned long long)n,
+			  (unsigned long long)n2, (unsigned long long)in_runs);
+		goto out;
+	}
+	if (!passdown_refs(w, ro, runs, nr, w->ops->inc_data_range))
+		goto out;
+	for (i = 0; i < nr; i++) {
+		pd_block_t b = runs[i].pool_begin;
+		pd_block_t e_b = b + runs[i].thin_end - runs[i].thin_begin;
+
+		for (; b < e_b; b++) {
+			int shared = -1, want;
+
+			r = w->ops->data_block_is_shared(w->cl, b, &shared);
+			if (!settle(w, ro, r, 0))
+				goto out;
+			want = oracle_names_data_block(w->model, b) ||
+			       oracle_names_data_block(held, b);
+			if (shared == want)
+				continue;
+			live_fail(w, "op %zu '%s': data block %llu (of vblock "
+				  "%llu) answered %s, yet %s (thin.h TH8)",
+				  (size_t)(ro - w->res->ops), text,
+				  (unsigned long long)b,
+				  (unsigned long long)(runs[i].thin_begin + b -
+						       runs[i].pool_begin),
+				  shared ? "shared" : "not shared",
+				  want ? "a live device or the held metadata "
+				  "snapshot still maps it: its data would be "
+				  "discarded" : "nothing maps it after the remove");
+			goto out;
+		}
+	}
+	passdown_refs(w, ro, runs, nr, w->ops->dec_data_range);
+out:
+	free(runs);
 }
 
 /* What the free data count must be (scenario.h, status; client.h K11). */
@@ -2506,6 +2697,9 @@ static void exec_op(struct run *w, const struct op *op)
 			live_fail(w, "op %zu: range remove took %llu mappings, the model %llu",
 				  (size_t)(ro - res->ops), (unsigned long long)n,
 				  (unsigned long long)n2);
+		break;
+	case OP_PASSDOWN:
+		exec_passdown(w, ro);
 		break;
 	case OP_COMMIT:
 		do_commit(w, ro);

@@ -304,6 +304,26 @@ static int k_remove_range(struct client *c, uint64_t dev, uint64_t begin,
 	return note(KC(c), r);
 }
 
+static int k_inc_data(struct client *c, pd_block_t begin, pd_block_t end)
+{
+	return note(KC(c), dm_pool_inc_data_range(KC(c)->pmd, begin, end));
+}
+
+static int k_dec_data(struct client *c, pd_block_t begin, pd_block_t end)
+{
+	return note(KC(c), dm_pool_dec_data_range(KC(c)->pmd, begin, end));
+}
+
+static int k_is_shared(struct client *c, pd_block_t b, int *shared)
+{
+	bool s = false;
+	int r = dm_pool_block_is_shared(KC(c)->pmd, b, &s);
+
+	if (!r)
+		*shared = s;
+	return note(KC(c), r);
+}
+
 static int k_lookup(struct client *c, uint64_t dev, uint64_t vblock,
 		    struct thin_lookup_result *res)
 {
@@ -840,6 +860,9 @@ const struct client_ops KCLIENT_OPS = {
 	.insert = k_insert,
 	.remove = k_remove,
 	.remove_range = k_remove_range,
+	.inc_data_range = k_inc_data,
+	.dec_data_range = k_dec_data,
+	.data_block_is_shared = k_is_shared,
 	.lookup = k_lookup,
 	.alloc_data_block = k_alloc,
 	.commit = k_commit,

@@ -895,11 +895,79 @@ static int status_both(struct diff *df, size_t idx, const struct op *op)
 	return 0;
 }
 
-/* find-range on both, call by call as the workload walks it. */
-static int find_range_both(struct diff *df, size_t idx, const struct op *op)
+/* A call of a passdown failed alike on both: nothing to compare it to
+ * (diff runs no faults), so the scenario stops.  -1. */
+static int passdown_failed(struct diff *df, size_t idx, const char *what,
+			   int r)
 {
-	uint64_t begin = op->b, end = op->c + 1;
+	unexplained(df, "op %zu 'passdown': %s failed on both: %d (%s)", idx,
+		    what, r, pd_strerror(r));
+	return -1;
+}
 
+/* inc or dec (dec set) of each run's data blocks on both.  0, or -1 stop
+ * (reported). */
+static int data_ranges_both(struct diff *df, size_t idx, const struct op *op,
+			    const struct thin_mapped_range *runs, size_t nr,
+			    int dec)
+{
+	const char *what = dec ? "dec" : "inc";
+
+	for (size_t k = 0; k < nr; k++) {
+		pd_block_t b = runs[k].pool_begin;
+		pd_block_t e = b + runs[k].thin_end - runs[k].thin_begin;
+		int r[2];
+
+		for (int i = 0; i < 2; i++) {
+			const struct client_ops *o = df->s[i].ops;
+
+			r[i] = dec ? o->dec_data_range(df->s[i].cl, b, e) :
+				     o->inc_data_range(df->s[i].cl, b, e);
+		}
+		if (!same_result(df, idx, op, what, r[0], r[1], b, b))
+			return -1;
+		if (r[0])
+			return passdown_failed(df, idx, what, r[0]);
+	}
+	return 0;
+}
+
+/* Each run's data blocks asked on both. */
+static int shared_both(struct diff *df, size_t idx, const struct op *op,
+		       const struct thin_mapped_range *runs, size_t nr)
+{
+	for (size_t k = 0; k < nr; k++) {
+		pd_block_t b = runs[k].pool_begin;
+		pd_block_t e = b + runs[k].thin_end - runs[k].thin_begin;
+
+		for (; b < e; b++) {
+			int sh[2] = { -1, -1 }, r[2];
+
+			for (int i = 0; i < 2; i++)
+				r[i] = df->s[i].ops->data_block_is_shared(
+					df->s[i].cl, b, &sh[i]);
+			if (!same_result(df, idx, op, "is-shared", r[0], r[1],
+					 (uint64_t)sh[0], (uint64_t)sh[1]))
+				return -1;
+			if (r[0])
+				return passdown_failed(df, idx, "is-shared", r[0]);
+		}
+	}
+	return 0;
+}
+
+/* The mapped runs of [op->b, op->c] on both, call by call as the workload
+ * walks them (find-range, passdown): each run compared, and kept in *runs
+ * (allocated; runs NULL: not kept), *nr of them.  0 with *err the error
+ * both ended the walk with (-ENODATA: its normal end), or -1 stop
+ * (reported). */
+static int runs_both(struct diff *df, size_t idx, const struct op *op,
+		     struct thin_mapped_range **runs, size_t *nr, int *err)
+{
+	uint64_t v = op->b, end = op->c + 1;
+	size_t cap = 0;
+
+	*nr = 0;
 	for (;;) {
 		struct thin_mapped_range m[2];
 		int r[2];
@@ -907,7 +975,7 @@ static int find_range_both(struct diff *df, size_t idx, const struct op *op)
 		for (int i = 0; i < 2; i++) {
 			memset(&m[i], 0, sizeof(m[i]));
 			r[i] = df->s[i].ops->find_mapped_range(df->s[i].cl, op->a,
-								begin, end, &m[i]);
+								v, end, &m[i]);
 		}
 		if (!same_result(df, idx, op, "", r[0], r[1], m[0].thin_begin,
 				 m[1].thin_begin) ||
@@ -918,10 +986,61 @@ static int find_range_both(struct diff *df, size_t idx, const struct op *op)
 		    !same_result(df, idx, op, "shared", r[0], r[1],
 				 !!m[0].maybe_shared, !!m[1].maybe_shared))
 			return -1;
-		if (r[0])
+		if (r[0]) {
+			*err = r[0];
 			return 0;
-		begin = m[0].thin_end;
+		}
+		if (runs && *nr == cap) {
+			void *p = realloc(*runs, (cap = cap ? 2 * cap : 8) *
+					  sizeof(**runs));
+
+			if (!p)
+				return passdown_failed(df, idx, "a run's room",
+						       -ENOMEM);
+			*runs = p;
+		}
+		if (runs)
+			(*runs)[*nr] = m[0];
+		++*nr;
+		v = m[0].thin_end;
 	}
+}
+
+static int find_range_both(struct diff *df, size_t idx, const struct op *op)
+{
+	size_t nr;
+	int err;
+
+	return runs_both(df, idx, op, NULL, &nr, &err);
+}
+
+/* passdown on both (scenario.h), call by call as the workload makes them:
+ * the runs, the remove, each run's inc, each block's is-shared answer,
+ * each run's dec. */
+static int passdown_both(struct diff *df, size_t idx, const struct op *op)
+{
+	struct thin_mapped_range *runs = NULL;
+	uint64_t n[2] = { 0, 0 };
+	size_t nr;
+	int r[2], ret, err = 0;
+
+	ret = runs_both(df, idx, op, &runs, &nr, &err);
+	if (!ret && err != -ENODATA)
+		ret = passdown_failed(df, idx, "find-range", err);
+	for (int i = 0; !ret && i < 2; i++)
+		r[i] = df->s[i].ops->remove_range(df->s[i].cl, op->a, op->b,
+						  op->c + 1, &n[i]);
+	if (!ret && !same_result(df, idx, op, "remove", r[0], r[1],
+				 r[0] ? 0 : n[0], r[1] ? 0 : n[1]))
+		ret = -1;
+	if (!ret && !r[0]) {		/* else no device: as the unmap's */
+		df->removed = 1;
+		ret = data_ranges_both(df, idx, op, runs, nr, 0) ?:
+		      shared_both(df, idx, op, runs, nr) ?:
+		      data_ranges_both(df, idx, op, runs, nr, 1);
+	}
+	free(runs);
+	return ret;
 }
 
 static int is_message(enum op_kind k)
@@ -999,6 +1118,8 @@ static int step(struct diff *df, size_t idx, const struct op *op,
 		return status_both(df, idx, op);
 	if (op->kind == OP_FIND_RANGE)
 		return find_range_both(df, idx, op);
+	if (op->kind == OP_PASSDOWN)
+		return passdown_both(df, idx, op);
 	if (op->kind == OP_WRITE)
 		return write_both(df, idx, op, message_commits);
 	for (int i = 0; i < 2; i++) {

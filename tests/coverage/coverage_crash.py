@@ -224,9 +224,6 @@ EXPLAINED = (
      "(workload.c probe_failed_pool: every client read and write, once "
      "per recovery of a failed pool) does not make: the client ops have "
      "no such read, or no fault of the sweeps fails the pool before it"),
-    ("core/sm_disk.c", r"^smd_count_is_more_than_one$", None,
-     "asked by tm.c of the metadata space map only (tm_block_is_shared, "
-     "shadowing); the data space map never: tests/unit/test_sm.c"),
     ("core/thin.c", r"^thin_set_dev_info$", r"THIN_MAX_DEV_ID",
      "caller misuse (-EINVAL): the restore builder (harness/pdtool/"
      "restore.c on_device) refuses a dev_id past 2^24-1 before it calls, "
