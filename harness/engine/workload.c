@@ -2173,18 +2173,6 @@ static void exec_find_range(struct run *w, struct run_op *ro)
 		ro->result = first;
 }
 
-/*
- * passdown (scenario.h): dm-thin's discard passdown of one range (thin.h
- * TH8; dm-thin.c's break_up_discard_bio finds the runs, then
- * process_prepared_discard_passdown_pt1 removes, incs and asks
- * (passdown_double_checking_shared_status), pt2 decs), in the open
- * transaction.  Every run is checked as find-range checks it, the remove
- * as unmap A..B is, and every is-shared answer against the model after
- * the remove and the held snapshot's.  An error of any call is settled
- * as the unmap's: recovery after an injected one, a live failure else.
- * The data device has no discard: a block answered unshared would be
- * discarded, and no answer passes unchecked.
- */
 /* The passdown's references on each run's data blocks: fn is the
  * backend's inc or dec.  1 if every call succeeded, else 0 (settled). */
 static int passdown_refs(struct run *w, struct run_op *ro,
@@ -2241,6 +2229,18 @@ static void exec_passdown_at(struct run *w, struct run_op *ro)
 	refused_as(w, ro, w->ops->dec_data_range(w->cl, b, e), want);
 }
 
+/*
+ * passdown (scenario.h): dm-thin's discard passdown of one range (thin.h
+ * TH8; dm-thin.c's break_up_discard_bio finds the runs, then
+ * process_prepared_discard_passdown_pt1 removes, incs and asks
+ * (passdown_double_checking_shared_status), pt2 decs), in the open
+ * transaction.  Every run is checked as find-range checks it, the remove
+ * as unmap A..B is, and every is-shared answer against the model after
+ * the remove and the held snapshot's.  An error of any call is settled
+ * as the unmap's: recovery after an injected one, a live failure else.
+ * The data device has no discard: a block answered unshared would be
+ * discarded, and no answer passes unchecked.
+ */
 static void exec_passdown(struct run *w, struct run_op *ro)
 {
 	const struct op *op = &ro->op;
