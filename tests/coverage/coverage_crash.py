@@ -266,7 +266,7 @@ EXPLAINED = (
     ("core/bt_spine.c", r"^bt_node_redistribute$", r"count > 3",
      "a guard of the function's stack buffers (three nodes' worth): every "
      "caller in core/ passes 2 or 3, as constants"),
-    ("core/bt_remove.c", r"^bt_remove_range$", r"levels",
+    ("core/bt_remove.c", r"^bt_remove_range$", r"levels|bt_info_ok",
      "caller misuse (-EINVAL) no caller can make: the two callers pass "
      "their own fixed infos, thin.c's two-level mapping info "
      "(thin_remove_range) and array.c's one-level index info (the "
