@@ -137,3 +137,19 @@ def test_damage_takes_only_what_the_ops_after_it_wrote(tmp_path):
                                   "de"))
     assert 0 < mid < plain, (mid, plain)
     assert end == 0
+
+
+@pytest.mark.parametrize("sweep", ["--io-errors", "--media-faults",
+                                   "--alloc-faults"])
+def test_serial_sweep_plans_the_same(tmp_path, sweep):
+    """PDCRASH_SWEEP=serial (each fault run from the start) skips the same
+    setup as the linear sweep: the same runs, states and outcomes."""
+    path = scenario(tmp_path, BODY + "setup-done\n" + TAIL, "ser")
+    args = ["run", path, "--tear", "--json", sweep]
+    lin = run(PDCRASH, args)
+    ser = run(PDCRASH, args, env=dict(os.environ, PDCRASH_SWEEP="serial"))
+    assert lin.returncode == 0 and ser.returncode == 0, ser.stderr
+    a, b = json.loads(lin.stdout), json.loads(ser.stdout)
+    assert a["states"] == b["states"] and a["outcomes"] == b["outcomes"]
+    for x, y in zip(a["per_variant"], b["per_variant"]):
+        assert x["runs"] == y["runs"] and x["states"] == y["states"], x
