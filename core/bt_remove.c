@@ -321,7 +321,7 @@ int bt_remove_range(const struct bt_info *info, pd_block_t root,
 
 	*nr_removed = 0;
 	*new_root = root;
-	if (!info || info->levels < 1 || info->levels > BT_MAX_LEVELS)
+	if (!bt_info_ok(info))
 		return -EINVAL;
 	last = info->levels - 1;
 	memcpy(k, keys, info->levels * sizeof(k[0]));

@@ -22,6 +22,10 @@
  *  DG2  blocks: a block whose location and content were damaged at an
  *       earlier selected commit of the same run is not damaged again (the
  *       superblock changes at every commit, so it always is).
+ *  DG3  a scenario's setup (scenario.h setup-done): no commit before its
+ *       end is selected, and the blocks of its last commit count as
+ *       damaged already (DG2), so only what the ops after it wrote is
+ *       damaged; a setup that never ended selects nothing.
  *
  * Recovery of each damaged image runs in a worker process (a crash is a
  * signal, a hang a timeout: DAMAGE_TIMEOUT_SEC, PDCRASH_DAMAGE_TIMEOUT):

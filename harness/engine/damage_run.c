@@ -422,8 +422,10 @@ static int add_job(struct dmg_scn *s, const struct dmg_job *j)
 
 /* The jobs of one selected commit: every kind that fits every block not
  * damaged before (DG2). */
+/* Plan commit ci: its blocks not seen before (DG2), each kind that fits
+ * one a job.  seen_only (DG3): only mark its blocks seen. */
 static int plan_commit(struct dmg_scn *s, uint32_t ci, struct seen_set *ss,
-		       struct damage_scn_stats *st)
+		       struct damage_scn_stats *st, int seen_only)
 {
 	struct dmg_commit *c = &s->commits[ci];
 	uint8_t *blk = malloc(2 * PD_BLOCK_SIZE), *tmp = blk + PD_BLOCK_SIZE;
@@ -443,7 +445,7 @@ static int plan_commit(struct dmg_scn *s, uint32_t ci, struct seen_set *ss,
 		r = bdev_read(image, t->block, blk);
 		if (!r)
 			r = seen_add(ss, block_hash(t->block, blk));
-		if (r) {
+		if (r || seen_only) {
 			r = r > 0 ? 0 : r;
 			continue;
 		}
@@ -489,6 +491,13 @@ static void scn_free(struct dmg_scn *s)
 	sd_cutter_destroy(s->cutter);
 }
 
+/* 1 if the commit whose durable image is at cut came before the end of
+ * the scenario's setup (DG3), or the setup never ended. */
+static int in_setup(const struct run_result *res, uint64_t cut)
+{
+	return res->has_setup && (res->in_setup || cut <= res->setup_seq);
+}
+
 /* One scenario: run it, plan, recover every damaged image, count. */
 static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 			   struct damage_summary *sum,
@@ -525,11 +534,25 @@ static int damage_scenario(const struct run_opts *o, struct scenario *sc,
 	if (!r)
 		r = sd_cutter_create(res.sd, &s.cutter);
 	for (size_t i = 0; i < n && !r; i++) {
-		if (ks[i] % sum->every && i + 1 != n)
+		struct dmg_commit *c = &s.commits[s.nr_commits];
+
+		c->k = ks[i];
+		c->cut = cuts[i];
+		if (in_setup(&res, cuts[i])) {
+			if (i + 1 == n || !in_setup(&res, cuts[i + 1])) {
+				/* DG3: the setup's last commit */
+				r = plan_commit(&s, (uint32_t)s.nr_commits,
+						&ss, st, 1);
+				dmg_plan_free(&c->plan);
+			}
+			memset(c, 0, sizeof(*c));
+			continue;
+		}
+		if (ks[i] % sum->every && i + 1 != n) {
+			memset(c, 0, sizeof(*c));
 			continue;		/* DG1 */
-		s.commits[s.nr_commits].k = ks[i];
-		s.commits[s.nr_commits].cut = cuts[i];
-		r = plan_commit(&s, (uint32_t)s.nr_commits++, &ss, st);
+		}
+		r = plan_commit(&s, (uint32_t)s.nr_commits++, &ss, st, 0);
 	}
 	st->commits_damaged = s.nr_commits;
 	s.first_image = *image_no;

@@ -717,6 +717,34 @@ static void job_init(struct job *jb, const struct run_opts *o,
 	jb->lazy = !o->sample;
 }
 
+/* SW1: where the fault-free run's setup ended, for the sweeps; a run
+ * whose setup never ended (the pool died in it) plans nothing. */
+static void setup_counts(const struct run_result *res,
+			 struct variant_stats *vs)
+{
+	_Static_assert(NR_IO_KINDS * sizeof(uint64_t) == sizeof(res->setup_io),
+		       "run_result.setup_io has the plan's IO kinds");
+	vs->has_setup = res->has_setup;
+	for (int k = 0; k < NR_IO_KINDS; k++)
+		vs->setup_io[k] = !res->has_setup ? 0 :
+				  res->in_setup ? UINT64_MAX : res->setup_io[k];
+}
+
+/* The IO ops of kind k the sweeps may fail: those after the setup. */
+static uint64_t after_setup(const struct variant_stats *vs,
+			    const uint64_t counts[NR_IO_KINDS], int k)
+{
+	return counts[k] > vs->setup_io[k] ? counts[k] - vs->setup_io[k] : 0;
+}
+
+/* The x-th (1-based) of the m faults spread over the c ops of kind k
+ * after the setup: its number in the whole run. */
+static uint64_t spread_nth(const struct variant_stats *vs, int k,
+			   uint64_t x, uint64_t m, uint64_t c)
+{
+	return vs->setup_io[k] + (m == c ? x : 1 + (x - 1) * c / m);
+}
+
 /* A run's workload has run (jb->res): its live verdict, then its crash
  * states; frees the job.  counts (fault-free run with --io-errors, may be
  * NULL) gets its reads, writes and flushes. */
@@ -767,6 +795,8 @@ static int check_variant_run(const struct run_opts *o, struct job *jb,
 			counts[4] = simdisk_count(dsd, SD_FLUSH);
 		}
 	}
+	if (counts && jb->cfg.fault.kind == FAULT_NONE)
+		setup_counts(&jb->res, vs);
 	r = prepare_job(jb);
 	if (!r && jb->nr_cuts && !stop_now(o, sum)) {
 		vs->cut_points += jb->nr_cuts;
@@ -882,8 +912,8 @@ static void plan_hook(void *ctx, enum fault_kind kind, uint64_t n)
 	int k = kind == FAULT_NOSPACE, nf, r;
 	uint64_t key = (uint64_t)k + 1;
 
-	if (p->err)
-		return;
+	if (p->err || (p->res && p->res->in_setup))
+		return;		/* SW1: nothing planned, no site seen */
 	nf = backtrace(frames, ALLOC_FRAMES_SKIP + (int)p->depth);
 	for (int i = ALLOC_FRAMES_SKIP; i < nf; i++)
 		key = prng_derive(key, (uint64_t)(uintptr_t)frames[i]);
@@ -971,7 +1001,9 @@ static int cmp_violation(const void *a, const void *b)
  * MAX_READ_FAULTS are sampled: that many, spread evenly.
  */
 struct fault_plan {
-	uint64_t counts[NR_IO_KINDS];	/* the run's IO ops of each kind */
+	const struct variant_stats *vs;	/* its setup_io (SW1) */
+	uint64_t counts[NR_IO_KINDS];	/* the run's IO ops of each kind
+					 * after the setup */
 	uint64_t limit[NR_IO_KINDS];	/* how many of each are failed */
 	int kind;			/* 0..4; NR_IO_KINDS when done */
 	uint64_t x;			/* 1..limit[kind] */
@@ -984,8 +1016,9 @@ static void fault_plan_init(struct fault_plan *p,
 			    struct variant_stats *vs)
 {
 	memset(p, 0, sizeof(*p));
+	p->vs = vs;
 	for (int k = 0; k < NR_IO_KINDS; k++)
-		p->counts[k] = p->limit[k] = counts[k];
+		p->counts[k] = p->limit[k] = after_setup(vs, counts, k);
 	if (p->limit[0] > MAX_READ_FAULTS) {
 		vs->reads_sampled = p->counts[0];
 		p->limit[0] = MAX_READ_FAULTS;
@@ -1016,7 +1049,7 @@ static int fault_plan_next(struct fault_plan *p, struct fault_spec *f)
 	c = p->counts[p->kind];
 	m = p->limit[p->kind];
 	f->kind = io_fault_kinds[p->kind];
-	f->nth = m == c ? p->x : 1 + (p->x - 1) * c / m;
+	f->nth = spread_nth(p->vs, p->kind, p->x, m, c);
 	f->sticky = p->sticky;
 	return 1;
 }
@@ -1067,7 +1100,8 @@ static int serial_runs(const struct run_opts *o, const struct scenario *sc,
 		return r;
 	}
 	for (int k = 0; k < 2 && !r; k++) {
-		uint64_t c = mode == SWEEP_ALLOC ? plan->nr[k] : counts[k];
+		uint64_t c = mode == SWEEP_ALLOC ? plan->nr[k] :
+			     after_setup(vs, counts, k);
 		uint64_t m = mode == SWEEP_MEDIA && k == 0 &&
 			     c > MAX_READ_FAULTS ? MAX_READ_FAULTS : c;
 
@@ -1080,7 +1114,7 @@ static int serial_runs(const struct run_opts *o, const struct scenario *sc,
 				 * --io-errors does), then a lost sector at
 				 * each write */
 				f.kind = k ? FAULT_LOST_SECTOR : FAULT_BITROT;
-				f.nth = m == c ? x : 1 + (x - 1) * c / m;
+				f.nth = spread_nth(vs, k, x, m, c);
 			}
 			f.sticky = 0;
 			r = run_variant(o, sc, variants[v].suffix,
@@ -1686,7 +1720,8 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 		if (mode == SWEEP_ALLOC)
 			c = k < 2 ? plan->nr[k] : 0;
 		else
-			c = mode == SWEEP_MEDIA && k >= 2 ? 0 : counts[k];
+			c = mode == SWEEP_MEDIA && k >= 2 ? 0 :
+			    after_setup(vs, counts, k);
 		m = c;
 		if (mode != SWEEP_ALLOC && k == 0 && m > MAX_READ_FAULTS) {
 			vs->reads_sampled = c;
@@ -1704,7 +1739,7 @@ static int sweep_variant(const struct run_opts *o, const struct scenario *sc,
 			memcpy(sw.nth[k], plan->nth[k], m * sizeof(uint64_t));
 		else
 			for (uint64_t x = 1; x <= m; x++)	/* as fault_plan_next */
-				sw.nth[k][x - 1] = m == c ? x : 1 + (x - 1) * c / m;
+				sw.nth[k][x - 1] = spread_nth(vs, k, x, m, c);
 	}
 	job_init(&jb, o, sc, variants[v].suffix, variants[v].cache,
 		 (struct fault_spec) { FAULT_NONE, 0, 0 });

@@ -12,6 +12,17 @@
  * worker that crashes or stops answering (a state hung) is replaced and
  * that state counts as a violation, so one bad state never ends a run.
  *
+ * The sweeps (--io-errors, --media-faults, --alloc-faults) plan their
+ * fault runs from the scenario's fault-free run:
+ *  SW1  a scenario with a setup (scenario.h setup-done) has no fault
+ *       planned in the IO ops and allocations before it: each sweep plans
+ *       the ops after it as the ops of a whole run, numbered as in the
+ *       whole run (ids replay without a setup of their own), and the
+ *       allocation plan sees no site before it.  A setup that never ended
+ *       (the pool died in it) plans nothing.  The crash states of the
+ *       setup are explored all the same: a cut costs little, a fault run
+ *       of a long setup the setup's length each.
+ *
  * Environment: PDCRASH_STATE_TIMEOUT (seconds a state may take, default
  * STATE_TIMEOUT_SEC); self-test hooks PDCRASH_SELFTEST_CRASH=N and
  * PDCRASH_SELFTEST_HANG=N make recovery of kept state N crash (SIGSEGV)
@@ -108,6 +119,10 @@ struct variant_stats {
 	uint64_t alloc_runs[2];		/* the fault runs planned of each, */
 	uint64_t alloc_fired;		/* in how many the failure happened, */
 	uint64_t alloc_failed;		/* and an op returned it */
+	int has_setup;			/* SW1: the scenario has setup-done; */
+	uint64_t setup_io[5];		/* the IO ops before it, of each
+					 * kind the sweeps fail (UINT64_MAX:
+					 * the setup never ended) */
 	uint64_t plot[PLOT_BINS][OUT_NR];	/* outcomes along the op log */
 	/* exhaustive mode (states counts leaves there): */
 	uint64_t recoveries;		/* leaves whose recovery ran */

@@ -167,6 +167,14 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 			PRIu64 ", \"write_violations\": %" PRIu64,
 			vs->writes_checked, vs->write_walks,
 			vs->write_violations);
+		fprintf(f, ", \"runs\": %" PRIu64, vs->runs);
+		if (vs->has_setup) {
+			fprintf(f, ", \"setup_io\": [");
+			for (int k = 0; k < 5; k++)
+				fprintf(f, "%s%" PRIu64, k ? ", " : "",
+					vs->setup_io[k]);
+			fprintf(f, "]");
+		}
 		if (!o->sample) {
 			json_cover(f, &vs->states_total, &vs->states_covered,
 				   vs->recoveries, vs->sampled,
@@ -179,6 +187,30 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 		fprintf(f, "}");
 	}
 	fprintf(f, "]}\n");
+}
+
+/* What the sweeps left out: each variant's setup (driver.h SW1). */
+static void print_setups(const struct run_summary *s,
+			 const struct run_opts *o, FILE *f, const char *before)
+{
+	if (!o->io_errors && !o->media_faults && !o->alloc_faults)
+		return;
+	for (size_t v = 0; v < s->nr_variants; v++) {
+		const struct variant_stats *vs = &s->variants[v];
+
+		if (!vs->has_setup)
+			continue;
+		if (vs->setup_io[0] == UINT64_MAX) {
+			fprintf(f, "%s%s: its setup never ended (setup-done "
+				"not reached): no fault planned\n", before,
+				vs->name);
+			continue;
+		}
+		fprintf(f, "%s%s: no fault planned in its setup (setup-done): "
+			"%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
+			" flushes, and its allocations\n", before, vs->name,
+			vs->setup_io[0], vs->setup_io[1], vs->setup_io[2]);
+	}
 }
 
 /* Exact when it is short, else 2^x and the digits count. */
@@ -249,6 +281,7 @@ void report_print_text(const struct run_opts *o, const struct run_summary *s,
 				"were failed in turn (every write and flush was)\n",
 				s->variants[v].name, s->variants[v].reads_sampled,
 				MAX_READ_FAULTS);
+	print_setups(s, o, f, "");
 	if (o->io_errors && s->data_runs)
 		fprintf(f, "data device: %" PRIu64 " runs with a data write or "
 			"flush failed, an op met the error in %" PRIu64 "\n",
@@ -312,6 +345,7 @@ static void write_md(const struct run_opts *o, const struct run_summary *s,
 				"evenly, were failed in turn (every write and flush "
 				"was).\n", s->variants[v].name,
 				s->variants[v].reads_sampled, MAX_READ_FAULTS);
+	print_setups(s, o, f, "\n");
 	if (o->io_errors && s->data_runs)
 		fprintf(f, "\nData device: %" PRIu64 " runs with a data write or "
 			"flush failed, an op met the error in %" PRIu64 ".\n",

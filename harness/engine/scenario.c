@@ -58,6 +58,7 @@ static const char *const kind_names[OP_NR_KINDS] = {
 	[OP_OPEN] = "open",
 	[OP_RESTORE] = "restore",
 	[OP_PASSDOWN] = "passdown",
+	[OP_SETUP_DONE] = "setup-done",
 	[OP_RANDOM] = "random",
 	[OP_CACHE] = "cache",
 };
@@ -245,7 +246,7 @@ static int parse_mix(struct parser *ps, char *s, unsigned *mix)
 		for (k = 0; k < OP_NR_KINDS; k++)
 			if (k != OP_RANDOM && k != OP_CACHE && k != OP_RESIZE_META &&
 			    k != OP_CLOSE && k != OP_FORMAT && k != OP_OPEN &&
-			    k != OP_RESTORE &&
+			    k != OP_RESTORE && k != OP_SETUP_DONE &&
 			    k != OP_META_SNAP_RELEASE && k != OP_WRITE &&
 			    !strcmp(tok, kind_names[k]))
 				break;
@@ -583,6 +584,18 @@ static int parse_line(struct parser *ps, char *text, struct scenario *s,
 			   !strcmp(cmd, "abort") ? OP_ABORT :
 			   !strcmp(cmd, "meta-snap") ? OP_META_SNAP :
 						       OP_META_SNAP_RELEASE;
+		return want_args(ps, cmd, argc - 1, 0);
+	}
+	if (!strcmp(cmd, "setup-done")) {
+		op->kind = OP_SETUP_DONE;
+		if (op->expect)
+			return fail(ps, "setup-done: expect= belongs on ops that "
+				    "call the pool");
+		for (size_t i = 0; i < s->nr_ops; i++)
+			if (s->ops[i].kind == OP_SETUP_DONE)
+				return fail(ps, "setup-done: once per scenario "
+					    "(line %u has it already)",
+					    s->ops[i].line);
 		return want_args(ps, cmd, argc - 1, 0);
 	}
 	if (!strcmp(cmd, "trans-id")) {

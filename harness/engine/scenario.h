@@ -155,6 +155,17 @@
  *                        device, less the commit reserve min(4096, a
  *                        tenth)), only within [0, committed size - 1 -
  *                        reserve] otherwise
+ *   setup-done           the lines above build the starting state the
+ *                        rest of the scenario works on (a long-lived pool,
+ *                        a deep tree): the fault sweeps (--io-errors,
+ *                        --media-faults, --alloc-faults) plan no fault in
+ *                        them, and --damage damages no commit of them nor,
+ *                        later, a block the setup's last commit left as it
+ *                        was (damage.h DG3).  Their crash states are still
+ *                        all explored (every write and flush), and the
+ *                        live run checks every op against the oracle.  At
+ *                        most once, without expect=; a thin scenario's
+ *                        (driver.h SW1)
  *   random ops=N [seed=S] [mix=KIND:W,...] [devs=N] [span=N]
  *          [aim=boundaries]
  *                        N generated ops; the seed defaults to the run's
@@ -258,6 +269,7 @@ enum op_kind {
 	OP_OPEN,
 	OP_RESTORE,
 	OP_PASSDOWN,
+	OP_SETUP_DONE,
 	OP_RANDOM,
 	OP_CACHE,		/* a dm-cache op: op.sub (cache_scenario.h) */
 	OP_NR_KINDS

@@ -2584,6 +2584,27 @@ static void exec_refused(struct run *w, struct run_op *ro)
 		keep_clean(w, ro);
 }
 
+/* setup-done (scenario.h, driver.h SW1): where the setup ended, for the
+ * sweeps and --damage to start there. */
+static void end_setup(struct run *w)
+{
+	struct run_result *res = w->res;
+
+	res->in_setup = 0;
+	res->setup_seq = simdisk_nr_ops(res->sd);
+	res->setup_io[0] = simdisk_count(res->sd, SD_READ);
+	res->setup_io[1] = simdisk_count(res->sd, SD_WRITE);
+	res->setup_io[2] = simdisk_count(res->sd, SD_FLUSH);
+	if (res->dd) {
+		struct simdisk *dsd = datadev_disk(res->dd);
+
+		res->setup_io[3] = simdisk_count(dsd, SD_WRITE);
+		res->setup_io[4] = simdisk_count(dsd, SD_FLUSH);
+	}
+	res->setup_alloc[0] = res->alloc_hits[0];
+	res->setup_alloc[1] = res->alloc_hits[1];
+}
+
 static void exec_op(struct run *w, const struct op *op)
 {
 	struct run_result *res = w->res;
@@ -2595,6 +2616,11 @@ static void exec_op(struct run *w, const struct op *op)
 		return;
 	if (op->kind == OP_RANDOM) {
 		exec_random(w, op);
+		return;
+	}
+	if (op->kind == OP_SETUP_DONE) {	/* no op of the log: the ops
+						 * after it keep their numbers */
+		end_setup(w);
 		return;
 	}
 	if ((op->kind == OP_MAP || op->kind == OP_UNMAP ||
@@ -2829,6 +2855,9 @@ int workload_run(const struct run_config *cfg, struct run_result *res)
 	w.ops = ops;
 	res->client = ops;
 	res->geo = sc->geo;
+	for (size_t i = 0; i < sc->nr_ops; i++)
+		if (sc->ops[i].kind == OP_SETUP_DONE)
+			res->has_setup = res->in_setup = 1;
 	if (cfg->cache_blocks)
 		res->geo.cache_blocks = cfg->cache_blocks;
 	r = simdisk_create(PD_BLOCK_SIZE, res->geo.meta_blocks, &res->sd);

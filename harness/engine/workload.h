@@ -213,6 +213,14 @@ struct run_result {
 					 * happened (at log index alloc_seq, */
 	uint64_t alloc_seq;		/* in op alloc_op; SIZE_MAX: the format) */
 	size_t alloc_op;
+	/* The scenario's setup (scenario.h setup-done, driver.h SW1): */
+	int has_setup;			/* the scenario has the line */
+	int in_setup;			/* its ops before the line run now */
+	uint64_t setup_seq;		/* log index where it ended */
+	uint64_t setup_io[5];		/* IO ops before it: the metadata
+					 * disk's reads, writes, flushes, the
+					 * data disk's writes, flushes */
+	uint64_t setup_alloc[2];	/* alloc_hits before it */
 };
 
 /* What the commit markers say after one of them (for workload_expect). */

@@ -177,20 +177,6 @@ EXPLAINED = (
      "(bt_walk) and recovery's checks (bt_check) run: the --alloc-faults "
      "run fails the pool's own calls only; the core/alloc libfiu point "
      "reaches it in tests/unit/test_faults_oom.c"),
-    ("core/bt_walk.c", None, r"leaf_depth >= 0 &&|depth >= \(unsigned\)",
-     "an internal node after a leaf of the same tree (a tree of three "
-     "levels), or damage: a bottom tree's root splits once it names some "
-     "252 leaves, about 62000 mappings added in order (in-order splits "
-     "leave leaves 98% full; 64000 do it) or 44000 scattered; the other "
-     "trees walked are smaller (the top-level and "
-     "details trees would need over 30000 devices, a dm-cache array "
-     "index has 33 leaves at most: 4194304 cache blocks, 8241 array "
-     "blocks).  Measured on one device of 72000 in-order mappings in one "
-     "transaction plus a find-range over it (which reaches the cursor's "
-     "branches too, but for its damage arm): plain 0.4 s, --tear --io-errors 104 s, --tear "
-     "--alloc-faults 17 s, --tear --media-faults 105 s, --damage more "
-     "than 5 min (stopped there): far too much for a suite that must "
-     "stay fast; tests/unit/test_bt.c"),
     ("core/bt_walk.c", None, r"t->check|leaf_depth|rg->|bt_node_max\(n\) / 3",
      "damage found by bt_check (key outside its parent's range, BT2, "
      "leaves at two depths): recovery runs it on every tree of every "
@@ -277,7 +263,7 @@ EXPLAINED = (
     ("core/bt_spine.c", r"^bt_node_redistribute$", r"count > 3",
      "a guard of the function's stack buffers (three nodes' worth): every "
      "caller in core/ passes 2 or 3, as constants"),
-    ("core/bt_remove.c", r"^bt_remove_range$", r"levels",
+    ("core/bt_remove.c", r"^bt_remove_range$", r"levels|bt_info_ok",
      "caller misuse (-EINVAL) no caller can make: the two callers pass "
      "their own fixed infos, thin.c's two-level mapping info "
      "(thin_remove_range) and array.c's one-level index info (the "
@@ -524,18 +510,6 @@ EXPLAINED = (
      "hold the counts to the references in every state), and the metadata "
      "map checks queued decs as it queues them (MS3); tests/unit/"
      "test_sm.c decrements free blocks"),
-    ("core/sm_metadata.c", r"^q_next$", r"PD_ARRAY_SIZE",
-     "the ring wraps after 1025 queued ops in one pool lifetime (it is "
-     "reset only by create and open); a transaction that changes the "
-     "metadata queues about two (its bitmap's shadow: the new block's inc "
-     "and the old one's dec; a resize-meta queues a handful, a count "
-     "going to or from 3 about two more), so it needs some 250 to 510 "
-     "commits without an abort or reopen.  Measured on 515 commits of "
-     "one mapping each (1030 queued, the live run wraps the ring): "
-     "plain 0.6 s, --tear --alloc-faults 2.7 s, --damage 2.9 s, but "
-     "--tear --io-errors more than 300 s and --tear --media-faults 294 s "
-     "(every IO op of a long run is a fault run): far too much for the "
-     "suite; tests/unit/test_sm.c sm_metadata_queue_accounting wraps it"),
     ("core/sm_metadata.c", r"^add_bop$", r"next == smm->q_begin",
      "a full queue (-ENOMEM): 1024 ops queued inside one outermost call; "
      "a call of the crash suite queues a handful (a bitmap's and the "

@@ -680,7 +680,21 @@ TEST(bt_empty_tree_answers)
 	}
 	ASSERT_EQ(count_of(&g, root), 1);
 	ASSERT_EQ(tm_is_failed(g.tm), 0);
-	/* misuse */
+	/* misuse: refused before anything is read or changed */
+	{
+		struct bt_info bad = info;
+		uint64_t n = 7;
+
+		bad.tm = NULL;
+		ASSERT_ERR(bt_remove_range(&bad, root, &k, k + 1, &rk, &n),
+			   -EINVAL);
+		ASSERT_UEQ(rk, root);
+		ASSERT_UEQ(n, 0);
+		bad = info;
+		bad.levels = BT_MAX_LEVELS + 1;
+		ASSERT_ERR(bt_remove_range(&bad, root, &k, k + 1, &rk, &n),
+			   -EINVAL);
+	}
 	info.levels = 0;
 	ASSERT_ERR(bt_empty(&info, &root), -EINVAL);
 	info.levels = BT_MAX_LEVELS + 1;
