@@ -1681,6 +1681,8 @@ static void exec_needs_check(struct run *w, struct run_op *ro)
 	if (!nc)
 		live_fail(w, "op %zu 'needs-check': set, yet read back as clear",
 			  (size_t)(ro - w->res->ops));
+	else if (!w->res->needs_check_seq)
+		w->res->needs_check_seq = simdisk_nr_ops(w->res->sd);
 }
 
 /*
