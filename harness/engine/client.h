@@ -193,6 +193,9 @@ struct client_ops {
 	int format_steps;		/* CL2: 1 or 2 */
 	int abort_makes_durable;	/* abort() flushes the superblock it
 					 * reopened from (core TH4) */
+	int needs_check_durable;	/* set_needs_check() returns with the
+					 * flag durable (core: block 0 written
+					 * and flushed; not K4) */
 	int unchanged_commit_is_noop;	/* a commit with nothing changed since
 					 * the last one writes nothing (core
 					 * TH1); the kernel only skips commits

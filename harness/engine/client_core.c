@@ -429,6 +429,7 @@ const struct client_ops client_core_ops = {
 	.name = "core",
 	.format_steps = 1,
 	.abort_makes_durable = 1,
+	.needs_check_durable = 1,
 	.unchanged_commit_is_noop = 1,
 	.message_commits = 0,
 	.format = core_format,

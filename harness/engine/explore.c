@@ -745,6 +745,22 @@ static void check_image(const struct run_result *res, struct bdev *image,
 			set_out(out, OUT_VIOLATION, "open failed: %s", pd_strerror(r));
 		return;
 	}
+	/* thin.h: thin_set_needs_check writes and flushes block 0, and every
+	 * commit and abort after it keeps the flag, so a cut after the op
+	 * returned must show it (the kernel only dirties the superblock, K4) */
+	if (ops->needs_check_durable && res->needs_check_seq &&
+	    id->cut >= res->needs_check_seq) {
+		int nc = 0;
+
+		r = ops->get_needs_check(pool, &nc);
+		if (r || !nc) {
+			set_out(out, OUT_VIOLATION, "needs_check %s after the "
+				"needs-check op returned (log entry %" PRIu64
+				"): the flag was not durable", r ?
+				pd_strerror(r) : "clear", res->needs_check_seq);
+			goto out;
+		}
+	}
 	r = explore_structural_leaky(image, pool, res->data_leaks ? &leaks : NULL,
 				     msg, sizeof(msg));
 	if (r == 1 && lw.seen && strstr(msg, "bad checksum")) {

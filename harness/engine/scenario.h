@@ -154,7 +154,10 @@
  *                        the structural checker finds in use on the
  *                        device, less the commit reserve min(4096, a
  *                        tenth)), only within [0, committed size - 1 -
- *                        reserve] otherwise
+ *                        reserve] otherwise, and when a device or mapping
+ *                        changed since the commit at least one below the
+ *                        committed recount (the changes shadowed a
+ *                        committed node, a new block: FORMAT.md 2.3, SM2)
  *   setup-done           the lines above build the starting state the
  *                        rest of the scenario works on (a long-lived pool,
  *                        a deep tree): the fault sweeps (--io-errors,

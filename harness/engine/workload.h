@@ -183,6 +183,8 @@ struct run_result {
 					 * first injected error began; 0 none */
 	uint64_t recovered_seq;		/* log length when the recovery from
 					 * it (abort, needs_check) was done */
+	uint64_t needs_check_seq;	/* log length when the first needs-check
+					 * op returned 0; 0 none */
 	int stopped;			/* the pool died (abort failed) */
 	int read_only;			/* the caller's policy left the pool
 					 * read-only after an error (kernel) */
