@@ -501,8 +501,10 @@ EXPLAINED = (
      "ranges, new_block passes a block it found free, and the data space "
      "map's come from thin_insert / thin_insert_raw (checked against the "
      "data size in insert_mapping) and from the values of mapping leaves "
-     "(data_block_inc/dec), blocks an insert checked; the data device "
-     "never shrinks (thin_resize_data refuses it)"),
+     "(data_block_inc/dec), blocks an insert checked, and from "
+     "thin_inc_data_range / thin_dec_data_range, which refuse a range "
+     "past the data device first (thin.c data_range_ok, TH8); the data "
+     "device never shrinks (thin_resize_data refuses it)"),
     ("core/sm_common.c", r"^check_no_zero$",
      r"i < n && !r|!sm_bitmap_get\(bitmap_cpayload",
      "defensive (SM4): no caller decrements a free block: every dec drops "
