@@ -153,3 +153,35 @@ def test_serial_sweep_plans_the_same(tmp_path, sweep):
     assert a["states"] == b["states"] and a["outcomes"] == b["outcomes"]
     for x, y in zip(a["per_variant"], b["per_variant"]):
         assert x["runs"] == y["runs"] and x["states"] == y["states"], x
+
+
+def test_merge_of_shards_keeps_runs_and_setup(tmp_path):
+    """pdcrash merge: per_variant runs and setup_io are the same in every
+    shard (each runs every workload) and come out as the whole run's."""
+    path = scenario(tmp_path, BODY + "setup-done\n" + TAIL, "sh")
+    args = ["run", path, "--tear", "--json", "--io-errors"]
+    whole = run(PDCRASH, args)
+    assert whole.returncode == 0, whole.stderr
+    parts = []
+    for k in range(2):
+        r = run(PDCRASH, args + ["--shard", "%d/2" % k])
+        assert r.returncode == 0, r.stderr
+        p = tmp_path / ("shard%d.json" % k)
+        p.write_text(r.stdout)
+        parts.append(str(p))
+    r = run(PDCRASH, ["merge"] + parts)
+    assert r.returncode == 0, r.stderr
+    merged, w = json.loads(r.stdout), json.loads(whole.stdout)
+    for x, y in zip(merged["per_variant"], w["per_variant"]):
+        assert x["runs"] == y["runs"] > 1, (x, y)
+        assert x["setup_io"] == y["setup_io"], (x, y)
+    # a shard whose setup differs is not a shard of the same run
+    bad = json.loads(open(parts[1]).read())
+    bad["per_variant"][0]["setup_io"][1] += 1
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    r = run(PDCRASH, ["merge", parts[0], str(tmp_path / "bad.json")])
+    assert r.returncode == 2 and "setup_io" in r.stderr, r.stderr
+    bad["per_variant"][0]["surprise"] = 1
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    r = run(PDCRASH, ["merge", parts[0], str(tmp_path / "bad.json")])
+    assert r.returncode == 2 and "surprise" in r.stderr, r.stderr

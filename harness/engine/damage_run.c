@@ -420,8 +420,6 @@ static int add_job(struct dmg_scn *s, const struct dmg_job *j)
 	return r;
 }
 
-/* The jobs of one selected commit: every kind that fits every block not
- * damaged before (DG2). */
 /* Plan commit ci: its blocks not seen before (DG2), each kind that fits
  * one a job.  seen_only (DG3): only mark its blocks seen. */
 static int plan_commit(struct dmg_scn *s, uint32_t ci, struct seen_set *ss,

@@ -168,7 +168,9 @@ void report_print_json(const struct run_opts *o, const struct run_summary *s,
 			vs->writes_checked, vs->write_walks,
 			vs->write_violations);
 		fprintf(f, ", \"runs\": %" PRIu64, vs->runs);
-		if (vs->has_setup) {
+		if (vs->has_setup && vs->setup_io[0] == UINT64_MAX) {
+			fprintf(f, ", \"setup_io\": null");	/* never ended */
+		} else if (vs->has_setup) {
 			fprintf(f, ", \"setup_io\": [");
 			for (int k = 0; k < 5; k++)
 				fprintf(f, "%s%" PRIu64, k ? ", " : "",
@@ -208,8 +210,13 @@ static void print_setups(const struct run_summary *s,
 		}
 		fprintf(f, "%s%s: no fault planned in its setup (setup-done): "
 			"%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
-			" flushes, and its allocations\n", before, vs->name,
-			vs->setup_io[0], vs->setup_io[1], vs->setup_io[2]);
+			" flushes", before, vs->name, vs->setup_io[0],
+			vs->setup_io[1], vs->setup_io[2]);
+		if (vs->setup_io[3] || vs->setup_io[4])
+			fprintf(f, ", %" PRIu64 " data-device writes, %" PRIu64
+				" data-device flushes", vs->setup_io[3],
+				vs->setup_io[4]);
+		fprintf(f, ", and its allocations\n");
 	}
 }
 

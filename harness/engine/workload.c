@@ -2627,8 +2627,6 @@ static void end_setup(struct run *w)
 		res->setup_io[3] = simdisk_count(dsd, SD_WRITE);
 		res->setup_io[4] = simdisk_count(dsd, SD_FLUSH);
 	}
-	res->setup_alloc[0] = res->alloc_hits[0];
-	res->setup_alloc[1] = res->alloc_hits[1];
 }
 
 static void exec_op(struct run *w, const struct op *op)

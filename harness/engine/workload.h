@@ -222,7 +222,6 @@ struct run_result {
 	uint64_t setup_io[5];		/* IO ops before it: the metadata
 					 * disk's reads, writes, flushes, the
 					 * data disk's writes, flushes */
-	uint64_t setup_alloc[2];	/* alloc_hits before it */
 };
 
 /* What the commit markers say after one of them (for workload_expect). */

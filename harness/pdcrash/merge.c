@@ -10,7 +10,8 @@
  *   in every    what comes from the workloads: cut_points,
  *   file        injected_errors, data_faults (--io-errors: the data
  *               device's fault runs), per_variant[] names (in order),
- *               cut_points, log_ops, commits; a difference means the
+ *               cut_points, log_ops, commits, runs, setup_io (driver.h
+ *               SW1); a difference means the
  *               files are not shards of one run: exit 2 naming the file
  *               and the key;
  *   combined    violations: joined and sorted (as run sorts them); an id
@@ -29,7 +30,8 @@
  * whole-run file (shard null) merges into itself.  With all N shards the
  * output equals `pdcrash run --json` of the whole run apart from
  * seconds, states_per_second and jobs.
- * A key it does not know is refused (exit 2) rather than dropped.
+ * A key it does not know, at the top or in per_variant[], is refused
+ * (exit 2) rather than dropped.
  * Exit: 0 no violation, 1 violations, 2 an unreadable or bad file.
  */
 #include <errno.h>
@@ -66,6 +68,30 @@ static int get_u64(const struct shard_file *sf, const struct json *obj,
 	if (j->type != JSON_NUMBER || !j->is_u64)
 		return bad(sf->path, key, "is not a whole number");
 	*v = j->u64;
+	return 0;
+}
+
+/* per_variant[].setup_io (driver.h SW1): absent (no setup), null (it
+ * never ended: UINT64_MAX each, as the run keeps it) or five numbers. */
+static int get_setup(const struct shard_file *sf, const struct json *obj,
+		     int *has, uint64_t io[5])
+{
+	const struct json *j = json_get(obj, "setup_io");
+
+	*has = j != NULL;
+	for (int k = 0; k < 5; k++)
+		io[k] = j && j->type == JSON_NULL ? UINT64_MAX : 0;
+	if (!j || j->type == JSON_NULL)
+		return 0;
+	if (j->type != JSON_ARRAY || j->nr != 5)
+		return bad(sf->path, "per_variant[].setup_io",
+			   "is not null or an array of 5 numbers");
+	for (int k = 0; k < 5; k++) {
+		if (j->items[k].type != JSON_NUMBER || !j->items[k].is_u64)
+			return bad(sf->path, "per_variant[].setup_io",
+				   "holds something other than whole numbers");
+		io[k] = j->items[k].u64;
+	}
 	return 0;
 }
 
@@ -207,18 +233,33 @@ static const char *const known_keys[] = {
 	"data_faults", NULL
 };
 
-static int unknown_key(const struct shard_file *sf)
+/* The same for each element of per_variant. */
+static const char *const known_variant_keys[] = {
+	"name", "cut_points", "states", "log_ops", "commits", "outcomes",
+	"writes_checked", "write_walks", "write_violations", "runs",
+	"setup_io", "states_total", "states_total_log2", "states_covered",
+	"states_covered_log2", "covered_all", "incomplete_cuts", "recoveries",
+	"states_sampled", "first_incomplete", NULL
+};
+
+static int unknown_in(const struct shard_file *sf, const struct json *obj,
+		      const char *const *known)
 {
-	for (size_t i = 0; i < sf->root->nr; i++) {
+	for (size_t i = 0; i < obj->nr; i++) {
 		const char *const *k;
 
-		for (k = known_keys; *k && strcmp(*k, sf->root->keys[i]); k++)
+		for (k = known; *k && strcmp(*k, obj->keys[i]); k++)
 			;
 		if (!*k)
-			return bad(sf->path, sf->root->keys[i],
+			return bad(sf->path, obj->keys[i],
 				   "is a key merge does not know");
 	}
 	return 0;
+}
+
+static int unknown_key(const struct shard_file *sf)
+{
+	return unknown_in(sf, sf->root, known_keys);
 }
 
 static int differs(const struct shard_file *sf, const struct shard_file *first,
@@ -336,7 +377,8 @@ static int add_variants(const struct shard_file *sf, int first,
 		const struct json *e = &pv->items[i], *name;
 		struct variant_stats *vs = &sum->variants[i];
 		uint64_t cuts, states, log_ops, commits, oc[OUT_NR];
-		uint64_t wchk, wwalk, wviol;
+		uint64_t wchk, wwalk, wviol, runs, setup[5];
+		int has_setup;
 		char where[64];
 		int r;
 
@@ -348,7 +390,10 @@ static int add_variants(const struct shard_file *sf, int first,
 		    strlen(name->str) >= sizeof(vs->name))
 			return bad(sf->path, "per_variant[].name",
 				   "is missing, not a string or too long");
-		if ((r = get_u64(sf, e, "cut_points", &cuts)) ||
+		if ((r = unknown_in(sf, e, known_variant_keys)) ||
+		    (r = get_u64(sf, e, "runs", &runs)) ||
+		    (r = get_setup(sf, e, &has_setup, setup)) ||
+		    (r = get_u64(sf, e, "cut_points", &cuts)) ||
 		    (r = get_u64(sf, e, "states", &states)) ||
 		    (r = get_u64(sf, e, "log_ops", &log_ops)) ||
 		    (r = get_u64(sf, e, "commits", &commits)) ||
@@ -366,6 +411,9 @@ static int add_variants(const struct shard_file *sf, int first,
 			vs->cut_points = cuts;
 			vs->log_ops = log_ops;
 			vs->commits = commits;
+			vs->runs = runs;
+			vs->has_setup = has_setup;
+			memcpy(vs->setup_io, setup, sizeof(setup));
 		} else {
 			snprintf(where, sizeof(where), "per_variant[%zu].", i);
 			if (strcmp(vs->name, name->str))
@@ -376,6 +424,11 @@ static int add_variants(const struct shard_file *sf, int first,
 				return differs(sf, first_sf, "per_variant[].log_ops");
 			if (vs->commits != commits)
 				return differs(sf, first_sf, "per_variant[].commits");
+			if (vs->runs != runs)
+				return differs(sf, first_sf, "per_variant[].runs");
+			if (vs->has_setup != has_setup ||
+			    memcmp(vs->setup_io, setup, sizeof(setup)))
+				return differs(sf, first_sf, "per_variant[].setup_io");
 		}
 		vs->states += states;
 		for (int k = 0; k < OUT_NR; k++)
