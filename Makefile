@@ -190,7 +190,7 @@ $(UNIT): $(call obj,$(UNIT_SRC)) $(UNIT_EXTRA) $(LIBS)
 
 # --- layering proof: core/ alone with -I. only; simdisk/ with its three ---
 # headers only.  Syntax-checked on copies in a scratch folder.
-layering:
+layering: deps
 	@rm -rf $(B)/layering && mkdir -p $(B)/layering/core $(B)/layering/simdisk
 	@cp core/*.c core/*.h $(B)/layering/core/
 	@cp simdisk/*.c simdisk/*.h $(SIMDISK_CORE_H) $(B)/layering/simdisk/
