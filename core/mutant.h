@@ -152,7 +152,11 @@
 	X(PASSDOWN_SHARED_WRONG, "passdown-shared-wrong", \
 	  "thin_data_block_is_shared counts the caller's own reference " \
 	  "twice (count > 2), so a discard passdown takes a block one " \
-	  "snapshot still maps for unshared and would discard its data", "")
+	  "snapshot still maps for unshared and would discard its data", "") \
+	X(WRAP_MISSES_LAST, "wrap-misses-last", \
+	  "the metadata allocator's search, wrapping to the start, stops " \
+	  "one block short of its cursor, so the last free block is never " \
+	  "found and a nearly full device answers -ENOSPC early", "")
 
 enum pd_mutant_id {
 #define PD_MUTANT_ENUM(id, name, what, fix) PD_MUT_##id,

@@ -220,5 +220,8 @@ unsigned sm_metadata_queue_len(struct space_map *sm);
 unsigned sm_metadata_queue_max(struct space_map *sm);
 void sm_metadata_enter(struct space_map *sm);
 int sm_metadata_leave(struct space_map *sm);
+/* The blocks new_block could hand out now, found one bitmap entry at a
+ * time (for a check of an -ENOSPC; sm_metadata.c). */
+int sm_metadata_count_allocatable(struct space_map *sm, pd_block_t *count);
 
 #endif /* PD_SM_COMMON_H */

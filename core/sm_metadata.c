@@ -306,6 +306,8 @@ static int find_free(struct sm_metadata *smm, pd_block_t *b)
 			wrapped = 1;
 			from = 0;
 			end = smm->begin;
+			if (PD_MUTANT(WRAP_MISSES_LAST) && end)
+				end--;			/* planted */
 			continue;
 		}
 		if (r)
@@ -649,4 +651,34 @@ void sm_metadata_enter(struct space_map *sm)
 int sm_metadata_leave(struct space_map *sm)
 {
 	return out(to_smm(sm));
+}
+
+/* --- checks ------------------------------------------------------------ */
+
+/*
+ * The blocks new_block could hand out now, wherever its cursor stands
+ * (SM1, MS2): 0 in the bitmaps now and at the last commit (or past the
+ * size committed), with no inc queued.  It reads one bitmap entry per
+ * block, independently of find_free's search, so that a caller that was
+ * refused with -ENOSPC can check the refusal (the workload's
+ * allocator_refused).  Meant for the small devices that run out.
+ */
+int sm_metadata_count_allocatable(struct space_map *sm, pd_block_t *count)
+{
+	struct sm_metadata *smm = to_smm(sm);
+	pd_block_t n = 0;
+
+	for (pd_block_t b = 0; b < smm->ll.nr_blocks; b++) {
+		uint32_t now, then = 0;
+		int r = sm_ll_lookup_bitmap(&smm->ll, b, &now);
+
+		if (!r && !now && b < smm->old_ll.nr_blocks)
+			r = sm_ll_lookup_bitmap(&smm->old_ll, b, &then);
+		if (r)
+			return r;
+		if (!now && !then && queued_adjustment(smm, b) <= 0)
+			n++;
+	}
+	*count = n;
+	return 0;
 }

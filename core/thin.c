@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "mutant.h"
 #include "sm.h"
+#include "sm_common.h"
 #include "thin.h"
 #include "tm.h"
 
@@ -1733,6 +1734,14 @@ int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr)
 		return r;
 	*nr = nfree > reserve ? nfree - reserve : 0;
 	return 0;
+}
+
+int thin_get_allocatable_metadata_blocks(struct thin_pool *pool,
+					 pd_block_t *nr)
+{
+	if (pool->read_only)
+		return -EPERM;	/* a view's space map is no allocator */
+	return sm_metadata_count_allocatable(pool->metadata_sm, nr);
 }
 
 static int resize_space_map(struct thin_pool *pool, struct space_map *sm,

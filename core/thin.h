@@ -19,8 +19,9 @@
  *  TH3  a mapping's time is the pool time when it was inserted; a lookup
  *       reports the block shared iff the device's snapshotted_time is later.
  *  TH4  after any error in a call that changes metadata (or in commit) the
- *       pool is failed: every later call except thin_abort() and
- *       thin_pool_destroy() returns -EIO.  thin_abort() drops everything
+ *       pool is failed: every later call except thin_abort(),
+ *       thin_pool_destroy() and thin_get_allocatable_metadata_blocks()
+ *       returns -EIO.  thin_abort() drops everything
  *       not committed and reopens from the superblock on disk (not from
  *       in-memory roots), then writes that superblock back and flushes it,
  *       so the state it reopened in is durable before anything is reused
@@ -279,6 +280,14 @@ int thin_get_nr_metadata_blocks(struct thin_pool *pool, pd_block_t *nr);
 #define THIN_METADATA_RESERVE_MAX 4096u
 int thin_get_free_metadata_blocks(struct thin_pool *pool, pd_block_t *nr);
 int thin_get_metadata_reserve(struct thin_pool *pool, pd_block_t *nr);
+/* The metadata blocks the allocator could hand out now, counted one
+ * bitmap entry at a time (sm_common.h sm_metadata_count_allocatable):
+ * after an -ENOSPC from the metadata it must be 0.  For that check it
+ * works on a failed pool too (not TH4's -EIO); -EPERM when read-only.
+ * Reads every bitmap block, so the bm's cache may write dirty blocks
+ * back, as any read may. */
+int thin_get_allocatable_metadata_blocks(struct thin_pool *pool,
+					 pd_block_t *nr);
 /* Data device size in blocks; shrinking is -EINVAL (as the kernel). */
 int thin_resize_data(struct thin_pool *pool, pd_block_t nr_blocks);
 /* Metadata device size in blocks (the bdev must already have them);

@@ -107,6 +107,10 @@ HOW = {
     # block 0, which the snapshot's leaf still names (a count of 2 with
     # the passdown's own reference), and is told it is not shared
     "passdown-shared-wrong": ["reach/passdown"],
+    # a live failure: the create right after a delete gave back the block
+    # behind the cursor is refused with -ENOSPC, and the allocator's own
+    # count (workload.c allocator_refused) says that block was free
+    "wrap-misses-last": ["reach/meta-wrap-last"],
 }
 
 # Mutants that must be caught by a write-time rule (harness/engine/

@@ -273,6 +273,12 @@ struct client_ops {
 	/* free metadata blocks less the commit reserve, as dm-thin sees them
 	 * (thin.h thin_get_free_metadata_blocks) */
 	int (*get_free_metadata_blocks)(struct client *c, pd_block_t *nr);
+	/* the metadata blocks the allocator could hand out now, on a failed
+	 * pool too (thin.h thin_get_allocatable_metadata_blocks): the
+	 * workload's check of an -ENOSPC.  NULL where the backend cannot
+	 * tell (the kernel's). */
+	int (*get_allocatable_metadata_blocks)(struct client *c,
+					       pd_block_t *nr);
 	/* the rest of dm-thin's pool status line (thin.h; K10, K11) */
 	int (*get_nr_data_blocks)(struct client *c, pd_block_t *nr);
 	int (*get_free_data_blocks)(struct client *c, pd_block_t *nr);

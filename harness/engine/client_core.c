@@ -261,6 +261,11 @@ static int core_free_meta(struct client *c, pd_block_t *n)
 	return thin_get_free_metadata_blocks(POOL(c), n);
 }
 
+static int core_allocatable_meta(struct client *c, pd_block_t *n)
+{
+	return thin_get_allocatable_metadata_blocks(POOL(c), n);
+}
+
 static int core_reserve(struct client *c)
 {
 	return thin_reserve_metadata_snap(POOL(c));
@@ -462,6 +467,7 @@ const struct client_ops client_core_ops = {
 	.resize_metadata = core_resize_metadata,
 	.get_nr_metadata_blocks = core_nr_meta,
 	.get_free_metadata_blocks = core_free_meta,
+	.get_allocatable_metadata_blocks = core_allocatable_meta,
 	.get_nr_data_blocks = core_nr_data,
 	.get_free_data_blocks = core_free_data,
 	.reserve_meta_snap = core_reserve,

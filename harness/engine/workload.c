@@ -71,8 +71,10 @@ struct run {
  *    pool_preresume);
  *  - -ENOSPC from the metadata itself (the reserve did not cover an op)
  *    is accepted when fewer than ENOSPC_SLACK blocks were free beyond the
- *    reserve as the op began: the caller aborts (metadata_operation_failed,
- *    client.h CL4) and the pool is out of metadata space as above;
+ *    reserve as the op began, and if the backend's own count finds no
+ *    block its allocator could still have handed out (allocator_refused):
+ *    the caller aborts (metadata_operation_failed, client.h CL4) and the
+ *    pool is out of metadata space as above;
  *  - -ENOSPC from a data block allocation first commits, which may free
  *    the blocks unmapped in this transaction, and tries once more
  *    (alloc_data_block); a second -ENOSPC is accepted only if the data
@@ -829,6 +831,34 @@ static int meta_enospc(struct run *w, int r)
 	return r == -ENOSPC && w->meta_free < ENOSPC_SLACK;
 }
 
+/*
+ * An -ENOSPC from the metadata that meta_enospc accepted for op ro: the
+ * allocator may refuse only when it has no block left to hand out,
+ * wherever its cursor stood (core/sm_metadata.c SM1, MS2), so the
+ * backend's own count of those, read one bitmap entry at a time, must
+ * be 0.  Not for resize-meta (extend hands out only blocks of the new
+ * space, MS4), nor for an -ENOSPC a libfiu point or an allocation fault
+ * may have made, nor where the backend cannot count (the kernel's) or
+ * the count fails.  Returns 1 if it failed the run.
+ */
+static int allocator_refused(struct run *w, const struct run_op *ro)
+{
+	pd_block_t n;
+
+	if (!ro || !w->cl || fiu_fired || w->res->alloc_fired ||
+	    ro->op.kind == OP_RESIZE_META ||
+	    !w->ops->get_allocatable_metadata_blocks ||
+	    w->ops->get_allocatable_metadata_blocks(w->cl, &n) || !n)
+		return 0;
+	live_fail(w, "op %zu '%s': the metadata answered -ENOSPC, yet its "
+		  "allocator could still hand out %llu block%s (free now and at "
+		  "the last commit, none queued): its search missed %s",
+		  (size_t)(ro - w->res->ops), op_kind_name(ro->op.kind),
+		  (unsigned long long)n, n == 1 ? "" : "s",
+		  n == 1 ? "it" : "them");
+	return 1;
+}
+
 /* The metadata ran out during an op (cand as for recover_inner): abort
  * as dm-thin does, and wait for a metadata resize. */
 static void out_of_meta_space(struct run *w, int64_t cand)
@@ -872,7 +902,8 @@ static int settle(struct run *w, struct run_op *ro, int core, int expect)
 		return 0;
 	}
 	if (expect != core && meta_enospc(w, core)) {
-		out_of_meta_space(w, -1);
+		if (!allocator_refused(w, ro))
+			out_of_meta_space(w, -1);
 		return 0;
 	}
 	if (injected(w, core)) {
@@ -983,7 +1014,8 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		return;
 	}
 	if (meta_enospc(w, r)) {
-		out_of_meta_space(w, (int64_t)k);
+		if (!allocator_refused(w, ro))
+			out_of_meta_space(w, (int64_t)k);
 		return;
 	}
 	if (injected(w, r)) {
@@ -1424,7 +1456,8 @@ static void data_full(struct run *w, struct run_op *ro)
 		return;
 	if (w->meta_free < ENOSPC_SLACK) {
 		/* the data space map's own metadata ran out */
-		out_of_meta_space(w, -1);
+		if (!allocator_refused(w, ro))
+			out_of_meta_space(w, -1);
 		return;
 	}
 	live_fail(w, "op %zu: the data device is full by the core's answer "

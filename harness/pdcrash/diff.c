@@ -766,18 +766,25 @@ static void print_op(const struct op *op, char *buf, size_t len)
 
 /* Is a difference in -ENOSPC down to metadata space: every backend that
  * returned it has fewer than METADATA_SLACK metadata blocks free (beyond
- * the commit reserve)?  A data device running out is never explained so. */
+ * the commit reserve), or, where the pool failed on it and answers no
+ * free count, its allocator can hand out none (the core's count, client.h
+ * get_allocatable_metadata_blocks)?  A data device running out is never
+ * explained so. */
 #define METADATA_SLACK 64
 static int metadata_space(struct diff *df, int r0, int r1)
 {
 	int r[2] = { r0, r1 }, any = 0;
 
 	for (int i = 0; i < 2; i++) {
+		const struct client_ops *o = df->s[i].ops;
 		pd_block_t nr;
 
 		if (r[i] != -ENOSPC)
 			continue;
 		any = 1;
+		if (o->get_allocatable_metadata_blocks &&
+		    !o->get_allocatable_metadata_blocks(df->s[i].cl, &nr) && !nr)
+			continue;
 		if (!df->s[i].ops->get_free_metadata_blocks ||
 		    df->s[i].ops->get_free_metadata_blocks(df->s[i].cl, &nr) ||
 		    nr >= METADATA_SLACK)

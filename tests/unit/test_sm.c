@@ -947,6 +947,54 @@ TEST(sm_metadata_no_double_allocation_when_cursor_wraps_in_recursion)
 	disk_down(&g);
 }
 
+static pd_block_t allocatable(struct rig *g)
+{
+	pd_block_t n;
+
+	ASSERT_OK(sm_metadata_count_allocatable(g->sm, &n));
+	return n;
+}
+
+/* The count the workload checks an -ENOSPC with follows what new_block
+ * may hand out: a block taken leaves it, one taken and freed in the same
+ * transaction comes back, one freed that the last commit still holds
+ * does not (SM1), one handed out while recursing is out at once (MS2),
+ * and once new_block answers -ENOSPC it is 0. */
+TEST(sm_metadata_allocatable_count_follows_new_block)
+{
+	struct rig g;
+	pd_block_t a, b, held;
+	int r;
+
+	meta_up(&g, 200);
+	held = alloc(&g);			/* shadows the bitmap */
+	a = allocatable(&g);
+	ASSERT_TRUE(a > 0 && a < 200);
+	b = alloc(&g);
+	ASSERT_EQ(allocatable(&g), a - 1);
+	ASSERT_OK(sm_dec_block(g.sm, b));
+	ASSERT_EQ(allocatable(&g), a);
+
+	disk_commit(&g);
+	alloc(&g);				/* shadows the bitmap again */
+	a = allocatable(&g);
+	ASSERT_OK(sm_dec_block(g.sm, held));
+	ASSERT_EQ(count_of(&g, held), 0);
+	ASSERT_EQ(allocatable(&g), a);		/* SM1: still committed */
+
+	sm_metadata_enter(g.sm);
+	ASSERT_OK(sm_new_block(g.sm, &b));
+	ASSERT_EQ(allocatable(&g), a - 1);	/* MS2: its inc is queued */
+	ASSERT_OK(sm_metadata_leave(g.sm));
+	ASSERT_EQ(allocatable(&g), a - 1);
+
+	while ((r = sm_new_block(g.sm, &b)) == 0)
+		;
+	ASSERT_ERR(r, -ENOSPC);
+	ASSERT_EQ(allocatable(&g), 0);
+	disk_down(&g);
+}
+
 /* The metadata device is clamped at 255 bitmaps (FORMAT.md 1.10) and the
  * map will not grow past them. */
 TEST(sm_metadata_clamped_to_255_bitmaps)
