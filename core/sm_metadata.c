@@ -661,7 +661,9 @@ int sm_metadata_leave(struct space_map *sm)
  * size committed), with no inc queued.  It reads one bitmap entry per
  * block, independently of find_free's search, so that a caller that was
  * refused with -ENOSPC can check the refusal (the workload's
- * allocator_refused).  Meant for the small devices that run out.
+ * allocator_refused).  Meant for the small devices that run out.  A
+ * correct allocator leaves it 0 at every -ENOSPC, so the count is
+ * summed without a branch of its own.
  */
 int sm_metadata_count_allocatable(struct space_map *sm, pd_block_t *count)
 {
@@ -672,12 +674,12 @@ int sm_metadata_count_allocatable(struct space_map *sm, pd_block_t *count)
 		uint32_t now, then = 0;
 		int r = sm_ll_lookup_bitmap(&smm->ll, b, &now);
 
-		if (!r && !now && b < smm->old_ll.nr_blocks)
+		if (!r && b < smm->old_ll.nr_blocks)
 			r = sm_ll_lookup_bitmap(&smm->old_ll, b, &then);
 		if (r)
 			return r;
-		if (!now && !then && queued_adjustment(smm, b) <= 0)
-			n++;
+		n += (pd_block_t)(!now & !then &
+				  (queued_adjustment(smm, b) <= 0));
 	}
 	*count = n;
 	return 0;

@@ -654,6 +654,24 @@ EXPLAINED = (
      "--alloc-faults fails there and which must then find the record "
      "empty, errors.h DR2; the damage step's snapshot read, damage.c), "
      "and so does pdtool dump: no caller in harness/ opens one without"),
+    # the allocator check at a metadata -ENOSPC (workload.c
+    # allocator_refused), read from the code
+    ("core/sm_metadata.c", r"^sm_metadata_count_allocatable$",
+     r"old_ll\.nr_blocks|^if \(r\)$",
+     "the count runs only at a metadata -ENOSPC the workload accepts, "
+     "never for resize-meta (the one change of size, committed at once), "
+     "so the committed size is the size now; and its reads meet bitmaps "
+     "the allocator read just before, still in the block manager's cache, "
+     "so no fault of the sweeps lands on them (a cache=none copy of "
+     "reach/meta-wrap-last would reach them, but its 10000 inserts "
+     "without a cache took more than ten minutes of crash states); "
+     "tests/unit/test_sm.c sm_metadata_allocatable_count_follows_new_block "
+     "counts a device without faults"),
+    ("core/thin.c", r"^thin_get_allocatable_metadata_blocks$",
+     r"read_only",
+     "caller misuse (-EPERM): the workload asks only its own writable "
+     "pool; a read-only pool is refused, as a held copy's view has no "
+     "metadata space map to count"),
 )
 
 
