@@ -785,8 +785,8 @@ static int metadata_space(struct diff *df, int r0, int r1)
 		if (o->get_allocatable_metadata_blocks &&
 		    !o->get_allocatable_metadata_blocks(df->s[i].cl, &nr) && !nr)
 			continue;
-		if (!df->s[i].ops->get_free_metadata_blocks ||
-		    df->s[i].ops->get_free_metadata_blocks(df->s[i].cl, &nr) ||
+		if (!o->get_free_metadata_blocks ||
+		    o->get_free_metadata_blocks(df->s[i].cl, &nr) ||
 		    nr >= METADATA_SLACK)
 			return 0;
 	}

@@ -306,14 +306,19 @@ EXPLAINED = (
      "(about 63000 mappings in one device, or 32000 devices), too big for "
      "a suite that must stay fast"),
     ("core/tm.c", None, r"if \(tm->failed\)",
-     "a second line of defence, redundant with thin.c's in every path: "
+     "a second line of defence, redundant with thin.c's on every path "
+     "the suite takes: "
      "poison() fails the pool and the tm together (TH4), every public "
      "thin_* call that reaches a mutating tm call passes may_write "
      "(pool->failed) first, a tm error inside one call is passed straight "
      "up (the --io-errors and --alloc-faults sweeps fail every call site "
      "and no second tm call follows), and the failed-pool probe "
      "(workload.c probe_failed_pool) is answered by thin.c before the tm; "
-     "tests/unit/test_tm.c"),
+     "one path fails the tm alone: thin_alloc_data_block returns a "
+     "data-map -ENOSPC unpoisoned, also when the metadata ran out inside "
+     "it (a shadow of a data bitmap), and the caller then aborts "
+     "(workload.c data_full, out_of_meta_space) before any commit could "
+     "meet the tm's refusal; tests/unit/test_tm.c"),
     ("core/thin.c", r"^may_(read|write)$", r"failed|read_only",
      "a failed pool meets calls only in the failed-pool probe (workload.c "
      "probe_failed_pool), a read-only one only meta-snap-check's create "
