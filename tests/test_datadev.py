@@ -21,7 +21,8 @@ BUILD = os.environ.get("PD_BUILD", os.path.join(ROOT, "build"))
 PDCRASH = os.path.join(BUILD, "pdcrash")
 
 # scenarios of the default suite that write data (the `write` op)
-DATA_SCENARIOS = ["data-write", "reach/data-wrap-reuse"]
+DATA_SCENARIOS = ["data-write", "reach/data-wrap-reuse",
+                  "reach/data-wrap-reuse-last"]
 
 
 def run(exe, args, env=None, timeout=600):
