@@ -1125,3 +1125,28 @@ TEST(thin_data_range_calls_and_a_failed_pool)
 	ASSERT_EQ(is_shared(&g, 0), 0);
 	rig_down(&g);
 }
+
+/* The allocator's own count (the workload's check of a metadata -ENOSPC):
+ * it follows new mappings, and a read-only pool, whose space map hands
+ * nothing out (a held copy's view has none to count), is refused. */
+TEST(thin_allocatable_metadata_count)
+{
+	struct rig g;
+	pd_block_t a, b;
+
+	rig_format(&g, 100, 64);
+	ASSERT_OK(thin_create_thin(g.pool, 0));
+	map(&g, 0, 0);
+	ASSERT_OK(thin_commit(g.pool));
+	ASSERT_OK(thin_get_allocatable_metadata_blocks(g.pool, &a));
+	ASSERT_TRUE(a > 0 && a < META_BLOCKS);
+	ASSERT_OK(thin_create_thin(g.pool, 1));	/* a new leaf, shadows */
+	ASSERT_OK(thin_get_allocatable_metadata_blocks(g.pool, &b));
+	ASSERT_TRUE(b < a);
+	ASSERT_OK(thin_commit(g.pool));
+
+	g.p.flags = THIN_OPEN_READ_ONLY;
+	rig_reopen(&g);
+	ASSERT_ERR(thin_get_allocatable_metadata_blocks(g.pool, &b), -EPERM);
+	rig_down(&g);
+}
