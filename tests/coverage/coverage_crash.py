@@ -676,7 +676,8 @@ EXPLAINED = (
      r"read_only",
      "caller misuse (-EPERM): the workload asks only its own writable "
      "pool; a read-only pool is refused, as a held copy's view has no "
-     "metadata space map to count"),
+     "metadata space map to count; tests/unit/test_thin.c "
+     "thin_allocatable_metadata_count"),
 )
 
 
