@@ -859,10 +859,14 @@ static int allocator_refused(struct run *w, const struct run_op *ro)
 	return 1;
 }
 
-/* The metadata ran out during an op (cand as for recover_inner): abort
- * as dm-thin does, and wait for a metadata resize. */
-static void out_of_meta_space(struct run *w, int64_t cand)
+/* The metadata ran out during op ro (cand as for recover_inner): unless
+ * the allocator refused wrongly, abort as dm-thin does, and wait for a
+ * metadata resize. */
+static void out_of_meta_space(struct run *w, const struct run_op *ro,
+			      int64_t cand)
 {
+	if (allocator_refused(w, ro))
+		return;
 	recover_inner(w, cand);
 	if (!w->done)
 		w->ooms = 1;
@@ -902,8 +906,7 @@ static int settle(struct run *w, struct run_op *ro, int core, int expect)
 		return 0;
 	}
 	if (expect != core && meta_enospc(w, core)) {
-		if (!allocator_refused(w, ro))
-			out_of_meta_space(w, -1);
+		out_of_meta_space(w, ro, -1);
 		return 0;
 	}
 	if (injected(w, core)) {
@@ -1014,8 +1017,7 @@ static void do_commit_with(struct run *w, struct run_op *ro,
 		return;
 	}
 	if (meta_enospc(w, r)) {
-		if (!allocator_refused(w, ro))
-			out_of_meta_space(w, (int64_t)k);
+		out_of_meta_space(w, ro, (int64_t)k);
 		return;
 	}
 	if (injected(w, r)) {
@@ -1456,8 +1458,7 @@ static void data_full(struct run *w, struct run_op *ro)
 		return;
 	if (w->meta_free < ENOSPC_SLACK) {
 		/* the data space map's own metadata ran out */
-		if (!allocator_refused(w, ro))
-			out_of_meta_space(w, -1);
+		out_of_meta_space(w, ro, -1);
 		return;
 	}
 	live_fail(w, "op %zu: the data device is full by the core's answer "
@@ -2838,7 +2839,7 @@ static void exec_op(struct run *w, const struct op *op)
 			/* too small to hold its own new bitmap: dm-thin aborts
 			 * (metadata_operation_failed) and waits for a grow */
 			ro->result = r;
-			out_of_meta_space(w, -1);
+			out_of_meta_space(w, ro, -1);
 			break;
 		}
 		/* Out of metadata space, dm-thin's preresume leaves that mode
